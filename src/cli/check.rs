@@ -1,0 +1,66 @@
+//! `rowflow check PIPELINE.toml`: validate, print the plan, write nothing.
+
+use std::path::PathBuf;
+
+use rowflow::expr::ExprContext;
+use rowflow::sink::{TableStatus, check_sink};
+use rowflow::{Pipeline, Schema};
+
+use super::fail;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The pipeline file (TOML).
+    pipeline: PathBuf,
+    /// Override a setting of the file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn print_schema(s: &Schema) {
+    for c in &s.columns {
+        println!("      {:<24} {}", format!("{:?}", c.name), c.data_type);
+    }
+}
+
+pub fn run(a: CheckArgs) -> i32 {
+    let pipeline = match Pipeline::from_file(&a.pipeline, &a.set) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let plan = match pipeline.plan(&ExprContext::from_clock()) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    println!("pipeline {}", plan.name);
+    println!("  source: {}", plan.inputs.join(", "));
+    for n in &plan.notes {
+        println!("    note: {n}");
+    }
+    println!("    columns:");
+    print_schema(&plan.input_schema);
+    for (i, s) in plan.steps.iter().enumerate() {
+        println!("  stage {}: {}", i + 1, s.describe);
+        print_schema(&s.output);
+    }
+    println!(
+        "  sink: {} table {:?} (mode {:?}{})",
+        plan.target.display(),
+        plan.sink.table,
+        plan.sink.mode,
+        if plan.sink.key.is_empty() { String::new() } else { format!(", key {}", plan.sink.key.join(", ")) }
+    );
+    match check_sink(&plan.target, &plan.sink) {
+        Ok(status) => {
+            let what = match status {
+                TableStatus::Missing => "does not exist; it will be created",
+                TableStatus::Compatible => "exists and is compatible",
+                TableStatus::WillReplace => "exists and will be dropped and recreated (mode replace)",
+            };
+            println!("    table {what}");
+            println!("ok: the pipeline is valid (nothing was written)");
+            0
+        }
+        Err(e) => fail(e),
+    }
+}

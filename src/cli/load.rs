@@ -1,0 +1,89 @@
+//! `rowflow load FILE... --into URL [--table NAME] ...`: no pipeline file.
+
+use std::path::PathBuf;
+
+use rowflow::config::{ErrorSpec, PipelineSpec, RuntimeSpec};
+use rowflow::{Pipeline, SinkSpec, SourceSpec, WriteMode};
+
+use super::{OutputArgs, fail, progress};
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// CSV files, globs, or - for standard input.
+    #[arg(required = true)]
+    files: Vec<String>,
+    /// Destination URL, e.g. sqlite://out.db.
+    #[arg(long)]
+    into: String,
+    /// Table name (default: the first file's name without extensions).
+    #[arg(long)]
+    table: Option<String>,
+    /// append, create, replace or upsert.
+    #[arg(long, value_parser = parse_mode, default_value = "append")]
+    mode: WriteMode,
+    /// Key columns (comma-separated or repeated): primary key, upsert target.
+    #[arg(long, value_delimiter = ',')]
+    key: Vec<String>,
+    /// Reject file (default: TABLE.rejects.csv).
+    #[arg(long)]
+    reject: Option<PathBuf>,
+    /// Field delimiter (one character; `\t` or `tab` for tabs).
+    #[arg(long, default_value = ",")]
+    delimiter: String,
+    /// The files have no header line (columns are column_1..n).
+    #[arg(long)]
+    no_header: bool,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+fn parse_mode(s: &str) -> Result<WriteMode, String> {
+    match s {
+        "append" => Ok(WriteMode::Append),
+        "create" => Ok(WriteMode::Create),
+        "replace" => Ok(WriteMode::Replace),
+        "upsert" => Ok(WriteMode::Upsert),
+        _ => Err(format!("unknown mode {s:?} (append, create, replace, upsert)")),
+    }
+}
+
+fn default_table(file: &str) -> String {
+    if file == "-" {
+        return "stdin".into();
+    }
+    let name = std::path::Path::new(file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    let stem = name.split('.').next().unwrap_or(&name);
+    let t: String = stem
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
+    if t.is_empty() { "data".into() } else { t }
+}
+
+pub fn run(a: LoadArgs) -> i32 {
+    let table = a.table.clone().unwrap_or_else(|| default_table(&a.files[0]));
+    let mut source = SourceSpec::paths(a.files.clone());
+    source.delimiter = a.delimiter.clone();
+    source.has_header = !a.no_header;
+    let mut sink = SinkSpec::new(a.into.clone(), table);
+    sink.mode = a.mode;
+    sink.key = a.key.clone();
+    let spec = PipelineSpec {
+        name: Some("load".into()),
+        source,
+        transforms: Vec::new(),
+        sink,
+        errors: ErrorSpec {
+            reject_file: a.reject.clone(),
+            ..ErrorSpec::default()
+        },
+        runtime: RuntimeSpec::default(),
+    };
+    if a.files.is_empty() {
+        return fail("no input files");
+    }
+    progress::run_and_report(Pipeline::from_spec(spec), &a.out)
+}

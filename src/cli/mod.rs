@@ -1,0 +1,72 @@
+//! Command-line interface: one module per subcommand, progress and summary rendering.
+//! The only place that prints.
+
+mod check;
+mod generate;
+mod load;
+mod progress;
+mod run;
+mod schema;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Stream CSV files into a database: typed, transformed, every row accounted for.
+#[derive(Debug, Parser)]
+#[command(name = "rowflow", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline file.
+    Run(run::RunArgs),
+    /// Load CSV files into a table in one line: infer, create, load.
+    Load(load::LoadArgs),
+    /// Validate a pipeline: print the plan and schemas, write nothing.
+    Check(check::CheckArgs),
+    /// Print a CSV file's inferred schema as a TOML block to paste into a pipeline.
+    Schema(schema::SchemaArgs),
+    /// Generate the deterministic `users` workload CSV.
+    Generate(generate::GenerateArgs),
+}
+
+/// Output options shared by commands that run a pipeline.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Load(a) => load::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Schema(a) => schema::run(a),
+        Command::Generate(a) => generate::run(a),
+    };
+    ExitCode::from(code as u8)
+}
+
+/// Print a fatal error the way every command does, and return exit code 2.
+pub fn fail(e: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {e}");
+    2
+}
+
+/// A multi-thread runtime sized to the machine.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rowflow-worker")
+        .build()
+}

@@ -1,0 +1,204 @@
+//! Progress while a pipeline runs (a bar on a terminal, a log line every few seconds
+//! otherwise) and the final summary.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rowflow::{Observer, Outcome, Pipeline, Report, Snapshot};
+
+use super::{OutputArgs, fail, runtime};
+
+/// Renders progress on stderr.
+enum Display {
+    Bar(ProgressBar),
+    Log { last: Mutex<Instant> },
+    Quiet,
+}
+
+struct CliObserver {
+    display: Display,
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn rate(n: u64, d: Duration) -> u64 {
+    let s = d.as_secs_f64();
+    if s > 0.0 { (n as f64 / s) as u64 } else { 0 }
+}
+
+impl Observer for CliObserver {
+    fn progress(&self, s: &Snapshot) {
+        let msg = format!(
+            "{} rows ({} rows/s), {} written, {} rejected",
+            thousands(s.rows_read),
+            thousands(rate(s.rows_read, s.elapsed)),
+            thousands(s.rows_written),
+            thousands(s.rows_rejected)
+        );
+        match &self.display {
+            Display::Bar(bar) => {
+                if let Some(t) = s.bytes_total {
+                    bar.set_length(t);
+                }
+                bar.set_position(s.bytes_read);
+                bar.set_message(msg);
+            }
+            Display::Log { last } => {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() >= Duration::from_secs(5) {
+                    *last = Instant::now();
+                    let pct = s
+                        .bytes_total
+                        .filter(|t| *t > 0)
+                        .map(|t| format!(" ({:.0}% of input)", 100.0 * s.bytes_read as f64 / t as f64))
+                        .unwrap_or_default();
+                    eprintln!("rowflow: {msg}{pct}");
+                }
+            }
+            Display::Quiet => {}
+        }
+    }
+
+    fn note(&self, note: &str) {
+        match &self.display {
+            Display::Bar(bar) => bar.println(format!("note: {note}")),
+            Display::Log { .. } => eprintln!("rowflow: note: {note}"),
+            Display::Quiet => {}
+        }
+    }
+}
+
+/// A future that completes on Ctrl-C or SIGTERM; a second Ctrl-C exits at once.
+fn stop_signal() -> rowflow::runtime::StopSignal {
+    Box::pin(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("rowflow: interrupted again; exiting without committing");
+                std::process::exit(130);
+            }
+        });
+    })
+}
+
+/// Run a pipeline with progress and print its summary; returns the exit code.
+pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
+    let display = if out.quiet {
+        Display::Quiet
+    } else if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Display::Bar(bar)
+    } else {
+        Display::Log {
+            last: Mutex::new(Instant::now()),
+        }
+    };
+    let observer = Arc::new(CliObserver { display });
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    let obs: Arc<dyn Observer> = observer.clone();
+    let result = rt.block_on(pipeline.run_with(obs, stop_signal()));
+    if let Display::Bar(bar) = &observer.display {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(report) => {
+            if out.json {
+                println!("{}", report.to_json());
+            } else {
+                print_summary(&report);
+            }
+            report.exit_code()
+        }
+        Err(e) => {
+            if out.json {
+                println!("{}", serde_json::json!({"status": "failed", "error": e.to_string(), "exit_code": 2}));
+            }
+            fail(e)
+        }
+    }
+}
+
+fn print_summary(r: &Report) {
+    let status = match &r.outcome {
+        Outcome::Completed => "completed",
+        Outcome::Interrupted => "interrupted",
+        Outcome::Failed(_) => "FAILED",
+    };
+    println!(
+        "rowflow: {status} in {:.2} s: {} rows read, {} written, {} filtered, {} rejected ({} rows/s)",
+        r.elapsed.as_secs_f64(),
+        thousands(r.rows_read),
+        thousands(r.rows_written),
+        thousands(r.rows_filtered),
+        thousands(r.rows_rejected),
+        thousands(r.rows_per_sec() as u64),
+    );
+    println!("  into {} table {:?}", r.target, r.table);
+    if let Some(p) = &r.reject_file {
+        println!("  rejected rows: {}", p.display());
+    } else if r.rows_rejected > 0 {
+        println!("  rejected rows were skipped (on_error = \"skip\")");
+    }
+    for e in &r.first_rejects {
+        println!("    {e}");
+    }
+    if r.rows_rejected as usize > r.first_rejects.len() && !r.first_rejects.is_empty() {
+        println!("    ...");
+    }
+    match &r.outcome {
+        Outcome::Failed(e) => {
+            eprintln!("error: {e}");
+            if r.rows_rolled_back > 0 {
+                eprintln!("  {} rows were rolled back (not written)", thousands(r.rows_rolled_back));
+            }
+        }
+        Outcome::Interrupted => {
+            eprintln!(
+                "rowflow: interrupted; the {} rows above are committed. Run again to load the rest \
+                 (resume is not implemented yet: rows already written will be written again unless mode = \"upsert\" or \"replace\")",
+                thousands(r.rows_written)
+            );
+        }
+        Outcome::Completed => {}
+    }
+}

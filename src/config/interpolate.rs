@@ -1,0 +1,98 @@
+//! `${VAR}` interpolation in the string values of a pipeline file.
+
+use crate::error::{Error, Result};
+
+/// Replace `${NAME}` with `lookup(NAME)` in `text`; `$${` is a literal `${`. A variable
+/// that is not set is an error naming it (`${NAME:-default}` gives a default instead).
+pub fn interpolate_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix("${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let Some(end) = body.find('}') else {
+                return Err(Error::Config(format!(
+                    "unterminated `${{` in {text:?} (write `$${{` for a literal `${{`)"
+                )));
+            };
+            let inner = &body[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(Error::Config(format!(
+                    "invalid variable name `${{{inner}}}`"
+                )));
+            }
+            match (lookup(name), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(Error::Config(format!(
+                        "environment variable {name} is not set (used as `${{{name}}}`; \
+                         write `${{{name}:-default}}` to give a default)"
+                    )));
+                }
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Interpolate every string inside a TOML value, recursively.
+pub(crate) fn interpolate_value(
+    v: &mut toml::Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    match v {
+        toml::Value::String(s) => {
+            if s.contains('$') {
+                *s = interpolate_env(s, lookup)?;
+            }
+        }
+        toml::Value::Array(a) => {
+            for x in a {
+                interpolate_value(x, lookup)?;
+            }
+        }
+        toml::Value::Table(t) => {
+            for (_, x) in t.iter_mut() {
+                interpolate_value(x, lookup)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        (k == "HOME_DIR").then(|| "/home/me".to_string())
+    }
+
+    #[test]
+    fn replaces_and_escapes() {
+        assert_eq!(interpolate_env("${HOME_DIR}/x", env).unwrap(), "/home/me/x");
+        assert_eq!(interpolate_env("$${HOME_DIR}", env).unwrap(), "${HOME_DIR}");
+        assert_eq!(interpolate_env("cost $5", env).unwrap(), "cost $5");
+        assert_eq!(interpolate_env("${NOPE:-dflt}", env).unwrap(), "dflt");
+        let e = interpolate_env("${NOPE}", env).unwrap_err().to_string();
+        assert!(e.contains("NOPE is not set"), "{e}");
+        assert!(interpolate_env("${open", env).is_err());
+    }
+}

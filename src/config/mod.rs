@@ -1,0 +1,443 @@
+//! The pipeline specification: plain serde types that a pipeline TOML file (or the
+//! library builder) produces. Nothing here does work; [`crate::plan`] validates a spec
+//! into a runnable plan.
+//!
+//! Every option is documented once, here; `docs/pipeline.md` is the reference for users.
+
+mod interpolate;
+mod overrides;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub use interpolate::interpolate_env;
+pub use overrides::apply_override;
+
+use crate::error::{Error, Result};
+
+/// A whole pipeline: where rows come from, what happens to them, where they go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Pipeline name (used in logs and, later, checkpoints). Defaults to the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The CSV input.
+    pub source: SourceSpec,
+    /// Transform stages, applied in order.
+    #[serde(default, rename = "transform")]
+    pub transforms: Vec<TransformSpec>,
+    /// The destination.
+    pub sink: SinkSpec,
+    /// What to do with rows that fail.
+    #[serde(default)]
+    pub errors: ErrorSpec,
+    /// Runtime tuning.
+    #[serde(default)]
+    pub runtime: RuntimeSpec,
+}
+
+/// How the CSV input is read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// One path, a glob (`data/*.csv`), or `-` for standard input. `.gz` and `.zst`
+    /// files are decompressed by extension.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Several paths or globs, read in order (all must have the same header).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Field delimiter, one byte (`","`, `"\t"`, `";"`, `"|"`). Default `,`.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: String,
+    /// Quote character. Default `"`.
+    #[serde(default = "default_quote")]
+    pub quote: String,
+    /// Escape character inside quoted fields (e.g. `\`). Default: none (quotes are
+    /// escaped by doubling them, RFC 4180).
+    #[serde(default)]
+    pub escape: Option<String>,
+    /// Lines starting with this character are skipped. Default: none.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// Whether the first record is a header. Default true; when false the columns are
+    /// named `column_1`..`column_n`.
+    #[serde(default = "default_true")]
+    pub has_header: bool,
+    /// Extra field values read as NULL (an unquoted empty field is always NULL; a quoted
+    /// empty field `""` is the empty string).
+    #[serde(default)]
+    pub null_values: Vec<String>,
+    /// Records with too few or too many fields: `reject` (default), `pad` (missing
+    /// fields are NULL), `truncate` (extra fields dropped) or `pad_or_truncate`.
+    #[serde(default)]
+    pub ragged: Ragged,
+    /// Type inference: `scan` (default: read every file once before loading) or
+    /// `sample` (only the first `sample_rows` records; later values that do not fit are
+    /// row errors).
+    #[serde(default)]
+    pub infer: InferMode,
+    /// Records read by `infer = "sample"` (and for standard input). Default 10000.
+    #[serde(default = "default_sample_rows")]
+    pub sample_rows: usize,
+    /// Explicit column types, overriding inference: `column = "type"`.
+    #[serde(default)]
+    pub schema: IndexMap<String, String>,
+}
+
+/// Policy for records with the wrong number of fields.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Ragged {
+    /// A row error (default).
+    #[default]
+    Reject,
+    /// Missing trailing fields are NULL; extra fields are still an error.
+    Pad,
+    /// Extra trailing fields are dropped; missing fields are still an error.
+    Truncate,
+    /// Both.
+    PadOrTruncate,
+}
+
+/// How column types are inferred.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InferMode {
+    /// Read the whole input once first (files only; stdin falls back to `sample`).
+    #[default]
+    Scan,
+    /// Read the first `sample_rows` records.
+    Sample,
+}
+
+/// One transform stage.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TransformSpec {
+    /// Computed columns: `name = "SQL expression"`, evaluated in order (a later column
+    /// may use an earlier one). A name that exists is replaced in place; a new name is
+    /// appended.
+    Compute {
+        /// Column name → SQL expression.
+        columns: IndexMap<String, String>,
+    },
+    /// Keep only rows for which the SQL boolean expression is true (NULL drops the row).
+    Filter {
+        /// The condition.
+        #[serde(rename = "where")]
+        condition: String,
+    },
+    /// Keep only these columns, in this order.
+    Select {
+        /// Column names.
+        columns: Vec<String>,
+    },
+    /// Drop these columns.
+    Drop {
+        /// Column names.
+        columns: Vec<String>,
+    },
+    /// Rename columns: `old = "new"`.
+    Rename {
+        /// Old name → new name.
+        columns: IndexMap<String, String>,
+    },
+    /// Change column types: `column = "type"` (a value that does not convert is a row
+    /// error).
+    Cast {
+        /// Column name → type.
+        columns: IndexMap<String, String>,
+    },
+    /// A whole `SELECT expr AS name, ... FROM input [WHERE cond]` as one stage.
+    Sql {
+        /// The query; the table name after FROM is ignored (it is always the input).
+        query: String,
+    },
+}
+
+/// The destination.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    /// `sqlite://relative/path.db` or `sqlite:///absolute/path.db`.
+    pub url: String,
+    /// Table name (created if missing).
+    pub table: String,
+    /// `append` (default), `create` (the table must not exist), `replace` (drop and
+    /// recreate) or `upsert` (needs `key`).
+    #[serde(default)]
+    pub mode: WriteMode,
+    /// Key columns: the primary key of a created table, and the conflict target of
+    /// `upsert`.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Rows per transaction. Default 50000.
+    #[serde(default = "default_commit_rows")]
+    pub commit_rows: usize,
+}
+
+/// How rows are written into the table.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Insert; create the table if missing.
+    #[default]
+    Append,
+    /// Create the table; fail if it exists.
+    Create,
+    /// Drop the table if it exists, then create it.
+    Replace,
+    /// Insert, or update the row with the same `key`.
+    Upsert,
+}
+
+/// Per-row error policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorSpec {
+    /// `reject` (default: write the row to the reject file and go on), `skip` (count it
+    /// and go on) or `fail` (stop at the first bad row).
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Abort the run when more than this many rows have failed. Default: no limit.
+    #[serde(default)]
+    pub max_errors: Option<u64>,
+    /// The reject file (CSV: original fields + `_line` + `_error`). Default:
+    /// `<table>.rejects.csv` in the current directory. Created only when a row fails.
+    #[serde(default)]
+    pub reject_file: Option<PathBuf>,
+}
+
+impl Default for ErrorSpec {
+    fn default() -> Self {
+        ErrorSpec {
+            on_error: OnError::Reject,
+            max_errors: None,
+            reject_file: None,
+        }
+    }
+}
+
+/// What happens to a row that fails.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Write it to the reject file and go on.
+    #[default]
+    Reject,
+    /// Count it and go on.
+    Skip,
+    /// Stop the run.
+    Fail,
+}
+
+/// Runtime tuning. The defaults suit most inputs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSpec {
+    /// Records per batch. Default 4096.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// Batches buffered between two stages. Default 4.
+    #[serde(default = "default_channel_batches")]
+    pub channel_batches: usize,
+    /// Threads for CPU stages (decoding, expressions). Default: number of cores.
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+impl Default for RuntimeSpec {
+    fn default() -> Self {
+        RuntimeSpec {
+            batch_rows: default_batch_rows(),
+            channel_batches: default_channel_batches(),
+            workers: None,
+        }
+    }
+}
+
+fn default_delimiter() -> String {
+    ",".into()
+}
+fn default_quote() -> String {
+    "\"".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_sample_rows() -> usize {
+    10_000
+}
+fn default_commit_rows() -> usize {
+    50_000
+}
+fn default_batch_rows() -> usize {
+    4096
+}
+fn default_channel_batches() -> usize {
+    4
+}
+
+impl SourceSpec {
+    /// A source reading these paths with the default dialect.
+    pub fn paths(paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        SourceSpec {
+            path: None,
+            paths: paths.into_iter().map(Into::into).collect(),
+            delimiter: default_delimiter(),
+            quote: default_quote(),
+            escape: None,
+            comment: None,
+            has_header: true,
+            null_values: Vec::new(),
+            ragged: Ragged::default(),
+            infer: InferMode::default(),
+            sample_rows: default_sample_rows(),
+            schema: IndexMap::new(),
+        }
+    }
+
+    /// All paths and globs, `path` first.
+    pub fn all_paths(&self) -> Vec<String> {
+        self.path.iter().chain(&self.paths).cloned().collect()
+    }
+}
+
+impl SinkSpec {
+    /// A sink writing to `table` at `url`, appending.
+    pub fn new(url: impl Into<String>, table: impl Into<String>) -> Self {
+        SinkSpec {
+            url: url.into(),
+            table: table.into(),
+            mode: WriteMode::default(),
+            key: Vec::new(),
+            commit_rows: default_commit_rows(),
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// Parse a pipeline from TOML text: `${VAR}` references are replaced by environment
+    /// variables first, then `overrides` (`dotted.key=value`) are applied.
+    pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("invalid pipeline file: {e}")))?;
+        let mut value = toml::Value::Table(table);
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        interpolate::interpolate_value(&mut value, &|k| std::env::var(k).ok())?;
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(format!("invalid pipeline file: {e}")))
+    }
+
+    /// Read and parse a pipeline file. Relative paths in it (source paths, sqlite URLs,
+    /// the reject file) are taken relative to the file's directory.
+    pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut spec = Self::from_toml(&text, overrides)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        if spec.name.is_none() {
+            spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        let base = path.parent().unwrap_or(Path::new(""));
+        spec.resolve_relative(base);
+        Ok(spec)
+    }
+
+    /// Make relative paths relative to `base` (the pipeline file's directory).
+    pub fn resolve_relative(&mut self, base: &Path) {
+        if base.as_os_str().is_empty() {
+            return;
+        }
+        let fix = |p: &str| -> String {
+            if p == "-" || Path::new(p).is_absolute() {
+                p.to_string()
+            } else {
+                base.join(p).to_string_lossy().into_owned()
+            }
+        };
+        if let Some(p) = &self.source.path {
+            self.source.path = Some(fix(p));
+        }
+        self.source.paths = self.source.paths.iter().map(|p| fix(p)).collect();
+        if let Some(rest) = self.sink.url.strip_prefix("sqlite://")
+            && !rest.starts_with('/')
+            && !rest.is_empty()
+            && rest != ":memory:"
+        {
+            self.sink.url = format!("sqlite://{}", fix(rest));
+        }
+        if let Some(r) = &self.errors.reject_file
+            && r.is_relative()
+        {
+            self.errors.reject_file = Some(base.join(r));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [source]
+        path = "in.csv"
+        [sink]
+        url = "sqlite://out.db"
+        table = "t"
+    "#;
+
+    #[test]
+    fn minimal_pipeline_parses_with_defaults() {
+        let spec = PipelineSpec::from_toml(MINIMAL, &[]).unwrap();
+        assert_eq!(spec.source.delimiter, ",");
+        assert!(spec.source.has_header);
+        assert_eq!(spec.sink.mode, WriteMode::Append);
+        assert_eq!(spec.errors.on_error, OnError::Reject);
+        assert!(spec.transforms.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let bad = MINIMAL.replace("table = \"t\"", "table = \"t\"\ntabel = \"x\"");
+        let e = PipelineSpec::from_toml(&bad, &[]).unwrap_err().to_string();
+        assert!(e.contains("tabel"), "{e}");
+    }
+
+    #[test]
+    fn transforms_keep_column_order() {
+        let text = format!(
+            "{MINIMAL}\n[[transform]]\ntype = \"compute\"\n[transform.columns]\nz = \"1\"\na = \"2\"\nm = \"3\"\n"
+        );
+        let spec = PipelineSpec::from_toml(&text, &[]).unwrap();
+        let TransformSpec::Compute { columns } = &spec.transforms[0] else {
+            panic!("expected compute, got {:?}", spec.transforms[0])
+        };
+        assert_eq!(columns.keys().collect::<Vec<_>>(), ["z", "a", "m"]);
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let spec = PipelineSpec::from_toml(
+            MINIMAL,
+            &["source.path=big.csv".into(), "sink.commit_rows=10".into()],
+        )
+        .unwrap();
+        assert_eq!(spec.source.path.as_deref(), Some("big.csv"));
+        assert_eq!(spec.sink.commit_rows, 10);
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let mut spec = PipelineSpec::from_toml(MINIMAL, &[]).unwrap();
+        spec.resolve_relative(Path::new("examples/users"));
+        assert_eq!(spec.source.path.as_deref(), Some("examples/users/in.csv"));
+        assert_eq!(spec.sink.url, "sqlite://examples/users/out.db");
+    }
+}

@@ -1,0 +1,68 @@
+//! Fatal errors. Per-row problems are not errors here: they are [`crate::row::Rejected`]
+//! values that go to the error policy (reject file, skip, fail).
+
+use std::path::PathBuf;
+
+/// Result alias for fatal errors.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A fatal error: the run cannot start or cannot go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The pipeline file or the options are invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The plan failed validation; every problem found is listed.
+    #[error("the pipeline is not valid:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Plan(Vec<String>),
+    /// An input could not be opened or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input is not a readable CSV (e.g. headers differ between files).
+    #[error("{file}: {message}")]
+    Input {
+        /// The file involved.
+        file: String,
+        /// What is wrong, with line numbers where known.
+        message: String,
+    },
+    /// The destination failed (connection, DDL, commit). URLs are redacted.
+    #[error("sink {target}: {message}")]
+    Sink {
+        /// The redacted destination.
+        target: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A row error under `on_error = "fail"`, or more than `max_errors` rejected rows.
+    #[error("{0}")]
+    Aborted(String),
+    /// Interrupted by Ctrl-C / SIGTERM after committing what was in flight.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    /// A user stage (library API) failed in a way that is not a row error.
+    #[error("stage {stage}: {message}")]
+    Stage {
+        /// The stage's name.
+        stage: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for an I/O error on a path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

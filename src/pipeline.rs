@@ -1,0 +1,296 @@
+//! The public library API: build a pipeline (from a file or in code), plan it, run it.
+//!
+//! ```no_run
+//! use rowflow::{Pipeline, SinkSpec, SourceSpec};
+//!
+//! # async fn demo() -> rowflow::Result<()> {
+//! let report = Pipeline::new(
+//!     SourceSpec::paths(["users.csv"]),
+//!     SinkSpec::new("sqlite://out.db", "users"),
+//! )
+//! .compute("email", "lower(trim(email))")
+//! .filter("email LIKE '%@%'")
+//! .run()
+//! .await?;
+//! println!("{} rows written", report.rows_written);
+//! # Ok(()) }
+//! ```
+
+use std::fmt::Display;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{OnError, PipelineSpec, SinkSpec, SourceSpec, TransformSpec};
+use crate::error::{Error, Result};
+use crate::expr::ExprContext;
+use crate::plan::{AsyncSpec, Plan, StageSpec};
+use crate::report::{Observer, Report, Silent};
+use crate::row::{Position, Row, Value};
+use crate::runtime::{AsyncFn, StopSignal};
+use crate::schema::{DataType, Schema};
+
+/// A pipeline: a spec plus, for library users, async stages written in Rust.
+pub struct Pipeline {
+    spec: PipelineSpec,
+    stages: Vec<StageSpec>,
+}
+
+/// Options of a user async stage.
+#[derive(Debug, Clone)]
+pub struct AsyncOptions {
+    name: String,
+    concurrency: usize,
+    ordered: bool,
+    add_columns: Vec<(String, DataType)>,
+}
+
+impl AsyncOptions {
+    /// A stage named `name` (used in reject reasons), 16 calls in flight, ordered.
+    pub fn new(name: impl Into<String>) -> Self {
+        AsyncOptions {
+            name: name.into(),
+            concurrency: 16,
+            ordered: true,
+            add_columns: Vec::new(),
+        }
+    }
+    /// Calls in flight at most, for the whole stage.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+    /// `false` lets rows of a batch finish in any order.
+    pub fn ordered(mut self, yes: bool) -> Self {
+        self.ordered = yes;
+        self
+    }
+    /// Declare a column the function sets (NULL until it does).
+    pub fn add_column(mut self, name: impl Into<String>, ty: DataType) -> Self {
+        self.add_columns.push((name.into(), ty));
+        self
+    }
+}
+
+/// A row as a user function sees it: values by column name, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Record {
+    schema: Arc<Schema>,
+    row: Row,
+}
+
+impl Record {
+    /// The value of a column, `None` if there is no such column.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.schema.index_of(name).and_then(|i| self.row.values.get(i))
+    }
+    /// A text column's value (`None` for NULL, a missing column or another type).
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        match self.get(name)? {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// An int column's value.
+    pub fn get_i64(&self, name: &str) -> Option<i64> {
+        match self.get(name)? {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// A numeric column's value as f64.
+    pub fn get_f64(&self, name: &str) -> Option<f64> {
+        match self.get(name)? {
+            Value::Float(v) => Some(*v),
+            Value::Int(v) => Some(*v as f64),
+            Value::Decimal(d) => d.to_string().parse().ok(),
+            _ => None,
+        }
+    }
+    /// Set a column (declared in the input or with [`AsyncOptions::add_column`]). The
+    /// value's type must match the column's, or the row is rejected when returned.
+    pub fn set(&mut self, name: &str, value: impl Into<Value>) -> std::result::Result<(), String> {
+        let i = self
+            .schema
+            .index_of(name)
+            .ok_or_else(|| format!("no column {name:?} (declare it with add_column)"))?;
+        self.row.values[i] = value.into();
+        Ok(())
+    }
+    /// The physical line where the record starts in its input.
+    pub fn line(&self) -> u64 {
+        self.row.pos.line
+    }
+    /// Full position (file index, record number, line, byte offset).
+    pub fn position(&self) -> Position {
+        self.row.pos
+    }
+    /// The schema of this stage's output.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+}
+
+fn wrap<F, Fut, E>(f: F) -> impl FnOnce(Arc<Schema>) -> AsyncFn + Send
+where
+    F: Fn(Record) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = std::result::Result<Option<Record>, E>> + Send + 'static,
+    E: Display + 'static,
+{
+    use crate::runtime::AsyncOutcome as O;
+    move |schema: Arc<Schema>| -> AsyncFn {
+        let f = Arc::new(f);
+        Arc::new(move |mut row: Row| {
+            let f = f.clone();
+            let schema = schema.clone();
+            let pos = row.pos;
+            let raw = row.raw.clone();
+            row.values.resize(schema.len(), Value::Null);
+            Box::pin(async move {
+                let gone = || Row {
+                    pos,
+                    raw: raw.clone(),
+                    values: Vec::new(),
+                };
+                match f(Record {
+                    schema: schema.clone(),
+                    row,
+                })
+                .await
+                {
+                    Ok(Some(rec)) => {
+                        for (v, c) in rec.row.values.iter().zip(&schema.columns) {
+                            if let Some(t) = v.data_type()
+                                && t != c.data_type
+                            {
+                                let msg = format!("column {:?} is {} but the function set a {t}", c.name, c.data_type);
+                                return (gone(), O::Reject(msg));
+                            }
+                        }
+                        (rec.row, O::Keep)
+                    }
+                    Ok(None) => (gone(), O::Drop),
+                    Err(e) => (gone(), O::Reject(e.to_string())),
+                }
+            })
+        })
+    }
+}
+
+impl Pipeline {
+    /// A pipeline from a source to a sink, with no stages yet.
+    pub fn new(source: SourceSpec, sink: SinkSpec) -> Self {
+        Pipeline::from_spec(PipelineSpec {
+            name: None,
+            source,
+            transforms: Vec::new(),
+            sink,
+            errors: Default::default(),
+            runtime: Default::default(),
+        })
+    }
+
+    /// A pipeline from a spec (e.g. parsed from TOML).
+    pub fn from_spec(spec: PipelineSpec) -> Self {
+        let stages = spec.transforms.iter().cloned().map(StageSpec::Transform).collect();
+        Pipeline { spec, stages }
+    }
+
+    /// Read a pipeline file, applying `--set`-style overrides.
+    pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
+        Ok(Pipeline::from_spec(PipelineSpec::from_file(path, overrides)?))
+    }
+
+    /// The spec (transforms added in code are in it, async stages are not).
+    pub fn spec(&self) -> &PipelineSpec {
+        &self.spec
+    }
+
+    /// Add a transform stage.
+    pub fn transform(mut self, t: TransformSpec) -> Self {
+        self.spec.transforms.push(t.clone());
+        self.stages.push(StageSpec::Transform(t));
+        self
+    }
+
+    /// Add (or replace) a computed column.
+    pub fn compute(self, name: impl Into<String>, expr: impl Into<String>) -> Self {
+        let mut columns = indexmap::IndexMap::new();
+        columns.insert(name.into(), expr.into());
+        self.transform(TransformSpec::Compute { columns })
+    }
+
+    /// Keep rows where `condition` is true.
+    pub fn filter(self, condition: impl Into<String>) -> Self {
+        self.transform(TransformSpec::Filter {
+            condition: condition.into(),
+        })
+    }
+
+    /// Set the row error policy.
+    pub fn on_error(mut self, policy: OnError) -> Self {
+        self.spec.errors.on_error = policy;
+        self
+    }
+
+    /// Add a user async function, run on every row with at most `opts.concurrency`
+    /// calls in flight. Return `Ok(Some(record))` to keep the row, `Ok(None)` to drop it
+    /// (counted as filtered), `Err(e)` to reject it (`e` is the reason).
+    pub fn map_async<F, Fut, E>(mut self, opts: AsyncOptions, f: F) -> Self
+    where
+        F: Fn(Record) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Option<Record>, E>> + Send + 'static,
+        E: Display + 'static,
+    {
+        self.stages.push(StageSpec::Async(AsyncSpec {
+            name: opts.name,
+            concurrency: opts.concurrency,
+            ordered: opts.ordered,
+            add_columns: opts.add_columns,
+            make: Box::new(wrap(f)),
+        }));
+        self
+    }
+
+    /// Validate everything and build the plan (reads the header, infers types). Blocking.
+    pub fn plan(self, ctx: &ExprContext) -> Result<Plan> {
+        crate::plan::build(&self.spec, self.stages, ctx)
+    }
+
+    /// Plan and run to the end, silently.
+    pub async fn run(self) -> Result<Report> {
+        self.run_with(Arc::new(Silent), Box::pin(std::future::pending()))
+            .await?
+            .into_result()
+    }
+
+    /// Plan and run, reporting progress to `observer` and stopping early when `stop`
+    /// completes. Planning errors are `Err`; a run that starts returns a [`Report`]
+    /// whatever its outcome.
+    pub async fn run_with(self, observer: Arc<dyn Observer>, stop: StopSignal) -> Result<Report> {
+        let plan = tokio::task::spawn_blocking(move || {
+            let ctx = ExprContext::from_clock();
+            self.plan(&ctx)
+        })
+        .await
+        .map_err(|e| Error::Stage {
+            stage: "plan".into(),
+            message: e.to_string(),
+        })??;
+        run_plan(plan, observer, stop).await
+    }
+}
+
+/// Run a plan built earlier.
+pub async fn run_plan(plan: Plan, observer: Arc<dyn Observer>, stop: StopSignal) -> Result<Report> {
+    for n in &plan.notes {
+        observer.note(n);
+    }
+    let parts = tokio::task::spawn_blocking(move || plan.into_parts())
+        .await
+        .map_err(|e| Error::Stage {
+            stage: "sink".into(),
+            message: e.to_string(),
+        })??;
+    Ok(crate::runtime::execute(parts, observer, stop).await)
+}

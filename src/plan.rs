@@ -1,0 +1,520 @@
+//! Spec → validated plan. Every check happens here, before the first row is read, and
+//! every problem found is reported at once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{InferMode, OnError, PipelineSpec, TransformSpec};
+use crate::error::{Error, Result};
+use crate::expr::{CompiledExpr, ExprContext, compile_filter, compile_select};
+use crate::runtime::{AsyncStage, RejectTarget, RunOptions, Stage};
+use crate::schema::{DataType, Schema, dedupe_names};
+use crate::sink::{SinkOptions, SinkTarget, quote_ident};
+use crate::source::{CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types, resolve_inputs};
+use crate::transform::{Compute, Decode, DecodeOptions, Filter, Project, Transform};
+use crate::transform::{ComputedColumn, ProjectColumn, Target};
+
+/// A stage of a pipeline: a configured transform, or (library only) a user function.
+pub enum StageSpec {
+    /// A transform from the pipeline file.
+    Transform(TransformSpec),
+    /// A user async function (library API).
+    Async(AsyncSpec),
+}
+
+/// A user async stage as declared to the planner.
+pub struct AsyncSpec {
+    /// Name (in reject reasons).
+    pub name: String,
+    /// Calls in flight at most.
+    pub concurrency: usize,
+    /// Keep input order.
+    pub ordered: bool,
+    /// Columns the function adds (NULL until it sets them).
+    pub add_columns: Vec<(String, DataType)>,
+    /// Builds the runtime function once the stage's output schema is known.
+    pub make: Box<dyn FnOnce(Arc<Schema>) -> crate::runtime::AsyncFn + Send>,
+}
+
+/// One step of the plan, for display.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    /// What it does.
+    pub describe: String,
+    /// The schema after it.
+    pub output: Schema,
+}
+
+/// A validated, runnable pipeline.
+pub struct Plan {
+    /// Pipeline name.
+    pub name: String,
+    /// Input names.
+    pub inputs: Vec<String>,
+    /// Input columns and their types (after renames of empty/duplicate names).
+    pub input_schema: Schema,
+    /// Which types were inferred, and how.
+    pub notes: Vec<String>,
+    /// The stages, for display.
+    pub steps: Vec<PlanStep>,
+    /// The schema written to the sink.
+    pub output_schema: Schema,
+    /// Destination.
+    pub target: SinkTarget,
+    /// Destination table options.
+    pub sink: SinkOptions,
+    /// Runtime options.
+    pub run: RunOptions,
+    pub(crate) source: CsvSource,
+    pub(crate) stages: Vec<Stage>,
+}
+
+/// Build a plan. `stages` are the pipeline's stages in order (from the file, possibly
+/// with library stages among them).
+pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> Result<Plan> {
+    let mut errors: Vec<String> = Vec::new();
+    let mut notes = Vec::new();
+
+    // Source.
+    let src = &spec.source;
+    let dialect = Dialect {
+        delimiter: one_byte("source.delimiter", &src.delimiter, &mut errors).unwrap_or(b','),
+        quote: one_byte("source.quote", &src.quote, &mut errors).unwrap_or(b'"'),
+        escape: src.escape.as_deref().and_then(|e| one_byte("source.escape", e, &mut errors)),
+        comment: src.comment.as_deref().and_then(|c| one_byte("source.comment", c, &mut errors)),
+    };
+    if src.sample_rows == 0 {
+        errors.push("source.sample_rows must be at least 1".into());
+    }
+    let target = SinkTarget::parse(&spec.sink.url).map_err(|e| errors.push(e.to_string())).ok();
+    if !errors.is_empty() {
+        return Err(Error::Plan(errors));
+    }
+    let inputs = resolve_inputs(&src.all_paths())?;
+    let has_stdin = inputs.contains(&Input::Stdin);
+    let opts = CsvOptions {
+        inputs: inputs.clone(),
+        dialect,
+        has_header: src.has_header,
+    };
+    let mut source = CsvSource::open(opts.clone())?;
+    let header: Vec<String> = source.columns().to_vec();
+    let (names, renames) = dedupe_names(&header);
+    notes.extend(renames);
+
+    // Types: explicit first, the rest inferred.
+    let mut explicit: Vec<Option<DataType>> = vec![None; names.len()];
+    for (col, ty) in &src.schema {
+        let ty = match ty.parse::<DataType>() {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!("source.schema.{col}: {e}"));
+                continue;
+            }
+        };
+        match names.iter().position(|n| n == col) {
+            Some(i) => explicit[i] = Some(ty),
+            None => errors.push(format!(
+                "source.schema: no column {col:?} in the input{}",
+                suggest(col, &names)
+            )),
+        }
+    }
+    let mut type_hint = None;
+    let types: Vec<DataType> = if explicit.iter().all(Option::is_some) {
+        notes.push("all column types are declared in [source.schema]; no inference".into());
+        explicit.iter().map(|t| t.unwrap_or(DataType::Text)).collect()
+    } else {
+        let inferred = if has_stdin || src.infer == InferMode::Sample {
+            let sample = source.peek(src.sample_rows)?;
+            let mut inf = crate::schema::Inferrer::new(names.len());
+            crate::source::infer::feed_records(&mut inf, sample.iter(), &src.null_values);
+            notes.push(format!(
+                "types inferred from the first {} records{}",
+                sample.len(),
+                if has_stdin && src.infer == InferMode::Scan { " (standard input cannot be scanned twice)" } else { "" }
+            ));
+            type_hint = Some(format!(
+                "types were inferred from the first {} rows; declare this column's type in [source.schema]",
+                sample.len()
+            ));
+            inf.finish()
+        } else {
+            let t0 = std::time::Instant::now();
+            let t = infer_types(
+                &opts,
+                names.len(),
+                &InferOptions {
+                    null_values: src.null_values.clone(),
+                    limit: None,
+                },
+            )?;
+            notes.push(format!(
+                "types inferred by scanning the whole input ({:.2} s)",
+                t0.elapsed().as_secs_f64()
+            ));
+            t
+        };
+        explicit
+            .iter()
+            .zip(inferred)
+            .map(|(e, i)| e.unwrap_or(i))
+            .collect()
+    };
+    let input_schema = Schema::new(names.iter().cloned().zip(types));
+
+    // Stages.
+    let mut schema = Arc::new(input_schema.clone());
+    let mut steps = Vec::new();
+    let mut runtime_stages: Vec<Stage> = Vec::new();
+    let mut cpu: Vec<Arc<dyn Transform>> = vec![Arc::new(Decode::new(DecodeOptions {
+        schema: schema.clone(),
+        null_values: src.null_values.clone(),
+        ragged: src.ragged,
+        type_hint,
+    }))];
+    for (n, stage) in stages.into_iter().enumerate() {
+        let n = n + 1;
+        match stage {
+            StageSpec::Transform(t) => {
+                match plan_transform(&t, &schema, ctx) {
+                    Ok((tr, out)) => {
+                        let describe = match &tr {
+                            Some(tr) => tr.describe(),
+                            None => describe_spec(&t),
+                        };
+                        if let Some(tr) = tr {
+                            cpu.push(tr);
+                        }
+                        steps.push(PlanStep { describe, output: out.clone() });
+                        schema = Arc::new(out);
+                    }
+                    Err(es) => {
+                        errors.extend(es.into_iter().map(|e| format!("transform {n} ({}): {e}", kind_name(&t))));
+                        // Later stages depend on this one's output: stop checking them.
+                        break;
+                    }
+                }
+            }
+            StageSpec::Async(a) => {
+                let mut out = (*schema).clone();
+                let mut ok = true;
+                for (name, ty) in &a.add_columns {
+                    if out.index_of(name).is_some() {
+                        errors.push(format!("stage {n} ({}): column {name:?} already exists", a.name));
+                        ok = false;
+                    }
+                    out.columns.push(crate::schema::Column { name: name.clone(), data_type: *ty });
+                }
+                if !ok {
+                    break;
+                }
+                if !cpu.is_empty() {
+                    runtime_stages.push(Stage::Cpu(std::mem::take(&mut cpu)));
+                }
+                let out = Arc::new(out);
+                runtime_stages.push(Stage::Async(AsyncStage {
+                    name: a.name.clone(),
+                    concurrency: a.concurrency,
+                    ordered: a.ordered,
+                    f: (a.make)(out.clone()),
+                }));
+                steps.push(PlanStep {
+                    describe: format!("async {}(concurrency {}, {})", a.name, a.concurrency, if a.ordered { "ordered" } else { "unordered" }),
+                    output: (*out).clone(),
+                });
+                schema = out;
+            }
+        }
+    }
+    if !cpu.is_empty() {
+        runtime_stages.push(Stage::Cpu(cpu));
+    }
+    let output_schema = (*schema).clone();
+    if output_schema.is_empty() {
+        errors.push("the pipeline produces no columns".into());
+    }
+
+    // Sink.
+    let sk = &spec.sink;
+    if sk.table.is_empty() {
+        errors.push("sink.table is empty".into());
+    }
+    for k in &sk.key {
+        if output_schema.index_of(k).is_none() {
+            errors.push(format!("sink.key: no column {k:?} in the output{}", suggest(k, &output_schema.names().map(String::from).collect::<Vec<_>>())));
+        }
+    }
+    if sk.mode == crate::config::WriteMode::Upsert && sk.key.is_empty() {
+        errors.push("sink.mode = \"upsert\" needs sink.key (the columns that identify a row)".into());
+    }
+    if sk.commit_rows == 0 {
+        errors.push("sink.commit_rows must be at least 1".into());
+    }
+    let rt = &spec.runtime;
+    if rt.batch_rows == 0 || rt.channel_batches == 0 || rt.workers == Some(0) {
+        errors.push("runtime.batch_rows, channel_batches and workers must be at least 1".into());
+    }
+    if !errors.is_empty() {
+        return Err(Error::Plan(errors));
+    }
+    let Some(target) = target else {
+        return Err(Error::Plan(vec!["invalid sink url".into()]));
+    };
+
+    let inputs_display: Vec<String> = inputs.iter().map(Input::display).collect();
+    let rejects = match spec.errors.on_error {
+        OnError::Skip => None,
+        _ => Some(RejectTarget {
+            path: spec.errors.reject_file.clone().unwrap_or_else(|| default_reject_path(&sk.table)),
+            header: header.clone(),
+            inputs: inputs_display.clone(),
+        }),
+    };
+    let workers = rt.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    });
+    Ok(Plan {
+        name: spec.name.clone().unwrap_or_else(|| "pipeline".into()),
+        inputs: inputs_display,
+        input_schema,
+        notes,
+        steps,
+        sink: SinkOptions {
+            table: sk.table.clone(),
+            schema: output_schema.clone(),
+            mode: sk.mode,
+            key: sk.key.clone(),
+        },
+        output_schema,
+        target,
+        run: RunOptions {
+            batch_rows: rt.batch_rows,
+            channel_batches: rt.channel_batches,
+            workers,
+            commit_rows: sk.commit_rows,
+            commit_interval: std::time::Duration::from_secs(2),
+            on_error: spec.errors.on_error,
+            max_errors: spec.errors.max_errors,
+            rejects,
+        },
+        source,
+        stages: runtime_stages,
+    })
+}
+
+fn default_reject_path(table: &str) -> PathBuf {
+    let safe: String = table
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
+        .collect();
+    PathBuf::from(format!("{safe}.rejects.csv"))
+}
+
+fn one_byte(key: &str, s: &str, errors: &mut Vec<String>) -> Option<u8> {
+    let s = if s == "\\t" || s == "tab" { "\t" } else { s };
+    match s.as_bytes() {
+        [b] if b.is_ascii() => Some(*b),
+        _ => {
+            errors.push(format!("{key} must be a single ASCII character, got {s:?}"));
+            None
+        }
+    }
+}
+
+fn kind_name(t: &TransformSpec) -> &'static str {
+    match t {
+        TransformSpec::Compute { .. } => "compute",
+        TransformSpec::Filter { .. } => "filter",
+        TransformSpec::Select { .. } => "select",
+        TransformSpec::Drop { .. } => "drop",
+        TransformSpec::Rename { .. } => "rename",
+        TransformSpec::Cast { .. } => "cast",
+        TransformSpec::Sql { .. } => "sql",
+    }
+}
+
+fn describe_spec(t: &TransformSpec) -> String {
+    match t {
+        TransformSpec::Rename { columns } => {
+            let r: Vec<String> = columns.iter().map(|(a, b)| format!("{a} → {b}")).collect();
+            format!("rename({})", r.join(", "))
+        }
+        other => kind_name(other).to_string(),
+    }
+}
+
+/// "did you mean" for a misspelt column.
+pub(crate) fn suggest(name: &str, names: &[String]) -> String {
+    let best = names
+        .iter()
+        .map(|n| (strsim(name, n), n))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, n)) if d <= 2.max(name.len() / 3) => format!(" (did you mean {n:?}?)"),
+        _ => format!(" (columns: {})", names.join(", ")),
+    }
+}
+
+fn strsim(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+type Planned = (Option<Arc<dyn Transform>>, Schema);
+
+fn find(schema: &Schema, col: &str) -> std::result::Result<usize, String> {
+    schema.index_of(col).ok_or_else(|| {
+        let names: Vec<String> = schema.names().map(String::from).collect();
+        format!("no column {col:?}{}", suggest(col, &names))
+    })
+}
+
+fn plan_transform(t: &TransformSpec, schema: &Schema, ctx: &ExprContext) -> std::result::Result<Planned, Vec<String>> {
+    let mut errors = Vec::new();
+    match t {
+        TransformSpec::Compute { columns } | TransformSpec::Cast { columns } => {
+            let is_cast = matches!(t, TransformSpec::Cast { .. });
+            let mut cur = schema.clone();
+            let mut out = Vec::new();
+            for (name, text) in columns {
+                let sql = if is_cast {
+                    if let Err(e) = find(&cur, name) {
+                        errors.push(e);
+                        continue;
+                    }
+                    match text.parse::<DataType>() {
+                        Ok(ty) => format!("CAST({} AS {})", quote_ident(name), sql_type(ty)),
+                        Err(e) => {
+                            errors.push(format!("column {name:?}: {e}"));
+                            continue;
+                        }
+                    }
+                } else {
+                    text.clone()
+                };
+                match CompiledExpr::compile(&sql, &cur, ctx) {
+                    Ok(expr) => {
+                        let ty = expr.data_type();
+                        let target = match cur.index_of(name) {
+                            Some(i) => {
+                                cur.columns[i].data_type = ty;
+                                Target::Replace(i)
+                            }
+                            None => {
+                                cur.columns.push(crate::schema::Column { name: name.clone(), data_type: ty });
+                                Target::Append
+                            }
+                        };
+                        out.push(ComputedColumn { name: name.clone(), expr, target });
+                    }
+                    Err(e) => errors.push(format!("column {name:?}: {e}")),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            let label = if is_cast { "cast" } else { "compute" };
+            Ok((Some(Arc::new(Compute::new(label, out))), cur))
+        }
+        TransformSpec::Filter { condition } => match compile_filter(condition, schema, ctx) {
+            Ok(e) => Ok((Some(Arc::new(Filter::new(e))), schema.clone())),
+            Err(e) => Err(vec![e.to_string()]),
+        },
+        TransformSpec::Select { columns } | TransformSpec::Drop { columns } => {
+            let mut idx = Vec::new();
+            for c in columns {
+                match find(schema, c) {
+                    Ok(i) => idx.push(i),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            let keep: Vec<usize> = if matches!(t, TransformSpec::Select { .. }) {
+                idx
+            } else {
+                (0..schema.len()).filter(|i| !idx.contains(i)).collect()
+            };
+            let out = Schema { columns: keep.iter().map(|&i| schema.columns[i].clone()).collect() };
+            let label = format!("{}({})", kind_name(t), columns.join(", "));
+            let cols = keep.into_iter().map(ProjectColumn::Input).collect();
+            Ok((Some(Arc::new(Project::new(label, None, cols))), out))
+        }
+        TransformSpec::Rename { columns } => {
+            let mut out = schema.clone();
+            for (old, new) in columns {
+                match find(schema, old) {
+                    Ok(i) => out.columns[i].name = new.clone(),
+                    Err(e) => errors.push(e),
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            for c in &out.columns {
+                if !seen.insert(c.name.as_str()) {
+                    errors.push(format!("after renaming, two columns are named {:?}", c.name));
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            Ok((None, out))
+        }
+        TransformSpec::Sql { query } => match compile_select(query, schema, ctx) {
+            Ok(sel) => {
+                let mut out = Schema::default();
+                let mut cols = Vec::new();
+                for (name, e) in sel.columns {
+                    if out.index_of(&name).is_some() {
+                        errors.push(format!("the query produces two columns named {name:?}"));
+                    }
+                    out.columns.push(crate::schema::Column { name: name.clone(), data_type: e.data_type() });
+                    cols.push(ProjectColumn::Expr(name, e));
+                }
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                Ok((Some(Arc::new(Project::new("sql".into(), sel.filter, cols))), out))
+            }
+            Err(e) => Err(vec![e.to_string()]),
+        },
+    }
+}
+
+fn sql_type(t: DataType) -> &'static str {
+    match t {
+        DataType::Int => "bigint",
+        DataType::Float => "double precision",
+        DataType::Decimal => "numeric",
+        DataType::Bool => "boolean",
+        DataType::Date => "date",
+        DataType::Timestamp => "timestamptz",
+        DataType::Text => "text",
+    }
+}
+
+impl Plan {
+    /// Open the sink (preparing its table) and hand everything to the runtime.
+    pub(crate) fn into_parts(self) -> Result<crate::runtime::RunParts> {
+        let sink = crate::sink::open_sink(&self.target, &self.sink)?;
+        Ok(crate::runtime::RunParts {
+            source: Box::new(self.source),
+            stages: self.stages,
+            sink,
+            opts: self.run,
+            target: self.target.display(),
+            table: self.sink.table,
+        })
+    }
+}
+

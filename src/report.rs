@@ -1,0 +1,136 @@
+//! What a run tells the outside world: progress snapshots while it runs and a report at
+//! the end. The library never prints; the CLI renders these.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A point-in-time view of a running pipeline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Input bytes read from disk (compressed bytes for compressed inputs).
+    pub bytes_read: u64,
+    /// Total input size, when known.
+    pub bytes_total: Option<u64>,
+    /// Records read by the source.
+    pub rows_read: u64,
+    /// Rows committed to the destination.
+    pub rows_written: u64,
+    /// Rows dropped by filters (committed batches).
+    pub rows_filtered: u64,
+    /// Rows rejected (committed batches).
+    pub rows_rejected: u64,
+    /// Time since the start.
+    pub elapsed: Duration,
+}
+
+/// Receives progress while a pipeline runs. Called from a runtime task; keep it quick.
+pub trait Observer: Send + Sync {
+    /// A progress snapshot, a few times per second.
+    fn progress(&self, _snapshot: &Snapshot) {}
+    /// A one-line note (e.g. "inferred types by scanning 2 files").
+    fn note(&self, _note: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every input record was written, filtered or rejected.
+    Completed,
+    /// Stopped by Ctrl-C / SIGTERM after committing the rows in flight.
+    Interrupted,
+    /// A fatal error; rows committed before it stay committed.
+    Failed(crate::error::Error),
+}
+
+/// The end-of-run summary. For a completed run,
+/// `rows_read == rows_written + rows_filtered + rows_rejected`.
+#[derive(Debug)]
+pub struct Report {
+    /// Input records accounted for (written, filtered or rejected).
+    pub rows_read: u64,
+    /// Rows committed to the destination.
+    pub rows_written: u64,
+    /// Rows dropped by filters.
+    pub rows_filtered: u64,
+    /// Rows that failed (in the reject file unless `on_error = "skip"`).
+    pub rows_rejected: u64,
+    /// Rows read but not committed because the run failed (rolled back).
+    pub rows_rolled_back: u64,
+    /// Input bytes read.
+    pub bytes_read: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Input names.
+    pub inputs: Vec<String>,
+    /// Destination, redacted.
+    pub target: String,
+    /// Destination table.
+    pub table: String,
+    /// The reject file, when rows were written to it.
+    pub reject_file: Option<PathBuf>,
+    /// The first few rejects, as `file:line: reason`.
+    pub first_rejects: Vec<String>,
+    /// How the run ended.
+    pub outcome: Outcome,
+}
+
+impl Report {
+    /// Rows per second over the whole run.
+    pub fn rows_per_sec(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 { self.rows_read as f64 / s } else { 0.0 }
+    }
+
+    /// The process exit code the CLI uses: 0 everything written or filtered, 1 finished
+    /// with rejected rows, 2 fatal error or interrupted.
+    pub fn exit_code(&self) -> i32 {
+        match self.outcome {
+            Outcome::Completed if self.rows_rejected == 0 => 0,
+            Outcome::Completed => 1,
+            Outcome::Interrupted | Outcome::Failed(_) => 2,
+        }
+    }
+
+    /// `Ok(self)` for a completed run (rejects included), the error otherwise.
+    pub fn into_result(self) -> crate::error::Result<Report> {
+        match self.outcome {
+            Outcome::Completed => Ok(self),
+            Outcome::Interrupted => Err(crate::error::Error::Interrupted(format!(
+                "{} rows committed",
+                self.rows_written
+            ))),
+            Outcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// The summary as one JSON object (what `--json` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        let (status, error) = match &self.outcome {
+            Outcome::Completed => ("completed", None),
+            Outcome::Interrupted => ("interrupted", None),
+            Outcome::Failed(e) => ("failed", Some(e.to_string())),
+        };
+        serde_json::json!({
+            "status": status,
+            "error": error,
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "rows_filtered": self.rows_filtered,
+            "rows_rejected": self.rows_rejected,
+            "rows_rolled_back": self.rows_rolled_back,
+            "bytes_read": self.bytes_read,
+            "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "rows_per_s": self.rows_per_sec().round(),
+            "inputs": self.inputs,
+            "target": self.target,
+            "table": self.table,
+            "reject_file": self.reject_file.as_ref().map(|p| p.display().to_string()),
+            "first_rejects": self.first_rejects,
+            "exit_code": self.exit_code(),
+        })
+    }
+}

@@ -1,0 +1,245 @@
+//! Rows and values: the data that flows between stages.
+//!
+//! A [`Row`] is a vector of typed [`Value`]s plus the [`Position`] of the record it came
+//! from. The position travels with the row through every stage so that errors, the
+//! reject file and checkpoints can always say *which* input record they are about.
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use rust_decimal::Decimal;
+
+use crate::schema::DataType;
+
+/// One typed value. `Null` is SQL NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// 64-bit signed integer.
+    Int(i64),
+    /// 64-bit float.
+    Float(f64),
+    /// Exact decimal (up to 28 significant digits).
+    Decimal(Decimal),
+    /// Boolean.
+    Bool(bool),
+    /// Calendar date.
+    Date(NaiveDate),
+    /// Instant with the UTC offset it was written with.
+    Timestamp(DateTime<FixedOffset>),
+    /// UTF-8 text.
+    Text(String),
+}
+
+impl Value {
+    /// True for SQL NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The type of a non-null value; `None` for NULL.
+    pub fn data_type(&self) -> Option<DataType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Int(_) => DataType::Int,
+            Value::Float(_) => DataType::Float,
+            Value::Decimal(_) => DataType::Decimal,
+            Value::Bool(_) => DataType::Bool,
+            Value::Date(_) => DataType::Date,
+            Value::Timestamp(_) => DataType::Timestamp,
+            Value::Text(_) => DataType::Text,
+        })
+    }
+}
+
+/// Text form used for display, the reject file and text-typed sinks. NULL prints as
+/// the empty string; timestamps as RFC 3339 with their offset; dates as `YYYY-MM-DD`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Decimal(v) => write!(f, "{v}"),
+            Value::Bool(v) => f.write_str(if *v { "true" } else { "false" }),
+            Value::Date(v) => write!(f, "{}", v.format("%Y-%m-%d")),
+            Value::Timestamp(v) => write!(f, "{}", v.to_rfc3339()),
+            Value::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+/// Where a record starts in its input.
+///
+/// `line` is the physical line where the record starts (1-based; the header, when there
+/// is one, is line 1), `record` is the 1-based number of the data record within its file
+/// (the header is not counted) and `byte` the offset of its first byte in the
+/// (decompressed) stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// Index of the input file in the source's file list.
+    pub file: u32,
+    /// 1-based data record number within the file.
+    pub record: u64,
+    /// 1-based physical line where the record starts.
+    pub line: u64,
+    /// Byte offset of the record's first byte.
+    pub byte: u64,
+}
+
+/// One record as the CSV reader produced it: unescaped field bytes, not yet checked for
+/// UTF-8 nor typed. Fields are stored in one buffer with their end offsets (the layout of
+/// `csv::ByteRecord`), plus which empty fields were written quoted (`""`): those are
+/// empty strings, while unquoted empty fields are NULL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawRecord {
+    buf: Vec<u8>,
+    ends: Vec<u32>,
+    quoted_empty: Vec<u32>,
+}
+
+impl RawRecord {
+    /// Build from parts; `ends[i]` is the end of field `i` in `buf`.
+    pub fn from_parts(buf: Vec<u8>, ends: Vec<u32>, quoted_empty: Vec<u32>) -> Self {
+        RawRecord {
+            buf,
+            ends,
+            quoted_empty,
+        }
+    }
+
+    /// Build from field values (none of them quoted-empty).
+    pub fn from_fields<I, F>(fields: I) -> Self
+    where
+        I: IntoIterator<Item = F>,
+        F: AsRef<[u8]>,
+    {
+        let mut r = RawRecord::default();
+        for f in fields {
+            r.buf.extend_from_slice(f.as_ref());
+            r.ends.push(r.buf.len() as u32);
+        }
+        r
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the record has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `i` as bytes.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.buf.get(start..end)
+    }
+
+    /// Iterate over the fields.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// True when field `i` is empty and was written as `""`.
+    pub fn is_quoted_empty(&self, i: usize) -> bool {
+        self.quoted_empty.contains(&(i as u32))
+    }
+
+    /// Bytes held (for memory accounting).
+    pub fn heap_size(&self) -> usize {
+        self.buf.capacity() + 4 * self.ends.capacity()
+    }
+}
+
+/// A row in flight: its values (in the order of the stage's schema), where it came from,
+/// and the original CSV fields (kept for the reject file).
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Where the record starts in the input.
+    pub pos: Position,
+    /// Values, one per column of the current schema.
+    pub values: Vec<Value>,
+    /// The original fields as read, for the reject file.
+    pub raw: RawRecord,
+}
+
+/// A row that did not make it, with the reason. It is written to the reject file with
+/// its original fields, its line and the reason.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    /// Where the record starts in the input.
+    pub pos: Position,
+    /// The original fields as read.
+    pub raw: RawRecord,
+    /// The reason, naming the stage and the column.
+    pub reason: String,
+}
+
+/// The unit that crosses stage boundaries: a run of consecutive input records.
+///
+/// Every record of the range is accounted for exactly once: in `rows` (still flowing),
+/// in `rejected`, or in `filtered` (dropped by the user's filter).
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Sequence number, from 0, in input order.
+    pub seq: u64,
+    /// Rows still flowing.
+    pub rows: Vec<Row>,
+    /// Rows that failed somewhere upstream.
+    pub rejected: Vec<Rejected>,
+    /// Number of rows dropped by filters (not errors).
+    pub filtered: u64,
+    /// Number of input records this batch covers (rows + rejected + filtered).
+    pub records: u64,
+    /// Input bytes this batch covers (for progress).
+    pub bytes: u64,
+    /// Position just past the last record of this batch: where a resumed run would start.
+    pub end: Position,
+}
+
+impl Batch {
+    /// Move a row to the rejected list with a reason.
+    pub fn reject(&mut self, row: Row, reason: String) {
+        self.rejected.push(Rejected {
+            pos: row.pos,
+            raw: row.raw,
+            reason,
+        });
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}

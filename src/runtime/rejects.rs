@@ -1,0 +1,107 @@
+//! The reject file: original fields + `_line` + `_error` (and `_file` for several inputs).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::row::Rejected;
+
+/// Where rejects go and what the header looks like.
+#[derive(Debug, Clone)]
+pub struct RejectTarget {
+    /// The reject file.
+    pub path: PathBuf,
+    /// Original column names.
+    pub header: Vec<String>,
+    /// Input names, for the `_file` column when there are several.
+    pub inputs: Vec<String>,
+}
+
+/// Writes rejected rows, creating the file at the first one.
+pub struct RejectWriter {
+    target: RejectTarget,
+    writer: Option<csv::Writer<BufWriter<File>>>,
+}
+
+impl RejectWriter {
+    /// A writer that creates `target.path` lazily. A stale file from an earlier run is
+    /// removed now, so the file exists after the run only when this run rejected rows.
+    pub fn new(target: RejectTarget) -> Result<Self> {
+        match std::fs::remove_file(&target.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&target.path, e)),
+        }
+        Ok(RejectWriter {
+            target,
+            writer: None,
+        })
+    }
+
+    fn multi(&self) -> bool {
+        self.target.inputs.len() > 1
+    }
+
+    /// Append one rejected row.
+    pub fn write(&mut self, r: &Rejected) -> Result<()> {
+        let path = self.target.path.clone();
+        let io = |e: csv::Error| Error::io(&path, std::io::Error::other(e.to_string()));
+        if self.writer.is_none() {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+            let mut w = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(BufWriter::new(f));
+            let mut header: Vec<&str> = self.target.header.iter().map(String::as_str).collect();
+            if self.multi() {
+                header.push("_file");
+            }
+            header.push("_line");
+            header.push("_error");
+            w.write_record(&header).map_err(io)?;
+            self.writer = Some(w);
+        }
+        let multi = self.multi();
+        let file_name = self
+            .target
+            .inputs
+            .get(r.pos.file as usize)
+            .cloned()
+            .unwrap_or_default();
+        let n = self.target.header.len();
+        // The `if` above ensures the writer exists.
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        let mut fields: Vec<&[u8]> = r.raw.iter().collect();
+        while fields.len() < n {
+            fields.push(b"");
+        }
+        let line = r.pos.line.to_string();
+        if multi {
+            fields.push(file_name.as_bytes());
+        }
+        fields.push(line.as_bytes());
+        fields.push(r.reason.as_bytes());
+        w.write_record(&fields).map_err(io)?;
+        Ok(())
+    }
+
+    /// Flush to disk (called after each commit).
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.as_mut() {
+            w.flush().map_err(|e| Error::io(&self.target.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The path, if anything was written.
+    pub fn written_path(&self) -> Option<PathBuf> {
+        self.writer.as_ref().map(|_| self.target.path.clone())
+    }
+}

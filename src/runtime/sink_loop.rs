@@ -1,0 +1,166 @@
+//! The sink thread: write batches, commit every `commit_rows` rows or
+//! `commit_interval`, and only after a commit count rows as written and write their
+//! rejects. Applies the error policy.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::rejects::RejectWriter;
+use super::{Counters, RunOptions};
+use crate::config::OnError;
+use crate::error::{Error, Result};
+use crate::row::{Batch, Rejected};
+use crate::sink::Sink;
+
+/// Totals of committed work.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Totals {
+    pub written: u64,
+    pub filtered: u64,
+    pub rejected: u64,
+    pub rolled_back: u64,
+    pub reject_file: Option<PathBuf>,
+    pub first_rejects: Vec<String>,
+}
+
+/// Work written in the open transaction, not yet committed.
+#[derive(Default)]
+struct Pending {
+    written: u64,
+    filtered: u64,
+    records: u64,
+    rejected: Vec<Rejected>,
+}
+
+struct Loop {
+    sink: Box<dyn Sink>,
+    opts: RunOptions,
+    counters: Arc<Counters>,
+    rejects: Option<RejectWriter>,
+    totals: Totals,
+    pending: Pending,
+    last_commit: Instant,
+}
+
+impl Loop {
+    fn commit(&mut self) -> Result<()> {
+        self.sink.commit()?;
+        let p = std::mem::take(&mut self.pending);
+        for r in &p.rejected {
+            if self.totals.first_rejects.len() < 5 {
+                self.totals
+                    .first_rejects
+                    .push(format!("line {}: {}", r.pos.line, r.reason));
+            }
+            if let Some(w) = self.rejects.as_mut() {
+                w.write(r)?;
+            }
+        }
+        if let Some(w) = self.rejects.as_mut() {
+            w.flush()?;
+            self.totals.reject_file = w.written_path();
+        }
+        self.totals.written += p.written;
+        self.totals.filtered += p.filtered;
+        self.totals.rejected += p.rejected.len() as u64;
+        self.counters.rows_written.fetch_add(p.written, Ordering::Relaxed);
+        self.counters.rows_filtered.fetch_add(p.filtered, Ordering::Relaxed);
+        self.counters
+            .rows_rejected
+            .fetch_add(p.rejected.len() as u64, Ordering::Relaxed);
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.sink.rollback();
+        self.totals.rolled_back += self.pending.records;
+        self.pending = Pending::default();
+    }
+
+    fn handle(&mut self, mut batch: Batch) -> Result<()> {
+        if self.opts.on_error == OnError::Fail
+            && let Some(r) = batch.rejected.iter().min_by_key(|r| (r.pos.file, r.pos.record))
+        {
+            let msg = format!(
+                "line {}: {} (on_error = \"fail\"; the open transaction was rolled back)",
+                r.pos.line, r.reason
+            );
+            self.pending.records += batch.records;
+            self.rollback();
+            return Err(Error::Aborted(msg));
+        }
+        let written = self.sink.write(&mut batch)?;
+        if self.opts.on_error == OnError::Fail
+            && let Some(r) = batch.rejected.first()
+        {
+            let msg = format!(
+                "line {}: {} (on_error = \"fail\"; the open transaction was rolled back)",
+                r.pos.line, r.reason
+            );
+            self.pending.records += batch.records;
+            self.rollback();
+            return Err(Error::Aborted(msg));
+        }
+        self.pending.written += written;
+        self.pending.filtered += batch.filtered;
+        self.pending.records += batch.records;
+        batch.rejected.sort_by_key(|r| (r.pos.file, r.pos.record));
+        self.pending.rejected.append(&mut batch.rejected);
+        let rejected_total = self.totals.rejected + self.pending.rejected.len() as u64;
+        if let Some(max) = self.opts.max_errors
+            && rejected_total > max
+        {
+            self.commit()?;
+            return Err(Error::Aborted(format!(
+                "more than max_errors = {max} rows failed ({rejected_total}); stopped after committing the rows before"
+            )));
+        }
+        if self.pending.records >= self.opts.commit_rows as u64
+            || self.last_commit.elapsed() >= self.opts.commit_interval
+        {
+            self.commit()?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn run(
+    sink: Box<dyn Sink>,
+    mut rx: mpsc::Receiver<Batch>,
+    opts: RunOptions,
+    counters: Arc<Counters>,
+) -> std::result::Result<Totals, (Totals, Error)> {
+    let rejects = match opts.rejects.clone().map(RejectWriter::new).transpose() {
+        Ok(r) => r,
+        Err(e) => return Err((Totals::default(), e)),
+    };
+    let mut l = Loop {
+        sink,
+        opts,
+        counters,
+        rejects,
+        totals: Totals::default(),
+        pending: Pending::default(),
+        last_commit: Instant::now(),
+    };
+    while let Some(batch) = rx.blocking_recv() {
+        if let Err(e) = l.handle(batch) {
+            if l.pending.records > 0 {
+                l.rollback();
+            }
+            return Err((l.totals, e));
+        }
+    }
+    match l.commit() {
+        Ok(()) => Ok(l.totals),
+        Err(e) => {
+            l.rollback();
+            Err((l.totals, e))
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Type inference: narrow a set of candidate types with every value seen.
+
+use super::DataType;
+use super::parse::{
+    is_decimal_literal, is_float_literal, parse_date, parse_int, parse_timestamp,
+};
+
+/// A set of candidate types (bit set over [`DataType::ALL`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeSet(u8);
+
+const fn bit(t: DataType) -> u8 {
+    1 << (t as u8)
+}
+
+impl TypeSet {
+    /// Every type is still possible.
+    pub const ANY: TypeSet = TypeSet(0x7f);
+
+    /// True when `t` is still a candidate.
+    pub fn contains(self, t: DataType) -> bool {
+        self.0 & bit(t) != 0
+    }
+
+    /// The candidates that `value` (a non-null field) fits.
+    pub fn of(value: &str) -> TypeSet {
+        let mut s = bit(DataType::Text);
+        let b = value.as_bytes();
+        let Some(&first) = b.first() else {
+            return TypeSet(s);
+        };
+        if first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.') {
+            if leading_zero(value) {
+                // `007` or `01234` is an identifier (a zip code, an account number):
+                // reading it as a number would drop the zeros.
+                return TypeSet(s);
+            }
+            if parse_int(value).is_some() {
+                s |= bit(DataType::Int);
+            }
+            if is_decimal_literal(value) && significant_digits(value) <= 28 {
+                s |= bit(DataType::Decimal);
+            }
+            if is_float_literal(value) {
+                s |= bit(DataType::Float);
+            }
+            if b.len() == 10 && parse_date(value).is_some() {
+                s |= bit(DataType::Date);
+            }
+            if b.len() >= 20 && parse_timestamp(value, false).is_some() {
+                s |= bit(DataType::Timestamp);
+            }
+        } else if matches!(first, b't' | b'T' | b'f' | b'F')
+            && (value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false"))
+        {
+            s |= bit(DataType::Bool);
+        }
+        TypeSet(s)
+    }
+
+    /// Narrow by one more value.
+    pub fn narrow(&mut self, value: &str) {
+        // Fast path: once only text remains nothing can change.
+        if self.0 != bit(DataType::Text) {
+            self.0 &= TypeSet::of(value).0;
+        }
+    }
+
+    /// The type to use: the most specific candidate. Integers that also fit a decimal
+    /// stay `int`; plain decimals become `float` when every value has at most 15
+    /// significant digits (an f64 holds them exactly as written), `decimal` otherwise.
+    pub fn resolve(self, saw_value: bool, max_digits: u32) -> DataType {
+        if !saw_value {
+            return DataType::Text;
+        }
+        if self.contains(DataType::Int) {
+            return DataType::Int;
+        }
+        if self.contains(DataType::Decimal) {
+            return if max_digits <= 15 && self.contains(DataType::Float) {
+                DataType::Float
+            } else {
+                DataType::Decimal
+            };
+        }
+        for t in [DataType::Float, DataType::Bool, DataType::Date, DataType::Timestamp] {
+            if self.contains(t) {
+                return t;
+            }
+        }
+        DataType::Text
+    }
+}
+
+fn leading_zero(s: &str) -> bool {
+    let b = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
+    b.len() > 1 && b[0] == b'0' && b[1].is_ascii_digit()
+}
+
+fn significant_digits(s: &str) -> u32 {
+    let digits = s.bytes().filter(u8::is_ascii_digit);
+    let mut n = 0u32;
+    let mut leading = true;
+    for d in digits {
+        if leading && d == b'0' {
+            continue;
+        }
+        leading = false;
+        n += 1;
+    }
+    n
+}
+
+/// Per-column inference state for a whole input.
+#[derive(Debug, Clone)]
+pub struct Inferrer {
+    sets: Vec<TypeSet>,
+    seen: Vec<bool>,
+    digits: Vec<u32>,
+}
+
+impl Inferrer {
+    /// State for `n` columns.
+    pub fn new(n: usize) -> Self {
+        Inferrer {
+            sets: vec![TypeSet::ANY; n],
+            seen: vec![false; n],
+            digits: vec![0; n],
+        }
+    }
+
+    /// Feed one non-null field of column `i`.
+    pub fn feed(&mut self, i: usize, value: &str) {
+        let Some(set) = self.sets.get_mut(i) else {
+            return;
+        };
+        set.narrow(value);
+        self.seen[i] = true;
+        if set.contains(DataType::Decimal) {
+            self.digits[i] = self.digits[i].max(significant_digits(value));
+        }
+    }
+
+    /// True once every column is known to be text (nothing more to learn).
+    pub fn all_text(&self) -> bool {
+        self.sets.iter().all(|s| *s == TypeSet(bit(DataType::Text)))
+    }
+
+    /// The inferred type of each column.
+    pub fn finish(&self) -> Vec<DataType> {
+        (0..self.sets.len())
+            .map(|i| self.sets[i].resolve(self.seen[i], self.digits[i]))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn infer(values: &[&str]) -> DataType {
+        let mut inf = Inferrer::new(1);
+        for v in values {
+            inf.feed(0, v);
+        }
+        inf.finish()[0]
+    }
+
+    #[test]
+    fn picks_most_specific() {
+        assert_eq!(infer(&["1", "-2", "+3"]), DataType::Int);
+        assert_eq!(infer(&["1", "2.5"]), DataType::Float);
+        assert_eq!(infer(&["1.5", "1e3"]), DataType::Float);
+        assert_eq!(infer(&["0.1234567890123456789"]), DataType::Decimal);
+        assert_eq!(infer(&["99999999999999999999"]), DataType::Decimal);
+        assert_eq!(infer(&["true", "False"]), DataType::Bool);
+        assert_eq!(infer(&["2024-01-01"]), DataType::Date);
+        assert_eq!(infer(&["2024-01-01T00:00:00Z", "2024-01-01 10:00:00+01:00"]), DataType::Timestamp);
+        assert_eq!(infer(&["2024-01-01 10:00:00"]), DataType::Text);
+        assert_eq!(infer(&["2024-01-01", "x"]), DataType::Text);
+        assert_eq!(infer(&[]), DataType::Text);
+        assert_eq!(infer(&["inf"]), DataType::Text);
+        assert_eq!(infer(&["007"]), DataType::Text);
+        assert_eq!(infer(&["0", "0.5"]), DataType::Float);
+        assert_eq!(infer(&[" 1"]), DataType::Text);
+    }
+}

@@ -1,0 +1,253 @@
+//! Column types, schemas, parsing text into typed values, and type inference.
+//!
+//! Free of async and I/O: everything here works on strings and values.
+
+mod infer;
+mod parse;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use infer::{Inferrer, TypeSet};
+pub use parse::parse_value;
+
+/// The column types rowflow knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DataType {
+    /// 64-bit signed integer (`int`, `bigint`, `integer`).
+    Int,
+    /// 64-bit float (`float`, `double`, `double precision`, `real`, `float8`).
+    Float,
+    /// Exact decimal, up to 28 significant digits (`decimal`, `numeric`).
+    Decimal,
+    /// Boolean (`bool`, `boolean`).
+    Bool,
+    /// Calendar date, `YYYY-MM-DD` (`date`).
+    Date,
+    /// Instant with a UTC offset, RFC 3339 (`timestamp`, `timestamptz`).
+    Timestamp,
+    /// UTF-8 text (`text`, `varchar`, `string`).
+    Text,
+}
+
+impl DataType {
+    /// Every type, in the order inference prefers them.
+    pub const ALL: [DataType; 7] = [
+        DataType::Int,
+        DataType::Decimal,
+        DataType::Float,
+        DataType::Bool,
+        DataType::Date,
+        DataType::Timestamp,
+        DataType::Text,
+    ];
+
+    /// The canonical name, as printed by `rowflow schema` and accepted in pipeline files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::Int => "int",
+            DataType::Float => "float",
+            DataType::Decimal => "decimal",
+            DataType::Bool => "bool",
+            DataType::Date => "date",
+            DataType::Timestamp => "timestamp",
+            DataType::Text => "text",
+        }
+    }
+
+    /// True for int, float and decimal.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, DataType::Int | DataType::Float | DataType::Decimal)
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Error for an unknown type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown type `{0}` (expected one of: int, float, decimal, bool, date, timestamp, text)"
+)]
+pub struct UnknownType(pub String);
+
+impl FromStr for DataType {
+    type Err = UnknownType;
+
+    /// Accepts the canonical names and the usual SQL spellings, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase();
+        let norm = norm.split_whitespace().collect::<Vec<_>>().join(" ");
+        Ok(match norm.as_str() {
+            "int" | "integer" | "bigint" | "int8" | "int4" | "smallint" | "i64" => DataType::Int,
+            "float" | "double" | "double precision" | "real" | "float8" | "float4" | "f64" => {
+                DataType::Float
+            }
+            "decimal" | "numeric" => DataType::Decimal,
+            "bool" | "boolean" => DataType::Bool,
+            "date" => DataType::Date,
+            "timestamp" | "timestamptz" | "timestamp with time zone" | "datetime" => {
+                DataType::Timestamp
+            }
+            "text" | "varchar" | "string" | "char" | "character varying" => DataType::Text,
+            _ => return Err(UnknownType(s.to_string())),
+        })
+    }
+}
+
+/// A named, typed column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The name exactly as written in the header (or given by a rename).
+    pub name: String,
+    /// The column's type.
+    pub data_type: DataType,
+}
+
+/// An ordered list of columns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Schema {
+    /// Columns in order.
+    pub columns: Vec<Column>,
+}
+
+impl Schema {
+    /// Build a schema from `(name, type)` pairs.
+    pub fn new(columns: impl IntoIterator<Item = (String, DataType)>) -> Self {
+        Schema {
+            columns: columns
+                .into_iter()
+                .map(|(name, data_type)| Column { name, data_type })
+                .collect(),
+        }
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// True when there are no columns.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    /// Index of a column by exact name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Column names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|c| c.name.as_str())
+    }
+
+    /// The schema as a pasteable TOML table body (`"name" = "type"` per line).
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        for c in &self.columns {
+            out.push_str(&toml_key(&c.name));
+            out.push_str(" = \"");
+            out.push_str(c.data_type.name());
+            out.push_str("\"\n");
+        }
+        out
+    }
+}
+
+/// A TOML key: bare when it can be, otherwise a basic string with escapes.
+pub fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        return name.to_string();
+    }
+    let mut s = String::with_capacity(name.len() + 2);
+    s.push('"');
+    for c in name.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if c.is_control() => s.push_str(&format!("\\u{:04X}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Make header names usable as column names, deterministically:
+/// an empty name becomes `column_N` (N = 1-based position) and a repeated name gets a
+/// suffix `_2`, `_3`, ... (the first occurrence keeps its name). Returns the new names
+/// and a note per renamed column.
+pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    let mut notes = Vec::new();
+    let taken = |out: &Vec<String>, n: &str| out.iter().any(|o| o == n) || names.iter().any(|o| o == n);
+    for (i, name) in names.iter().enumerate() {
+        let mut candidate = if name.is_empty() {
+            format!("column_{}", i + 1)
+        } else {
+            name.clone()
+        };
+        let first_use = !name.is_empty() && !out.iter().any(|o| o == name);
+        if !first_use {
+            let base = candidate.clone();
+            let mut k = 2;
+            while taken(&out, &candidate) {
+                candidate = format!("{base}_{k}");
+                k += 1;
+            }
+            let what = if name.is_empty() { "empty" } else { "duplicate" };
+            notes.push(format!(
+                "column {} has a {what} name {:?}; renamed to {:?}",
+                i + 1,
+                name,
+                candidate
+            ));
+        }
+        out.push(candidate);
+    }
+    (out, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_round_trip() {
+        for t in DataType::ALL {
+            assert_eq!(t.name().parse::<DataType>().unwrap(), t);
+        }
+        assert_eq!("Double  Precision".parse::<DataType>().unwrap(), DataType::Float);
+        assert!("blob".parse::<DataType>().is_err());
+    }
+
+    #[test]
+    fn dedupe_is_deterministic() {
+        let names: Vec<String> = ["a", "", "a", "b", "a", "column_2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (out, notes) = dedupe_names(&names);
+        assert_eq!(out, ["a", "column_2_2", "a_2", "b", "a_3", "column_2"]);
+        assert_eq!(notes.len(), 3);
+    }
+
+    #[test]
+    fn toml_keys_quote_when_needed() {
+        assert_eq!(toml_key("plain_1"), "plain_1");
+        assert_eq!(toml_key("has space"), "\"has space\"");
+        assert_eq!(toml_key("q\"uote"), "\"q\\\"uote\"");
+        assert_eq!(toml_key(""), "\"\"");
+    }
+}

@@ -1,0 +1,213 @@
+//! Text → typed value, with the exact rules documented in `docs/pipeline.md`.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+use super::DataType;
+use crate::row::Value;
+
+/// Parse one non-null field as `ty`. The error is a short reason such as
+/// `"abc" is not a valid int`.
+pub fn parse_value(text: &str, ty: DataType) -> Result<Value, String> {
+    let bad = || format!("{text:?} is not a valid {ty}");
+    match ty {
+        DataType::Text => Ok(Value::Text(text.to_string())),
+        DataType::Int => parse_int(text.trim()).map(Value::Int).ok_or_else(|| {
+            if is_integer_literal(text.trim()) {
+                format!("{text:?} is out of range for int (use decimal or text)")
+            } else {
+                bad()
+            }
+        }),
+        DataType::Float => parse_float(text.trim()).map(Value::Float).ok_or_else(bad),
+        DataType::Decimal => parse_decimal(text.trim())
+            .map(Value::Decimal)
+            .ok_or_else(bad),
+        DataType::Bool => parse_bool(text.trim()).map(Value::Bool).ok_or_else(bad),
+        DataType::Date => parse_date(text.trim()).map(Value::Date).ok_or_else(bad),
+        DataType::Timestamp => parse_timestamp(text.trim(), true)
+            .map(Value::Timestamp)
+            .ok_or_else(bad),
+    }
+}
+
+/// `[+-]digits` that fits in i64.
+pub(crate) fn parse_int(s: &str) -> Option<i64> {
+    if !is_integer_literal(s) {
+        return None;
+    }
+    s.parse::<i64>().ok()
+}
+
+pub(crate) fn is_integer_literal(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A plain decimal literal: `[+-]digits[.digits]` or `[+-].digits`, no exponent.
+pub(crate) fn is_decimal_literal(s: &str) -> bool {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    (!int.is_empty() || !frac.is_empty())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A numeric literal with digits (decimal form, optionally with an exponent).
+/// Words such as `inf` or `NaN` are accepted only by [`parse_float`] for explicit
+/// float columns, never by inference.
+pub(crate) fn is_float_literal(s: &str) -> bool {
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    is_decimal_literal(mantissa)
+        && exp.is_none_or(|e| {
+            let d = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+pub(crate) fn parse_float(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "nan" => return Some(f64::NAN),
+        "inf" | "infinity" | "+inf" | "+infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    if !is_float_literal(s) {
+        return None;
+    }
+    s.parse::<f64>().ok()
+}
+
+pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {
+    if is_decimal_literal(s) {
+        Decimal::from_str_exact(s).ok()
+    } else if is_float_literal(s) {
+        Decimal::from_scientific(s).ok()
+    } else {
+        None
+    }
+}
+
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "on" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Strict `YYYY-MM-DD`.
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// RFC 3339 (`T` or a space between date and time, `Z` or `±HH:MM`). With
+/// `allow_naive`, a date-time without an offset is taken as UTC.
+pub(crate) fn parse_timestamp(s: &str, allow_naive: bool) -> Option<DateTime<FixedOffset>> {
+    if s.len() < 19 {
+        return None;
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t);
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
+        return Some(t);
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%#z") {
+        return Some(t);
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        return Some(t);
+    }
+    if allow_naive {
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+            if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+                return Some(t.and_utc().fixed_offset());
+            }
+        }
+    }
+    None
+}
+
+impl FromStr for Value {
+    type Err = std::convert::Infallible;
+    /// Text value; use [`parse_value`] for typed parsing.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Value::Text(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ints() {
+        assert_eq!(parse_value("42", DataType::Int), Ok(Value::Int(42)));
+        assert_eq!(parse_value(" -7 ", DataType::Int), Ok(Value::Int(-7)));
+        assert!(parse_value("1.5", DataType::Int).is_err());
+        let e = parse_value("99999999999999999999", DataType::Int).unwrap_err();
+        assert!(e.contains("out of range"), "{e}");
+        assert_eq!(
+            parse_value("-9223372036854775808", DataType::Int),
+            Ok(Value::Int(i64::MIN))
+        );
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        let Value::Decimal(d) = parse_value("12.50", DataType::Decimal).unwrap() else {
+            panic!()
+        };
+        assert_eq!(d.to_string(), "12.50");
+        assert!(parse_value("1e3", DataType::Decimal).is_ok());
+        assert!(parse_value("abc", DataType::Decimal).is_err());
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_value("1e3", DataType::Float), Ok(Value::Float(1000.0)));
+        assert!(matches!(parse_value("NaN", DataType::Float), Ok(Value::Float(f)) if f.is_nan()));
+        assert!(parse_value("1,5", DataType::Float).is_err());
+        assert!(!is_float_literal("inf"));
+        assert!(is_float_literal("-.5e-3"));
+        assert!(!is_float_literal("."));
+    }
+
+    #[test]
+    fn dates_and_timestamps() {
+        assert!(parse_value("2024-02-29", DataType::Date).is_ok());
+        assert!(parse_value("2023-02-29", DataType::Date).is_err());
+        assert!(parse_value("2024-2-9", DataType::Date).is_err());
+        let Value::Timestamp(t) =
+            parse_value("2021-03-04T05:06:07+05:30", DataType::Timestamp).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(t.timestamp(), 1614814567);
+        assert_eq!(t.offset().local_minus_utc(), 19800);
+        assert!(parse_timestamp("2021-03-04T05:06:07Z", false).is_some());
+        assert!(parse_timestamp("2021-03-04 05:06:07.123+01:00", false).is_some());
+        assert!(parse_timestamp("2021-03-04 05:06:07", false).is_none());
+        assert!(parse_timestamp("2021-03-04 05:06:07", true).is_some());
+    }
+
+    #[test]
+    fn bools() {
+        assert_eq!(parse_value("TRUE", DataType::Bool), Ok(Value::Bool(true)));
+        assert_eq!(parse_value("0", DataType::Bool), Ok(Value::Bool(false)));
+        assert!(parse_value("maybe", DataType::Bool).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Sinks: where rows go. A sink writes batches inside a transaction it keeps open until
+//! the runtime calls `commit`; rows the database refuses are moved to `batch.rejected`
+//! with the database's message, and the rest of the batch is still written.
+//!
+//! Sinks are blocking and run on a thread of their own.
+
+mod dialect;
+mod sqlite;
+mod url;
+
+pub use dialect::quote_ident;
+pub use sqlite::SqliteSink;
+pub use url::{SinkTarget, redact_url};
+
+use crate::config::WriteMode;
+use crate::error::Result;
+use crate::row::Batch;
+use crate::schema::Schema;
+
+/// What a sink is asked to do.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    /// Table name (one identifier; quoted as written).
+    pub table: String,
+    /// The rows' schema.
+    pub schema: Schema,
+    /// Write mode.
+    pub mode: WriteMode,
+    /// Key columns (primary key of a created table; upsert conflict target).
+    pub key: Vec<String>,
+}
+
+/// A destination for rows.
+pub trait Sink: Send {
+    /// Write the rows of `batch` in the open transaction (opening one if needed). Rows
+    /// the database refuses are moved to `batch.rejected`. Returns the number written.
+    fn write(&mut self, batch: &mut Batch) -> Result<u64>;
+    /// Commit the open transaction, if any.
+    fn commit(&mut self) -> Result<()>;
+    /// Roll back the open transaction, if any.
+    fn rollback(&mut self) -> Result<()>;
+}
+
+/// What `check` learns about the destination without writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableStatus {
+    /// The table does not exist and will be created.
+    Missing,
+    /// The table exists and is compatible.
+    Compatible,
+    /// The table exists and will be dropped and recreated (`replace`).
+    WillReplace,
+}
+
+/// Open the sink for `target`, preparing the table (create, replace, compatibility
+/// checks) before any row is written.
+pub fn open_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<Box<dyn Sink>> {
+    match target {
+        SinkTarget::Sqlite { path } => Ok(Box::new(SqliteSink::open(path, opts)?)),
+    }
+}
+
+/// Check the destination without changing it.
+pub fn check_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<TableStatus> {
+    match target {
+        SinkTarget::Sqlite { path } => sqlite::check(path, opts),
+    }
+}

@@ -1,0 +1,482 @@
+//! The SQLite sink: batched prepared inserts in transactions, on the sink thread.
+//!
+//! Type mapping (created tables): int → INTEGER, float → REAL, decimal → NUMERIC (bound
+//! as its exact text; SQLite keeps up to 15 significant digits as a number), bool →
+//! BOOLEAN (0/1), date → DATE (text `YYYY-MM-DD`), timestamp → TIMESTAMP (RFC 3339 text
+//! with its offset, which SQLite's date functions read), text → TEXT.
+
+use std::path::Path;
+
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use super::dialect::quote_ident;
+use super::{Sink, SinkOptions, TableStatus};
+use crate::config::WriteMode;
+use crate::error::{Error, Result};
+use crate::row::{Batch, Value};
+use crate::schema::DataType;
+
+/// Writes rows into one SQLite table.
+pub struct SqliteSink {
+    conn: Connection,
+    target: String,
+    insert_sql: String,
+    key_idx: Vec<usize>,
+    in_tx: bool,
+}
+
+fn sink_err(target: &str, e: impl std::fmt::Display) -> Error {
+    Error::Sink {
+        target: target.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The declared type for a column of a created table.
+pub fn sqlite_type(t: DataType) -> &'static str {
+    match t {
+        DataType::Int => "INTEGER",
+        DataType::Float => "REAL",
+        DataType::Decimal => "NUMERIC",
+        DataType::Bool => "BOOLEAN",
+        DataType::Date => "DATE",
+        DataType::Timestamp => "TIMESTAMP",
+        DataType::Text => "TEXT",
+    }
+}
+
+/// SQLite's type affinity for a declared type (the rules of section 3.1 of its docs).
+fn affinity(declared: &str) -> &'static str {
+    let d = declared.to_ascii_uppercase();
+    if d.contains("INT") {
+        "INTEGER"
+    } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
+        "TEXT"
+    } else if d.contains("BLOB") || d.is_empty() {
+        "BLOB"
+    } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
+        "REAL"
+    } else {
+        "NUMERIC"
+    }
+}
+
+struct TableColumn {
+    name: String,
+    declared: String,
+    not_null: bool,
+    has_default: bool,
+    pk: i64,
+}
+
+fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Option<Vec<TableColumn>>> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            params![table],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk FROM pragma_table_info(?1)",
+    )?;
+    let cols = stmt
+        .query_map(params![table], |r| {
+            Ok(TableColumn {
+                name: r.get(0)?,
+                declared: r.get(1)?,
+                not_null: r.get(2)?,
+                has_default: r.get(3)?,
+                pk: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(cols))
+}
+
+/// Is there a primary key or unique index on exactly `key`?
+fn has_unique_on(conn: &Connection, table: &str, cols: &[TableColumn], key: &[String]) -> rusqlite::Result<bool> {
+    let mut pk: Vec<(i64, &str)> = cols.iter().filter(|c| c.pk > 0).map(|c| (c.pk, c.name.as_str())).collect();
+    pk.sort();
+    let pk: Vec<&str> = pk.into_iter().map(|(_, n)| n).collect();
+    let mut want: Vec<&str> = key.iter().map(String::as_str).collect();
+    want.sort();
+    let mut pk_sorted = pk.clone();
+    pk_sorted.sort();
+    if pk_sorted == want {
+        return Ok(true);
+    }
+    let mut idx = conn.prepare("SELECT name FROM pragma_index_list(?1) WHERE \"unique\" = 1")?;
+    let names = idx
+        .query_map(params![table], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for n in names {
+        let mut info = conn.prepare("SELECT name FROM pragma_index_info(?1)")?;
+        let mut icols = info
+            .query_map(params![n], |r| r.get::<_, Option<String>>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
+        icols.sort();
+        if icols.iter().map(String::as_str).collect::<Vec<_>>() == want {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Problems that make an existing table unusable for these rows.
+fn incompatibilities(conn: &Connection, opts: &SinkOptions, cols: &[TableColumn]) -> rusqlite::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for c in &opts.schema.columns {
+        match cols.iter().find(|t| t.name == c.name) {
+            None => problems.push(format!("column {:?} is missing from the table", c.name)),
+            Some(t) => {
+                let aff = affinity(&t.declared);
+                if c.data_type == DataType::Text && matches!(aff, "INTEGER" | "REAL" | "NUMERIC") {
+                    problems.push(format!(
+                        "column {:?} is text but the table declares it {:?} ({aff} affinity), \
+                         which would turn values such as \"007\" into numbers; cast it in the \
+                         pipeline or change the table",
+                        c.name, t.declared
+                    ));
+                }
+                if c.data_type == DataType::Int && aff == "REAL" {
+                    problems.push(format!(
+                        "column {:?} is int but the table declares it {:?} (REAL affinity), \
+                         which loses precision above 2^53",
+                        c.name, t.declared
+                    ));
+                }
+            }
+        }
+    }
+    for t in cols {
+        let provided = opts.schema.index_of(&t.name).is_some();
+        let is_rowid = t.pk == 1 && affinity(&t.declared) == "INTEGER" && t.declared.eq_ignore_ascii_case("INTEGER");
+        if !provided && t.not_null && !t.has_default && !is_rowid {
+            problems.push(format!(
+                "the table's column {:?} is NOT NULL without a default, and the pipeline does not produce it",
+                t.name
+            ));
+        }
+    }
+    if opts.mode == WriteMode::Upsert && !has_unique_on(conn, &opts.table, cols, &opts.key)? {
+        problems.push(format!(
+            "upsert needs a primary key or unique index on ({}) in the existing table",
+            opts.key.join(", ")
+        ));
+    }
+    Ok(problems)
+}
+
+fn create_sql(opts: &SinkOptions) -> String {
+    let single_int_key = opts.key.len() == 1
+        && opts
+            .schema
+            .columns
+            .iter()
+            .any(|c| c.name == opts.key[0] && c.data_type == DataType::Int);
+    let mut cols: Vec<String> = opts
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let mut s = format!("{} {}", quote_ident(&c.name), sqlite_type(c.data_type));
+            if opts.key.contains(&c.name) {
+                if single_int_key {
+                    s.push_str(" PRIMARY KEY");
+                }
+                s.push_str(" NOT NULL");
+            }
+            s
+        })
+        .collect();
+    if !opts.key.is_empty() && !single_int_key {
+        let k: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
+        cols.push(format!("PRIMARY KEY ({})", k.join(", ")));
+    }
+    format!("CREATE TABLE {} ({})", quote_ident(&opts.table), cols.join(", "))
+}
+
+fn insert_sql(opts: &SinkOptions) -> String {
+    let names: Vec<String> = opts.schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let params: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote_ident(&opts.table),
+        names.join(", "),
+        params.join(", ")
+    );
+    if opts.mode == WriteMode::Upsert {
+        let keys: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
+        let sets: Vec<String> = opts
+            .schema
+            .columns
+            .iter()
+            .filter(|c| !opts.key.contains(&c.name))
+            .map(|c| format!("{0} = excluded.{0}", quote_ident(&c.name)))
+            .collect();
+        if sets.is_empty() {
+            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")));
+        } else {
+            sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), sets.join(", ")));
+        }
+    }
+    sql
+}
+
+fn open_conn(path: &Path, target: &str) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| sink_err(target, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| sink_err(target, e))?;
+    Ok(conn)
+}
+
+/// Check the destination without writing (for `rowflow check`).
+pub fn check(path: &Path, opts: &SinkOptions) -> Result<TableStatus> {
+    let target = format!("sqlite://{}", path.display());
+    if !path.exists() {
+        return Ok(TableStatus::Missing);
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| sink_err(&target, e))?;
+    let cols = table_columns(&conn, &opts.table).map_err(|e| sink_err(&target, e))?;
+    match (cols, opts.mode) {
+        (None, _) => Ok(TableStatus::Missing),
+        (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
+        (Some(_), WriteMode::Create) => Err(sink_err(
+            &target,
+            format!("table {:?} already exists (mode = \"create\")", opts.table),
+        )),
+        (Some(cols), _) => {
+            let problems = incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
+            if problems.is_empty() {
+                Ok(TableStatus::Compatible)
+            } else {
+                Err(sink_err(&target, format!("table {:?} is not compatible: {}", opts.table, problems.join("; "))))
+            }
+        }
+    }
+}
+
+impl SqliteSink {
+    /// Open the database (creating it and its directory if needed) and prepare the
+    /// table according to the mode. Nothing is written when the table is incompatible.
+    pub fn open(path: &Path, opts: &SinkOptions) -> Result<Self> {
+        let target = format!("sqlite://{}", path.display());
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let conn = open_conn(path, &target)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(|e| sink_err(&target, e))?;
+        let existing = table_columns(&conn, &opts.table).map_err(|e| sink_err(&target, e))?;
+        let create = match (existing, opts.mode) {
+            (None, _) => true,
+            (Some(_), WriteMode::Create) => {
+                return Err(sink_err(&target, format!("table {:?} already exists (mode = \"create\")", opts.table)));
+            }
+            (Some(_), WriteMode::Replace) => {
+                conn.execute_batch(&format!("DROP TABLE {}", quote_ident(&opts.table)))
+                    .map_err(|e| sink_err(&target, e))?;
+                true
+            }
+            (Some(cols), _) => {
+                let problems = incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
+                if !problems.is_empty() {
+                    return Err(sink_err(
+                        &target,
+                        format!("table {:?} is not compatible: {}", opts.table, problems.join("; ")),
+                    ));
+                }
+                false
+            }
+        };
+        if create {
+            conn.execute_batch(&create_sql(opts)).map_err(|e| sink_err(&target, e))?;
+        }
+        let key_idx = opts.key.iter().filter_map(|k| opts.schema.index_of(k)).collect();
+        let insert_sql = insert_sql(opts);
+        // Prepare once now so that a bad statement fails before any row.
+        conn.prepare_cached(&insert_sql).map_err(|e| sink_err(&target, e))?;
+        Ok(SqliteSink {
+            conn,
+            target,
+            insert_sql,
+            key_idx,
+            in_tx: false,
+        })
+    }
+}
+
+/// Binds a [`Value`] without copying text.
+struct Bind<'a>(&'a Value);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Value::Float(v) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Value::Bool(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v as i64)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            other => ToSqlOutput::Owned(rusqlite::types::Value::Text(other.to_string())),
+        })
+    }
+}
+
+/// A row-level problem (the row is rejected) as opposed to a failure of the database.
+fn is_row_error(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch | ErrorCode::TooBig)
+    )
+}
+
+impl Sink for SqliteSink {
+    fn write(&mut self, batch: &mut Batch) -> Result<u64> {
+        if !self.in_tx {
+            self.conn.execute_batch("BEGIN").map_err(|e| sink_err(&self.target, e))?;
+            self.in_tx = true;
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&self.insert_sql)
+            .map_err(|e| sink_err(&self.target, e))?;
+        let mut written = 0u64;
+        let rows = std::mem::take(&mut batch.rows);
+        'rows: for row in rows {
+            for &k in &self.key_idx {
+                if row.values[k].is_null() {
+                    let reason = "sink: a key column is NULL".to_string();
+                    batch.reject(row, reason);
+                    continue 'rows;
+                }
+            }
+            for (i, v) in row.values.iter().enumerate() {
+                if let Value::Float(f) = v
+                    && f.is_nan()
+                {
+                    let reason = format!("sink: column {}: NaN cannot be stored in SQLite (it would become NULL)", i + 1);
+                    batch.reject(row, reason);
+                    continue 'rows;
+                }
+                stmt.raw_bind_parameter(i + 1, Bind(v))
+                    .map_err(|e| sink_err(&self.target, e))?;
+            }
+            match stmt.raw_execute() {
+                Ok(_) => written += 1,
+                Err(e) if is_row_error(&e) => {
+                    let reason = format!("sink: {}", e.to_string().trim());
+                    batch.reject(row, reason);
+                }
+                Err(e) => return Err(sink_err(&self.target, e)),
+            }
+        }
+        Ok(written)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.in_tx {
+            self.conn.execute_batch("COMMIT").map_err(|e| sink_err(&self.target, e))?;
+            self.in_tx = false;
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if self.in_tx {
+            self.conn.execute_batch("ROLLBACK").map_err(|e| sink_err(&self.target, e))?;
+            self.in_tx = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::{Position, RawRecord, Row};
+    use crate::schema::Schema;
+
+    fn opts(mode: WriteMode, key: &[&str]) -> SinkOptions {
+        SinkOptions {
+            table: "t\"x".into(),
+            schema: Schema::new([("id".to_string(), DataType::Int), ("v".to_string(), DataType::Text)]),
+            mode,
+            key: key.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn batch(rows: &[(i64, &str)]) -> Batch {
+        let mut b = Batch::default();
+        for (i, (id, v)) in rows.iter().enumerate() {
+            b.rows.push(Row {
+                pos: Position { record: i as u64 + 1, line: i as u64 + 2, ..Default::default() },
+                values: vec![Value::Int(*id), Value::Text(v.to_string())],
+                raw: RawRecord::from_fields([id.to_string(), v.to_string()]),
+            });
+        }
+        b
+    }
+
+    #[test]
+    fn append_rejects_duplicates_and_upsert_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let mut s = SqliteSink::open(&db, &opts(WriteMode::Append, &["id"])).unwrap();
+        let mut b = batch(&[(1, "a"), (2, "b"), (1, "dup")]);
+        assert_eq!(s.write(&mut b).unwrap(), 2);
+        assert_eq!(b.rejected.len(), 1);
+        assert_eq!(b.rejected[0].pos.line, 4);
+        assert!(b.rejected[0].reason.contains("UNIQUE"), "{}", b.rejected[0].reason);
+        s.commit().unwrap();
+        drop(s);
+        let mut s = SqliteSink::open(&db, &opts(WriteMode::Upsert, &["id"])).unwrap();
+        let mut b = batch(&[(2, "B"), (3, "c")]);
+        assert_eq!(s.write(&mut b).unwrap(), 2);
+        s.commit().unwrap();
+        let conn = Connection::open(&db).unwrap();
+        let got: Vec<(i64, String)> = conn
+            .prepare("SELECT id, v FROM \"t\"\"x\" ORDER BY id").unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+            .collect::<rusqlite::Result<_>>().unwrap();
+        assert_eq!(got, [(1, "a".into()), (2, "B".into()), (3, "c".into())]);
+    }
+
+    #[test]
+    fn incompatible_table_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("b.db");
+        Connection::open(&db).unwrap().execute_batch("CREATE TABLE \"t\"\"x\" (id INTEGER, v INTEGER)").unwrap();
+        let e = SqliteSink::open(&db, &opts(WriteMode::Append, &[])).err().unwrap().to_string();
+        assert!(e.contains("column \"v\" is text"), "{e}");
+        assert!(check(&db, &opts(WriteMode::Append, &[])).is_err());
+        assert_eq!(check(&db, &opts(WriteMode::Replace, &[])).unwrap(), TableStatus::WillReplace);
+        let e = SqliteSink::open(&db, &opts(WriteMode::Upsert, &["id"])).err().unwrap().to_string();
+        assert!(e.contains("upsert needs"), "{e}");
+    }
+
+    #[test]
+    fn rollback_discards() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        let mut s = SqliteSink::open(&db, &opts(WriteMode::Create, &[])).unwrap();
+        s.write(&mut batch(&[(1, "a")])).unwrap();
+        s.rollback().unwrap();
+        let n: i64 = s.conn.query_row("SELECT count(*) FROM \"t\"\"x\"", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+}

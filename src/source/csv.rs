@@ -1,0 +1,257 @@
+//! The CSV source: several inputs read in order as one stream of records, all with the
+//! same header.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::input::{Input, open_input};
+use super::reader::{Dialect, RecordReader};
+use super::{Source, SourceRecord};
+use crate::error::{Error, Result};
+use crate::row::{Position, RawRecord};
+
+/// Everything the CSV source needs, resolved from the pipeline's `[source]`.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// Inputs in order.
+    pub inputs: Vec<Input>,
+    /// Dialect.
+    pub dialect: Dialect,
+    /// Whether the first record of each input is a header.
+    pub has_header: bool,
+}
+
+type Reader = RecordReader<Box<dyn Read + Send>>;
+
+/// Reads records from every input in turn.
+pub struct CsvSource {
+    opts: CsvOptions,
+    names: Vec<String>,
+    /// Header as read from the first input (raw bytes), for comparing later headers.
+    header_raw: Option<RawRecord>,
+    file: usize,
+    reader: Option<Reader>,
+    record_no: u64,
+    pending: VecDeque<SourceRecord>,
+    bytes_read: Arc<AtomicU64>,
+    bytes_total: Option<u64>,
+}
+
+impl CsvSource {
+    /// Open the first input and read its header (or peek at the first record to count
+    /// the columns when there is no header).
+    pub fn open(opts: CsvOptions) -> Result<Self> {
+        let bytes_total = opts
+            .inputs
+            .iter()
+            .map(Input::size)
+            .try_fold(0u64, |acc, s| s.map(|s| acc + s));
+        let mut src = CsvSource {
+            names: Vec::new(),
+            header_raw: None,
+            file: 0,
+            reader: None,
+            record_no: 0,
+            pending: VecDeque::new(),
+            bytes_read: Arc::new(AtomicU64::new(0)),
+            bytes_total,
+            opts,
+        };
+        src.open_file(0)?;
+        if !src.opts.has_header {
+            // Column count from the first record (kept for reading).
+            let n = match src.next_record()? {
+                Some(r) => {
+                    let n = r.raw.len();
+                    src.pending.push_back(r);
+                    n
+                }
+                None => 0,
+            };
+            src.names = (1..=n).map(|i| format!("column_{i}")).collect();
+        }
+        Ok(src)
+    }
+
+    /// The display name of input `i`.
+    pub fn input_name(&self, i: usize) -> String {
+        self.opts.inputs.get(i).map(Input::display).unwrap_or_default()
+    }
+
+    fn open_file(&mut self, i: usize) -> Result<()> {
+        let input = &self.opts.inputs[i];
+        let (rdr, _) = open_input(input, self.bytes_read.clone())?;
+        let mut reader = RecordReader::new(rdr, self.opts.dialect);
+        self.file = i;
+        self.record_no = 0;
+        if self.opts.has_header {
+            let header = reader
+                .read()
+                .map_err(|e| Error::io(input.display(), e))?;
+            match (&self.header_raw, header) {
+                (None, None) => {
+                    return Err(Error::Input {
+                        file: input.display(),
+                        message: "the file is empty: no header line (set has_header = false \
+                                  for headerless files)"
+                            .into(),
+                    });
+                }
+                (None, Some((_, h))) => {
+                    self.names = header_names(&h, &input.display())?;
+                    self.header_raw = Some(h);
+                }
+                (Some(first), Some((_, h))) => {
+                    if *first != h {
+                        let got = header_names(&h, &input.display())?;
+                        return Err(Error::Input {
+                            file: input.display(),
+                            message: header_diff(&self.names, &got, &self.input_name(0)),
+                        });
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(Error::Input {
+                        file: input.display(),
+                        message: format!(
+                            "the file is empty, but it should start with the same header as {}",
+                            self.input_name(0)
+                        ),
+                    });
+                }
+            }
+        }
+        self.reader = Some(reader);
+        Ok(())
+    }
+
+    fn next_record(&mut self) -> Result<Option<SourceRecord>> {
+        if let Some(r) = self.pending.pop_front() {
+            return Ok(Some(r));
+        }
+        self.read_from_files()
+    }
+
+    fn read_from_files(&mut self) -> Result<Option<SourceRecord>> {
+        loop {
+            let Some(reader) = self.reader.as_mut() else {
+                return Ok(None);
+            };
+            let next = reader
+                .read()
+                .map_err(|e| Error::io(self.opts.inputs[self.file].display(), e))?;
+            match next {
+                Some((start, raw)) => {
+                    self.record_no += 1;
+                    return Ok(Some(SourceRecord {
+                        pos: Position {
+                            file: self.file as u32,
+                            record: self.record_no,
+                            line: start.line,
+                            byte: start.byte,
+                        },
+                        raw,
+                    }));
+                }
+                None => {
+                    self.reader = None;
+                    if self.file + 1 < self.opts.inputs.len() {
+                        self.open_file(self.file + 1)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Read up to `n` records ahead (kept and returned again by `read_batch`), for
+    /// sampling types from inputs that can be read only once.
+    pub fn peek(&mut self, n: usize) -> Result<Vec<RawRecord>> {
+        while self.pending.len() < n {
+            match self.read_from_files()? {
+                Some(r) => self.pending.push_back(r),
+                None => break,
+            }
+        }
+        Ok(self.pending.iter().take(n).map(|r| r.raw.clone()).collect())
+    }
+
+    /// Position just past the last record read: where reading would resume.
+    pub fn position(&self) -> Position {
+        Position {
+            file: self.file as u32,
+            record: self.record_no,
+            line: 0,
+            byte: self.reader.as_ref().map_or(0, |r| r.offset()),
+        }
+    }
+}
+
+impl Source for CsvSource {
+    fn columns(&self) -> &[String] {
+        &self.names
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        self.opts.inputs.iter().map(Input::display).collect()
+    }
+
+    fn read_batch(&mut self, max: usize, out: &mut Vec<SourceRecord>) -> Result<()> {
+        while out.len() < max {
+            match self.next_record()? {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn bytes_total(&self) -> Option<u64> {
+        self.bytes_total
+    }
+
+    fn bytes_counter(&self) -> Arc<AtomicU64> {
+        self.bytes_read.clone()
+    }
+}
+
+fn header_names(h: &RawRecord, file: &str) -> Result<Vec<String>> {
+    h.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            String::from_utf8(f.to_vec()).map_err(|e| Error::Input {
+                file: file.to_string(),
+                message: format!(
+                    "line 1: header field {} is not valid UTF-8 (invalid byte at offset {})",
+                    i + 1,
+                    e.utf8_error().valid_up_to()
+                ),
+            })
+        })
+        .collect()
+}
+
+fn header_diff(first: &[String], got: &[String], first_name: &str) -> String {
+    if first.len() != got.len() {
+        return format!(
+            "line 1: the header has {} columns but {first_name} has {}; all inputs must have the same header",
+            got.len(),
+            first.len()
+        );
+    }
+    for (i, (a, b)) in first.iter().zip(got).enumerate() {
+        if a != b {
+            return format!(
+                "line 1: header column {} is {b:?} but {first_name} has {a:?}; all inputs must have the same header",
+                i + 1
+            );
+        }
+    }
+    "line 1: the header differs from the first input's".into()
+}
+
+/// Current bytes read, for progress.
+pub fn bytes_done(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}

@@ -1,0 +1,176 @@
+//! Opening inputs: paths, globs, standard input, and gzip/zstd decompression detected
+//! from the data's first bytes.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// One input: a file or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file on disk.
+    File(PathBuf),
+    /// Standard input (`-`).
+    Stdin,
+}
+
+impl Input {
+    /// The name used in messages and the reject file.
+    pub fn display(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".to_string(),
+        }
+    }
+
+    /// Size on disk (compressed size for compressed files); `None` for stdin.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        }
+    }
+}
+
+/// Expand paths and globs, in order. A glob must match at least one file; a plain path
+/// must exist.
+pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
+    if patterns.is_empty() {
+        return Err(Error::Config(
+            "the source has no input: set source.path (a file, a glob or - for stdin)".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for p in patterns {
+        if p == "-" {
+            out.push(Input::Stdin);
+        } else if p.contains(['*', '?', '[']) {
+            let paths = glob::glob(p)
+                .map_err(|e| Error::Config(format!("invalid glob {p:?}: {e}")))?;
+            let mut matched: Vec<PathBuf> = paths.filter_map(|r| r.ok()).filter(|p| p.is_file()).collect();
+            matched.sort();
+            if matched.is_empty() {
+                return Err(Error::Config(format!("no file matches {p:?}")));
+            }
+            out.extend(matched.into_iter().map(Input::File));
+        } else {
+            let path = PathBuf::from(p);
+            if !path.is_file() {
+                return Err(Error::io(
+                    path,
+                    io::Error::new(io::ErrorKind::NotFound, "no such file"),
+                ));
+            }
+            out.push(Input::File(path));
+        }
+    }
+    if out.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+        return Err(Error::Config("standard input (-) can be read only once".into()));
+    }
+    Ok(out)
+}
+
+/// Counts bytes read from the underlying (compressed) stream, for progress.
+struct Counting<R> {
+    inner: R,
+    counter: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Compression detected from the first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain data.
+    None,
+    /// gzip (`1f 8b`), including multi-member files.
+    Gzip,
+    /// Zstandard (`28 b5 2f fd`).
+    Zstd,
+}
+
+/// Open an input for reading, decompressing when its content is gzip or zstd. Bytes read
+/// from disk are added to `counter`.
+pub fn open_input(input: &Input, counter: Arc<AtomicU64>) -> Result<(Box<dyn Read + Send>, Compression)> {
+    let name = input.display();
+    let raw: Box<dyn Read + Send> = match input {
+        Input::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
+        Input::Stdin => Box::new(io::stdin()),
+    };
+    let mut buffered = BufReader::with_capacity(
+        256 * 1024,
+        Counting {
+            inner: raw,
+            counter,
+        },
+    );
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| Error::io(name.clone(), e))?;
+    let compression = if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    let reader: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(
+            zstd::Decoder::with_buffer(buffered).map_err(|e| Error::io(name, e))?,
+        ),
+    };
+    Ok((reader, compression))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn detects_and_decompresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = b"a,b\n1,2\n";
+        let gz = dir.path().join("x.csv.gz");
+        let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), Default::default());
+        enc.write_all(plain).unwrap();
+        enc.finish().unwrap();
+        let zst = dir.path().join("x.csv.zst");
+        std::fs::write(&zst, zstd::encode_all(&plain[..], 3).unwrap()).unwrap();
+        for (p, c) in [(gz, Compression::Gzip), (zst, Compression::Zstd)] {
+            let counter = Arc::new(AtomicU64::new(0));
+            let (mut r, comp) = open_input(&Input::File(p.clone()), counter.clone()).unwrap();
+            assert_eq!(comp, c);
+            let mut s = Vec::new();
+            r.read_to_end(&mut s).unwrap();
+            assert_eq!(s, plain);
+            assert_eq!(counter.load(Ordering::Relaxed), std::fs::metadata(&p).unwrap().len());
+        }
+    }
+
+    #[test]
+    fn globs_sort_and_must_match() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["b.csv", "a.csv"] {
+            std::fs::write(dir.path().join(n), "x\n").unwrap();
+        }
+        let pat = format!("{}/*.csv", dir.path().display());
+        let got = resolve_inputs(&[pat]).unwrap();
+        assert_eq!(got, [Input::File(dir.path().join("a.csv")), Input::File(dir.path().join("b.csv"))]);
+        let none = format!("{}/*.tsv", dir.path().display());
+        assert!(resolve_inputs(&[none]).unwrap_err().to_string().contains("no file matches"));
+        assert!(resolve_inputs(&["/no/such.csv".into()]).is_err());
+    }
+}

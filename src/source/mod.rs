@@ -1,0 +1,42 @@
+//! Sources: where records come from. A source produces raw records (bytes, not yet typed)
+//! with their positions; decoding into typed values is a CPU stage of its own so that it
+//! runs on every core.
+
+mod csv;
+pub(crate) mod infer;
+mod input;
+mod reader;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+pub use self::csv::{CsvOptions, CsvSource, bytes_done};
+pub use self::infer::{infer_types, InferOptions};
+pub use self::input::{Compression, Input, open_input, resolve_inputs};
+pub use self::reader::{Dialect, RecordReader, RecordStart};
+
+use crate::error::Result;
+use crate::row::{Position, RawRecord};
+
+/// A record as read, with where it starts.
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    /// Where the record starts.
+    pub pos: Position,
+    /// Its fields, unescaped.
+    pub raw: RawRecord,
+}
+
+/// Where rows come from. Blocking: the runtime calls it from a thread of its own.
+pub trait Source: Send {
+    /// Column names from the header (or `column_1..n`), before any rename.
+    fn columns(&self) -> &[String];
+    /// Display names of the inputs, indexed by `Position::file`.
+    fn inputs(&self) -> Vec<String>;
+    /// Append up to `max` records to `out`; appends none at the end of the input.
+    fn read_batch(&mut self, max: usize, out: &mut Vec<SourceRecord>) -> Result<()>;
+    /// Total input size in bytes, when known (files, not stdin).
+    fn bytes_total(&self) -> Option<u64>;
+    /// Counter of input bytes read so far.
+    fn bytes_counter(&self) -> Arc<AtomicU64>;
+}
