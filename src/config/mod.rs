@@ -321,63 +321,77 @@ impl SinkSpec {
 }
 
 impl PipelineSpec {
-    /// Parse a pipeline from TOML text: `${VAR}` references are replaced by environment
-    /// variables first, then `overrides` (`dotted.key=value`) are applied.
+    /// Parse a pipeline from TOML text: `${VAR}` references in the file are replaced by
+    /// environment variables, then `overrides` (`dotted.key=value`) are applied.
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
-        let table: toml::Table = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("invalid pipeline file: {e}")))?;
-        let mut value = toml::Value::Table(table);
-        for o in overrides {
-            apply_override(&mut value, o)?;
-        }
-        interpolate::interpolate_value(&mut value, &|k| std::env::var(k).ok())?;
-        value
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(format!("invalid pipeline file: {e}")))
+        Self::parse(text, None, overrides)
     }
 
-    /// Read and parse a pipeline file. Relative paths in it (source paths, sqlite URLs,
-    /// the reject file) are taken relative to the file's directory.
+    /// Read and parse a pipeline file. Relative paths written in the file (source paths,
+    /// sqlite URLs, the reject file) are relative to the file's directory; paths given
+    /// with `--set` overrides are relative to the current directory.
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut spec = Self::from_toml(&text, overrides)
+        let base = path.parent().unwrap_or(Path::new(""));
+        let mut spec = Self::parse(&text, Some(base), overrides)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         if spec.name.is_none() {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }
-        let base = path.parent().unwrap_or(Path::new(""));
-        spec.resolve_relative(base);
         Ok(spec)
     }
 
-    /// Make relative paths relative to `base` (the pipeline file's directory).
-    pub fn resolve_relative(&mut self, base: &Path) {
-        if base.as_os_str().is_empty() {
-            return;
+    fn parse(text: &str, base: Option<&Path>, overrides: &[String]) -> Result<Self> {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("invalid pipeline file: {e}")))?;
+        let mut value = toml::Value::Table(table);
+        interpolate::interpolate_value(&mut value, &|k| std::env::var(k).ok())?;
+        if let Some(base) = base {
+            relativize(&mut value, base);
         }
-        let fix = |p: &str| -> String {
-            if p == "-" || Path::new(p).is_absolute() {
-                p.to_string()
-            } else {
-                base.join(p).to_string_lossy().into_owned()
-            }
-        };
-        if let Some(p) = &self.source.path {
-            self.source.path = Some(fix(p));
+        for o in overrides {
+            apply_override(&mut value, o)?;
         }
-        self.source.paths = self.source.paths.iter().map(|p| fix(p)).collect();
-        if let Some(rest) = self.sink.url.strip_prefix("sqlite://")
-            && !rest.starts_with('/')
-            && !rest.is_empty()
-            && rest != ":memory:"
-        {
-            self.sink.url = format!("sqlite://{}", fix(rest));
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(format!("invalid pipeline file: {e}")))
+    }
+}
+
+/// Make the file's relative paths relative to `base` (the pipeline file's directory).
+fn relativize(root: &mut toml::Value, base: &Path) {
+    if base.as_os_str().is_empty() {
+        return;
+    }
+    let fix = |p: &str| -> String {
+        if p == "-" || Path::new(p).is_absolute() {
+            p.to_string()
+        } else {
+            base.join(p).to_string_lossy().into_owned()
         }
-        if let Some(r) = &self.errors.reject_file
-            && r.is_relative()
-        {
-            self.errors.reject_file = Some(base.join(r));
+    };
+    let fix_value = |v: &mut toml::Value| {
+        if let toml::Value::String(s) = v {
+            *s = fix(s);
         }
+    };
+    if let Some(src) = root.get_mut("source") {
+        if let Some(p) = src.get_mut("path") {
+            fix_value(p);
+        }
+        if let Some(toml::Value::Array(ps)) = src.get_mut("paths") {
+            ps.iter_mut().for_each(fix_value);
+        }
+    }
+    if let Some(toml::Value::String(url)) = root.get_mut("sink").and_then(|s| s.get_mut("url"))
+        && let Some(rest) = url.strip_prefix("sqlite://")
+        && !rest.starts_with('/')
+        && !rest.is_empty()
+    {
+        *url = format!("sqlite://{}", fix(rest));
+    }
+    if let Some(r) = root.get_mut("errors").and_then(|e| e.get_mut("reject_file")) {
+        fix_value(r);
     }
 }
 
@@ -434,10 +448,9 @@ mod tests {
     }
 
     #[test]
-    fn relative_paths_follow_the_file() {
-        let mut spec = PipelineSpec::from_toml(MINIMAL, &[]).unwrap();
-        spec.resolve_relative(Path::new("examples/users"));
+    fn relative_paths_follow_the_file_but_overrides_follow_the_cwd() {
+        let spec = PipelineSpec::parse(MINIMAL, Some(Path::new("examples/users")), &["sink.url=sqlite://x.db".into()]).unwrap();
         assert_eq!(spec.source.path.as_deref(), Some("examples/users/in.csv"));
-        assert_eq!(spec.sink.url, "sqlite://examples/users/out.db");
+        assert_eq!(spec.sink.url, "sqlite://x.db");
     }
 }

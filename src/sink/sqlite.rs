@@ -1,7 +1,8 @@
 //! The SQLite sink: batched prepared inserts in transactions, on the sink thread.
 //!
-//! Type mapping (created tables): int → INTEGER, float → REAL, decimal → NUMERIC (bound
-//! as its exact text; SQLite keeps up to 15 significant digits as a number), bool →
+//! Type mapping (created tables): int → INTEGER, float → REAL, decimal → TEXT (its exact
+//! digits: SQLite's NUMERIC affinity would keep only 15 significant digits; SQLite's
+//! arithmetic reads the text as a number when used), bool →
 //! BOOLEAN (0/1), date → DATE (text `YYYY-MM-DD`), timestamp → TIMESTAMP (RFC 3339 text
 //! with its offset, which SQLite's date functions read), text → TEXT.
 
@@ -38,7 +39,7 @@ pub fn sqlite_type(t: DataType) -> &'static str {
     match t {
         DataType::Int => "INTEGER",
         DataType::Float => "REAL",
-        DataType::Decimal => "NUMERIC",
+        DataType::Decimal => "TEXT",
         DataType::Bool => "BOOLEAN",
         DataType::Date => "DATE",
         DataType::Timestamp => "TIMESTAMP",

@@ -1,0 +1,96 @@
+//! Running the binary and reading databases back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rusqlite::types::Value as Sql;
+
+/// The result of one `rowflow` invocation.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `--json` summary printed on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// Run `rowflow ARGS` in `cwd`.
+pub fn rowflow(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_rowflow"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run rowflow");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A fixture under `tests/data`.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// All rows of a query.
+pub fn query(db: &Path, sql: &str) -> Vec<Vec<Sql>> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get::<_, Sql>(i)).collect())
+        .expect("query")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows")
+}
+
+/// Declared column names and types of a table.
+pub fn columns(db: &Path, table: &str) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut stmt = conn
+        .prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")
+        .expect("prepare");
+    stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows")
+}
+
+/// `load FILE --into sqlite://DB --table t --json` plus extra args, in `dir`.
+pub fn load(dir: &Path, file: &Path, extra: &[&str]) -> (Run, PathBuf) {
+    let db = dir.join("out.db");
+    let url = format!("sqlite://{}", db.display());
+    let file = file.to_string_lossy().into_owned();
+    let mut args = vec!["load", file.as_str(), "--into", url.as_str(), "--table", "t", "--json", "--quiet"];
+    args.extend_from_slice(extra);
+    (rowflow(dir, &args), db)
+}
+
+pub fn text(s: &str) -> Sql {
+    Sql::Text(s.to_string())
+}
+
+/// Read a CSV file into records of strings (for comparing reject files).
+pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    rdr.records()
+        .map(|r| r.expect("record").iter().map(String::from).collect())
+        .collect()
+}
