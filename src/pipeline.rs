@@ -82,7 +82,9 @@ pub struct Record {
 impl Record {
     /// The value of a column, `None` if there is no such column.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.schema.index_of(name).and_then(|i| self.row.values.get(i))
+        self.schema
+            .index_of(name)
+            .and_then(|i| self.row.values.get(i))
     }
     /// A text column's value (`None` for NULL, a missing column or another type).
     pub fn get_str(&self, name: &str) -> Option<&str> {
@@ -163,7 +165,10 @@ where
                             if let Some(t) = v.data_type()
                                 && t != c.data_type
                             {
-                                let msg = format!("column {:?} is {} but the function set a {t}", c.name, c.data_type);
+                                let msg = format!(
+                                    "column {:?} is {} but the function set a {t}",
+                                    c.name, c.data_type
+                                );
                                 return (gone(), O::Reject(msg));
                             }
                         }
@@ -192,13 +197,20 @@ impl Pipeline {
 
     /// A pipeline from a spec (e.g. parsed from TOML).
     pub fn from_spec(spec: PipelineSpec) -> Self {
-        let stages = spec.transforms.iter().cloned().map(StageSpec::Transform).collect();
+        let stages = spec
+            .transforms
+            .iter()
+            .cloned()
+            .map(StageSpec::Transform)
+            .collect();
         Pipeline { spec, stages }
     }
 
     /// Read a pipeline file, applying `--set`-style overrides.
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
-        Ok(Pipeline::from_spec(PipelineSpec::from_file(path, overrides)?))
+        Ok(Pipeline::from_spec(PipelineSpec::from_file(
+            path, overrides,
+        )?))
     }
 
     /// The spec (transforms added in code are in it, async stages are not).

@@ -10,7 +10,9 @@ use crate::expr::{CompiledExpr, ExprContext, compile_filter, compile_select};
 use crate::runtime::{AsyncStage, RejectTarget, RunOptions, Stage};
 use crate::schema::{DataType, Schema, dedupe_names};
 use crate::sink::{SinkOptions, SinkTarget, quote_ident};
-use crate::source::{CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types, resolve_inputs};
+use crate::source::{
+    CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types, resolve_inputs,
+};
 use crate::transform::{Compute, Decode, DecodeOptions, Filter, Project, Transform};
 use crate::transform::{ComputedColumn, ProjectColumn, Target};
 
@@ -80,13 +82,21 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     let dialect = Dialect {
         delimiter: one_byte("source.delimiter", &src.delimiter, &mut errors).unwrap_or(b','),
         quote: one_byte("source.quote", &src.quote, &mut errors).unwrap_or(b'"'),
-        escape: src.escape.as_deref().and_then(|e| one_byte("source.escape", e, &mut errors)),
-        comment: src.comment.as_deref().and_then(|c| one_byte("source.comment", c, &mut errors)),
+        escape: src
+            .escape
+            .as_deref()
+            .and_then(|e| one_byte("source.escape", e, &mut errors)),
+        comment: src
+            .comment
+            .as_deref()
+            .and_then(|c| one_byte("source.comment", c, &mut errors)),
     };
     if src.sample_rows == 0 {
         errors.push("source.sample_rows must be at least 1".into());
     }
-    let target = SinkTarget::parse(&spec.sink.url).map_err(|e| errors.push(e.to_string())).ok();
+    let target = SinkTarget::parse(&spec.sink.url)
+        .map_err(|e| errors.push(e.to_string()))
+        .ok();
     if !errors.is_empty() {
         return Err(Error::Plan(errors));
     }
@@ -123,7 +133,10 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     let mut type_hint = None;
     let types: Vec<DataType> = if explicit.iter().all(Option::is_some) {
         notes.push("all column types are declared in [source.schema]; no inference".into());
-        explicit.iter().map(|t| t.unwrap_or(DataType::Text)).collect()
+        explicit
+            .iter()
+            .map(|t| t.unwrap_or(DataType::Text))
+            .collect()
     } else {
         let inferred = if has_stdin || src.infer == InferMode::Sample {
             let sample = source.peek(src.sample_rows)?;
@@ -132,7 +145,11 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             notes.push(format!(
                 "types inferred from the first {} records{}",
                 sample.len(),
-                if has_stdin && src.infer == InferMode::Scan { " (standard input cannot be scanned twice)" } else { "" }
+                if has_stdin && src.infer == InferMode::Scan {
+                    " (standard input cannot be scanned twice)"
+                } else {
+                    ""
+                }
             ));
             type_hint = Some(format!(
                 "types were inferred from the first {} rows; declare this column's type in [source.schema]",
@@ -186,11 +203,17 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
                         if let Some(tr) = tr {
                             cpu.push(tr);
                         }
-                        steps.push(PlanStep { describe, output: out.clone() });
+                        steps.push(PlanStep {
+                            describe,
+                            output: out.clone(),
+                        });
                         schema = Arc::new(out);
                     }
                     Err(es) => {
-                        errors.extend(es.into_iter().map(|e| format!("transform {n} ({}): {e}", kind_name(&t))));
+                        errors.extend(
+                            es.into_iter()
+                                .map(|e| format!("transform {n} ({}): {e}", kind_name(&t))),
+                        );
                         // Later stages depend on this one's output: stop checking them.
                         break;
                     }
@@ -201,10 +224,16 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
                 let mut ok = true;
                 for (name, ty) in &a.add_columns {
                     if out.index_of(name).is_some() {
-                        errors.push(format!("stage {n} ({}): column {name:?} already exists", a.name));
+                        errors.push(format!(
+                            "stage {n} ({}): column {name:?} already exists",
+                            a.name
+                        ));
                         ok = false;
                     }
-                    out.columns.push(crate::schema::Column { name: name.clone(), data_type: *ty });
+                    out.columns.push(crate::schema::Column {
+                        name: name.clone(),
+                        data_type: *ty,
+                    });
                 }
                 if !ok {
                     break;
@@ -220,7 +249,12 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
                     f: (a.make)(out.clone()),
                 }));
                 steps.push(PlanStep {
-                    describe: format!("async {}(concurrency {}, {})", a.name, a.concurrency, if a.ordered { "ordered" } else { "unordered" }),
+                    describe: format!(
+                        "async {}(concurrency {}, {})",
+                        a.name,
+                        a.concurrency,
+                        if a.ordered { "ordered" } else { "unordered" }
+                    ),
                     output: (*out).clone(),
                 });
                 schema = out;
@@ -242,11 +276,18 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     }
     for k in &sk.key {
         if output_schema.index_of(k).is_none() {
-            errors.push(format!("sink.key: no column {k:?} in the output{}", suggest(k, &output_schema.names().map(String::from).collect::<Vec<_>>())));
+            errors.push(format!(
+                "sink.key: no column {k:?} in the output{}",
+                suggest(
+                    k,
+                    &output_schema.names().map(String::from).collect::<Vec<_>>()
+                )
+            ));
         }
     }
     if sk.mode == crate::config::WriteMode::Upsert && sk.key.is_empty() {
-        errors.push("sink.mode = \"upsert\" needs sink.key (the columns that identify a row)".into());
+        errors
+            .push("sink.mode = \"upsert\" needs sink.key (the columns that identify a row)".into());
     }
     if sk.commit_rows == 0 {
         errors.push("sink.commit_rows must be at least 1".into());
@@ -266,14 +307,18 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     let rejects = match spec.errors.on_error {
         OnError::Skip => None,
         _ => Some(RejectTarget {
-            path: spec.errors.reject_file.clone().unwrap_or_else(|| default_reject_path(&sk.table)),
+            path: spec
+                .errors
+                .reject_file
+                .clone()
+                .unwrap_or_else(|| default_reject_path(&sk.table)),
             header: header.clone(),
             inputs: inputs_display.clone(),
         }),
     };
-    let workers = rt.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    });
+    let workers = rt
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     Ok(Plan {
         name: spec.name.clone().unwrap_or_else(|| "pipeline".into()),
         inputs: inputs_display,
@@ -306,7 +351,13 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
 fn default_reject_path(table: &str) -> PathBuf {
     let safe: String = table
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     PathBuf::from(format!("{safe}.rejects.csv"))
 }
@@ -363,7 +414,9 @@ fn strsim(a: &str, b: &str) -> usize {
     for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -379,7 +432,11 @@ fn find(schema: &Schema, col: &str) -> std::result::Result<usize, String> {
     })
 }
 
-fn plan_transform(t: &TransformSpec, schema: &Schema, ctx: &ExprContext) -> std::result::Result<Planned, Vec<String>> {
+fn plan_transform(
+    t: &TransformSpec,
+    schema: &Schema,
+    ctx: &ExprContext,
+) -> std::result::Result<Planned, Vec<String>> {
     let mut errors = Vec::new();
     match t {
         TransformSpec::Compute { columns } | TransformSpec::Cast { columns } => {
@@ -411,11 +468,18 @@ fn plan_transform(t: &TransformSpec, schema: &Schema, ctx: &ExprContext) -> std:
                                 Target::Replace(i)
                             }
                             None => {
-                                cur.columns.push(crate::schema::Column { name: name.clone(), data_type: ty });
+                                cur.columns.push(crate::schema::Column {
+                                    name: name.clone(),
+                                    data_type: ty,
+                                });
                                 Target::Append
                             }
                         };
-                        out.push(ComputedColumn { name: name.clone(), expr, target });
+                        out.push(ComputedColumn {
+                            name: name.clone(),
+                            expr,
+                            target,
+                        });
                     }
                     Err(e) => errors.push(format!("column {name:?}: {e}")),
                 }
@@ -446,7 +510,9 @@ fn plan_transform(t: &TransformSpec, schema: &Schema, ctx: &ExprContext) -> std:
             } else {
                 (0..schema.len()).filter(|i| !idx.contains(i)).collect()
             };
-            let out = Schema { columns: keep.iter().map(|&i| schema.columns[i].clone()).collect() };
+            let out = Schema {
+                columns: keep.iter().map(|&i| schema.columns[i].clone()).collect(),
+            };
             let label = format!("{}({})", kind_name(t), columns.join(", "));
             let cols = keep.into_iter().map(ProjectColumn::Input).collect();
             Ok((Some(Arc::new(Project::new(label, None, cols))), out))
@@ -462,7 +528,10 @@ fn plan_transform(t: &TransformSpec, schema: &Schema, ctx: &ExprContext) -> std:
             let mut seen = std::collections::HashSet::new();
             for c in &out.columns {
                 if !seen.insert(c.name.as_str()) {
-                    errors.push(format!("after renaming, two columns are named {:?}", c.name));
+                    errors.push(format!(
+                        "after renaming, two columns are named {:?}",
+                        c.name
+                    ));
                 }
             }
             if !errors.is_empty() {
@@ -478,13 +547,19 @@ fn plan_transform(t: &TransformSpec, schema: &Schema, ctx: &ExprContext) -> std:
                     if out.index_of(&name).is_some() {
                         errors.push(format!("the query produces two columns named {name:?}"));
                     }
-                    out.columns.push(crate::schema::Column { name: name.clone(), data_type: e.data_type() });
+                    out.columns.push(crate::schema::Column {
+                        name: name.clone(),
+                        data_type: e.data_type(),
+                    });
                     cols.push(ProjectColumn::Expr(name, e));
                 }
                 if !errors.is_empty() {
                     return Err(errors);
                 }
-                Ok((Some(Arc::new(Project::new("sql".into(), sel.filter, cols))), out))
+                Ok((
+                    Some(Arc::new(Project::new("sql".into(), sel.filter, cols))),
+                    out,
+                ))
             }
             Err(e) => Err(vec![e.to_string()]),
         },
@@ -517,4 +592,3 @@ impl Plan {
         })
     }
 }
-

@@ -82,7 +82,11 @@ impl Report {
     /// Rows per second over the whole run.
     pub fn rows_per_sec(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
-        if s > 0.0 { self.rows_read as f64 / s } else { 0.0 }
+        if s > 0.0 {
+            self.rows_read as f64 / s
+        } else {
+            0.0
+        }
     }
 
     /// The process exit code the CLI uses: 0 everything written or filtered, 1 finished

@@ -48,14 +48,20 @@ pub fn run(a: CheckArgs) -> i32 {
         plan.target.display(),
         plan.sink.table,
         plan.sink.mode,
-        if plan.sink.key.is_empty() { String::new() } else { format!(", key {}", plan.sink.key.join(", ")) }
+        if plan.sink.key.is_empty() {
+            String::new()
+        } else {
+            format!(", key {}", plan.sink.key.join(", "))
+        }
     );
     match check_sink(&plan.target, &plan.sink) {
         Ok(status) => {
             let what = match status {
                 TableStatus::Missing => "does not exist; it will be created",
                 TableStatus::Compatible => "exists and is compatible",
-                TableStatus::WillReplace => "exists and will be dropped and recreated (mode replace)",
+                TableStatus::WillReplace => {
+                    "exists and will be dropped and recreated (mode replace)"
+                }
             };
             println!("    table {what}");
             println!("ok: the pipeline is valid (nothing was written)");

@@ -43,7 +43,9 @@ fn parse_mode(s: &str) -> Result<WriteMode, String> {
         "create" => Ok(WriteMode::Create),
         "replace" => Ok(WriteMode::Replace),
         "upsert" => Ok(WriteMode::Upsert),
-        _ => Err(format!("unknown mode {s:?} (append, create, replace, upsert)")),
+        _ => Err(format!(
+            "unknown mode {s:?} (append, create, replace, upsert)"
+        )),
     }
 }
 
@@ -58,13 +60,22 @@ fn default_table(file: &str) -> String {
     let stem = name.split('.').next().unwrap_or(&name);
     let t: String = stem
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if t.is_empty() { "data".into() } else { t }
 }
 
 pub fn run(a: LoadArgs) -> i32 {
-    let table = a.table.clone().unwrap_or_else(|| default_table(&a.files[0]));
+    let table = a
+        .table
+        .clone()
+        .unwrap_or_else(|| default_table(&a.files[0]));
     let mut source = SourceSpec::paths(a.files.clone());
     source.delimiter = a.delimiter.clone();
     source.has_header = !a.no_header;

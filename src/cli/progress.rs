@@ -63,7 +63,9 @@ impl Observer for CliObserver {
                     let pct = s
                         .bytes_total
                         .filter(|t| *t > 0)
-                        .map(|t| format!(" ({:.0}% of input)", 100.0 * s.bytes_read as f64 / t as f64))
+                        .map(|t| {
+                            format!(" ({:.0}% of input)", 100.0 * s.bytes_read as f64 / t as f64)
+                        })
                         .unwrap_or_default();
                     eprintln!("rowflow: {msg}{pct}");
                 }
@@ -81,34 +83,33 @@ impl Observer for CliObserver {
     }
 }
 
-/// A future that completes on Ctrl-C or SIGTERM; a second Ctrl-C exits at once.
-fn stop_signal() -> rowflow::runtime::StopSignal {
-    Box::pin(async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
+/// A future that completes on Ctrl-C or SIGTERM; a second Ctrl-C exits at once. The
+/// handlers are installed now (inside the runtime), so a signal that arrives while the
+/// pipeline is still being planned is not lost.
+fn stop_signal(rt: &tokio::runtime::Runtime) -> rowflow::runtime::StopSignal {
+    let _guard = rt.enter();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        if let (Ok(mut int), Ok(mut term)) = (int, term) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
                 }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+                tokio::spawn(async move {
+                    if int.recv().await.is_some() {
+                        eprintln!("rowflow: interrupted again; exiting without committing");
+                        std::process::exit(130);
+                    }
+                });
+            });
         }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("rowflow: interrupted again; exiting without committing");
-                std::process::exit(130);
-            }
-        });
+    }
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
     })
 }
 
@@ -136,7 +137,8 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
         Err(e) => return fail(e),
     };
     let obs: Arc<dyn Observer> = observer.clone();
-    let result = rt.block_on(pipeline.run_with(obs, stop_signal()));
+    let stop = stop_signal(&rt);
+    let result = rt.block_on(pipeline.run_with(obs, stop));
     if let Display::Bar(bar) = &observer.display {
         bar.finish_and_clear();
     }
@@ -151,7 +153,10 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
         }
         Err(e) => {
             if out.json {
-                println!("{}", serde_json::json!({"status": "failed", "error": e.to_string(), "exit_code": 2}));
+                println!(
+                    "{}",
+                    serde_json::json!({"status": "failed", "error": e.to_string(), "exit_code": 2})
+                );
             }
             fail(e)
         }
@@ -189,7 +194,10 @@ fn print_summary(r: &Report) {
         Outcome::Failed(e) => {
             eprintln!("error: {e}");
             if r.rows_rolled_back > 0 {
-                eprintln!("  {} rows were rolled back (not written)", thousands(r.rows_rolled_back));
+                eprintln!(
+                    "  {} rows were rolled back (not written)",
+                    thousands(r.rows_rolled_back)
+                );
             }
         }
         Outcome::Interrupted => {

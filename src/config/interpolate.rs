@@ -24,8 +24,8 @@ pub fn interpolate_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> R
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
             };
-            let valid = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(Error::Config(format!(
                     "invalid variable name `${{{inner}}}`"

@@ -390,7 +390,10 @@ fn relativize(root: &mut toml::Value, base: &Path) {
     {
         *url = format!("sqlite://{}", fix(rest));
     }
-    if let Some(r) = root.get_mut("errors").and_then(|e| e.get_mut("reject_file")) {
+    if let Some(r) = root
+        .get_mut("errors")
+        .and_then(|e| e.get_mut("reject_file"))
+    {
         fix_value(r);
     }
 }
@@ -449,7 +452,12 @@ mod tests {
 
     #[test]
     fn relative_paths_follow_the_file_but_overrides_follow_the_cwd() {
-        let spec = PipelineSpec::parse(MINIMAL, Some(Path::new("examples/users")), &["sink.url=sqlite://x.db".into()]).unwrap();
+        let spec = PipelineSpec::parse(
+            MINIMAL,
+            Some(Path::new("examples/users")),
+            &["sink.url=sqlite://x.db".into()],
+        )
+        .unwrap();
         assert_eq!(spec.source.path.as_deref(), Some("examples/users/in.csv"));
         assert_eq!(spec.sink.url, "sqlite://x.db");
     }

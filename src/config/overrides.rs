@@ -14,7 +14,9 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     let value = parse_value(raw);
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(Error::Config(format!("--set {assignment:?}: empty key segment")));
+        return Err(Error::Config(format!(
+            "--set {assignment:?}: empty key segment"
+        )));
     }
     let bad = |why: &str| Error::Config(format!("--set {assignment:?}: {why}"));
     let (last, path) = parts.split_last().ok_or_else(|| bad("empty key"))?;
@@ -25,7 +27,9 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
                 .entry(p.to_string())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new())),
             toml::Value::Array(a) => {
-                let i: usize = p.parse().map_err(|_| bad(&format!("`{p}` is not an index")))?;
+                let i: usize = p
+                    .parse()
+                    .map_err(|_| bad(&format!("`{p}` is not an index")))?;
                 let n = a.len();
                 a.get_mut(i)
                     .ok_or_else(|| bad(&format!("index {i} out of range (there are {n})")))?
@@ -38,7 +42,9 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
             t.insert(last.to_string(), value);
         }
         toml::Value::Array(a) => {
-            let i: usize = last.parse().map_err(|_| bad(&format!("`{last}` is not an index")))?;
+            let i: usize = last
+                .parse()
+                .map_err(|_| bad(&format!("`{last}` is not an index")))?;
             let n = a.len();
             *a.get_mut(i)
                 .ok_or_else(|| bad(&format!("index {i} out of range (there are {n})")))? = value;
@@ -51,7 +57,9 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
 fn parse_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }

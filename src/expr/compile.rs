@@ -20,7 +20,12 @@ use crate::schema::{DataType, Schema};
 const MAX_DEPTH: usize = 256;
 
 /// Compile a parsed expression. `sql` is the text shown in messages.
-pub(crate) fn compile_ast(expr: &Expr, sql: &str, input: &Schema, ctx: &ExprContext) -> Result<CompiledExpr, ExprError> {
+pub(crate) fn compile_ast(
+    expr: &Expr,
+    sql: &str,
+    input: &Schema,
+    ctx: &ExprContext,
+) -> Result<CompiledExpr, ExprError> {
     let mut c = Compiler {
         sql,
         schema: input,
@@ -28,7 +33,11 @@ pub(crate) fn compile_ast(expr: &Expr, sql: &str, input: &Schema, ctx: &ExprCont
         depth: 0,
     };
     let t = c.expr(expr)?;
-    let ty = if t.lit == Lit::Null { DataType::Text } else { t.ty };
+    let ty = if t.lit == Lit::Null {
+        DataType::Text
+    } else {
+        t.ty
+    };
     Ok(CompiledExpr::from_parts(sql.to_string(), t.node, ty))
 }
 
@@ -57,7 +66,10 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate to `name`, if it is close enough to be a likely typo.
-pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lname = name.to_lowercase();
     let limit = (lname.chars().count() / 3).max(2);
     candidates
@@ -122,12 +134,25 @@ impl<'s> Compiler<'s> {
 
     /// `invalid expression `sql`: msg`
     pub(crate) fn invalid(&self, span: Span, msg: impl Display) -> ExprError {
-        self.error(span, format!("invalid expression `{}`: {msg}", self.sql), None)
+        self.error(
+            span,
+            format!("invalid expression `{}`: {msg}", self.sql),
+            None,
+        )
     }
 
     /// `type mismatch in `sql`: msg`
-    pub(crate) fn mismatch(&self, span: Span, msg: impl Display, column: Option<String>) -> ExprError {
-        self.error(span, format!("type mismatch in `{}`: {msg}", self.sql), column)
+    pub(crate) fn mismatch(
+        &self,
+        span: Span,
+        msg: impl Display,
+        column: Option<String>,
+    ) -> ExprError {
+        self.error(
+            span,
+            format!("type mismatch in `{}`: {msg}", self.sql),
+            column,
+        )
     }
 
     fn unsupported(&self, span: Span, what: impl Display) -> ExprError {
@@ -320,7 +345,11 @@ impl<'s> Compiler<'s> {
     // ----- leaves -------------------------------------------------------------------
 
     fn column(&self, ids: &[Ident], span: Span) -> Result<Typed, ExprError> {
-        let full: String = ids.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(".");
+        let full: String = ids
+            .iter()
+            .map(|i| i.value.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
         let quoted = ids.iter().any(|i| i.quote_style.is_some());
         let mut found = self.resolve(&full, quoted);
         if matches!(found, Ok(None))
@@ -396,13 +425,18 @@ impl<'s> Compiler<'s> {
     fn literal(&self, v: &ast::Value, span: Span) -> Result<Typed, ExprError> {
         use ast::Value as V;
         if let Some(s) = string_value(v) {
-            let mut t = Typed::new(Node::Const(Value::Text(s.to_string())), DataType::Text, span);
+            let mut t = Typed::new(
+                Node::Const(Value::Text(s.to_string())),
+                DataType::Text,
+                span,
+            );
             t.lit = Lit::Str;
             return Ok(t);
         }
         Ok(match v {
             V::Number(n, _) => {
-                let value = parse_number(n).ok_or_else(|| self.invalid(span, format!("invalid number {n}")))?;
+                let value = parse_number(n)
+                    .ok_or_else(|| self.invalid(span, format!("invalid number {n}")))?;
                 let ty = value.data_type().unwrap_or(DataType::Float);
                 Typed::new(Node::Const(value), ty, span)
             }
@@ -418,12 +452,21 @@ impl<'s> Compiler<'s> {
     }
 
     /// `date '2026-01-01'`, `timestamp '...'`, `numeric '1.5'`, ...
-    fn typed_literal(&self, dt: &ast::DataType, v: &ast::Value, span: Span) -> Result<Typed, ExprError> {
+    fn typed_literal(
+        &self,
+        dt: &ast::DataType,
+        v: &ast::Value,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         let to = types::cast_target(dt).map_err(|m| self.invalid(span, m))?;
         let Some(s) = string_value(v) else {
             return Err(self.invalid(span, format!("{dt} literal must be a quoted string")));
         };
-        let mut t = Typed::new(Node::Const(Value::Text(s.to_string())), DataType::Text, span);
+        let mut t = Typed::new(
+            Node::Const(Value::Text(s.to_string())),
+            DataType::Text,
+            span,
+        );
         t.lit = Lit::Str;
         self.cast(t, to, span)
     }
@@ -464,7 +507,12 @@ impl<'s> Compiler<'s> {
 
     /// Unify several subexpressions (CASE results, IN lists, COALESCE, ...) and coerce
     /// them all to the common type. `what` names the construct in messages.
-    pub(crate) fn unify_all(&self, items: Vec<Typed>, what: &str, span: Span) -> Result<(Vec<Typed>, DataType), ExprError> {
+    pub(crate) fn unify_all(
+        &self,
+        items: Vec<Typed>,
+        what: &str,
+        span: Span,
+    ) -> Result<(Vec<Typed>, DataType), ExprError> {
         let refs: Vec<&Typed> = items.iter().collect();
         let ty = match types::unify(&refs) {
             Ok(t) => t,
@@ -473,8 +521,15 @@ impl<'s> Compiler<'s> {
                     .iter()
                     .filter(|t| t.lit == Lit::No && (t.ty == a || t.ty == b))
                     .find_map(|t| t.col.clone());
-                let note = col.as_ref().map(|c| format!(" (column \"{c}\")")).unwrap_or_default();
-                return Err(self.mismatch(span, format!("{what} types {a} and {b} cannot be matched{note}"), col));
+                let note = col
+                    .as_ref()
+                    .map(|c| format!(" (column \"{c}\")"))
+                    .unwrap_or_default();
+                return Err(self.mismatch(
+                    span,
+                    format!("{what} types {a} and {b} cannot be matched{note}"),
+                    col,
+                ));
             }
         };
         let out = items
@@ -485,7 +540,13 @@ impl<'s> Compiler<'s> {
     }
 
     /// Two operands brought to one type (for comparisons).
-    fn same_type(&self, l: Typed, r: Typed, what: &str, span: Span) -> Result<(Typed, Typed), ExprError> {
+    fn same_type(
+        &self,
+        l: Typed,
+        r: Typed,
+        what: &str,
+        span: Span,
+    ) -> Result<(Typed, Typed), ExprError> {
         if l.lit != Lit::No || r.lit != Lit::No || types::common(l.ty, r.ty).is_some() {
             let (mut v, _) = self.unify_all(vec![l, r], what, span)?;
             // `unify_all` returns exactly the two items it was given.
@@ -515,7 +576,11 @@ impl<'s> Compiler<'s> {
         let col = t.col.clone();
         Err(self.mismatch(
             t.span,
-            format!("argument of {what} must be boolean, got {}{}", t.type_name(), t.col_note()),
+            format!(
+                "argument of {what} must be boolean, got {}{}",
+                t.type_name(),
+                t.col_note()
+            ),
             col,
         ))
     }
@@ -529,7 +594,8 @@ impl<'s> Compiler<'s> {
         if let Some(s) = t.str_lit() {
             let parsed = types::parse_literal(s, ty)
                 .map_err(|_| self.invalid(span, format!("invalid input for type {ty}: {s:?}")))?;
-            let v = types::cast(std::borrow::Cow::Owned(parsed), &to).map_err(|e| self.invalid(span, e.message))?;
+            let v = types::cast(std::borrow::Cow::Owned(parsed), &to)
+                .map_err(|e| self.invalid(span, e.message))?;
             return Ok(Typed::new(Node::Const(v.into_owned()), ty, span));
         }
         if !types::castable(t.ty, ty) {
@@ -557,13 +623,25 @@ impl<'s> Compiler<'s> {
                 Ok(self.boolean(Node::Not(Box::new(t.node)), span))
             }
             UnaryOperator::Minus | UnaryOperator::Plus => {
-                let t = if t.str_lit().is_some() || t.lit == Lit::Null { self.coerce(t, DataType::Decimal)? } else { t };
+                let t = if t.str_lit().is_some() || t.lit == Lit::Null {
+                    self.coerce(t, DataType::Decimal)?
+                } else {
+                    t
+                };
                 if !t.ty.is_numeric() {
                     let col = t.col.clone();
-                    let sym = if *op == UnaryOperator::Minus { "-" } else { "+" };
+                    let sym = if *op == UnaryOperator::Minus {
+                        "-"
+                    } else {
+                        "+"
+                    };
                     return Err(self.mismatch(
                         span,
-                        format!("unary {sym} expects a number, got {}{}", t.type_name(), t.col_note()),
+                        format!(
+                            "unary {sym} expects a number, got {}{}",
+                            t.type_name(),
+                            t.col_note()
+                        ),
                         col,
                     ));
                 }
@@ -577,7 +655,14 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    fn binary(&mut self, whole: &Expr, left: &Expr, op: &BinaryOperator, right: &Expr, span: Span) -> Result<Typed, ExprError> {
+    fn binary(
+        &mut self,
+        whole: &Expr,
+        left: &Expr,
+        op: &BinaryOperator,
+        right: &Expr,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         if *op == BinaryOperator::StringConcat {
             return self.concat(whole, span);
         }
@@ -591,7 +676,11 @@ impl<'s> Compiler<'s> {
         }
         match op {
             BinaryOperator::And | BinaryOperator::Or => {
-                let name = if *op == BinaryOperator::And { "AND" } else { "OR" };
+                let name = if *op == BinaryOperator::And {
+                    "AND"
+                } else {
+                    "OR"
+                };
                 let l = self.want_bool(l, name)?;
                 let r = self.want_bool(r, name)?;
                 let node = if *op == BinaryOperator::And {
@@ -605,16 +694,28 @@ impl<'s> Compiler<'s> {
             | BinaryOperator::PGRegexIMatch
             | BinaryOperator::PGRegexNotMatch
             | BinaryOperator::PGRegexNotIMatch => {
-                let ci = matches!(op, BinaryOperator::PGRegexIMatch | BinaryOperator::PGRegexNotIMatch);
-                let negated = matches!(op, BinaryOperator::PGRegexNotMatch | BinaryOperator::PGRegexNotIMatch);
+                let ci = matches!(
+                    op,
+                    BinaryOperator::PGRegexIMatch | BinaryOperator::PGRegexNotIMatch
+                );
+                let negated = matches!(
+                    op,
+                    BinaryOperator::PGRegexNotMatch | BinaryOperator::PGRegexNotIMatch
+                );
                 functions::regex_match(self, &op.to_string(), l, r, ci, negated, span)
             }
             BinaryOperator::PGLikeMatch
             | BinaryOperator::PGILikeMatch
             | BinaryOperator::PGNotLikeMatch
             | BinaryOperator::PGNotILikeMatch => {
-                let ci = matches!(op, BinaryOperator::PGILikeMatch | BinaryOperator::PGNotILikeMatch);
-                let negated = matches!(op, BinaryOperator::PGNotLikeMatch | BinaryOperator::PGNotILikeMatch);
+                let ci = matches!(
+                    op,
+                    BinaryOperator::PGILikeMatch | BinaryOperator::PGNotILikeMatch
+                );
+                let negated = matches!(
+                    op,
+                    BinaryOperator::PGNotLikeMatch | BinaryOperator::PGNotILikeMatch
+                );
                 self.build_like(l, r, Some('\\'), ci, negated, span)
             }
             BinaryOperator::PGExp => functions::build(self, "power", vec![l, r], span),
@@ -623,7 +724,13 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    pub(crate) fn build_cmp(&self, op: CmpOp, l: Typed, r: Typed, span: Span) -> Result<Typed, ExprError> {
+    pub(crate) fn build_cmp(
+        &self,
+        op: CmpOp,
+        l: Typed,
+        r: Typed,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         let (l, r) = self.same_type(l, r, "comparison", span)?;
         Ok(self.boolean(
             Node::Cmp {
@@ -635,7 +742,13 @@ impl<'s> Compiler<'s> {
         ))
     }
 
-    pub(crate) fn build_arith(&self, op: ArithOp, l: Typed, r: Typed, span: Span) -> Result<Typed, ExprError> {
+    pub(crate) fn build_arith(
+        &self,
+        op: ArithOp,
+        l: Typed,
+        r: Typed,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         use DataType::{Date, Int};
         let known = |t: &Typed| if t.lit == Lit::No { Some(t.ty) } else { None };
         let make = |l: Typed, r: Typed, ty: DataType| {
@@ -722,7 +835,9 @@ impl<'s> Compiler<'s> {
         // Merge adjacent constants ('a' || 'b').
         let mut merged: Vec<Node> = Vec::with_capacity(parts.len());
         for p in parts {
-            if let (Some(Node::Const(Value::Text(prev))), Node::Const(Value::Text(next))) = (merged.last_mut(), &p) {
+            if let (Some(Node::Const(Value::Text(prev))), Node::Const(Value::Text(next))) =
+                (merged.last_mut(), &p)
+            {
                 prev.push_str(next);
                 continue;
             }
@@ -731,7 +846,13 @@ impl<'s> Compiler<'s> {
         Ok(Typed::new(fold(Node::Concat(merged)), DataType::Text, span))
     }
 
-    fn in_list(&mut self, e: &Expr, list: &[Expr], negated: bool, span: Span) -> Result<Typed, ExprError> {
+    fn in_list(
+        &mut self,
+        e: &Expr,
+        list: &[Expr],
+        negated: bool,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         let mut items = vec![self.expr(e)?];
         for x in list {
             items.push(self.expr(x)?);
@@ -751,7 +872,14 @@ impl<'s> Compiler<'s> {
         ))
     }
 
-    fn between(&mut self, e: &Expr, low: &Expr, high: &Expr, negated: bool, span: Span) -> Result<Typed, ExprError> {
+    fn between(
+        &mut self,
+        e: &Expr,
+        low: &Expr,
+        high: &Expr,
+        negated: bool,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         let items = vec![self.expr(e)?, self.expr(low)?, self.expr(high)?];
         let (items, _) = self.unify_all(items, "BETWEEN", span)?;
         let mut it = items.into_iter();
@@ -770,7 +898,11 @@ impl<'s> Compiler<'s> {
                 r: Box::new(hi.node),
             }),
         );
-        let node = if negated { Node::Not(Box::new(node)) } else { node };
+        let node = if negated {
+            Node::Not(Box::new(node))
+        } else {
+            node
+        };
         Ok(self.boolean(node, span))
     }
 
@@ -808,7 +940,15 @@ impl<'s> Compiler<'s> {
         self.build_like(l, r, escape, ci, negated, span)
     }
 
-    fn build_like(&self, l: Typed, r: Typed, escape: Option<char>, ci: bool, negated: bool, span: Span) -> Result<Typed, ExprError> {
+    fn build_like(
+        &self,
+        l: Typed,
+        r: Typed,
+        escape: Option<char>,
+        ci: bool,
+        negated: bool,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         let what = if ci { "ILIKE" } else { "LIKE" };
         let l = functions::want_text(self, what, 0, 1, l)?;
         let pat = if let Some(p) = r.str_lit() {
@@ -831,7 +971,13 @@ impl<'s> Compiler<'s> {
         ))
     }
 
-    fn case(&mut self, operand: Option<&Expr>, whens: &[ast::CaseWhen], otherwise: Option<&Expr>, span: Span) -> Result<Typed, ExprError> {
+    fn case(
+        &mut self,
+        operand: Option<&Expr>,
+        whens: &[ast::CaseWhen],
+        otherwise: Option<&Expr>,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         let operand = match operand {
             Some(o) => Some(self.expr(o)?),
             None => None,
@@ -861,7 +1007,11 @@ impl<'s> Compiler<'s> {
             };
             pairs.push((c, r));
         }
-        let otherwise = if has_else { results.next().unwrap_or(Node::Const(Value::Null)) } else { Node::Const(Value::Null) };
+        let otherwise = if has_else {
+            results.next().unwrap_or(Node::Const(Value::Null))
+        } else {
+            Node::Const(Value::Null)
+        };
         // Drop branches that can never be taken; a constant-true branch ends the list.
         let mut kept = Vec::with_capacity(pairs.len());
         let mut otherwise = otherwise;
@@ -900,9 +1050,16 @@ pub(crate) fn parse_number(n: &str) -> Option<Value> {
         return Some(Value::Int(i));
     }
     let has_exp = n.contains(['e', 'E']);
-    let dec = if has_exp { Decimal::from_scientific(n).ok() } else { n.parse::<Decimal>().ok() };
+    let dec = if has_exp {
+        Decimal::from_scientific(n).ok()
+    } else {
+        n.parse::<Decimal>().ok()
+    };
     if let Some(d) = dec {
         return Some(Value::Decimal(d));
     }
-    n.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Float)
+    n.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Value::Float)
 }

@@ -132,8 +132,7 @@ pub(crate) enum TruncUnit {
     Millisecond,
 }
 
-pub(crate) const TRUNC_UNITS: &str =
-    "millennium, century, decade, year, quarter, month, week, day, hour, minute, second, milliseconds";
+pub(crate) const TRUNC_UNITS: &str = "millennium, century, decade, year, quarter, month, week, day, hour, minute, second, milliseconds";
 
 impl TruncUnit {
     pub(crate) fn parse(name: &str) -> Option<TruncUnit> {
@@ -210,7 +209,10 @@ pub(crate) fn date_part(field: DateField, v: &Value, decimal: bool) -> Result<Va
         DateField::Hour => Part::Int(i64::from(dt.hour())),
         DateField::Minute => Part::Int(i64::from(dt.minute())),
         DateField::Second => Part::Dec(micro_dec(sec, micros)),
-        DateField::Millisecond => Part::Dec(Decimal::from_i128_with_scale(i128::from(sec * 1_000_000 + micros), 3)),
+        DateField::Millisecond => Part::Dec(Decimal::from_i128_with_scale(
+            i128::from(sec * 1_000_000 + micros),
+            3,
+        )),
         DateField::Microsecond => Part::Int(sec * 1_000_000 + micros),
         DateField::Dow => Part::Int(i64::from(dt.weekday().num_days_from_sunday())),
         DateField::IsoDow => Part::Int(i64::from(dt.weekday().number_from_monday())),
@@ -219,14 +221,23 @@ pub(crate) fn date_part(field: DateField, v: &Value, decimal: bool) -> Result<Va
         DateField::Week => Part::Int(i64::from(dt.iso_week().week())),
         DateField::IsoYear => Part::Int(i64::from(dt.iso_week().year())),
         DateField::Decade => Part::Int(year.div_euclid(10)),
-        DateField::Century => Part::Int(if year > 0 { (year + 99) / 100 } else { -((99 - (year - 1)) / 100) }),
-        DateField::Millennium => Part::Int(if year > 0 { (year + 999) / 1000 } else { -((999 - (year - 1)) / 1000) }),
-        DateField::Epoch => {
-            match v {
-                Value::Timestamp(t) => Part::Dec(micro_dec(t.timestamp(), i64::from(t.timestamp_subsec_micros()))),
-                _ => Part::Int(dt.and_utc().timestamp()),
-            }
-        }
+        DateField::Century => Part::Int(if year > 0 {
+            (year + 99) / 100
+        } else {
+            -((99 - (year - 1)) / 100)
+        }),
+        DateField::Millennium => Part::Int(if year > 0 {
+            (year + 999) / 1000
+        } else {
+            -((999 - (year - 1)) / 1000)
+        }),
+        DateField::Epoch => match v {
+            Value::Timestamp(t) => Part::Dec(micro_dec(
+                t.timestamp(),
+                i64::from(t.timestamp_subsec_micros()),
+            )),
+            _ => Part::Int(dt.and_utc().timestamp()),
+        },
     };
     Ok(finish(part, decimal))
 }
@@ -251,7 +262,15 @@ pub(crate) fn age(a: NaiveDateTime, b: NaiveDateTime) -> [i64; 7] {
     for (i, slot) in d.iter_mut().enumerate() {
         *slot = t1[i] - t2[i];
     }
-    let [mut year, mut mon, mut mday, mut hour, mut min, mut sec, mut usec] = d;
+    let [
+        mut year,
+        mut mon,
+        mut mday,
+        mut hour,
+        mut min,
+        mut sec,
+        mut usec,
+    ] = d;
     if flip {
         (year, mon, mday, hour, min, sec, usec) = (-year, -mon, -mday, -hour, -min, -sec, -usec);
     }
@@ -309,7 +328,12 @@ pub(crate) fn age_years(a: &Value, b: &Value) -> Result<Value, EvalError> {
 }
 
 /// `date_part(field, age(a, b))` / `extract(field from age(a, b))`.
-pub(crate) fn age_part(field: AgeField, a: &Value, b: &Value, decimal: bool) -> Result<Value, EvalError> {
+pub(crate) fn age_part(
+    field: AgeField,
+    a: &Value,
+    b: &Value,
+    decimal: bool,
+) -> Result<Value, EvalError> {
     let (Some(x), Some(y)) = (local(a)?, local(b)?) else {
         return Ok(Value::Null);
     };
@@ -330,7 +354,9 @@ pub(crate) fn date_trunc(unit: TruncUnit, v: &Value) -> Result<Value, EvalError>
     let offset: FixedOffset = match v {
         Value::Null => return Ok(Value::Null),
         Value::Timestamp(t) => *t.offset(),
-        Value::Date(_) => FixedOffset::east_opt(0).ok_or_else(|| EvalError::new("invalid offset"))?,
+        Value::Date(_) => {
+            FixedOffset::east_opt(0).ok_or_else(|| EvalError::new("invalid offset"))?
+        }
         other => return Err(type_error("date or timestamp", other)),
     };
     let Some(dt) = local(v)? else {
@@ -341,7 +367,11 @@ pub(crate) fn date_trunc(unit: TruncUnit, v: &Value) -> Result<Value, EvalError>
     let ymd = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1);
     let first_year = |start: i32| ymd(start, 1);
     let day: Option<NaiveDate> = match unit {
-        TruncUnit::Millennium => first_year(if y > 0 { ((y - 1) / 1000) * 1000 + 1 } else { y }),
+        TruncUnit::Millennium => first_year(if y > 0 {
+            ((y - 1) / 1000) * 1000 + 1
+        } else {
+            y
+        }),
         TruncUnit::Century => first_year(if y > 0 { ((y - 1) / 100) * 100 + 1 } else { y }),
         TruncUnit::Decade => first_year(y - y.rem_euclid(10)),
         TruncUnit::Year => first_year(y),
@@ -357,14 +387,20 @@ pub(crate) fn date_trunc(unit: TruncUnit, v: &Value) -> Result<Value, EvalError>
         TruncUnit::Hour => (dt.hour(), 0, 0, 0),
         TruncUnit::Minute => (dt.hour(), dt.minute(), 0, 0),
         TruncUnit::Second => (dt.hour(), dt.minute(), dt.second(), 0),
-        TruncUnit::Millisecond => (dt.hour(), dt.minute(), dt.second(), (dt.nanosecond() / 1_000_000) * 1_000_000),
+        TruncUnit::Millisecond => (
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            (dt.nanosecond() / 1_000_000) * 1_000_000,
+        ),
         _ => (0, 0, 0, 0),
     };
     let naive = day
         .and_hms_nano_opt(h, m, s, ns)
         .ok_or_else(|| EvalError::new("date out of range"))?;
     let ts: Option<DateTime<FixedOffset>> = naive.and_local_timezone(offset).single();
-    ts.map(Value::Timestamp).ok_or_else(|| EvalError::new("date out of range"))
+    ts.map(Value::Timestamp)
+        .ok_or_else(|| EvalError::new("date out of range"))
 }
 
 #[cfg(test)]
@@ -372,7 +408,9 @@ mod tests {
     use super::*;
 
     fn d(s: &str) -> NaiveDateTime {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap().and_time(chrono::NaiveTime::MIN)
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .unwrap()
+            .and_time(chrono::NaiveTime::MIN)
     }
 
     #[test]

@@ -93,25 +93,56 @@ pub(crate) enum Node {
     /// `IS NULL` (`negated`: `IS NOT NULL`).
     IsNull { arg: Box<Node>, negated: bool },
     /// `IS TRUE` / `IS FALSE` (`negated`: `IS NOT ...`); `want` is TRUE or FALSE.
-    IsBool { arg: Box<Node>, want: bool, negated: bool },
+    IsBool {
+        arg: Box<Node>,
+        want: bool,
+        negated: bool,
+    },
     /// `IS DISTINCT FROM` (`negated`: `IS NOT DISTINCT FROM`).
-    Distinct { l: Box<Node>, r: Box<Node>, negated: bool },
+    Distinct {
+        l: Box<Node>,
+        r: Box<Node>,
+        negated: bool,
+    },
     /// Comparison of two values of the same type.
-    Cmp { op: CmpOp, l: Box<Node>, r: Box<Node> },
+    Cmp {
+        op: CmpOp,
+        l: Box<Node>,
+        r: Box<Node>,
+    },
     /// `IN (list)`.
-    In { arg: Box<Node>, list: Vec<Node>, negated: bool },
+    In {
+        arg: Box<Node>,
+        list: Vec<Node>,
+        negated: bool,
+    },
     /// `LIKE` / `ILIKE`.
-    Like { arg: Box<Node>, pat: LikePat, negated: bool },
+    Like {
+        arg: Box<Node>,
+        pat: LikePat,
+        negated: bool,
+    },
     /// `~`, `~*`, `regexp_like`.
-    Regex { arg: Box<Node>, re: Regex, negated: bool },
+    Regex {
+        arg: Box<Node>,
+        re: Regex,
+        negated: bool,
+    },
     /// `+ - * / %` on numbers, date ± int, date - date.
-    Arith { op: ArithOp, l: Box<Node>, r: Box<Node> },
+    Arith {
+        op: ArithOp,
+        l: Box<Node>,
+        r: Box<Node>,
+    },
     /// Unary minus.
     Neg(Box<Node>),
     /// `a || b || ...`: NULL if any part is NULL.
     Concat(Vec<Node>),
     /// Searched CASE (a simple CASE is compiled to comparisons).
-    Case { whens: Vec<(Node, Node)>, otherwise: Box<Node> },
+    Case {
+        whens: Vec<(Node, Node)>,
+        otherwise: Box<Node>,
+    },
     /// `coalesce(...)`.
     Coalesce(Vec<Node>),
     /// `nullif(a, b)`.
@@ -125,11 +156,25 @@ pub(crate) enum Node {
     /// Any other simple function.
     Call { f: Func, args: Vec<Node> },
     /// `regexp_replace(arg, pattern, replacement [, flags])`.
-    RegexpReplace { arg: Box<Node>, re: Regex, repl: Repl, global: bool },
+    RegexpReplace {
+        arg: Box<Node>,
+        re: Regex,
+        repl: Repl,
+        global: bool,
+    },
     /// `date_part(field, arg)` (float) / `extract(field from arg)` (decimal).
-    DatePart { field: DateField, arg: Box<Node>, decimal: bool },
+    DatePart {
+        field: DateField,
+        arg: Box<Node>,
+        decimal: bool,
+    },
     /// `date_part(field, age(a, b))` / `extract(field from age(a, b))`.
-    AgePart { field: AgeField, a: Box<Node>, b: Box<Node>, decimal: bool },
+    AgePart {
+        field: AgeField,
+        a: Box<Node>,
+        b: Box<Node>,
+        decimal: bool,
+    },
     /// `date_trunc(unit, arg)`.
     DateTrunc { unit: TruncUnit, arg: Box<Node> },
 }
@@ -290,7 +335,11 @@ impl Node {
                         None => true,
                         Some(b) => {
                             let ord = compare(&v, b)?;
-                            if *greatest { ord == Ordering::Greater } else { ord == Ordering::Less }
+                            if *greatest {
+                                ord == Ordering::Greater
+                            } else {
+                                ord == Ordering::Less
+                            }
                         }
                     };
                     if replace {
@@ -301,11 +350,20 @@ impl Node {
             }
             Node::Cast { arg, to } => types::cast(arg.eval(row)?, to),
             Node::Call { f, args } => functions::eval_call(*f, args, row),
-            Node::DatePart { field, arg, decimal } => {
+            Node::DatePart {
+                field,
+                arg,
+                decimal,
+            } => {
                 let v = arg.eval(row)?;
                 datetime::date_part(*field, &v, *decimal).map(Cow::Owned)
             }
-            Node::AgePart { field, a, b, decimal } => {
+            Node::AgePart {
+                field,
+                a,
+                b,
+                decimal,
+            } => {
                 let x = a.eval(row)?;
                 if x.is_null() {
                     return Ok(Cow::Owned(Value::Null));
@@ -337,7 +395,9 @@ impl Node {
                     return Ok(None);
                 };
                 let out = match repl {
-                    Repl::Literal { text, expand } => text::regex_replace(s, re, text, *expand, *global),
+                    Repl::Literal { text, expand } => {
+                        text::regex_replace(s, re, text, *expand, *global)
+                    }
                     Repl::Dynamic(node) => {
                         let Some(r) = node.eval_text(row)? else {
                             return Ok(None);
@@ -628,10 +688,16 @@ pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, EvalErro
             })
         }
         (Date(d), Int(n)) if matches!(op, ArithOp::Add | ArithOp::Sub) => {
-            let n = if op == ArithOp::Sub { n.checked_neg().ok_or_else(date_range)? } else { *n };
+            let n = if op == ArithOp::Sub {
+                n.checked_neg().ok_or_else(date_range)?
+            } else {
+                *n
+            };
             Date(datetime::add_days(*d, n).ok_or_else(date_range)?)
         }
-        (Int(n), Date(d)) if op == ArithOp::Add => Date(datetime::add_days(*d, *n).ok_or_else(date_range)?),
+        (Int(n), Date(d)) if op == ArithOp::Add => {
+            Date(datetime::add_days(*d, *n).ok_or_else(date_range)?)
+        }
         (Date(x), Date(y)) if op == ArithOp::Sub => Int(x.signed_duration_since(*y).num_days()),
         (x, y) => {
             let name = |v: &Value| v.data_type().map(|t| t.name()).unwrap_or("null");

@@ -8,12 +8,12 @@ use sqlparser::ast::{self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments
 use sqlparser::tokenizer::Span;
 
 use super::EvalError;
+use super::ExprError;
 use super::compile::{Compiler, string_value, suggest};
 use super::datetime::{self, AgeField, DATE_FIELDS, DateField, TRUNC_UNITS, TruncUnit};
 use super::eval::{ArithOp, CowResult, Node, Repl, TextResult, type_error};
 use super::text::{self, TrimSide};
 use super::types::{self, Lit, Typed, fold};
-use super::ExprError;
 use crate::row::Value;
 use crate::schema::DataType;
 
@@ -57,17 +57,79 @@ pub(crate) enum Func {
 
 /// Every function name, for "did you mean" suggestions.
 const KNOWN: &[&str] = &[
-    "lower", "upper", "initcap", "reverse", "trim", "btrim", "ltrim", "rtrim", "length", "char_length",
-    "character_length", "octet_length", "substr", "substring", "replace", "split_part", "concat", "concat_ws",
-    "left", "right", "lpad", "rpad", "strpos", "position", "starts_with", "md5", "sha256", "regexp_replace",
-    "regexp_like", "coalesce", "nullif", "greatest", "least", "abs", "round", "trunc", "floor", "ceil",
-    "ceiling", "mod", "power", "pow", "sqrt", "date_part", "extract", "date_trunc", "age", "age_years", "now",
-    "current_timestamp", "current_date",
+    "lower",
+    "upper",
+    "initcap",
+    "reverse",
+    "trim",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "length",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "substr",
+    "substring",
+    "replace",
+    "split_part",
+    "concat",
+    "concat_ws",
+    "left",
+    "right",
+    "lpad",
+    "rpad",
+    "strpos",
+    "position",
+    "starts_with",
+    "md5",
+    "sha256",
+    "regexp_replace",
+    "regexp_like",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "abs",
+    "round",
+    "trunc",
+    "floor",
+    "ceil",
+    "ceiling",
+    "mod",
+    "power",
+    "pow",
+    "sqrt",
+    "date_part",
+    "extract",
+    "date_trunc",
+    "age",
+    "age_years",
+    "now",
+    "current_timestamp",
+    "current_date",
 ];
 
 const AGGREGATES: &[&str] = &[
-    "sum", "count", "avg", "min", "max", "array_agg", "string_agg", "bool_and", "bool_or", "every",
-    "stddev", "variance", "row_number", "rank", "dense_rank", "lag", "lead", "first_value", "last_value",
+    "sum",
+    "count",
+    "avg",
+    "min",
+    "max",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "stddev",
+    "variance",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
 ];
 
 const AGE_HELP: &str = "age() is only supported as date_part('year', age(a, b)) or extract(year from age(a, b)) \
@@ -76,11 +138,21 @@ const AGE_HELP: &str = "age() is only supported as date_part('year', age(a, b)) 
 // ----- plan time: argument checks ----------------------------------------------------
 
 fn arg_label(fname: &str, idx: usize, total: usize) -> String {
-    if total > 1 { format!("{fname} argument {}", idx + 1) } else { fname.to_string() }
+    if total > 1 {
+        format!("{fname} argument {}", idx + 1)
+    } else {
+        fname.to_string()
+    }
 }
 
 /// A text argument: text values, string literals and NULL are accepted.
-pub(crate) fn want_text(c: &Compiler, fname: &str, idx: usize, total: usize, t: Typed) -> Result<Typed, ExprError> {
+pub(crate) fn want_text(
+    c: &Compiler,
+    fname: &str,
+    idx: usize,
+    total: usize,
+    t: Typed,
+) -> Result<Typed, ExprError> {
     if t.ty == DataType::Text || t.lit != Lit::No {
         return c.coerce(t, DataType::Text);
     }
@@ -97,7 +169,13 @@ pub(crate) fn want_text(c: &Compiler, fname: &str, idx: usize, total: usize, t: 
     ))
 }
 
-fn want_int(c: &Compiler, fname: &str, idx: usize, total: usize, t: Typed) -> Result<Typed, ExprError> {
+fn want_int(
+    c: &Compiler,
+    fname: &str,
+    idx: usize,
+    total: usize,
+    t: Typed,
+) -> Result<Typed, ExprError> {
     if t.ty == DataType::Int || t.lit != Lit::No {
         return c.coerce(t, DataType::Int);
     }
@@ -114,7 +192,13 @@ fn want_int(c: &Compiler, fname: &str, idx: usize, total: usize, t: Typed) -> Re
     ))
 }
 
-fn want_numeric(c: &Compiler, fname: &str, idx: usize, total: usize, t: Typed) -> Result<Typed, ExprError> {
+fn want_numeric(
+    c: &Compiler,
+    fname: &str,
+    idx: usize,
+    total: usize,
+    t: Typed,
+) -> Result<Typed, ExprError> {
     if t.lit != Lit::No {
         return c.coerce(t, DataType::Decimal);
     }
@@ -134,12 +218,22 @@ fn want_numeric(c: &Compiler, fname: &str, idx: usize, total: usize, t: Typed) -
     ))
 }
 
-fn want_datetime(c: &Compiler, fname: &str, idx: usize, total: usize, t: Typed) -> Result<Typed, ExprError> {
+fn want_datetime(
+    c: &Compiler,
+    fname: &str,
+    idx: usize,
+    total: usize,
+    t: Typed,
+) -> Result<Typed, ExprError> {
     if matches!(t.ty, DataType::Date | DataType::Timestamp) && t.lit == Lit::No {
         return Ok(t);
     }
     if let Some(s) = t.str_lit() {
-        let ty = if types::parse_literal(s, DataType::Date).is_ok() { DataType::Date } else { DataType::Timestamp };
+        let ty = if types::parse_literal(s, DataType::Date).is_ok() {
+            DataType::Date
+        } else {
+            DataType::Timestamp
+        };
         return c.coerce(t, ty);
     }
     if t.lit == Lit::Null {
@@ -159,17 +253,34 @@ fn want_datetime(c: &Compiler, fname: &str, idx: usize, total: usize, t: Typed) 
 }
 
 /// An argument that must be a string literal (patterns, flags, field names).
-fn want_str_lit(c: &Compiler, fname: &str, idx: usize, total: usize, t: &Typed, what: &str) -> Result<String, ExprError> {
+fn want_str_lit(
+    c: &Compiler,
+    fname: &str,
+    idx: usize,
+    total: usize,
+    t: &Typed,
+    what: &str,
+) -> Result<String, ExprError> {
     match t.str_lit() {
         Some(s) => Ok(s.to_string()),
         None => Err(c.invalid(
             t.span,
-            format!("{} ({what}) must be a string literal", arg_label(fname, idx, total)),
+            format!(
+                "{} ({what}) must be a string literal",
+                arg_label(fname, idx, total)
+            ),
         )),
     }
 }
 
-fn arity(c: &Compiler, name: &str, n: usize, min: usize, max: usize, span: Span) -> Result<(), ExprError> {
+fn arity(
+    c: &Compiler,
+    name: &str,
+    n: usize,
+    min: usize,
+    max: usize,
+    span: Span,
+) -> Result<(), ExprError> {
     if (min..=max).contains(&n) {
         return Ok(());
     }
@@ -181,7 +292,10 @@ fn arity(c: &Compiler, name: &str, n: usize, min: usize, max: usize, span: Span)
     } else {
         format!("{min} to {max} arguments")
     };
-    Err(c.invalid(span, format!("wrong number of arguments: {name}() takes {want}, got {n}")))
+    Err(c.invalid(
+        span,
+        format!("wrong number of arguments: {name}() takes {want}, got {n}"),
+    ))
 }
 
 /// Compile a regular expression given as a literal.
@@ -194,7 +308,13 @@ fn regex(c: &Compiler, pattern: &str, ci: bool, span: Span) -> Result<Regex, Exp
 }
 
 /// Flags of regexp functions: `g` (all matches), `i` (case-insensitive), `c` (case-sensitive).
-fn regex_flags(c: &Compiler, fname: &str, flags: &str, allow_global: bool, span: Span) -> Result<(bool, bool), ExprError> {
+fn regex_flags(
+    c: &Compiler,
+    fname: &str,
+    flags: &str,
+    allow_global: bool,
+    span: Span,
+) -> Result<(bool, bool), ExprError> {
     let (mut global, mut ci) = (false, false);
     for f in flags.chars() {
         match f {
@@ -244,16 +364,34 @@ fn plain_name(f: &ast::Function) -> Option<String> {
 
 /// The positional arguments of a call; `None` when written without parentheses
 /// (`current_date`).
-fn call_args<'f>(c: &Compiler, f: &'f ast::Function, name: &str, span: Span) -> Result<Option<Vec<&'f Expr>>, ExprError> {
-    if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
-        return Err(c.invalid(span, format!("{name}(): window and aggregate clauses are not supported")));
+fn call_args<'f>(
+    c: &Compiler,
+    f: &'f ast::Function,
+    name: &str,
+    span: Span,
+) -> Result<Option<Vec<&'f Expr>>, ExprError> {
+    if f.over.is_some()
+        || f.filter.is_some()
+        || !f.within_group.is_empty()
+        || f.null_treatment.is_some()
+    {
+        return Err(c.invalid(
+            span,
+            format!("{name}(): window and aggregate clauses are not supported"),
+        ));
     }
     if !matches!(f.parameters, FunctionArguments::None) {
-        return Err(c.invalid(span, format!("{name}(): parametric function syntax is not supported")));
+        return Err(c.invalid(
+            span,
+            format!("{name}(): parametric function syntax is not supported"),
+        ));
     }
     match &f.args {
         FunctionArguments::None => Ok(None),
-        FunctionArguments::Subquery(_) => Err(c.invalid(span, format!("{name}(): a subquery argument is not supported"))),
+        FunctionArguments::Subquery(_) => Err(c.invalid(
+            span,
+            format!("{name}(): a subquery argument is not supported"),
+        )),
         FunctionArguments::List(list) => {
             if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
                 return Err(c.invalid(
@@ -266,9 +404,15 @@ fn call_args<'f>(c: &Compiler, f: &'f ast::Function, name: &str, span: Span) -> 
                 match a {
                     FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => out.push(e),
                     FunctionArg::Unnamed(_) => {
-                        return Err(c.invalid(span, format!("{name}(): `*` is not a valid argument")));
+                        return Err(
+                            c.invalid(span, format!("{name}(): `*` is not a valid argument"))
+                        );
                     }
-                    _ => return Err(c.invalid(span, format!("{name}(): named arguments are not supported"))),
+                    _ => {
+                        return Err(
+                            c.invalid(span, format!("{name}(): named arguments are not supported"))
+                        );
+                    }
                 }
             }
             Ok(Some(out))
@@ -277,7 +421,11 @@ fn call_args<'f>(c: &Compiler, f: &'f ast::Function, name: &str, span: Span) -> 
 }
 
 /// Compile a function call from the AST.
-pub(crate) fn compile_function(c: &mut Compiler, f: &ast::Function, span: Span) -> Result<Typed, ExprError> {
+pub(crate) fn compile_function(
+    c: &mut Compiler,
+    f: &ast::Function,
+    span: Span,
+) -> Result<Typed, ExprError> {
     let Some(name) = plain_name(f) else {
         return Err(c.invalid(span, format!("unknown function {}()", f.name)));
     };
@@ -285,7 +433,9 @@ pub(crate) fn compile_function(c: &mut Compiler, f: &ast::Function, span: Span) 
     let Some(args) = args else {
         // Called without parentheses.
         return match name.as_str() {
-            "current_date" | "current_timestamp" | "localtimestamp" => build(c, &name, Vec::new(), span),
+            "current_date" | "current_timestamp" | "localtimestamp" => {
+                build(c, &name, Vec::new(), span)
+            }
             other => Err(c.invalid(span, format!("unsupported keyword {other}"))),
         };
     };
@@ -312,7 +462,10 @@ pub(crate) fn compile_function(c: &mut Compiler, f: &ast::Function, span: Span) 
                 ));
             };
             let field = DateField::parse(field_name).ok_or_else(|| {
-                c.invalid(span, format!("date_part(): unknown field {field_name:?} (supported: {DATE_FIELDS})"))
+                c.invalid(
+                    span,
+                    format!("date_part(): unknown field {field_name:?} (supported: {DATE_FIELDS})"),
+                )
             })?;
             return date_part(c, field, arg, false, span);
         }
@@ -326,8 +479,18 @@ pub(crate) fn compile_function(c: &mut Compiler, f: &ast::Function, span: Span) 
 
 /// `date_part(field, x)` (float) / `extract(field from x)` (decimal), including the
 /// `age(a, b)` forms.
-pub(crate) fn date_part(c: &mut Compiler, field: DateField, arg: &Expr, decimal: bool, span: Span) -> Result<Typed, ExprError> {
-    let ty = if decimal { DataType::Decimal } else { DataType::Float };
+pub(crate) fn date_part(
+    c: &mut Compiler,
+    field: DateField,
+    arg: &Expr,
+    decimal: bool,
+    span: Span,
+) -> Result<Typed, ExprError> {
+    let ty = if decimal {
+        DataType::Decimal
+    } else {
+        DataType::Float
+    };
     let fname = if decimal { "extract()" } else { "date_part()" };
     let mut inner = arg;
     while let Expr::Nested(e) = inner {
@@ -354,7 +517,11 @@ pub(crate) fn date_part(c: &mut Compiler, field: DateField, arg: &Expr, decimal:
         }
         if typed.len() == 1 {
             // age(x) = age(current_date, x)
-            let today = Typed::new(Node::Const(Value::Date(c.ctx.now.date_naive())), DataType::Date, span);
+            let today = Typed::new(
+                Node::Const(Value::Date(c.ctx.now.date_naive())),
+                DataType::Date,
+                span,
+            );
             typed.insert(0, today);
         }
         let mut it = typed.into_iter();
@@ -380,7 +547,15 @@ pub(crate) fn date_part(c: &mut Compiler, field: DateField, arg: &Expr, decimal:
 }
 
 /// `a ~ 'pattern'` and friends.
-pub(crate) fn regex_match(c: &Compiler, op: &str, l: Typed, r: Typed, ci: bool, negated: bool, span: Span) -> Result<Typed, ExprError> {
+pub(crate) fn regex_match(
+    c: &Compiler,
+    op: &str,
+    l: Typed,
+    r: Typed,
+    ci: bool,
+    negated: bool,
+    span: Span,
+) -> Result<Typed, ExprError> {
     let l = want_text(c, &format!("operator {op}"), 0, 2, l)?;
     if r.lit == Lit::Null {
         return Ok(null_of(DataType::Bool, span));
@@ -404,7 +579,12 @@ pub(crate) fn regex_match(c: &Compiler, op: &str, l: Typed, r: Typed, ci: bool, 
 }
 
 /// Build a call from compiled arguments.
-pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> Result<Typed, ExprError> {
+pub(crate) fn build(
+    c: &Compiler,
+    name: &str,
+    args: Vec<Typed>,
+    span: Span,
+) -> Result<Typed, ExprError> {
     let n = args.len();
     let fname = format!("{name}()");
     let texts = |args: Vec<Typed>| -> Result<Vec<Typed>, ExprError> {
@@ -438,14 +618,22 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
         }
         "length" | "char_length" | "character_length" | "octet_length" => {
             arity(c, name, n, 1, 1, span)?;
-            let f = if name == "octet_length" { Func::OctetLength } else { Func::Length };
+            let f = if name == "octet_length" {
+                Func::OctetLength
+            } else {
+                Func::Length
+            };
             Ok(call_node(f, texts(args)?, DataType::Int, span))
         }
         "substr" | "substring" => {
             arity(c, name, n, 2, 3, span)?;
             let mut out = Vec::with_capacity(n);
             for (i, t) in args.into_iter().enumerate() {
-                out.push(if i == 0 { want_text(c, &fname, i, n, t)? } else { want_int(c, &fname, i, n, t)? });
+                out.push(if i == 0 {
+                    want_text(c, &fname, i, n, t)?
+                } else {
+                    want_int(c, &fname, i, n, t)?
+                });
             }
             Ok(text_node(TextFn::Substr, out, span))
         }
@@ -457,7 +645,11 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
             arity(c, name, n, 3, 3, span)?;
             let mut out = Vec::with_capacity(n);
             for (i, t) in args.into_iter().enumerate() {
-                out.push(if i < 2 { want_text(c, &fname, i, n, t)? } else { want_int(c, &fname, i, n, t)? });
+                out.push(if i < 2 {
+                    want_text(c, &fname, i, n, t)?
+                } else {
+                    want_int(c, &fname, i, n, t)?
+                });
             }
             Ok(text_node(TextFn::SplitPart, out, span))
         }
@@ -479,18 +671,34 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
             arity(c, name, n, 2, 2, span)?;
             let mut out = Vec::with_capacity(n);
             for (i, t) in args.into_iter().enumerate() {
-                out.push(if i == 0 { want_text(c, &fname, i, n, t)? } else { want_int(c, &fname, i, n, t)? });
+                out.push(if i == 0 {
+                    want_text(c, &fname, i, n, t)?
+                } else {
+                    want_int(c, &fname, i, n, t)?
+                });
             }
-            let f = if name == "left" { TextFn::Left } else { TextFn::Right };
+            let f = if name == "left" {
+                TextFn::Left
+            } else {
+                TextFn::Right
+            };
             Ok(text_node(f, out, span))
         }
         "lpad" | "rpad" => {
             arity(c, name, n, 2, 3, span)?;
             let mut out = Vec::with_capacity(n);
             for (i, t) in args.into_iter().enumerate() {
-                out.push(if i == 1 { want_int(c, &fname, i, n, t)? } else { want_text(c, &fname, i, n, t)? });
+                out.push(if i == 1 {
+                    want_int(c, &fname, i, n, t)?
+                } else {
+                    want_text(c, &fname, i, n, t)?
+                });
             }
-            let f = if name == "lpad" { TextFn::Lpad } else { TextFn::Rpad };
+            let f = if name == "lpad" {
+                TextFn::Lpad
+            } else {
+                TextFn::Rpad
+            };
             Ok(text_node(f, out, span))
         }
         "strpos" | "position" => {
@@ -499,7 +707,12 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
         }
         "starts_with" => {
             arity(c, name, n, 2, 2, span)?;
-            Ok(call_node(Func::StartsWith, texts(args)?, DataType::Bool, span))
+            Ok(call_node(
+                Func::StartsWith,
+                texts(args)?,
+                DataType::Bool,
+                span,
+            ))
         }
         "regexp_like" => {
             arity(c, name, n, 2, 3, span)?;
@@ -571,7 +784,11 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
             arity(c, name, n, 1, usize::MAX, span)?;
             let all_null = args.iter().all(|t| t.lit == Lit::Null);
             let (args, ty) = c.unify_all(args, "COALESCE", span)?;
-            let mut t = Typed::new(fold(Node::Coalesce(args.into_iter().map(|t| t.node).collect())), ty, span);
+            let mut t = Typed::new(
+                fold(Node::Coalesce(args.into_iter().map(|t| t.node).collect())),
+                ty,
+                span,
+            );
             if all_null {
                 t.lit = Lit::Null;
             }
@@ -595,7 +812,11 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
         }
         "greatest" | "least" => {
             arity(c, name, n, 1, usize::MAX, span)?;
-            let what = if name == "greatest" { "GREATEST" } else { "LEAST" };
+            let what = if name == "greatest" {
+                "GREATEST"
+            } else {
+                "LEAST"
+            };
             let (args, ty) = c.unify_all(args, what, span)?;
             Ok(Typed::new(
                 fold(Node::Extreme {
@@ -622,7 +843,11 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
         }
         "round" | "trunc" => {
             arity(c, name, n, 1, 2, span)?;
-            let f = if name == "round" { Func::Round } else { Func::Trunc };
+            let f = if name == "round" {
+                Func::Round
+            } else {
+                Func::Trunc
+            };
             let mut it = args.into_iter();
             let Some(x) = it.next() else {
                 return Err(c.invalid(span, "internal error: lost an argument"));
@@ -635,7 +860,11 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
                 }
                 Some(digits) => {
                     let digits = want_int(c, &fname, 1, n, digits)?;
-                    let x = if x.ty == DataType::Int { c.coerce(x, DataType::Decimal)? } else { x };
+                    let x = if x.ty == DataType::Int {
+                        c.coerce(x, DataType::Decimal)?
+                    } else {
+                        x
+                    };
                     let ty = x.ty;
                     Ok(call_node(f, vec![x, digits], ty, span))
                 }
@@ -661,7 +890,11 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
                 let t = want_numeric(c, &fname, i, n, t)?;
                 out.push(c.coerce(t, DataType::Float)?);
             }
-            let f = if name == "sqrt" { Func::Sqrt } else { Func::Power };
+            let f = if name == "sqrt" {
+                Func::Sqrt
+            } else {
+                Func::Power
+            };
             Ok(call_node(f, out, DataType::Float, span))
         }
         "date_trunc" => {
@@ -672,7 +905,10 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
             };
             let unit_name = want_str_lit(c, &fname, 0, n, &u, "the unit, such as 'month'")?;
             let unit = TruncUnit::parse(&unit_name).ok_or_else(|| {
-                c.invalid(u.span, format!("date_trunc(): unknown unit {unit_name:?} (supported: {TRUNC_UNITS})"))
+                c.invalid(
+                    u.span,
+                    format!("date_trunc(): unknown unit {unit_name:?} (supported: {TRUNC_UNITS})"),
+                )
             })?;
             let x = want_datetime(c, &fname, 1, n, x)?;
             Ok(Typed::new(
@@ -696,13 +932,25 @@ pub(crate) fn build(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> R
             }
             Ok(call_node(Func::AgeYears, out, DataType::Int, span))
         }
-        "now" | "current_timestamp" | "localtimestamp" | "transaction_timestamp" | "statement_timestamp" => {
+        "now"
+        | "current_timestamp"
+        | "localtimestamp"
+        | "transaction_timestamp"
+        | "statement_timestamp" => {
             arity(c, name, n, 0, 0, span)?;
-            Ok(Typed::new(Node::Const(Value::Timestamp(c.ctx.now)), DataType::Timestamp, span))
+            Ok(Typed::new(
+                Node::Const(Value::Timestamp(c.ctx.now)),
+                DataType::Timestamp,
+                span,
+            ))
         }
         "current_date" => {
             arity(c, name, n, 0, 0, span)?;
-            Ok(Typed::new(Node::Const(Value::Date(c.ctx.now.date_naive())), DataType::Date, span))
+            Ok(Typed::new(
+                Node::Const(Value::Date(c.ctx.now.date_naive())),
+                DataType::Date,
+                span,
+            ))
         }
         "age" => Err(c.invalid(span, AGE_HELP)),
         other => {
@@ -831,13 +1079,21 @@ pub(crate) fn eval_text_fn<'a>(f: TextFn, args: &'a [Node], row: &'a [Value]) ->
         TextFn::Lpad | TextFn::Rpad => {
             let s = text!(0);
             let len = int!(1);
-            let fill = if args.len() > 2 { text!(2) } else { Cow::Borrowed(" ") };
+            let fill = if args.len() > 2 {
+                text!(2)
+            } else {
+                Cow::Borrowed(" ")
+            };
             Cow::Owned(text::pad(&s, len, &fill, f == TextFn::Lpad)?)
         }
     }))
 }
 
-fn round_decimal(d: Decimal, digits: i64, strategy: RoundingStrategy) -> Result<Decimal, EvalError> {
+fn round_decimal(
+    d: Decimal,
+    digits: i64,
+    strategy: RoundingStrategy,
+) -> Result<Decimal, EvalError> {
     if digits >= 0 {
         let dp = u32::try_from(digits.min(28)).unwrap_or(28);
         let mut r = d.round_dp_with_strategy(dp, strategy);
@@ -851,7 +1107,9 @@ fn round_decimal(d: Decimal, digits: i64, strategy: RoundingStrategy) -> Result<
     // k <= 28, so 10^k fits in i128 and in a decimal's 96-bit mantissa.
     let factor = Decimal::try_from_i128_with_scale(10i128.pow(u32::try_from(k).unwrap_or(28)), 0)
         .map_err(|_| EvalError::new("numeric value out of range"))?;
-    let q = d.checked_div(factor).ok_or_else(|| EvalError::new("numeric value out of range"))?;
+    let q = d
+        .checked_div(factor)
+        .ok_or_else(|| EvalError::new("numeric value out of range"))?;
     q.round_dp_with_strategy(0, strategy)
         .checked_mul(factor)
         .ok_or_else(|| EvalError::new("numeric value out of range"))
@@ -874,7 +1132,11 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
     match f {
         Func::Length | Func::OctetLength => match text_arg(args, 0, row)? {
             Some(s) => {
-                let n = if f == Func::Length { text::char_len(&s) } else { s.len() };
+                let n = if f == Func::Length {
+                    text::char_len(&s)
+                } else {
+                    s.len()
+                };
                 owned(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
             }
             None => owned(Value::Null),
@@ -894,7 +1156,10 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             owned(match &*v {
                 Value::Null => Value::Null,
                 Value::Int(i) => match f {
-                    Func::Abs => Value::Int(i.checked_abs().ok_or_else(|| EvalError::new("integer overflow"))?),
+                    Func::Abs => Value::Int(
+                        i.checked_abs()
+                            .ok_or_else(|| EvalError::new("integer overflow"))?,
+                    ),
                     _ => Value::Int(*i),
                 },
                 Value::Float(x) => Value::Float(match f {
@@ -911,7 +1176,11 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             })
         }
         Func::Round | Func::Trunc => {
-            let strategy = if f == Func::Round { RoundingStrategy::MidpointAwayFromZero } else { RoundingStrategy::ToZero };
+            let strategy = if f == Func::Round {
+                RoundingStrategy::MidpointAwayFromZero
+            } else {
+                RoundingStrategy::ToZero
+            };
             let v = arg(args, 0)?.eval(row)?;
             if v.is_null() {
                 return owned(Value::Null);
@@ -926,9 +1195,15 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             };
             owned(match (&*v, digits) {
                 (Value::Int(i), None) => Value::Int(*i),
-                (Value::Float(x), None) => Value::Float(if f == Func::Round { x.round_ties_even() } else { x.trunc() }),
+                (Value::Float(x), None) => Value::Float(if f == Func::Round {
+                    x.round_ties_even()
+                } else {
+                    x.trunc()
+                }),
                 (Value::Float(x), Some(d)) => Value::Float(round_float(*x, d, strategy)?),
-                (Value::Decimal(x), d) => Value::Decimal(round_decimal(*x, d.unwrap_or(0), strategy)?),
+                (Value::Decimal(x), d) => {
+                    Value::Decimal(round_decimal(*x, d.unwrap_or(0), strategy)?)
+                }
                 (other, _) => return Err(type_error("numeric", other)),
             })
         }
@@ -939,14 +1214,25 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
                 if a.is_null() || b.is_null() {
                     return owned(Value::Null);
                 }
-                return Err(type_error("float", if matches!(&*a, Value::Float(_)) { &b } else { &a }));
+                return Err(type_error(
+                    "float",
+                    if matches!(&*a, Value::Float(_)) {
+                        &b
+                    } else {
+                        &a
+                    },
+                ));
             };
             let (x, y) = (*x, *y);
             if x == 0.0 && y < 0.0 {
-                return Err(EvalError::new("zero raised to a negative power is undefined"));
+                return Err(EvalError::new(
+                    "zero raised to a negative power is undefined",
+                ));
             }
             if x < 0.0 && y.fract() != 0.0 {
-                return Err(EvalError::new("a negative number raised to a non-integer power yields a complex result"));
+                return Err(EvalError::new(
+                    "a negative number raised to a non-integer power yields a complex result",
+                ));
             }
             let r = x.powf(y);
             if r.is_infinite() && x.is_finite() && y.is_finite() {
@@ -959,7 +1245,9 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             owned(match &*v {
                 Value::Null => Value::Null,
                 Value::Float(x) if *x < 0.0 => {
-                    return Err(EvalError::new("cannot take square root of a negative number"));
+                    return Err(EvalError::new(
+                        "cannot take square root of a negative number",
+                    ));
                 }
                 Value::Float(x) => Value::Float(x.sqrt()),
                 other => return Err(type_error("float", other)),

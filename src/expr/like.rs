@@ -21,7 +21,11 @@ enum Shape {
     Suffix(String),
     Contains(String),
     /// `first % mid % ... % last` (`last` is `None` when there is no `%`).
-    General { first: Seg, mids: Vec<Seg>, last: Option<Seg> },
+    General {
+        first: Seg,
+        mids: Vec<Seg>,
+        last: Option<Seg>,
+    },
 }
 
 /// A compiled LIKE pattern.
@@ -36,7 +40,11 @@ pub(crate) struct LikeMatcher {
 #[derive(Debug, Clone)]
 pub(crate) enum LikePat {
     Fixed(LikeMatcher),
-    Dynamic { pattern: Box<Node>, escape: Option<char>, ci: bool },
+    Dynamic {
+        pattern: Box<Node>,
+        escape: Option<char>,
+        ci: bool,
+    },
 }
 
 impl LikePat {
@@ -51,7 +59,11 @@ impl LikePat {
     pub(crate) fn matches(&self, s: &str, row: &[Value]) -> Result<Option<bool>, EvalError> {
         match self {
             LikePat::Fixed(m) => Ok(Some(m.matches(s))),
-            LikePat::Dynamic { pattern, escape, ci } => {
+            LikePat::Dynamic {
+                pattern,
+                escape,
+                ci,
+            } => {
                 let Some(p) = pattern.eval_text(row)? else {
                     return Ok(None);
                 };
@@ -71,15 +83,25 @@ enum Tok {
 impl LikeMatcher {
     /// Compile `pattern` with an escape character (PostgreSQL's default is `\`;
     /// `None` disables escaping).
-    pub(crate) fn new(pattern: &str, escape: Option<char>, ci: bool) -> Result<LikeMatcher, String> {
-        let pattern: Cow<'_, str> = if ci { Cow::Owned(pattern.to_lowercase()) } else { Cow::Borrowed(pattern) };
+    pub(crate) fn new(
+        pattern: &str,
+        escape: Option<char>,
+        ci: bool,
+    ) -> Result<LikeMatcher, String> {
+        let pattern: Cow<'_, str> = if ci {
+            Cow::Owned(pattern.to_lowercase())
+        } else {
+            Cow::Borrowed(pattern)
+        };
         let mut toks = Vec::new();
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
             if Some(c) == escape {
                 match chars.next() {
                     Some(n) => toks.push(Tok::Char(n)),
-                    None => return Err("LIKE pattern must not end with escape character".to_string()),
+                    None => {
+                        return Err("LIKE pattern must not end with escape character".to_string());
+                    }
                 }
             } else if c == '%' {
                 if !matches!(toks.last(), Some(Tok::Many)) {
@@ -111,7 +133,11 @@ impl LikeMatcher {
         let shape = match segs.as_slice() {
             [only] => match plain(only) {
                 Some(p) => Shape::Exact(p),
-                None => Shape::General { first: only.clone(), mids: Vec::new(), last: None },
+                None => Shape::General {
+                    first: only.clone(),
+                    mids: Vec::new(),
+                    last: None,
+                },
             },
             [first, last] if last.is_empty() && plain(first).is_some() => {
                 Shape::Prefix(plain(first).unwrap_or_default())

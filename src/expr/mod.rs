@@ -80,7 +80,11 @@ pub struct CompiledExpr {
 
 impl CompiledExpr {
     /// Parse and type-check `sql` against `input`. Errors are plan errors.
-    pub fn compile(sql: &str, input: &Schema, ctx: &ExprContext) -> Result<CompiledExpr, ExprError> {
+    pub fn compile(
+        sql: &str,
+        input: &Schema,
+        ctx: &ExprContext,
+    ) -> Result<CompiledExpr, ExprError> {
         let ast = parse_expr(sql)?;
         compile::compile_ast(&ast, sql, input, ctx)
     }
@@ -128,7 +132,11 @@ impl CompiledExpr {
 }
 
 /// Compile a filter: a boolean SQL expression. A non-boolean expression is a plan error.
-pub fn compile_filter(sql: &str, input: &Schema, ctx: &ExprContext) -> Result<CompiledExpr, ExprError> {
+pub fn compile_filter(
+    sql: &str,
+    input: &Schema,
+    ctx: &ExprContext,
+) -> Result<CompiledExpr, ExprError> {
     let expr = CompiledExpr::compile(sql, input, ctx)?;
     check_filter(&expr)?;
     Ok(expr)
@@ -191,13 +199,24 @@ fn parse_expr(sql: &str) -> Result<sqlparser::ast::Expr, ExprError> {
     let mut parser = Parser::new(&dialect)
         .try_with_sql(sql)
         .map_err(|e| syntax_error(sql, &e.to_string()))?;
-    let expr = parser.parse_expr().map_err(|e| syntax_error(sql, &e.to_string()))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| syntax_error(sql, &e.to_string()))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         let loc = next.span.start;
-        let mut err = syntax_error(sql, &format!("unexpected `{}` after the end of the expression", next.token));
+        let mut err = syntax_error(
+            sql,
+            &format!(
+                "unexpected `{}` after the end of the expression",
+                next.token
+            ),
+        );
         if loc.line > 0 {
-            err.message = format!("{} at line {}, column {}", err.message, loc.line, loc.column);
+            err.message = format!(
+                "{} at line {}, column {}",
+                err.message, loc.line, loc.column
+            );
             err.line = Some(loc.line);
             err.col = Some(loc.column);
         }

@@ -46,7 +46,9 @@ fn unsupported(sql: &str, clause: &str) -> ExprError {
     plan_error(
         sql,
         None,
-        format!("unsupported clause in `{sql}`: {clause} is not supported, a SELECT stage transforms one row at a time ({SHAPE})"),
+        format!(
+            "unsupported clause in `{sql}`: {clause} is not supported, a SELECT stage transforms one row at a time ({SHAPE})"
+        ),
     )
 }
 
@@ -54,7 +56,11 @@ fn unsupported(sql: &str, clause: &str) -> ExprError {
 ///
 /// Supports `*` (all input columns, in order), `expr AS name`, and bare column
 /// references (named after the column). Other clauses are plan errors.
-pub fn compile_select(sql: &str, input: &Schema, ctx: &ExprContext) -> Result<SelectStage, ExprError> {
+pub fn compile_select(
+    sql: &str,
+    input: &Schema,
+    ctx: &ExprContext,
+) -> Result<SelectStage, ExprError> {
     let dialect = PostgreSqlDialect {};
     let statements = Parser::new(&dialect)
         .try_with_sql(sql)
@@ -79,7 +85,8 @@ pub fn compile_select(sql: &str, input: &Schema, ctx: &ExprContext) -> Result<Se
     if !query.locks.is_empty() || query.for_clause.is_some() {
         return Err(unsupported(sql, "FOR ..."));
     }
-    if query.settings.is_some() || query.format_clause.is_some() || !query.pipe_operators.is_empty() {
+    if query.settings.is_some() || query.format_clause.is_some() || !query.pipe_operators.is_empty()
+    {
         return Err(unsupported(sql, "SETTINGS/FORMAT/pipe operators"));
     }
     let select = match query.body.as_ref() {
@@ -142,7 +149,11 @@ pub fn compile_select(sql: &str, input: &Schema, ctx: &ExprContext) -> Result<Se
                     return Err(unsupported(sql, "* with EXCLUDE/EXCEPT/REPLACE/RENAME"));
                 }
                 for (i, c) in input.columns.iter().enumerate() {
-                    let expr = CompiledExpr::from_parts(format!("\"{}\"", c.name.replace('"', "\"\"")), Node::Col(i), c.data_type);
+                    let expr = CompiledExpr::from_parts(
+                        format!("\"{}\"", c.name.replace('"', "\"\"")),
+                        Node::Col(i),
+                        c.data_type,
+                    );
                     columns.push((c.name.clone(), expr));
                 }
             }

@@ -101,7 +101,11 @@ pub(crate) fn byte_at_char(s: &str, n: usize) -> usize {
 
 /// Number of characters.
 pub(crate) fn char_len(s: &str) -> usize {
-    if s.is_ascii() { s.len() } else { s.chars().count() }
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
 }
 
 /// Which sides `trim` works on.
@@ -125,7 +129,11 @@ pub(crate) fn trim_range(s: &str, chars: &str, side: TrimSide) -> Range<usize> {
     } else {
         s.trim_end_matches(is_trim).len()
     };
-    if end < start { start..start } else { start..end }
+    if end < start {
+        start..start
+    } else {
+        start..end
+    }
 }
 
 /// `lower(s)`: unchanged input is passed through.
@@ -179,7 +187,11 @@ pub(crate) fn initcap(s: &str) -> String {
 
 /// `substr(s, start [, count])` with PostgreSQL semantics (1-based; a start before 1
 /// shortens the result; a negative count is an error).
-pub(crate) fn substr_range(s: &str, start: i64, count: Option<i64>) -> Result<Range<usize>, EvalError> {
+pub(crate) fn substr_range(
+    s: &str,
+    start: i64,
+    count: Option<i64>,
+) -> Result<Range<usize>, EvalError> {
     let first = start.max(1);
     let end = match count {
         Some(n) if n < 0 => return Err(EvalError::new("negative substring length not allowed")),
@@ -227,17 +239,27 @@ pub(crate) fn right_range(s: &str, n: i64) -> Range<usize> {
 
 /// `split_part(s, delim, n)`: PostgreSQL 14+ (negative n counts from the end, a field
 /// past the end is empty, n = 0 is an error). `None` means the empty string.
-pub(crate) fn split_part_range(s: &str, delim: &str, n: i64) -> Result<Option<Range<usize>>, EvalError> {
+pub(crate) fn split_part_range(
+    s: &str,
+    delim: &str,
+    n: i64,
+) -> Result<Option<Range<usize>>, EvalError> {
     if n == 0 {
         return Err(EvalError::new("field position must not be zero"));
     }
     if delim.is_empty() {
-        return Ok(if n == 1 || n == -1 { Some(0..s.len()) } else { None });
+        return Ok(if n == 1 || n == -1 {
+            Some(0..s.len())
+        } else {
+            None
+        });
     }
     let index = if n > 0 {
         n - 1
     } else {
-        let fields = i64::try_from(s.matches(delim).count()).unwrap_or(i64::MAX).saturating_add(1);
+        let fields = i64::try_from(s.matches(delim).count())
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
         let i = fields + n;
         if i < 0 {
             return Ok(None);
@@ -256,7 +278,13 @@ pub(crate) fn split_part_range(s: &str, delim: &str, n: i64) -> Result<Option<Ra
                 start += i + delim.len();
                 field += 1;
             }
-            None => return Ok(if field == index { Some(start..s.len()) } else { None }),
+            None => {
+                return Ok(if field == index {
+                    Some(start..s.len())
+                } else {
+                    None
+                });
+            }
         }
     }
 }
@@ -299,7 +327,11 @@ pub(crate) fn pad(s: &str, len: i64, fill: &str, left: bool) -> Result<String, E
         return Ok(s.to_string());
     }
     let padding: String = fill.chars().cycle().take(len - have).collect();
-    Ok(if left { padding + s } else { format!("{s}{padding}") })
+    Ok(if left {
+        padding + s
+    } else {
+        format!("{s}{padding}")
+    })
 }
 
 /// Lower-case hex of a digest.
@@ -368,11 +400,21 @@ pub(crate) fn pg_replacement(repl: &str) -> (String, bool) {
             }
         }
     }
-    if expand { (templ, true) } else { (literal, false) }
+    if expand {
+        (templ, true)
+    } else {
+        (literal, false)
+    }
 }
 
 /// Apply a compiled regex replacement; an input without a match is passed through.
-pub(crate) fn regex_replace<'a>(s: Cow<'a, str>, re: &Regex, repl: &str, expand: bool, global: bool) -> Cow<'a, str> {
+pub(crate) fn regex_replace<'a>(
+    s: Cow<'a, str>,
+    re: &Regex,
+    repl: &str,
+    expand: bool,
+    global: bool,
+) -> Cow<'a, str> {
     let out = match (expand, global) {
         (true, true) => re.replace_all(&s, repl),
         (true, false) => re.replace(&s, repl),
@@ -445,6 +487,9 @@ mod tests {
     #[test]
     fn slicing_owned_and_borrowed() {
         assert_eq!(slice_cow(Cow::Owned("hello".to_string()), 1..3), "el");
-        assert!(matches!(slice_cow(Cow::Borrowed("hello"), 1..3), Cow::Borrowed("el")));
+        assert!(matches!(
+            slice_cow(Cow::Borrowed("hello"), 1..3),
+            Cow::Borrowed("el")
+        ));
     }
 }

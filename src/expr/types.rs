@@ -41,7 +41,13 @@ pub(crate) struct Typed {
 
 impl Typed {
     pub(crate) fn new(node: Node, ty: DataType, span: Span) -> Typed {
-        Typed { node, ty, lit: Lit::No, col: None, span }
+        Typed {
+            node,
+            ty,
+            lit: Lit::No,
+            col: None,
+            span,
+        }
     }
 
     /// The string of a string literal.
@@ -100,7 +106,9 @@ pub(crate) fn common(a: DataType, b: DataType) -> Option<DataType> {
         return Some(if rank(a) >= rank(b) { a } else { b });
     }
     match (a, b) {
-        (DataType::Date, DataType::Timestamp) | (DataType::Timestamp, DataType::Date) => Some(DataType::Timestamp),
+        (DataType::Date, DataType::Timestamp) | (DataType::Timestamp, DataType::Date) => {
+            Some(DataType::Timestamp)
+        }
         _ => None,
     }
 }
@@ -176,11 +184,19 @@ pub(crate) fn dec_to_f64(d: Decimal) -> f64 {
 /// Float → decimal through the shortest decimal form (`0.1` stays `0.1`).
 pub(crate) fn f64_to_dec(f: f64) -> Result<Decimal, EvalError> {
     if !f.is_finite() {
-        return Err(EvalError::new(format!("cannot convert {} to decimal", text::render(&Value::Float(f)))));
+        return Err(EvalError::new(format!(
+            "cannot convert {} to decimal",
+            text::render(&Value::Float(f))
+        )));
     }
     Decimal::from_str(&f.to_string())
         .or_else(|_| Decimal::from_scientific(&format!("{f:e}")))
-        .map_err(|_| EvalError::new(format!("{} is out of range for decimal", text::render(&Value::Float(f)))))
+        .map_err(|_| {
+            EvalError::new(format!(
+                "{} is out of range for decimal",
+                text::render(&Value::Float(f))
+            ))
+        })
 }
 
 /// Float → int: rounds half away from zero, errors when out of range.
@@ -206,12 +222,17 @@ pub(crate) enum CastTo {
     Int,
     Float,
     /// `numeric(p, s)`: round to scale `s` and check precision `p`.
-    Decimal { precision: Option<u32>, scale: Option<u32> },
+    Decimal {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
     Bool,
     Date,
     Timestamp,
     /// `varchar(n)`: truncate to n characters.
-    Text { max_chars: Option<u32> },
+    Text {
+        max_chars: Option<u32>,
+    },
 }
 
 impl CastTo {
@@ -219,7 +240,10 @@ impl CastTo {
         match ty {
             DataType::Int => CastTo::Int,
             DataType::Float => CastTo::Float,
-            DataType::Decimal => CastTo::Decimal { precision: None, scale: None },
+            DataType::Decimal => CastTo::Decimal {
+                precision: None,
+                scale: None,
+            },
             DataType::Bool => CastTo::Bool,
             DataType::Date => CastTo::Date,
             DataType::Timestamp => CastTo::Timestamp,
@@ -242,7 +266,12 @@ impl CastTo {
     fn has_modifier(self) -> bool {
         matches!(
             self,
-            CastTo::Decimal { scale: Some(_), .. } | CastTo::Decimal { precision: Some(_), .. } | CastTo::Text { max_chars: Some(_) }
+            CastTo::Decimal { scale: Some(_), .. }
+                | CastTo::Decimal {
+                    precision: Some(_),
+                    ..
+                }
+                | CastTo::Text { max_chars: Some(_) }
         )
     }
 }
@@ -269,15 +298,28 @@ pub(crate) fn cast_target(dt: &ast::DataType) -> Result<CastTo, String> {
     use ast::DataType as A;
     let numeric = |info: &ExactNumberInfo| -> Result<CastTo, String> {
         Ok(match info {
-            ExactNumberInfo::None => CastTo::Decimal { precision: None, scale: None },
-            ExactNumberInfo::Precision(p) => CastTo::Decimal { precision: Some(check_precision(*p)?), scale: Some(0) },
+            ExactNumberInfo::None => CastTo::Decimal {
+                precision: None,
+                scale: None,
+            },
+            ExactNumberInfo::Precision(p) => CastTo::Decimal {
+                precision: Some(check_precision(*p)?),
+                scale: Some(0),
+            },
             ExactNumberInfo::PrecisionAndScale(p, s) => {
                 let p = check_precision(*p)?;
                 let s = u32::try_from(*s)
                     .ok()
                     .filter(|s| *s <= p && *s <= 28)
-                    .ok_or_else(|| format!("numeric scale {s} must be between 0 and the precision {p} (at most 28)"))?;
-                CastTo::Decimal { precision: Some(p), scale: Some(s) }
+                    .ok_or_else(|| {
+                        format!(
+                            "numeric scale {s} must be between 0 and the precision {p} (at most 28)"
+                        )
+                    })?;
+                CastTo::Decimal {
+                    precision: Some(p),
+                    scale: Some(s),
+                }
             }
         })
     };
@@ -290,16 +332,31 @@ pub(crate) fn cast_target(dt: &ast::DataType) -> Result<CastTo, String> {
     };
     Ok(match dt {
         A::Numeric(info) | A::Decimal(info) | A::Dec(info) => numeric(info)?,
-        A::Varchar(len) | A::CharacterVarying(len) | A::CharVarying(len) | A::Nvarchar(len) => text_len(len),
+        A::Varchar(len) | A::CharacterVarying(len) | A::CharVarying(len) | A::Nvarchar(len) => {
+            text_len(len)
+        }
         // char(n) pads in PostgreSQL; we only support it without a length.
         A::Char(None) | A::Character(None) => CastTo::Text { max_chars: None },
         A::Timestamp(..) | A::Datetime(_) | A::TimestampNtz(_) => CastTo::Timestamp,
         A::Date => CastTo::Date,
         A::Bool | A::Boolean => CastTo::Bool,
         A::Text | A::String(_) => CastTo::Text { max_chars: None },
-        A::DoublePrecision | A::Double(_) | A::Float8 | A::Float64 | A::Real | A::Float4 | A::Float32 => CastTo::Float,
+        A::DoublePrecision
+        | A::Double(_)
+        | A::Float8
+        | A::Float64
+        | A::Real
+        | A::Float4
+        | A::Float32 => CastTo::Float,
         A::Float(_) => CastTo::Float,
-        A::Int(_) | A::Integer(_) | A::BigInt(_) | A::SmallInt(_) | A::Int2(_) | A::Int4(_) | A::Int8(_) | A::Int64 => CastTo::Int,
+        A::Int(_)
+        | A::Integer(_)
+        | A::BigInt(_)
+        | A::SmallInt(_)
+        | A::Int2(_)
+        | A::Int4(_)
+        | A::Int8(_)
+        | A::Int64 => CastTo::Int,
         other => {
             // Custom names such as `timestamptz` or `int8` spelled as identifiers.
             let name = other.to_string();
@@ -325,7 +382,11 @@ fn check_precision(p: u64) -> Result<u32, String> {
 
 /// Apply `numeric(p, s)`: round half away from zero to `s` places, then check that the
 /// integer part has at most `p - s` digits.
-fn apply_numeric_mod(mut d: Decimal, precision: Option<u32>, scale: Option<u32>) -> Result<Decimal, EvalError> {
+fn apply_numeric_mod(
+    mut d: Decimal,
+    precision: Option<u32>,
+    scale: Option<u32>,
+) -> Result<Decimal, EvalError> {
     if let Some(s) = scale {
         d = d.round_dp_with_strategy(s, RoundingStrategy::MidpointAwayFromZero);
         d.rescale(s);
@@ -385,10 +446,12 @@ pub(crate) fn cast<'a>(v: Cow<'a, Value>, to: &CastTo) -> Result<Cow<'a, Value>,
             }
             Value::Text(s)
         }
-        (Value::Text(s), CastTo::Decimal { precision, scale }) => match parse_value(s, DataType::Decimal) {
-            Ok(Value::Decimal(d)) => Value::Decimal(apply_numeric_mod(d, precision, scale)?),
-            _ => return Err(cast_error(&v, to)),
-        },
+        (Value::Text(s), CastTo::Decimal { precision, scale }) => {
+            match parse_value(s, DataType::Decimal) {
+                Ok(Value::Decimal(d)) => Value::Decimal(apply_numeric_mod(d, precision, scale)?),
+                _ => return Err(cast_error(&v, to)),
+            }
+        }
         (Value::Text(s), CastTo::Timestamp) => match parse_timestamp_lenient(s) {
             Some(t) => Value::Timestamp(t),
             None => return Err(cast_error(&v, to)),
@@ -398,13 +461,19 @@ pub(crate) fn cast<'a>(v: Cow<'a, Value>, to: &CastTo) -> Result<Cow<'a, Value>,
             Err(_) => return Err(cast_error(&v, to)),
         },
         (Value::Int(i), CastTo::Float) => Value::Float(*i as f64),
-        (Value::Int(i), CastTo::Decimal { precision, scale }) => Value::Decimal(apply_numeric_mod(Decimal::from(*i), precision, scale)?),
+        (Value::Int(i), CastTo::Decimal { precision, scale }) => {
+            Value::Decimal(apply_numeric_mod(Decimal::from(*i), precision, scale)?)
+        }
         (Value::Int(i), CastTo::Bool) => Value::Bool(*i != 0),
         (Value::Float(f), CastTo::Int) => Value::Int(f64_to_int(*f)?),
-        (Value::Float(f), CastTo::Decimal { precision, scale }) => Value::Decimal(apply_numeric_mod(f64_to_dec(*f)?, precision, scale)?),
+        (Value::Float(f), CastTo::Decimal { precision, scale }) => {
+            Value::Decimal(apply_numeric_mod(f64_to_dec(*f)?, precision, scale)?)
+        }
         (Value::Decimal(d), CastTo::Int) => Value::Int(dec_to_int(*d)?),
         (Value::Decimal(d), CastTo::Float) => Value::Float(dec_to_f64(*d)),
-        (Value::Decimal(d), CastTo::Decimal { precision, scale }) => Value::Decimal(apply_numeric_mod(*d, precision, scale)?),
+        (Value::Decimal(d), CastTo::Decimal { precision, scale }) => {
+            Value::Decimal(apply_numeric_mod(*d, precision, scale)?)
+        }
         (Value::Bool(b), CastTo::Int) => Value::Int(i64::from(*b)),
         (Value::Date(d), CastTo::Timestamp) => Value::Timestamp(date_to_ts(*d)),
         (Value::Timestamp(t), CastTo::Date) => Value::Date(t.date_naive()),
@@ -432,10 +501,23 @@ mod tests {
     #[test]
     fn numeric_modifiers() {
         let d = Decimal::from_str("1234.565").unwrap();
-        assert_eq!(apply_numeric_mod(d, Some(12), Some(2)).unwrap().to_string(), "1234.57");
-        assert_eq!(apply_numeric_mod(Decimal::from(5), Some(12), Some(2)).unwrap().to_string(), "5.00");
+        assert_eq!(
+            apply_numeric_mod(d, Some(12), Some(2)).unwrap().to_string(),
+            "1234.57"
+        );
+        assert_eq!(
+            apply_numeric_mod(Decimal::from(5), Some(12), Some(2))
+                .unwrap()
+                .to_string(),
+            "5.00"
+        );
         assert!(apply_numeric_mod(d, Some(5), Some(2)).is_err());
-        assert_eq!(apply_numeric_mod(Decimal::from_str("-0.5").unwrap(), Some(3), Some(0)).unwrap().to_string(), "-1");
+        assert_eq!(
+            apply_numeric_mod(Decimal::from_str("-0.5").unwrap(), Some(3), Some(0))
+                .unwrap()
+                .to_string(),
+            "-1"
+        );
     }
 
     #[test]

@@ -67,8 +67,12 @@ impl Loop {
         self.totals.written += p.written;
         self.totals.filtered += p.filtered;
         self.totals.rejected += p.rejected.len() as u64;
-        self.counters.rows_written.fetch_add(p.written, Ordering::Relaxed);
-        self.counters.rows_filtered.fetch_add(p.filtered, Ordering::Relaxed);
+        self.counters
+            .rows_written
+            .fetch_add(p.written, Ordering::Relaxed);
+        self.counters
+            .rows_filtered
+            .fetch_add(p.filtered, Ordering::Relaxed);
         self.counters
             .rows_rejected
             .fetch_add(p.rejected.len() as u64, Ordering::Relaxed);
@@ -84,7 +88,10 @@ impl Loop {
 
     fn handle(&mut self, mut batch: Batch) -> Result<()> {
         if self.opts.on_error == OnError::Fail
-            && let Some(r) = batch.rejected.iter().min_by_key(|r| (r.pos.file, r.pos.record))
+            && let Some(r) = batch
+                .rejected
+                .iter()
+                .min_by_key(|r| (r.pos.file, r.pos.record))
         {
             let msg = format!(
                 "line {}: {} (on_error = \"fail\"; the open transaction was rolled back)",

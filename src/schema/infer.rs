@@ -1,9 +1,7 @@
 //! Type inference: narrow a set of candidate types with every value seen.
 
 use super::DataType;
-use super::parse::{
-    is_decimal_literal, is_float_literal, parse_date, parse_int, parse_timestamp,
-};
+use super::parse::{is_decimal_literal, is_float_literal, parse_date, parse_int, parse_timestamp};
 
 /// A set of candidate types (bit set over [`DataType::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +81,12 @@ impl TypeSet {
                 DataType::Decimal
             };
         }
-        for t in [DataType::Float, DataType::Bool, DataType::Date, DataType::Timestamp] {
+        for t in [
+            DataType::Float,
+            DataType::Bool,
+            DataType::Date,
+            DataType::Timestamp,
+        ] {
             if self.contains(t) {
                 return t;
             }
@@ -175,7 +178,10 @@ mod tests {
         assert_eq!(infer(&["99999999999999999999"]), DataType::Decimal);
         assert_eq!(infer(&["true", "False"]), DataType::Bool);
         assert_eq!(infer(&["2024-01-01"]), DataType::Date);
-        assert_eq!(infer(&["2024-01-01T00:00:00Z", "2024-01-01 10:00:00+01:00"]), DataType::Timestamp);
+        assert_eq!(
+            infer(&["2024-01-01T00:00:00Z", "2024-01-01 10:00:00+01:00"]),
+            DataType::Timestamp
+        );
         assert_eq!(infer(&["2024-01-01 10:00:00"]), DataType::Text);
         assert_eq!(infer(&["2024-01-01", "x"]), DataType::Text);
         assert_eq!(infer(&[]), DataType::Text);

@@ -69,9 +69,7 @@ impl fmt::Display for DataType {
 
 /// Error for an unknown type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown type `{0}` (expected one of: int, float, decimal, bool, date, timestamp, text)"
-)]
+#[error("unknown type `{0}` (expected one of: int, float, decimal, bool, date, timestamp, text)")]
 pub struct UnknownType(pub String);
 
 impl FromStr for DataType {
@@ -191,7 +189,8 @@ pub fn toml_key(name: &str) -> String {
 pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
     let mut out: Vec<String> = Vec::with_capacity(names.len());
     let mut notes = Vec::new();
-    let taken = |out: &Vec<String>, n: &str| out.iter().any(|o| o == n) || names.iter().any(|o| o == n);
+    let taken =
+        |out: &Vec<String>, n: &str| out.iter().any(|o| o == n) || names.iter().any(|o| o == n);
     for (i, name) in names.iter().enumerate() {
         let mut candidate = if name.is_empty() {
             format!("column_{}", i + 1)
@@ -206,7 +205,11 @@ pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
                 candidate = format!("{base}_{k}");
                 k += 1;
             }
-            let what = if name.is_empty() { "empty" } else { "duplicate" };
+            let what = if name.is_empty() {
+                "empty"
+            } else {
+                "duplicate"
+            };
             notes.push(format!(
                 "column {} has a {what} name {:?}; renamed to {:?}",
                 i + 1,
@@ -228,7 +231,10 @@ mod tests {
         for t in DataType::ALL {
             assert_eq!(t.name().parse::<DataType>().unwrap(), t);
         }
-        assert_eq!("Double  Precision".parse::<DataType>().unwrap(), DataType::Float);
+        assert_eq!(
+            "Double  Precision".parse::<DataType>().unwrap(),
+            DataType::Float
+        );
         assert!("blob".parse::<DataType>().is_err());
     }
 

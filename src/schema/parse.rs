@@ -178,7 +178,10 @@ mod tests {
 
     #[test]
     fn floats() {
-        assert_eq!(parse_value("1e3", DataType::Float), Ok(Value::Float(1000.0)));
+        assert_eq!(
+            parse_value("1e3", DataType::Float),
+            Ok(Value::Float(1000.0))
+        );
         assert!(matches!(parse_value("NaN", DataType::Float), Ok(Value::Float(f)) if f.is_nan()));
         assert!(parse_value("1,5", DataType::Float).is_err());
         assert!(!is_float_literal("inf"));

@@ -23,7 +23,10 @@ mod tests {
     #[test]
     fn quotes_and_doubles() {
         assert_eq!(quote_ident("a"), "\"a\"");
-        assert_eq!(quote_ident("id\"; DROP TABLE x; --"), "\"id\"\"; DROP TABLE x; --\"");
+        assert_eq!(
+            quote_ident("id\"; DROP TABLE x; --"),
+            "\"id\"\"; DROP TABLE x; --\""
+        );
         assert_eq!(quote_ident("select"), "\"select\"");
     }
 }

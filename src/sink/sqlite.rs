@@ -100,8 +100,17 @@ fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Option<Vec<
 }
 
 /// Is there a primary key or unique index on exactly `key`?
-fn has_unique_on(conn: &Connection, table: &str, cols: &[TableColumn], key: &[String]) -> rusqlite::Result<bool> {
-    let mut pk: Vec<(i64, &str)> = cols.iter().filter(|c| c.pk > 0).map(|c| (c.pk, c.name.as_str())).collect();
+fn has_unique_on(
+    conn: &Connection,
+    table: &str,
+    cols: &[TableColumn],
+    key: &[String],
+) -> rusqlite::Result<bool> {
+    let mut pk: Vec<(i64, &str)> = cols
+        .iter()
+        .filter(|c| c.pk > 0)
+        .map(|c| (c.pk, c.name.as_str()))
+        .collect();
     pk.sort();
     let pk: Vec<&str> = pk.into_iter().map(|(_, n)| n).collect();
     let mut want: Vec<&str> = key.iter().map(String::as_str).collect();
@@ -132,7 +141,11 @@ fn has_unique_on(conn: &Connection, table: &str, cols: &[TableColumn], key: &[St
 }
 
 /// Problems that make an existing table unusable for these rows.
-fn incompatibilities(conn: &Connection, opts: &SinkOptions, cols: &[TableColumn]) -> rusqlite::Result<Vec<String>> {
+fn incompatibilities(
+    conn: &Connection,
+    opts: &SinkOptions,
+    cols: &[TableColumn],
+) -> rusqlite::Result<Vec<String>> {
     let mut problems = Vec::new();
     for c in &opts.schema.columns {
         match cols.iter().find(|t| t.name == c.name) {
@@ -159,7 +172,9 @@ fn incompatibilities(conn: &Connection, opts: &SinkOptions, cols: &[TableColumn]
     }
     for t in cols {
         let provided = opts.schema.index_of(&t.name).is_some();
-        let is_rowid = t.pk == 1 && affinity(&t.declared) == "INTEGER" && t.declared.eq_ignore_ascii_case("INTEGER");
+        let is_rowid = t.pk == 1
+            && affinity(&t.declared) == "INTEGER"
+            && t.declared.eq_ignore_ascii_case("INTEGER");
         if !provided && t.not_null && !t.has_default && !is_rowid {
             problems.push(format!(
                 "the table's column {:?} is NOT NULL without a default, and the pipeline does not produce it",
@@ -202,11 +217,20 @@ fn create_sql(opts: &SinkOptions) -> String {
         let k: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
         cols.push(format!("PRIMARY KEY ({})", k.join(", ")));
     }
-    format!("CREATE TABLE {} ({})", quote_ident(&opts.table), cols.join(", "))
+    format!(
+        "CREATE TABLE {} ({})",
+        quote_ident(&opts.table),
+        cols.join(", ")
+    )
 }
 
 fn insert_sql(opts: &SinkOptions) -> String {
-    let names: Vec<String> = opts.schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let names: Vec<String> = opts
+        .schema
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
     let params: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
     let mut sql = format!(
         "INSERT INTO {} ({}) VALUES ({})",
@@ -226,7 +250,11 @@ fn insert_sql(opts: &SinkOptions) -> String {
         if sets.is_empty() {
             sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")));
         } else {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), sets.join(", ")));
+            sql.push_str(&format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.join(", "),
+                sets.join(", ")
+            ));
         }
     }
     sql
@@ -256,11 +284,19 @@ pub fn check(path: &Path, opts: &SinkOptions) -> Result<TableStatus> {
             format!("table {:?} already exists (mode = \"create\")", opts.table),
         )),
         (Some(cols), _) => {
-            let problems = incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
+            let problems =
+                incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
             if problems.is_empty() {
                 Ok(TableStatus::Compatible)
             } else {
-                Err(sink_err(&target, format!("table {:?} is not compatible: {}", opts.table, problems.join("; "))))
+                Err(sink_err(
+                    &target,
+                    format!(
+                        "table {:?} is not compatible: {}",
+                        opts.table,
+                        problems.join("; ")
+                    ),
+                ))
             }
         }
     }
@@ -286,7 +322,10 @@ impl SqliteSink {
         let create = match (existing, opts.mode) {
             (None, _) => true,
             (Some(_), WriteMode::Create) => {
-                return Err(sink_err(&target, format!("table {:?} already exists (mode = \"create\")", opts.table)));
+                return Err(sink_err(
+                    &target,
+                    format!("table {:?} already exists (mode = \"create\")", opts.table),
+                ));
             }
             (Some(_), WriteMode::Replace) => {
                 conn.execute_batch(&format!("DROP TABLE {}", quote_ident(&opts.table)))
@@ -294,23 +333,34 @@ impl SqliteSink {
                 true
             }
             (Some(cols), _) => {
-                let problems = incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
+                let problems =
+                    incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
                 if !problems.is_empty() {
                     return Err(sink_err(
                         &target,
-                        format!("table {:?} is not compatible: {}", opts.table, problems.join("; ")),
+                        format!(
+                            "table {:?} is not compatible: {}",
+                            opts.table,
+                            problems.join("; ")
+                        ),
                     ));
                 }
                 false
             }
         };
         if create {
-            conn.execute_batch(&create_sql(opts)).map_err(|e| sink_err(&target, e))?;
+            conn.execute_batch(&create_sql(opts))
+                .map_err(|e| sink_err(&target, e))?;
         }
-        let key_idx = opts.key.iter().filter_map(|k| opts.schema.index_of(k)).collect();
+        let key_idx = opts
+            .key
+            .iter()
+            .filter_map(|k| opts.schema.index_of(k))
+            .collect();
         let insert_sql = insert_sql(opts);
         // Prepare once now so that a bad statement fails before any row.
-        conn.prepare_cached(&insert_sql).map_err(|e| sink_err(&target, e))?;
+        conn.prepare_cached(&insert_sql)
+            .map_err(|e| sink_err(&target, e))?;
         Ok(SqliteSink {
             conn,
             target,
@@ -349,7 +399,9 @@ fn is_row_error(e: &rusqlite::Error) -> bool {
 impl Sink for SqliteSink {
     fn write(&mut self, batch: &mut Batch) -> Result<u64> {
         if !self.in_tx {
-            self.conn.execute_batch("BEGIN").map_err(|e| sink_err(&self.target, e))?;
+            self.conn
+                .execute_batch("BEGIN")
+                .map_err(|e| sink_err(&self.target, e))?;
             self.in_tx = true;
         }
         let mut stmt = self
@@ -370,7 +422,10 @@ impl Sink for SqliteSink {
                 if let Value::Float(f) = v
                     && f.is_nan()
                 {
-                    let reason = format!("sink: column {}: NaN cannot be stored in SQLite (it would become NULL)", i + 1);
+                    let reason = format!(
+                        "sink: column {}: NaN cannot be stored in SQLite (it would become NULL)",
+                        i + 1
+                    );
                     batch.reject(row, reason);
                     continue 'rows;
                 }
@@ -391,7 +446,9 @@ impl Sink for SqliteSink {
 
     fn commit(&mut self) -> Result<()> {
         if self.in_tx {
-            self.conn.execute_batch("COMMIT").map_err(|e| sink_err(&self.target, e))?;
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|e| sink_err(&self.target, e))?;
             self.in_tx = false;
         }
         Ok(())
@@ -399,7 +456,9 @@ impl Sink for SqliteSink {
 
     fn rollback(&mut self) -> Result<()> {
         if self.in_tx {
-            self.conn.execute_batch("ROLLBACK").map_err(|e| sink_err(&self.target, e))?;
+            self.conn
+                .execute_batch("ROLLBACK")
+                .map_err(|e| sink_err(&self.target, e))?;
             self.in_tx = false;
         }
         Ok(())
@@ -415,7 +474,10 @@ mod tests {
     fn opts(mode: WriteMode, key: &[&str]) -> SinkOptions {
         SinkOptions {
             table: "t\"x".into(),
-            schema: Schema::new([("id".to_string(), DataType::Int), ("v".to_string(), DataType::Text)]),
+            schema: Schema::new([
+                ("id".to_string(), DataType::Int),
+                ("v".to_string(), DataType::Text),
+            ]),
             mode,
             key: key.iter().map(|s| s.to_string()).collect(),
         }
@@ -425,7 +487,11 @@ mod tests {
         let mut b = Batch::default();
         for (i, (id, v)) in rows.iter().enumerate() {
             b.rows.push(Row {
-                pos: Position { record: i as u64 + 1, line: i as u64 + 2, ..Default::default() },
+                pos: Position {
+                    record: i as u64 + 1,
+                    line: i as u64 + 2,
+                    ..Default::default()
+                },
                 values: vec![Value::Int(*id), Value::Text(v.to_string())],
                 raw: RawRecord::from_fields([id.to_string(), v.to_string()]),
             });
@@ -442,7 +508,11 @@ mod tests {
         assert_eq!(s.write(&mut b).unwrap(), 2);
         assert_eq!(b.rejected.len(), 1);
         assert_eq!(b.rejected[0].pos.line, 4);
-        assert!(b.rejected[0].reason.contains("UNIQUE"), "{}", b.rejected[0].reason);
+        assert!(
+            b.rejected[0].reason.contains("UNIQUE"),
+            "{}",
+            b.rejected[0].reason
+        );
         s.commit().unwrap();
         drop(s);
         let mut s = SqliteSink::open(&db, &opts(WriteMode::Upsert, &["id"])).unwrap();
@@ -451,9 +521,12 @@ mod tests {
         s.commit().unwrap();
         let conn = Connection::open(&db).unwrap();
         let got: Vec<(i64, String)> = conn
-            .prepare("SELECT id, v FROM \"t\"\"x\" ORDER BY id").unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
-            .collect::<rusqlite::Result<_>>().unwrap();
+            .prepare("SELECT id, v FROM \"t\"\"x\" ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
         assert_eq!(got, [(1, "a".into()), (2, "B".into()), (3, "c".into())]);
     }
 
@@ -461,12 +534,24 @@ mod tests {
     fn incompatible_table_is_refused_before_writing() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("b.db");
-        Connection::open(&db).unwrap().execute_batch("CREATE TABLE \"t\"\"x\" (id INTEGER, v INTEGER)").unwrap();
-        let e = SqliteSink::open(&db, &opts(WriteMode::Append, &[])).err().unwrap().to_string();
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE \"t\"\"x\" (id INTEGER, v INTEGER)")
+            .unwrap();
+        let e = SqliteSink::open(&db, &opts(WriteMode::Append, &[]))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("column \"v\" is text"), "{e}");
         assert!(check(&db, &opts(WriteMode::Append, &[])).is_err());
-        assert_eq!(check(&db, &opts(WriteMode::Replace, &[])).unwrap(), TableStatus::WillReplace);
-        let e = SqliteSink::open(&db, &opts(WriteMode::Upsert, &["id"])).err().unwrap().to_string();
+        assert_eq!(
+            check(&db, &opts(WriteMode::Replace, &[])).unwrap(),
+            TableStatus::WillReplace
+        );
+        let e = SqliteSink::open(&db, &opts(WriteMode::Upsert, &["id"]))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("upsert needs"), "{e}");
     }
 
@@ -477,7 +562,10 @@ mod tests {
         let mut s = SqliteSink::open(&db, &opts(WriteMode::Create, &[])).unwrap();
         s.write(&mut batch(&[(1, "a")])).unwrap();
         s.rollback().unwrap();
-        let n: i64 = s.conn.query_row("SELECT count(*) FROM \"t\"\"x\"", [], |r| r.get(0)).unwrap();
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM \"t\"\"x\"", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 0);
     }
 }

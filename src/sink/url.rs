@@ -77,20 +77,29 @@ mod tests {
     fn sqlite_urls() {
         assert_eq!(
             SinkTarget::parse("sqlite://out/x.db").unwrap(),
-            SinkTarget::Sqlite { path: "out/x.db".into() }
+            SinkTarget::Sqlite {
+                path: "out/x.db".into()
+            }
         );
         assert_eq!(
             SinkTarget::parse("sqlite:///tmp/x.db").unwrap(),
-            SinkTarget::Sqlite { path: "/tmp/x.db".into() }
+            SinkTarget::Sqlite {
+                path: "/tmp/x.db".into()
+            }
         );
         assert!(SinkTarget::parse("sqlite:x.db").is_err());
-        let e = SinkTarget::parse("mongo://u:secret@h/db").unwrap_err().to_string();
+        let e = SinkTarget::parse("mongo://u:secret@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret"), "{e}");
     }
 
     #[test]
     fn redaction() {
-        assert_eq!(redact_url("postgres://u:p%40ss@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:///a@b.db"), "sqlite:///a@b.db");
     }

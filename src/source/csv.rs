@@ -77,7 +77,11 @@ impl CsvSource {
 
     /// The display name of input `i`.
     pub fn input_name(&self, i: usize) -> String {
-        self.opts.inputs.get(i).map(Input::display).unwrap_or_default()
+        self.opts
+            .inputs
+            .get(i)
+            .map(Input::display)
+            .unwrap_or_default()
     }
 
     fn open_file(&mut self, i: usize) -> Result<()> {
@@ -87,9 +91,7 @@ impl CsvSource {
         self.file = i;
         self.record_no = 0;
         if self.opts.has_header {
-            let header = reader
-                .read()
-                .map_err(|e| Error::io(input.display(), e))?;
+            let header = reader.read().map_err(|e| Error::io(input.display(), e))?;
             match (&self.header_raw, header) {
                 (None, None) => {
                     return Err(Error::Input {

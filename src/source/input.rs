@@ -49,9 +49,12 @@ pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
         if p == "-" {
             out.push(Input::Stdin);
         } else if p.contains(['*', '?', '[']) {
-            let paths = glob::glob(p)
-                .map_err(|e| Error::Config(format!("invalid glob {p:?}: {e}")))?;
-            let mut matched: Vec<PathBuf> = paths.filter_map(|r| r.ok()).filter(|p| p.is_file()).collect();
+            let paths =
+                glob::glob(p).map_err(|e| Error::Config(format!("invalid glob {p:?}: {e}")))?;
+            let mut matched: Vec<PathBuf> = paths
+                .filter_map(|r| r.ok())
+                .filter(|p| p.is_file())
+                .collect();
             matched.sort();
             if matched.is_empty() {
                 return Err(Error::Config(format!("no file matches {p:?}")));
@@ -69,7 +72,9 @@ pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
         }
     }
     if out.iter().filter(|i| **i == Input::Stdin).count() > 1 {
-        return Err(Error::Config("standard input (-) can be read only once".into()));
+        return Err(Error::Config(
+            "standard input (-) can be read only once".into(),
+        ));
     }
     Ok(out)
 }
@@ -101,7 +106,10 @@ pub enum Compression {
 
 /// Open an input for reading, decompressing when its content is gzip or zstd. Bytes read
 /// from disk are added to `counter`.
-pub fn open_input(input: &Input, counter: Arc<AtomicU64>) -> Result<(Box<dyn Read + Send>, Compression)> {
+pub fn open_input(
+    input: &Input,
+    counter: Arc<AtomicU64>,
+) -> Result<(Box<dyn Read + Send>, Compression)> {
     let name = input.display();
     let raw: Box<dyn Read + Send> = match input {
         Input::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
@@ -127,9 +135,9 @@ pub fn open_input(input: &Input, counter: Arc<AtomicU64>) -> Result<(Box<dyn Rea
     let reader: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(
-            zstd::Decoder::with_buffer(buffered).map_err(|e| Error::io(name, e))?,
-        ),
+        Compression::Zstd => {
+            Box::new(zstd::Decoder::with_buffer(buffered).map_err(|e| Error::io(name, e))?)
+        }
     };
     Ok((reader, compression))
 }
@@ -156,7 +164,10 @@ mod tests {
             let mut s = Vec::new();
             r.read_to_end(&mut s).unwrap();
             assert_eq!(s, plain);
-            assert_eq!(counter.load(Ordering::Relaxed), std::fs::metadata(&p).unwrap().len());
+            assert_eq!(
+                counter.load(Ordering::Relaxed),
+                std::fs::metadata(&p).unwrap().len()
+            );
         }
     }
 
@@ -168,9 +179,20 @@ mod tests {
         }
         let pat = format!("{}/*.csv", dir.path().display());
         let got = resolve_inputs(&[pat]).unwrap();
-        assert_eq!(got, [Input::File(dir.path().join("a.csv")), Input::File(dir.path().join("b.csv"))]);
+        assert_eq!(
+            got,
+            [
+                Input::File(dir.path().join("a.csv")),
+                Input::File(dir.path().join("b.csv"))
+            ]
+        );
         let none = format!("{}/*.tsv", dir.path().display());
-        assert!(resolve_inputs(&[none]).unwrap_err().to_string().contains("no file matches"));
+        assert!(
+            resolve_inputs(&[none])
+                .unwrap_err()
+                .to_string()
+                .contains("no file matches")
+        );
         assert!(resolve_inputs(&["/no/such.csv".into()]).is_err());
     }
 }

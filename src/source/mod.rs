@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use self::csv::{CsvOptions, CsvSource, bytes_done};
-pub use self::infer::{infer_types, InferOptions};
+pub use self::infer::{InferOptions, infer_types};
 pub use self::input::{Compression, Input, open_input, resolve_inputs};
 pub use self::reader::{Dialect, RecordReader, RecordStart};
 

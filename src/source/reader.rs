@@ -137,6 +137,13 @@ impl<R: Read> RecordReader<R> {
         let line_before = self.core.line();
         let (mut nout, mut nend) = (0usize, 0usize);
         loop {
+            if self.pos == self.len && !self.eof {
+                // An empty input means "end of data" to csv_core: never give it one early.
+                let keep = rec_start;
+                self.refill(keep)?;
+                rec_start = 0;
+                continue;
+            }
             let input = &self.buf[self.pos..self.len];
             let input_was_empty = input.is_empty();
             let (res, nin, o, e) =
@@ -147,17 +154,11 @@ impl<R: Read> RecordReader<R> {
             nend += e;
             match res {
                 ReadRecordResult::InputEmpty => {
-                    if self.eof {
-                        if input_was_empty {
-                            // csv_core ends on an empty input; it never asks twice.
-                            return Ok(None);
-                        }
-                        // Give csv_core the empty input that tells it the data ended.
-                        continue;
+                    if self.eof && input_was_empty {
+                        // csv_core ends on an empty input; it never asks twice.
+                        return Ok(None);
                     }
-                    let keep = rec_start;
-                    self.refill(keep)?;
-                    rec_start = 0;
+                    // Loop: refill, or give csv_core the empty input that ends the data.
                 }
                 ReadRecordResult::OutputFull => {
                     let n = self.out.len() * 2;
@@ -236,7 +237,11 @@ fn find_quoted_empties(raw: &[u8], ends: &[usize], d: &Dialect) -> Vec<u32> {
     let mut i = 0;
     let is_empty = |k: usize| {
         let end = ends.get(k).copied();
-        let start = if k == 0 { Some(0) } else { ends.get(k - 1).copied() };
+        let start = if k == 0 {
+            Some(0)
+        } else {
+            ends.get(k - 1).copied()
+        };
         matches!((start, end), (Some(s), Some(e)) if s == e)
     };
     while i < raw.len() {

@@ -47,9 +47,7 @@ impl Decode {
                 } else {
                     "set source.ragged = \"truncate\" to drop extra fields"
                 };
-                return Err(format!(
-                    "decode: expected {n} fields, found {got} ({hint})"
-                ));
+                return Err(format!("decode: expected {n} fields, found {got} ({hint})"));
             }
         }
         out.clear();
@@ -80,7 +78,8 @@ impl Decode {
                     e.valid_up_to()
                 )
             })?;
-            if !self.opts.null_values.is_empty() && self.opts.null_values.iter().any(|n| n == text) {
+            if !self.opts.null_values.is_empty() && self.opts.null_values.iter().any(|n| n == text)
+            {
                 out.push(Value::Null);
                 continue;
             }
@@ -175,7 +174,11 @@ mod tests {
             ]
         );
         assert_eq!(b.rejected.len(), 2);
-        assert!(b.rejected[0].reason.contains("column \"n\""), "{}", b.rejected[0].reason);
+        assert!(
+            b.rejected[0].reason.contains("column \"n\""),
+            "{}",
+            b.rejected[0].reason
+        );
         assert!(b.rejected[0].reason.contains("not a valid int"));
         assert_eq!(b.rejected[0].pos.line, 6);
         assert!(b.rejected[1].reason.contains("invalid UTF-8"));

@@ -42,7 +42,10 @@ fn run_computes_filters_and_reports_json() {
     assert_eq!(j["rows_filtered"], 1);
     assert_eq!(j["rows_rejected"], 1);
     assert!(j["elapsed_s"].as_f64().unwrap() >= 0.0);
-    let rows = query(&dir.path().join("out.db"), "SELECT id, inv, shout FROM people ORDER BY id");
+    let rows = query(
+        &dir.path().join("out.db"),
+        "SELECT id, inv, shout FROM people ORDER BY id",
+    );
     assert_eq!(
         rows,
         vec![
@@ -53,7 +56,13 @@ fn run_computes_filters_and_reports_json() {
     let rej = read_csv(&dir.path().join("bad.csv"));
     assert_eq!(rej[0], ["id", "name", "age", "_line", "_error"]);
     assert_eq!(rej[1][..4], ["2", "Bob", "0", "3"]);
-    assert!(rej[1][4].contains("compute") && rej[1][4].contains("\"inv\"") && rej[1][4].contains("division by zero"), "{:?}", rej[1]);
+    assert!(
+        rej[1][4].contains("compute")
+            && rej[1][4].contains("\"inv\"")
+            && rej[1][4].contains("division by zero"),
+        "{:?}",
+        rej[1]
+    );
 }
 
 #[test]
@@ -71,8 +80,16 @@ fn plan_errors_name_the_column_and_expression_and_write_nothing() {
     for cmd in ["run", "check"] {
         let run = rowflow(dir.path(), &[cmd, "p.toml"]);
         assert_eq!(run.code, 2, "{run:?}");
-        assert!(run.stderr.contains("nmae") && run.stderr.contains("name"), "unknown column with suggestion: {}", run.stderr);
-        assert!(run.stderr.contains("\"y\""), "both errors reported at once: {}", run.stderr);
+        assert!(
+            run.stderr.contains("nmae") && run.stderr.contains("name"),
+            "unknown column with suggestion: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("\"y\""),
+            "both errors reported at once: {}",
+            run.stderr
+        );
     }
     assert!(!dir.path().join("out.db").exists(), "nothing written");
 }
@@ -81,10 +98,21 @@ fn plan_errors_name_the_column_and_expression_and_write_nothing() {
 fn check_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "people.csv", PEOPLE);
-    write(dir.path(), "p.toml", &pipeline("[[transform]]\ntype = \"compute\"\n[transform.columns]\nadult = \"age >= 18\"\n", ""));
+    write(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            "[[transform]]\ntype = \"compute\"\n[transform.columns]\nadult = \"age >= 18\"\n",
+            "",
+        ),
+    );
     let run = rowflow(dir.path(), &["check", "p.toml"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("\"adult\"") && run.stdout.contains("bool"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"adult\"") && run.stdout.contains("bool"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("will be created"), "{}", run.stdout);
     assert!(!dir.path().join("out.db").exists());
 }
@@ -103,7 +131,10 @@ fn check_reports_an_incompatible_table() {
     assert!(run.stderr.contains("\"name\" is text"), "{}", run.stderr);
     let run = rowflow(dir.path(), &["run", "p.toml", "-q"]);
     assert_eq!(run.code, 2);
-    assert_eq!(query(&dir.path().join("out.db"), "SELECT count(*) FROM people"), vec![vec![Sql::Integer(0)]]);
+    assert_eq!(
+        query(&dir.path().join("out.db"), "SELECT count(*) FROM people"),
+        vec![vec![Sql::Integer(0)]]
+    );
 }
 
 #[test]
@@ -111,32 +142,73 @@ fn schema_prints_pasteable_toml() {
     let dir = tempfile::tempdir().unwrap();
     let run = rowflow(dir.path(), &["schema", data("types.csv").to_str().unwrap()]);
     assert_eq!(run.code, 0, "{run:?}");
-    let body: String = run.stdout.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let body: String = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let parsed: toml::Table = toml::from_str(&body).expect("valid TOML");
     let s = parsed["source"]["schema"].as_table().unwrap();
     assert_eq!(s["i"].as_str(), Some("int"));
     assert_eq!(s["zip"].as_str(), Some("text"));
     assert_eq!(s["ts"].as_str(), Some("timestamp"));
-    let run = rowflow(dir.path(), &["schema", data("odd_headers.csv").to_str().unwrap()]);
-    let body: String = run.stdout.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let run = rowflow(
+        dir.path(),
+        &["schema", data("odd_headers.csv").to_str().unwrap()],
+    );
+    let body: String = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let parsed: toml::Table = toml::from_str(&body).expect("odd names are quoted TOML keys");
-    assert!(parsed["source"]["schema"].get("id\"; DROP TABLE x; --").is_some());
+    assert!(
+        parsed["source"]["schema"]
+            .get("id\"; DROP TABLE x; --")
+            .is_some()
+    );
 }
 
 #[test]
 fn set_overrides_and_env_interpolation() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "people.csv", PEOPLE);
-    write(dir.path(), "p.toml", "[source]\npath = \"missing.csv\"\n[sink]\nurl = \"sqlite://${OUT_DB}\"\ntable = \"people\"\n");
+    write(
+        dir.path(),
+        "p.toml",
+        "[source]\npath = \"missing.csv\"\n[sink]\nurl = \"sqlite://${OUT_DB}\"\ntable = \"people\"\n",
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_rowflow"))
-        .args(["run", "p.toml", "--set", "source.path=people.csv", "--set", "sink.table=renamed", "--json", "-q"])
+        .args([
+            "run",
+            "p.toml",
+            "--set",
+            "source.path=people.csv",
+            "--set",
+            "sink.table=renamed",
+            "--json",
+            "-q",
+        ])
         .env("OUT_DB", "env.db")
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(query(&dir.path().join("env.db"), "SELECT count(*) FROM renamed"), vec![vec![Sql::Integer(4)]]);
-    let run = rowflow(dir.path(), &["run", "p.toml", "--set", "source.path=people.csv"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        query(&dir.path().join("env.db"), "SELECT count(*) FROM renamed"),
+        vec![vec![Sql::Integer(4)]]
+    );
+    let run = rowflow(
+        dir.path(),
+        &["run", "p.toml", "--set", "source.path=people.csv"],
+    );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("OUT_DB is not set"), "{}", run.stderr);
 }
@@ -147,29 +219,72 @@ fn stdin_gzip_zstd_and_globs() {
     let body = "id,v\n1,a\n2,b\n";
     // stdin
     let mut child = Command::new(env!("CARGO_BIN_EXE_rowflow"))
-        .args(["load", "-", "--into", "sqlite://s.db", "--table", "t", "--json", "-q"])
+        .args([
+            "load",
+            "-",
+            "--into",
+            "sqlite://s.db",
+            "--table",
+            "t",
+            "--json",
+            "-q",
+        ])
         .current_dir(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(query(&dir.path().join("s.db"), "SELECT count(*) FROM t"), vec![vec![Sql::Integer(2)]]);
+    assert_eq!(
+        query(&dir.path().join("s.db"), "SELECT count(*) FROM t"),
+        vec![vec![Sql::Integer(2)]]
+    );
     // gzip and zstd, as two files of one glob
-    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(dir.path().join("part1.csv.gz")).unwrap(), Default::default());
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.path().join("part1.csv.gz")).unwrap(),
+        Default::default(),
+    );
     gz.write_all(body.as_bytes()).unwrap();
     gz.finish().unwrap();
-    std::fs::write(dir.path().join("part2.csv.zst"), zstd::encode_all("id,v\n3,c\n".as_bytes(), 3).unwrap()).unwrap();
-    let run = rowflow(dir.path(), &["load", "part*", "--into", "sqlite://g.db", "--table", "t", "--json", "-q"]);
+    std::fs::write(
+        dir.path().join("part2.csv.zst"),
+        zstd::encode_all("id,v\n3,c\n".as_bytes(), 3).unwrap(),
+    )
+    .unwrap();
+    let run = rowflow(
+        dir.path(),
+        &[
+            "load",
+            "part*",
+            "--into",
+            "sqlite://g.db",
+            "--table",
+            "t",
+            "--json",
+            "-q",
+        ],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["rows_written"], 3);
     // a file with another header is refused, naming it
     std::fs::write(dir.path().join("part3.csv"), "id,w\n4,d\n").unwrap();
-    let run = rowflow(dir.path(), &["load", "part*", "--into", "sqlite://h.db", "--table", "t"]);
+    let run = rowflow(
+        dir.path(),
+        &["load", "part*", "--into", "sqlite://h.db", "--table", "t"],
+    );
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("part3.csv") && run.stderr.contains("\"w\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("part3.csv") && run.stderr.contains("\"w\""),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -180,14 +295,29 @@ fn modes_replace_upsert_create() {
     let db = dir.path().join("m.db");
     let url = format!("sqlite://{}", db.display());
     let load = |file: &str, extra: &[&str]| {
-        let mut args = vec!["load", file, "--into", url.as_str(), "--table", "t", "-q", "--json"];
+        let mut args = vec![
+            "load",
+            file,
+            "--into",
+            url.as_str(),
+            "--table",
+            "t",
+            "-q",
+            "--json",
+        ];
         args.extend_from_slice(extra);
         rowflow(dir.path(), &args)
     };
     assert_eq!(load("a.csv", &["--key", "id"]).code, 0);
     let dup = load("b.csv", &[]);
     assert_eq!(dup.code, 1, "duplicate key rejected: {dup:?}");
-    assert!(dup.json()["first_rejects"][0].as_str().unwrap().contains("UNIQUE"), "{dup:?}");
+    assert!(
+        dup.json()["first_rejects"][0]
+            .as_str()
+            .unwrap()
+            .contains("UNIQUE"),
+        "{dup:?}"
+    );
     assert_eq!(load("b.csv", &["--mode", "upsert", "--key", "id"]).code, 0);
     assert_eq!(
         query(&db, "SELECT id, v FROM t ORDER BY id"),
@@ -199,7 +329,10 @@ fn modes_replace_upsert_create() {
     );
     assert_eq!(load("a.csv", &["--mode", "create"]).code, 2);
     assert_eq!(load("a.csv", &["--mode", "replace"]).code, 0);
-    assert_eq!(query(&db, "SELECT count(*) FROM t"), vec![vec![Sql::Integer(2)]]);
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM t"),
+        vec![vec![Sql::Integer(2)]]
+    );
     assert_eq!(columns(&db, "t").len(), 2);
 }
 
@@ -211,7 +344,11 @@ fn on_error_fail_skip_and_max_errors() {
         "[source]\npath = {:?}\n[source.schema]\namount = \"int\"\n[sink]\nurl = \"sqlite://out.db\"\ntable = \"t\"\n",
         bad.display().to_string()
     );
-    write(dir.path(), "fail.toml", &format!("{base}[errors]\non_error = \"fail\"\n"));
+    write(
+        dir.path(),
+        "fail.toml",
+        &format!("{base}[errors]\non_error = \"fail\"\n"),
+    );
     let run = rowflow(dir.path(), &["run", "fail.toml", "--json", "-q"]);
     assert_eq!(run.code, 2, "{run:?}");
     let j = run.json();
@@ -219,13 +356,21 @@ fn on_error_fail_skip_and_max_errors() {
     assert!(j["error"].as_str().unwrap().contains("line 3"), "{j}");
     assert!(j["error"].as_str().unwrap().contains("\"amount\""), "{j}");
 
-    write(dir.path(), "skip.toml", &format!("{base}mode = \"replace\"\n[errors]\non_error = \"skip\"\n"));
+    write(
+        dir.path(),
+        "skip.toml",
+        &format!("{base}mode = \"replace\"\n[errors]\non_error = \"skip\"\n"),
+    );
     let run = rowflow(dir.path(), &["run", "skip.toml", "--json", "-q"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.json()["rows_written"], 2);
     assert!(run.json()["reject_file"].is_null());
 
-    write(dir.path(), "max.toml", &format!("{base}mode = \"replace\"\n[errors]\nmax_errors = 0\n"));
+    write(
+        dir.path(),
+        "max.toml",
+        &format!("{base}mode = \"replace\"\n[errors]\nmax_errors = 0\n"),
+    );
     let run = rowflow(dir.path(), &["run", "max.toml", "--json", "-q"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.json()["error"].as_str().unwrap().contains("max_errors"));
@@ -236,7 +381,11 @@ fn bad_usage_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(rowflow(dir.path(), &["run"]).code, 2);
     assert_eq!(rowflow(dir.path(), &["run", "nope.toml"]).code, 2);
-    write(dir.path(), "p.toml", "[source]\npath = \"x.csv\"\nbogus = 1\n[sink]\nurl = \"sqlite://o.db\"\ntable = \"t\"\n");
+    write(
+        dir.path(),
+        "p.toml",
+        "[source]\npath = \"x.csv\"\nbogus = 1\n[sink]\nurl = \"sqlite://o.db\"\ntable = \"t\"\n",
+    );
     let run = rowflow(dir.path(), &["check", "p.toml"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("bogus"), "{}", run.stderr);
@@ -250,7 +399,16 @@ fn sigterm_commits_and_exits_nonzero() {
     let csv = dir.path().join("big.csv");
     rowflow::generate::users(300_000, 1, std::fs::File::create(&csv).unwrap()).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_rowflow"))
-        .args(["load", csv.to_str().unwrap(), "--into", "sqlite://sig.db", "--table", "t", "--json", "-q"])
+        .args([
+            "load",
+            csv.to_str().unwrap(),
+            "--into",
+            "sqlite://sig.db",
+            "--table",
+            "t",
+            "--json",
+            "-q",
+        ])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -258,14 +416,22 @@ fn sigterm_commits_and_exits_nonzero() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // SAFETY-free: kill(1) is the portable way to send SIGTERM from a test.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let j: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    let j: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
     let written = j["rows_written"].as_i64().unwrap();
     let in_db = query(&dir.path().join("sig.db"), "SELECT count(*) FROM t");
-    assert_eq!(in_db, vec![vec![Sql::Integer(written)]], "the summary matches what was committed");
+    assert_eq!(
+        in_db,
+        vec![vec![Sql::Integer(written)]],
+        "the summary matches what was committed"
+    );
     if j["status"] == "interrupted" {
         assert_eq!(out.status.code(), Some(2));
         assert!(written < 300_000);

@@ -17,7 +17,10 @@ impl Run {
     /// The `--json` summary printed on stdout.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 }
@@ -38,7 +41,9 @@ pub fn rowflow(cwd: &Path, args: &[&str]) -> Run {
 
 /// A fixture under `tests/data`.
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The repository root.
@@ -74,7 +79,16 @@ pub fn load(dir: &Path, file: &Path, extra: &[&str]) -> (Run, PathBuf) {
     let db = dir.join("out.db");
     let url = format!("sqlite://{}", db.display());
     let file = file.to_string_lossy().into_owned();
-    let mut args = vec!["load", file.as_str(), "--into", url.as_str(), "--table", "t", "--json", "--quiet"];
+    let mut args = vec![
+        "load",
+        file.as_str(),
+        "--into",
+        url.as_str(),
+        "--table",
+        "t",
+        "--json",
+        "--quiet",
+    ];
     args.extend_from_slice(extra);
     (rowflow(dir, &args), db)
 }

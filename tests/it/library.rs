@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rusqlite::types::Value as Sql;
 use rowflow::{AsyncOptions, DataType, Pipeline, SinkSpec, SourceSpec};
+use rusqlite::types::Value as Sql;
 
 use crate::harness::query;
 
@@ -31,7 +31,9 @@ async fn async_stage_keeps_concurrency_bound_order_and_rejects() {
     spec.errors.reject_file = Some(dir.path().join("rej.csv"));
     let report = Pipeline::from_spec(spec)
         .map_async(
-            AsyncOptions::new("slow_square").concurrency(8).add_column("sq", DataType::Int),
+            AsyncOptions::new("slow_square")
+                .concurrency(8)
+                .add_column("sq", DataType::Int),
             move |mut rec| {
                 let (f, p) = (f.clone(), p.clone());
                 async move {
@@ -55,7 +57,11 @@ async fn async_stage_keeps_concurrency_bound_order_and_rejects() {
         .run()
         .await
         .unwrap();
-    assert!(peak.load(Ordering::SeqCst) <= 8, "peak {}", peak.load(Ordering::SeqCst));
+    assert!(
+        peak.load(Ordering::SeqCst) <= 8,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
     assert!(peak.load(Ordering::SeqCst) >= 2, "ran concurrently");
     assert_eq!(report.rows_read, 2000);
     assert_eq!(report.rows_written, 1000);
@@ -70,7 +76,10 @@ async fn async_stage_keeps_concurrency_bound_order_and_rejects() {
             vec![Sql::Integer(4), Sql::Integer(16)]
         ]
     );
-    let ordered = query(&db, "SELECT count(*) FROM t a JOIN t b ON b.rowid = a.rowid + 1 WHERE b.n < a.n");
+    let ordered = query(
+        &db,
+        "SELECT count(*) FROM t a JOIN t b ON b.rowid = a.rowid + 1 WHERE b.n < a.n",
+    );
     assert_eq!(ordered, vec![vec![Sql::Integer(0)]], "input order kept");
     let rej = std::fs::read_to_string(dir.path().join("rej.csv")).unwrap();
     assert!(rej.contains("slow_square: n = 507 is unlucky"), "{rej}");

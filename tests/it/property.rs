@@ -16,32 +16,44 @@ enum Col {
 
 fn text_value() -> impl Strategy<Value = String> {
     // At least one letter so the column is text, plus the characters that need quoting.
-    ("[a-zA-Z]", proptest::collection::vec(prop_oneof![
-        Just(",".to_string()),
-        Just("\"".to_string()),
-        Just("\n".to_string()),
-        Just("\r\n".to_string()),
-        Just(" ".to_string()),
-        Just("'".to_string()),
-        Just("é".to_string()),
-        Just("名".to_string()),
-        Just("🚀".to_string()),
-        "[ -~]{0,5}",
-    ], 0..6))
+    (
+        "[a-zA-Z]",
+        proptest::collection::vec(
+            prop_oneof![
+                Just(",".to_string()),
+                Just("\"".to_string()),
+                Just("\n".to_string()),
+                Just("\r\n".to_string()),
+                Just(" ".to_string()),
+                Just("'".to_string()),
+                Just("é".to_string()),
+                Just("名".to_string()),
+                Just("🚀".to_string()),
+                "[ -~]{0,5}",
+            ],
+            0..6,
+        ),
+    )
         .prop_map(|(a, rest)| format!("{a}{}", rest.concat()))
 }
 
 fn column(rows: usize) -> impl Strategy<Value = Col> {
     prop_oneof![
-        proptest::collection::vec(proptest::option::weighted(0.9, any::<i64>()), rows).prop_map(Col::Int),
-        proptest::collection::vec(proptest::option::weighted(0.9, -1e300f64..1e300), rows).prop_map(Col::Float),
-        proptest::collection::vec(proptest::option::weighted(0.9, text_value()), rows).prop_map(Col::Text),
-        proptest::collection::vec(proptest::option::weighted(0.9, any::<bool>()), rows).prop_map(Col::Bool),
+        proptest::collection::vec(proptest::option::weighted(0.9, any::<i64>()), rows)
+            .prop_map(Col::Int),
+        proptest::collection::vec(proptest::option::weighted(0.9, -1e300f64..1e300), rows)
+            .prop_map(Col::Float),
+        proptest::collection::vec(proptest::option::weighted(0.9, text_value()), rows)
+            .prop_map(Col::Text),
+        proptest::collection::vec(proptest::option::weighted(0.9, any::<bool>()), rows)
+            .prop_map(Col::Bool),
     ]
 }
 
 fn table() -> impl Strategy<Value = (Vec<String>, Vec<Col>)> {
-    (1usize..30, 1usize..6).prop_flat_map(|(rows, cols)| {
+    // At least two columns: for a one-column record the csv crate writes an empty field
+    // as `""` (an empty string), so NULL is not representable there.
+    (1usize..30, 2usize..6).prop_flat_map(|(rows, cols)| {
         (
             proptest::collection::vec("[a-zA-Z _\"é]{1,8}", cols),
             proptest::collection::vec(column(rows), cols),
@@ -101,10 +113,7 @@ proptest! {
         let report = rt.block_on(
             Pipeline::new(source, SinkSpec::new(format!("sqlite://{}", db.display()), "t")).run(),
         ).unwrap();
-        // A row whose every field is empty is a blank line for a one-column file.
-        let blank = |r: usize| cols.len() == 1 && cell(&cols[0], r).is_empty();
         let expected_rows: Vec<Vec<Sql>> = (0..rows)
-            .filter(|&r| !blank(r))
             .map(|r| cols.iter().map(|c| expected(c, r)).collect())
             .collect();
         prop_assert_eq!(report.rows_written as usize, expected_rows.len());

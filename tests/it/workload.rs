@@ -35,7 +35,11 @@ fn expected(csv_path: &Path) -> Sums {
         let email = r[3].trim_matches(' ').to_lowercase();
         domains.insert(email.split_once('@').unwrap().1.to_string());
         let b = &r[4];
-        let (y, m, d): (i64, i64, i64) = (b[0..4].parse().unwrap(), b[5..7].parse().unwrap(), b[8..10].parse().unwrap());
+        let (y, m, d): (i64, i64, i64) = (
+            b[0..4].parse().unwrap(),
+            b[5..7].parse().unwrap(),
+            b[8..10].parse().unwrap(),
+        );
         s.sum_age += (20260101 - (y * 10000 + m * 100 + d)) / 10000;
         let (whole, frac) = r[8].split_once('.').unwrap();
         let cents = whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap();
@@ -47,14 +51,18 @@ fn expected(csv_path: &Path) -> Sums {
             _ => s.n_bronze += 1,
         }
         s.sum_len_notes += r[10].chars().count() as i64;
-        s.sum_len_name_email += (r[1].chars().count() + 1 + r[2].chars().count() + email.chars().count()) as i64;
-        s.sum_epoch += chrono::DateTime::parse_from_rfc3339(&r[5]).unwrap().timestamp();
+        s.sum_len_name_email +=
+            (r[1].chars().count() + 1 + r[2].chars().count() + email.chars().count()) as i64;
+        s.sum_epoch += chrono::DateTime::parse_from_rfc3339(&r[5])
+            .unwrap()
+            .timestamp();
     }
     s.n_domains = domains.len() as i64;
     s
 }
 
-const SQLITE_OUT: &str = "SELECT count(*), sum(id), sum(visits), count(DISTINCT email_domain), sum(age_years),
+const SQLITE_OUT: &str =
+    "SELECT count(*), sum(id), sum(visits), count(DISTINCT email_domain), sum(age_years),
  sum(CAST(round(annual_spend*100) AS INTEGER)), sum(tier='gold'), sum(tier='silver'),
  sum(tier='bronze'), sum(length(coalesce(notes,''))), sum(length(full_name)+length(email)),
  sum(unixepoch(signup_ts)) FROM users_out";
