@@ -189,6 +189,8 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         null_values: src.null_values.clone(),
         ragged: src.ragged,
         type_hint,
+        // Compute stages append columns: reserve room for them up front.
+        row_capacity: names.len() + stages_width_hint(&stages),
     }))];
     for (n, stage) in stages.into_iter().enumerate() {
         let n = n + 1;
@@ -260,6 +262,9 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
                 schema = out;
             }
         }
+    }
+    if let Some(enc) = target.as_ref().and_then(crate::sink::encoder) {
+        cpu.push(enc);
     }
     if !cpu.is_empty() {
         runtime_stages.push(Stage::Cpu(cpu));
@@ -338,7 +343,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             channel_batches: rt.channel_batches,
             workers,
             commit_rows: sk.commit_rows,
-            commit_interval: std::time::Duration::from_secs(2),
+            commit_interval: std::time::Duration::from_secs(30),
             on_error: spec.errors.on_error,
             max_errors: spec.errors.max_errors,
             rejects,
@@ -346,6 +351,18 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         source,
         stages: runtime_stages,
     })
+}
+
+/// Columns that compute and async stages may add (an upper bound).
+fn stages_width_hint(stages: &[StageSpec]) -> usize {
+    stages
+        .iter()
+        .map(|s| match s {
+            StageSpec::Transform(TransformSpec::Compute { columns }) => columns.len(),
+            StageSpec::Async(a) => a.add_columns.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn default_reject_path(table: &str) -> PathBuf {

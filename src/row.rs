@@ -63,11 +63,44 @@ impl fmt::Display for Value {
             Value::Float(v) => write!(f, "{v}"),
             Value::Decimal(v) => write!(f, "{v}"),
             Value::Bool(v) => f.write_str(if *v { "true" } else { "false" }),
-            Value::Date(v) => write!(f, "{}", v.format("%Y-%m-%d")),
-            Value::Timestamp(v) => write!(f, "{}", v.to_rfc3339()),
+            Value::Date(v) => write_date(f, *v),
+            Value::Timestamp(v) => write_timestamp(f, v),
             Value::Text(v) => f.write_str(v),
         }
     }
+}
+
+fn write_date(f: &mut impl fmt::Write, d: NaiveDate) -> fmt::Result {
+    use chrono::Datelike;
+    let y = d.year();
+    if (0..=9999).contains(&y) {
+        write!(f, "{y:04}-{:02}-{:02}", d.month(), d.day())
+    } else {
+        write!(f, "{y:+05}-{:02}-{:02}", d.month(), d.day())
+    }
+}
+
+/// RFC 3339 with the value's own offset (`+00:00` for UTC), fractional seconds only
+/// when present. Written by hand: this runs for every timestamp a sink stores as text.
+fn write_timestamp(f: &mut impl fmt::Write, t: &DateTime<FixedOffset>) -> fmt::Result {
+    use chrono::Timelike;
+    write_date(f, t.date_naive())?;
+    let (h, m, s) = (t.hour(), t.minute(), t.second());
+    write!(f, "T{h:02}:{m:02}:{s:02}")?;
+    let nanos = t.nanosecond() % 1_000_000_000;
+    if nanos != 0 {
+        if nanos % 1_000_000 == 0 {
+            write!(f, ".{:03}", nanos / 1_000_000)?;
+        } else if nanos % 1_000 == 0 {
+            write!(f, ".{:06}", nanos / 1_000)?;
+        } else {
+            write!(f, ".{nanos:09}")?;
+        }
+    }
+    let off = t.offset().local_minus_utc();
+    let sign = if off < 0 { '-' } else { '+' };
+    let off = off.abs();
+    write!(f, "{sign}{:02}:{:02}", off / 3600, (off % 3600) / 60)
 }
 
 /// Where a record starts in its input.
@@ -203,6 +236,21 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Move the rows at these indexes (ascending) to the rejected list.
+    pub fn reject_indexes(&mut self, failed: Vec<(usize, String)>) {
+        if failed.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let mut failed = failed.into_iter().peekable();
+        for (n, row) in rows.into_iter().enumerate() {
+            match failed.next_if(|(i, _)| *i == n) {
+                Some((_, reason)) => self.reject(row, reason),
+                None => self.rows.push(row),
+            }
+        }
+    }
+
     /// Move a row to the rejected list with a reason.
     pub fn reject(&mut self, row: Row, reason: String) {
         self.rejected.push(Rejected {
@@ -210,6 +258,28 @@ impl Batch {
             raw: row.raw,
             reason,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_matches_chrono_rfc3339() {
+        for s in [
+            "2021-03-04T05:06:07+05:30",
+            "2021-03-04T05:06:07.123-08:00",
+            "1999-12-31T23:59:59.000001+00:00",
+            "2021-03-04T05:06:07.123456789+01:00",
+        ] {
+            let t = DateTime::parse_from_rfc3339(s).unwrap();
+            assert_eq!(Value::Timestamp(t).to_string(), t.to_rfc3339());
+        }
+        let z = DateTime::parse_from_rfc3339("2021-03-04T05:06:07Z").unwrap();
+        assert_eq!(Value::Timestamp(z).to_string(), "2021-03-04T05:06:07+00:00");
+        let d = NaiveDate::from_ymd_opt(7, 1, 2).unwrap();
+        assert_eq!(Value::Date(d).to_string(), "0007-01-02");
     }
 }
 

@@ -63,10 +63,21 @@ pub fn fail(e: impl std::fmt::Display) -> i32 {
     2
 }
 
-/// A multi-thread runtime sized to the machine.
+/// A multi-thread runtime sized to the machine. Its threads (transforms) run at a
+/// slightly lower priority than the sink thread, which is the critical path of a load:
+/// when every core is busy, the scheduler then keeps the database writer running.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rowflow-worker")
+        .on_thread_start(|| {
+            #[cfg(target_os = "linux")]
+            // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling
+            // thread's nice value on Linux; lowering priority needs no privilege, and a
+            // failure is harmless (ignored).
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 5);
+            }
+        })
         .build()
 }

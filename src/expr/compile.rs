@@ -17,7 +17,7 @@ use crate::row::Value;
 use crate::schema::{DataType, Schema};
 
 /// Deepest nesting accepted (keeps recursion in compile and eval bounded).
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = 100;
 
 /// Compile a parsed expression. `sql` is the text shown in messages.
 pub(crate) fn compile_ast(
@@ -46,6 +46,61 @@ pub(crate) struct Compiler<'s> {
     pub(crate) schema: &'s Schema,
     pub(crate) ctx: &'s ExprContext,
     depth: usize,
+}
+
+/// Where an expression starts, found without recursion: sqlparser's own `span()`
+/// recurses through the whole tree, and chains of infix operators (`a + b + ...`) are
+/// built left-deep without a depth limit, so it could overflow the stack. Only the
+/// start of the span is meaningful.
+pub(crate) fn pos(e: &Expr) -> Span {
+    let mut e = e;
+    loop {
+        e = match e {
+            Expr::BinaryOp { left, .. } => left,
+            Expr::Nested(inner)
+            | Expr::UnaryOp { expr: inner, .. }
+            | Expr::Cast { expr: inner, .. }
+            | Expr::IsNull(inner)
+            | Expr::IsNotNull(inner)
+            | Expr::IsTrue(inner)
+            | Expr::IsFalse(inner)
+            | Expr::IsNotTrue(inner)
+            | Expr::IsNotFalse(inner)
+            | Expr::IsUnknown(inner)
+            | Expr::IsNotUnknown(inner)
+            | Expr::IsDistinctFrom(inner, _)
+            | Expr::IsNotDistinctFrom(inner, _)
+            | Expr::In { expr: inner, .. }
+            | Expr::Between { expr: inner, .. }
+            | Expr::Like { expr: inner, .. }
+            | Expr::ILike { expr: inner, .. }
+            | Expr::SimilarTo { expr: inner, .. }
+            | Expr::RLike { expr: inner, .. }
+            | Expr::AnyOp { left: inner, .. }
+            | Expr::AllOp { left: inner, .. }
+            | Expr::Collate { expr: inner, .. }
+            | Expr::AtTimeZone {
+                timestamp: inner, ..
+            }
+            | Expr::CompoundFieldAccess { root: inner, .. }
+            | Expr::JsonAccess { value: inner, .. }
+            | Expr::Extract { expr: inner, .. }
+            | Expr::Ceil { expr: inner, .. }
+            | Expr::Floor { expr: inner, .. }
+            | Expr::Position { expr: inner, .. }
+            | Expr::Substring { expr: inner, .. }
+            | Expr::Trim { expr: inner, .. } => inner,
+            Expr::Identifier(id) => return id.span,
+            Expr::CompoundIdentifier(ids) => {
+                return ids.first().map(|i| i.span).unwrap_or(Span::empty());
+            }
+            Expr::Value(v) => return v.span,
+            Expr::TypedString(t) => return t.value.span,
+            Expr::Function(f) => return f.name.span(),
+            Expr::Case { case_token, .. } => return case_token.0.span,
+            _ => return Span::empty(),
+        };
+    }
 }
 
 /// Levenshtein distance over characters. (`prev` and `cur` have `b.len() + 1`
@@ -164,15 +219,18 @@ impl<'s> Compiler<'s> {
     pub(crate) fn expr(&mut self, e: &Expr) -> Result<Typed, ExprError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.invalid(e.span(), "expression is nested too deeply"));
+            return Err(self.invalid(pos(e), "expression is nested too deeply"));
         }
         let r = self.expr_inner(e);
         self.depth -= 1;
         r
     }
 
+    /// Dispatch on the syntax. Every arm calls a separate function so that this frame,
+    /// which is live during the recursion, stays small (unoptimised builds do not share
+    /// stack slots between match arms).
     fn expr_inner(&mut self, e: &Expr) -> Result<Typed, ExprError> {
-        let span = e.span();
+        let span = pos(e);
         match e {
             Expr::Identifier(id) => self.column(std::slice::from_ref(id), span),
             Expr::CompoundIdentifier(ids) => self.column(ids, span),
@@ -181,38 +239,16 @@ impl<'s> Compiler<'s> {
             Expr::Nested(inner) => self.expr(inner),
             Expr::UnaryOp { op, expr } => self.unary(op, expr, span),
             Expr::BinaryOp { left, op, right } => self.binary(e, left, op, right, span),
-            Expr::IsNull(a) | Expr::IsNotNull(a) => {
-                let t = self.expr(a)?;
-                let negated = matches!(e, Expr::IsNotNull(_));
-                Ok(self.boolean(Node::IsNull { arg: Box::new(t.node), negated }, span))
-            }
-            Expr::IsTrue(a) | Expr::IsFalse(a) | Expr::IsNotTrue(a) | Expr::IsNotFalse(a) => {
-                let t = self.expr(a)?;
-                let t = self.want_bool(t, "IS TRUE/IS FALSE")?;
-                let want = matches!(e, Expr::IsTrue(_) | Expr::IsNotTrue(_));
-                let negated = matches!(e, Expr::IsNotTrue(_) | Expr::IsNotFalse(_));
-                Ok(self.boolean(Node::IsBool { arg: Box::new(t.node), want, negated }, span))
-            }
-            Expr::IsUnknown(a) | Expr::IsNotUnknown(a) => {
-                let t = self.expr(a)?;
-                let t = self.want_bool(t, "IS UNKNOWN")?;
-                let negated = matches!(e, Expr::IsNotUnknown(_));
-                Ok(self.boolean(Node::IsNull { arg: Box::new(t.node), negated }, span))
-            }
-            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
-                let l = self.expr(a)?;
-                let r = self.expr(b)?;
-                let (l, r) = self.same_type(l, r, "IS DISTINCT FROM", span)?;
-                let negated = matches!(e, Expr::IsNotDistinctFrom(..));
-                Ok(self.boolean(
-                    Node::Distinct {
-                        l: Box::new(l.node),
-                        r: Box::new(r.node),
-                        negated,
-                    },
-                    span,
-                ))
-            }
+            Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_)
+            | Expr::IsUnknown(_)
+            | Expr::IsNotUnknown(_)
+            | Expr::IsDistinctFrom(..)
+            | Expr::IsNotDistinctFrom(..) => self.is_test(e, span),
             Expr::In {
                 expr, target, negated, ..
             } => match target {
@@ -244,81 +280,23 @@ impl<'s> Compiler<'s> {
                 expr,
                 data_type,
                 format,
-            } => {
-                if format.is_some() {
-                    return Err(self.unsupported(span, "CAST ... FORMAT"));
-                }
-                if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
-                    return Err(self.unsupported(span, "TRY_CAST/SAFE_CAST"));
-                }
-                let to = types::cast_target(data_type).map_err(|m| self.invalid(span, m))?;
-                let t = self.expr(expr)?;
-                self.cast(t, to, span)
-            }
-            Expr::Extract { field, expr, .. } => {
-                let f = DateField::from_ast(field).ok_or_else(|| {
-                    self.invalid(
-                        span,
-                        format!(
-                            "extract(): unknown field `{field}` (supported: {})",
-                            super::datetime::DATE_FIELDS
-                        ),
-                    )
-                })?;
-                functions::date_part(self, f, expr, true, span)
-            }
-            Expr::Ceil { expr, field } | Expr::Floor { expr, field } => {
-                let name = if matches!(e, Expr::Ceil { .. }) { "ceil" } else { "floor" };
-                if !matches!(field, ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime)) {
-                    return Err(self.invalid(span, format!("{name}() takes exactly one argument")));
-                }
-                let t = self.expr(expr)?;
-                functions::build(self, name, vec![t], span)
-            }
-            Expr::Position { expr, r#in } => {
-                let needle = self.expr(expr)?;
-                let hay = self.expr(r#in)?;
-                functions::build(self, "strpos", vec![hay, needle], span)
-            }
+            } => self.cast_expr(kind, expr, data_type, format.is_some(), span),
+            Expr::Extract { field, expr, .. } => self.extract(field, expr, span),
+            Expr::Ceil { expr, field } => self.ceil_floor("ceil", expr, field, span),
+            Expr::Floor { expr, field } => self.ceil_floor("floor", expr, field, span),
+            Expr::Position { expr, r#in } => self.position(expr, r#in, span),
             Expr::Substring {
                 expr,
                 substring_from,
                 substring_for,
                 ..
-            } => {
-                let s = self.expr(expr)?;
-                let from = match substring_from {
-                    Some(f) => self.expr(f)?,
-                    None => Typed::new(Node::Const(Value::Int(1)), DataType::Int, span),
-                };
-                let mut args = vec![s, from];
-                if let Some(n) = substring_for {
-                    args.push(self.expr(n)?);
-                }
-                functions::build(self, "substr", args, span)
-            }
+            } => self.substring(expr, substring_from.as_deref(), substring_for.as_deref(), span),
             Expr::Trim {
                 trim_where,
                 trim_what,
                 expr,
                 trim_characters,
-            } => {
-                let name = match trim_where {
-                    None | Some(ast::TrimWhereField::Both) => "btrim",
-                    Some(ast::TrimWhereField::Leading) => "ltrim",
-                    Some(ast::TrimWhereField::Trailing) => "rtrim",
-                };
-                let mut args = vec![self.expr(expr)?];
-                if let Some(w) = trim_what {
-                    args.push(self.expr(w)?);
-                }
-                if let Some(chars) = trim_characters {
-                    for c in chars {
-                        args.push(self.expr(c)?);
-                    }
-                }
-                functions::build(self, name, args, span)
-            }
+            } => self.trim(trim_where.as_ref(), trim_what.as_deref(), expr, trim_characters.as_deref(), span),
             Expr::Case {
                 operand,
                 conditions,
@@ -330,12 +308,176 @@ impl<'s> Compiler<'s> {
                 span,
                 "intervals are not supported; use date + integer days, age_years(a, b), date_part('year', age(a, b)) or date_trunc()",
             )),
-            Expr::Subquery(_) | Expr::Exists { .. } => {
-                Err(self.unsupported(span, "a subquery"))
-            }
+            Expr::Subquery(_) | Expr::Exists { .. } => Err(self.unsupported(span, "a subquery")),
             Expr::SimilarTo { .. } => Err(self.unsupported(span, "SIMILAR TO (use LIKE or ~)")),
-            other => Err(self.invalid(span, format!("unsupported syntax `{other}`"))),
+            _ => Err(self.invalid(span, "this syntax is not supported (see docs/expressions.md)")),
         }
+    }
+
+    #[inline(never)]
+    fn is_test(&mut self, e: &Expr, span: Span) -> Result<Typed, ExprError> {
+        match e {
+            Expr::IsNull(a) | Expr::IsNotNull(a) => {
+                let t = self.expr(a)?;
+                let negated = matches!(e, Expr::IsNotNull(_));
+                Ok(self.boolean(
+                    Node::IsNull {
+                        arg: Box::new(t.node),
+                        negated,
+                    },
+                    span,
+                ))
+            }
+            Expr::IsTrue(a) | Expr::IsFalse(a) | Expr::IsNotTrue(a) | Expr::IsNotFalse(a) => {
+                let t = self.expr(a)?;
+                let t = self.want_bool(t, "IS TRUE/IS FALSE")?;
+                let want = matches!(e, Expr::IsTrue(_) | Expr::IsNotTrue(_));
+                let negated = matches!(e, Expr::IsNotTrue(_) | Expr::IsNotFalse(_));
+                Ok(self.boolean(
+                    Node::IsBool {
+                        arg: Box::new(t.node),
+                        want,
+                        negated,
+                    },
+                    span,
+                ))
+            }
+            Expr::IsUnknown(a) | Expr::IsNotUnknown(a) => {
+                let t = self.expr(a)?;
+                let t = self.want_bool(t, "IS UNKNOWN")?;
+                let negated = matches!(e, Expr::IsNotUnknown(_));
+                Ok(self.boolean(
+                    Node::IsNull {
+                        arg: Box::new(t.node),
+                        negated,
+                    },
+                    span,
+                ))
+            }
+            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+                let l = self.expr(a)?;
+                let r = self.expr(b)?;
+                let (l, r) = self.same_type(l, r, "IS DISTINCT FROM", span)?;
+                let negated = matches!(e, Expr::IsNotDistinctFrom(..));
+                Ok(self.boolean(
+                    Node::Distinct {
+                        l: Box::new(l.node),
+                        r: Box::new(r.node),
+                        negated,
+                    },
+                    span,
+                ))
+            }
+            _ => Err(self.invalid(span, "internal error: not an IS test")),
+        }
+    }
+
+    #[inline(never)]
+    fn cast_expr(
+        &mut self,
+        kind: &ast::CastKind,
+        e: &Expr,
+        dt: &ast::DataType,
+        format: bool,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
+        if format {
+            return Err(self.unsupported(span, "CAST ... FORMAT"));
+        }
+        if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
+            return Err(self.unsupported(span, "TRY_CAST/SAFE_CAST"));
+        }
+        let to = types::cast_target(dt).map_err(|m| self.invalid(span, m))?;
+        let t = self.expr(e)?;
+        self.cast(t, to, span)
+    }
+
+    #[inline(never)]
+    fn extract(
+        &mut self,
+        field: &ast::DateTimeField,
+        e: &Expr,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
+        let f = DateField::from_ast(field).ok_or_else(|| {
+            self.invalid(
+                span,
+                format!(
+                    "extract(): unknown field `{field}` (supported: {})",
+                    super::datetime::DATE_FIELDS
+                ),
+            )
+        })?;
+        functions::date_part(self, f, e, true, span)
+    }
+
+    #[inline(never)]
+    fn ceil_floor(
+        &mut self,
+        name: &str,
+        e: &Expr,
+        field: &ast::CeilFloorKind,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
+        if !matches!(
+            field,
+            ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime)
+        ) {
+            return Err(self.invalid(span, format!("{name}() takes exactly one argument")));
+        }
+        let t = self.expr(e)?;
+        functions::build(self, name, vec![t], span)
+    }
+
+    #[inline(never)]
+    fn position(&mut self, needle: &Expr, hay: &Expr, span: Span) -> Result<Typed, ExprError> {
+        let needle = self.expr(needle)?;
+        let hay = self.expr(hay)?;
+        functions::build(self, "strpos", vec![hay, needle], span)
+    }
+
+    #[inline(never)]
+    fn substring(
+        &mut self,
+        e: &Expr,
+        from: Option<&Expr>,
+        count: Option<&Expr>,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
+        let s = self.expr(e)?;
+        let from = match from {
+            Some(f) => self.expr(f)?,
+            None => Typed::new(Node::Const(Value::Int(1)), DataType::Int, span),
+        };
+        let mut args = vec![s, from];
+        if let Some(n) = count {
+            args.push(self.expr(n)?);
+        }
+        functions::build(self, "substr", args, span)
+    }
+
+    #[inline(never)]
+    fn trim(
+        &mut self,
+        side: Option<&ast::TrimWhereField>,
+        what: Option<&Expr>,
+        e: &Expr,
+        chars: Option<&[Expr]>,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
+        let name = match side {
+            None | Some(ast::TrimWhereField::Both) => "btrim",
+            Some(ast::TrimWhereField::Leading) => "ltrim",
+            Some(ast::TrimWhereField::Trailing) => "rtrim",
+        };
+        let mut args = vec![self.expr(e)?];
+        if let Some(w) = what {
+            args.push(self.expr(w)?);
+        }
+        for c in chars.unwrap_or_default() {
+            args.push(self.expr(c)?);
+        }
+        functions::build(self, name, args, span)
     }
 
     fn boolean(&self, node: Node, span: Span) -> Typed {
@@ -344,7 +486,7 @@ impl<'s> Compiler<'s> {
 
     // ----- leaves -------------------------------------------------------------------
 
-    fn column(&self, ids: &[Ident], span: Span) -> Result<Typed, ExprError> {
+    pub(crate) fn column(&self, ids: &[Ident], span: Span) -> Result<Typed, ExprError> {
         let full: String = ids
             .iter()
             .map(|i| i.value.as_str())
@@ -615,8 +757,14 @@ impl<'s> Compiler<'s> {
 
     // ----- operators ----------------------------------------------------------------
 
+    #[inline(never)]
     fn unary(&mut self, op: &UnaryOperator, e: &Expr, span: Span) -> Result<Typed, ExprError> {
         let t = self.expr(e)?;
+        self.unary_op(op, t, span)
+    }
+
+    #[inline(never)]
+    fn unary_op(&mut self, op: &UnaryOperator, t: Typed, span: Span) -> Result<Typed, ExprError> {
         match op {
             UnaryOperator::Not => {
                 let t = self.want_bool(t, "NOT")?;
@@ -655,6 +803,7 @@ impl<'s> Compiler<'s> {
         }
     }
 
+    #[inline(never)]
     fn binary(
         &mut self,
         whole: &Expr,
@@ -668,6 +817,17 @@ impl<'s> Compiler<'s> {
         }
         let l = self.expr(left)?;
         let r = self.expr(right)?;
+        self.binary_op(op, l, r, span)
+    }
+
+    #[inline(never)]
+    fn binary_op(
+        &mut self,
+        op: &BinaryOperator,
+        l: Typed,
+        r: Typed,
+        span: Span,
+    ) -> Result<Typed, ExprError> {
         if let Some(cmp) = cmp_op(op) {
             return self.build_cmp(cmp, l, r, span);
         }

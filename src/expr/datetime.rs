@@ -188,10 +188,11 @@ fn finish(p: Part, decimal: bool) -> Value {
     }
 }
 
-/// Seconds with microseconds as a decimal with scale 6.
+/// Seconds with microseconds as a decimal with scale 6. (chrono's range, ±262,000
+/// years, keeps the mantissa far below decimal's 96 bits; zero is a safe fallback.)
 fn micro_dec(whole: i64, micros: i64) -> Decimal {
     let total = i128::from(whole) * 1_000_000 + i128::from(micros);
-    Decimal::from_i128_with_scale(total, 6)
+    Decimal::try_from_i128_with_scale(total, 6).unwrap_or(Decimal::ZERO)
 }
 
 /// `date_part(field, v)` (float) or `extract(field from v)` (decimal).
@@ -209,10 +210,10 @@ pub(crate) fn date_part(field: DateField, v: &Value, decimal: bool) -> Result<Va
         DateField::Hour => Part::Int(i64::from(dt.hour())),
         DateField::Minute => Part::Int(i64::from(dt.minute())),
         DateField::Second => Part::Dec(micro_dec(sec, micros)),
-        DateField::Millisecond => Part::Dec(Decimal::from_i128_with_scale(
-            i128::from(sec * 1_000_000 + micros),
-            3,
-        )),
+        DateField::Millisecond => Part::Dec(
+            Decimal::try_from_i128_with_scale(i128::from(sec * 1_000_000 + micros), 3)
+                .unwrap_or(Decimal::ZERO),
+        ),
         DateField::Microsecond => Part::Int(sec * 1_000_000 + micros),
         DateField::Dow => Part::Int(i64::from(dt.weekday().num_days_from_sunday())),
         DateField::IsoDow => Part::Int(i64::from(dt.weekday().number_from_monday())),
@@ -308,6 +309,18 @@ pub(crate) fn age(a: NaiveDateTime, b: NaiveDateTime) -> [i64; 7] {
     }
 }
 
+/// The year field of `age(a, b)` without the other fields: whole years from the
+/// earlier to the later value, with the sign of `a - b`. (Equal to `age(a, b)[0]`: the
+/// year is borrowed from exactly when the later month/day/time is before the earlier.)
+pub(crate) fn age_whole_years(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
+    let (hi, lo, sign) = if a >= b { (a, b, 1) } else { (b, a, -1) };
+    let mut years = i64::from(hi.year()) - i64::from(lo.year());
+    if (hi.month(), hi.day(), hi.time()) < (lo.month(), lo.day(), lo.time()) {
+        years -= 1;
+    }
+    sign * years
+}
+
 fn days_in_month(year: i32, month: u32) -> i64 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -324,7 +337,7 @@ pub(crate) fn age_years(a: &Value, b: &Value) -> Result<Value, EvalError> {
     let (Some(x), Some(y)) = (local(a)?, local(b)?) else {
         return Ok(Value::Null);
     };
-    Ok(Value::Int(age(x, y)[0]))
+    Ok(Value::Int(age_whole_years(x, y)))
 }
 
 /// `date_part(field, age(a, b))` / `extract(field from age(a, b))`.
@@ -337,6 +350,9 @@ pub(crate) fn age_part(
     let (Some(x), Some(y)) = (local(a)?, local(b)?) else {
         return Ok(Value::Null);
     };
+    if field == AgeField::Year {
+        return Ok(finish(Part::Int(age_whole_years(x, y)), decimal));
+    }
     let [years, months, days, hours, minutes, seconds, micros] = age(x, y);
     let part = match field {
         AgeField::Year => Part::Int(years),
@@ -420,5 +436,29 @@ mod tests {
         assert_eq!(age(d("2000-01-02"), d("2026-01-01"))[..3], [-25, -11, -30]);
         assert_eq!(age(d("2024-03-01"), d("2024-02-29"))[..3], [0, 0, 1]);
         assert_eq!(age(d("2023-03-30"), d("2023-01-31"))[..3], [0, 1, 30]);
+    }
+
+    #[test]
+    fn whole_years_agree_with_age() {
+        let base = NaiveDate::from_ymd_opt(1999, 12, 25)
+            .unwrap()
+            .and_time(chrono::NaiveTime::MIN);
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let a = base + chrono::Duration::seconds(((seed >> 20) % 400_000_000) as i64);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let b = base + chrono::Duration::seconds(((seed >> 20) % 400_000_000) as i64);
+            assert_eq!(age_whole_years(a, b), age(a, b)[0], "{a} {b}");
+            let (da, db) = (
+                a.date().and_time(chrono::NaiveTime::MIN),
+                b.date().and_time(chrono::NaiveTime::MIN),
+            );
+            assert_eq!(age_whole_years(da, db), age(da, db)[0], "{da} {db}");
+        }
     }
 }

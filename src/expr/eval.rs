@@ -182,15 +182,21 @@ pub(crate) enum Node {
 pub(crate) type CowResult<'a> = Result<Cow<'a, Value>, EvalError>;
 pub(crate) type TextResult<'a> = Result<Option<Cow<'a, str>>, EvalError>;
 
-#[inline]
+#[inline(always)]
 fn column(row: &[Value], i: usize) -> Result<&Value, EvalError> {
-    row.get(i).ok_or_else(|| {
-        EvalError::new(format!(
-            "row has {} values but the expression reads value {} (row does not match the schema)",
-            row.len(),
-            i + 1
-        ))
-    })
+    match row.get(i) {
+        Some(v) => Ok(v),
+        None => Err(short_row(row.len(), i)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn short_row(len: usize, i: usize) -> EvalError {
+    EvalError::new(format!(
+        "row has {len} values but the expression reads value {} (row does not match the schema)",
+        i + 1
+    ))
 }
 
 /// Borrowed text of a value; non-text values are rendered.
@@ -263,6 +269,30 @@ impl Node {
         }
     }
 
+    /// A child's value: columns and constants are read inline (no call, no copy);
+    /// anything else is evaluated.
+    #[inline(always)]
+    pub(crate) fn operand<'a>(&'a self, row: &'a [Value]) -> CowResult<'a> {
+        match self {
+            Node::Col(i) => column(row, *i).map(Cow::Borrowed),
+            Node::Const(v) => Ok(Cow::Borrowed(v)),
+            _ => self.eval(row),
+        }
+    }
+
+    /// A child's text, with columns and constants read inline.
+    #[inline(always)]
+    pub(crate) fn text_operand<'a>(&'a self, row: &'a [Value]) -> TextResult<'a> {
+        match self {
+            Node::Col(i) => match column(row, *i)? {
+                Value::Text(s) => Ok(Some(Cow::Borrowed(s.as_str()))),
+                other => Ok(value_text(other)),
+            },
+            Node::Const(Value::Text(s)) => Ok(Some(Cow::Borrowed(s.as_str()))),
+            _ => self.eval_text(row),
+        }
+    }
+
     /// Evaluate to a value (borrowed when it is a column or a constant).
     pub(crate) fn eval<'a>(&'a self, row: &'a [Value]) -> CowResult<'a> {
         match self {
@@ -288,25 +318,25 @@ impl Node {
                 }))
             }
             Node::Arith { op, l, r } => {
-                let a = l.eval(row)?;
+                let a = l.operand(row)?;
                 if a.is_null() {
                     return Ok(Cow::Owned(Value::Null));
                 }
-                let b = r.eval(row)?;
+                let b = r.operand(row)?;
                 arith(*op, &a, &b).map(Cow::Owned)
             }
-            Node::Neg(a) => negate(&*a.eval(row)?).map(Cow::Owned),
+            Node::Neg(a) => negate(&*a.operand(row)?).map(Cow::Owned),
             Node::Case { whens, otherwise } => {
                 for (cond, result) in whens {
                     if cond.eval_bool(row)? == Some(true) {
-                        return result.eval(row);
+                        return result.operand(row);
                     }
                 }
-                otherwise.eval(row)
+                otherwise.operand(row)
             }
             Node::Coalesce(args) => {
                 for a in args {
-                    let v = a.eval(row)?;
+                    let v = a.operand(row)?;
                     if !v.is_null() {
                         return Ok(v);
                     }
@@ -314,11 +344,11 @@ impl Node {
                 Ok(Cow::Owned(Value::Null))
             }
             Node::NullIf { l, r } => {
-                let a = l.eval(row)?;
+                let a = l.operand(row)?;
                 if a.is_null() {
                     return Ok(a);
                 }
-                let b = r.eval(row)?;
+                let b = r.operand(row)?;
                 if !b.is_null() && compare(&a, &b)? == Ordering::Equal {
                     return Ok(Cow::Owned(Value::Null));
                 }
@@ -327,7 +357,7 @@ impl Node {
             Node::Extreme { args, greatest } => {
                 let mut best: Option<Cow<'a, Value>> = None;
                 for a in args {
-                    let v = a.eval(row)?;
+                    let v = a.operand(row)?;
                     if v.is_null() {
                         continue;
                     }
@@ -348,14 +378,14 @@ impl Node {
                 }
                 Ok(best.unwrap_or(Cow::Owned(Value::Null)))
             }
-            Node::Cast { arg, to } => types::cast(arg.eval(row)?, to),
+            Node::Cast { arg, to } => types::cast(arg.operand(row)?, to),
             Node::Call { f, args } => functions::eval_call(*f, args, row),
             Node::DatePart {
                 field,
                 arg,
                 decimal,
             } => {
-                let v = arg.eval(row)?;
+                let v = arg.operand(row)?;
                 datetime::date_part(*field, &v, *decimal).map(Cow::Owned)
             }
             Node::AgePart {
@@ -364,15 +394,15 @@ impl Node {
                 b,
                 decimal,
             } => {
-                let x = a.eval(row)?;
+                let x = a.operand(row)?;
                 if x.is_null() {
                     return Ok(Cow::Owned(Value::Null));
                 }
-                let y = b.eval(row)?;
+                let y = b.operand(row)?;
                 datetime::age_part(*field, &x, &y, *decimal).map(Cow::Owned)
             }
             Node::DateTrunc { unit, arg } => {
-                let v = arg.eval(row)?;
+                let v = arg.operand(row)?;
                 datetime::date_trunc(*unit, &v).map(Cow::Owned)
             }
         }
@@ -391,7 +421,7 @@ impl Node {
                 repl,
                 global,
             } => {
-                let Some(s) = arg.eval_text(row)? else {
+                let Some(s) = arg.text_operand(row)? else {
                     return Ok(None);
                 };
                 let out = match repl {
@@ -399,7 +429,7 @@ impl Node {
                         text::regex_replace(s, re, text, *expand, *global)
                     }
                     Repl::Dynamic(node) => {
-                        let Some(r) = node.eval_text(row)? else {
+                        let Some(r) = node.text_operand(row)? else {
                             return Ok(None);
                         };
                         let (text, expand) = text::pg_replacement(&r);
@@ -450,8 +480,8 @@ impl Node {
                 Ok(Some((arg.eval_bool(row)? == Some(*want)) != *negated))
             }
             Node::Distinct { l, r, negated } => {
-                let a = l.eval(row)?;
-                let b = r.eval(row)?;
+                let a = l.operand(row)?;
+                let b = r.operand(row)?;
                 let distinct = match (a.is_null(), b.is_null()) {
                     (true, true) => false,
                     (true, false) | (false, true) => true,
@@ -460,40 +490,53 @@ impl Node {
                 Ok(Some(distinct != *negated))
             }
             Node::Cmp { op, l, r } => {
-                let a = l.eval(row)?;
+                let a = l.operand(row)?;
                 if a.is_null() {
                     return Ok(None);
                 }
-                let b = r.eval(row)?;
+                let b = r.operand(row)?;
                 if b.is_null() {
                     return Ok(None);
                 }
-                Ok(Some(op.test(compare(&a, &b)?)))
+                Ok(Some(op.test(fast_compare(&a, &b)?)))
             }
             Node::In { arg, list, negated } => {
-                let a = arg.eval(row)?;
+                let a = arg.operand(row)?;
                 if a.is_null() {
                     return Ok(None);
                 }
                 let mut saw_null = false;
                 for item in list {
-                    let v = item.eval(row)?;
-                    if v.is_null() {
-                        saw_null = true;
-                    } else if compare(&a, &v)? == Ordering::Equal {
+                    // Constant lists (the usual case) are compared in place.
+                    let equal = match item {
+                        Node::Const(Value::Null) => {
+                            saw_null = true;
+                            continue;
+                        }
+                        Node::Const(v) => values_equal(&a, v)?,
+                        other => {
+                            let v = other.eval(row)?;
+                            if v.is_null() {
+                                saw_null = true;
+                                continue;
+                            }
+                            values_equal(&a, &v)?
+                        }
+                    };
+                    if equal {
                         return Ok(Some(!*negated));
                     }
                 }
                 Ok(if saw_null { None } else { Some(*negated) })
             }
             Node::Like { arg, pat, negated } => {
-                let Some(s) = arg.eval_text(row)? else {
+                let Some(s) = arg.text_operand(row)? else {
                     return Ok(None);
                 };
                 Ok(pat.matches(&s, row)?.map(|m| m != *negated))
             }
             Node::Regex { arg, re, negated } => {
-                let Some(s) = arg.eval_text(row)? else {
+                let Some(s) = arg.text_operand(row)? else {
                     return Ok(None);
                 };
                 Ok(Some(re.is_match(&s) != *negated))
@@ -539,7 +582,19 @@ pub(crate) fn type_error(expected: &str, got: &Value) -> EvalError {
 
 /// `a || b || ...`
 fn concat_op<'a>(parts: &'a [Node], row: &'a [Value]) -> TextResult<'a> {
-    let mut out = String::new();
+    // Size the buffer once: exact for constants and text columns, a guess otherwise.
+    let mut cap = 0usize;
+    for p in parts {
+        cap += match p {
+            Node::Const(Value::Text(s)) => s.len(),
+            Node::Col(i) => match row.get(*i) {
+                Some(Value::Text(s)) => s.len(),
+                _ => 8,
+            },
+            _ => 16,
+        };
+    }
+    let mut out = String::with_capacity(cap);
     for p in parts {
         match p {
             Node::Const(Value::Text(s)) => out.push_str(s),
@@ -549,7 +604,7 @@ fn concat_op<'a>(parts: &'a [Node], row: &'a [Value]) -> TextResult<'a> {
                 Value::Null => return Ok(None),
                 other => text::render_into(other, &mut out),
             },
-            other => match other.eval_text(row)? {
+            other => match other.text_operand(row)? {
                 Some(s) => out.push_str(&s),
                 None => return Ok(None),
             },
@@ -566,6 +621,27 @@ pub(crate) fn cmp_f64(a: f64, b: f64) -> Ordering {
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
         (false, false) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// [`compare`] with the common same-type cases inlined.
+#[inline(always)]
+fn fast_compare(a: &Value, b: &Value) -> Result<Ordering, EvalError> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
+        (Value::Float(x), Value::Float(y)) => Ok(cmp_f64(*x, *y)),
+        (Value::Text(x), Value::Text(y)) => Ok(x.as_str().cmp(y.as_str())),
+        _ => compare(a, b),
+    }
+}
+
+/// Equality of two non-null values (IN lists).
+#[inline(always)]
+fn values_equal(a: &Value, b: &Value) -> Result<bool, EvalError> {
+    match (a, b) {
+        (Value::Text(x), Value::Text(y)) => Ok(x.len() == y.len() && x.as_bytes() == y.as_bytes()),
+        (Value::Int(x), Value::Int(y)) => Ok(x == y),
+        _ => Ok(compare(a, b)? == Ordering::Equal),
     }
 }
 

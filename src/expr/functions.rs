@@ -137,6 +137,27 @@ const AGE_HELP: &str = "age() is only supported as date_part('year', age(a, b)) 
 
 // ----- plan time: argument checks ----------------------------------------------------
 
+/// Coerce a literal argument, naming the function and argument when it does not parse.
+fn coerce_arg(
+    c: &Compiler,
+    fname: &str,
+    idx: usize,
+    total: usize,
+    t: Typed,
+    ty: DataType,
+) -> Result<Typed, ExprError> {
+    if let Some(s) = t.str_lit()
+        && types::parse_literal(s, ty).is_err()
+    {
+        return Err(c.mismatch(
+            t.span,
+            format!("{} expects {ty}, got {s:?}", arg_label(fname, idx, total)),
+            None,
+        ));
+    }
+    c.coerce(t, ty)
+}
+
 fn arg_label(fname: &str, idx: usize, total: usize) -> String {
     if total > 1 {
         format!("{fname} argument {}", idx + 1)
@@ -177,7 +198,7 @@ fn want_int(
     t: Typed,
 ) -> Result<Typed, ExprError> {
     if t.ty == DataType::Int || t.lit != Lit::No {
-        return c.coerce(t, DataType::Int);
+        return coerce_arg(c, fname, idx, total, t, DataType::Int);
     }
     let col = t.col.clone();
     Err(c.mismatch(
@@ -200,7 +221,7 @@ fn want_numeric(
     t: Typed,
 ) -> Result<Typed, ExprError> {
     if t.lit != Lit::No {
-        return c.coerce(t, DataType::Decimal);
+        return coerce_arg(c, fname, idx, total, t, DataType::Decimal);
     }
     if t.ty.is_numeric() {
         return Ok(t);
@@ -304,7 +325,20 @@ fn regex(c: &Compiler, pattern: &str, ci: bool, span: Span) -> Result<Regex, Exp
         .case_insensitive(ci)
         .size_limit(1 << 22)
         .build()
-        .map_err(|e| c.invalid(span, format!("invalid regular expression {pattern:?}: {e}")))
+        .map_err(|e| {
+            // The regex crate draws a caret diagram over several lines; keep the reason.
+            let full = e.to_string();
+            let reason = full
+                .rsplit("error: ")
+                .next()
+                .unwrap_or(&full)
+                .trim()
+                .to_string();
+            c.invalid(
+                span,
+                format!("invalid regular expression {pattern:?}: {reason}"),
+            )
+        })
 }
 
 /// Flags of regexp functions: `g` (all matches), `i` (case-insensitive), `c` (case-sensitive).
@@ -409,9 +443,10 @@ fn call_args<'f>(
                         );
                     }
                     _ => {
-                        return Err(
-                            c.invalid(span, format!("{name}(): named arguments are not supported"))
-                        );
+                        return Err(c.invalid(
+                            span,
+                            format!("{name}(): named arguments are not supported"),
+                        ));
                     }
                 }
             }
@@ -436,7 +471,18 @@ pub(crate) fn compile_function(
             "current_date" | "current_timestamp" | "localtimestamp" => {
                 build(c, &name, Vec::new(), span)
             }
-            other => Err(c.invalid(span, format!("unsupported keyword {other}"))),
+            other => {
+                // A keyword such as `user` may also be a column name.
+                if let [ObjectNamePart::Identifier(id)] = f.name.0.as_slice()
+                    && let Ok(t) = c.column(std::slice::from_ref(id), span)
+                {
+                    return Ok(t);
+                }
+                Err(c.invalid(
+                    span,
+                    format!("unsupported keyword {other} (for a column of that name, quote it: \"{other}\")"),
+                ))
+            }
         };
     };
     if AGGREGATES.contains(&name.as_str()) {
@@ -973,12 +1019,12 @@ fn arg(args: &[Node], i: usize) -> Result<&Node, EvalError> {
 
 #[inline]
 fn text_arg<'a>(args: &'a [Node], i: usize, row: &'a [Value]) -> TextResult<'a> {
-    arg(args, i)?.eval_text(row)
+    arg(args, i)?.text_operand(row)
 }
 
 #[inline]
 fn int_arg(args: &[Node], i: usize, row: &[Value]) -> Result<Option<i64>, EvalError> {
-    match &*arg(args, i)?.eval(row)? {
+    match &*arg(args, i)?.operand(row)? {
         Value::Int(n) => Ok(Some(*n)),
         Value::Null => Ok(None),
         other => Err(type_error("int", other)),
@@ -1045,7 +1091,7 @@ pub(crate) fn eval_text_fn<'a>(f: TextFn, args: &'a [Node], row: &'a [Value]) ->
         TextFn::Concat => {
             let mut out = String::new();
             for a in args {
-                if let Some(s) = a.eval_text(row)? {
+                if let Some(s) = a.text_operand(row)? {
                     out.push_str(&s);
                 }
             }
@@ -1056,7 +1102,7 @@ pub(crate) fn eval_text_fn<'a>(f: TextFn, args: &'a [Node], row: &'a [Value]) ->
             let mut out = String::new();
             let mut first = true;
             for a in args.iter().skip(1) {
-                if let Some(s) = a.eval_text(row)? {
+                if let Some(s) = a.text_operand(row)? {
                     if !first {
                         out.push_str(&sep);
                     }
@@ -1152,7 +1198,7 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             })
         }
         Func::Abs | Func::Floor | Func::Ceil => {
-            let v = arg(args, 0)?.eval(row)?;
+            let v = arg(args, 0)?.operand(row)?;
             owned(match &*v {
                 Value::Null => Value::Null,
                 Value::Int(i) => match f {
@@ -1181,7 +1227,7 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             } else {
                 RoundingStrategy::ToZero
             };
-            let v = arg(args, 0)?.eval(row)?;
+            let v = arg(args, 0)?.operand(row)?;
             if v.is_null() {
                 return owned(Value::Null);
             }
@@ -1208,8 +1254,8 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             })
         }
         Func::Power => {
-            let a = arg(args, 0)?.eval(row)?;
-            let b = arg(args, 1)?.eval(row)?;
+            let a = arg(args, 0)?.operand(row)?;
+            let b = arg(args, 1)?.operand(row)?;
             let (Value::Float(x), Value::Float(y)) = (&*a, &*b) else {
                 if a.is_null() || b.is_null() {
                     return owned(Value::Null);
@@ -1241,7 +1287,7 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             owned(Value::Float(r))
         }
         Func::Sqrt => {
-            let v = arg(args, 0)?.eval(row)?;
+            let v = arg(args, 0)?.operand(row)?;
             owned(match &*v {
                 Value::Null => Value::Null,
                 Value::Float(x) if *x < 0.0 => {
@@ -1254,8 +1300,8 @@ pub(crate) fn eval_call<'a>(f: Func, args: &'a [Node], row: &'a [Value]) -> CowR
             })
         }
         Func::AgeYears => {
-            let a = arg(args, 0)?.eval(row)?;
-            let b = arg(args, 1)?.eval(row)?;
+            let a = arg(args, 0)?.operand(row)?;
+            let b = arg(args, 1)?.operand(row)?;
             owned(datetime::age_years(&a, &b)?)
         }
     }

@@ -64,7 +64,7 @@ impl LikePat {
                 escape,
                 ci,
             } => {
-                let Some(p) = pattern.eval_text(row)? else {
+                let Some(p) = pattern.text_operand(row)? else {
                     return Ok(None);
                 };
                 let m = LikeMatcher::new(&p, *escape, *ci).map_err(EvalError::new)?;
@@ -171,9 +171,22 @@ impl LikeMatcher {
             Shape::Exact(p) => s == p,
             Shape::Prefix(p) => s.starts_with(p.as_str()),
             Shape::Suffix(p) => s.ends_with(p.as_str()),
-            Shape::Contains(p) => s.contains(p.as_str()),
+            Shape::Contains(p) => match single_char(p) {
+                Some(c) => s.contains(c),
+                None => s.contains(p.as_str()),
+            },
             Shape::General { first, mids, last } => general(s, first, mids, last.as_ref()),
         }
+    }
+}
+
+/// The only character of a one-character string.
+#[inline]
+fn single_char(p: &str) -> Option<char> {
+    let mut it = p.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
     }
 }
 

@@ -144,7 +144,8 @@ pub fn compile_filter(
 
 /// Check that an already compiled expression can be used as a filter (its type is bool).
 pub fn check_filter(expr: &CompiledExpr) -> Result<(), ExprError> {
-    if expr.ty == DataType::Bool {
+    // A bare NULL (unknown) is accepted like in PostgreSQL: it keeps no row.
+    if expr.ty == DataType::Bool || matches!(expr.node, Node::Const(Value::Null)) {
         return Ok(());
     }
     Err(ExprError {
@@ -250,7 +251,18 @@ pub(crate) fn syntax_error(sql: &str, raw: &str) -> ExprError {
         }
         None => (msg.to_string(), None, None),
     };
+    let at_end = text.contains("found: EOF");
     let text = text.replace("found: EOF", "found: end of expression");
+    // sqlparser gives no position for an unexpected end: point just past the text.
+    let (line, col) = match (line, col) {
+        (None, None) if at_end => {
+            let last = sql.rsplit('\n').next().unwrap_or(sql);
+            let lines = u64::try_from(sql.split('\n').count()).unwrap_or(u64::MAX);
+            let chars = u64::try_from(last.chars().count()).unwrap_or(u64::MAX);
+            (Some(lines), Some(chars.saturating_add(1)))
+        }
+        other => other,
+    };
     let position = match (line, col) {
         (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
         _ => String::new(),

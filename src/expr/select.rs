@@ -1,11 +1,12 @@
 //! `SELECT <items> FROM <anything> [WHERE <cond>]` as one row-at-a-time stage.
 
-use sqlparser::ast::{Expr, GroupByExpr, SelectItem, SetExpr, Spanned, Statement};
+use sqlparser::ast::{Expr, GroupByExpr, SelectItem, SetExpr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::Span;
+use sqlparser::tokenizer::{Location, Span, Token, Tokenizer};
 
-use super::compile::compile_ast;
+use super::compile::{compile_ast, pos};
 use super::{CompiledExpr, ExprContext, ExprError, Node, check_filter, syntax_error};
 use crate::schema::Schema;
 
@@ -135,8 +136,22 @@ pub fn compile_select(
         return Err(unsupported(sql, "this dialect-specific clause"));
     }
 
+    // The text of each item as written (without its alias), for messages and
+    // `CompiledExpr::source`.
+    let texts = item_texts(sql).filter(|t| t.len() == select.projection.len());
     let mut columns: Vec<(String, CompiledExpr)> = Vec::new();
-    for item in &select.projection {
+    for (n, item) in select.projection.iter().enumerate() {
+        let text = texts
+            .as_ref()
+            .and_then(|t| t.get(n))
+            .map(|(full, without_alias)| {
+                if matches!(item, SelectItem::ExprWithAlias { .. }) {
+                    without_alias.clone()
+                } else {
+                    full.clone()
+                }
+            })
+            .unwrap_or_else(|| format!("select item {}", n + 1));
         match item {
             SelectItem::Wildcard(opts) | SelectItem::QualifiedWildcard(_, opts) => {
                 if opts.opt_ilike.is_some()
@@ -158,7 +173,7 @@ pub fn compile_select(
                 }
             }
             SelectItem::UnnamedExpr(e) => {
-                let compiled = compile_ast(e, &e.to_string(), input, ctx)?;
+                let compiled = compile_ast(e, &text, input, ctx)?;
                 let name = match (e, &compiled.node) {
                     (Expr::Identifier(_) | Expr::CompoundIdentifier(_), Node::Col(i)) => {
                         input.columns.get(*i).map(|c| c.name.clone())
@@ -168,14 +183,14 @@ pub fn compile_select(
                 let Some(name) = name else {
                     return Err(plan_error(
                         sql,
-                        Some(e.span()),
-                        format!("the select item `{e}` needs a name: write `{e} AS name`"),
+                        Some(pos(e)),
+                        format!("the select item `{text}` needs a name: write `{text} AS name`"),
                     ));
                 };
                 columns.push((name, compiled));
             }
             SelectItem::ExprWithAlias { expr, alias } => {
-                let compiled = compile_ast(expr, &expr.to_string(), input, ctx)?;
+                let compiled = compile_ast(expr, &text, input, ctx)?;
                 columns.push((alias.value.clone(), compiled));
             }
             SelectItem::ExprWithAliases { .. } => return Err(unsupported(sql, "AS (a, b)")),
@@ -193,7 +208,8 @@ pub fn compile_select(
 
     let filter = match &select.selection {
         Some(w) => {
-            let f = compile_ast(w, &w.to_string(), input, ctx)?;
+            let text = where_text(sql).unwrap_or_else(|| "WHERE condition".to_string());
+            let f = compile_ast(w, &text, input, ctx)?;
             check_filter(&f).map_err(|mut e| {
                 e.message = format!("{} in `{sql}`", e.message);
                 e
@@ -203,4 +219,158 @@ pub fn compile_select(
         None => None,
     };
     Ok(SelectStage { columns, filter })
+}
+
+/// Byte offset of a tokenizer location (1-based line and character column).
+fn offset(sql: &str, loc: Location) -> Option<usize> {
+    if loc.line == 0 || loc.column == 0 {
+        return None;
+    }
+    let mut line_start = 0usize;
+    let mut line = 1u64;
+    if loc.line > 1 {
+        for (i, ch) in sql.char_indices() {
+            if ch == '\n' {
+                line += 1;
+                line_start = i + 1;
+                if line == loc.line {
+                    break;
+                }
+            }
+        }
+        if line != loc.line {
+            return None;
+        }
+    }
+    let rest = sql.get(line_start..)?;
+    let col = usize::try_from(loc.column - 1).ok()?;
+    rest.char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(rest.len()))
+        .nth(col)
+        .map(|i| line_start + i)
+}
+
+/// Top-level pieces of the statement: the select items (each as written, and without
+/// a trailing alias) and the WHERE condition. `None` when the text cannot be split.
+struct Pieces {
+    items: Vec<(String, String)>,
+    filter: Option<String>,
+}
+
+fn pieces(sql: &str) -> Option<Pieces> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let text = |from: usize, to: usize| -> Option<String> {
+        // `from..to` is a token index range; trim whitespace tokens at both ends.
+        let slice = tokens.get(from..to)?;
+        let first = slice
+            .iter()
+            .position(|t| !matches!(t.token, Token::Whitespace(_)))?;
+        let last = slice
+            .iter()
+            .rposition(|t| !matches!(t.token, Token::Whitespace(_)))?;
+        let a = offset(sql, slice.get(first)?.span.start)?;
+        let b = offset(sql, slice.get(last)?.span.end)?;
+        sql.get(a..b).map(|s| s.to_string())
+    };
+    let keyword = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.keyword),
+        _ => None,
+    };
+    let mut depth = 0i64;
+    let mut items = Vec::new();
+    let mut filter = None;
+    let mut state = 0; // 0: before SELECT, 1: items, 2: after items, 3: WHERE
+    let mut start = 0usize;
+    for (i, t) in tokens.iter().enumerate() {
+        match &t.token {
+            Token::LParen | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBracket => depth -= 1,
+            _ => {}
+        }
+        if depth != 0 {
+            continue;
+        }
+        let kw = keyword(&t.token);
+        match state {
+            0 if kw == Some(Keyword::SELECT) => {
+                state = 1;
+                start = i + 1;
+            }
+            1 if t.token == Token::Comma
+                || matches!(kw, Some(Keyword::FROM | Keyword::WHERE))
+                || t.token == Token::SemiColon =>
+            {
+                items.push(item_piece(&tokens, start, i, &text)?);
+                start = i + 1;
+                if t.token != Token::Comma {
+                    state = 2;
+                }
+                if kw == Some(Keyword::WHERE) {
+                    state = 3;
+                }
+            }
+            2 if kw == Some(Keyword::WHERE) => {
+                state = 3;
+                start = i + 1;
+            }
+            3 if t.token == Token::SemiColon
+                || matches!(kw, Some(Keyword::GROUP | Keyword::ORDER | Keyword::LIMIT)) =>
+            {
+                filter = text(start, i);
+                state = 4;
+            }
+            _ => {}
+        }
+    }
+    match state {
+        1 => items.push(item_piece(&tokens, start, tokens.len(), &text)?),
+        3 => filter = text(start, tokens.len()),
+        _ => {}
+    }
+    Some(Pieces { items, filter })
+}
+
+/// One select item: its full text and its text without a trailing `[AS] alias`.
+fn item_piece(
+    tokens: &[sqlparser::tokenizer::TokenWithSpan],
+    from: usize,
+    to: usize,
+    text: &dyn Fn(usize, usize) -> Option<String>,
+) -> Option<(String, String)> {
+    let full = text(from, to)?;
+    let mut end = to;
+    let significant = |j: usize| {
+        tokens
+            .get(j)
+            .is_some_and(|t| !matches!(t.token, Token::Whitespace(_)))
+    };
+    while end > from && !significant(end - 1) {
+        end -= 1;
+    }
+    // Drop the alias word, then an optional AS.
+    if end > from && matches!(tokens.get(end - 1).map(|t| &t.token), Some(Token::Word(_))) {
+        end -= 1;
+        while end > from && !significant(end - 1) {
+            end -= 1;
+        }
+        if end > from
+            && matches!(tokens.get(end - 1).map(|t| &t.token), Some(Token::Word(w)) if w.quote_style.is_none() && w.keyword == Keyword::AS)
+        {
+            end -= 1;
+        }
+    }
+    let bare = text(from, end).unwrap_or_else(|| full.clone());
+    Some((full, bare))
+}
+
+fn item_texts(sql: &str) -> Option<Vec<(String, String)>> {
+    pieces(sql).map(|p| p.items)
+}
+
+fn where_text(sql: &str) -> Option<String> {
+    pieces(sql).and_then(|p| p.filter)
 }

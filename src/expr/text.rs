@@ -36,10 +36,11 @@ pub(crate) fn render_into(v: &Value, out: &mut String) {
             let _ = write!(out, "{d}");
         }
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Date(d) => {
-            let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+        // Same text as the rest of the crate (`Value`'s Display): `YYYY-MM-DD` and
+        // RFC 3339 with the value's own offset.
+        Value::Date(_) | Value::Timestamp(_) => {
+            let _ = write!(out, "{v}");
         }
-        Value::Timestamp(t) => out.push_str(&t.to_rfc3339()),
         Value::Text(s) => out.push_str(s),
     }
 }
@@ -118,16 +119,33 @@ pub(crate) enum TrimSide {
 
 /// Range left after removing `chars` (any of them) from the chosen sides.
 pub(crate) fn trim_range(s: &str, chars: &str, side: TrimSide) -> Range<usize> {
-    let is_trim = |c: char| chars.contains(c);
-    let start = if side == TrimSide::Trailing {
-        0
+    let (start, end) = if chars == " " {
+        (
+            if side == TrimSide::Trailing {
+                0
+            } else {
+                s.len() - s.trim_start_matches(' ').len()
+            },
+            if side == TrimSide::Leading {
+                s.len()
+            } else {
+                s.trim_end_matches(' ').len()
+            },
+        )
     } else {
-        s.len() - s.trim_start_matches(is_trim).len()
-    };
-    let end = if side == TrimSide::Leading {
-        s.len()
-    } else {
-        s.trim_end_matches(is_trim).len()
+        let is_trim = |c: char| chars.contains(c);
+        (
+            if side == TrimSide::Trailing {
+                0
+            } else {
+                s.len() - s.trim_start_matches(is_trim).len()
+            },
+            if side == TrimSide::Leading {
+                s.len()
+            } else {
+                s.trim_end_matches(is_trim).len()
+            },
+        )
     };
     if end < start {
         start..start
@@ -266,11 +284,20 @@ pub(crate) fn split_part_range(
         }
         i
     };
+    // A one-byte delimiter (the usual case) is searched as a byte (memchr-like).
+    let single = match delim.as_bytes() {
+        [b] => Some(*b),
+        _ => None,
+    };
+    let find = |rest: &str| match single {
+        Some(b) => rest.bytes().position(|x| x == b),
+        None => rest.find(delim),
+    };
     let mut start = 0usize;
     let mut field = 0i64;
     loop {
         let rest = s.get(start..).unwrap_or("");
-        match rest.find(delim) {
+        match find(rest) {
             Some(i) => {
                 if field == index {
                     return Ok(Some(start..start + i));
@@ -339,6 +366,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
+        // Both indexes are below 16.
         s.push(char::from(DIGITS[usize::from(b >> 4)]));
         s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }

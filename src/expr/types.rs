@@ -178,6 +178,18 @@ pub(crate) fn date_to_ts(d: NaiveDate) -> DateTime<FixedOffset> {
 
 /// Decimal → float (always representable, possibly rounded).
 pub(crate) fn dec_to_f64(d: Decimal) -> f64 {
+    // Fast and correctly rounded when the mantissa and the power of ten are both exact
+    // in a float: one IEEE division (the common case: money with 2 places).
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let m = d.mantissa();
+    if m.unsigned_abs() < (1u128 << 53)
+        && let Some(p) = usize::try_from(d.scale()).ok().and_then(|s| POW10.get(s))
+    {
+        return m as f64 / p;
+    }
     d.to_f64().unwrap_or(f64::NAN)
 }
 

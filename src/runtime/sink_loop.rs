@@ -47,9 +47,14 @@ struct Loop {
 }
 
 impl Loop {
+    /// Write what the sink holds back, apply the error policy to what it refused, then
+    /// commit and account for the transaction.
     fn commit(&mut self) -> Result<()> {
+        let flushed = self.sink.flush()?;
+        self.take_written(flushed)?;
         self.sink.commit()?;
-        let p = std::mem::take(&mut self.pending);
+        let mut p = std::mem::take(&mut self.pending);
+        p.rejected.sort_by_key(|r| (r.pos.file, r.pos.record));
         for r in &p.rejected {
             if self.totals.first_rejects.len() < 5 {
                 self.totals
@@ -86,38 +91,36 @@ impl Loop {
         self.pending = Pending::default();
     }
 
+    /// `on_error = "fail"`: the first failed row rolls the open transaction back.
+    fn fail_on(&mut self, rejected: &[Rejected]) -> Result<()> {
+        if self.opts.on_error != OnError::Fail {
+            return Ok(());
+        }
+        let Some(r) = rejected.iter().min_by_key(|r| (r.pos.file, r.pos.record)) else {
+            return Ok(());
+        };
+        let msg = format!(
+            "line {}: {} (on_error = \"fail\"; the open transaction was rolled back)",
+            r.pos.line, r.reason
+        );
+        self.rollback();
+        Err(Error::Aborted(msg))
+    }
+
+    fn take_written(&mut self, w: crate::sink::Written) -> Result<()> {
+        self.pending.written += w.rows;
+        self.fail_on(&w.rejected)?;
+        self.pending.rejected.extend(w.rejected);
+        Ok(())
+    }
+
     fn handle(&mut self, mut batch: Batch) -> Result<()> {
-        if self.opts.on_error == OnError::Fail
-            && let Some(r) = batch
-                .rejected
-                .iter()
-                .min_by_key(|r| (r.pos.file, r.pos.record))
-        {
-            let msg = format!(
-                "line {}: {} (on_error = \"fail\"; the open transaction was rolled back)",
-                r.pos.line, r.reason
-            );
-            self.pending.records += batch.records;
-            self.rollback();
-            return Err(Error::Aborted(msg));
-        }
-        let written = self.sink.write(&mut batch)?;
-        if self.opts.on_error == OnError::Fail
-            && let Some(r) = batch.rejected.first()
-        {
-            let msg = format!(
-                "line {}: {} (on_error = \"fail\"; the open transaction was rolled back)",
-                r.pos.line, r.reason
-            );
-            self.pending.records += batch.records;
-            self.rollback();
-            return Err(Error::Aborted(msg));
-        }
-        self.pending.written += written;
-        self.pending.filtered += batch.filtered;
         self.pending.records += batch.records;
-        batch.rejected.sort_by_key(|r| (r.pos.file, r.pos.record));
+        self.fail_on(&batch.rejected)?;
+        self.pending.filtered += batch.filtered;
         self.pending.rejected.append(&mut batch.rejected);
+        let written = self.sink.write(&mut batch)?;
+        self.take_written(written)?;
         let rejected_total = self.totals.rejected + self.pending.rejected.len() as u64;
         if let Some(max) = self.opts.max_errors
             && rejected_total > max

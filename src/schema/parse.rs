@@ -104,13 +104,67 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Strict `YYYY-MM-DD`.
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// Strict `YYYY-MM-DD` (hand-parsed: this runs for every date field).
 pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    NaiveDate::from_ymd_opt(
+        digits(&b[0..4])? as i32,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )
+}
+
+/// The common shape `YYYY-MM-DD[T ]HH:MM:SS[.fraction](Z|±HH:MM)`, hand-parsed.
+fn parse_timestamp_fast(s: &str) -> Option<DateTime<FixedOffset>> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = parse_date(&s[..10])?;
+    let (h, mi, sec) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = &b[start..i];
+        if frac.is_empty() || frac.len() > 9 {
+            return None;
+        }
+        nanos = digits(frac)? * 10u32.pow(9 - frac.len() as u32);
+    }
+    let offset = match &b[i..] {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] => {
+            let v = (digits(&[*oh1, *oh2])? * 3600 + digits(&[*om1, *om2])? * 60) as i32;
+            if *sign == b'-' { -v } else { v }
+        }
+        _ => return None,
+    };
+    let tz = FixedOffset::east_opt(offset)?;
+    let naive = date.and_hms_nano_opt(h, mi, sec, nanos)?;
+    naive.and_local_timezone(tz).single()
 }
 
 /// RFC 3339 (`T` or a space between date and time, `Z` or `±HH:MM`). With
@@ -118,6 +172,9 @@ pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
 pub(crate) fn parse_timestamp(s: &str, allow_naive: bool) -> Option<DateTime<FixedOffset>> {
     if s.len() < 19 {
         return None;
+    }
+    if let Some(t) = parse_timestamp_fast(s) {
+        return Some(t);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t);
@@ -205,6 +262,30 @@ mod tests {
         assert!(parse_timestamp("2021-03-04 05:06:07.123+01:00", false).is_some());
         assert!(parse_timestamp("2021-03-04 05:06:07", false).is_none());
         assert!(parse_timestamp("2021-03-04 05:06:07", true).is_some());
+    }
+
+    #[test]
+    fn fast_timestamp_path_agrees_with_chrono() {
+        for s in [
+            "2021-03-04T05:06:07+05:30",
+            "2021-03-04 05:06:07Z",
+            "2021-03-04T05:06:07.5-08:00",
+            "2021-03-04T05:06:07.123456789+00:00",
+            "1970-01-01T00:00:00Z",
+        ] {
+            let fast = parse_timestamp_fast(s).unwrap();
+            let chrono = DateTime::parse_from_rfc3339(&s.replace(' ', "T")).unwrap();
+            assert_eq!(fast, chrono, "{s}");
+            assert_eq!(fast.offset(), chrono.offset(), "{s}");
+        }
+        for bad in [
+            "2021-03-04T25:06:07Z",
+            "2021-13-04T05:06:07Z",
+            "2021-03-04T05:06:07+5:30",
+            "2021-03-04T05:06:07.",
+        ] {
+            assert!(parse_timestamp_fast(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

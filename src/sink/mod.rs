@@ -6,10 +6,11 @@
 
 mod dialect;
 mod sqlite;
+mod sqlite_stmt;
 mod url;
 
 pub use dialect::quote_ident;
-pub use sqlite::SqliteSink;
+pub use sqlite::{SqliteEncode, SqliteSink};
 pub use url::{SinkTarget, redact_url};
 
 use crate::config::WriteMode;
@@ -30,12 +31,27 @@ pub struct SinkOptions {
     pub key: Vec<String>,
 }
 
+/// Rows written by a call, and rows the database refused (with its message).
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Rows written into the open transaction.
+    pub rows: u64,
+    /// Rows refused, with the reason.
+    pub rejected: Vec<crate::row::Rejected>,
+}
+
 /// A destination for rows.
+///
+/// A sink may write rows at once or hold some back (e.g. to sort them by key); every
+/// row taken by `write` is written or refused by the time `flush` returns. The runtime
+/// calls `flush`, looks at what was refused (the error policy may roll back), then
+/// `commit`.
 pub trait Sink: Send {
-    /// Write the rows of `batch` in the open transaction (opening one if needed). Rows
-    /// the database refuses are moved to `batch.rejected`. Returns the number written.
-    fn write(&mut self, batch: &mut Batch) -> Result<u64>;
-    /// Commit the open transaction, if any.
+    /// Take the rows of `batch` into the open transaction (opening one if needed).
+    fn write(&mut self, batch: &mut Batch) -> Result<Written>;
+    /// Write everything held back.
+    fn flush(&mut self) -> Result<Written>;
+    /// Commit the open transaction, if any (after `flush`).
     fn commit(&mut self) -> Result<()>;
     /// Roll back the open transaction, if any.
     fn rollback(&mut self) -> Result<()>;
@@ -57,6 +73,14 @@ pub enum TableStatus {
 pub fn open_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<Box<dyn Sink>> {
     match target {
         SinkTarget::Sqlite { path } => Ok(Box::new(SqliteSink::open(path, opts)?)),
+    }
+}
+
+/// A transform that prepares values for the sink, run on the worker threads (the last
+/// CPU stage) so the sink thread does as little as possible.
+pub fn encoder(target: &SinkTarget) -> Option<std::sync::Arc<dyn crate::transform::Transform>> {
+    match target {
+        SinkTarget::Sqlite { .. } => Some(std::sync::Arc::new(SqliteEncode)),
     }
 }
 

@@ -43,9 +43,9 @@ impl Transform for Compute {
     }
 
     fn apply(&self, batch: &mut Batch) {
-        let rows = std::mem::take(&mut batch.rows);
-        let mut kept = Vec::with_capacity(rows.len());
-        'rows: for mut row in rows {
+        // In place: rows are not moved unless one fails.
+        let mut failed: Vec<(usize, String)> = Vec::new();
+        for (n, row) in batch.rows.iter_mut().enumerate() {
             for c in &self.columns {
                 match c.expr.eval(&row.values) {
                     Ok(v) => match c.target {
@@ -60,13 +60,12 @@ impl Transform for Compute {
                             c.expr.source(),
                             e
                         );
-                        batch.reject(row, reason);
-                        continue 'rows;
+                        failed.push((n, reason));
+                        break;
                     }
                 }
             }
-            kept.push(row);
         }
-        batch.rows = kept;
+        batch.reject_indexes(failed);
     }
 }

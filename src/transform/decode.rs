@@ -19,6 +19,8 @@ pub struct DecodeOptions {
     /// Added to type errors when types were inferred from a sample, e.g. a hint to
     /// declare the column in `[source.schema]`.
     pub type_hint: Option<String>,
+    /// Room to reserve in each row for columns later stages add.
+    pub row_capacity: usize,
 }
 
 /// The decode stage.
@@ -51,7 +53,7 @@ impl Decode {
             }
         }
         out.clear();
-        out.reserve(n);
+        out.reserve(self.opts.row_capacity.max(n));
         for (i, ty) in self.types.iter().enumerate() {
             let Some(bytes) = raw.get(i) else {
                 out.push(Value::Null);
@@ -149,6 +151,7 @@ mod tests {
             null_values: vec!["NA".into()],
             ragged,
             type_hint: None,
+            row_capacity: 0,
         })
     }
 

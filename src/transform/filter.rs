@@ -2,7 +2,7 @@
 
 use super::Transform;
 use crate::expr::CompiledExpr;
-use crate::row::{Batch, Value};
+use crate::row::Batch;
 
 /// The filter stage. NULL and false drop the row (counted as filtered, not rejected).
 pub struct Filter {
@@ -25,9 +25,9 @@ impl Transform for Filter {
         let rows = std::mem::take(&mut batch.rows);
         let mut kept = Vec::with_capacity(rows.len());
         for row in rows {
-            match self.expr.eval(&row.values) {
-                Ok(Value::Bool(true)) => kept.push(row),
-                Ok(_) => batch.filtered += 1,
+            match self.expr.matches(&row.values) {
+                Ok(true) => kept.push(row),
+                Ok(false) => batch.filtered += 1,
                 Err(e) => {
                     let reason = format!("filter `{}`: {}", self.expr.source(), e);
                     batch.reject(row, reason);

@@ -49,9 +49,9 @@ impl Transform for Project {
         let mut kept = Vec::with_capacity(rows.len());
         'rows: for mut row in rows {
             if let Some(f) = &self.filter {
-                match f.eval(&row.values) {
-                    Ok(Value::Bool(true)) => {}
-                    Ok(_) => {
+                match f.matches(&row.values) {
+                    Ok(true) => {}
+                    Ok(false) => {
                         batch.filtered += 1;
                         continue;
                     }

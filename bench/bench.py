@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark: rowflow vs the sqlite3 shell on the standard workload.
+
+Runs each contender REPEAT times (alternating), checks every result against checksums
+computed independently from the CSV, and prints wall time, CPU time (user+sys, incl.
+children), peak RSS and the ratio to the baseline (median of the repeats). Also runs
+the single-core expression throughput measurement. Writes a Markdown table to
+bench/results/. Not a test: numbers depend on the machine; ratios are what matter.
+"""
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, "work")
+BIN = os.path.join(ROOT, "target", "release", "rowflow")
+
+
+def run_timed(cmd, stdin_path=None):
+    """Fork/exec with os.wait4 to get this child's own rusage."""
+    r, w = os.pipe()
+    t0 = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.dup2(w, 1)
+            if stdin_path:
+                fd = os.open(stdin_path, os.O_RDONLY)
+                os.dup2(fd, 0)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.execv(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    os.close(w)
+    chunks = []
+    while True:
+        b = os.read(r, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(r)
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"command failed ({code}): {' '.join(cmd)}")
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
+            "stdout": b"".join(chunks).decode(errors="replace")}
+
+
+def checksums(*args):
+    out = subprocess.run([sys.executable, os.path.join(HERE, "checksums.py"), *args],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def main():
+    rows = int(os.environ.get("ROWS", "1000000"))
+    repeat = int(os.environ.get("REPEAT", "3"))
+    os.makedirs(WORK, exist_ok=True)
+    csv_path = os.path.join(WORK, f"users_{rows}.csv")
+    if not os.path.exists(csv_path):
+        print(f"generating {rows} rows ...", flush=True)
+        subprocess.run([BIN, "generate", "users", "--rows", str(rows), "--out", csv_path], check=True)
+    size_mb = os.path.getsize(csv_path) / 1e6
+    print(f"input: {csv_path} ({size_mb:.0f} MB)", flush=True)
+    exp = checksums("expected", csv_path)
+
+    with open(os.path.join(HERE, "sql", "sqlite_baseline.sql")) as f:
+        baseline_sql = f.read().replace("@CSV@", csv_path)
+    baseline_sql_path = os.path.join(WORK, "baseline.sql")
+    with open(baseline_sql_path, "w") as f:
+        f.write(baseline_sql)
+    sqlite3 = shutil.which("sqlite3")
+    if not sqlite3:
+        raise SystemExit("sqlite3 shell not found (apt-get install sqlite3)")
+
+    results = {"rowflow": [], "sqlite3": []}
+    rf_db = os.path.join(WORK, "rowflow.db")
+    base_db = os.path.join(WORK, "baseline.db")
+    for i in range(repeat):
+        for name in ("sqlite3", "rowflow"):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                for db in (rf_db, base_db):
+                    if os.path.exists(db + suffix):
+                        os.remove(db + suffix)
+            if name == "rowflow":
+                m = run_timed([BIN, "run", os.path.join(ROOT, "examples/users/pipeline.toml"),
+                               "--set", f"source.path={csv_path}", "--set", f"sink.url=sqlite://{rf_db}",
+                               "--json", "--quiet"])
+                got = checksums("sqlite", rf_db, "users_out")
+            else:
+                m = run_timed([sqlite3, base_db], stdin_path=baseline_sql_path)
+                got = checksums("sqlite", base_db, "users_out")
+            m["ok"] = got == exp
+            if not m["ok"]:
+                diff = {k: (exp[k], got.get(k)) for k in exp if exp[k] != got.get(k)}
+                print(f"  {name}: CHECKSUM MISMATCH {diff}", flush=True)
+            print(f"  run {i + 1} {name}: {m['wall']:.2f} s wall, {m['cpu']:.2f} s cpu, "
+                  f"{m['rss_mb']:.0f} MB, checksums {'ok' if m['ok'] else 'FAIL'}", flush=True)
+            results[name].append(m)
+
+    def med(name, key):
+        return statistics.median(r[key] for r in results[name])
+
+    expr = subprocess.run([os.path.join(ROOT, "target", "release", "examples", "expr_throughput"),
+                           str(min(rows, 1_000_000))], check=True, capture_output=True, text=True).stdout.strip()
+
+    base_wall = med("sqlite3", "wall")
+    lines = []
+    lines.append(f"# SQLite benchmark, {rows:,} rows ({size_mb:.0f} MB)\n")
+    lines.append(f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    lines.append(f"- machine: {socket.gethostname()}, {os.cpu_count()} cores, {platform.platform()}")
+    lines.append(f"- median of {repeat} alternating runs; checksums verified against the CSV every run\n")
+    lines.append("| contender | wall s | cpu s | peak RSS MB | rows/s | speed-up vs sqlite3 | checksums |")
+    lines.append("|---|---:|---:|---:|---:|---:|---|")
+    for name, label in (("sqlite3", "sqlite3 .import + INSERT…SELECT (baseline)"),
+                        ("rowflow", "rowflow run (transform in flight)")):
+        w = med(name, "wall")
+        lines.append(f"| {label} | {w:.2f} | {med(name, 'cpu'):.2f} | {max(r['rss_mb'] for r in results[name]):.0f} "
+                     f"| {rows / w:,.0f} | {base_wall / w:.2f}x | {'ok' if all(r['ok'] for r in results[name]) else 'FAIL'} |")
+    lines.append("")
+    lines.append(f"Expression evaluation (the workload's 6 computed columns, one core): {expr}")
+    text = "\n".join(lines)
+    print()
+    print(text)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y-%m-%d")
+    out = os.path.join(HERE, "results", f"{stamp}-sqlite-{rows}.md")
+    with open(out, "w") as f:
+        f.write(text + "\n")
+    print(f"\nwritten to {os.path.relpath(out, ROOT)}")
+    if not all(r["ok"] for rs in results.values() for r in rs):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
