@@ -458,7 +458,7 @@ fn next_prime(n: u64) -> u64 {
         }
         let mut d = 2;
         while d * d <= k {
-            if k % d == 0 {
+            if k.is_multiple_of(d) {
                 return false;
             }
             d += 1;

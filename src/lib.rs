@@ -49,6 +49,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod config;
 pub mod error;
 pub mod expr;

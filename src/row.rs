@@ -89,9 +89,9 @@ fn write_timestamp(f: &mut impl fmt::Write, t: &DateTime<FixedOffset>) -> fmt::R
     write!(f, "T{h:02}:{m:02}:{s:02}")?;
     let nanos = t.nanosecond() % 1_000_000_000;
     if nanos != 0 {
-        if nanos % 1_000_000 == 0 {
+        if nanos.is_multiple_of(1_000_000) {
             write!(f, ".{:03}", nanos / 1_000_000)?;
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(f, ".{:06}", nanos / 1_000)?;
         } else {
             write!(f, ".{nanos:09}")?;
@@ -261,28 +261,6 @@ impl Batch {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn display_matches_chrono_rfc3339() {
-        for s in [
-            "2021-03-04T05:06:07+05:30",
-            "2021-03-04T05:06:07.123-08:00",
-            "1999-12-31T23:59:59.000001+00:00",
-            "2021-03-04T05:06:07.123456789+01:00",
-        ] {
-            let t = DateTime::parse_from_rfc3339(s).unwrap();
-            assert_eq!(Value::Timestamp(t).to_string(), t.to_rfc3339());
-        }
-        let z = DateTime::parse_from_rfc3339("2021-03-04T05:06:07Z").unwrap();
-        assert_eq!(Value::Timestamp(z).to_string(), "2021-03-04T05:06:07+00:00");
-        let d = NaiveDate::from_ymd_opt(7, 1, 2).unwrap();
-        assert_eq!(Value::Date(d).to_string(), "0007-01-02");
-    }
-}
-
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
         Value::Int(v)
@@ -311,5 +289,27 @@ impl From<&str> for Value {
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_matches_chrono_rfc3339() {
+        for s in [
+            "2021-03-04T05:06:07+05:30",
+            "2021-03-04T05:06:07.123-08:00",
+            "1999-12-31T23:59:59.000001+00:00",
+            "2021-03-04T05:06:07.123456789+01:00",
+        ] {
+            let t = DateTime::parse_from_rfc3339(s).unwrap();
+            assert_eq!(Value::Timestamp(t).to_string(), t.to_rfc3339());
+        }
+        let z = DateTime::parse_from_rfc3339("2021-03-04T05:06:07Z").unwrap();
+        assert_eq!(Value::Timestamp(z).to_string(), "2021-03-04T05:06:07+00:00");
+        let d = NaiveDate::from_ymd_opt(7, 1, 2).unwrap();
+        assert_eq!(Value::Date(d).to_string(), "0007-01-02");
     }
 }

@@ -57,10 +57,8 @@ pub(crate) fn interpolate_value(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<()> {
     match v {
-        toml::Value::String(s) => {
-            if s.contains('$') {
-                *s = interpolate_env(s, lookup)?;
-            }
+        toml::Value::String(s) if s.contains('$') => {
+            *s = interpolate_env(s, lookup)?;
         }
         toml::Value::Array(a) => {
             for x in a {

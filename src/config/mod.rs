@@ -464,3 +464,59 @@ mod tests {
         assert_eq!(spec.sink.url, "sqlite://x.db");
     }
 }
+
+#[cfg(test)]
+mod docs_sync {
+    use super::*;
+
+    fn keys(v: &toml::Value, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, x) in t {
+                    out.push(k.clone());
+                    keys(x, out);
+                }
+            }
+            toml::Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+            _ => {}
+        }
+    }
+
+    /// Every option a pipeline file can hold is documented in docs/pipeline.md: a new
+    /// field fails this test until it is.
+    #[test]
+    fn every_option_is_documented() {
+        let mut spec = PipelineSpec::from_toml(
+            "name = \"n\"\n[source]\npath = \"a\"\n[sink]\nurl = \"sqlite://x\"\ntable = \"t\"\n",
+            &[],
+        )
+        .unwrap();
+        spec.source.escape = Some("\\".into());
+        spec.source.comment = Some("#".into());
+        spec.errors.max_errors = Some(1);
+        spec.errors.reject_file = Some("r.csv".into());
+        spec.runtime.workers = Some(1);
+        let mut cols = IndexMap::new();
+        cols.insert("c".to_string(), "1".to_string());
+        spec.transforms = vec![
+            TransformSpec::Compute { columns: cols.clone() },
+            TransformSpec::Filter { condition: "true".into() },
+            TransformSpec::Select { columns: vec!["c".into()] },
+            TransformSpec::Drop { columns: vec!["c".into()] },
+            TransformSpec::Rename { columns: cols.clone() },
+            TransformSpec::Cast { columns: cols },
+            TransformSpec::Sql { query: "SELECT 1".into() },
+        ];
+        let value = toml::Value::try_from(&spec).unwrap();
+        let mut all = Vec::new();
+        keys(&value, &mut all);
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
+        let ignore = ["c", "transform", "source", "sink", "errors", "runtime", "schema"];
+        for k in all.iter().filter(|k| !ignore.contains(&k.as_str())) {
+            assert!(docs.contains(&format!("`{k}`")), "option `{k}` is not documented in docs/pipeline.md");
+        }
+        for t in ["compute", "filter", "select", "drop", "rename", "cast", "sql"] {
+            assert!(docs.contains(&format!("| `{t}` |")), "transform type `{t}` is not documented");
+        }
+    }
+}

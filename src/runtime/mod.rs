@@ -221,15 +221,15 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     // If the sink stopped early (error), the reader may be blocked on a full channel:
     // dropping every receiver unblocks it. Stage tasks end when their channels close.
     stopping.store(true, Ordering::Relaxed);
-    let sink_result = match sink_waiter.await {
+    let sink_end = match sink_waiter.await {
         Ok(Ok(r)) => r,
-        _ => Err((
-            Default::default(),
-            Error::Stage {
+        _ => sink_loop::SinkEnd {
+            totals: Default::default(),
+            error: Some(Error::Stage {
                 stage: "sink".into(),
                 message: "the sink thread panicked".into(),
-            },
-        )),
+            }),
+        },
     };
     let mut stage_error = None;
     for t in tasks {
@@ -256,12 +256,9 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         });
     observer.progress(&snapshot(&counters));
 
-    let totals = match &sink_result {
-        Ok(t) => t.clone(),
-        Err((t, _)) => t.clone(),
-    };
-    let outcome = match (sink_result, reader_result, stage_error) {
-        (Err((_, e)), _, _) => Outcome::Failed(e),
+    let totals = sink_end.totals;
+    let outcome = match (sink_end.error, reader_result, stage_error) {
+        (Some(e), _, _) => Outcome::Failed(e),
         (_, Err(e), _) => Outcome::Failed(e),
         (_, _, Some(e)) => Outcome::Failed(e),
         _ if interrupted => Outcome::Interrupted,

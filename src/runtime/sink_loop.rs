@@ -139,15 +139,25 @@ impl Loop {
     }
 }
 
+/// What the sink thread did: its totals, and the error that stopped it, if any.
+pub(crate) struct SinkEnd {
+    pub totals: Totals,
+    pub error: Option<Error>,
+}
+
 pub(super) fn run(
     sink: Box<dyn Sink>,
     mut rx: mpsc::Receiver<Batch>,
     opts: RunOptions,
     counters: Arc<Counters>,
-) -> std::result::Result<Totals, (Totals, Error)> {
+) -> SinkEnd {
+    let fail = |totals, e| SinkEnd {
+        totals,
+        error: Some(e),
+    };
     let rejects = match opts.rejects.clone().map(RejectWriter::new).transpose() {
         Ok(r) => r,
-        Err(e) => return Err((Totals::default(), e)),
+        Err(e) => return fail(Totals::default(), e),
     };
     let mut l = Loop {
         sink,
@@ -163,14 +173,17 @@ pub(super) fn run(
             if l.pending.records > 0 {
                 l.rollback();
             }
-            return Err((l.totals, e));
+            return fail(l.totals, e);
         }
     }
     match l.commit() {
-        Ok(()) => Ok(l.totals),
+        Ok(()) => SinkEnd {
+            totals: l.totals,
+            error: None,
+        },
         Err(e) => {
             l.rollback();
-            Err((l.totals, e))
+            fail(l.totals, e)
         }
     }
 }
