@@ -183,6 +183,11 @@ impl RawRecord {
         self.quoted_empty.contains(&(i as u32))
     }
 
+    /// The three parts (`buf`, `ends`, `quoted_empty`), for serialization.
+    pub fn parts(&self) -> (&[u8], &[u32], &[u32]) {
+        (&self.buf, &self.ends, &self.quoted_empty)
+    }
+
     /// Bytes held (for memory accounting).
     pub fn heap_size(&self) -> usize {
         self.buf.capacity() + 4 * self.ends.capacity()

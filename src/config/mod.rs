@@ -499,24 +499,54 @@ mod docs_sync {
         let mut cols = IndexMap::new();
         cols.insert("c".to_string(), "1".to_string());
         spec.transforms = vec![
-            TransformSpec::Compute { columns: cols.clone() },
-            TransformSpec::Filter { condition: "true".into() },
-            TransformSpec::Select { columns: vec!["c".into()] },
-            TransformSpec::Drop { columns: vec!["c".into()] },
-            TransformSpec::Rename { columns: cols.clone() },
+            TransformSpec::Compute {
+                columns: cols.clone(),
+            },
+            TransformSpec::Filter {
+                condition: "true".into(),
+            },
+            TransformSpec::Select {
+                columns: vec!["c".into()],
+            },
+            TransformSpec::Drop {
+                columns: vec!["c".into()],
+            },
+            TransformSpec::Rename {
+                columns: cols.clone(),
+            },
             TransformSpec::Cast { columns: cols },
-            TransformSpec::Sql { query: "SELECT 1".into() },
+            TransformSpec::Sql {
+                query: "SELECT 1".into(),
+            },
         ];
         let value = toml::Value::try_from(&spec).unwrap();
         let mut all = Vec::new();
         keys(&value, &mut all);
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
-        let ignore = ["c", "transform", "source", "sink", "errors", "runtime", "schema"];
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md"))
+                .unwrap();
+        let ignore = [
+            "c",
+            "transform",
+            "source",
+            "sink",
+            "errors",
+            "runtime",
+            "schema",
+        ];
         for k in all.iter().filter(|k| !ignore.contains(&k.as_str())) {
-            assert!(docs.contains(&format!("`{k}`")), "option `{k}` is not documented in docs/pipeline.md");
+            assert!(
+                docs.contains(&format!("`{k}`")),
+                "option `{k}` is not documented in docs/pipeline.md"
+            );
         }
-        for t in ["compute", "filter", "select", "drop", "rename", "cast", "sql"] {
-            assert!(docs.contains(&format!("| `{t}` |")), "transform type `{t}` is not documented");
+        for t in [
+            "compute", "filter", "select", "drop", "rename", "cast", "sql",
+        ] {
+            assert!(
+                docs.contains(&format!("| `{t}` |")),
+                "transform type `{t}` is not documented"
+            );
         }
     }
 }

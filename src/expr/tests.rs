@@ -1,3 +1,4 @@
+#![allow(clippy::print_stdout)] // the ignored throughput test reports its measurement
 //! Tests of the expression compiler and evaluator, through the public API.
 
 use std::str::FromStr;

@@ -5,6 +5,7 @@
 //! Sinks are blocking and run on a thread of their own.
 
 mod dialect;
+mod spill;
 mod sqlite;
 mod sqlite_stmt;
 mod url;

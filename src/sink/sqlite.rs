@@ -11,6 +11,7 @@ use std::path::Path;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::dialect::quote_ident;
+use super::spill::Runs;
 use super::sqlite_stmt::RawInsert;
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::config::WriteMode;
@@ -31,11 +32,14 @@ pub struct SqliteSink {
     in_tx: bool,
     /// Rows held back to be inserted in key order (keyed tables only).
     held: Vec<Row>,
+    /// Sorted runs already spilled to disk in this transaction.
+    runs: Runs,
 }
 
-/// Keyed tables: rows are inserted in runs of this many, sorted by key. SQLite inserts
-/// sorted keys several times faster than random ones (B-tree locality and its append
-/// fast path), at the cost of holding one run in memory.
+/// Keyed tables: rows are sorted by key in runs of this many, spilled to temporary
+/// files, and merged at commit, so a transaction's rows reach SQLite in key order.
+/// SQLite inserts sorted keys several times faster than random ones (each B-tree page is
+/// filled once instead of being revisited at random); memory holds one run.
 const SORT_RUN_ROWS: usize = 32768;
 
 /// Rows per multi-row INSERT: fewer statement executions per row, while staying far
@@ -399,6 +403,7 @@ impl SqliteSink {
             key_idx,
             in_tx: false,
             held: Vec::new(),
+            runs: Runs::default(),
         })
     }
 }
@@ -412,22 +417,76 @@ fn reject(row: Row, reason: String) -> Rejected {
 }
 
 impl SqliteSink {
-    /// Insert the held rows (sorted by key for keyed tables): full chunks as one
-    /// multi-row INSERT; a chunk SQLite refuses changes nothing (statements are atomic)
-    /// and is retried row by row to find the bad rows.
-    fn insert_held(&mut self) -> Result<Written> {
+    /// Order of two rows by key (stable sorts keep input order among equal keys).
+    fn key_order(key_idx: &[usize], a: &Row, b: &Row) -> std::cmp::Ordering {
+        key_idx
+            .iter()
+            .map(|&i| key_cmp(&a.values[i], &b.values[i]))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+
+    /// Sort what is held (keyed tables) and write it to a run file.
+    fn spill_held(&mut self) -> Result<()> {
         let mut rows = std::mem::take(&mut self.held);
-        if !self.key_idx.is_empty() {
-            let k = &self.key_idx;
-            // Stable: among equal keys the input order is kept (the first is inserted
-            // and later ones are refused, or update it with upsert).
-            rows.sort_by(|a, b| {
-                k.iter()
-                    .map(|&i| key_cmp(&a.values[i], &b.values[i]))
-                    .find(|o| o.is_ne())
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
+        let k = self.key_idx.clone();
+        rows.sort_by(|a, b| Self::key_order(&k, a, b));
+        self.runs.spill(&rows).map_err(|e| {
+            sink_err(
+                &self.target,
+                format!("writing a sort run to a temporary file: {e}"),
+            )
+        })
+    }
+
+    /// Insert everything held back, in key order for keyed tables: directly when it fits
+    /// in one run, otherwise by merging the spilled runs.
+    fn insert_held(&mut self) -> Result<Written> {
+        if self.key_idx.is_empty() {
+            let rows = std::mem::take(&mut self.held);
+            return self.insert_rows(rows);
         }
+        if self.runs.is_empty() {
+            let mut rows = std::mem::take(&mut self.held);
+            let k = self.key_idx.clone();
+            rows.sort_by(|a, b| Self::key_order(&k, a, b));
+            return self.insert_rows(rows);
+        }
+        if !self.held.is_empty() {
+            self.spill_held()?;
+        }
+        let k = self.key_idx.clone();
+        let mut runs = std::mem::take(&mut self.runs);
+        let io = |e: std::io::Error| format!("reading a sort run back: {e}");
+        let mut merge = runs
+            .merge(|a, b| Self::key_order(&k, a, b))
+            .map_err(|e| sink_err(&self.target, io(e)))?;
+        let mut out = Written::default();
+        let mut piece = Vec::with_capacity(4096);
+        loop {
+            let next = merge
+                .next_row()
+                .map_err(|e| sink_err(&self.target, io(e)))?;
+            let done = next.is_none();
+            if let Some(r) = next {
+                piece.push(r);
+            }
+            if piece.len() == 4096 || (done && !piece.is_empty()) {
+                let w =
+                    self.insert_rows(std::mem::replace(&mut piece, Vec::with_capacity(4096)))?;
+                out.rows += w.rows;
+                out.rejected.extend(w.rejected);
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Insert rows in the given order: full chunks as one multi-row INSERT; a chunk
+    /// SQLite refuses changes nothing (statements are atomic) and is retried row by row
+    /// to find the bad rows.
+    fn insert_rows(&mut self, rows: Vec<Row>) -> Result<Written> {
         let mut out = Written::default();
         let mut failed: Vec<usize> = Vec::new();
         let mut offset = 0usize;
@@ -547,10 +606,12 @@ impl Sink for SqliteSink {
             }
             self.held.push(row);
         }
-        if self.key_idx.is_empty() || self.held.len() >= SORT_RUN_ROWS {
+        if self.key_idx.is_empty() {
             let more = self.insert_held()?;
             out.rows += more.rows;
             out.rejected.extend(more.rejected);
+        } else if self.held.len() >= SORT_RUN_ROWS {
+            self.spill_held()?;
         }
         Ok(out)
     }
@@ -571,6 +632,7 @@ impl Sink for SqliteSink {
 
     fn rollback(&mut self) -> Result<()> {
         self.held.clear();
+        self.runs.clear();
         if self.in_tx {
             self.conn
                 .execute_batch("ROLLBACK")
