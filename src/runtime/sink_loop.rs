@@ -44,6 +44,8 @@ struct Loop {
     totals: Totals,
     pending: Pending,
     last_commit: Instant,
+    /// Rows the sink is done with, freed on another thread.
+    graveyard: std::sync::mpsc::SyncSender<Vec<crate::row::Row>>,
 }
 
 impl Loop {
@@ -109,6 +111,12 @@ impl Loop {
 
     fn take_written(&mut self, w: crate::sink::Written) -> Result<()> {
         self.pending.written += w.rows;
+        for rows in w.spent {
+            // The drop thread frees them; if it is gone, free them here.
+            if let Err(std::sync::mpsc::SendError(rows)) = self.graveyard.send(rows) {
+                drop(rows);
+            }
+        }
         self.fail_on(&w.rejected)?;
         self.pending.rejected.extend(w.rejected);
         Ok(())
@@ -145,21 +153,32 @@ pub(crate) struct SinkEnd {
     pub error: Option<Error>,
 }
 
+fn fail(totals: Totals, e: Error) -> SinkEnd {
+    SinkEnd {
+        totals,
+        error: Some(e),
+    }
+}
+
 pub(super) fn run(
     sink: Box<dyn Sink>,
     mut rx: mpsc::Receiver<Batch>,
     opts: RunOptions,
     counters: Arc<Counters>,
 ) -> SinkEnd {
-    let fail = |totals, e| SinkEnd {
-        totals,
-        error: Some(e),
-    };
     let rejects = match opts.rejects.clone().map(RejectWriter::new).transpose() {
         Ok(r) => r,
         Err(e) => return fail(Totals::default(), e),
     };
+    // Freeing rows (many small allocations made on other threads) is real work: do it
+    // on a thread of its own so the sink thread, the bottleneck, only writes.
+    let (graveyard, dead) = std::sync::mpsc::sync_channel::<Vec<crate::row::Row>>(4);
+    let dropper = std::thread::Builder::new()
+        .name("rowflow-drop".into())
+        .spawn(move || dead.into_iter().for_each(drop))
+        .ok();
     let mut l = Loop {
+        graveyard,
         sink,
         opts,
         counters,
@@ -168,22 +187,31 @@ pub(super) fn run(
         pending: Pending::default(),
         last_commit: Instant::now(),
     };
+    let end = run_loop(&mut l, &mut rx);
+    drop(l);
+    if let Some(d) = dropper {
+        let _ = d.join();
+    }
+    end
+}
+
+fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
     while let Some(batch) = rx.blocking_recv() {
         if let Err(e) = l.handle(batch) {
             if l.pending.records > 0 {
                 l.rollback();
             }
-            return fail(l.totals, e);
+            return fail(std::mem::take(&mut l.totals), e);
         }
     }
     match l.commit() {
         Ok(()) => SinkEnd {
-            totals: l.totals,
+            totals: std::mem::take(&mut l.totals),
             error: None,
         },
         Err(e) => {
             l.rollback();
-            fail(l.totals, e)
+            fail(std::mem::take(&mut l.totals), e)
         }
     }
 }

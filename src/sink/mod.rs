@@ -39,6 +39,9 @@ pub struct Written {
     pub rows: u64,
     /// Rows refused, with the reason.
     pub rejected: Vec<crate::row::Rejected>,
+    /// Rows the sink is done with. Freeing rows costs real time (they hold many small
+    /// allocations made on other threads); the runtime drops them off the sink thread.
+    pub spent: Vec<Vec<crate::row::Row>>,
 }
 
 /// A destination for rows.

@@ -7,7 +7,8 @@
 //! one run whatever the transaction size. The files are unlinked at creation and
 //! vanish with their handles.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -151,66 +152,60 @@ impl Runs {
 
     /// Merge the runs in key order; rows with equal keys come out in run order (input
     /// order), so the merge is stable.
-    pub(super) fn merge<F>(&mut self, cmp: F) -> io::Result<Merge<F>>
+    pub(super) fn merge<K, F>(&mut self, key: F) -> io::Result<Merge<K, F>>
     where
-        F: Fn(&Row, &Row) -> Ordering,
+        K: Ord,
+        F: Fn(&Row) -> K,
     {
         let mut readers = Vec::new();
         for (mut f, n) in self.files.drain(..) {
             f.seek(SeekFrom::Start(0))?;
             readers.push((BufReader::with_capacity(256 * 1024, f), n));
         }
-        let mut heads = Vec::with_capacity(readers.len());
-        for (r, n) in readers.iter_mut() {
-            heads.push(if *n > 0 {
-                *n -= 1;
-                Some(read_row(r)?)
-            } else {
-                None
-            });
-        }
-        Ok(Merge {
+        let mut m = Merge {
+            heads: (0..readers.len()).map(|_| None).collect(),
             readers,
-            heads,
-            cmp,
-        })
+            heap: BinaryHeap::new(),
+            key,
+        };
+        for run in 0..m.readers.len() {
+            m.advance(run)?;
+        }
+        Ok(m)
     }
 }
 
 /// An iterator over merged runs.
-pub(super) struct Merge<F> {
+pub(super) struct Merge<K, F> {
     readers: Vec<(BufReader<File>, usize)>,
     heads: Vec<Option<Row>>,
-    cmp: F,
+    /// (key of the run's head, run): the smallest on top; ties go to the earlier run.
+    heap: BinaryHeap<Reverse<(K, usize)>>,
+    key: F,
 }
 
-impl<F: Fn(&Row, &Row) -> Ordering> Merge<F> {
+impl<K: Ord, F: Fn(&Row) -> K> Merge<K, F> {
+    /// Read the next row of `run` into its head slot.
+    fn advance(&mut self, run: usize) -> io::Result<()> {
+        let (r, left) = &mut self.readers[run];
+        if *left == 0 {
+            return Ok(());
+        }
+        *left -= 1;
+        let row = read_row(r)?;
+        self.heap.push(Reverse(((self.key)(&row), run)));
+        self.heads[run] = Some(row);
+        Ok(())
+    }
+
     /// The next row in key order.
     pub(super) fn next_row(&mut self) -> io::Result<Option<Row>> {
-        // Few runs (a transaction's worth): a linear scan beats a heap's bookkeeping.
-        let mut best: Option<usize> = None;
-        for (i, h) in self.heads.iter().enumerate() {
-            if let Some(row) = h {
-                let better = match best.and_then(|b| self.heads[b].as_ref()) {
-                    None => true,
-                    Some(cur) => (self.cmp)(row, cur) == Ordering::Less,
-                };
-                if better {
-                    best = Some(i);
-                }
-            }
-        }
-        let Some(i) = best else {
+        let Some(Reverse((_, run))) = self.heap.pop() else {
             return Ok(None);
         };
-        let (r, left) = &mut self.readers[i];
-        let next = if *left > 0 {
-            *left -= 1;
-            Some(read_row(r)?)
-        } else {
-            None
-        };
-        Ok(std::mem::replace(&mut self.heads[i], next))
+        let row = self.heads[run].take();
+        self.advance(run)?;
+        Ok(row)
     }
 }
 
@@ -249,7 +244,7 @@ mod tests {
             Value::Int(k) => k,
             _ => unreachable!("test rows have int keys"),
         };
-        let mut m = runs.merge(|a, b| key(a).cmp(&key(b))).unwrap();
+        let mut m = runs.merge(key).unwrap();
         let mut got = Vec::new();
         while let Some(r) = m.next_row().unwrap() {
             let Value::Text(t) = &r.values[1] else {

@@ -417,26 +417,35 @@ fn reject(row: Row, reason: String) -> Rejected {
 }
 
 impl SqliteSink {
-    /// Order of two rows by key (stable sorts keep input order among equal keys).
-    fn key_order(key_idx: &[usize], a: &Row, b: &Row) -> std::cmp::Ordering {
-        key_idx
-            .iter()
-            .map(|&i| key_cmp(&a.values[i], &b.values[i]))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
+    /// The sort key of a row (values are encoded: int, float, text; never NULL).
+    fn sort_key(key_idx: &[usize], row: &Row) -> SortKey {
+        match key_idx {
+            [i] => match &row.values[*i] {
+                Value::Int(v) => SortKey::Int(*v),
+                other => SortKey::Parts(vec![KeyPart::of(other)]),
+            },
+            _ => SortKey::Parts(
+                key_idx
+                    .iter()
+                    .map(|&i| KeyPart::of(&row.values[i]))
+                    .collect(),
+            ),
+        }
     }
 
-    /// Sort what is held (keyed tables) and write it to a run file.
-    fn spill_held(&mut self) -> Result<()> {
+    /// Sort what is held (keyed tables) and write it to a run file; returns the rows.
+    fn spill_held(&mut self) -> Result<Vec<Row>> {
         let mut rows = std::mem::take(&mut self.held);
         let k = self.key_idx.clone();
-        rows.sort_by(|a, b| Self::key_order(&k, a, b));
+        // Stable: among equal keys the input order is kept.
+        rows.sort_by_cached_key(|r| Self::sort_key(&k, r));
         self.runs.spill(&rows).map_err(|e| {
             sink_err(
                 &self.target,
                 format!("writing a sort run to a temporary file: {e}"),
             )
-        })
+        })?;
+        Ok(rows)
     }
 
     /// Insert everything held back, in key order for keyed tables: directly when it fits
@@ -449,19 +458,19 @@ impl SqliteSink {
         if self.runs.is_empty() {
             let mut rows = std::mem::take(&mut self.held);
             let k = self.key_idx.clone();
-            rows.sort_by(|a, b| Self::key_order(&k, a, b));
+            rows.sort_by_cached_key(|r| Self::sort_key(&k, r));
             return self.insert_rows(rows);
         }
+        let mut out = Written::default();
         if !self.held.is_empty() {
-            self.spill_held()?;
+            out.spent.push(self.spill_held()?);
         }
         let k = self.key_idx.clone();
         let mut runs = std::mem::take(&mut self.runs);
         let io = |e: std::io::Error| format!("reading a sort run back: {e}");
         let mut merge = runs
-            .merge(|a, b| Self::key_order(&k, a, b))
+            .merge(|r| Self::sort_key(&k, r))
             .map_err(|e| sink_err(&self.target, io(e)))?;
-        let mut out = Written::default();
         let mut piece = Vec::with_capacity(4096);
         loop {
             let next = merge
@@ -520,7 +529,9 @@ impl SqliteSink {
                 }
             }
         }
-        if !errors.is_empty() {
+        if errors.is_empty() {
+            out.spent.push(rows);
+        } else {
             let mut errors = errors.into_iter().peekable();
             for (k, row) in rows.into_iter().enumerate() {
                 if let Some((_, reason)) = errors.next_if(|(i, _)| *i == k) {
@@ -532,14 +543,36 @@ impl SqliteSink {
     }
 }
 
-/// Order of key values for sorting runs (values are already encoded: int, float,
-/// text or NULL; NULL keys never get here).
-fn key_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
-        (Value::Text(x), Value::Text(y)) => x.cmp(y),
-        _ => a.to_string().cmp(&b.to_string()),
+/// A row's position in key order. Rows of one table all have the same shape, so the
+/// variants are never compared with each other.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey {
+    /// The common case, a single int key: no allocation.
+    Int(i64),
+    /// Anything else.
+    Parts(Vec<KeyPart>),
+}
+
+/// One key value, totally ordered (floats by their IEEE total order).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyPart {
+    Int(i64),
+    Float(i64),
+    Text(String),
+}
+
+impl KeyPart {
+    fn of(v: &Value) -> KeyPart {
+        match v {
+            Value::Int(x) => KeyPart::Int(*x),
+            Value::Float(x) => {
+                // The IEEE 754 total order as a signed integer.
+                let bits = x.to_bits() as i64;
+                KeyPart::Float(bits ^ (((bits >> 63) as u64) >> 1) as i64)
+            }
+            Value::Text(s) => KeyPart::Text(s.clone()),
+            other => KeyPart::Text(other.to_string()),
+        }
     }
 }
 
@@ -610,8 +643,9 @@ impl Sink for SqliteSink {
             let more = self.insert_held()?;
             out.rows += more.rows;
             out.rejected.extend(more.rejected);
+            out.spent.extend(more.spent);
         } else if self.held.len() >= SORT_RUN_ROWS {
-            self.spill_held()?;
+            out.spent.push(self.spill_held()?);
         }
         Ok(out)
     }

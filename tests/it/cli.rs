@@ -440,3 +440,65 @@ fn sigterm_commits_and_exits_nonzero() {
         assert_eq!(written, 300_000);
     }
 }
+
+/// More keyed rows than one sort run: rows go through the spill files and the merge.
+/// Duplicates across runs: the first occurrence is written and the later ones rejected
+/// with their own line; with upsert the last one wins.
+#[test]
+fn keyed_loads_across_sort_runs_keep_first_or_last_occurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("id,v\n");
+    for i in 0..80_000u64 {
+        let id = if i < 50_000 {
+            (i * 7919) % 50_000
+        } else {
+            i - 50_000
+        };
+        body.push_str(&format!("{id},{i}\n"));
+    }
+    write(dir.path(), "k.csv", &body);
+    let db = dir.path().join("k.db");
+    let url = format!("sqlite://{}", db.display());
+    let run = rowflow(
+        dir.path(),
+        &[
+            "load", "k.csv", "--into", &url, "--table", "t", "--key", "id", "--reject", "rej.csv",
+            "--json", "-q",
+        ],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let j = run.json();
+    assert_eq!(j["rows_written"], 50_000);
+    assert_eq!(j["rows_rejected"], 30_000);
+    // First occurrences: for id < 50000 the row i with (i*7919)%50000 == id, i < 50000.
+    let wrong = query(
+        &db,
+        "SELECT count(*) FROM t WHERE v >= 50000 OR (v * 7919) % 50000 != id",
+    );
+    assert_eq!(wrong, vec![vec![Sql::Integer(0)]]);
+    let rej = read_csv(&dir.path().join("rej.csv"));
+    assert_eq!(rej.len(), 30_001);
+    assert_eq!(
+        rej[1][..3],
+        ["0", "50000", "50002"],
+        "id 0 again, at line 50002"
+    );
+    assert!(rej[1][3].contains("UNIQUE"), "{:?}", rej[1]);
+    let run = rowflow(
+        dir.path(),
+        &[
+            "load", "k.csv", "--into", &url, "--table", "t", "--key", "id", "--mode", "upsert",
+            "--json", "-q",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let last = query(
+        &db,
+        "SELECT count(*) FROM t WHERE id < 30000 AND v = id + 50000",
+    );
+    assert_eq!(
+        last,
+        vec![vec![Sql::Integer(30_000)]],
+        "upsert: the last occurrence wins"
+    );
+}

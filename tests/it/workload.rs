@@ -127,8 +127,11 @@ fn example_pipeline_passes_the_workload_checksums() {
 fn generated_workload_passes_the_checksums() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("gen.csv");
-    rowflow::generate::users(20_000, 42, std::fs::File::create(&csv).unwrap()).unwrap();
+    rowflow::generate::users(70_000, 42, std::fs::File::create(&csv).unwrap()).unwrap();
     let exp = expected(&csv);
-    assert_eq!(exp.rows, 20_000);
+    assert_eq!(
+        exp.rows, 70_000,
+        "more rows than one sort run: the spill and merge path"
+    );
     assert_eq!(run_example(&csv, dir.path()), exp);
 }
