@@ -326,7 +326,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     Ok(Plan {
         name: spec.name.clone().unwrap_or_else(|| "pipeline".into()),
-        inputs: inputs_display,
+        inputs: inputs_display.clone(),
         input_schema,
         notes,
         steps,
@@ -347,6 +347,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             on_error: spec.errors.on_error,
             max_errors: spec.errors.max_errors,
             rejects,
+            inputs: inputs_display,
         },
         source,
         stages: runtime_stages,

@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub max_errors: Option<u64>,
     /// Reject file (None with `on_error = "skip"`).
     pub rejects: Option<RejectTarget>,
+    /// Input names (indexed by `Position::file`), for messages.
+    pub inputs: Vec<String>,
 }
 
 /// Shared counters, read by the progress ticker.

@@ -49,6 +49,14 @@ struct Loop {
 }
 
 impl Loop {
+    /// `file line N` for messages.
+    fn locate(&self, r: &Rejected) -> String {
+        match self.opts.inputs.get(r.pos.file as usize) {
+            Some(f) => format!("{f} line {}", r.pos.line),
+            None => format!("line {}", r.pos.line),
+        }
+    }
+
     /// Write what the sink holds back, apply the error policy to what it refused, then
     /// commit and account for the transaction.
     fn commit(&mut self) -> Result<()> {
@@ -61,7 +69,7 @@ impl Loop {
             if self.totals.first_rejects.len() < 5 {
                 self.totals
                     .first_rejects
-                    .push(format!("line {}: {}", r.pos.line, r.reason));
+                    .push(format!("{}: {}", self.locate(r), r.reason));
             }
             if let Some(w) = self.rejects.as_mut() {
                 w.write(r)?;
@@ -102,8 +110,9 @@ impl Loop {
             return Ok(());
         };
         let msg = format!(
-            "line {}: {} (on_error = \"fail\"; the open transaction was rolled back)",
-            r.pos.line, r.reason
+            "{}: {} (on_error = \"fail\"; the open transaction was rolled back)",
+            self.locate(r),
+            r.reason
         );
         self.rollback();
         Err(Error::Aborted(msg))
