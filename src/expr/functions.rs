@@ -713,25 +713,15 @@ pub(crate) fn build(
             out.extend(it);
             Ok(text_node(TextFn::ConcatWs, out, span))
         }
-        "left" | "right" => {
-            arity(c, name, n, 2, 2, span)?;
-            let mut out = Vec::with_capacity(n);
-            for (i, t) in args.into_iter().enumerate() {
-                out.push(if i == 0 {
-                    want_text(c, &fname, i, n, t)?
-                } else {
-                    want_int(c, &fname, i, n, t)?
-                });
-            }
-            let f = if name == "left" {
-                TextFn::Left
-            } else {
-                TextFn::Right
+        "left" | "right" | "lpad" | "rpad" => {
+            let (lo, hi, f) = match name {
+                "left" => (2, 2, TextFn::Left),
+                "right" => (2, 2, TextFn::Right),
+                "lpad" => (2, 3, TextFn::Lpad),
+                _ => (2, 3, TextFn::Rpad),
             };
-            Ok(text_node(f, out, span))
-        }
-        "lpad" | "rpad" => {
-            arity(c, name, n, 2, 3, span)?;
+            arity(c, name, n, lo, hi, span)?;
+            // (text, int[, text]): the second argument is a length.
             let mut out = Vec::with_capacity(n);
             for (i, t) in args.into_iter().enumerate() {
                 out.push(if i == 1 {
@@ -740,11 +730,6 @@ pub(crate) fn build(
                     want_text(c, &fname, i, n, t)?
                 });
             }
-            let f = if name == "lpad" {
-                TextFn::Lpad
-            } else {
-                TextFn::Rpad
-            };
             Ok(text_node(f, out, span))
         }
         "strpos" | "position" => {

@@ -180,8 +180,9 @@ pub(super) fn run(
         Err(e) => return fail(Totals::default(), e),
     };
     // Freeing rows (many small allocations made on other threads) is real work: do it
-    // on a thread of its own so the sink thread, the bottleneck, only writes.
-    let (graveyard, dead) = std::sync::mpsc::sync_channel::<Vec<crate::row::Row>>(4);
+    // on a thread of its own so the sink thread, the bottleneck, only writes. One batch
+    // of spent rows may wait while another is freed: memory stays bounded.
+    let (graveyard, dead) = std::sync::mpsc::sync_channel::<Vec<crate::row::Row>>(1);
     let dropper = std::thread::Builder::new()
         .name("rowflow-drop".into())
         .spawn(move || dead.into_iter().for_each(drop))

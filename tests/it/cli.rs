@@ -1,11 +1,11 @@
 //! The CLI: subcommands, exit codes, the JSON summary, error policies, overrides.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use rusqlite::types::Value as Sql;
 
-use crate::harness::{columns, data, load, query, read_csv, rowflow, text};
+use crate::harness::{columns, data, load, query, read_csv, rowflow, spawn, text};
 
 fn write(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -218,8 +218,9 @@ fn stdin_gzip_zstd_and_globs() {
     let dir = tempfile::tempdir().unwrap();
     let body = "id,v\n1,a\n2,b\n";
     // stdin
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rowflow"))
-        .args([
+    let mut child = spawn(
+        dir.path(),
+        &[
             "load",
             "-",
             "--into",
@@ -228,12 +229,8 @@ fn stdin_gzip_zstd_and_globs() {
             "t",
             "--json",
             "-q",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     child
         .stdin
         .take()
@@ -398,22 +395,20 @@ fn sigterm_commits_and_exits_nonzero() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("big.csv");
     rowflow::generate::users(300_000, 1, std::fs::File::create(&csv).unwrap()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_rowflow"))
-        .args([
+    let csv_arg = csv.to_string_lossy().into_owned();
+    let child = spawn(
+        dir.path(),
+        &[
             "load",
-            csv.to_str().unwrap(),
+            &csv_arg,
             "--into",
             "sqlite://sig.db",
             "--table",
             "t",
             "--json",
             "-q",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // SAFETY-free: kill(1) is the portable way to send SIGTERM from a test.
     let status = Command::new("kill")

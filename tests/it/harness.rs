@@ -39,6 +39,19 @@ pub fn rowflow(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Start `rowflow ARGS` in `cwd` with piped stdin, stdout and stderr.
+pub fn spawn(cwd: &Path, args: &[&str]) -> std::process::Child {
+    use std::process::Stdio;
+    Command::new(env!("CARGO_BIN_EXE_rowflow"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rowflow")
+}
+
 /// A fixture under `tests/data`.
 pub fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
