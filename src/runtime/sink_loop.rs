@@ -138,21 +138,34 @@ impl Loop {
         self.pending.rejected.append(&mut batch.rejected);
         let written = self.sink.write(&mut batch)?;
         self.take_written(written)?;
-        let rejected_total = self.totals.rejected + self.pending.rejected.len() as u64;
-        if let Some(max) = self.opts.max_errors
-            && rejected_total > max
-        {
+        if self.over_max_errors() {
             self.commit()?;
-            return Err(Error::Aborted(format!(
-                "more than max_errors = {max} rows failed ({rejected_total}); stopped after committing the rows before"
-            )));
+            return self.max_errors_reached();
         }
         if self.pending.records >= self.opts.commit_rows as u64
             || self.last_commit.elapsed() >= self.opts.commit_interval
         {
             self.commit()?;
+            // Rows the database refused at commit time count too.
+            if self.over_max_errors() {
+                return self.max_errors_reached();
+            }
         }
         Ok(())
+    }
+
+    fn over_max_errors(&self) -> bool {
+        let total = self.totals.rejected + self.pending.rejected.len() as u64;
+        self.opts.max_errors.is_some_and(|max| total > max)
+    }
+
+    fn max_errors_reached(&self) -> Result<()> {
+        let total = self.totals.rejected + self.pending.rejected.len() as u64;
+        Err(Error::Aborted(format!(
+            "more than max_errors = {} rows failed ({total}); stopped after committing the rows before \
+             (every failed row is in the reject file)",
+            self.opts.max_errors.unwrap_or_default()
+        )))
     }
 }
 
@@ -215,6 +228,13 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
         }
     }
     match l.commit() {
+        Ok(()) if l.over_max_errors() => {
+            let e = l.max_errors_reached().err();
+            SinkEnd {
+                totals: std::mem::take(&mut l.totals),
+                error: e,
+            }
+        }
         Ok(()) => SinkEnd {
             totals: std::mem::take(&mut l.totals),
             error: None,

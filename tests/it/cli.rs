@@ -497,3 +497,47 @@ fn keyed_loads_across_sort_runs_keep_first_or_last_occurrence() {
         "upsert: the last occurrence wins"
     );
 }
+
+/// Duplicate keys are found when a keyed run is written at commit; they count towards
+/// max_errors like any other failed row.
+#[test]
+fn max_errors_counts_rows_refused_at_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "d.csv", "id,v\n1,a\n1,b\n1,c\n2,d\n");
+    let run = rowflow(
+        dir.path(),
+        &[
+            "load",
+            "d.csv",
+            "--into",
+            "sqlite://d.db",
+            "--table",
+            "t",
+            "--key",
+            "id",
+            "--json",
+            "-q",
+            "--reject",
+            "r.csv",
+        ],
+    );
+    assert_eq!(run.code, 1, "no limit: finished with rejects: {run:?}");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "[source]\npath = \"d.csv\"\n[sink]\nurl = \"sqlite://e.db\"\ntable = \"t\"\nkey = [\"id\"]\n[errors]\nmax_errors = 1\nreject_file = \"r2.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let j = run.json();
+    assert!(
+        j["error"].as_str().unwrap().contains("max_errors = 1"),
+        "{j}"
+    );
+    assert_eq!(j["rows_rejected"], 2);
+    assert_eq!(
+        read_csv(&dir.path().join("r2.csv")).len(),
+        3,
+        "both refused rows recorded"
+    );
+}
