@@ -263,8 +263,16 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             }
         }
     }
-    if let Some(enc) = target.as_ref().and_then(crate::sink::encoder) {
-        cpu.push(enc);
+    if let Some(t) = target.as_ref() {
+        let opts = SinkOptions {
+            table: spec.sink.table.clone(),
+            schema: (*schema).clone(),
+            mode: spec.sink.mode,
+            key: spec.sink.key.clone(),
+        };
+        if let Some(enc) = crate::sink::encoder(t, &opts) {
+            cpu.push(enc);
+        }
     }
     if !cpu.is_empty() {
         runtime_stages.push(Stage::Cpu(cpu));

@@ -238,6 +238,9 @@ pub struct Batch {
     pub bytes: u64,
     /// Position just past the last record of this batch: where a resumed run would start.
     pub end: Position,
+    /// Rows already encoded by the sink's encoder (on a worker thread), in the sink's
+    /// own format, instead of `rows`.
+    pub encoded: Vec<Vec<u8>>,
 }
 
 impl Batch {

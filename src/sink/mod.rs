@@ -82,9 +82,12 @@ pub fn open_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<Box<dyn Sink
 
 /// A transform that prepares values for the sink, run on the worker threads (the last
 /// CPU stage) so the sink thread does as little as possible.
-pub fn encoder(target: &SinkTarget) -> Option<std::sync::Arc<dyn crate::transform::Transform>> {
+pub fn encoder(
+    target: &SinkTarget,
+    opts: &SinkOptions,
+) -> Option<std::sync::Arc<dyn crate::transform::Transform>> {
     match target {
-        SinkTarget::Sqlite { .. } => Some(std::sync::Arc::new(SqliteEncode)),
+        SinkTarget::Sqlite { .. } => Some(std::sync::Arc::new(SqliteEncode::new(opts))),
     }
 }
 

@@ -121,6 +121,59 @@ fn read_row(r: &mut impl Read) -> io::Result<Row> {
     Ok(Row { pos, values, raw })
 }
 
+/// A row in the spill format: position, values (int, float, text or NULL), original
+/// fields. Built on the worker threads; the sink sorts, spills and binds these.
+pub(crate) fn encode_row(row: &Row) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64 + row.raw.heap_size() + 24 * row.values.len());
+    // Writing into a Vec cannot fail.
+    let _ = write_row(&mut v, row);
+    v
+}
+
+/// The row back from its encoding (for the reject file).
+pub(crate) fn decode_row(blob: &[u8]) -> io::Result<Row> {
+    read_row(&mut &blob[..])
+}
+
+/// A value borrowed from an encoded row, ready to bind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum BindVal<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(&'a [u8]),
+}
+
+/// The values of an encoded row, appended to `out`.
+pub(crate) fn blob_values<'a>(blob: &'a [u8], out: &mut Vec<BindVal<'a>>) -> io::Result<()> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "corrupt encoded row");
+    let take = |at: &mut usize, n: usize| -> io::Result<&'a [u8]> {
+        let s = blob.get(*at..*at + n).ok_or_else(bad)?;
+        *at += n;
+        Ok(s)
+    };
+    let mut at = 4 + 8 + 8 + 8; // position
+    let n = u32::from_le_bytes(take(&mut at, 4)?.try_into().map_err(|_| bad())?) as usize;
+    for _ in 0..n {
+        let tag = take(&mut at, 1)?[0];
+        out.push(match tag {
+            0 => BindVal::Null,
+            1 => BindVal::Int(i64::from_le_bytes(
+                take(&mut at, 8)?.try_into().map_err(|_| bad())?,
+            )),
+            2 => BindVal::Float(f64::from_bits(u64::from_le_bytes(
+                take(&mut at, 8)?.try_into().map_err(|_| bad())?,
+            ))),
+            3 => {
+                let len = u32::from_le_bytes(take(&mut at, 4)?.try_into().map_err(|_| bad())?);
+                BindVal::Text(take(&mut at, len as usize)?)
+            }
+            _ => return Err(bad()),
+        });
+    }
+    Ok(())
+}
+
 /// Sorted runs waiting to be merged.
 #[derive(Default)]
 pub(super) struct Runs {
@@ -133,15 +186,19 @@ impl Runs {
         self.files.is_empty()
     }
 
-    /// Write one sorted run to a new anonymous temporary file.
-    pub(super) fn spill(&mut self, rows: &[Row]) -> io::Result<()> {
+    /// Write one sorted run of encoded rows to a new anonymous temporary file.
+    pub(super) fn spill<'a>(
+        &mut self,
+        blobs: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> io::Result<()> {
+        let n = blobs.len();
         let file = tempfile::tempfile()?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        for r in rows {
-            write_row(&mut w, r)?;
+        for b in blobs {
+            put_bytes(&mut w, b)?;
         }
         let file = w.into_inner().map_err(|e| e.into_error())?;
-        self.files.push((file, rows.len()));
+        self.files.push((file, n));
         Ok(())
     }
 
@@ -155,7 +212,7 @@ impl Runs {
     pub(super) fn merge<K, F>(&mut self, key: F) -> io::Result<Merge<K, F>>
     where
         K: Ord,
-        F: Fn(&Row) -> K,
+        F: Fn(&[u8]) -> K,
     {
         let mut readers = Vec::new();
         for (mut f, n) in self.files.drain(..) {
@@ -178,13 +235,13 @@ impl Runs {
 /// An iterator over merged runs.
 pub(super) struct Merge<K, F> {
     readers: Vec<(BufReader<File>, usize)>,
-    heads: Vec<Option<Row>>,
+    heads: Vec<Option<Vec<u8>>>,
     /// (key of the run's head, run): the smallest on top; ties go to the earlier run.
     heap: BinaryHeap<Reverse<(K, usize)>>,
     key: F,
 }
 
-impl<K: Ord, F: Fn(&Row) -> K> Merge<K, F> {
+impl<K: Ord, F: Fn(&[u8]) -> K> Merge<K, F> {
     /// Read the next row of `run` into its head slot.
     fn advance(&mut self, run: usize) -> io::Result<()> {
         let (r, left) = &mut self.readers[run];
@@ -192,14 +249,14 @@ impl<K: Ord, F: Fn(&Row) -> K> Merge<K, F> {
             return Ok(());
         }
         *left -= 1;
-        let row = read_row(r)?;
-        self.heap.push(Reverse(((self.key)(&row), run)));
-        self.heads[run] = Some(row);
+        let blob = get_bytes(r)?;
+        self.heap.push(Reverse(((self.key)(&blob), run)));
+        self.heads[run] = Some(blob);
         Ok(())
     }
 
-    /// The next row in key order.
-    pub(super) fn next_row(&mut self) -> io::Result<Option<Row>> {
+    /// The next encoded row in key order.
+    pub(super) fn next_blob(&mut self) -> io::Result<Option<Vec<u8>>> {
         let Some(Reverse((_, run))) = self.heap.pop() else {
             return Ok(None);
         };
@@ -231,29 +288,62 @@ mod tests {
         }
     }
 
+    fn key(blob: &[u8]) -> i64 {
+        let mut v = Vec::new();
+        blob_values(blob, &mut v).unwrap();
+        match v[0] {
+            BindVal::Int(k) => k,
+            _ => unreachable!("test rows have int keys"),
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let r = row(5, "x");
+        let blob = encode_row(&r);
+        let back = decode_row(&blob).unwrap();
+        assert_eq!(back.pos, r.pos);
+        assert_eq!(back.values, r.values);
+        assert_eq!(back.raw, r.raw);
+        let mut v = Vec::new();
+        blob_values(&blob, &mut v).unwrap();
+        assert_eq!(
+            v,
+            [
+                BindVal::Int(5),
+                BindVal::Text(b"x"),
+                BindVal::Null,
+                BindVal::Float(0.5)
+            ]
+        );
+        assert!(
+            blob_values(&blob[..30], &mut Vec::new()).is_err(),
+            "truncated"
+        );
+    }
+
     #[test]
     fn runs_merge_in_key_order_and_stably() {
         let mut runs = Runs::default();
-        runs.spill(&[row(1, "a"), row(4, "a"), row(9, "a")])
-            .unwrap();
-        runs.spill(&[row(2, "b"), row(4, "b")]).unwrap();
-        runs.spill(&[]).unwrap();
-        runs.spill(&[row(0, "c"), row(4, "c"), row(10, "c")])
-            .unwrap();
-        let key = |r: &Row| match r.values[0] {
-            Value::Int(k) => k,
-            _ => unreachable!("test rows have int keys"),
-        };
+        let enc = |rows: Vec<Row>| rows.iter().map(encode_row).collect::<Vec<_>>();
+        for run in [
+            enc(vec![row(1, "a"), row(4, "a"), row(9, "a")]),
+            enc(vec![row(2, "b"), row(4, "b")]),
+            enc(vec![]),
+            enc(vec![row(0, "c"), row(4, "c"), row(10, "c")]),
+        ] {
+            runs.spill(run.iter().map(Vec::as_slice)).unwrap();
+        }
         let mut m = runs.merge(key).unwrap();
         let mut got = Vec::new();
-        while let Some(r) = m.next_row().unwrap() {
+        while let Some(b) = m.next_blob().unwrap() {
+            let r = decode_row(&b).unwrap();
             let Value::Text(t) = &r.values[1] else {
                 panic!()
             };
-            got.push(format!("{}{t}", key(&r)));
+            got.push(format!("{}{t}", key(&b)));
             assert_eq!(r.pos.line, 7);
             assert_eq!(r.raw.get(1), Some(&b"b"[..]));
-            assert_eq!(r.values[3], Value::Float(0.5));
         }
         assert_eq!(got, ["0c", "1a", "2b", "4a", "4b", "4c", "9a", "10c"]);
     }

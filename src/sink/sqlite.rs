@@ -11,8 +11,8 @@ use std::path::Path;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::dialect::quote_ident;
-use super::spill::Runs;
-use super::sqlite_stmt::RawInsert;
+use super::spill::{BindVal, Runs, blob_values, decode_row, encode_row};
+use super::sqlite_stmt::{RawInsert, bind_values};
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
@@ -30,8 +30,10 @@ pub struct SqliteSink {
     chunk: usize,
     key_idx: Vec<usize>,
     in_tx: bool,
-    /// Rows held back to be inserted in key order (keyed tables only).
+    /// Rows of a table without a key, about to be inserted.
     held: Vec<Row>,
+    /// Encoded rows of a keyed table with their sort keys, waiting to be sorted.
+    held_blobs: Vec<(SortKey, Vec<u8>)>,
     /// Sorted runs already spilled to disk in this transaction.
     runs: Runs,
 }
@@ -403,6 +405,7 @@ impl SqliteSink {
             key_idx,
             in_tx: false,
             held: Vec::new(),
+            held_blobs: Vec::new(),
             runs: Runs::default(),
         })
     }
@@ -416,73 +419,103 @@ fn reject(row: Row, reason: String) -> Rejected {
     }
 }
 
+/// Why SQLite could not store a row as it is, if so (checked on the workers).
+fn unstorable(row: &Row, key_idx: &[usize]) -> Option<String> {
+    if key_idx.iter().any(|&k| row.values[k].is_null()) {
+        return Some("sink: a key column is NULL".into());
+    }
+    let nan = row
+        .values
+        .iter()
+        .position(|v| matches!(v, Value::Float(f) if f.is_nan()))?;
+    Some(format!(
+        "sink: column {}: NaN cannot be stored in SQLite (it would become NULL)",
+        nan + 1
+    ))
+}
+
+/// The sort key of an encoded row.
+fn blob_key(key_idx: &[usize], blob: &[u8]) -> SortKey {
+    let mut vals = Vec::with_capacity(16);
+    if blob_values(blob, &mut vals).is_err() {
+        return SortKey::Parts(Vec::new());
+    }
+    let part = |v: &BindVal<'_>| match v {
+        BindVal::Int(x) => KeyPart::Int(*x),
+        BindVal::Float(x) => KeyPart::float(*x),
+        BindVal::Text(t) => KeyPart::Text(t.to_vec()),
+        BindVal::Null => KeyPart::Text(Vec::new()),
+    };
+    match key_idx {
+        [i] => match vals.get(*i) {
+            Some(BindVal::Int(x)) => SortKey::Int(*x),
+            Some(v) => SortKey::Parts(vec![part(v)]),
+            None => SortKey::Parts(Vec::new()),
+        },
+        _ => SortKey::Parts(
+            key_idx
+                .iter()
+                .filter_map(|&i| vals.get(i))
+                .map(part)
+                .collect(),
+        ),
+    }
+}
+
 impl SqliteSink {
-    /// The sort key of a row (values are encoded: int, float, text; never NULL).
-    fn sort_key(key_idx: &[usize], row: &Row) -> SortKey {
-        match key_idx {
-            [i] => match &row.values[*i] {
-                Value::Int(v) => SortKey::Int(*v),
-                other => SortKey::Parts(vec![KeyPart::of(other)]),
-            },
-            _ => SortKey::Parts(
-                key_idx
-                    .iter()
-                    .map(|&i| KeyPart::of(&row.values[i]))
-                    .collect(),
-            ),
-        }
+    /// Sort what is held (keyed tables, stable: input order among equal keys) and write
+    /// it to a run file.
+    fn spill_held(&mut self) -> Result<()> {
+        let mut held = std::mem::take(&mut self.held_blobs);
+        held.sort_by(|a, b| a.0.cmp(&b.0));
+        self.runs
+            .spill(held.iter().map(|(_, b)| b.as_slice()))
+            .map_err(|e| {
+                sink_err(
+                    &self.target,
+                    format!("writing a sort run to a temporary file: {e}"),
+                )
+            })
     }
 
-    /// Sort what is held (keyed tables) and write it to a run file; returns the rows.
-    fn spill_held(&mut self) -> Result<Vec<Row>> {
-        let mut rows = std::mem::take(&mut self.held);
-        let k = self.key_idx.clone();
-        // Stable: among equal keys the input order is kept.
-        rows.sort_by_cached_key(|r| Self::sort_key(&k, r));
-        self.runs.spill(&rows).map_err(|e| {
-            sink_err(
-                &self.target,
-                format!("writing a sort run to a temporary file: {e}"),
-            )
-        })?;
-        Ok(rows)
-    }
-
-    /// Insert everything held back, in key order for keyed tables: directly when it fits
-    /// in one run, otherwise by merging the spilled runs.
+    /// Insert everything held back: rows as they came for tables without a key;
+    /// encoded rows in key order for keyed tables, directly when they fit in one run,
+    /// otherwise by merging the spilled runs.
     fn insert_held(&mut self) -> Result<Written> {
-        if self.key_idx.is_empty() {
-            let rows = std::mem::take(&mut self.held);
-            return self.insert_rows(rows);
-        }
-        if self.runs.is_empty() {
-            let mut rows = std::mem::take(&mut self.held);
-            let k = self.key_idx.clone();
-            rows.sort_by_cached_key(|r| Self::sort_key(&k, r));
-            return self.insert_rows(rows);
-        }
         let mut out = Written::default();
         if !self.held.is_empty() {
-            out.spent.push(self.spill_held()?);
+            let rows = std::mem::take(&mut self.held);
+            out = self.insert_rows(rows)?;
+        }
+        if self.runs.is_empty() {
+            let mut held = std::mem::take(&mut self.held_blobs);
+            held.sort_by(|a, b| a.0.cmp(&b.0));
+            let w = self.insert_blobs(held.into_iter().map(|(_, b)| b).collect())?;
+            out.rows += w.rows;
+            out.rejected.extend(w.rejected);
+            return Ok(out);
+        }
+        if !self.held_blobs.is_empty() {
+            self.spill_held()?;
         }
         let k = self.key_idx.clone();
         let mut runs = std::mem::take(&mut self.runs);
         let io = |e: std::io::Error| format!("reading a sort run back: {e}");
         let mut merge = runs
-            .merge(|r| Self::sort_key(&k, r))
+            .merge(|b| blob_key(&k, b))
             .map_err(|e| sink_err(&self.target, io(e)))?;
         let mut piece = Vec::with_capacity(4096);
         loop {
             let next = merge
-                .next_row()
+                .next_blob()
                 .map_err(|e| sink_err(&self.target, io(e)))?;
             let done = next.is_none();
-            if let Some(r) = next {
-                piece.push(r);
+            if let Some(b) = next {
+                piece.push(b);
             }
             if piece.len() == 4096 || (done && !piece.is_empty()) {
                 let w =
-                    self.insert_rows(std::mem::replace(&mut piece, Vec::with_capacity(4096)))?;
+                    self.insert_blobs(std::mem::replace(&mut piece, Vec::with_capacity(4096)))?;
                 out.rows += w.rows;
                 out.rejected.extend(w.rejected);
             }
@@ -492,43 +525,56 @@ impl SqliteSink {
         }
     }
 
-    /// Insert rows in the given order: full chunks as one multi-row INSERT; a chunk
-    /// SQLite refuses changes nothing (statements are atomic) and is retried row by row
-    /// to find the bad rows.
-    fn insert_rows(&mut self, rows: Vec<Row>) -> Result<Written> {
-        let mut out = Written::default();
+    /// Insert rows given as their bind parameters, in order: full chunks as one
+    /// multi-row INSERT; a chunk SQLite refuses changes nothing (statements are atomic)
+    /// and is retried row by row. Returns the indexes of refused rows with the reason.
+    fn insert_params(&mut self, rows: &[Vec<BindVal<'_>>]) -> Result<(u64, Vec<(usize, String)>)> {
+        let mut written = 0u64;
         let mut failed: Vec<usize> = Vec::new();
+        let mut params: Vec<BindVal<'_>> = Vec::new();
         let mut offset = 0usize;
-        let mut rest: &[Row] = &rows;
-        while rest.len() >= self.chunk {
-            let (chunk, tail) = rest.split_at(self.chunk);
-            match self
-                .insert_many
-                .execute(chunk.iter().map(|r| r.values.as_slice()))
-            {
-                Ok(_) => out.rows += chunk.len() as u64,
+        for chunk in rows.chunks(self.chunk) {
+            if chunk.len() < self.chunk {
+                failed.extend(offset..offset + chunk.len());
+                break;
+            }
+            params.clear();
+            chunk.iter().for_each(|r| params.extend_from_slice(r));
+            match self.insert_many.execute(&params) {
+                Ok(()) => written += chunk.len() as u64,
                 Err(e) if is_row_error(&e) => failed.extend(offset..offset + chunk.len()),
                 Err(e) => return Err(sink_err(&self.target, e)),
             }
             offset += chunk.len();
-            rest = tail;
         }
-        failed.extend(offset..rows.len());
-        let mut errors: Vec<(usize, String)> = Vec::new();
-        if !failed.is_empty() {
-            for &k in &failed {
-                match self
-                    .insert_one
-                    .execute(std::iter::once(rows[k].values.as_slice()))
-                {
-                    Ok(_) => out.rows += 1,
-                    Err(e) if is_row_error(&e) => {
-                        errors.push((k, format!("sink: {}", e.to_string().trim())))
-                    }
-                    Err(e) => return Err(sink_err(&self.target, e)),
+        let mut errors = Vec::new();
+        for k in failed {
+            match self.insert_one.execute(&rows[k]) {
+                Ok(()) => written += 1,
+                Err(e) if is_row_error(&e) => {
+                    errors.push((k, format!("sink: {}", e.to_string().trim())))
                 }
+                Err(e) => return Err(sink_err(&self.target, e)),
             }
         }
+        Ok((written, errors))
+    }
+
+    /// Insert rows in the given order.
+    fn insert_rows(&mut self, rows: Vec<Row>) -> Result<Written> {
+        let mut owned: Vec<Vec<String>> = rows.iter().map(|_| Vec::new()).collect();
+        let mut params: Vec<Vec<BindVal<'_>>> = Vec::with_capacity(rows.len());
+        for (row, own) in rows.iter().zip(owned.iter_mut()) {
+            let mut p = Vec::with_capacity(row.values.len());
+            bind_values(&row.values, own, &mut p);
+            params.push(p);
+        }
+        let (written, errors) = self.insert_params(&params)?;
+        drop(params);
+        let mut out = Written {
+            rows: written,
+            ..Written::default()
+        };
         if errors.is_empty() {
             out.spent.push(rows);
         } else {
@@ -538,6 +584,26 @@ impl SqliteSink {
                     out.rejected.push(reject(row, reason));
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// Insert encoded rows in the given order, binding straight from their bytes.
+    fn insert_blobs(&mut self, blobs: Vec<Vec<u8>>) -> Result<Written> {
+        let mut params: Vec<Vec<BindVal<'_>>> = Vec::with_capacity(blobs.len());
+        for b in &blobs {
+            let mut p = Vec::with_capacity(self.chunk);
+            blob_values(b, &mut p).map_err(|e| sink_err(&self.target, e))?;
+            params.push(p);
+        }
+        let (rows, errors) = self.insert_params(&params)?;
+        let mut out = Written {
+            rows,
+            ..Written::default()
+        };
+        for (k, reason) in errors {
+            let row = decode_row(&blobs[k]).map_err(|e| sink_err(&self.target, e))?;
+            out.rejected.push(reject(row, reason));
         }
         Ok(out)
     }
@@ -558,27 +624,38 @@ enum SortKey {
 enum KeyPart {
     Int(i64),
     Float(i64),
-    Text(String),
+    Text(Vec<u8>),
 }
 
 impl KeyPart {
-    fn of(v: &Value) -> KeyPart {
-        match v {
-            Value::Int(x) => KeyPart::Int(*x),
-            Value::Float(x) => {
-                // The IEEE 754 total order as a signed integer.
-                let bits = x.to_bits() as i64;
-                KeyPart::Float(bits ^ (((bits >> 63) as u64) >> 1) as i64)
-            }
-            Value::Text(s) => KeyPart::Text(s.clone()),
-            other => KeyPart::Text(other.to_string()),
-        }
+    fn float(x: f64) -> KeyPart {
+        // The IEEE 754 total order as a signed integer.
+        let bits = x.to_bits() as i64;
+        KeyPart::Float(bits ^ (((bits >> 63) as u64) >> 1) as i64)
     }
 }
 
-/// Turns values into what SQLite stores (dates, timestamps and decimals as text, bools as
-/// 0/1) on the worker threads, so that the sink thread only binds.
-pub struct SqliteEncode;
+/// Prepares rows for SQLite on the worker threads, so that the sink thread only binds:
+/// dates, timestamps and decimals become text, bools 0/1; rows SQLite cannot store as
+/// they are (a NULL key, a NaN) are rejected here. For a keyed table each row is also
+/// encoded into the sink's compact format (see `spill`), which the sink sorts, spills
+/// and binds without rebuilding rows.
+pub struct SqliteEncode {
+    key_idx: Vec<usize>,
+}
+
+impl SqliteEncode {
+    /// An encoder for rows of `schema` written to a table keyed on `key`.
+    pub fn new(opts: &SinkOptions) -> Self {
+        SqliteEncode {
+            key_idx: opts
+                .key
+                .iter()
+                .filter_map(|k| opts.schema.index_of(k))
+                .collect(),
+        }
+    }
+}
 
 impl crate::transform::Transform for SqliteEncode {
     fn describe(&self) -> String {
@@ -586,7 +663,8 @@ impl crate::transform::Transform for SqliteEncode {
     }
 
     fn apply(&self, batch: &mut Batch) {
-        for row in &mut batch.rows {
+        let mut failed = Vec::new();
+        for (n, row) in batch.rows.iter_mut().enumerate() {
             for v in &mut row.values {
                 match v {
                     Value::Bool(b) => *v = Value::Int(*b as i64),
@@ -596,6 +674,14 @@ impl crate::transform::Transform for SqliteEncode {
                     _ => {}
                 }
             }
+            if let Some(reason) = unstorable(row, &self.key_idx) {
+                failed.push((n, reason));
+            }
+        }
+        batch.reject_indexes(failed);
+        if !self.key_idx.is_empty() {
+            batch.encoded = batch.rows.iter().map(encode_row).collect();
+            batch.rows.clear();
         }
     }
 }
@@ -618,34 +704,25 @@ impl Sink for SqliteSink {
             self.in_tx = true;
         }
         let mut out = Written::default();
-        // Rows SQLite would store wrongly are refused before any statement runs.
         for row in std::mem::take(&mut batch.rows) {
-            if self.key_idx.iter().any(|&k| row.values[k].is_null()) {
-                out.rejected
-                    .push(reject(row, "sink: a key column is NULL".into()));
-                continue;
+            match unstorable(&row, &self.key_idx) {
+                Some(reason) => out.rejected.push(reject(row, reason)),
+                // Keyed rows normally arrive encoded; encode stragglers here.
+                None if !self.key_idx.is_empty() => batch.encoded.push(encode_row(&row)),
+                None => self.held.push(row),
             }
-            if let Some(i) = row
-                .values
-                .iter()
-                .position(|v| matches!(v, Value::Float(f) if f.is_nan()))
-            {
-                let reason = format!(
-                    "sink: column {}: NaN cannot be stored in SQLite (it would become NULL)",
-                    i + 1
-                );
-                out.rejected.push(reject(row, reason));
-                continue;
-            }
-            self.held.push(row);
         }
-        if self.key_idx.is_empty() {
+        for blob in std::mem::take(&mut batch.encoded) {
+            self.held_blobs.push((blob_key(&self.key_idx, &blob), blob));
+        }
+        if !self.held.is_empty() {
             let more = self.insert_held()?;
             out.rows += more.rows;
             out.rejected.extend(more.rejected);
             out.spent.extend(more.spent);
-        } else if self.held.len() >= SORT_RUN_ROWS {
-            out.spent.push(self.spill_held()?);
+        }
+        if self.held_blobs.len() >= SORT_RUN_ROWS {
+            self.spill_held()?;
         }
         Ok(out)
     }
@@ -666,6 +743,7 @@ impl Sink for SqliteSink {
 
     fn rollback(&mut self) -> Result<()> {
         self.held.clear();
+        self.held_blobs.clear();
         self.runs.clear();
         if self.in_tx {
             self.conn

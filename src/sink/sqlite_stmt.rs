@@ -1,14 +1,15 @@
 //! A prepared INSERT bound without copies. rusqlite binds text with
 //! `SQLITE_TRANSIENT` (SQLite copies every string); on the sink thread's hot path we
-//! bind with `SQLITE_STATIC` instead, which requires the rows to outlive the statement's
-//! use of them: [`RawInsert::execute`] binds, steps, resets and clears the bindings in
-//! one call, so no pointer outlives the borrow of the row.
+//! bind with `SQLITE_STATIC` instead, which requires the values to outlive the
+//! statement's use of them: [`RawInsert::execute`] binds, steps, resets and clears the
+//! bindings in one call, so no pointer outlives the borrow of the values.
 
 use std::ffi::{CStr, CString, c_int};
 use std::ptr;
 
 use rusqlite::{Connection, ffi};
 
+use super::spill::BindVal;
 use crate::row::Value;
 
 /// A prepared statement owned by the sink thread.
@@ -51,52 +52,32 @@ impl RawInsert {
         }
     }
 
-    /// Bind the rows' values in order (parameter `i*n + j + 1` is row i, column j), run
-    /// the statement, and reset it.
-    pub(super) fn execute<'a>(
-        &mut self,
-        rows: impl Iterator<Item = &'a [Value]>,
-    ) -> rusqlite::Result<()> {
-        let mut idx: c_int = 0;
-        let mut owned: Vec<String> = Vec::new();
-        // SAFETY: every pointer bound with SQLITE_STATIC points into `rows` (borrowed
-        // for this whole call) or into `owned` (alive until the end of this call); the
-        // bindings are cleared before returning, so SQLite never reads them later.
+    /// Bind `params` in order (parameter `k + 1` is `params[k]`), run the statement,
+    /// and reset it.
+    pub(super) fn execute(&mut self, params: &[BindVal<'_>]) -> rusqlite::Result<()> {
+        // SAFETY: every pointer bound with SQLITE_STATIC points into `params` (borrowed
+        // for this whole call); the bindings are cleared before returning, so SQLite
+        // never reads them later.
         unsafe {
-            for row in rows {
-                for v in row {
-                    idx += 1;
-                    let rc = match v {
-                        Value::Null => ffi::sqlite3_bind_null(self.stmt, idx),
-                        Value::Int(x) => ffi::sqlite3_bind_int64(self.stmt, idx, *x),
-                        Value::Float(x) => ffi::sqlite3_bind_double(self.stmt, idx, *x),
-                        Value::Bool(b) => ffi::sqlite3_bind_int64(self.stmt, idx, *b as i64),
-                        Value::Text(s) => ffi::sqlite3_bind_text64(
-                            self.stmt,
-                            idx,
-                            s.as_ptr().cast(),
-                            s.len() as u64,
-                            ffi::SQLITE_STATIC(),
-                            ffi::SQLITE_UTF8 as u8,
-                        ),
-                        other => {
-                            owned.push(other.to_string());
-                            let s = owned.last().map(String::as_str).unwrap_or("");
-                            ffi::sqlite3_bind_text64(
-                                self.stmt,
-                                idx,
-                                s.as_ptr().cast(),
-                                s.len() as u64,
-                                ffi::SQLITE_TRANSIENT(),
-                                ffi::SQLITE_UTF8 as u8,
-                            )
-                        }
-                    };
-                    if rc != ffi::SQLITE_OK {
-                        let e = error(self.db, rc);
-                        ffi::sqlite3_clear_bindings(self.stmt);
-                        return Err(e);
-                    }
+            for (k, v) in params.iter().enumerate() {
+                let idx = k as c_int + 1;
+                let rc = match v {
+                    BindVal::Null => ffi::sqlite3_bind_null(self.stmt, idx),
+                    BindVal::Int(x) => ffi::sqlite3_bind_int64(self.stmt, idx, *x),
+                    BindVal::Float(x) => ffi::sqlite3_bind_double(self.stmt, idx, *x),
+                    BindVal::Text(s) => ffi::sqlite3_bind_text64(
+                        self.stmt,
+                        idx,
+                        s.as_ptr().cast(),
+                        s.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    let e = error(self.db, rc);
+                    ffi::sqlite3_clear_bindings(self.stmt);
+                    return Err(e);
                 }
             }
             let rc = ffi::sqlite3_step(self.stmt);
@@ -109,6 +90,35 @@ impl RawInsert {
             ffi::sqlite3_clear_bindings(self.stmt);
             result
         }
+    }
+}
+
+/// A row's values as bind parameters (after `SqliteEncode` they are int, float, text or
+/// NULL; anything else is bound as its text, kept alive in `owned`).
+pub(super) fn bind_values<'a>(
+    values: &'a [Value],
+    owned: &'a mut Vec<String>,
+    out: &mut Vec<BindVal<'a>>,
+) {
+    let start = owned.len();
+    for v in values {
+        if !matches!(
+            v,
+            Value::Null | Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Text(_)
+        ) {
+            owned.push(v.to_string());
+        }
+    }
+    let mut extra = owned[start..].iter();
+    for v in values {
+        out.push(match v {
+            Value::Null => BindVal::Null,
+            Value::Int(x) => BindVal::Int(*x),
+            Value::Float(x) => BindVal::Float(*x),
+            Value::Bool(b) => BindVal::Int(*b as i64),
+            Value::Text(s) => BindVal::Text(s.as_bytes()),
+            _ => BindVal::Text(extra.next().map_or(&b""[..], |s| s.as_bytes())),
+        });
     }
 }
 
