@@ -166,6 +166,28 @@ fn arg_label(fname: &str, idx: usize, total: usize) -> String {
     }
 }
 
+/// The plan error for an argument of the wrong type, naming the function, the argument
+/// and, for a column reference, the column.
+fn arg_mismatch(
+    c: &Compiler,
+    fname: &str,
+    idx: usize,
+    total: usize,
+    t: &Typed,
+    expected: &str,
+) -> ExprError {
+    c.mismatch(
+        t.span,
+        format!(
+            "{} expects {expected}, got {}{}",
+            arg_label(fname, idx, total),
+            t.type_name(),
+            t.col_note()
+        ),
+        t.col.clone(),
+    )
+}
+
 /// A text argument: text values, string literals and NULL are accepted.
 pub(crate) fn want_text(
     c: &Compiler,
@@ -177,17 +199,7 @@ pub(crate) fn want_text(
     if t.ty == DataType::Text || t.lit != Lit::No {
         return c.coerce(t, DataType::Text);
     }
-    let col = t.col.clone();
-    Err(c.mismatch(
-        t.span,
-        format!(
-            "{} expects text, got {}{}",
-            arg_label(fname, idx, total),
-            t.type_name(),
-            t.col_note()
-        ),
-        col,
-    ))
+    Err(arg_mismatch(c, fname, idx, total, &t, "text"))
 }
 
 fn want_int(
@@ -200,17 +212,7 @@ fn want_int(
     if t.ty == DataType::Int || t.lit != Lit::No {
         return coerce_arg(c, fname, idx, total, t, DataType::Int);
     }
-    let col = t.col.clone();
-    Err(c.mismatch(
-        t.span,
-        format!(
-            "{} expects int, got {}{}",
-            arg_label(fname, idx, total),
-            t.type_name(),
-            t.col_note()
-        ),
-        col,
-    ))
+    Err(arg_mismatch(c, fname, idx, total, &t, "int"))
 }
 
 fn want_numeric(
@@ -226,17 +228,7 @@ fn want_numeric(
     if t.ty.is_numeric() {
         return Ok(t);
     }
-    let col = t.col.clone();
-    Err(c.mismatch(
-        t.span,
-        format!(
-            "{} expects a number, got {}{}",
-            arg_label(fname, idx, total),
-            t.type_name(),
-            t.col_note()
-        ),
-        col,
-    ))
+    Err(arg_mismatch(c, fname, idx, total, &t, "a number"))
 }
 
 fn want_datetime(
@@ -260,16 +252,13 @@ fn want_datetime(
     if t.lit == Lit::Null {
         return c.coerce(t, DataType::Timestamp);
     }
-    let col = t.col.clone();
-    Err(c.mismatch(
-        t.span,
-        format!(
-            "{} expects a date or timestamp, got {}{}",
-            arg_label(fname, idx, total),
-            t.type_name(),
-            t.col_note()
-        ),
-        col,
+    Err(arg_mismatch(
+        c,
+        fname,
+        idx,
+        total,
+        &t,
+        "a date or timestamp",
     ))
 }
 
