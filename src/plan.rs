@@ -281,6 +281,18 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     if output_schema.is_empty() {
         errors.push("the pipeline produces no columns".into());
     }
+    for (i, a) in output_schema.columns.iter().enumerate() {
+        if let Some(b) = output_schema.columns[..i]
+            .iter()
+            .find(|b| b.name.eq_ignore_ascii_case(&a.name))
+        {
+            errors.push(format!(
+                "the output has columns {:?} and {:?}, which differ only in case: SQLite and \
+                 MySQL treat them as one column; rename one of them",
+                b.name, a.name
+            ));
+        }
+    }
 
     // Sink.
     let sk = &spec.sink;

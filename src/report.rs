@@ -50,7 +50,9 @@ pub enum Outcome {
 /// `rows_read == rows_written + rows_filtered + rows_rejected`.
 #[derive(Debug)]
 pub struct Report {
-    /// Input records accounted for (written, filtered or rejected).
+    /// Input records read. For a completed or interrupted run this is exactly
+    /// written + filtered + rejected; a failed run also read rows that were rolled back
+    /// or had not reached the sink yet.
     pub rows_read: u64,
     /// Rows committed to the destination.
     pub rows_written: u64,

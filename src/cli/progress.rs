@@ -115,6 +115,7 @@ fn stop_signal(rt: &tokio::runtime::Runtime) -> rowflow::runtime::StopSignal {
 
 /// Run a pipeline with progress and print its summary; returns the exit code.
 pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
+    let started = Instant::now();
     let display = if out.quiet {
         Display::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -153,9 +154,15 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
         }
         Err(e) => {
             if out.json {
+                // The same keys as a run's summary: nothing was read or written.
                 println!(
                     "{}",
-                    serde_json::json!({"status": "failed", "error": e.to_string(), "exit_code": 2})
+                    serde_json::json!({
+                        "status": "failed", "error": e.to_string(), "exit_code": 2,
+                        "rows_read": 0, "rows_written": 0, "rows_filtered": 0,
+                        "rows_rejected": 0, "rows_rolled_back": 0,
+                        "elapsed_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                    })
                 );
             }
             fail(e)

@@ -351,12 +351,26 @@ impl PipelineSpec {
         if let Some(base) = base {
             relativize(&mut value, base);
         }
+        let base_value = value.clone();
         for o in overrides {
             apply_override(&mut value, o)?;
         }
-        value
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(format!("invalid pipeline file: {e}")))
+        match value.try_into() {
+            Ok(spec) => Ok(spec),
+            // `--set transform.0.where=true` or `--set sink.table=2024` on a key the file
+            // does not have: the value looked like a bool or a number, but the setting
+            // is a string. Try once more with every override read as a string.
+            Err(first) if !overrides.is_empty() => {
+                let mut value = base_value;
+                for o in overrides {
+                    overrides::apply_override_as_string(&mut value, o)?;
+                }
+                value.try_into().map_err(|_: toml::de::Error| {
+                    Error::Config(format!("invalid pipeline file: {first}"))
+                })
+            }
+            Err(e) => Err(Error::Config(format!("invalid pipeline file: {e}"))),
+        }
     }
 }
 

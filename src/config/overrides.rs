@@ -3,15 +3,29 @@
 use crate::error::{Error, Result};
 
 /// Apply one `dotted.key=value` override. The value is read as a TOML value when it
-/// parses as one (`10`, `true`, `["a", "b"]`), otherwise as a string. Array elements are
-/// addressed by index (`transform.0.where=...`).
+/// parses as one (`10`, `true`, `["a", "b"]`), otherwise as a string; it stays a string
+/// when it replaces a string (`sink.table=2024`). Array elements are addressed by index
+/// (`transform.0.where=...`).
 pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
+    apply(root, assignment, false)
+}
+
+/// [`apply_override`], reading the value as a string whatever it looks like.
+pub(crate) fn apply_override_as_string(root: &mut toml::Value, assignment: &str) -> Result<()> {
+    apply(root, assignment, true)
+}
+
+fn apply(root: &mut toml::Value, assignment: &str, as_string: bool) -> Result<()> {
     let Some((key, raw)) = assignment.split_once('=') else {
         return Err(Error::Config(format!(
             "--set {assignment:?}: expected key=value, e.g. source.path=big.csv"
         )));
     };
-    let value = parse_value(raw);
+    let typed = |old: Option<&toml::Value>| match old {
+        _ if as_string => toml::Value::String(raw.to_string()),
+        Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
+        _ => parse_value(raw),
+    };
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(Error::Config(format!(
@@ -39,6 +53,7 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     }
     match cur {
         toml::Value::Table(t) => {
+            let value = typed(t.get(*last));
             t.insert(last.to_string(), value);
         }
         toml::Value::Array(a) => {
@@ -46,8 +61,10 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
                 .parse()
                 .map_err(|_| bad(&format!("`{last}` is not an index")))?;
             let n = a.len();
-            *a.get_mut(i)
-                .ok_or_else(|| bad(&format!("index {i} out of range (there are {n})")))? = value;
+            let slot = a
+                .get_mut(i)
+                .ok_or_else(|| bad(&format!("index {i} out of range (there are {n})")))?;
+            *slot = typed(Some(slot));
         }
         _ => return Err(bad("parent is not a table")),
     }
@@ -79,5 +96,13 @@ mod tests {
         assert_eq!(v["t"][0]["x"].as_str(), Some("z"));
         assert!(apply_override(&mut v, "t.5.x=z").is_err());
         assert!(apply_override(&mut v, "novalue").is_err());
+        apply_override(&mut v, "t.0.x=2024").unwrap();
+        assert_eq!(
+            v["t"][0]["x"].as_str(),
+            Some("2024"),
+            "a string stays a string"
+        );
+        apply_override_as_string(&mut v, "a.d=true").unwrap();
+        assert_eq!(v["a"]["d"].as_str(), Some("true"));
     }
 }

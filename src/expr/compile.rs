@@ -178,6 +178,14 @@ impl<'s> Compiler<'s> {
 
     pub(crate) fn error(&self, span: Span, message: String, column: Option<String>) -> ExprError {
         let known = span.start.line > 0;
+        let message = match (known, self.sql.contains('\n')) {
+            (false, _) => message,
+            (true, false) => format!("{message} (at character {})", span.start.column),
+            (true, true) => format!(
+                "{message} (at line {}, character {})",
+                span.start.line, span.start.column
+            ),
+        };
         ExprError {
             expr: self.sql.to_string(),
             message,

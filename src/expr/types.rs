@@ -211,9 +211,9 @@ pub(crate) fn f64_to_dec(f: f64) -> Result<Decimal, EvalError> {
         })
 }
 
-/// Float → int: rounds half away from zero, errors when out of range.
+/// Float → int: rounds half to even (PostgreSQL's `rint`), errors when out of range.
 pub(crate) fn f64_to_int(f: f64) -> Result<i64, EvalError> {
-    let r = f.round();
+    let r = f.round_ties_even();
     // 2^63 is exactly representable; every float below it in magnitude fits in i64.
     if r.is_nan() || !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&r) {
         return Err(EvalError::new("integer out of range"));
@@ -534,8 +534,10 @@ mod tests {
 
     #[test]
     fn float_conversions() {
-        assert_eq!(f64_to_int(2.5).unwrap(), 3);
-        assert_eq!(f64_to_int(-2.5).unwrap(), -3);
+        assert_eq!(f64_to_int(2.5).unwrap(), 2, "half to even, as PostgreSQL");
+        assert_eq!(f64_to_int(3.5).unwrap(), 4);
+        assert_eq!(f64_to_int(-2.5).unwrap(), -2);
+        assert_eq!(f64_to_int(2.6).unwrap(), 3);
         assert!(f64_to_int(1e19).is_err());
         assert!(f64_to_int(f64::NAN).is_err());
         assert_eq!(f64_to_dec(0.1).unwrap().to_string(), "0.1");

@@ -11,7 +11,8 @@
 //!
 //! Every channel is bounded (`channel_batches`), so a slow sink slows the reader down.
 //! Batches keep input order end to end; the sink commits every `commit_rows` rows (or
-//! every 2 seconds) and only then counts rows as written and writes their rejects.
+//! every `commit_interval`) and only then counts rows as written and writes their
+//! rejects.
 
 mod async_stage;
 mod cpu_stage;
@@ -266,8 +267,11 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         _ if interrupted => Outcome::Interrupted,
         _ => Outcome::Completed,
     };
+    // A completed or interrupted run accounts for every record it read; a failed one
+    // also read rows that were rolled back or never reached the sink.
+    let accounted = totals.written + totals.filtered + totals.rejected;
     Report {
-        rows_read: totals.written + totals.filtered + totals.rejected,
+        rows_read: accounted.max(counters.rows_read.load(Ordering::Relaxed)),
         rows_written: totals.written,
         rows_filtered: totals.filtered,
         rows_rejected: totals.rejected,

@@ -1,4 +1,5 @@
-//! The reject file: original fields + `_line` + `_error` (and `_file` for several inputs).
+//! The reject file: original fields + `_line` + `_error` (and `_file` for several inputs);
+//! the extra fields of a record that has too many follow `_error`.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -78,7 +79,10 @@ impl RejectWriter {
         let Some(w) = self.writer.as_mut() else {
             return Ok(());
         };
-        let mut fields: Vec<&[u8]> = r.raw.iter().collect();
+        // The original fields under their header, then `_line` and `_error` always in
+        // the same columns: a short record is padded with empty fields, and the extra
+        // fields of a long one follow `_error`.
+        let mut fields: Vec<&[u8]> = r.raw.iter().take(n).collect();
         while fields.len() < n {
             fields.push(b"");
         }
@@ -88,6 +92,7 @@ impl RejectWriter {
         }
         fields.push(line.as_bytes());
         fields.push(r.reason.as_bytes());
+        fields.extend(r.raw.iter().skip(n));
         w.write_record(&fields).map_err(io)?;
         Ok(())
     }

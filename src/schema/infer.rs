@@ -1,7 +1,9 @@
 //! Type inference: narrow a set of candidate types with every value seen.
 
 use super::DataType;
-use super::parse::{is_decimal_literal, is_float_literal, parse_date, parse_int, parse_timestamp};
+use super::parse::{
+    is_decimal_literal, is_float_literal, parse_date, parse_float, parse_int, parse_timestamp,
+};
 
 /// A set of candidate types (bit set over [`DataType::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +38,13 @@ impl TypeSet {
             if parse_int(value).is_some() {
                 s |= bit(DataType::Int);
             }
-            if is_decimal_literal(value) && significant_digits(value) <= 28 {
+            let digits = significant_digits(value);
+            if is_decimal_literal(value) && digits <= 28 {
                 s |= bit(DataType::Decimal);
             }
-            if is_float_literal(value) {
+            // A float only when an f64 holds the value as written (see `float_exact`).
+            // Anything else stays decimal (when it fits) or text.
+            if is_float_literal(value) && float_exact(value, digits) {
                 s |= bit(DataType::Float);
             }
             if b.len() == 10 && parse_date(value).is_some() {
@@ -100,8 +105,48 @@ fn leading_zero(s: &str) -> bool {
     b.len() > 1 && b[0] == b'0' && b[1].is_ascii_digit()
 }
 
+/// True when an f64 holds the number written in `s` exactly as written: it is within
+/// range (no overflow to infinity, no underflow to zero) and, beyond 15 significant
+/// digits, the shortest text that reads back as the same f64 is the same number
+/// (`0.30000000000000004` is exact; `0.1234567890123456789` would be rounded).
+fn float_exact(s: &str, digits: u32) -> bool {
+    let Some(v) = parse_float(s) else {
+        return false;
+    };
+    digits <= 15 || canonical(s).is_some_and(|c| Some(c) == canonical(&format!("{v:e}")))
+}
+
+/// A number's text as (negative, significant digits, exponent), with the value
+/// `0.DIGITS × 10^exponent`; zero is `(false, [], 0)`. `None` for an exponent that does
+/// not fit an i64.
+fn canonical(s: &str) -> Option<(bool, Vec<u8>, i64)> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], body[i + 1..].parse::<i64>().ok()?),
+        None => (body, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let lead = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..lead);
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        return Some((false, digits, 0));
+    }
+    let exp = exp.checked_add(i64::try_from(int.len()).ok()?)?;
+    Some((neg, digits, exp.checked_sub(i64::try_from(lead).ok()?)?))
+}
+
+/// Significant digits of the mantissa (the exponent of `1.5e10` does not count).
 fn significant_digits(s: &str) -> u32 {
-    let digits = s.bytes().filter(u8::is_ascii_digit);
+    let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit);
     let mut n = 0u32;
     let mut leading = true;
     for d in digits {
@@ -189,5 +234,35 @@ mod tests {
         assert_eq!(infer(&["007"]), DataType::Text);
         assert_eq!(infer(&["0", "0.5"]), DataType::Float);
         assert_eq!(infer(&[" 1"]), DataType::Text);
+    }
+
+    #[test]
+    fn never_lossy() {
+        // Too many digits for an f64 (or for a decimal): decimal, else text.
+        assert_eq!(infer(&["1.5", "1234567890.1234567"]), DataType::Decimal);
+        assert_eq!(
+            infer(&["123456789012345678901234567890"]),
+            DataType::Text,
+            "30 digits fit neither i64, f64 exactly, nor a 28-digit decimal"
+        );
+        assert_eq!(
+            infer(&["1.0000000000000000000000000000001"]),
+            DataType::Text
+        );
+        assert_eq!(infer(&[&"9".repeat(400)]), DataType::Text);
+        // Out of f64's range.
+        assert_eq!(infer(&["1e400"]), DataType::Text);
+        assert_eq!(infer(&["1E-400"]), DataType::Text);
+        assert_eq!(infer(&["1.2345678901234567890e5"]), DataType::Text);
+        // 17 digits that no f64 holds (the nearest one prints as ...568e21).
+        assert_eq!(infer(&["12345678901234567e5"]), DataType::Text);
+        // A float's shortest form (up to 17 digits) is exact; so is a short mantissa.
+        assert_eq!(infer(&[&format!("{:e}", 1.0f64 / 3.0)]), DataType::Float);
+        assert_eq!(infer(&["3.0000000000000004e-1"]), DataType::Float);
+        assert_eq!(infer(&["1.5e300", "2"]), DataType::Float);
+        // Plain numbers past 15 digits are decimals (exact), even when a float fits.
+        assert_eq!(infer(&["0.30000000000000004"]), DataType::Decimal);
+        assert_eq!(canonical("-0012.3400e2"), Some((true, b"1234".to_vec(), 4)));
+        assert_eq!(canonical("0.000"), Some((false, vec![], 0)));
     }
 }

@@ -184,20 +184,23 @@ pub fn toml_key(name: &str) -> String {
 
 /// Make header names usable as column names, deterministically:
 /// an empty name becomes `column_N` (N = 1-based position) and a repeated name gets a
-/// suffix `_2`, `_3`, ... (the first occurrence keeps its name). Returns the new names
-/// and a note per renamed column.
+/// suffix `_2`, `_3`, ... (the first occurrence keeps its name). Names are compared
+/// ignoring ASCII case, as SQLite and MySQL compare column names (`Id` and `id` are one
+/// column there). Returns the new names and a note per renamed column.
 pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
     let mut out: Vec<String> = Vec::with_capacity(names.len());
     let mut notes = Vec::new();
-    let taken =
-        |out: &Vec<String>, n: &str| out.iter().any(|o| o == n) || names.iter().any(|o| o == n);
+    let same = |a: &String, b: &str| a.eq_ignore_ascii_case(b);
+    let taken = |out: &Vec<String>, n: &str| {
+        out.iter().any(|o| same(o, n)) || names.iter().any(|o| same(o, n))
+    };
     for (i, name) in names.iter().enumerate() {
         let mut candidate = if name.is_empty() {
             format!("column_{}", i + 1)
         } else {
             name.clone()
         };
-        let first_use = !name.is_empty() && !out.iter().any(|o| o == name);
+        let first_use = !name.is_empty() && !out.iter().any(|o| same(o, name));
         if !first_use {
             let base = candidate.clone();
             let mut k = 2;
@@ -247,6 +250,13 @@ mod tests {
         let (out, notes) = dedupe_names(&names);
         assert_eq!(out, ["a", "column_2_2", "a_2", "b", "a_3", "column_2"]);
         assert_eq!(notes.len(), 3);
+        let names: Vec<String> = ["Id", "id", "ID_2"].iter().map(|s| s.to_string()).collect();
+        let (out, _) = dedupe_names(&names);
+        assert_eq!(
+            out,
+            ["Id", "id_3", "ID_2"],
+            "names that differ only in case clash"
+        );
     }
 
     #[test]

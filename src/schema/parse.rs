@@ -20,7 +20,13 @@ pub fn parse_value(text: &str, ty: DataType) -> Result<Value, String> {
                 bad()
             }
         }),
-        DataType::Float => parse_float(text.trim()).map(Value::Float).ok_or_else(bad),
+        DataType::Float => parse_float(text.trim()).map(Value::Float).ok_or_else(|| {
+            if is_float_literal(text.trim()) {
+                format!("{text:?} is out of range for float (use decimal or text)")
+            } else {
+                bad()
+            }
+        }),
         DataType::Decimal => parse_decimal(text.trim())
             .map(Value::Decimal)
             .ok_or_else(bad),
@@ -83,7 +89,17 @@ pub(crate) fn parse_float(s: &str) -> Option<f64> {
     if !is_float_literal(s) {
         return None;
     }
-    s.parse::<f64>().ok()
+    // Out of range, as in PostgreSQL: a literal that overflows to infinity, or a
+    // non-zero literal that underflows to zero (subnormals are accepted).
+    let v = s.parse::<f64>().ok()?;
+    let nonzero = || {
+        let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
+        mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
+    };
+    if v.is_infinite() || (v == 0.0 && nonzero()) {
+        return None;
+    }
+    Some(v)
 }
 
 pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {

@@ -29,6 +29,8 @@ pub struct SqliteSink {
     target: String,
     chunk: usize,
     key_idx: Vec<usize>,
+    /// Column names, for messages.
+    names: Vec<String>,
     in_tx: bool,
     /// Rows of a table without a key, about to be inserted.
     held: Vec<Row>,
@@ -348,6 +350,11 @@ impl SqliteSink {
             "PRAGMA page_size = 16384; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
         )
         .map_err(|e| sink_err(&target, e))?;
+        // The table is prepared inside the first transaction (SQLite's DDL is
+        // transactional): a run that fails before its first commit leaves the database
+        // as it was, and `replace` never loses the old table to a failed run.
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| sink_err(&target, e))?;
         let existing = table_columns(&conn, &opts.table).map_err(|e| sink_err(&target, e))?;
         let create = match (existing, opts.mode) {
             (None, _) => true,
@@ -403,7 +410,8 @@ impl SqliteSink {
             target,
             chunk,
             key_idx,
-            in_tx: false,
+            names: opts.schema.names().map(String::from).collect(),
+            in_tx: true,
             held: Vec::new(),
             held_blobs: Vec::new(),
             runs: Runs::default(),
@@ -420,17 +428,21 @@ fn reject(row: Row, reason: String) -> Rejected {
 }
 
 /// Why SQLite could not store a row as it is, if so (checked on the workers).
-fn unstorable(row: &Row, key_idx: &[usize]) -> Option<String> {
-    if key_idx.iter().any(|&k| row.values[k].is_null()) {
-        return Some("sink: a key column is NULL".into());
+fn unstorable(row: &Row, key_idx: &[usize], names: &[String]) -> Option<String> {
+    let name = |i: usize| names.get(i).map_or("?", String::as_str);
+    if let Some(&k) = key_idx.iter().find(|&&k| row.values[k].is_null()) {
+        return Some(format!(
+            "sink: key column {:?} is NULL (a key identifies the row; it cannot be NULL)",
+            name(k)
+        ));
     }
     let nan = row
         .values
         .iter()
         .position(|v| matches!(v, Value::Float(f) if f.is_nan()))?;
     Some(format!(
-        "sink: column {}: NaN cannot be stored in SQLite (it would become NULL)",
-        nan + 1
+        "sink: column {:?}: NaN cannot be stored in SQLite (it would become NULL)",
+        name(nan)
     ))
 }
 
@@ -642,6 +654,7 @@ impl KeyPart {
 /// and binds without rebuilding rows.
 pub struct SqliteEncode {
     key_idx: Vec<usize>,
+    names: Vec<String>,
 }
 
 impl SqliteEncode {
@@ -653,6 +666,7 @@ impl SqliteEncode {
                 .iter()
                 .filter_map(|k| opts.schema.index_of(k))
                 .collect(),
+            names: opts.schema.names().map(String::from).collect(),
         }
     }
 }
@@ -674,7 +688,7 @@ impl crate::transform::Transform for SqliteEncode {
                     _ => {}
                 }
             }
-            if let Some(reason) = unstorable(row, &self.key_idx) {
+            if let Some(reason) = unstorable(row, &self.key_idx, &self.names) {
                 failed.push((n, reason));
             }
         }
@@ -705,7 +719,7 @@ impl Sink for SqliteSink {
         }
         let mut out = Written::default();
         for row in std::mem::take(&mut batch.rows) {
-            match unstorable(&row, &self.key_idx) {
+            match unstorable(&row, &self.key_idx, &self.names) {
                 Some(reason) => out.rejected.push(reject(row, reason)),
                 // Keyed rows normally arrive encoded; encode stragglers here.
                 None if !self.key_idx.is_empty() => batch.encoded.push(encode_row(&row)),
@@ -870,8 +884,33 @@ mod tests {
         s.rollback().unwrap();
         let n: i64 = s
             .conn
-            .query_row("SELECT count(*) FROM \"t\"\"x\"", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 't\"x'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(n, 0);
+        assert_eq!(n, 0, "the table was created in the rolled-back transaction");
+    }
+
+    #[test]
+    fn a_failed_replace_keeps_the_old_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("d.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE \"t\"\"x\" (id INTEGER, v TEXT); INSERT INTO \"t\"\"x\" VALUES (99, 'old')")
+            .unwrap();
+        let mut s = SqliteSink::open(&db, &opts(WriteMode::Replace, &[])).unwrap();
+        s.write(&mut batch(&[(1, "new")])).unwrap();
+        s.rollback().unwrap();
+        drop(s);
+        let got: (i64, String) = Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT id, v FROM \"t\"\"x\"", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(got, (99, "old".to_string()));
     }
 }

@@ -60,6 +60,20 @@ impl CsvSource {
             opts,
         };
         src.open_file(0)?;
+        if src.opts.has_header {
+            // Every other file's header is checked now, before anything is written, not
+            // when the reader reaches it (standard input is checked when it is read).
+            for i in 1..src.opts.inputs.len() {
+                if let Input::File(_) = src.opts.inputs[i] {
+                    let (rdr, _) = open_input(&src.opts.inputs[i], Arc::new(AtomicU64::new(0)))?;
+                    let mut reader = RecordReader::new(rdr, src.opts.dialect);
+                    let header = reader
+                        .read()
+                        .map_err(|e| Error::io(src.opts.inputs[i].display(), e))?;
+                    src.check_header(i, header.map(|(_, h)| h))?;
+                }
+            }
+        }
         if !src.opts.has_header {
             // Column count from the first record (kept for reading).
             let n = match src.next_record()? {
@@ -85,48 +99,50 @@ impl CsvSource {
     }
 
     fn open_file(&mut self, i: usize) -> Result<()> {
-        let input = &self.opts.inputs[i];
-        let (rdr, _) = open_input(input, self.bytes_read.clone())?;
+        let input = self.opts.inputs[i].clone();
+        let (rdr, _) = open_input(&input, self.bytes_read.clone())?;
         let mut reader = RecordReader::new(rdr, self.opts.dialect);
         self.file = i;
         self.record_no = 0;
         if self.opts.has_header {
             let header = reader.read().map_err(|e| Error::io(input.display(), e))?;
-            match (&self.header_raw, header) {
-                (None, None) => {
-                    return Err(Error::Input {
-                        file: input.display(),
-                        message: "the file is empty: no header line (set has_header = false \
-                                  for headerless files)"
-                            .into(),
-                    });
-                }
-                (None, Some((_, h))) => {
-                    self.names = header_names(&h, &input.display())?;
-                    self.header_raw = Some(h);
-                }
-                (Some(first), Some((_, h))) => {
-                    if *first != h {
-                        let got = header_names(&h, &input.display())?;
-                        return Err(Error::Input {
-                            file: input.display(),
-                            message: header_diff(&self.names, &got, &self.input_name(0)),
-                        });
-                    }
-                }
-                (Some(_), None) => {
-                    return Err(Error::Input {
-                        file: input.display(),
-                        message: format!(
-                            "the file is empty, but it should start with the same header as {}",
-                            self.input_name(0)
-                        ),
-                    });
-                }
-            }
+            self.check_header(i, header.map(|(_, h)| h))?;
         }
         self.reader = Some(reader);
         Ok(())
+    }
+
+    /// Take the first input's header, or check that input `i` has the same one.
+    fn check_header(&mut self, i: usize, header: Option<RawRecord>) -> Result<()> {
+        let file = self.input_name(i);
+        match (&self.header_raw, header) {
+            (None, None) => Err(Error::Input {
+                file,
+                message: "the file is empty: no header line (set has_header = false \
+                          for headerless files)"
+                    .into(),
+            }),
+            (None, Some(h)) => {
+                self.names = header_names(&h, &file)?;
+                self.header_raw = Some(h);
+                Ok(())
+            }
+            (Some(first), Some(h)) if *first != h => {
+                let got = header_names(&h, &file)?;
+                Err(Error::Input {
+                    message: header_diff(&self.names, &got, &self.input_name(0)),
+                    file,
+                })
+            }
+            (Some(_), Some(_)) => Ok(()),
+            (Some(_), None) => Err(Error::Input {
+                message: format!(
+                    "the file is empty, but it should start with the same header as {}",
+                    self.input_name(0)
+                ),
+                file,
+            }),
+        }
     }
 
     fn next_record(&mut self) -> Result<Option<SourceRecord>> {

@@ -541,3 +541,119 @@ fn max_errors_counts_rows_refused_at_commit() {
         "both refused rows recorded"
     );
 }
+
+#[test]
+fn a_failed_replace_leaves_the_old_table_and_headers_are_checked_first() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "people.csv", PEOPLE);
+    let db = dir.path().join("out.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE people (id INTEGER, old TEXT); INSERT INTO people VALUES (99, 'keep me');")
+        .unwrap();
+    // Division by zero on line 3 under on_error = "fail": the run fails before its
+    // first commit, and the table it was to replace is still there.
+    write(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            "[[transform]]\ntype = \"compute\"\n[transform.columns]\ninv = \"100 / age\"\n",
+            "mode = \"replace\"\n[errors]\non_error = \"fail\"\n",
+        ),
+    );
+    let run = rowflow(dir.path(), &["run", "p.toml", "--json", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let j = run.json();
+    assert_eq!(j["rows_written"], 0);
+    assert_eq!(
+        j["rows_read"], 4,
+        "read rows are counted even when rolled back: {j}"
+    );
+    assert_eq!(
+        query(&db, "SELECT id, old FROM people"),
+        vec![vec![Sql::Integer(99), text("keep me")]]
+    );
+
+    // A later file with another header is refused before anything is written, even
+    // when every column is declared (no inference pass reads the files).
+    write(dir.path(), "other.csv", "id,name,years\n5,Eve,50\n");
+    write(
+        dir.path(),
+        "two.toml",
+        "[source]\npaths = [\"people.csv\", \"other.csv\"]\n[source.schema]\nid = \"int\"\nname = \"text\"\nage = \"int\"\n\
+         [sink]\nurl = \"sqlite://two.db\"\ntable = \"people\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", "two.toml", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("other.csv") && run.stderr.contains("\"years\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !dir.path().join("two.db").exists()
+            || columns(&dir.path().join("two.db"), "people").is_empty()
+    );
+}
+
+#[test]
+fn names_that_differ_only_in_case_are_renamed_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // In the header: renamed deterministically (SQLite would see one column).
+    write(dir.path(), "c.csv", "Id,id,v\n1,2,x\n");
+    let (run, db) = load(dir.path(), &dir.path().join("c.csv"), &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let names: Vec<String> = columns(&db, "t").into_iter().map(|c| c.0).collect();
+    assert_eq!(names, ["Id", "id_2", "v"]);
+    // Computed: a plan error that names both columns.
+    write(dir.path(), "people.csv", PEOPLE);
+    write(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            "[[transform]]\ntype = \"compute\"\n[transform.columns]\nNAME = \"upper(name)\"\n",
+            "",
+        ),
+    );
+    let run = rowflow(dir.path(), &["check", "p.toml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("\"name\" and \"NAME\"") && run.stderr.contains("differ only in case"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn set_keeps_strings_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "people.csv", PEOPLE);
+    write(
+        dir.path(),
+        "p.toml",
+        &pipeline(
+            "[[transform]]\ntype = \"filter\"\nwhere = \"age > 1\"\n",
+            "",
+        ),
+    );
+    let run = rowflow(
+        dir.path(),
+        &[
+            "run",
+            "p.toml",
+            "--set",
+            "sink.table=2024",
+            "--set",
+            "transform.0.where=true",
+            "--json",
+            "-q",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["table"], "2024");
+    assert_eq!(
+        run.json()["rows_written"],
+        4,
+        "where = true keeps every row"
+    );
+}

@@ -85,3 +85,53 @@ async fn async_stage_keeps_concurrency_bound_order_and_rejects() {
     assert!(rej.contains("slow_square: n = 507 is unlucky"), "{rej}");
     assert!(rej.contains("507,509,"), "line of n=507 is 509: {rej}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unordered_async_stage_lets_fast_rows_pass_and_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("n.csv");
+    let mut body = String::from("n\n");
+    for i in 0..600 {
+        body.push_str(&format!("{i}\n"));
+    }
+    std::fs::write(&csv, body).unwrap();
+    let db = dir.path().join("n.db");
+    let mut source = SourceSpec::paths([csv.to_string_lossy().into_owned()]);
+    source.schema.insert("n".into(), "int".into());
+    let mut spec = Pipeline::new(
+        source,
+        SinkSpec::new(format!("sqlite://{}", db.display()), "t"),
+    )
+    .spec()
+    .clone();
+    spec.runtime.batch_rows = 200;
+    let report = Pipeline::from_spec(spec)
+        .map_async(
+            AsyncOptions::new("jitter").concurrency(16).ordered(false),
+            |rec| async move {
+                // Every tenth row is slow: the rows after it finish first.
+                let n = rec.get_i64("n").unwrap_or_default();
+                let ms = if n % 10 == 0 { 20 } else { 1 };
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, String>(Some(rec))
+            },
+        )
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.rows_written, 600);
+    assert_eq!(
+        query(&db, "SELECT count(DISTINCT n), sum(n) FROM t"),
+        vec![vec![Sql::Integer(600), Sql::Integer(599 * 600 / 2)]],
+        "every row exactly once"
+    );
+    let inversions = query(
+        &db,
+        "SELECT count(*) FROM t a JOIN t b ON b.rowid = a.rowid + 1 WHERE b.n < a.n",
+    );
+    assert_ne!(
+        inversions,
+        vec![vec![Sql::Integer(0)]],
+        "with ordered(false) slow rows do not hold back the fast ones"
+    );
+}

@@ -1,5 +1,7 @@
 //! Property: any table written with the `csv` crate loads into SQLite with identical
-//! values (NULL for empty fields, every other value exactly as typed).
+//! values (NULL for empty fields, every other value exactly as typed): numbers that
+//! need more precision than a double, numbers out of its range and numbers with
+//! leading zeros included.
 
 use proptest::prelude::*;
 use rusqlite::types::Value as Sql;
@@ -12,6 +14,55 @@ enum Col {
     Float(Vec<Option<f64>>),
     Text(Vec<Option<String>>),
     Bool(Vec<Option<bool>>),
+    /// Exact values stored as text: long decimals, dates, timestamps, and numbers that
+    /// must stay text (leading zeros, too many digits, out of a double's range).
+    Exact(Vec<Option<String>>),
+}
+
+/// A plain decimal with 16 to 28 significant digits: too precise for a double, so
+/// inferred as decimal and stored (by SQLite) as its exact text.
+fn long_decimal() -> impl Strategy<Value = String> {
+    (16usize..=28, any::<bool>(), "[1-9]", "[0-9]{27}").prop_flat_map(|(n, neg, first, rest)| {
+        // At least one decimal place: a long integer that fits 64 bits is an int.
+        (1..=n).prop_map(move |scale| {
+            let digits = format!("{first}{}", &rest[..n - 1]);
+            let (int, frac) = digits.split_at(n - scale);
+            let int = if int.is_empty() { "0" } else { int };
+            let sign = if neg { "-" } else { "" };
+            if frac.is_empty() {
+                format!("{sign}{int}")
+            } else {
+                format!("{sign}{int}.{frac}")
+            }
+        })
+    })
+}
+
+/// Numbers that fit no numeric type without loss, so they must stay text.
+fn numeric_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "0[0-9]{1,6}",                      // leading zeros: zip codes, account numbers
+        "-?[1-9][0-9]{29,40}",              // more digits than i64, f64 or a decimal hold
+        "[1-9]\\.[0-9]{1,3}e[4-9][0-9]{2}", // beyond f64's range
+        "[1-9]e-[4-9][0-9]{2}",             // below it
+        "0\\.[1-9][0-9]{20}[1-9]{9}",       // 31 significant digits
+    ]
+}
+
+fn date() -> impl Strategy<Value = String> {
+    (1i32..=9999, 1u32..=12, 1u32..=28).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+fn timestamp() -> impl Strategy<Value = String> {
+    let offsets = prop_oneof![
+        Just("+00:00"),
+        Just("+05:30"),
+        Just("-08:00"),
+        Just("+14:00"),
+        Just("-03:30")
+    ];
+    (date(), 0u32..24, 0u32..60, 0u32..60, offsets)
+        .prop_map(|(d, h, mi, s, o)| format!("{d}T{h:02}:{mi:02}:{s:02}{o}"))
 }
 
 fn text_value() -> impl Strategy<Value = String> {
@@ -47,6 +98,14 @@ fn column(rows: usize) -> impl Strategy<Value = Col> {
             .prop_map(Col::Text),
         proptest::collection::vec(proptest::option::weighted(0.9, any::<bool>()), rows)
             .prop_map(Col::Bool),
+        proptest::collection::vec(proptest::option::weighted(0.9, long_decimal()), rows)
+            .prop_map(Col::Exact),
+        proptest::collection::vec(proptest::option::weighted(0.9, numeric_text()), rows)
+            .prop_map(Col::Exact),
+        proptest::collection::vec(proptest::option::weighted(0.9, date()), rows)
+            .prop_map(Col::Exact),
+        proptest::collection::vec(proptest::option::weighted(0.9, timestamp()), rows)
+            .prop_map(Col::Exact),
     ]
 }
 
@@ -65,7 +124,7 @@ fn cell(c: &Col, r: usize) -> String {
     match c {
         Col::Int(v) => v[r].map(|x| x.to_string()).unwrap_or_default(),
         Col::Float(v) => v[r].map(|x| format!("{x:?}")).unwrap_or_default(),
-        Col::Text(v) => v[r].clone().unwrap_or_default(),
+        Col::Text(v) | Col::Exact(v) => v[r].clone().unwrap_or_default(),
         Col::Bool(v) => v[r].map(|x| x.to_string()).unwrap_or_default(),
     }
 }
@@ -74,7 +133,7 @@ fn expected(c: &Col, r: usize) -> Sql {
     match c {
         Col::Int(v) => v[r].map_or(Sql::Null, Sql::Integer),
         Col::Float(v) => v[r].map_or(Sql::Null, Sql::Real),
-        Col::Text(v) => v[r].clone().map_or(Sql::Null, Sql::Text),
+        Col::Text(v) | Col::Exact(v) => v[r].clone().map_or(Sql::Null, Sql::Text),
         Col::Bool(v) => v[r].map_or(Sql::Null, |b| Sql::Integer(b as i64)),
     }
 }
@@ -83,13 +142,13 @@ fn rows_of(c: &Col) -> usize {
     match c {
         Col::Int(v) => v.len(),
         Col::Float(v) => v.len(),
-        Col::Text(v) => v.len(),
+        Col::Text(v) | Col::Exact(v) => v.len(),
         Col::Bool(v) => v.len(),
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
     #[test]
     fn csv_crate_tables_round_trip_through_sqlite((names, cols) in table()) {
         let rows = rows_of(&cols[0]);
