@@ -41,6 +41,16 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The connection to the destination failed (lost, refused, server restarting).
+    /// The runtime reconnects and retries; this is fatal only once that has failed for
+    /// the sink's `reconnect_timeout`.
+    #[error("sink {target}: connection failed: {message}")]
+    Connection {
+        /// The redacted destination.
+        target: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A row error under `on_error = "fail"`, or more than `max_errors` rejected rows.
     #[error("{0}")]
     Aborted(String),

@@ -16,7 +16,8 @@
 //! | [`source`] | CSV reading: dialects, compression, positions, type inference |
 //! | [`transform`] | per-batch stages: decode, compute, filter, select |
 //! | [`expr`] | SQL expressions compiled once into a typed evaluator |
-//! | [`sink`] | destinations: SQLite |
+//! | [`sink`] | destinations: SQLite, PostgreSQL, MySQL/MariaDB |
+//! | [`checkpoint`] | commit records written with every transaction |
 //! | [`row`], [`schema`], [`error`], [`report`] | leaf types |
 //! | [`generate`] | the deterministic generator of the standard `users` workload |
 //!
@@ -51,6 +52,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod expr;

@@ -67,6 +67,8 @@ pub struct Plan {
     pub sink: SinkOptions,
     /// Runtime options.
     pub run: RunOptions,
+    /// Parallel writers (connections) of the sink.
+    pub writers: usize,
     pub(crate) source: CsvSource,
     pub(crate) stages: Vec<Stage>,
 }
@@ -94,7 +96,12 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     if src.sample_rows == 0 {
         errors.push("source.sample_rows must be at least 1".into());
     }
-    let target = SinkTarget::parse(&spec.sink.url)
+    let url = if spec.sink.url.is_empty() {
+        std::env::var("DATABASE_URL").unwrap_or_default()
+    } else {
+        spec.sink.url.clone()
+    };
+    let target = SinkTarget::parse(&url)
         .map_err(|e| errors.push(e.to_string()))
         .ok();
     if !errors.is_empty() {
@@ -263,17 +270,6 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             }
         }
     }
-    if let Some(t) = target.as_ref() {
-        let opts = SinkOptions {
-            table: spec.sink.table.clone(),
-            schema: (*schema).clone(),
-            mode: spec.sink.mode,
-            key: spec.sink.key.clone(),
-        };
-        if let Some(enc) = crate::sink::encoder(t, &opts) {
-            cpu.push(enc);
-        }
-    }
     if !cpu.is_empty() {
         runtime_stages.push(Stage::Cpu(cpu));
     }
@@ -314,8 +310,28 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         errors
             .push("sink.mode = \"upsert\" needs sink.key (the columns that identify a row)".into());
     }
-    if sk.commit_rows == 0 {
+    if sk.commit_rows == Some(0) {
         errors.push("sink.commit_rows must be at least 1".into());
+    }
+    if sk.writers == 0 {
+        errors.push("sink.writers must be at least 1".into());
+    }
+    if sk.writers > 1 && matches!(target, Some(SinkTarget::Sqlite { .. })) {
+        errors.push(
+            "sink.writers > 1 needs a server database (PostgreSQL or MySQL); SQLite has one writer"
+                .into(),
+        );
+    }
+    if sk.truncate
+        && matches!(
+            sk.mode,
+            crate::config::WriteMode::Replace | crate::config::WriteMode::Create
+        )
+    {
+        errors.push(format!(
+            "sink.truncate = true does nothing with mode = \"{}\" (the table is new); remove one of them",
+            if sk.mode == crate::config::WriteMode::Replace { "replace" } else { "create" }
+        ));
     }
     let rt = &spec.runtime;
     if rt.batch_rows == 0 || rt.channel_batches == 0 || rt.workers == Some(0) {
@@ -328,6 +344,9 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         return Err(Error::Plan(vec!["invalid sink url".into()]));
     };
 
+    let commit_rows = sk
+        .commit_rows
+        .unwrap_or_else(|| crate::sink::default_commit_rows(&target));
     let inputs_display: Vec<String> = inputs.iter().map(Input::display).collect();
     let rejects = match spec.errors.on_error {
         OnError::Skip => None,
@@ -355,15 +374,27 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             schema: output_schema.clone(),
             mode: sk.mode,
             key: sk.key.clone(),
+            truncate: sk.truncate,
         },
+        writers: sk.writers,
         output_schema,
         target,
         run: RunOptions {
             batch_rows: rt.batch_rows,
             channel_batches: rt.channel_batches,
             workers,
-            commit_rows: sk.commit_rows,
+            commit_rows,
             commit_interval: std::time::Duration::from_secs(30),
+            identity: crate::checkpoint::Identity::new(
+                spec.name.as_deref().unwrap_or("pipeline"),
+                &sk.table,
+                &inputs
+                    .iter()
+                    .map(|i| (i.display(), i.fingerprint()))
+                    .collect::<Vec<_>>(),
+            ),
+            run_id: crate::checkpoint::new_run_id(),
+            reconnect_timeout: std::time::Duration::from_secs(sk.reconnect_timeout),
             on_error: spec.errors.on_error,
             max_errors: spec.errors.max_errors,
             rejects,
@@ -617,13 +648,33 @@ fn sql_type(t: DataType) -> &'static str {
 }
 
 impl Plan {
-    /// Open the sink (preparing its table) and hand everything to the runtime.
+    /// Open the sink's writers (preparing its table) and hand everything to the
+    /// runtime. The sink's encoder joins the last CPU stage, so rows reach the sink
+    /// thread ready to write.
     pub(crate) fn into_parts(self) -> Result<crate::runtime::RunParts> {
-        let sink = crate::sink::open_sink(&self.target, &self.sink)?;
+        let writers = self.writers.max(1) as u32;
+        let mut sinks = Vec::with_capacity(writers as usize);
+        // Writer 0 first: it prepares the table the others write to.
+        for w in 0..writers {
+            sinks.push(crate::sink::open_sink(
+                &self.target,
+                &self.sink,
+                &self.run.identity,
+                w,
+                writers,
+            )?);
+        }
+        let mut stages = self.stages;
+        if let Some(enc) = sinks.first().and_then(|s| s.encoder()) {
+            match stages.last_mut() {
+                Some(Stage::Cpu(ts)) => ts.push(enc),
+                _ => stages.push(Stage::Cpu(vec![enc])),
+            }
+        }
         Ok(crate::runtime::RunParts {
             source: Box::new(self.source),
-            stages: self.stages,
-            sink,
+            stages,
+            sinks,
             opts: self.run,
             target: self.target.display(),
             table: self.sink.table,

@@ -62,6 +62,8 @@ pub struct Report {
     pub rows_rejected: u64,
     /// Rows read but not committed because the run failed (rolled back).
     pub rows_rolled_back: u64,
+    /// Times the sink reconnected to the destination after losing its connection.
+    pub reconnects: u64,
     /// Input bytes read.
     pub bytes_read: u64,
     /// Wall time.
@@ -128,6 +130,7 @@ impl Report {
             "rows_filtered": self.rows_filtered,
             "rows_rejected": self.rows_rejected,
             "rows_rolled_back": self.rows_rolled_back,
+            "reconnects": self.reconnects,
             "bytes_read": self.bytes_read,
             "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "rows_per_s": self.rows_per_sec().round(),

@@ -238,9 +238,13 @@ pub struct Batch {
     pub bytes: u64,
     /// Position just past the last record of this batch: where a resumed run would start.
     pub end: Position,
-    /// Rows already encoded by the sink's encoder (on a worker thread), in the sink's
-    /// own format, instead of `rows`.
+    /// Rows encoded by the sink's encoder (on a worker thread) in the sink's own
+    /// format: instead of `rows` (SQLite keyed tables) or beside them, one per row
+    /// (PostgreSQL `COPY` tuples).
     pub encoded: Vec<Vec<u8>>,
+    /// The writer each row goes to, when the sink has several and routes rows by key
+    /// (empty otherwise).
+    pub routes: Vec<u32>,
 }
 
 impl Batch {

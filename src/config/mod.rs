@@ -163,9 +163,15 @@ pub enum TransformSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSpec {
-    /// `sqlite://relative/path.db` or `sqlite:///absolute/path.db`.
+    /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
+    /// `postgres://user:password@host:port/db?sslmode=...` or
+    /// `mysql://user:password@host:port/db`. Default: the `DATABASE_URL` environment
+    /// variable.
+    #[serde(default)]
     pub url: String,
-    /// Table name (created if missing).
+    /// Table name (created if missing). For PostgreSQL and MySQL it may be qualified
+    /// with a schema or database: `analytics.users`; quote a name that contains a dot
+    /// (`'"my.table"'`).
     pub table: String,
     /// `append` (default), `create` (the table must not exist), `replace` (drop and
     /// recreate) or `upsert` (needs `key`).
@@ -175,11 +181,25 @@ pub struct SinkSpec {
     /// `upsert`.
     #[serde(default)]
     pub key: Vec<String>,
+    /// Empty the existing table (`TRUNCATE`, keeping its definition) in the first
+    /// transaction. Default false.
+    #[serde(default)]
+    pub truncate: bool,
     /// Rows per transaction (a transaction also ends every 30 seconds). Default
-    /// 1000000: SQLite rewrites the pages a transaction touched at each commit, so few
-    /// large transactions load much faster than many small ones.
-    #[serde(default = "default_commit_rows")]
-    pub commit_rows: usize,
+    /// 1000000 for SQLite (which rewrites the pages a transaction touched at each
+    /// commit, so few large transactions load much faster) and 50000 for PostgreSQL and
+    /// MySQL (whose sink keeps an open transaction's rows to replay them after a lost
+    /// connection).
+    #[serde(default)]
+    pub commit_rows: Option<usize>,
+    /// Parallel writers (PostgreSQL and MySQL): connections that each write their own
+    /// batches in their own transactions. Default 1.
+    #[serde(default = "default_writers")]
+    pub writers: usize,
+    /// Seconds to keep reconnecting (with backoff) to a server that went away before
+    /// the run fails. Default 60.
+    #[serde(default = "default_reconnect_timeout")]
+    pub reconnect_timeout: u64,
 }
 
 /// How rows are written into the table.
@@ -274,8 +294,11 @@ fn default_true() -> bool {
 fn default_sample_rows() -> usize {
     10_000
 }
-fn default_commit_rows() -> usize {
-    1_000_000
+fn default_writers() -> usize {
+    1
+}
+fn default_reconnect_timeout() -> u64 {
+    60
 }
 fn default_batch_rows() -> usize {
     4096
@@ -317,7 +340,10 @@ impl SinkSpec {
             table: table.into(),
             mode: WriteMode::default(),
             key: Vec::new(),
-            commit_rows: default_commit_rows(),
+            truncate: false,
+            commit_rows: None,
+            writers: default_writers(),
+            reconnect_timeout: default_reconnect_timeout(),
         }
     }
 }
@@ -463,7 +489,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.source.path.as_deref(), Some("big.csv"));
-        assert_eq!(spec.sink.commit_rows, 10);
+        assert_eq!(spec.sink.commit_rows, Some(10));
     }
 
     #[test]
@@ -510,6 +536,7 @@ mod docs_sync {
         spec.errors.max_errors = Some(1);
         spec.errors.reject_file = Some("r.csv".into());
         spec.runtime.workers = Some(1);
+        spec.sink.commit_rows = Some(1);
         let mut cols = IndexMap::new();
         cols.insert("c".to_string(), "1".to_string());
         spec.transforms = vec![

@@ -67,6 +67,12 @@ pub struct RunOptions {
     pub rejects: Option<RejectTarget>,
     /// Input names (indexed by `Position::file`), for messages.
     pub inputs: Vec<String>,
+    /// The checkpoint row this run's commits update.
+    pub identity: crate::checkpoint::Identity,
+    /// This run's id (in commit records).
+    pub run_id: String,
+    /// How long to keep reconnecting to a destination that went away.
+    pub reconnect_timeout: Duration,
 }
 
 /// Shared counters, read by the progress ticker.
@@ -84,8 +90,8 @@ pub struct RunParts {
     pub source: Box<dyn Source>,
     /// The stages in order.
     pub stages: Vec<Stage>,
-    /// The opened sink (its table is ready).
-    pub sink: Box<dyn Sink>,
+    /// The opened sink's writers (its table is ready), at least one.
+    pub sinks: Vec<Box<dyn Sink>>,
     /// Options.
     pub opts: RunOptions,
     /// Redacted destination and table, for the report.
@@ -103,7 +109,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     let RunParts {
         mut source,
         stages,
-        sink,
+        sinks,
         opts,
         target,
         table,
@@ -181,22 +187,47 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         tasks.push(handle);
     }
 
-    // Sink thread.
-    let sink_thread = {
+    // Sink threads: one per writer. With several, a router deals batches out (whole
+    // batches in turn, or rows by key when the encoder routed them).
+    let rejects = match opts.rejects.clone().map(RejectWriter::new).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            return failed_before_start(e, start, inputs, target, table);
+        }
+    };
+    let shared = Arc::new(sink_loop::Shared::new(rejects));
+    let writers = sinks.len().max(1);
+    let mut writer_rx = Vec::with_capacity(writers);
+    if writers == 1 {
+        writer_rx.push(rx);
+    } else {
+        let mut txs = Vec::with_capacity(writers);
+        for _ in 0..writers {
+            let (t, r) = mpsc::channel::<Batch>(2);
+            txs.push(t);
+            writer_rx.push(r);
+        }
+        tasks.push(tokio::spawn(route(rx, txs)));
+    }
+    let mut sink_threads = Vec::with_capacity(writers);
+    for (w, (sink, wrx)) in sinks.into_iter().zip(writer_rx).enumerate() {
         let counters = counters.clone();
         let opts = opts.clone();
-        std::thread::Builder::new()
-            .name("rowflow-sink".into())
-            .spawn(move || sink_loop::run(sink, rx, opts, counters))
-            .expect("spawning a thread only fails when the OS is out of resources")
-    };
+        let shared = shared.clone();
+        sink_threads.push(
+            std::thread::Builder::new()
+                .name(format!("rowflow-sink-{w}"))
+                .spawn(move || sink_loop::run(sink, w as u32, wrx, opts, counters, shared))
+                .expect("spawning a thread only fails when the OS is out of resources"),
+        );
+    }
 
     // Progress ticker and stop signal, until the sink thread ends.
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
     let sink_waiter = tokio::task::spawn_blocking(move || {
-        let r = sink_thread.join();
+        let ends: Vec<_> = sink_threads.into_iter().map(|t| t.join()).collect();
         let _ = done_tx.send(());
-        r
+        ends
     });
     let snapshot = |counters: &Counters| Snapshot {
         bytes_read: bytes_counter.load(Ordering::Relaxed),
@@ -224,16 +255,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     // If the sink stopped early (error), the reader may be blocked on a full channel:
     // dropping every receiver unblocks it. Stage tasks end when their channels close.
     stopping.store(true, Ordering::Relaxed);
-    let sink_end = match sink_waiter.await {
-        Ok(Ok(r)) => r,
-        _ => sink_loop::SinkEnd {
-            totals: Default::default(),
-            error: Some(Error::Stage {
-                stage: "sink".into(),
-                message: "the sink thread panicked".into(),
-            }),
-        },
-    };
+    let sink_end = merge_ends(sink_waiter.await.unwrap_or_default());
     let mut stage_error = None;
     for t in tasks {
         match t.await {
@@ -276,13 +298,125 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         rows_filtered: totals.filtered,
         rows_rejected: totals.rejected,
         rows_rolled_back: totals.rolled_back,
+        reconnects: totals.reconnects,
         bytes_read: bytes_counter.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
         inputs,
         target,
         table,
         reject_file: totals.reject_file,
-        first_rejects: totals.first_rejects,
+        first_rejects: totals.first_rejects.into_iter().map(|(_, r)| r).collect(),
         outcome,
+    }
+}
+
+/// The writers' ends as one: totals summed, the first rejects in input order, the
+/// first error.
+fn merge_ends(ends: Vec<std::thread::Result<sink_loop::SinkEnd>>) -> sink_loop::SinkEnd {
+    let mut out = sink_loop::SinkEnd {
+        totals: Default::default(),
+        error: None,
+    };
+    if ends.is_empty() {
+        out.error = Some(Error::Stage {
+            stage: "sink".into(),
+            message: "the sink threads could not be joined".into(),
+        });
+    }
+    for end in ends {
+        let end = end.unwrap_or_else(|_| sink_loop::SinkEnd {
+            totals: Default::default(),
+            error: Some(Error::Stage {
+                stage: "sink".into(),
+                message: "a sink thread panicked".into(),
+            }),
+        });
+        let t = &mut out.totals;
+        t.written += end.totals.written;
+        t.filtered += end.totals.filtered;
+        t.rejected += end.totals.rejected;
+        t.rolled_back += end.totals.rolled_back;
+        t.reconnects += end.totals.reconnects;
+        t.reject_file = t.reject_file.take().or(end.totals.reject_file);
+        t.first_rejects.extend(end.totals.first_rejects);
+        if out.error.is_none() {
+            out.error = end.error;
+        }
+    }
+    out.totals.first_rejects.sort_by_key(|(pos, _)| *pos);
+    out.totals.first_rejects.truncate(5);
+    out
+}
+
+/// Deal batches out to the writers: rows by their route when the sink's encoder set
+/// one (upsert: every row of a key goes to the same writer, so the last occurrence
+/// wins), otherwise whole batches in turn.
+async fn route(mut rx: mpsc::Receiver<Batch>, txs: Vec<mpsc::Sender<Batch>>) -> Result<()> {
+    let n = txs.len();
+    let mut next = 0usize;
+    while let Some(mut batch) = rx.recv().await {
+        if batch.routes.is_empty() {
+            if txs[next].send(batch).await.is_err() {
+                return Ok(());
+            }
+            next = (next + 1) % n;
+            continue;
+        }
+        let mut parts: Vec<Batch> = (0..n)
+            .map(|_| Batch {
+                seq: batch.seq,
+                end: batch.end,
+                ..Batch::default()
+            })
+            .collect();
+        let routes = std::mem::take(&mut batch.routes);
+        let encoded = std::mem::take(&mut batch.encoded);
+        let has_encoded = encoded.len() == batch.rows.len();
+        let mut encoded = encoded.into_iter();
+        for (row, r) in std::mem::take(&mut batch.rows).into_iter().zip(routes) {
+            let p = &mut parts[r as usize % n];
+            p.rows.push(row);
+            if has_encoded && let Some(e) = encoded.next() {
+                p.encoded.push(e);
+            }
+        }
+        // The batch's accounting travels with its first part.
+        let first = &mut parts[0];
+        first.records = batch.records;
+        first.filtered = batch.filtered;
+        first.rejected = std::mem::take(&mut batch.rejected);
+        first.bytes = batch.bytes;
+        for (p, tx) in parts.into_iter().zip(&txs) {
+            if tx.send(p).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The report of a run that failed before its first row.
+fn failed_before_start(
+    e: Error,
+    start: Instant,
+    inputs: Vec<String>,
+    target: String,
+    table: String,
+) -> Report {
+    Report {
+        rows_read: 0,
+        rows_written: 0,
+        rows_filtered: 0,
+        rows_rejected: 0,
+        rows_rolled_back: 0,
+        reconnects: 0,
+        bytes_read: 0,
+        elapsed: start.elapsed(),
+        inputs,
+        target,
+        table,
+        reject_file: None,
+        first_rejects: Vec::new(),
+        outcome: Outcome::Failed(e),
     }
 }

@@ -3,18 +3,19 @@
 //! rejects. Applies the error policy.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::rejects::RejectWriter;
 use super::{Counters, RunOptions};
+use crate::checkpoint::{CommitRecord, CommitState};
 use crate::config::OnError;
 use crate::error::{Error, Result};
 use crate::row::{Batch, Rejected};
-use crate::sink::Sink;
+use crate::sink::{Sink, Written};
 
 /// Totals of committed work.
 #[derive(Debug, Clone, Default)]
@@ -23,27 +24,56 @@ pub(crate) struct Totals {
     pub filtered: u64,
     pub rejected: u64,
     pub rolled_back: u64,
+    pub reconnects: u64,
     pub reject_file: Option<PathBuf>,
-    pub first_rejects: Vec<String>,
+    /// The first rejects of this writer, with their (file, record) for ordering.
+    pub first_rejects: Vec<((u32, u64), String)>,
 }
 
 /// Work written in the open transaction, not yet committed.
 #[derive(Default)]
 struct Pending {
+    /// Position of the last record covered.
+    end: Option<crate::row::Position>,
     written: u64,
     filtered: u64,
     records: u64,
     rejected: Vec<Rejected>,
 }
 
+/// What the writers of one run share.
+pub(crate) struct Shared {
+    /// The reject file (one for all writers; rows are written after their commit).
+    pub rejects: Mutex<Option<RejectWriter>>,
+    /// Rejected rows committed by every writer (for `max_errors`).
+    pub rejected: AtomicU64,
+    /// Set when a writer fails: the others roll back and stop.
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(rejects: Option<RejectWriter>) -> Self {
+        Shared {
+            rejects: Mutex::new(rejects),
+            rejected: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+}
+
 struct Loop {
     sink: Box<dyn Sink>,
+    writer: u32,
     opts: RunOptions,
     counters: Arc<Counters>,
-    rejects: Option<RejectWriter>,
+    shared: Arc<Shared>,
     totals: Totals,
     pending: Pending,
     last_commit: Instant,
+    /// Transactions committed by this run.
+    txn: u64,
+    /// Input records covered by committed transactions.
+    committed_records: u64,
     /// Rows the sink is done with, freed on another thread.
     graveyard: std::sync::mpsc::SyncSender<Vec<crate::row::Row>>,
 }
@@ -60,25 +90,48 @@ impl Loop {
     /// Write what the sink holds back, apply the error policy to what it refused, then
     /// commit and account for the transaction.
     fn commit(&mut self) -> Result<()> {
-        let flushed = self.sink.flush()?;
+        let flushed = self.retrying(|s| s.flush())?;
         self.take_written(flushed)?;
-        self.sink.commit()?;
+        let record = self.commit_record();
+        if let Err(e) = self.sink.commit(&record) {
+            let Error::Connection { .. } = e else {
+                return Err(e);
+            };
+            // Reconnecting finds out whether the commit happened (from the record) and
+            // otherwise replays the transaction, which is then committed again.
+            let replayed = self.recover(e)?;
+            self.take_written(replayed)?;
+            self.sink.commit(&record)?;
+        }
+        self.txn += 1;
+        self.committed_records += self.pending.records;
         let mut p = std::mem::take(&mut self.pending);
         p.rejected.sort_by_key(|r| (r.pos.file, r.pos.record));
         for r in &p.rejected {
             if self.totals.first_rejects.len() < 5 {
-                self.totals
-                    .first_rejects
-                    .push(format!("{}: {}", self.locate(r), r.reason));
-            }
-            if let Some(w) = self.rejects.as_mut() {
-                w.write(r)?;
+                self.totals.first_rejects.push((
+                    (r.pos.file, r.pos.record),
+                    format!("{}: {}", self.locate(r), r.reason),
+                ));
             }
         }
-        if let Some(w) = self.rejects.as_mut() {
-            w.flush()?;
-            self.totals.reject_file = w.written_path();
+        {
+            let mut rejects = self
+                .shared
+                .rejects
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = rejects.as_mut() {
+                for r in &p.rejected {
+                    w.write(r)?;
+                }
+                w.flush()?;
+                self.totals.reject_file = w.written_path();
+            }
         }
+        self.shared
+            .rejected
+            .fetch_add(p.rejected.len() as u64, Ordering::Relaxed);
         self.totals.written += p.written;
         self.totals.filtered += p.filtered;
         self.totals.rejected += p.rejected.len() as u64;
@@ -93,6 +146,73 @@ impl Loop {
             .fetch_add(p.rejected.len() as u64, Ordering::Relaxed);
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    /// The record committed with the open transaction: the position and totals the
+    /// committed prefix reaches once it commits.
+    fn commit_record(&self) -> CommitRecord {
+        let p = &self.pending;
+        CommitRecord {
+            identity: self.opts.identity.clone(),
+            writer: self.writer,
+            run_id: self.opts.run_id.clone(),
+            txn: self.txn + 1,
+            state: CommitState {
+                end: p.end.unwrap_or_default().into(),
+                records: self.committed_records + p.records,
+                written: self.totals.written + p.written,
+                filtered: self.totals.filtered + p.filtered,
+                rejected: self.totals.rejected + p.rejected.len() as u64,
+            },
+        }
+    }
+
+    /// Run a sink call; after a connection error, reconnect (which replays the open
+    /// transaction, including the failed call's rows).
+    fn retrying(&mut self, op: impl FnOnce(&mut dyn Sink) -> Result<Written>) -> Result<Written> {
+        match op(self.sink.as_mut()) {
+            Err(e @ Error::Connection { .. }) => self.recover(e),
+            other => other,
+        }
+    }
+
+    /// Reconnect with exponential backoff (with jitter) until the sink is back or
+    /// `reconnect_timeout` has passed.
+    fn recover(&mut self, first: Error) -> Result<Written> {
+        let deadline = Instant::now() + self.opts.reconnect_timeout;
+        let mut delay = Duration::from_millis(200);
+        let mut last = first;
+        let mut attempt = 0u32;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Connection {
+                    target: match &last {
+                        Error::Connection { target, .. } => target.clone(),
+                        _ => String::new(),
+                    },
+                    message: format!(
+                        "{} (gave up reconnecting after {} s and {attempt} attempts)",
+                        match &last {
+                            Error::Connection { message, .. } => message.clone(),
+                            other => other.to_string(),
+                        },
+                        self.opts.reconnect_timeout.as_secs()
+                    ),
+                });
+            }
+            // Jitter from the clock: spreads the retries of parallel writers.
+            let jitter = Duration::from_millis(u64::from(now.elapsed().subsec_nanos() % 100));
+            std::thread::sleep((delay + jitter).min(deadline - now));
+            attempt += 1;
+            self.totals.reconnects += 1;
+            match self.sink.reconnect() {
+                Ok(w) => return Ok(w),
+                Err(e @ Error::Connection { .. }) => last = e,
+                Err(e) => return Err(e),
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
     }
 
     fn rollback(&mut self) {
@@ -119,7 +239,7 @@ impl Loop {
     }
 
     fn take_written(&mut self, w: crate::sink::Written) -> Result<()> {
-        self.pending.written += w.rows;
+        self.pending.written = (self.pending.written + w.rows).saturating_sub(w.revoked);
         for rows in w.spent {
             // The drop thread frees them; if it is gone, free them here.
             if let Err(std::sync::mpsc::SendError(rows)) = self.graveyard.send(rows) {
@@ -133,10 +253,11 @@ impl Loop {
 
     fn handle(&mut self, mut batch: Batch) -> Result<()> {
         self.pending.records += batch.records;
+        self.pending.end = Some(batch.end);
         self.fail_on(&batch.rejected)?;
         self.pending.filtered += batch.filtered;
         self.pending.rejected.append(&mut batch.rejected);
-        let written = self.sink.write(&mut batch)?;
+        let written = self.retrying(|s| s.write(&mut batch))?;
         self.take_written(written)?;
         if self.over_max_errors() {
             self.commit()?;
@@ -154,13 +275,18 @@ impl Loop {
         Ok(())
     }
 
+    /// Rejected rows so far, every writer's committed ones and this one's pending.
+    fn rejected_so_far(&self) -> u64 {
+        self.shared.rejected.load(Ordering::Relaxed) + self.pending.rejected.len() as u64
+    }
+
     fn over_max_errors(&self) -> bool {
-        let total = self.totals.rejected + self.pending.rejected.len() as u64;
+        let total = self.rejected_so_far();
         self.opts.max_errors.is_some_and(|max| total > max)
     }
 
     fn max_errors_reached(&self) -> Result<()> {
-        let total = self.totals.rejected + self.pending.rejected.len() as u64;
+        let total = self.rejected_so_far();
         Err(Error::Aborted(format!(
             "more than max_errors = {} rows failed ({total}); stopped after committing the rows before \
              (every failed row is in the reject file)",
@@ -182,16 +308,15 @@ fn fail(totals: Totals, e: Error) -> SinkEnd {
     }
 }
 
+/// Run writer `writer` of a sink: its thread's whole life.
 pub(super) fn run(
     sink: Box<dyn Sink>,
+    writer: u32,
     mut rx: mpsc::Receiver<Batch>,
     opts: RunOptions,
     counters: Arc<Counters>,
+    shared: Arc<Shared>,
 ) -> SinkEnd {
-    let rejects = match opts.rejects.clone().map(RejectWriter::new).transpose() {
-        Ok(r) => r,
-        Err(e) => return fail(Totals::default(), e),
-    };
     // Freeing rows (many small allocations made on other threads) is real work: do it
     // on a thread of its own so the sink thread, the bottleneck, only writes. One batch
     // of spent rows may wait while another is freed: memory stays bounded.
@@ -203,14 +328,20 @@ pub(super) fn run(
     let mut l = Loop {
         graveyard,
         sink,
+        writer,
         opts,
         counters,
-        rejects,
+        shared,
         totals: Totals::default(),
         pending: Pending::default(),
         last_commit: Instant::now(),
+        txn: 0,
+        committed_records: 0,
     };
     let end = run_loop(&mut l, &mut rx);
+    if end.error.is_some() {
+        l.shared.stop.store(true, Ordering::Relaxed);
+    }
     drop(l);
     if let Some(d) = dropper {
         let _ = d.join();
@@ -220,6 +351,14 @@ pub(super) fn run(
 
 fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
     while let Some(batch) = rx.blocking_recv() {
+        if l.shared.stop.load(Ordering::Relaxed) {
+            // Another writer failed; it reports why.
+            l.rollback();
+            return SinkEnd {
+                totals: std::mem::take(&mut l.totals),
+                error: None,
+            };
+        }
         if let Err(e) = l.handle(batch) {
             if l.pending.records > 0 {
                 l.rollback();

@@ -5,15 +5,22 @@
 //! Sinks are blocking and run on a thread of their own.
 
 mod dialect;
+mod mysql;
+mod postgres;
 mod spill;
 mod sqlite;
 mod sqlite_stmt;
-mod url;
+pub(crate) mod url;
 
 pub use dialect::quote_ident;
+pub use mysql::MySink;
+pub use postgres::PgSink;
 pub use sqlite::{SqliteEncode, SqliteSink};
 pub use url::{SinkTarget, redact_url};
 
+use std::sync::Arc;
+
+use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::Result;
 use crate::row::Batch;
@@ -30,6 +37,8 @@ pub struct SinkOptions {
     pub mode: WriteMode,
     /// Key columns (primary key of a created table; upsert conflict target).
     pub key: Vec<String>,
+    /// Empty an existing table first.
+    pub truncate: bool,
 }
 
 /// Rows written by a call, and rows the database refused (with its message).
@@ -39,9 +48,22 @@ pub struct Written {
     pub rows: u64,
     /// Rows refused, with the reason.
     pub rejected: Vec<crate::row::Rejected>,
+    /// Rows reported written by an earlier call that a replay after a reconnection
+    /// refused (they are in `rejected` now).
+    pub revoked: u64,
     /// Rows the sink is done with. Freeing rows costs real time (they hold many small
     /// allocations made on other threads); the runtime drops them off the sink thread.
     pub spent: Vec<Vec<crate::row::Row>>,
+}
+
+impl Written {
+    /// Add another call's result to this one.
+    pub fn absorb(&mut self, other: Written) {
+        self.rows += other.rows;
+        self.rejected.extend(other.rejected);
+        self.revoked += other.revoked;
+        self.spent.extend(other.spent);
+    }
 }
 
 /// A destination for rows.
@@ -49,16 +71,38 @@ pub struct Written {
 /// A sink may write rows at once or hold some back (e.g. to sort them by key); every
 /// row taken by `write` is written or refused by the time `flush` returns. The runtime
 /// calls `flush`, looks at what was refused (the error policy may roll back), then
-/// `commit`.
+/// `commit`, which writes the [`CommitRecord`] in the same transaction.
+///
+/// Connections that fail: when `write`, `flush` or `commit` returns
+/// [`Error::Connection`](crate::error::Error::Connection), the sink has kept everything
+/// its open transaction needs, including the batch given to the failed `write`. The
+/// runtime then calls `reconnect` (with backoff) until it succeeds, and retries a
+/// failed `commit`.
 pub trait Sink: Send {
+    /// A transform that prepares rows for this sink on the worker threads (the last CPU
+    /// stage), so the sink thread does as little as possible.
+    fn encoder(&self) -> Option<Arc<dyn crate::transform::Transform>> {
+        None
+    }
     /// Take the rows of `batch` into the open transaction (opening one if needed).
     fn write(&mut self, batch: &mut Batch) -> Result<Written>;
     /// Write everything held back.
     fn flush(&mut self) -> Result<Written>;
-    /// Commit the open transaction, if any (after `flush`).
-    fn commit(&mut self) -> Result<()>;
+    /// Commit the open transaction, if any (after `flush`), with `record` written in
+    /// the same transaction.
+    fn commit(&mut self, record: &CommitRecord) -> Result<()>;
     /// Roll back the open transaction, if any.
     fn rollback(&mut self) -> Result<()>;
+    /// After a connection error: connect again, find out whether an interrupted
+    /// `commit` took effect, and otherwise replay the open transaction. Returns what
+    /// the replay wrote or refused: rows of an interrupted `write` count as written
+    /// now; rows reported before that are refused now are `revoked`.
+    fn reconnect(&mut self) -> Result<Written> {
+        Err(crate::error::Error::Stage {
+            stage: "sink".into(),
+            message: "this sink cannot reconnect".into(),
+        })
+    }
 }
 
 /// What `check` learns about the destination without writing.
@@ -72,22 +116,32 @@ pub enum TableStatus {
     WillReplace,
 }
 
-/// Open the sink for `target`, preparing the table (create, replace, compatibility
-/// checks) before any row is written.
-pub fn open_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<Box<dyn Sink>> {
-    match target {
-        SinkTarget::Sqlite { path } => Ok(Box::new(SqliteSink::open(path, opts)?)),
-    }
-}
-
-/// A transform that prepares values for the sink, run on the worker threads (the last
-/// CPU stage) so the sink thread does as little as possible.
-pub fn encoder(
+/// Open writer `writer` (of `writers`) for `target`. Writer 0 prepares the table
+/// (create, replace, truncate, compatibility checks) before any row is written; open it
+/// first.
+pub fn open_sink(
     target: &SinkTarget,
     opts: &SinkOptions,
-) -> Option<std::sync::Arc<dyn crate::transform::Transform>> {
+    checkpoint: &crate::checkpoint::Identity,
+    writer: u32,
+    writers: u32,
+) -> Result<Box<dyn Sink>> {
     match target {
-        SinkTarget::Sqlite { .. } => Some(std::sync::Arc::new(SqliteEncode::new(opts))),
+        SinkTarget::Sqlite { path } => Ok(Box::new(SqliteSink::open(path, opts)?)),
+        SinkTarget::Postgres { url } => Ok(Box::new(PgSink::open(
+            url,
+            opts,
+            checkpoint.clone(),
+            writer,
+            writers,
+        )?)),
+        SinkTarget::Mysql { url } => Ok(Box::new(MySink::open(
+            url,
+            opts,
+            checkpoint.clone(),
+            writer,
+            writers,
+        )?)),
     }
 }
 
@@ -95,5 +149,30 @@ pub fn encoder(
 pub fn check_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<TableStatus> {
     match target {
         SinkTarget::Sqlite { path } => sqlite::check(path, opts),
+        SinkTarget::Postgres { url } => postgres::check(url, opts),
+        SinkTarget::Mysql { url } => mysql::check(url, opts),
+    }
+}
+
+/// The writer (of `writers`) a row goes to when rows are routed by key: every row of a
+/// key goes to the same writer.
+pub(crate) fn route_of(values: &[crate::row::Value], key_idx: &[usize], writers: usize) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for &k in key_idx {
+        match values.get(k) {
+            Some(crate::row::Value::Int(x)) => x.hash(&mut h),
+            Some(v) => v.to_string().hash(&mut h),
+            None => 0u8.hash(&mut h),
+        }
+    }
+    (h.finish() % writers.max(1) as u64) as u32
+}
+
+/// Rows per transaction when the pipeline does not say.
+pub fn default_commit_rows(target: &SinkTarget) -> usize {
+    match target {
+        SinkTarget::Sqlite { .. } => 1_000_000,
+        SinkTarget::Postgres { .. } | SinkTarget::Mysql { .. } => 50_000,
     }
 }

@@ -14,6 +14,7 @@ use super::dialect::quote_ident;
 use super::spill::{BindVal, Runs, blob_values, decode_row, encode_row};
 use super::sqlite_stmt::{RawInsert, bind_values};
 use super::{Sink, SinkOptions, TableStatus, Written};
+use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::{Batch, Rejected, Row, Value};
@@ -31,6 +32,8 @@ pub struct SqliteSink {
     key_idx: Vec<usize>,
     /// Column names, for messages.
     names: Vec<String>,
+    /// The encoder the worker threads run for this sink.
+    encode: std::sync::Arc<SqliteEncode>,
     in_tx: bool,
     /// Rows of a table without a key, about to be inserted.
     held: Vec<Row>,
@@ -289,6 +292,27 @@ fn insert_sql(opts: &SinkOptions, rows: usize) -> String {
     sql
 }
 
+/// The checkpoint table (see [`crate::checkpoint`]).
+fn checkpoint_table_sql() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (pipeline TEXT NOT NULL, target_table TEXT NOT NULL, \
+         input_id TEXT NOT NULL, writer INTEGER NOT NULL, input TEXT NOT NULL, run_id TEXT NOT NULL, \
+         txn INTEGER NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL, \
+         PRIMARY KEY (pipeline, target_table, input_id, writer))",
+        quote_ident(crate::checkpoint::TABLE)
+    )
+}
+
+fn checkpoint_upsert_sql() -> String {
+    format!(
+        "INSERT INTO {} (pipeline, target_table, input_id, writer, input, run_id, txn, state, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+         ON CONFLICT (pipeline, target_table, input_id, writer) DO UPDATE SET input = excluded.input, \
+         run_id = excluded.run_id, txn = excluded.txn, state = excluded.state, updated_at = excluded.updated_at",
+        quote_ident(crate::checkpoint::TABLE)
+    )
+}
+
 fn open_conn(path: &Path, target: &str) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|e| sink_err(target, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -382,6 +406,11 @@ impl SqliteSink {
                         ),
                     ));
                 }
+                if opts.truncate {
+                    // SQLite's truncate optimisation: a DELETE without WHERE.
+                    conn.execute_batch(&format!("DELETE FROM {}", quote_ident(&opts.table)))
+                        .map_err(|e| sink_err(&target, e))?;
+                }
                 false
             }
         };
@@ -389,6 +418,8 @@ impl SqliteSink {
             conn.execute_batch(&create_sql(opts))
                 .map_err(|e| sink_err(&target, e))?;
         }
+        conn.execute_batch(&checkpoint_table_sql())
+            .map_err(|e| sink_err(&target, e))?;
         let key_idx = opts
             .key
             .iter()
@@ -411,6 +442,7 @@ impl SqliteSink {
             chunk,
             key_idx,
             names: opts.schema.names().map(String::from).collect(),
+            encode: std::sync::Arc::new(SqliteEncode::new(opts)),
             in_tx: true,
             held: Vec::new(),
             held_blobs: Vec::new(),
@@ -710,6 +742,10 @@ fn is_row_error(e: &rusqlite::Error) -> bool {
 }
 
 impl Sink for SqliteSink {
+    fn encoder(&self) -> Option<std::sync::Arc<dyn crate::transform::Transform>> {
+        Some(self.encode.clone())
+    }
+
     fn write(&mut self, batch: &mut Batch) -> Result<Written> {
         if !self.in_tx {
             self.conn
@@ -745,8 +781,24 @@ impl Sink for SqliteSink {
         self.insert_held()
     }
 
-    fn commit(&mut self) -> Result<()> {
+    fn commit(&mut self, record: &CommitRecord) -> Result<()> {
         if self.in_tx {
+            let id = &record.identity;
+            self.conn
+                .execute(
+                    &checkpoint_upsert_sql(),
+                    params![
+                        id.pipeline,
+                        id.table,
+                        id.input_id,
+                        record.writer,
+                        id.input,
+                        record.run_id,
+                        record.txn as i64,
+                        record.state_json(),
+                    ],
+                )
+                .map_err(|e| sink_err(&self.target, e))?;
             self.conn
                 .execute_batch("COMMIT")
                 .map_err(|e| sink_err(&self.target, e))?;
@@ -784,6 +836,23 @@ mod tests {
             ]),
             mode,
             key: key.iter().map(|s| s.to_string()).collect(),
+            truncate: false,
+        }
+    }
+
+    fn record() -> CommitRecord {
+        CommitRecord {
+            identity: crate::checkpoint::Identity::new("p", "t", &[]),
+            writer: 0,
+            run_id: "r".into(),
+            txn: 1,
+            state: crate::checkpoint::CommitState {
+                end: Default::default(),
+                records: 0,
+                written: 0,
+                filtered: 0,
+                rejected: 0,
+            },
         }
     }
 
@@ -823,13 +892,13 @@ mod tests {
             "{}",
             w.rejected[0].reason
         );
-        s.commit().unwrap();
+        s.commit(&record()).unwrap();
         drop(s);
         let mut s = SqliteSink::open(&db, &opts(WriteMode::Upsert, &["id"])).unwrap();
         let mut b = batch(&[(2, "x"), (4, "d"), (2, "B")]);
         s.write(&mut b).unwrap();
         assert_eq!(s.flush().unwrap().rows, 3);
-        s.commit().unwrap();
+        s.commit(&record()).unwrap();
         let conn = Connection::open(&db).unwrap();
         let got: Vec<(i64, String)> = conn
             .prepare("SELECT id, v FROM \"t\"\"x\" ORDER BY id")

@@ -5,17 +5,35 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 /// A parsed destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SinkTarget {
     /// An SQLite database file.
     Sqlite {
         /// The database file.
         path: PathBuf,
     },
+    /// A PostgreSQL server.
+    Postgres {
+        /// The full URL, password included: never displayed (see `display`).
+        url: String,
+    },
+    /// A MySQL or MariaDB server.
+    Mysql {
+        /// The full URL, password included: never displayed (see `display`).
+        url: String,
+    },
+}
+
+/// Debug output shows the redacted URL, never the password.
+impl std::fmt::Debug for SinkTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
+    }
 }
 
 impl SinkTarget {
-    /// Parse `sqlite://relative/path.db` or `sqlite:///absolute/path.db`.
+    /// Parse `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
+    /// `postgres://...` (or `postgresql://`) and `mysql://...` (or `mariadb://`).
     pub fn parse(url: &str) -> Result<Self> {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             let path = rest.split('?').next().unwrap_or(rest);
@@ -34,18 +52,95 @@ impl SinkTarget {
                 rest.trim_start_matches('/')
             )));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(SinkTarget::Postgres {
+                url: url.to_string(),
+            });
+        }
+        if url.starts_with("mysql://") {
+            return Ok(SinkTarget::Mysql {
+                url: url.to_string(),
+            });
+        }
+        if let Some(rest) = url.strip_prefix("mariadb://") {
+            return Ok(SinkTarget::Mysql {
+                url: format!("mysql://{rest}"),
+            });
+        }
+        if url.is_empty() {
+            return Err(Error::Config(
+                "sink.url is not set and neither is DATABASE_URL".into(),
+            ));
+        }
         let scheme = url.split("://").next().unwrap_or(url);
         Err(Error::Config(format!(
-            "unsupported sink url {:?} (scheme {scheme:?}); supported: sqlite://PATH",
+            "unsupported sink url {:?} (scheme {scheme:?}); supported: sqlite://PATH, \
+             postgres://USER:PASSWORD@HOST:PORT/DB, mysql://USER:PASSWORD@HOST:PORT/DB",
             redact_url(url)
         )))
     }
 
-    /// A display form safe for logs.
+    /// A display form safe for logs (passwords replaced by `***`).
     pub fn display(&self) -> String {
         match self {
             SinkTarget::Sqlite { path } => format!("sqlite://{}", path.display()),
+            SinkTarget::Postgres { url } | SinkTarget::Mysql { url } => redact_url(url),
         }
+    }
+
+    /// The password in the URL, if any (to scrub it from messages).
+    pub fn password(&self) -> Option<String> {
+        match self {
+            SinkTarget::Sqlite { .. } => None,
+            SinkTarget::Postgres { url } | SinkTarget::Mysql { url } => url_password(url),
+        }
+    }
+}
+
+/// The password of `scheme://user:password@host/...` (percent-decoded) or of a
+/// `password=` query parameter.
+pub(crate) fn url_password(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..auth_end];
+    if let Some(at) = auth.rfind('@')
+        && let Some((_, pw)) = auth[..at].split_once(':')
+        && !pw.is_empty()
+    {
+        return Some(percent_decode(pw));
+    }
+    let query = rest.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("password="))
+        .map(percent_decode)
+}
+
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Replace every occurrence of `secret` (and its percent-encoded form) in `msg`.
+pub(crate) fn scrub(msg: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => msg.replace(s, "***"),
+        _ => msg.to_string(),
     }
 }
 
@@ -61,12 +156,27 @@ pub fn redact_url(url: &str) -> String {
             let creds = &auth[..at];
             let host = &auth[at + 1..];
             match creds.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-                None => url.to_string(),
+                Some((user, _)) => redact_query(&format!("{scheme}://{user}:***@{host}{tail}")),
+                None => redact_query(url),
             }
         }
-        None => url.to_string(),
+        None => redact_query(url),
     }
+}
+
+/// Hide `password=...` query parameters.
+fn redact_query(url: &str) -> String {
+    let Some((head, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", parts.join("&"))
 }
 
 #[cfg(test)]
@@ -88,6 +198,10 @@ mod tests {
             }
         );
         assert!(SinkTarget::parse("sqlite:x.db").is_err());
+        assert!(matches!(
+            SinkTarget::parse("mariadb://root@127.0.0.1/test").unwrap(),
+            SinkTarget::Mysql { url } if url == "mysql://root@127.0.0.1/test"
+        ));
         let e = SinkTarget::parse("mongo://u:secret@h/db")
             .unwrap_err()
             .to_string();
@@ -102,5 +216,20 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:///a@b.db"), "sqlite:///a@b.db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=s3cret&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+        assert_eq!(
+            url_password("postgres://u:p%40ss@h/db").as_deref(),
+            Some("p@ss")
+        );
+        assert_eq!(url_password("mysql://u@h/db"), None);
+        let t = SinkTarget::parse("postgres://u:hunter2@h/db").unwrap();
+        assert!(!format!("{t:?}").contains("hunter2"));
+        assert_eq!(
+            scrub("failed for hunter2", t.password().as_deref()),
+            "failed for ***"
+        );
     }
 }

@@ -27,6 +27,39 @@ impl Input {
         }
     }
 
+    /// What identifies this input's content for resuming: size, modification time and
+    /// a hash of the first 64 KiB. Standard input has none (`"stdin"`).
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let Input::File(p) = self else {
+            return "stdin".into();
+        };
+        let Ok(meta) = std::fs::metadata(p) else {
+            return "missing".into();
+        };
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let mut head = vec![0u8; 64 * 1024];
+        let n = File::open(p)
+            .and_then(|mut f| {
+                let mut n = 0;
+                while n < head.len() {
+                    match f.read(&mut head[n..])? {
+                        0 => break,
+                        k => n += k,
+                    }
+                }
+                Ok(n)
+            })
+            .unwrap_or(0);
+        let hash = sha2::Sha256::digest(&head[..n]);
+        let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("size={} mtime={mtime} head={hex}", meta.len())
+    }
+
     /// Size on disk (compressed size for compressed files); `None` for stdin.
     pub fn size(&self) -> Option<u64> {
         match self {

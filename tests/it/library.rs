@@ -23,7 +23,7 @@ async fn async_stage_keeps_concurrency_bound_order_and_rejects() {
     let peak = Arc::new(AtomicUsize::new(0));
     let (f, p) = (in_flight.clone(), peak.clone());
     let mut sink = SinkSpec::new(format!("sqlite://{}", db.display()), "t");
-    sink.commit_rows = 300;
+    sink.commit_rows = Some(300);
     let mut source = SourceSpec::paths([csv.to_string_lossy().into_owned()]);
     source.schema.insert("n".into(), "int".into());
     let mut spec = Pipeline::new(source, sink).spec().clone();

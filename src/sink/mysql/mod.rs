@@ -1,0 +1,765 @@
+//! The MySQL/MariaDB sink: multi-row prepared `INSERT`s (values bound, never spliced
+//! into SQL) inside transactions.
+//!
+//! - Statements are sized to the server's limits (65,535 placeholders, half of
+//!   `max_allowed_packet`). A statement the server refuses changes nothing (InnoDB
+//!   statements are atomic); its rows are bisected until the refused ones are found,
+//!   rejected with the server's message, and the rest written.
+//! - The session runs in strict mode (`STRICT_ALL_TABLES`), so a value that does not fit
+//!   is an error, never silently truncated, and in UTC (`time_zone = '+00:00'`).
+//! - `upsert` is `INSERT ... ON DUPLICATE KEY UPDATE` (the last occurrence wins).
+//! - Lost connections, deadlocks and lock timeouts: the sink reconnects, checks its
+//!   checkpoint row to learn whether an interrupted `COMMIT` happened, and otherwise
+//!   replays its open transaction.
+//! - MySQL's DDL is not transactional. `replace` loads into a new table and swaps it in
+//!   (`RENAME TABLE`) right after the first commit, so a run that fails before its
+//!   first commit leaves the old table; `create` creates the table at the start and
+//!   `truncate = true` empties it at the start.
+
+mod table;
+
+use std::sync::Arc;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+
+use self::table::{MyName, quote};
+use super::{Sink, SinkOptions, TableStatus, Written};
+use crate::checkpoint::CommitRecord;
+use crate::config::WriteMode;
+use crate::error::{Error, Result};
+use crate::row::{Batch, Rejected, Row, Value};
+use crate::sink::url::{redact_url, scrub, url_password};
+
+/// A parsed MySQL URL.
+struct MyConnect {
+    opts: mysql::Opts,
+    display: String,
+    password: Option<String>,
+}
+
+impl MyConnect {
+    /// Parse `mysql://user:password@host:port/db`. TLS: `ssl-mode=DISABLED` (default),
+    /// `REQUIRED` (encrypted, certificate not checked), `VERIFY_CA`, `VERIFY_IDENTITY`,
+    /// and `ssl-ca=PATH` for the trusted roots.
+    fn parse(url: &str) -> Result<Self> {
+        let display = redact_url(url);
+        let password = url_password(url);
+        let bad = |m: String| {
+            Error::Config(scrub(
+                &format!("sink url {display}: {m}"),
+                password.as_deref(),
+            ))
+        };
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut kept = Vec::new();
+        let mut ssl: Option<mysql::SslOpts> = None;
+        let mut ca = None;
+        for kv in query.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            match k.replace('_', "-").to_ascii_lowercase().as_str() {
+                "ssl-mode" | "sslmode" => {
+                    ssl = match v.to_ascii_uppercase().replace('-', "_").as_str() {
+                        "DISABLED" | "DISABLE" => None,
+                        "REQUIRED" | "REQUIRE" => Some(
+                            mysql::SslOpts::default()
+                                .with_danger_accept_invalid_certs(true)
+                                .with_danger_skip_domain_validation(true),
+                        ),
+                        "VERIFY_CA" => {
+                            Some(mysql::SslOpts::default().with_danger_skip_domain_validation(true))
+                        }
+                        "VERIFY_IDENTITY" | "VERIFY_FULL" => Some(mysql::SslOpts::default()),
+                        other => {
+                            return Err(bad(format!(
+                                "ssl-mode={other} is not one of DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
+                            )));
+                        }
+                    }
+                }
+                "ssl-ca" | "sslrootcert" => ca = Some(crate::sink::url::percent_decode(v)),
+                _ => kept.push(kv),
+            }
+        }
+        let rebuilt = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        let opts = mysql::Opts::from_url(&rebuilt).map_err(|e| bad(e.to_string()))?;
+        if let (Some(s), Some(ca)) = (ssl.as_mut(), ca) {
+            *s = s
+                .clone()
+                .with_root_cert_path(Some(std::path::PathBuf::from(ca)));
+        }
+        let opts: mysql::Opts = OptsBuilder::from_opts(opts)
+            .ssl_opts(ssl)
+            .tcp_connect_timeout(Some(std::time::Duration::from_secs(10)))
+            .read_timeout(Some(std::time::Duration::from_secs(600)))
+            .stmt_cache_size(64)
+            .init(vec![
+                "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
+                 ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+                "SET SESSION time_zone = '+00:00'",
+                "SET NAMES utf8mb4",
+            ])
+            .into();
+        Ok(MyConnect {
+            opts,
+            display,
+            password,
+        })
+    }
+
+    fn connect(&self) -> Result<Conn> {
+        Conn::new(self.opts.clone()).map_err(|e| self.error(&e, "connecting"))
+    }
+
+    fn error(&self, e: &mysql::Error, doing: &str) -> Error {
+        let message = scrub(
+            &format!("{doing}: {}", describe(e)),
+            self.password.as_deref(),
+        );
+        if is_connection_error(e) {
+            Error::Connection {
+                target: self.display.clone(),
+                message,
+            }
+        } else {
+            Error::Sink {
+                target: self.display.clone(),
+                message,
+            }
+        }
+    }
+}
+
+fn describe(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(m) => format!("{} (MySQL error {})", m.message, m.code),
+        other => other.to_string(),
+    }
+}
+
+/// Lost connections, and errors after which the server has rolled the transaction
+/// back (deadlock) or may have (lock wait timeout): reconnect and replay.
+fn is_connection_error(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::MySqlError(m) => matches!(
+            m.code,
+            1053 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013 | 4031 | 1040
+        ),
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) => true,
+        mysql::Error::DriverError(d) => !matches!(
+            d,
+            mysql::DriverError::MismatchedStmtParams(..)
+                | mysql::DriverError::Params(_)
+                | mysql::DriverError::MixedParams
+        ),
+        _ => false,
+    }
+}
+
+/// A server error about the row's values: the statement changed nothing, and
+/// bisecting finds the row.
+fn is_row_error(e: &mysql::Error) -> bool {
+    matches!(
+        e,
+        mysql::Error::MySqlError(m) if matches!(
+            m.code,
+            1048 | 1062 | 1264 | 1265 | 1292 | 1300 | 1364 | 1365 | 1366 | 1367 | 1406 | 1411
+                | 1451 | 1452 | 1690 | 3819 | 4025 | 1918 | 3140
+        )
+    )
+}
+
+/// Checks and normalises values on the worker threads: NULL keys and NaN/infinite
+/// floats are row errors, timestamps become UTC, dates must be within year 1..9999.
+pub(crate) struct MyEncode {
+    names: Vec<String>,
+    key_idx: Vec<usize>,
+    /// Writers to route rows to by key (upsert with several writers), or 0.
+    route_writers: usize,
+}
+
+impl MyEncode {
+    fn check(&self, values: &mut [Value]) -> std::result::Result<(), String> {
+        for &k in &self.key_idx {
+            if values.get(k).is_none_or(Value::is_null) {
+                return Err(format!(
+                    "sink: key column {:?} is NULL (a key identifies the row; it cannot be NULL)",
+                    self.names[k]
+                ));
+            }
+        }
+        for (i, v) in values.iter_mut().enumerate() {
+            let bad = |m: &str| format!("sink: column {:?}: {m}", self.names[i]);
+            match v {
+                Value::Float(f) if !f.is_finite() => {
+                    return Err(bad(&format!(
+                        "{f} cannot be stored in MySQL (no NaN or infinity)"
+                    )));
+                }
+                Value::Timestamp(t) => {
+                    let utc =
+                        t.with_timezone(&chrono::FixedOffset::east_opt(0).unwrap_or(*t.offset()));
+                    if !(1..=9999).contains(&chrono::Datelike::year(&utc)) {
+                        return Err(bad(
+                            "timestamp out of MySQL's range (years 1 to 9999 in UTC)",
+                        ));
+                    }
+                    *t = utc;
+                }
+                Value::Date(d) if !(1..=9999).contains(&chrono::Datelike::year(d)) => {
+                    return Err(bad("date out of MySQL's range (years 1 to 9999)"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::transform::Transform for MyEncode {
+    fn describe(&self) -> String {
+        "check for mysql".into()
+    }
+
+    fn apply(&self, batch: &mut Batch) {
+        let failed: Vec<(usize, String)> = batch
+            .rows
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(n, r)| self.check(&mut r.values).err().map(|e| (n, e)))
+            .collect();
+        batch.reject_indexes(failed);
+        if self.route_writers > 1 {
+            batch.routes = batch
+                .rows
+                .iter()
+                .map(|r| crate::sink::route_of(&r.values, &self.key_idx, self.route_writers))
+                .collect();
+        }
+    }
+}
+
+/// A value as the binary protocol binds it.
+fn bind(v: &Value) -> mysql::Value {
+    use chrono::{Datelike, Timelike};
+    match v {
+        Value::Null => mysql::Value::NULL,
+        Value::Int(x) => mysql::Value::Int(*x),
+        Value::Float(x) => mysql::Value::Double(*x),
+        Value::Decimal(d) => mysql::Value::Bytes(d.to_string().into_bytes()),
+        Value::Bool(b) => mysql::Value::Int(i64::from(*b)),
+        Value::Date(d) => {
+            mysql::Value::Date(d.year() as u16, d.month() as u8, d.day() as u8, 0, 0, 0, 0)
+        }
+        Value::Timestamp(t) => {
+            // Microseconds, rounded half to even (as PostgreSQL); 999999.5 µs and
+            // above would carry into the next second, so it stays at 999999.
+            let nanos = t.nanosecond() % 1_000_000_000;
+            let (q, r) = (nanos / 1000, nanos % 1000);
+            let micros = if r > 500 || (r == 500 && q % 2 == 1) {
+                (q + 1).min(999_999)
+            } else {
+                q
+            };
+            mysql::Value::Date(
+                t.year() as u16,
+                t.month() as u8,
+                t.day() as u8,
+                t.hour() as u8,
+                t.minute() as u8,
+                t.second() as u8,
+                micros,
+            )
+        }
+        Value::Text(s) => mysql::Value::Bytes(s.as_bytes().to_vec()),
+    }
+}
+
+/// Rows of one written batch, kept until commit to replay after a lost connection.
+struct Chunk {
+    rows: Vec<Row>,
+    reported: bool,
+}
+
+/// Writes rows into one MySQL/MariaDB table.
+pub struct MySink {
+    connect: MyConnect,
+    conn: Conn,
+    /// The table rows go into now (the new table, for `replace`, until the swap).
+    into: MyName,
+    /// The destination table.
+    table: MyName,
+    opts: SinkOptions,
+    encode: Arc<MyEncode>,
+    /// Rows per statement at most.
+    chunk_rows: usize,
+    in_tx: bool,
+    chunks: Vec<Chunk>,
+    in_doubt: Option<(String, u64)>,
+    /// `replace`: swap the new table in after the first commit.
+    swap_pending: bool,
+    spent: Vec<Vec<Row>>,
+    checkpoint: crate::checkpoint::Identity,
+    writer: u32,
+}
+
+fn sink_err(display: &str, message: impl std::fmt::Display) -> Error {
+    Error::Sink {
+        target: display.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Check the destination without changing it.
+pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let t = MyName::parse(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
+    let read = |e: mysql::Error| connect.error(&e, "reading the table's definition");
+    match (
+        table::table_columns(&mut conn, &t).map_err(read)?,
+        opts.mode,
+    ) {
+        (None, _) => Ok(TableStatus::Missing),
+        (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
+        (Some(_), WriteMode::Create) => Err(sink_err(
+            &connect.display,
+            format!("table {} already exists (mode = \"create\")", t.sql()),
+        )),
+        (Some(cols), mode) => {
+            let unique = mode != WriteMode::Upsert
+                || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
+            let problems = table::incompatibilities(opts, &cols, unique);
+            if problems.is_empty() {
+                Ok(TableStatus::Compatible)
+            } else {
+                Err(sink_err(
+                    &connect.display,
+                    format!(
+                        "table {} is not compatible: {}",
+                        t.sql(),
+                        problems.join("; ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl MySink {
+    /// Connect, check the table against the rows and prepare it. Writers other than 0
+    /// find it prepared.
+    pub fn open(
+        url: &str,
+        opts: &SinkOptions,
+        checkpoint: crate::checkpoint::Identity,
+        writer: u32,
+        writers: u32,
+    ) -> Result<Self> {
+        let connect = MyConnect::parse(url)?;
+        let mut conn = connect.connect()?;
+        let display = connect.display.clone();
+        let t = MyName::parse(&opts.table).map_err(|e| sink_err(&display, e))?;
+        let ddl = |conn: &mut Conn, sql: &str| {
+            conn.query_drop(sql)
+                .map_err(|e| connect.error(&e, "preparing the table"))
+        };
+        let read = |e: mysql::Error| connect.error(&e, "reading the table's definition");
+        let existing = table::table_columns(&mut conn, &t).map_err(read)?;
+        let mut into = t.clone();
+        let mut swap_pending = false;
+        match (existing, opts.mode) {
+            // Writer 0 prepared the table before this one opened.
+            (_, _) if writer > 0 => {}
+            (Some(_), WriteMode::Create) => {
+                return Err(sink_err(
+                    &display,
+                    format!("table {} already exists (mode = \"create\")", t.sql()),
+                ));
+            }
+            (Some(_), WriteMode::Replace) if writers > 1 => {
+                ddl(&mut conn, &format!("DROP TABLE {}", t.sql()))?;
+                ddl(&mut conn, &table::create_sql(&t, opts))?;
+            }
+            (Some(_), WriteMode::Replace) => {
+                into = t.sibling(&format!("{}__rowflow_new", t.name));
+                ddl(&mut conn, &format!("DROP TABLE IF EXISTS {}", into.sql()))?;
+                ddl(&mut conn, &table::create_sql(&into, opts))?;
+                swap_pending = true;
+            }
+            (None, _) => {
+                ddl(&mut conn, &table::create_sql(&t, opts))?;
+            }
+            (Some(cols), mode) => {
+                let unique = mode != WriteMode::Upsert
+                    || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
+                let problems = table::incompatibilities(opts, &cols, unique);
+                if !problems.is_empty() {
+                    return Err(sink_err(
+                        &display,
+                        format!(
+                            "table {} is not compatible: {}",
+                            t.sql(),
+                            problems.join("; ")
+                        ),
+                    ));
+                }
+                if opts.truncate {
+                    ddl(&mut conn, &format!("TRUNCATE TABLE {}", t.sql()))?;
+                }
+            }
+        }
+        if writer == 0 {
+            ddl(&mut conn, &table::checkpoint_table_sql(&t))?;
+        }
+        let packet: u64 = conn
+            .query_first("SELECT @@max_allowed_packet")
+            .map_err(|e| connect.error(&e, "reading max_allowed_packet"))?
+            .unwrap_or(4 << 20);
+        let ncols = opts.schema.len().max(1);
+        // Rows per statement: the placeholder limit, and an estimate of half the
+        // packet limit at 256 bytes a column.
+        let by_params = 65_535 / ncols;
+        let by_bytes = (packet as usize / 2) / (256 * ncols);
+        let chunk_rows = by_params.min(by_bytes).clamp(1, 2000);
+        Ok(MySink {
+            connect,
+            conn,
+            into,
+            table: t,
+            encode: Arc::new(MyEncode {
+                names: opts.schema.names().map(String::from).collect(),
+                key_idx: opts
+                    .key
+                    .iter()
+                    .filter_map(|k| opts.schema.index_of(k))
+                    .collect(),
+                route_writers: if opts.mode == WriteMode::Upsert {
+                    writers as usize
+                } else {
+                    0
+                },
+            }),
+            opts: opts.clone(),
+            chunk_rows,
+            in_tx: false,
+            chunks: Vec::new(),
+            in_doubt: None,
+            swap_pending,
+            spent: Vec::new(),
+            checkpoint,
+            writer,
+        })
+    }
+
+    fn err(&self, e: &mysql::Error, doing: &str) -> Error {
+        self.connect.error(e, doing)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if !self.in_tx {
+            self.conn
+                .query_drop("START TRANSACTION")
+                .map_err(|e| self.err(&e, "START TRANSACTION"))?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    fn insert_sql(&self, rows: usize) -> String {
+        let cols: Vec<String> = self
+            .opts
+            .schema
+            .columns
+            .iter()
+            .map(|c| quote(&c.name))
+            .collect();
+        let one = format!("({})", vec!["?"; cols.len()].join(", "));
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            self.into.sql(),
+            cols.join(", "),
+            vec![one.as_str(); rows].join(", ")
+        );
+        if self.opts.mode == WriteMode::Upsert {
+            let sets: Vec<String> = self
+                .opts
+                .schema
+                .columns
+                .iter()
+                .filter(|c| !self.opts.key.contains(&c.name))
+                .map(|c| format!("{0} = VALUES({0})", quote(&c.name)))
+                .collect();
+            // With only key columns, a duplicate changes nothing.
+            let sets = if sets.is_empty() {
+                let k = quote(&self.opts.key[0]);
+                format!("{k} = {k}")
+            } else {
+                sets.join(", ")
+            };
+            sql.push_str(&format!(" ON DUPLICATE KEY UPDATE {sets}"));
+        }
+        sql
+    }
+
+    /// Write the rows of chunk `c`, isolating refused ones by bisection. Returns (rows
+    /// written, refused (index, reason)).
+    fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
+        let n = self.chunks[c].rows.len();
+        let mut refused = Vec::new();
+        let mut written = 0u64;
+        // Statements of `chunk_rows` rows, then the remainder.
+        let mut todo: Vec<(usize, usize)> = (0..n)
+            .step_by(self.chunk_rows)
+            .map(|a| (a, (a + self.chunk_rows).min(n)))
+            .rev()
+            .collect();
+        while let Some((a, b)) = todo.pop() {
+            let sql = self.insert_sql(b - a);
+            let params: Vec<mysql::Value> = self.chunks[c].rows[a..b]
+                .iter()
+                .flat_map(|r| r.values.iter().map(bind))
+                .collect();
+            match self.conn.exec_drop(sql, params) {
+                Ok(()) => written += (b - a) as u64,
+                Err(e) if is_row_error(&e) && b - a == 1 => {
+                    refused.push((a, scrub(&describe(&e), self.connect.password.as_deref())))
+                }
+                Err(e) if is_row_error(&e) => {
+                    let m = a + (b - a) / 2;
+                    todo.push((m, b));
+                    todo.push((a, m));
+                }
+                Err(e) => return Err(self.err(&e, "inserting rows")),
+            }
+        }
+        refused.sort_by_key(|(i, _)| *i);
+        Ok((written, refused))
+    }
+
+    fn take_refused(&mut self, c: usize, refused: Vec<(usize, String)>) -> Vec<Rejected> {
+        if refused.is_empty() {
+            return Vec::new();
+        }
+        let rows = std::mem::take(&mut self.chunks[c].rows);
+        let mut out = Vec::new();
+        let mut refused = refused.into_iter().peekable();
+        for (i, row) in rows.into_iter().enumerate() {
+            match refused.next_if(|(k, _)| *k == i) {
+                Some((_, reason)) => out.push(Rejected {
+                    pos: row.pos,
+                    raw: row.raw,
+                    reason: format!("sink: {reason}"),
+                }),
+                None => self.chunks[c].rows.push(row),
+            }
+        }
+        out
+    }
+
+    fn replay(&mut self) -> Result<Written> {
+        self.begin()?;
+        let mut out = Written::default();
+        for c in 0..self.chunks.len() {
+            let (written, refused) = self.send(c)?;
+            if self.chunks[c].reported {
+                out.revoked += refused.len() as u64;
+            } else {
+                out.rows += written;
+            }
+            self.chunks[c].reported = true;
+            out.rejected.extend(self.take_refused(c, refused));
+        }
+        Ok(out)
+    }
+
+    /// `replace`: the first commit is done; swap the new table in.
+    fn swap(&mut self) -> Result<()> {
+        if !self.swap_pending {
+            return Ok(());
+        }
+        let old = self
+            .table
+            .sibling(&format!("{}__rowflow_old", self.table.name));
+        let sql = format!(
+            "RENAME TABLE {t} TO {old}, {new} TO {t}",
+            t = self.table.sql(),
+            old = old.sql(),
+            new = self.into.sql()
+        );
+        self.conn
+            .query_drop(sql)
+            .map_err(|e| self.err(&e, "swapping in the new table"))?;
+        self.conn
+            .query_drop(format!("DROP TABLE {}", old.sql()))
+            .map_err(|e| self.err(&e, "dropping the old table"))?;
+        self.into = self.table.clone();
+        self.swap_pending = false;
+        Ok(())
+    }
+
+    fn clear_chunks(&mut self) {
+        for c in self.chunks.drain(..) {
+            self.spent.push(c.rows);
+        }
+    }
+}
+
+impl Sink for MySink {
+    fn encoder(&self) -> Option<Arc<dyn crate::transform::Transform>> {
+        Some(self.encode.clone())
+    }
+
+    fn write(&mut self, batch: &mut Batch) -> Result<Written> {
+        let mut out = Written {
+            spent: std::mem::take(&mut self.spent),
+            ..Written::default()
+        };
+        let mut rows = Vec::with_capacity(batch.rows.len());
+        for mut row in std::mem::take(&mut batch.rows) {
+            match self.encode.check(&mut row.values) {
+                Ok(()) => rows.push(row),
+                Err(reason) => out.rejected.push(Rejected {
+                    pos: row.pos,
+                    raw: row.raw,
+                    reason,
+                }),
+            }
+        }
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        self.chunks.push(Chunk {
+            rows,
+            reported: false,
+        });
+        self.begin()?;
+        let c = self.chunks.len() - 1;
+        let (written, refused) = self.send(c)?;
+        self.chunks[c].reported = true;
+        out.rows += written;
+        out.rejected.extend(self.take_refused(c, refused));
+        Ok(out)
+    }
+
+    fn flush(&mut self) -> Result<Written> {
+        Ok(Written {
+            spent: std::mem::take(&mut self.spent),
+            ..Written::default()
+        })
+    }
+
+    fn commit(&mut self, record: &CommitRecord) -> Result<()> {
+        if !self.in_tx {
+            return self.swap();
+        }
+        let id = &record.identity;
+        let params: Vec<mysql::Value> = vec![
+            id.pipeline.clone().into(),
+            id.table.clone().into(),
+            id.input_id.clone().into(),
+            record.writer.into(),
+            id.input.clone().into(),
+            record.run_id.clone().into(),
+            (record.txn as i64).into(),
+            record.state_json().into(),
+        ];
+        self.conn
+            .exec_drop(table::checkpoint_upsert_sql(&self.table), params)
+            .map_err(|e| self.err(&e, "writing the checkpoint"))?;
+        self.in_doubt = Some((record.run_id.clone(), record.txn));
+        self.conn
+            .query_drop("COMMIT")
+            .map_err(|e| self.err(&e, "COMMIT"))?;
+        self.in_doubt = None;
+        self.in_tx = false;
+        self.clear_chunks();
+        self.swap()
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.clear_chunks();
+        if self.in_tx {
+            self.in_tx = false;
+            self.conn
+                .query_drop("ROLLBACK")
+                .map_err(|e| self.err(&e, "ROLLBACK"))?;
+        }
+        if self.swap_pending {
+            // Nothing was committed: the old table stays, the new one goes.
+            let _ = self
+                .conn
+                .query_drop(format!("DROP TABLE IF EXISTS {}", self.into.sql()));
+            self.swap_pending = false;
+        }
+        Ok(())
+    }
+
+    fn reconnect(&mut self) -> Result<Written> {
+        self.conn = self.connect.connect()?;
+        self.in_tx = false;
+        if let Some((run_id, txn)) = self.in_doubt.take() {
+            let sql = format!(
+                "SELECT run_id, txn FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND writer = ?",
+                self.table.sibling(crate::checkpoint::TABLE).sql()
+            );
+            let id = &self.checkpoint;
+            let params: Vec<mysql::Value> = vec![
+                id.pipeline.clone().into(),
+                id.table.clone().into(),
+                id.input_id.clone().into(),
+                self.writer.into(),
+            ];
+            let row: Option<(String, i64)> = self
+                .conn
+                .exec_first(sql, params)
+                .map_err(|e| self.err(&e, "reading the checkpoint"))?;
+            if row.is_some_and(|(r, t)| r == run_id && t == txn as i64) {
+                self.clear_chunks();
+                self.swap()?;
+                return Ok(Written::default());
+            }
+        }
+        self.replay()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_options_and_redaction() {
+        let c =
+            MyConnect::parse("mysql://root:s3cret@127.0.0.1:3306/test?ssl-mode=REQUIRED").unwrap();
+        assert_eq!(
+            c.display,
+            "mysql://root:***@127.0.0.1:3306/test?ssl-mode=REQUIRED"
+        );
+        let e = MyConnect::parse("mysql://root:s3cret@127.0.0.1/test?ssl-mode=MAYBE")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("ssl-mode") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn timestamps_bind_in_utc_microseconds() {
+        let enc = MyEncode {
+            names: vec!["t".into()],
+            key_idx: vec![],
+            route_writers: 0,
+        };
+        let mut v = vec![Value::Timestamp(
+            chrono::DateTime::parse_from_rfc3339("2024-03-01T01:30:00.0000015+02:00").unwrap(),
+        )];
+        enc.check(&mut v).unwrap();
+        assert_eq!(bind(&v[0]), mysql::Value::Date(2024, 2, 29, 23, 30, 0, 2));
+        let mut nan = vec![Value::Float(f64::NAN)];
+        assert!(enc.check(&mut nan).unwrap_err().contains("column \"t\""));
+    }
+}

@@ -1,0 +1,319 @@
+//! MySQL/MariaDB tables: names, introspection, type mapping, DDL.
+
+use mysql::prelude::Queryable;
+
+use crate::config::WriteMode;
+use crate::schema::DataType;
+use crate::sink::SinkOptions;
+
+/// Quote an identifier with backticks, doubling any backtick inside.
+pub(crate) fn quote(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// `db.table` or `table` (the URL's database). Backticks or double quotes protect a
+/// dot inside a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MyName {
+    pub db: Option<String>,
+    pub name: String,
+}
+
+impl MyName {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut cur = String::new();
+        let mut quote_char: Option<char> = None;
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quote_char, c) {
+                (Some(q), c) if c == q && chars.peek() == Some(&q) => {
+                    chars.next();
+                    cur.push(q);
+                }
+                (Some(q), c) if c == q => quote_char = None,
+                (None, '`' | '"') => quote_char = Some(c),
+                (None, '.') => parts.push(std::mem::take(&mut cur)),
+                (_, c) => cur.push(c),
+            }
+        }
+        if quote_char.is_some() {
+            return Err(format!("table name {s:?} has an unclosed quote"));
+        }
+        parts.push(cur);
+        match parts.as_slice() {
+            [n] if !n.is_empty() => Ok(MyName {
+                db: None,
+                name: n.clone(),
+            }),
+            [d, n] if !d.is_empty() && !n.is_empty() => Ok(MyName {
+                db: Some(d.clone()),
+                name: n.clone(),
+            }),
+            _ => Err(format!(
+                "table name {s:?} must be `table` or `database.table` (quote a name that contains a dot)"
+            )),
+        }
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        match &self.db {
+            Some(d) => format!("{}.{}", quote(d), quote(&self.name)),
+            None => quote(&self.name),
+        }
+    }
+
+    pub(crate) fn sibling(&self, name: &str) -> MyName {
+        MyName {
+            db: self.db.clone(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// The target column types rowflow tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MyType {
+    Int,
+    Decimal,
+    Float,
+    Bool,
+    Date,
+    DateTime,
+    Text,
+    Json,
+    Other,
+}
+
+impl MyType {
+    fn from_info(data_type: &str, column_type: &str) -> MyType {
+        match data_type {
+            "tinyint" if column_type.starts_with("tinyint(1)") => MyType::Bool,
+            "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "year" => MyType::Int,
+            "decimal" => MyType::Decimal,
+            "float" | "double" => MyType::Float,
+            "bit" if column_type == "bit(1)" => MyType::Bool,
+            "date" => MyType::Date,
+            "datetime" | "timestamp" => MyType::DateTime,
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum"
+            | "set" => MyType::Text,
+            "json" => MyType::Json,
+            _ => MyType::Other,
+        }
+    }
+
+    /// The column type of a created table (`key`: part of the primary key, which
+    /// cannot be a TEXT column).
+    pub(crate) fn for_created(t: DataType, key: bool) -> &'static str {
+        match t {
+            DataType::Int => "BIGINT",
+            DataType::Float => "DOUBLE",
+            // Exact: rowflow's decimals have at most 28 digits, all of them kept.
+            DataType::Decimal => "DECIMAL(65,28)",
+            DataType::Bool => "BOOLEAN",
+            DataType::Date => "DATE",
+            // UTC, microseconds (MySQL has no type that keeps an offset).
+            DataType::Timestamp => "DATETIME(6)",
+            DataType::Text if key => "VARCHAR(255)",
+            DataType::Text => "LONGTEXT",
+        }
+    }
+}
+
+/// Can values of type `src` go into a column of type `dst`?
+pub(crate) fn compatible(src: DataType, dst: MyType) -> bool {
+    use DataType as D;
+    use MyType as M;
+    matches!(
+        (src, dst),
+        (_, M::Text | M::Other)
+            | (D::Int, M::Int | M::Decimal | M::Float | M::Bool | M::Json)
+            | (D::Float, M::Float | M::Decimal)
+            | (D::Decimal, M::Decimal | M::Float)
+            | (D::Bool, M::Bool | M::Int)
+            | (D::Date, M::Date | M::DateTime)
+            | (D::Timestamp, M::DateTime)
+            | (D::Text, M::Json)
+    )
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MyColumn {
+    pub name: String,
+    pub ty: MyType,
+    pub column_type: String,
+    pub not_null: bool,
+    pub has_default: bool,
+}
+
+fn db_expr(t: &MyName) -> (&'static str, Option<String>) {
+    match &t.db {
+        Some(d) => ("?", Some(d.clone())),
+        None => ("DATABASE()", None),
+    }
+}
+
+pub(crate) fn table_columns(
+    conn: &mut mysql::Conn,
+    t: &MyName,
+) -> mysql::Result<Option<Vec<MyColumn>>> {
+    let (db, dbv) = db_expr(t);
+    let sql = format!(
+        "SELECT column_name, data_type, column_type, is_nullable, column_default IS NOT NULL, extra \
+         FROM information_schema.columns WHERE table_schema = {db} AND table_name = ? ORDER BY ordinal_position"
+    );
+    let params: Vec<mysql::Value> = dbv
+        .into_iter()
+        .chain([t.name.clone()])
+        .map(Into::into)
+        .collect();
+    let rows: Vec<(String, String, String, String, bool, String)> = conn.exec(sql, params)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .map(|(name, dt, ct, nullable, has_default, extra)| MyColumn {
+                ty: MyType::from_info(&dt.to_ascii_lowercase(), &ct.to_ascii_lowercase()),
+                name,
+                column_type: ct,
+                not_null: nullable == "NO",
+                has_default: has_default || !extra.is_empty(),
+            })
+            .collect(),
+    ))
+}
+
+pub(crate) fn has_unique_on(
+    conn: &mut mysql::Conn,
+    t: &MyName,
+    key: &[String],
+) -> mysql::Result<bool> {
+    let (db, dbv) = db_expr(t);
+    let sql = format!(
+        "SELECT index_name, column_name FROM information_schema.statistics \
+         WHERE table_schema = {db} AND table_name = ? AND non_unique = 0 ORDER BY index_name"
+    );
+    let params: Vec<mysql::Value> = dbv
+        .into_iter()
+        .chain([t.name.clone()])
+        .map(Into::into)
+        .collect();
+    let rows: Vec<(String, String)> = conn.exec(sql, params)?;
+    let mut want: Vec<String> = key.iter().map(|k| k.to_lowercase()).collect();
+    want.sort();
+    let mut by_index: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (i, c) in rows {
+        by_index.entry(i).or_default().push(c.to_lowercase());
+    }
+    Ok(by_index.into_values().any(|mut cols| {
+        cols.sort();
+        cols == want
+    }))
+}
+
+pub(crate) fn incompatibilities(
+    opts: &SinkOptions,
+    cols: &[MyColumn],
+    unique_ok: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for c in &opts.schema.columns {
+        // MySQL compares column names without regard to case.
+        match cols.iter().find(|t| t.name.eq_ignore_ascii_case(&c.name)) {
+            None => problems.push(format!("column {:?} is missing from the table", c.name)),
+            Some(t) if !compatible(c.data_type, t.ty) => problems.push(format!(
+                "column {:?} is {} in the pipeline but {} in the table; cast it in the pipeline \
+                 (a `cast` stage) or change the table",
+                c.name, c.data_type, t.column_type
+            )),
+            Some(_) => {}
+        }
+    }
+    for t in cols {
+        let provided = opts
+            .schema
+            .columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(&t.name));
+        if !provided && t.not_null && !t.has_default {
+            problems.push(format!(
+                "the table's column {:?} is NOT NULL without a default, and the pipeline does not produce it",
+                t.name
+            ));
+        }
+    }
+    if opts.mode == WriteMode::Upsert && !unique_ok {
+        problems.push(format!(
+            "upsert needs a primary key or unique index on ({}) in the existing table",
+            opts.key.join(", ")
+        ));
+    }
+    problems
+}
+
+pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions) -> String {
+    let mut cols: Vec<String> = opts
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let key = opts.key.contains(&c.name);
+            let mut s = format!(
+                "{} {}",
+                quote(&c.name),
+                MyType::for_created(c.data_type, key)
+            );
+            if key {
+                s.push_str(" NOT NULL");
+            }
+            s
+        })
+        .collect();
+    if !opts.key.is_empty() {
+        let k: Vec<String> = opts.key.iter().map(|k| quote(k)).collect();
+        cols.push(format!("PRIMARY KEY ({})", k.join(", ")));
+    }
+    // A binary collation: text compares exactly, as in PostgreSQL and SQLite (the
+    // default collations would make 'A' and 'a' the same key).
+    format!(
+        "CREATE TABLE {} ({}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        t.sql(),
+        cols.join(", ")
+    )
+}
+
+pub(crate) fn checkpoint_table_sql(t: &MyName) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (pipeline VARCHAR(190) NOT NULL, target_table VARCHAR(190) NOT NULL, \
+         input_id CHAR(64) NOT NULL, writer INT NOT NULL, input TEXT NOT NULL, run_id VARCHAR(64) NOT NULL, \
+         txn BIGINT NOT NULL, state TEXT NOT NULL, updated_at DATETIME(6) NOT NULL, \
+         PRIMARY KEY (pipeline, target_table, input_id, writer)) \
+         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        t.sibling(crate::checkpoint::TABLE).sql()
+    )
+}
+
+pub(crate) fn checkpoint_upsert_sql(t: &MyName) -> String {
+    format!(
+        "INSERT INTO {} (pipeline, target_table, input_id, writer, input, run_id, txn, state, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE input = VALUES(input), \
+         run_id = VALUES(run_id), txn = VALUES(txn), state = VALUES(state), updated_at = VALUES(updated_at)",
+        t.sibling(crate::checkpoint::TABLE).sql()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_quoting() {
+        assert_eq!(quote("a`b"), "`a``b`");
+        let n = MyName::parse("test.users").unwrap();
+        assert_eq!(n.sql(), "`test`.`users`");
+        let n = MyName::parse("`my.table`").unwrap();
+        assert_eq!((n.db, n.name.as_str()), (None, "my.table"));
+        assert!(MyName::parse("a.b.c").is_err());
+    }
+}

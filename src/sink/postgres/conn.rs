@@ -1,0 +1,344 @@
+//! Connecting to PostgreSQL: URL options, TLS with rustls, and telling connection
+//! failures (retried) from SQL errors (reported).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::config::SslMode;
+use postgres::{Client, NoTls};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::error::{Error, Result};
+use crate::sink::url::{redact_url, scrub, url_password};
+
+/// How the server's certificate is checked (libpq's `sslmode` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// `disable`: no TLS.
+    Off,
+    /// `prefer` (default) and `require`: encrypted, certificate not checked (as libpq).
+    Encrypt,
+    /// `verify-ca`: the certificate must chain to a trusted root.
+    Chain,
+    /// `verify-full`: the chain and the host name.
+    Full,
+}
+
+/// A parsed PostgreSQL URL, ready to open connections.
+pub(crate) struct PgConnect {
+    config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// Redacted URL, for messages.
+    pub(crate) display: String,
+    password: Option<String>,
+}
+
+impl PgConnect {
+    /// Parse `url`. Besides the options tokio-postgres knows, `sslmode` takes every libpq
+    /// value (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and
+    /// `sslrootcert=PATH` names the trusted root certificates (PEM); without it the
+    /// system's roots are trusted.
+    pub(crate) fn parse(url: &str) -> Result<Self> {
+        let display = redact_url(url);
+        let password = url_password(url);
+        let bad = |m: String| {
+            Error::Config(scrub(
+                &format!("sink url {display}: {m}"),
+                password.as_deref(),
+            ))
+        };
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, q),
+            None => (url, ""),
+        };
+        let mut kept = Vec::new();
+        let mut verify = Verify::Encrypt;
+        let mut mode = SslMode::Prefer;
+        let mut root_cert = None;
+        for kv in query.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            match k {
+                "sslmode" => {
+                    (mode, verify) = match v {
+                        "disable" => (SslMode::Disable, Verify::Off),
+                        "allow" | "prefer" => (SslMode::Prefer, Verify::Encrypt),
+                        "require" => (SslMode::Require, Verify::Encrypt),
+                        "verify-ca" => (SslMode::Require, Verify::Chain),
+                        "verify-full" => (SslMode::Require, Verify::Full),
+                        other => {
+                            return Err(bad(format!(
+                                "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+                            )));
+                        }
+                    }
+                }
+                "sslrootcert" => root_cert = Some(crate::sink::url::percent_decode(v)),
+                _ => kept.push(kv),
+            }
+        }
+        let rebuilt = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        let mut config = postgres::Config::from_str(&rebuilt).map_err(|e| bad(e.to_string()))?;
+        config.ssl_mode(mode);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("rowflow");
+        }
+        // A server that vanishes (no reset) is noticed within a minute, not hours.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        config.tcp_user_timeout(Duration::from_secs(60));
+        let tls = match verify {
+            Verify::Off => None,
+            v => Some(tokio_postgres_rustls::MakeRustlsConnect::new(
+                client_config(v, root_cert.as_deref()).map_err(bad)?,
+            )),
+        };
+        Ok(PgConnect {
+            config,
+            tls,
+            display,
+            password,
+        })
+    }
+
+    /// Open a connection.
+    pub(crate) fn connect(&self) -> Result<Client> {
+        let r = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        };
+        r.map_err(|e| self.error(&e, "connecting"))
+    }
+
+    /// Turn a driver error into a fatal [`Error::Sink`] or a retryable
+    /// [`Error::Connection`], with the password scrubbed from the message.
+    pub(crate) fn error(&self, e: &postgres::Error, doing: &str) -> Error {
+        let message = scrub(
+            &format!("{doing}: {}", describe(e)),
+            self.password.as_deref(),
+        );
+        if is_connection_error(e) {
+            Error::Connection {
+                target: self.display.clone(),
+                message,
+            }
+        } else {
+            Error::Sink {
+                target: self.display.clone(),
+                message,
+            }
+        }
+    }
+
+    /// Scrub the password from a message.
+    pub(crate) fn scrub(&self, msg: &str) -> String {
+        scrub(msg, self.password.as_deref())
+    }
+}
+
+/// A lost or refused connection, or a server shutting down: worth reconnecting.
+pub(crate) fn is_connection_error(e: &postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300")
+        }
+        // No SQLSTATE: I/O, a closed connection, a timeout, a failed connect.
+        None => e.as_db_error().is_none() && !e.to_string().contains("invalid"),
+    }
+}
+
+/// The server's message with its detail, hint and column, or the driver's error.
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = db.message().to_string();
+            if let Some(d) = db.detail() {
+                s.push_str(": ");
+                s.push_str(d);
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!(" (hint: {h})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(&format!(": {inner}"));
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+fn client_config(
+    verify: Verify,
+    root_cert: Option<&str>,
+) -> std::result::Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    if verify == Verify::Encrypt {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            let certs = rustls::pki_types::pem::PemObject::pem_slice_iter(&pem)
+                .collect::<std::result::Result<Vec<CertificateDer<'static>>, _>>()
+                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!("sslrootcert {path}: no certificate in the file"));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let webpki =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("TLS setup: {e}"))?;
+    if verify == Verify::Full {
+        return Ok(builder.with_webpki_verifier(webpki).with_no_client_auth());
+    }
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
+        .with_no_client_auth())
+}
+
+/// `require`: encrypt, accept any certificate (libpq's behaviour without a root cert).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must verify; the host name is not checked.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError as C;
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_options() {
+        let c = PgConnect::parse(
+            "postgres://u:pw@127.0.0.1:5432/test?sslmode=verify-ca&sslrootcert=/nonexistent.pem",
+        );
+        let e = c.err().unwrap().to_string();
+        assert!(e.contains("sslrootcert /nonexistent.pem"), "{e}");
+        assert!(!e.contains("pw@"), "{e}");
+        let c = PgConnect::parse("postgres://u:pw@127.0.0.1/test?sslmode=disable").unwrap();
+        assert!(c.tls.is_none());
+        assert_eq!(c.display, "postgres://u:***@127.0.0.1/test?sslmode=disable");
+        assert!(PgConnect::parse("postgres://h/db?sslmode=sometimes").is_err());
+        assert!(PgConnect::parse("postgres://h/db?bogus=1").is_err());
+    }
+}

@@ -1,0 +1,670 @@
+//! The PostgreSQL sink: binary `COPY ... FROM STDIN` inside transactions.
+//!
+//! - Every batch is one `COPY` inside a savepoint. When the server refuses a row
+//!   (constraint violation, value out of range, invalid byte sequence), the savepoint is
+//!   rolled back, the row named by the server's error context (`COPY t, line N`) is
+//!   rejected with the server's message, and the others are copied again; without a line
+//!   number the rows are bisected. Good rows are never lost with a bad one.
+//! - `upsert` copies into a temporary staging table, then
+//!   `INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT (key) DO UPDATE` in the same
+//!   transaction (the last occurrence of a key wins).
+//! - The sink keeps the rows of its open transaction. When the connection is lost it
+//!   reconnects, reads its checkpoint row to learn whether an interrupted `COMMIT`
+//!   happened, and otherwise replays the transaction: nothing is committed twice.
+//! - Table preparation (`CREATE`, `DROP` for `replace`, `TRUNCATE`) runs inside the
+//!   first transaction, so a run that fails before its first commit changes nothing.
+
+mod conn;
+mod encode;
+mod table;
+
+use std::sync::Arc;
+
+use postgres::Client;
+
+use self::conn::PgConnect;
+use self::encode::{BINARY_HEADER, BINARY_TRAILER, EncodeColumn, PgEncode, PgType};
+use self::table::{PgColumn, QualifiedName};
+use super::dialect::quote_ident;
+use super::{Sink, SinkOptions, TableStatus, Written};
+use crate::checkpoint::CommitRecord;
+use crate::config::WriteMode;
+use crate::error::{Error, Result};
+use crate::row::{Batch, Rejected, Row};
+
+/// Rows of one written batch, kept until commit to replay them after a lost
+/// connection.
+struct Chunk {
+    /// Position and original fields of each row (values are gone: encoded).
+    rows: Vec<Row>,
+    /// The `COPY` tuple of each row.
+    tuples: Vec<Vec<u8>>,
+    /// Reported to the runtime as written (false while its first write is in doubt).
+    reported: bool,
+}
+
+/// Writes rows into one PostgreSQL table.
+pub struct PgSink {
+    connect: PgConnect,
+    client: Client,
+    table: QualifiedName,
+    opts: SinkOptions,
+    encode: Arc<PgEncode>,
+    /// `COPY "t" ("a", "b") FROM STDIN (FORMAT binary)` (into the staging table for
+    /// upsert).
+    copy_sql: String,
+    /// The upsert statement (from staging into the table), for `upsert`.
+    merge_sql: Option<String>,
+    /// Table preparation for the first transaction (create, drop, truncate).
+    first_ddl: Vec<String>,
+    /// A transaction has committed (so `first_ddl` is done).
+    first_done: bool,
+    in_tx: bool,
+    /// The staging table exists in this session and transaction.
+    stage_ready: bool,
+    /// The open transaction's rows.
+    chunks: Vec<Chunk>,
+    /// A `COMMIT` whose outcome is unknown (connection lost): its transaction number.
+    in_doubt: Option<(String, u64)>,
+    /// Rows done with, handed back to the runtime to free.
+    spent: Vec<Vec<Row>>,
+    /// Whether this writer prepares the table (writer 0) or finds it ready.
+    prepares: bool,
+    checkpoint: crate::checkpoint::Identity,
+    writer: u32,
+}
+
+const STAGE: &str = "rowflow_stage";
+const ORD: &str = "_rowflow_ord";
+
+fn sink_err(display: &str, message: impl std::fmt::Display) -> Error {
+    Error::Sink {
+        target: display.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Check the destination without changing it (for `rowflow check`).
+pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
+    let connect = PgConnect::parse(url)?;
+    let mut client = connect.connect()?;
+    let table = QualifiedName::parse(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
+    let existing = table::table_columns(&mut client, &table)
+        .map_err(|e| connect.error(&e, "reading the table's definition"))?;
+    match (existing, opts.mode) {
+        (None, _) => Ok(TableStatus::Missing),
+        (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
+        (Some(_), WriteMode::Create) => Err(sink_err(
+            &connect.display,
+            format!("table {} already exists (mode = \"create\")", table.sql()),
+        )),
+        (Some(cols), _) => {
+            let unique = opts.mode != WriteMode::Upsert
+                || table::has_unique_on(&mut client, &table, &opts.key)
+                    .map_err(|e| connect.error(&e, "reading the table's indexes"))?;
+            let problems = table::incompatibilities(opts, &cols, unique);
+            if problems.is_empty() {
+                Ok(TableStatus::Compatible)
+            } else {
+                Err(sink_err(
+                    &connect.display,
+                    format!(
+                        "table {} is not compatible: {}",
+                        table.sql(),
+                        problems.join("; ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl PgSink {
+    /// Connect, check the table against the rows (nothing is written when it does not
+    /// fit), and plan its preparation. `writer` > 0: another writer prepares the table;
+    /// this one waits for nothing and expects it to exist once loading starts.
+    pub fn open(
+        url: &str,
+        opts: &SinkOptions,
+        checkpoint: crate::checkpoint::Identity,
+        writer: u32,
+        writers: u32,
+    ) -> Result<Self> {
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
+        let display = connect.display.clone();
+        let table = QualifiedName::parse(&opts.table).map_err(|e| sink_err(&display, e))?;
+        let read = |e: postgres::Error| connect.error(&e, "reading the table's definition");
+        let existing = table::table_columns(&mut client, &table).map_err(read)?;
+        let mut first_ddl = Vec::new();
+        let columns: Vec<PgColumn> = match (existing, opts.mode) {
+            (Some(_), WriteMode::Create) if writer == 0 => {
+                return Err(sink_err(
+                    &display,
+                    format!("table {} already exists (mode = \"create\")", table.sql()),
+                ));
+            }
+            (Some(_), WriteMode::Replace) if writer == 0 => {
+                first_ddl.push(format!("DROP TABLE {}", table.sql()));
+                first_ddl.push(table::create_sql(&table, opts));
+                table::created_columns(opts)
+            }
+            (None, _) if writer == 0 => {
+                first_ddl.push(table::create_sql(&table, opts));
+                table::created_columns(opts)
+            }
+            // Another writer's table: writer 0 has created it (or will replace it).
+            (None, _) | (Some(_), WriteMode::Create | WriteMode::Replace) => {
+                table::created_columns(opts)
+            }
+            (Some(cols), mode) => {
+                let unique = mode != WriteMode::Upsert
+                    || table::has_unique_on(&mut client, &table, &opts.key).map_err(read)?;
+                let problems = table::incompatibilities(opts, &cols, unique);
+                if !problems.is_empty() {
+                    return Err(sink_err(
+                        &display,
+                        format!(
+                            "table {} is not compatible: {}",
+                            table.sql(),
+                            problems.join("; ")
+                        ),
+                    ));
+                }
+                if opts.truncate && writer == 0 {
+                    first_ddl.push(format!("TRUNCATE {}", table.sql()));
+                }
+                cols
+            }
+        };
+        // The checkpoint table, in its own statement: it is shared by every run.
+        if writer == 0 {
+            client
+                .batch_execute(&table::checkpoint_table_sql(&table))
+                .map_err(|e| connect.error(&e, "creating the checkpoint table"))?;
+        }
+        let targets: Vec<EncodeColumn> = opts
+            .schema
+            .columns
+            .iter()
+            .map(|c| EncodeColumn {
+                name: c.name.clone(),
+                target: columns
+                    .iter()
+                    .find(|t| t.name == c.name)
+                    .map_or(PgType::Text, |t| t.ty),
+            })
+            .collect();
+        let binary = targets.iter().all(|c| c.target != PgType::Other);
+        let key_idx = opts
+            .key
+            .iter()
+            .filter_map(|k| opts.schema.index_of(k))
+            .collect();
+        let col_list: Vec<String> = opts
+            .schema
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
+        let format = if binary { "binary" } else { "text" };
+        let upsert = opts.mode == WriteMode::Upsert;
+        let into = if upsert {
+            quote_ident(STAGE)
+        } else {
+            table.sql()
+        };
+        let copy_sql = format!(
+            "COPY {into} ({}) FROM STDIN (FORMAT {format})",
+            col_list.join(", ")
+        );
+        let merge_sql = upsert.then(|| merge_sql(&table, opts, &col_list));
+        let mut sink = PgSink {
+            connect,
+            client,
+            table,
+            opts: opts.clone(),
+            encode: Arc::new(PgEncode {
+                columns: targets,
+                binary,
+                key_idx,
+                route_writers: if upsert { writers as usize } else { 0 },
+            }),
+            copy_sql,
+            merge_sql,
+            first_ddl,
+            first_done: false,
+            in_tx: false,
+            stage_ready: false,
+            chunks: Vec::new(),
+            in_doubt: None,
+            spent: Vec::new(),
+            prepares: writer == 0,
+            checkpoint,
+            writer,
+        };
+        // With several writers the table must exist before the others write: prepare
+        // it now, in a transaction of its own.
+        if writers > 1 && writer == 0 && !sink.first_ddl.is_empty() {
+            sink.begin()?;
+            sink.client
+                .batch_execute("COMMIT")
+                .map_err(|e| sink.connect.error(&e, "preparing the table"))?;
+            sink.in_tx = false;
+            sink.first_done = true;
+            sink.stage_ready = false;
+        }
+        Ok(sink)
+    }
+
+    fn err(&self, e: &postgres::Error, doing: &str) -> Error {
+        self.connect.error(e, doing)
+    }
+
+    /// Open the transaction: `BEGIN`, the first transaction's table preparation, and
+    /// the staging table for upsert.
+    fn begin(&mut self) -> Result<()> {
+        if self.in_tx {
+            return Ok(());
+        }
+        self.client
+            .batch_execute("BEGIN")
+            .map_err(|e| self.err(&e, "BEGIN"))?;
+        self.in_tx = true;
+        if !self.first_done && self.prepares {
+            for ddl in self.first_ddl.clone() {
+                self.client
+                    .batch_execute(&ddl)
+                    .map_err(|e| self.err(&e, "preparing the table"))?;
+            }
+        }
+        if self.merge_sql.is_some() && !self.stage_ready {
+            let cols: Vec<String> = self
+                .opts
+                .schema
+                .columns
+                .iter()
+                .map(|c| quote_ident(&c.name))
+                .collect();
+            let sql = format!(
+                "CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {t} WITH NO DATA; \
+                 ALTER TABLE {stage} ADD COLUMN IF NOT EXISTS {ord} bigserial; TRUNCATE {stage}",
+                stage = quote_ident(STAGE),
+                cols = cols.join(", "),
+                t = self.table.sql(),
+                ord = quote_ident(ORD),
+            );
+            self.client
+                .batch_execute(&sql)
+                .map_err(|e| self.err(&e, "creating the staging table"))?;
+            self.stage_ready = true;
+        }
+        Ok(())
+    }
+
+    /// Send the live rows of chunk `c` (all of them, or those at `only`), isolating the
+    /// rows the server refuses. Returns (rows written, refused rows as (index, reason)).
+    fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
+        let n = self.chunks[c].tuples.len();
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        let mut written = 0u64;
+        // Work list of row index sets still to send, each in its own savepoint.
+        let mut todo: Vec<Vec<usize>> = vec![(0..n).collect()];
+        while let Some(idx) = todo.pop() {
+            if idx.is_empty() {
+                continue;
+            }
+            match self.attempt(c, &idx)? {
+                Ok(()) => written += idx.len() as u64,
+                Err((line, reason)) => match line {
+                    // The server named the row: reject it, send the others again.
+                    Some(l) if l >= 1 && l <= idx.len() => {
+                        refused.push((idx[l - 1], reason));
+                        todo.push(idx[l..].to_vec());
+                        todo.push(idx[..l - 1].to_vec());
+                    }
+                    _ if idx.len() == 1 => refused.push((idx[0], reason)),
+                    _ => {
+                        let (a, b) = idx.split_at(idx.len() / 2);
+                        todo.push(b.to_vec());
+                        todo.push(a.to_vec());
+                    }
+                },
+            }
+        }
+        refused.sort_by_key(|(i, _)| *i);
+        Ok((written, refused))
+    }
+
+    /// One savepoint-protected attempt at the rows `idx` of chunk `c`. The outer error
+    /// is fatal or a lost connection; the inner one is the server refusing a row, with
+    /// the 1-based position of that row among `idx` when the server says it.
+    #[allow(clippy::type_complexity)]
+    fn attempt(
+        &mut self,
+        c: usize,
+        idx: &[usize],
+    ) -> Result<std::result::Result<(), (Option<usize>, String)>> {
+        self.client
+            .batch_execute("SAVEPOINT rowflow")
+            .map_err(|e| self.err(&e, "SAVEPOINT"))?;
+        let copied = self.copy(c, idx);
+        let result = match copied {
+            Ok(()) => match self.merge_sql.clone() {
+                Some(sql) => self.merge(&sql),
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                self.client
+                    .batch_execute("RELEASE SAVEPOINT rowflow")
+                    .map_err(|e| self.err(&e, "RELEASE SAVEPOINT"))?;
+                Ok(Ok(()))
+            }
+            Err(e) if conn::is_connection_error(&e) => Err(self.err(&e, "writing rows")),
+            Err(e) => {
+                self.client
+                    .batch_execute("ROLLBACK TO SAVEPOINT rowflow; RELEASE SAVEPOINT rowflow")
+                    .map_err(|e| self.err(&e, "ROLLBACK TO SAVEPOINT"))?;
+                Ok(Err(refusal(&e, &self.connect)))
+            }
+        }
+    }
+
+    /// `COPY` the rows `idx` of chunk `c`.
+    fn copy(&mut self, c: usize, idx: &[usize]) -> std::result::Result<(), postgres::Error> {
+        use std::io::Write;
+        let binary = self.encode.binary;
+        let chunk = &self.chunks[c];
+        let size: usize = idx.iter().map(|&i| chunk.tuples[i].len()).sum();
+        let mut data = Vec::with_capacity(size + 32);
+        if binary {
+            data.extend_from_slice(BINARY_HEADER);
+        }
+        for &i in idx {
+            data.extend_from_slice(&chunk.tuples[i]);
+        }
+        if binary {
+            data.extend_from_slice(BINARY_TRAILER);
+        }
+        let mut w = self.client.copy_in(&self.copy_sql)?;
+        // The writer buffers a write whole and sends it at `finish`; an I/O error here
+        // is the connection's, reported by `finish`.
+        let _ = w.write_all(&data);
+        w.finish().map(|_| ())
+    }
+
+    /// Upsert: move the staging table's rows into the table (the last occurrence of a
+    /// key winning) and empty the staging table.
+    fn merge(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        self.client.batch_execute(sql)?;
+        self.client
+            .batch_execute(&format!("TRUNCATE {}", quote_ident(STAGE)))
+    }
+
+    /// Every live row of the open transaction, sent again (after a reconnection).
+    fn replay(&mut self) -> Result<Written> {
+        self.begin()?;
+        let mut out = Written::default();
+        for c in 0..self.chunks.len() {
+            let (written, refused) = self.send(c)?;
+            let reported = self.chunks[c].reported;
+            if reported {
+                out.revoked += refused.len() as u64;
+            } else {
+                out.rows += written;
+            }
+            self.chunks[c].reported = true;
+            out.rejected.extend(self.take_refused(c, refused));
+        }
+        Ok(out)
+    }
+
+    /// Remove refused rows from chunk `c` (so a replay does not send them again) and
+    /// return them as rejects.
+    fn take_refused(&mut self, c: usize, refused: Vec<(usize, String)>) -> Vec<Rejected> {
+        if refused.is_empty() {
+            return Vec::new();
+        }
+        let chunk = &mut self.chunks[c];
+        let rows = std::mem::take(&mut chunk.rows);
+        let tuples = std::mem::take(&mut chunk.tuples);
+        let mut out = Vec::new();
+        let mut refused = refused.into_iter().peekable();
+        for (i, (row, tuple)) in rows.into_iter().zip(tuples).enumerate() {
+            match refused.next_if(|(k, _)| *k == i) {
+                Some((_, reason)) => out.push(Rejected {
+                    pos: row.pos,
+                    raw: row.raw,
+                    reason: format!("sink: {reason}"),
+                }),
+                None => {
+                    chunk.rows.push(row);
+                    chunk.tuples.push(tuple);
+                }
+            }
+        }
+        out
+    }
+
+    fn clear_chunks(&mut self) {
+        for c in self.chunks.drain(..) {
+            self.spent.push(c.rows);
+        }
+    }
+}
+
+/// `INSERT INTO t (...) SELECT DISTINCT ON (key) ... FROM staging ORDER BY key, ord DESC
+/// ON CONFLICT (key) DO UPDATE SET ...`
+fn merge_sql(table: &QualifiedName, opts: &SinkOptions, cols: &[String]) -> String {
+    let keys: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
+    let sets: Vec<String> = opts
+        .schema
+        .columns
+        .iter()
+        .filter(|c| !opts.key.contains(&c.name))
+        .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
+        .collect();
+    let action = if sets.is_empty() {
+        "DO NOTHING".to_string()
+    } else {
+        format!("DO UPDATE SET {}", sets.join(", "))
+    };
+    format!(
+        "INSERT INTO {t} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {stage} \
+         ORDER BY {keys}, {ord} DESC ON CONFLICT ({keys}) {action}",
+        t = table.sql(),
+        cols = cols.join(", "),
+        keys = keys.join(", "),
+        stage = quote_ident(STAGE),
+        ord = quote_ident(ORD),
+    )
+}
+
+/// The server's refusal of a row: the row's line in the `COPY` stream when the error
+/// context gives it, and the reason (message, detail, column).
+fn refusal(e: &postgres::Error, connect: &PgConnect) -> (Option<usize>, String) {
+    let Some(db) = e.as_db_error() else {
+        return (None, connect.scrub(&conn::describe(e)));
+    };
+    let mut line = None;
+    let mut column = db.column().map(str::to_string);
+    if let Some(w) = db.where_() {
+        // "COPY t, line 17, column visits: ..." (the first line of the context).
+        let first = w.lines().next().unwrap_or(w);
+        if let Some(rest) = first.split(", line ").nth(1) {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            line = digits.parse().ok();
+            if column.is_none()
+                && let Some(c) = rest.split(", column ").nth(1)
+            {
+                column = Some(c.split(':').next().unwrap_or(c).to_string());
+            }
+        }
+    }
+    let mut reason = conn::describe(e);
+    if let Some(c) = column {
+        reason = format!("column {c:?}: {reason}");
+    }
+    (line, connect.scrub(&reason))
+}
+
+impl Sink for PgSink {
+    fn encoder(&self) -> Option<Arc<dyn crate::transform::Transform>> {
+        Some(self.encode.clone())
+    }
+
+    fn write(&mut self, batch: &mut Batch) -> Result<Written> {
+        let mut out = Written {
+            spent: std::mem::take(&mut self.spent),
+            ..Written::default()
+        };
+        let mut rows = std::mem::take(&mut batch.rows);
+        let mut tuples = std::mem::take(&mut batch.encoded);
+        if tuples.len() != rows.len() {
+            // Rows that did not go through the encoder (none in a planned run).
+            tuples.clear();
+            let mut kept = Vec::with_capacity(rows.len());
+            for mut row in rows {
+                match self.encode.encode(&row.values) {
+                    Ok(t) => {
+                        row.values = Vec::new();
+                        tuples.push(t);
+                        kept.push(row);
+                    }
+                    Err(reason) => out.rejected.push(Rejected {
+                        pos: row.pos,
+                        raw: row.raw,
+                        reason,
+                    }),
+                }
+            }
+            rows = kept;
+        }
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        // Kept before sending: if the connection drops now, `reconnect` replays it.
+        self.chunks.push(Chunk {
+            rows,
+            tuples,
+            reported: false,
+        });
+        self.begin()?;
+        let c = self.chunks.len() - 1;
+        let (written, refused) = self.send(c)?;
+        self.chunks[c].reported = true;
+        out.rows += written;
+        out.rejected.extend(self.take_refused(c, refused));
+        Ok(out)
+    }
+
+    fn flush(&mut self) -> Result<Written> {
+        Ok(Written {
+            spent: std::mem::take(&mut self.spent),
+            ..Written::default()
+        })
+    }
+
+    fn commit(&mut self, record: &CommitRecord) -> Result<()> {
+        if !self.in_tx {
+            return Ok(());
+        }
+        let id = &record.identity;
+        let sql = table::checkpoint_upsert_sql(&self.table);
+        self.client
+            .execute(
+                sql.as_str(),
+                &[
+                    &id.pipeline,
+                    &id.table,
+                    &id.input_id,
+                    &(record.writer as i32),
+                    &id.input,
+                    &record.run_id,
+                    &(record.txn as i64),
+                    &record.state_json(),
+                ],
+            )
+            .map_err(|e| self.err(&e, "writing the checkpoint"))?;
+        self.in_doubt = Some((record.run_id.clone(), record.txn));
+        self.client
+            .batch_execute("COMMIT")
+            .map_err(|e| self.err(&e, "COMMIT"))?;
+        self.in_doubt = None;
+        self.in_tx = false;
+        self.first_done = true;
+        self.clear_chunks();
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.clear_chunks();
+        if self.in_tx {
+            self.in_tx = false;
+            self.stage_ready = false;
+            self.client
+                .batch_execute("ROLLBACK")
+                .map_err(|e| self.err(&e, "ROLLBACK"))?;
+        }
+        Ok(())
+    }
+
+    fn reconnect(&mut self) -> Result<Written> {
+        self.client = self.connect.connect()?;
+        self.in_tx = false;
+        self.stage_ready = false;
+        if let Some((run_id, txn)) = self.in_doubt.take() {
+            let sql = format!(
+                "SELECT run_id, txn FROM {} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3 AND writer = $4",
+                self.table.sibling(crate::checkpoint::TABLE).sql()
+            );
+            let id = &self.checkpoint;
+            let row = self
+                .client
+                .query_opt(
+                    sql.as_str(),
+                    &[&id.pipeline, &id.table, &id.input_id, &(self.writer as i32)],
+                )
+                .map_err(|e| self.err(&e, "reading the checkpoint"))?;
+            let landed = row.is_some_and(|r| {
+                r.get::<_, String>(0) == run_id && r.get::<_, i64>(1) == txn as i64
+            });
+            if landed {
+                // The commit happened before the connection was lost.
+                self.first_done = true;
+                self.clear_chunks();
+                return Ok(Written::default());
+            }
+        }
+        self.replay()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_statement_keeps_the_last_occurrence() {
+        let opts = SinkOptions {
+            table: "t".into(),
+            schema: crate::schema::Schema::new([
+                ("id".to_string(), crate::schema::DataType::Int),
+                ("v".to_string(), crate::schema::DataType::Text),
+            ]),
+            mode: WriteMode::Upsert,
+            key: vec!["id".into()],
+            truncate: false,
+        };
+        let t = QualifiedName::parse("s.t").unwrap();
+        let sql = merge_sql(&t, &opts, &["\"id\"".into(), "\"v\"".into()]);
+        assert_eq!(
+            sql,
+            "INSERT INTO \"s\".\"t\" (\"id\", \"v\") SELECT DISTINCT ON (\"id\") \"id\", \"v\" FROM \"rowflow_stage\" \
+             ORDER BY \"id\", \"_rowflow_ord\" DESC ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\""
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The destination table: its name, what the server says it looks like, whether the
+//! rows fit it, and the DDL that creates it.
+
+use postgres::Client;
+
+use super::encode::{PgType, compatible};
+use crate::config::WriteMode;
+use crate::schema::DataType;
+use crate::sink::SinkOptions;
+use crate::sink::dialect::quote_ident;
+
+/// `schema.table` or `table`, each part as written (quoted parts unquoted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QualifiedName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl QualifiedName {
+    /// Split on a dot outside double quotes: `analytics.users`, `"my.table"`,
+    /// `"Sales"."Q1 2026"`.
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut cur = String::new();
+        let mut quoted = false;
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    chars.next();
+                    cur.push('"');
+                }
+                '"' => quoted = !quoted,
+                '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        if quoted {
+            return Err(format!("table name {s:?} has an unclosed quote"));
+        }
+        parts.push(cur);
+        match parts.as_slice() {
+            [n] if !n.is_empty() => Ok(QualifiedName {
+                schema: None,
+                name: n.clone(),
+            }),
+            [sch, n] if !sch.is_empty() && !n.is_empty() => Ok(QualifiedName {
+                schema: Some(sch.clone()),
+                name: n.clone(),
+            }),
+            _ => Err(format!(
+                "table name {s:?} must be `table` or `schema.table` (quote a name that contains a dot)"
+            )),
+        }
+    }
+
+    /// The quoted SQL form.
+    pub(crate) fn sql(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&self.name)),
+            None => quote_ident(&self.name),
+        }
+    }
+
+    /// Another table in the same schema.
+    pub(crate) fn sibling(&self, name: &str) -> QualifiedName {
+        QualifiedName {
+            schema: self.schema.clone(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// A column of an existing table.
+#[derive(Debug, Clone)]
+pub(crate) struct PgColumn {
+    pub name: String,
+    pub ty: PgType,
+    /// As the server prints it (`integer`, `character varying(20)`).
+    pub type_name: String,
+    pub not_null: bool,
+    /// Has a default, or is an identity or generated column.
+    pub has_default: bool,
+}
+
+/// The existing table's columns, or `None` when there is no such table.
+pub(crate) fn table_columns(
+    client: &mut Client,
+    table: &QualifiedName,
+) -> Result<Option<Vec<PgColumn>>, postgres::Error> {
+    let oid: Option<u32> = client
+        .query_one("SELECT to_regclass($1)::oid", &[&table.sql()])?
+        .get(0);
+    let Some(oid) = oid else {
+        return Ok(None);
+    };
+    let rows = client.query(
+        "SELECT a.attname::text, \
+                (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END)::oid, \
+                format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+                a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        &[&oid],
+    )?;
+    Ok(Some(
+        rows.iter()
+            .map(|r| PgColumn {
+                name: r.get(0),
+                ty: PgType::from_oid(r.get::<_, u32>(1)),
+                type_name: r.get(2),
+                not_null: r.get(3),
+                has_default: r.get(4),
+            })
+            .collect(),
+    ))
+}
+
+/// Is there a primary key or unique index on exactly the key columns?
+pub(crate) fn has_unique_on(
+    client: &mut Client,
+    table: &QualifiedName,
+    key: &[String],
+) -> Result<bool, postgres::Error> {
+    let rows = client.query(
+        "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i \
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+         WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL \
+         GROUP BY i.indexrelid",
+        &[&table.sql()],
+    )?;
+    let mut want: Vec<&str> = key.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    Ok(rows.iter().any(|r| {
+        let cols: Vec<String> = r.get(0);
+        let mut cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+        cols.sort_unstable();
+        cols == want
+    }))
+}
+
+/// Problems that make an existing table unusable for these rows.
+pub(crate) fn incompatibilities(
+    opts: &SinkOptions,
+    cols: &[PgColumn],
+    unique_ok: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for c in &opts.schema.columns {
+        match cols.iter().find(|t| t.name == c.name) {
+            None => problems.push(format!("column {:?} is missing from the table", c.name)),
+            Some(t) if !compatible(c.data_type, t.ty) => problems.push(format!(
+                "column {:?} is {} in the pipeline but {} in the table; cast it in the pipeline \
+                 (a `cast` stage) or change the table",
+                c.name, c.data_type, t.type_name
+            )),
+            Some(_) => {}
+        }
+    }
+    for t in cols {
+        if opts.schema.index_of(&t.name).is_none() && t.not_null && !t.has_default {
+            problems.push(format!(
+                "the table's column {:?} is NOT NULL without a default, and the pipeline does not produce it",
+                t.name
+            ));
+        }
+    }
+    if opts.mode == WriteMode::Upsert && !unique_ok {
+        problems.push(format!(
+            "upsert needs a primary key or unique index on ({}) in the existing table",
+            opts.key.join(", ")
+        ));
+    }
+    problems
+}
+
+/// `CREATE TABLE` for the output schema, with the key as primary key.
+pub(crate) fn create_sql(table: &QualifiedName, opts: &SinkOptions) -> String {
+    let mut cols: Vec<String> = opts
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let mut s = format!(
+                "{} {}",
+                quote_ident(&c.name),
+                PgType::for_created(c.data_type)
+            );
+            if opts.key.contains(&c.name) {
+                s.push_str(" NOT NULL");
+            }
+            s
+        })
+        .collect();
+    if !opts.key.is_empty() {
+        let k: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
+        cols.push(format!("PRIMARY KEY ({})", k.join(", ")));
+    }
+    format!("CREATE TABLE {} ({})", table.sql(), cols.join(", "))
+}
+
+/// The columns a created table would have, as the encoder sees them.
+pub(crate) fn created_columns(opts: &SinkOptions) -> Vec<PgColumn> {
+    opts.schema
+        .columns
+        .iter()
+        .map(|c| PgColumn {
+            name: c.name.clone(),
+            ty: match c.data_type {
+                DataType::Int => PgType::Int8,
+                DataType::Float => PgType::Float8,
+                DataType::Decimal => PgType::Numeric,
+                DataType::Bool => PgType::Bool,
+                DataType::Date => PgType::Date,
+                DataType::Timestamp => PgType::Timestamptz,
+                DataType::Text => PgType::Text,
+            },
+            type_name: PgType::for_created(c.data_type).to_string(),
+            not_null: opts.key.contains(&c.name),
+            has_default: false,
+        })
+        .collect()
+}
+
+/// The checkpoint table, in the target table's schema.
+pub(crate) fn checkpoint_table_sql(table: &QualifiedName) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (pipeline text NOT NULL, target_table text NOT NULL, \
+         input_id text NOT NULL, writer integer NOT NULL, input text NOT NULL, run_id text NOT NULL, \
+         txn bigint NOT NULL, state text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), \
+         PRIMARY KEY (pipeline, target_table, input_id, writer))",
+        table.sibling(crate::checkpoint::TABLE).sql()
+    )
+}
+
+/// Upsert of this run's checkpoint row (parameters: pipeline, table, input id, writer,
+/// input, run id, txn, state).
+pub(crate) fn checkpoint_upsert_sql(table: &QualifiedName) -> String {
+    format!(
+        "INSERT INTO {} AS c (pipeline, target_table, input_id, writer, input, run_id, txn, state, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+         ON CONFLICT (pipeline, target_table, input_id, writer) DO UPDATE SET input = EXCLUDED.input, \
+         run_id = EXCLUDED.run_id, txn = EXCLUDED.txn, state = EXCLUDED.state, updated_at = now()",
+        table.sibling(crate::checkpoint::TABLE).sql()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names() {
+        let q = QualifiedName::parse("analytics.users").unwrap();
+        assert_eq!(q.schema.as_deref(), Some("analytics"));
+        assert_eq!(q.sql(), "\"analytics\".\"users\"");
+        let q = QualifiedName::parse("\"my.table\"").unwrap();
+        assert_eq!((q.schema, q.name.as_str()), (None, "my.table"));
+        let q = QualifiedName::parse("\"a\"\"b\".\"Q1 2026\"").unwrap();
+        assert_eq!(q.sql(), "\"a\"\"b\".\"Q1 2026\"");
+        assert!(QualifiedName::parse("a.b.c").is_err());
+        assert!(QualifiedName::parse("\"open").is_err());
+        assert!(QualifiedName::parse("").is_err());
+        let q = QualifiedName::parse("id\"; DROP TABLE x; --").unwrap_err();
+        assert!(q.contains("unclosed"), "{q}");
+    }
+}
