@@ -1,9 +1,12 @@
 //! The one integration test binary: runs the real `rowflow` binary (and the library) on
-//! fixture files and reads the real SQLite databases back.
+//! fixture files and reads the real databases back (SQLite files, and the PostgreSQL and
+//! MariaDB servers on the machine).
 
 mod cli;
 mod csv_edge;
+mod db;
 mod harness;
 mod library;
 mod property;
+mod sinks;
 mod workload;

@@ -1,0 +1,613 @@
+//! One suite against every database: SQLite, PostgreSQL and MariaDB (see `db`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::db::{Db, Kind};
+use crate::harness::{read_csv, rowflow, spawn};
+
+/// A test per database kind for each listed function `f(Kind)`.
+macro_rules! on_every_db {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[test] fn sqlite() { super::$name(crate::db::Kind::Sqlite) }
+            #[test] fn postgres() { super::$name(crate::db::Kind::Postgres) }
+            #[test] fn mysql() { super::$name(crate::db::Kind::Mysql) }
+        }
+    )* };
+}
+
+on_every_db!(
+    every_type_round_trips,
+    upsert_updates_and_the_last_occurrence_wins,
+    constraint_violations_are_isolated_to_their_rows,
+    a_failed_replace_keeps_the_old_table,
+    check_reports_an_incompatible_table_and_writes_nothing,
+    hostile_header_names_are_just_column_names,
+);
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn table_name(test: &str, kind: Kind) -> String {
+    format!("rf_{test}_{kind:?}").to_lowercase()
+}
+
+/// A pipeline file loading `csv` into `table` at `url`, with extra TOML for the source
+/// (schema) and the sink.
+fn pipeline(
+    dir: &Path,
+    csv: &str,
+    schema: &str,
+    url: &str,
+    table: &str,
+    sink_extra: &str,
+    extra: &str,
+) -> String {
+    write(
+        dir,
+        "p.toml",
+        &format!(
+            "name = \"suite\"\n[source]\npath = {csv:?}\n{schema}\n[sink]\nurl = {url:?}\ntable = {table:?}\n{sink_extra}\n{extra}"
+        ),
+    )
+}
+
+const TYPES_CSV: &str = "id,i,f,d,b,dt,ts,t\n\
+1,-9223372036854775808,1.5,12345678901234567890.12345678,true,2024-02-29,2021-03-04T05:06:07.123456+05:30,\"José 名 🚀 \"\"quoted\"\", comma\"\n\
+2,9223372036854775807,-1e300,-0.0001,false,1970-01-01,1999-12-31T23:59:59Z,\"\"\n\
+3,0,2.2250738585072014e-308,0.50,,1000-01-01,2038-01-19T03:14:08-08:00,\n\
+4,,,,,,,\"line1\nline2\ttab \\\\ backslash\"\n";
+
+const TYPES_SCHEMA: &str = "[source.schema]\nid = \"int\"\ni = \"int\"\nf = \"float\"\nd = \"decimal\"\nb = \"bool\"\n\
+dt = \"date\"\nts = \"timestamp\"\nt = \"text\"\n";
+
+/// A decimal's text without trailing fractional zeros (MySQL shows 28 places).
+fn norm_decimal(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn norm_bool(s: &str) -> bool {
+    matches!(s, "t" | "true" | "1")
+}
+
+fn every_type_round_trips(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("types", kind);
+    db.drop_table(&table);
+    let csv = write(dir.path(), "types.csv", TYPES_CSV);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        TYPES_SCHEMA,
+        &db.url(),
+        &table,
+        "mode = \"create\"\nkey = [\"id\"]",
+        "",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 4);
+    let cols = ["id", "i", "f", "d", "b", "dt", "t"]
+        .map(|c| db.ident(c))
+        .join(", ");
+    let rows = db.query(&format!(
+        "SELECT {cols}, {} FROM {} ORDER BY {}",
+        db.epoch_micros(&db.ident("ts")),
+        db.ident(&table),
+        db.ident("id")
+    ));
+    assert_eq!(rows.len(), 4);
+    let col = |r: usize, c: usize| rows[r][c].clone();
+    // Integers at both ends of i64.
+    assert_eq!(col(0, 1).as_deref(), Some("-9223372036854775808"));
+    assert_eq!(col(1, 1).as_deref(), Some("9223372036854775807"));
+    assert_eq!(col(3, 1), None);
+    // Floats, exactly.
+    let f = |r| col(r, 2).map(|s| s.parse::<f64>().unwrap());
+    assert_eq!(f(0), Some(1.5));
+    assert_eq!(f(1), Some(-1e300));
+    assert_eq!(f(2), Some(2.2250738585072014e-308));
+    assert_eq!(f(3), None);
+    // Decimals, every digit.
+    let d = |r| col(r, 3).map(|s| norm_decimal(&s));
+    assert_eq!(d(0).as_deref(), Some("12345678901234567890.12345678"));
+    assert_eq!(d(1).as_deref(), Some("-0.0001"));
+    assert_eq!(d(2).as_deref(), Some("0.5"));
+    // Booleans and NULL.
+    assert_eq!(col(0, 4).map(|s| norm_bool(&s)), Some(true));
+    assert_eq!(col(1, 4).map(|s| norm_bool(&s)), Some(false));
+    assert_eq!(col(2, 4), None);
+    // Dates.
+    assert_eq!(col(0, 5).as_deref(), Some("2024-02-29"));
+    assert_eq!(col(2, 5).as_deref(), Some("1000-01-01"));
+    // Text: unicode, quotes, commas; '' stays '' and NULL stays NULL; newlines, tabs,
+    // backslashes.
+    assert_eq!(col(0, 6).as_deref(), Some("José 名 🚀 \"quoted\", comma"));
+    assert_eq!(col(1, 6).as_deref(), Some(""));
+    assert_eq!(col(2, 6), None);
+    assert_eq!(
+        col(3, 6).as_deref(),
+        Some("line1\nline2\ttab \\\\ backslash")
+    );
+    // Timestamps: the instant, whatever the offset (SQLite keeps RFC 3339 text).
+    let ts = |r| col(r, 7);
+    if kind == Kind::Sqlite {
+        assert_eq!(ts(0).as_deref(), Some("2021-03-04T05:06:07.123456+05:30"));
+        assert_eq!(ts(1).as_deref(), Some("1999-12-31T23:59:59+00:00"));
+    } else {
+        assert_eq!(ts(0).as_deref(), Some("1614814567123456"));
+        assert_eq!(ts(1).as_deref(), Some("946684799000000"));
+        assert_eq!(ts(2).as_deref(), Some("2147512448000000"));
+    }
+    assert_eq!(ts(3), None);
+    db.drop_table(&table);
+}
+
+fn upsert_updates_and_the_last_occurrence_wins(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("upsert", kind);
+    db.drop_table(&table);
+    let a = write(dir.path(), "a.csv", "id,v,n\n1,a,10\n2,b,20\n3,c,30\n");
+    let b = write(
+        dir.path(),
+        "b.csv",
+        "id,v,n\n2,B,21\n4,d,40\n2,BB,22\n1,A,\n",
+    );
+    let load = |file: &str, mode: &str| {
+        rowflow(
+            dir.path(),
+            &[
+                "load",
+                file,
+                "--into",
+                &db.url(),
+                "--table",
+                &table,
+                "--mode",
+                mode,
+                "--key",
+                "id",
+                "--json",
+                "-q",
+            ],
+        )
+    };
+    let run = load(&a, "create");
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = load(&b, "upsert");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 4);
+    let rows = db.query(&format!(
+        "SELECT {}, {}, {} FROM {} ORDER BY {}",
+        db.ident("id"),
+        db.ident("v"),
+        db.ident("n"),
+        db.ident(&table),
+        db.ident("id")
+    ));
+    let s = |x: &str| Some(x.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            vec![s("1"), s("A"), None],
+            vec![s("2"), s("BB"), s("22")],
+            vec![s("3"), s("c"), s("30")],
+            vec![s("4"), s("d"), s("40")],
+        ],
+        "updated in place; for key 2 the last occurrence wins"
+    );
+    db.drop_table(&table);
+}
+
+fn constraint_violations_are_isolated_to_their_rows(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("constraints", kind);
+    db.drop_table(&table);
+    let int_pk = if kind == Kind::Sqlite {
+        "INTEGER PRIMARY KEY"
+    } else {
+        "INTEGER NOT NULL PRIMARY KEY"
+    };
+    db.exec(&format!(
+        "CREATE TABLE {} ({} {int_pk}, {} INTEGER CHECK ({} >= 0), {} VARCHAR(10))",
+        db.ident(&table),
+        db.ident("id"),
+        db.ident("age"),
+        db.ident("age"),
+        db.ident("name")
+    ));
+    // 3000 rows over several batches and transactions; some break a constraint.
+    // SQLite does not enforce VARCHAR lengths, so there the long names are written.
+    let mut body = String::from("id,age,name\n");
+    let mut expected_bad = Vec::new();
+    for i in 1..=3000u64 {
+        let (id, age, name, bad) = if i % 997 == 0 {
+            (i, "-1".to_string(), "neg".to_string(), true) // CHECK
+        } else if i % 1201 == 0 {
+            (5, "5".to_string(), "dup".to_string(), true) // duplicate key
+        } else if i % 1499 == 0 {
+            (
+                i,
+                "1".to_string(),
+                "much too long".to_string(),
+                kind != Kind::Sqlite,
+            ) // varchar(10)
+        } else {
+            (i, (i % 90).to_string(), format!("n{i}"), false)
+        };
+        if bad {
+            expected_bad.push(i + 1); // the header is line 1
+        }
+        body.push_str(&format!("{id},{age},{name}\n"));
+    }
+    let csv = write(dir.path(), "c.csv", &body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nage = \"int\"\nname = \"text\"\n",
+        &db.url(),
+        &table,
+        "commit_rows = 700",
+        "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 256\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 1, "finished with rejects: {run:?}");
+    let j = run.json();
+    assert_eq!(j["rows_rejected"], expected_bad.len() as u64, "{j}");
+    assert_eq!(j["rows_written"], 3000 - expected_bad.len() as u64);
+    let rej = read_csv(&dir.path().join("rej.csv"));
+    let lines: Vec<u64> = rej[1..].iter().map(|r| r[3].parse().unwrap()).collect();
+    assert_eq!(
+        lines, expected_bad,
+        "exactly the bad rows, with their lines"
+    );
+    for r in &rej[1..] {
+        let reason = r[4].to_lowercase();
+        assert!(reason.starts_with("sink: "), "{reason}");
+        let why = match r[2].as_str() {
+            "neg" => ["check", "constraint"].iter().any(|w| reason.contains(w)),
+            "dup" => ["unique", "duplicate"].iter().any(|w| reason.contains(w)),
+            _ => ["too long", "value too long"]
+                .iter()
+                .any(|w| reason.contains(w)),
+        };
+        assert!(why, "reason does not say why: {r:?}");
+    }
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident(&table))),
+        3000 - expected_bad.len() as i64
+    );
+    db.drop_table(&table);
+}
+
+fn a_failed_replace_keeps_the_old_table(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("replace", kind);
+    db.drop_table(&table);
+    db.exec(&format!(
+        "CREATE TABLE {} ({} INTEGER)",
+        db.ident(&table),
+        db.ident("old")
+    ));
+    db.exec(&format!("INSERT INTO {} VALUES (42)", db.ident(&table)));
+    let csv = write(dir.path(), "r.csv", "id,x\n1,1\n2,0\n3,3\n");
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[[transform]]\ntype = \"compute\"\n[transform.columns]\ninv = \"10 / x\"\n",
+        &db.url(),
+        &table,
+        "mode = \"replace\"",
+        "[errors]\non_error = \"fail\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.json()["error"].as_str().unwrap().contains("line 3"),
+        "{run:?}"
+    );
+    let rows = db.query(&format!(
+        "SELECT {} FROM {}",
+        db.ident("old"),
+        db.ident(&table)
+    ));
+    assert_eq!(
+        rows,
+        vec![vec![Some("42".to_string())]],
+        "the old table is untouched"
+    );
+    // The same run without the bad row replaces it.
+    write(dir.path(), "r.csv", "id,x\n1,1\n3,3\n");
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT {}, {} FROM {} ORDER BY 1",
+            db.ident("id"),
+            db.ident("inv"),
+            db.ident(&table)
+        )),
+        vec![
+            vec![Some("1".into()), Some("10".into())],
+            vec![Some("3".into()), Some("3".into())]
+        ]
+    );
+    db.drop_table(&table);
+}
+
+fn check_reports_an_incompatible_table_and_writes_nothing(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("check", kind);
+    db.drop_table(&table);
+    db.exec(&format!(
+        "CREATE TABLE {} ({} INTEGER, {} INTEGER)",
+        db.ident(&table),
+        db.ident("id"),
+        db.ident("name")
+    ));
+    let csv = write(dir.path(), "k.csv", "id,name\n1,Ann\n");
+    let p = pipeline(dir.path(), &csv, "", &db.url(), &table, "", "");
+    let run = rowflow(dir.path(), &["check", &p]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("\"name\"") && run.stderr.contains("text"),
+        "{}",
+        run.stderr
+    );
+    let run = rowflow(dir.path(), &["run", &p, "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident(&table))),
+        0
+    );
+    db.drop_table(&table);
+}
+
+fn hostile_header_names_are_just_column_names(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("hostile", kind);
+    db.drop_table(&table);
+    let evil = "id\"; DROP TABLE x; --";
+    let evil2 = "a`b'c";
+    let csv = write(
+        dir.path(),
+        "h.csv",
+        &format!("\"id\"\"; DROP TABLE x; --\",{evil2},select\n1,'); DROP TABLE users; --,2\n"),
+    );
+    let run = rowflow(
+        dir.path(),
+        &[
+            "load",
+            &csv,
+            "--into",
+            &db.url(),
+            "--table",
+            &table,
+            "--json",
+            "-q",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = db.query(&format!(
+        "SELECT {}, {}, {} FROM {}",
+        db.ident(evil),
+        db.ident(evil2),
+        db.ident("select"),
+        db.ident(&table)
+    ));
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some("1".into()),
+            Some("'); DROP TABLE users; --".into()),
+            Some("2".into())
+        ]]
+    );
+    db.drop_table(&table);
+}
+
+// ----- servers only ---------------------------------------------------------------------
+
+mod servers {
+    macro_rules! on_servers {
+        ($($name:ident),* $(,)?) => { $(
+            mod $name {
+                #[test] fn postgres() { super::super::$name(crate::db::Kind::Postgres) }
+                #[test] fn mysql() { super::super::$name(crate::db::Kind::Mysql) }
+            }
+        )* };
+    }
+    on_servers!(
+        passwords_never_appear,
+        parallel_writers_load_everything_once,
+        a_server_restarted_mid_load_loses_and_duplicates_nothing,
+    );
+}
+
+fn passwords_never_appear(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("secret", kind);
+    db.drop_table(&table);
+    let csv = write(dir.path(), "s.csv", "id\n1\n");
+    let secret = "SeCrEt-p4ss";
+    // PostgreSQL trusts local connections (the password is sent but not needed);
+    // MariaDB's root has no password, so this fails to authenticate: both must keep
+    // the password out of every message.
+    let url = match kind {
+        Kind::Postgres => db
+            .url()
+            .replacen("postgres@", &format!("postgres:{secret}@"), 1),
+        _ => db.url().replacen("root@", &format!("root:{secret}@"), 1),
+    };
+    assert!(url.contains(secret), "{url}");
+    for args in [
+        vec!["load", &csv, "--into", &url, "--table", &table, "--json"],
+        vec!["load", &csv, "--into", &url, "--table", &table],
+    ] {
+        let run = rowflow(dir.path(), &args);
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "leaked: {run:?}"
+        );
+        assert!(
+            run.stdout.contains("***") || run.stderr.contains("***"),
+            "{run:?}"
+        );
+    }
+    // A server that is not there: the error names the redacted URL.
+    let down = url.replacen(
+        if kind == Kind::Postgres {
+            ":5432"
+        } else {
+            ":3306"
+        },
+        ":1",
+        1,
+    );
+    let run = rowflow(
+        dir.path(),
+        &["load", &csv, "--into", &down, "--table", &table],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!run.stderr.contains(secret), "{run:?}");
+    assert!(run.stderr.contains("***"), "{run:?}");
+    db.drop_table(&table);
+}
+
+fn parallel_writers_load_everything_once(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("writers", kind);
+    db.drop_table(&table);
+    let mut body = String::from("id,v\n");
+    for i in 0..20_000 {
+        body.push_str(&format!("{},{}\n", i % 15_000, i));
+    }
+    let csv = write(dir.path(), "w.csv", &body);
+    let extra = "[runtime]\nbatch_rows = 500\n";
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "",
+        &db.url(),
+        &table,
+        "mode = \"upsert\"\nkey = [\"id\"]\nwriters = 3\ncommit_rows = 2000",
+        extra,
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 20_000);
+    let t = db.ident(&table);
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {t}")), 15_000);
+    // For ids seen twice, the later row (v = id + 15000) won, whichever writer had it.
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM {t} WHERE {v} = {id} + 15000",
+            v = db.ident("v"),
+            id = db.ident("id")
+        )),
+        5_000
+    );
+    db.drop_table(&table);
+}
+
+fn a_server_restarted_mid_load_loses_and_duplicates_nothing(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::exclusive(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("restart", kind);
+    db.drop_table(&table);
+    let rows = 200_000u64;
+    let csv = dir.path().join("big.csv");
+    rowflow::generate::users(rows, 7, std::fs::File::create(&csv).unwrap()).unwrap();
+    let csv = csv.to_string_lossy().into_owned();
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "",
+        &db.url(),
+        &table,
+        "mode = \"create\"\nkey = [\"id\"]\ncommit_rows = 5000",
+        "[runtime]\nbatch_rows = 1000\n",
+    );
+    let child = spawn(dir.path(), &["run", &p, "--json", "-q"]);
+    // Restart once some rows are committed and before the load ends.
+    let t0 = Instant::now();
+    let t = db.ident(&table);
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the load never started committing"
+        );
+        let exists =
+            match kind {
+                Kind::Postgres => {
+                    db.count(&format!(
+                        "SELECT count(*) FROM pg_tables WHERE tablename = '{table}'"
+                    )) > 0
+                }
+                _ => db.count(&format!(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'"
+                )) > 0,
+            };
+        if exists && db.count(&format!("SELECT count(*) FROM {t}")) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    db.restart();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert!(
+        j["reconnects"].as_u64().unwrap() >= 1,
+        "the sink reconnected: {j}"
+    );
+    assert_eq!(j["rows_written"], rows);
+    // Exactly the input's rows: every id once.
+    let got = db.query(&format!(
+        "SELECT count(*), count(DISTINCT {id}), sum({id}) FROM {t}",
+        id = db.ident("id")
+    ));
+    let expected = vec![
+        Some(rows.to_string()),
+        Some(rows.to_string()),
+        Some((rows * (rows + 1) / 2).to_string()),
+    ];
+    assert_eq!(got, vec![expected]);
+    db.drop_table(&table);
+}
