@@ -5,11 +5,15 @@ SQLite table. Usage:
 
   checksums.py expected CSV          -> JSON
   checksums.py sqlite DB TABLE       -> JSON
+  checksums.py pg TABLE              -> JSON (psql; PG* environment variables)
+  checksums.py mysql TABLE           -> JSON (mariadb client; MYSQL_* options below)
 """
 import csv
 import datetime as dt
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 from decimal import Decimal
 
@@ -53,8 +57,45 @@ def from_sqlite(db, table):
     return {k: (int(v) if v is not None else None) for k, v in zip(KEYS, vals)}
 
 
+PG_SQL = """SELECT count(*), sum(id), sum(visits), count(DISTINCT email_domain), sum(age_years),
+ sum(round(annual_spend*100)::bigint), count(*) FILTER (WHERE tier='gold'),
+ count(*) FILTER (WHERE tier='silver'), count(*) FILTER (WHERE tier='bronze'),
+ sum(length(coalesce(notes,''))), sum(length(full_name)+length(email)),
+ sum(extract(epoch FROM signup_ts)::bigint) FROM {t}"""
+
+# MariaDB/MySQL keep signup_ts as a UTC DATETIME.
+MY_SQL = """SELECT count(*), sum(id), sum(visits), count(DISTINCT email_domain), sum(age_years),
+ sum(CAST(round(annual_spend*100) AS SIGNED)), sum(tier='gold'), sum(tier='silver'),
+ sum(tier='bronze'), sum(char_length(coalesce(notes,''))),
+ sum(char_length(full_name)+char_length(email)),
+ sum(TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', signup_ts)) FROM {t}"""
+
+
+def from_pg(table):
+    out = subprocess.run(["psql", "-X", "-tA", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c",
+                          PG_SQL.format(t=table)], check=True, capture_output=True, text=True)
+    vals = out.stdout.strip().split("|")
+    return {k: (int(v) if v else None) for k, v in zip(KEYS, vals)}
+
+
+def from_mysql(table):
+    args = ["mariadb", "-N", "-B", "-h", os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "-u", os.environ.get("MYSQL_USER", "root"), os.environ.get("MYSQL_DB", "test"),
+            "-e", MY_SQL.format(t=table)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True)
+    vals = out.stdout.strip().split("\t")
+    return {k: (int(v) if v not in ("", "NULL") else None) for k, v in zip(KEYS, vals)}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "expected":
+    kind = sys.argv[1]
+    if kind == "expected":
         print(json.dumps(expected(sys.argv[2])))
-    else:
+    elif kind == "sqlite":
         print(json.dumps(from_sqlite(sys.argv[2], sys.argv[3])))
+    elif kind == "pg":
+        print(json.dumps(from_pg(sys.argv[2])))
+    elif kind == "mysql":
+        print(json.dumps(from_mysql(sys.argv[2])))
+    else:
+        raise SystemExit(f"unknown kind {kind}")

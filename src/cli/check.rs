@@ -44,7 +44,7 @@ pub fn run(a: CheckArgs) -> i32 {
         print_schema(&s.output);
     }
     println!(
-        "  sink: {} table {:?} (mode {:?}{})",
+        "  sink: {} table {:?} (mode {:?}{}{}, {} rows per transaction, {} writer{})",
         plan.target.display(),
         plan.sink.table,
         plan.sink.mode,
@@ -52,7 +52,11 @@ pub fn run(a: CheckArgs) -> i32 {
             String::new()
         } else {
             format!(", key {}", plan.sink.key.join(", "))
-        }
+        },
+        if plan.sink.truncate { ", truncate" } else { "" },
+        plan.run.commit_rows,
+        plan.writers,
+        if plan.writers == 1 { "" } else { "s" }
     );
     match check_sink(&plan.target, &plan.sink) {
         Ok(status) => {

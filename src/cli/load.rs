@@ -12,9 +12,10 @@ pub struct LoadArgs {
     /// CSV files, globs, or - for standard input.
     #[arg(required = true)]
     files: Vec<String>,
-    /// Destination URL, e.g. sqlite://out.db.
+    /// Destination URL: sqlite://out.db, postgres://user:pass@host/db, mysql://...
+    /// (default: the DATABASE_URL environment variable).
     #[arg(long)]
-    into: String,
+    into: Option<String>,
     /// Table name (default: the first file's name without extensions).
     #[arg(long)]
     table: Option<String>,
@@ -79,7 +80,7 @@ pub fn run(a: LoadArgs) -> i32 {
     let mut source = SourceSpec::paths(a.files.clone());
     source.delimiter = a.delimiter.clone();
     source.has_header = !a.no_header;
-    let mut sink = SinkSpec::new(a.into.clone(), table);
+    let mut sink = SinkSpec::new(a.into.clone().unwrap_or_default(), table);
     sink.mode = a.mode;
     sink.key = a.key.clone();
     let spec = PipelineSpec {

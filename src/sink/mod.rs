@@ -169,6 +169,37 @@ pub(crate) fn route_of(values: &[crate::row::Value], key_idx: &[usize], writers:
     (h.finish() % writers.max(1) as u64) as u32
 }
 
+/// Order two rows by their key columns (values of one column have one type; NULL
+/// first, floats by their total order).
+pub(crate) fn key_cmp(
+    a: &[crate::row::Value],
+    b: &[crate::row::Value],
+    key_idx: &[usize],
+) -> std::cmp::Ordering {
+    use crate::row::Value as V;
+    use std::cmp::Ordering;
+    for &k in key_idx {
+        let o = match (a.get(k), b.get(k)) {
+            (Some(V::Int(x)), Some(V::Int(y))) => x.cmp(y),
+            (Some(V::Text(x)), Some(V::Text(y))) => x.cmp(y),
+            (Some(V::Float(x)), Some(V::Float(y))) => x.total_cmp(y),
+            (Some(V::Decimal(x)), Some(V::Decimal(y))) => x.cmp(y),
+            (Some(V::Date(x)), Some(V::Date(y))) => x.cmp(y),
+            (Some(V::Timestamp(x)), Some(V::Timestamp(y))) => x.cmp(y),
+            (Some(V::Bool(x)), Some(V::Bool(y))) => x.cmp(y),
+            (Some(V::Null) | None, Some(V::Null) | None) => Ordering::Equal,
+            (Some(V::Null) | None, _) => Ordering::Less,
+            (_, Some(V::Null) | None) => Ordering::Greater,
+            // Different types never meet in one column.
+            _ => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
 /// Rows per transaction when the pipeline does not say.
 pub fn default_commit_rows(target: &SinkTarget) -> usize {
     match target {

@@ -611,3 +611,57 @@ fn a_server_restarted_mid_load_loses_and_duplicates_nothing(kind: Kind) {
     assert_eq!(got, vec![expected]);
     db.drop_table(&table);
 }
+
+#[test]
+fn postgres_tls_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let snakeoil = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let others = "/etc/ssl/certs/ca-certificates.crt";
+    if !Path::new(snakeoil).exists() || !Path::new(others).exists() {
+        eprintln!(
+            "\n*** SKIPPED: postgres_tls_modes needs {snakeoil} (the server's certificate) and {others} ***\n"
+        );
+        return;
+    }
+    let table = "rf_tls_postgres";
+    db.drop_table(table);
+    let csv = write(dir.path(), "t.csv", "id\n1\n");
+    let with = |q: &str| {
+        let sep = if db.url().contains('?') { "&" } else { "?" };
+        let url = format!("{}{sep}{q}", db.url());
+        rowflow(
+            dir.path(),
+            &[
+                "load", &csv, "--into", &url, "--table", table, "--mode", "replace", "-q",
+            ],
+        )
+    };
+    for ok in [
+        "sslmode=disable".to_string(),
+        "sslmode=require".to_string(),
+        format!("sslmode=verify-ca&sslrootcert={snakeoil}"),
+    ] {
+        let run = with(&ok);
+        assert_eq!(run.code, 0, "{ok}: {run:?}");
+    }
+    // The certificate names `localhost`, not 127.0.0.1; and it is not signed by the
+    // public roots: verification is really done.
+    let run = with(&format!("sslmode=verify-full&sslrootcert={snakeoil}"));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
+    let run = with(&format!("sslmode=verify-ca&sslrootcert={others}"));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
+    db.drop_table(table);
+}

@@ -31,6 +31,10 @@ use crate::error::{Error, Result};
 use crate::row::{Batch, Rejected, Row, Value};
 use crate::sink::url::{redact_url, scrub, url_password};
 
+/// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
+/// rows 3.7 s, 200 rows 2.3 s, 1,000 rows 3.1 s; huge statements are slower.
+const ROWS_PER_STATEMENT: usize = 250;
+
 /// A parsed MySQL URL.
 struct MyConnect {
     opts: mysql::Opts,
@@ -182,6 +186,8 @@ pub(crate) struct MyEncode {
     key_idx: Vec<usize>,
     /// Writers to route rows to by key (upsert with several writers), or 0.
     route_writers: usize,
+    /// Also format each row for `LOAD DATA` (the sink loads with it).
+    infile: bool,
 }
 
 impl MyEncode {
@@ -235,6 +241,17 @@ impl crate::transform::Transform for MyEncode {
             .filter_map(|(n, r)| self.check(&mut r.values).err().map(|e| (n, e)))
             .collect();
         batch.reject_indexes(failed);
+        if self.infile {
+            batch.encoded = batch
+                .rows
+                .iter()
+                .map(|r| {
+                    let mut b = Vec::with_capacity(192);
+                    infile_row(&mut b, &r.values);
+                    b
+                })
+                .collect();
+        }
         if self.route_writers > 1 {
             batch.routes = batch
                 .rows
@@ -284,6 +301,8 @@ fn bind(v: &Value) -> mysql::Value {
 /// Rows of one written batch, kept until commit to replay after a lost connection.
 struct Chunk {
     rows: Vec<Row>,
+    /// Each row in `LOAD DATA` format, made by the encoder (empty when not).
+    tuples: Vec<Vec<u8>>,
     reported: bool,
 }
 
@@ -307,6 +326,69 @@ pub struct MySink {
     spent: Vec<Vec<Row>>,
     checkpoint: crate::checkpoint::Identity,
     writer: u32,
+    /// Write with `LOAD DATA LOCAL INFILE` (until the server refuses it).
+    load_data: bool,
+    /// The data the connection's LOCAL INFILE handler sends.
+    infile: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+/// A row in `LOAD DATA`'s format: tab-separated, `\N` for NULL, backslash escapes.
+fn infile_row(out: &mut Vec<u8>, values: &[Value]) {
+    use std::io::Write;
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        match v {
+            Value::Null => out.extend_from_slice(b"\\N"),
+            Value::Int(x) => {
+                let _ = write!(out, "{x}");
+            }
+            // Debug is the shortest text that reads back as the same double.
+            Value::Float(x) => {
+                let _ = write!(out, "{x:?}");
+            }
+            Value::Decimal(d) => {
+                let _ = write!(out, "{d}");
+            }
+            Value::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
+            Value::Date(d) => {
+                let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+            }
+            Value::Timestamp(t) => {
+                if let mysql::Value::Date(y, mo, d, h, mi, s, us) = bind(v) {
+                    let _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}");
+                } else {
+                    let _ = write!(out, "{t}");
+                }
+            }
+            Value::Text(s) => {
+                for &c in s.as_bytes() {
+                    match c {
+                        b'\\' => out.extend_from_slice(b"\\\\"),
+                        b'\t' => out.extend_from_slice(b"\\t"),
+                        b'\n' => out.extend_from_slice(b"\\n"),
+                        b'\r' => out.extend_from_slice(b"\\r"),
+                        0 => out.extend_from_slice(b"\\0"),
+                        c => out.push(c),
+                    }
+                }
+            }
+        }
+    }
+    out.push(b'\n');
+}
+
+/// A connection whose LOCAL INFILE requests are answered from `data`.
+fn with_infile(mut conn: Conn, data: &Arc<std::sync::Mutex<Vec<u8>>>) -> Conn {
+    let data = data.clone();
+    conn.set_local_infile_handler(Some(mysql::LocalInfileHandler::new(move |_name, w| {
+        use std::io::Write;
+        let d = data.lock().unwrap_or_else(|p| p.into_inner());
+        w.write_all(&d)?;
+        w.flush()
+    })));
+    conn
 }
 
 fn sink_err(display: &str, message: impl std::fmt::Display) -> Error {
@@ -427,8 +509,12 @@ impl MySink {
         // packet limit at 256 bytes a column.
         let by_params = 65_535 / ncols;
         let by_bytes = (packet as usize / 2) / (256 * ncols);
-        let chunk_rows = by_params.min(by_bytes).clamp(1, 2000);
+        let chunk_rows = by_params.min(by_bytes).clamp(1, ROWS_PER_STATEMENT);
+        let infile = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conn = with_infile(conn, &infile);
         Ok(MySink {
+            load_data: true,
+            infile,
             connect,
             conn,
             into,
@@ -440,6 +526,7 @@ impl MySink {
                     .iter()
                     .filter_map(|k| opts.schema.index_of(k))
                     .collect(),
+                infile: opts.mode != WriteMode::Upsert,
                 route_writers: if opts.mode == WriteMode::Upsert {
                     writers as usize
                 } else {
@@ -512,6 +599,11 @@ impl MySink {
     /// written, refused (index, reason)).
     fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
         let n = self.chunks[c].rows.len();
+        // With LOAD DATA when it can; when something did not fit, the INSERTs below
+        // find it (they fail loudly).
+        if self.load_data && self.opts.mode != WriteMode::Upsert && n > 0 && self.load(c)? {
+            return Ok((n as u64, Vec::new()));
+        }
         let mut refused = Vec::new();
         let mut written = 0u64;
         // Statements of `chunk_rows` rows, then the remainder.
@@ -543,21 +635,91 @@ impl MySink {
         Ok((written, refused))
     }
 
+    /// `LOAD DATA LOCAL INFILE` of chunk `c`, streamed from memory, in a savepoint.
+    /// With LOCAL the server turns bad values and duplicate keys into warnings and skips
+    /// rows, so anything but "every row, no warning" is rolled back and `false` is
+    /// returned (the caller then finds the culprits row by row). A server that does not
+    /// allow LOCAL INFILE switches the sink to INSERTs for good.
+    fn load(&mut self, c: usize) -> Result<bool> {
+        let n = self.chunks[c].rows.len() as u64;
+        {
+            let mut data = self.infile.lock().unwrap_or_else(|p| p.into_inner());
+            data.clear();
+            let chunk = &self.chunks[c];
+            if chunk.tuples.len() == chunk.rows.len() {
+                chunk.tuples.iter().for_each(|t| data.extend_from_slice(t));
+            } else {
+                for r in &chunk.rows {
+                    infile_row(&mut data, &r.values);
+                }
+            }
+        }
+        self.conn
+            .query_drop("SAVEPOINT rowflow")
+            .map_err(|e| self.err(&e, "SAVEPOINT"))?;
+        let cols: Vec<String> = self
+            .opts
+            .schema
+            .columns
+            .iter()
+            .map(|c| quote(&c.name))
+            .collect();
+        let sql = format!(
+            "LOAD DATA LOCAL INFILE 'rowflow-batch' INTO TABLE {} CHARACTER SET utf8mb4 \
+             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
+            self.into.sql(),
+            cols.join(", ")
+        );
+        let r = self.conn.query_drop(sql);
+        let clean = match r {
+            Ok(()) => self.conn.affected_rows() == n && self.conn.warnings() == 0,
+            Err(e) if is_connection_error(&e) => return Err(self.err(&e, "loading rows")),
+            Err(e) => {
+                if let mysql::Error::MySqlError(m) = &e
+                    && matches!(m.code, 1148 | 3948 | 2068 | 1227)
+                {
+                    self.load_data = false;
+                }
+                false
+            }
+        };
+        let end = if clean {
+            "RELEASE SAVEPOINT rowflow"
+        } else {
+            "ROLLBACK TO SAVEPOINT rowflow"
+        };
+        self.conn.query_drop(end).map_err(|e| self.err(&e, end))?;
+        self.infile
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(clean)
+    }
+
     fn take_refused(&mut self, c: usize, refused: Vec<(usize, String)>) -> Vec<Rejected> {
         if refused.is_empty() {
             return Vec::new();
         }
         let rows = std::mem::take(&mut self.chunks[c].rows);
+        let tuples = std::mem::take(&mut self.chunks[c].tuples);
+        let aligned = tuples.len() == rows.len();
+        let mut tuples = tuples.into_iter();
         let mut out = Vec::new();
         let mut refused = refused.into_iter().peekable();
         for (i, row) in rows.into_iter().enumerate() {
+            let tuple = if aligned { tuples.next() } else { None };
             match refused.next_if(|(k, _)| *k == i) {
                 Some((_, reason)) => out.push(Rejected {
                     pos: row.pos,
                     raw: row.raw,
                     reason: format!("sink: {reason}"),
                 }),
-                None => self.chunks[c].rows.push(row),
+                None => {
+                    self.chunks[c].rows.push(row);
+                    if let Some(t) = tuple {
+                        self.chunks[c].tuples.push(t);
+                    }
+                }
             }
         }
         out
@@ -621,24 +783,36 @@ impl Sink for MySink {
             spent: std::mem::take(&mut self.spent),
             ..Written::default()
         };
-        let mut rows = Vec::with_capacity(batch.rows.len());
-        for mut row in std::mem::take(&mut batch.rows) {
-            match self.encode.check(&mut row.values) {
-                Ok(()) => rows.push(row),
-                Err(reason) => out.rejected.push(Rejected {
-                    pos: row.pos,
-                    raw: row.raw,
-                    reason,
-                }),
+        let mut rows = std::mem::take(&mut batch.rows);
+        let mut tuples = std::mem::take(&mut batch.encoded);
+        if tuples.len() != rows.len() {
+            // Rows that did not go through the encoder (none in a planned run).
+            tuples.clear();
+            let mut kept = Vec::with_capacity(rows.len());
+            for mut row in rows {
+                match self.encode.check(&mut row.values) {
+                    Ok(()) => kept.push(row),
+                    Err(reason) => out.rejected.push(Rejected {
+                        pos: row.pos,
+                        raw: row.raw,
+                        reason,
+                    }),
+                }
             }
+            rows = kept;
         }
         if rows.is_empty() {
             return Ok(out);
         }
         self.chunks.push(Chunk {
             rows,
+            tuples,
             reported: false,
         });
+        if !self.encode.key_idx.is_empty() {
+            // Keyed tables: held until `flush`, then written in key order.
+            return Ok(out);
+        }
         self.begin()?;
         let c = self.chunks.len() - 1;
         let (written, refused) = self.send(c)?;
@@ -648,11 +822,50 @@ impl Sink for MySink {
         Ok(out)
     }
 
+    /// Keyed tables: the rows held since the last flush, as one chunk in key order
+    /// (InnoDB stores a table in primary-key order: a transaction's rows then visit each
+    /// page once, instead of once per batch), written now.
     fn flush(&mut self) -> Result<Written> {
-        Ok(Written {
+        let mut out = Written {
             spent: std::mem::take(&mut self.spent),
             ..Written::default()
-        })
+        };
+        let (held, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.chunks)
+            .into_iter()
+            .partition(|c| !c.reported);
+        self.chunks = sent;
+        if held.is_empty() {
+            return Ok(out);
+        }
+        let aligned = held.iter().all(|c| c.tuples.len() == c.rows.len());
+        let mut pairs: Vec<(Row, Vec<u8>)> = held
+            .into_iter()
+            .flat_map(|c| {
+                let tuples = if aligned { c.tuples } else { Vec::new() };
+                let n = c.rows.len();
+                c.rows.into_iter().zip(
+                    tuples
+                        .into_iter()
+                        .chain(std::iter::repeat_with(Vec::new))
+                        .take(n),
+                )
+            })
+            .collect();
+        let k = self.encode.key_idx.clone();
+        pairs.sort_by(|a, b| crate::sink::key_cmp(&a.0.values, &b.0.values, &k));
+        let (rows, tuples): (Vec<Row>, Vec<Vec<u8>>) = pairs.into_iter().unzip();
+        self.chunks.push(Chunk {
+            rows,
+            tuples: if aligned { tuples } else { Vec::new() },
+            reported: false,
+        });
+        self.begin()?;
+        let c = self.chunks.len() - 1;
+        let (written, refused) = self.send(c)?;
+        self.chunks[c].reported = true;
+        out.rows += written;
+        out.rejected.extend(self.take_refused(c, refused));
+        Ok(out)
     }
 
     fn commit(&mut self, record: &CommitRecord) -> Result<()> {
@@ -702,7 +915,7 @@ impl Sink for MySink {
     }
 
     fn reconnect(&mut self) -> Result<Written> {
-        self.conn = self.connect.connect()?;
+        self.conn = with_infile(self.connect.connect()?, &self.infile);
         self.in_tx = false;
         if let Some((run_id, txn)) = self.in_doubt.take() {
             let sql = format!(
@@ -755,6 +968,7 @@ mod tests {
             names: vec!["t".into()],
             key_idx: vec![],
             route_writers: 0,
+            infile: false,
         };
         let mut v = vec![Value::Timestamp(
             chrono::DateTime::parse_from_rfc3339("2024-03-01T01:30:00.0000015+02:00").unwrap(),

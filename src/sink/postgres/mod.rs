@@ -53,6 +53,8 @@ pub struct PgSink {
     /// `COPY "t" ("a", "b") FROM STDIN (FORMAT binary)` (into the staging table for
     /// upsert).
     copy_sql: String,
+    /// `copy_sql` prepared on the current connection.
+    copy_stmt: Option<postgres::Statement>,
     /// The upsert statement (from staging into the table), for `upsert`.
     merge_sql: Option<String>,
     /// Table preparation for the first transaction (create, drop, truncate).
@@ -231,6 +233,7 @@ impl PgSink {
                 route_writers: if upsert { writers as usize } else { 0 },
             }),
             copy_sql,
+            copy_stmt: None,
             merge_sql,
             first_ddl,
             first_done: false,
@@ -389,7 +392,15 @@ impl PgSink {
         if binary {
             data.extend_from_slice(BINARY_TRAILER);
         }
-        let mut w = self.client.copy_in(&self.copy_sql)?;
+        let stmt = match &self.copy_stmt {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.client.prepare(&self.copy_sql)?;
+                self.copy_stmt = Some(s.clone());
+                s
+            }
+        };
+        let mut w = self.client.copy_in(&stmt)?;
         // The writer buffers a write whole and sends it at `finish`; an I/O error here
         // is the connection's, reported by `finish`.
         let _ = w.write_all(&data);
@@ -614,6 +625,7 @@ impl Sink for PgSink {
 
     fn reconnect(&mut self) -> Result<Written> {
         self.client = self.connect.connect()?;
+        self.copy_stmt = None;
         self.in_tx = false;
         self.stage_ready = false;
         if let Some((run_id, txn)) = self.in_doubt.take() {
