@@ -157,6 +157,98 @@ pub enum TransformSpec {
         /// The query; the table name after FROM is ignored (it is always the input).
         query: String,
     },
+    /// Call an HTTP API for every row (or batch of rows) and put parts of the response
+    /// into new columns.
+    Http(HttpSpec),
+}
+
+/// An HTTP enrichment stage (see docs/pipeline.md, "The http stage").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// Name, used in reject reasons, progress and the summary. Default `http`.
+    #[serde(default = "default_http_name")]
+    pub name: String,
+    /// HTTP method. Default `GET` (`POST` in batch mode).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// URL template: `{column}` (or `{"column name"}`) is replaced by the row's value,
+    /// URL-encoded.
+    pub url: String,
+    /// Request headers. Values may use `${ENV}` for secrets; they are never printed.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// JSON body template: `{column}` is replaced by the value as JSON (a string is
+    /// quoted and escaped, NULL is `null`).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Requests in flight at most, for the whole stage. Default 16.
+    #[serde(default = "default_http_concurrency")]
+    pub concurrency: usize,
+    /// Requests per second at most, retries included. Default: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+    /// Requests that may go at once before `rate_limit` applies. Default 1.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Seconds each attempt may take (connecting, sending, the whole response).
+    /// Default 10.
+    #[serde(default = "default_http_timeout")]
+    pub timeout: f64,
+    /// Retries after a connection error, a timeout, a 429 or a 5xx (never after another
+    /// 4xx). Default 3.
+    #[serde(default = "default_http_retries")]
+    pub retries: u32,
+    /// Seconds before the first retry; each next one waits twice as long (with
+    /// jitter), at least what `Retry-After` asks. Default 0.2.
+    #[serde(default = "default_http_backoff")]
+    pub backoff: f64,
+    /// The longest wait between two attempts from the backoff alone. Default 10.
+    #[serde(default = "default_http_max_backoff")]
+    pub max_backoff: f64,
+    /// New columns from the JSON response: `column = "/json/pointer"` (text) or
+    /// `column = { pointer = "/score", type = "float" }`.
+    #[serde(default)]
+    pub fields: IndexMap<String, HttpField>,
+    /// A new text column with the whole response body.
+    #[serde(default)]
+    pub body_column: Option<String>,
+    /// A new int column with the final HTTP status.
+    #[serde(default)]
+    pub status_column: Option<String>,
+    /// Send identical requests once per run (a bounded LRU of `cache_size` answers).
+    #[serde(default)]
+    pub cache: bool,
+    /// Answers the cache keeps. Default 10000.
+    #[serde(default = "default_http_cache_size")]
+    pub cache_size: usize,
+    /// Keep input order (default). `false` lets fast rows pass slow ones.
+    #[serde(default = "default_true")]
+    pub ordered: bool,
+    /// Batch mode: up to this many rows per request, the body a JSON array of each
+    /// row's `body` (or of the row as an object), the response a JSON array.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Batch mode: match response items to rows by this column (the item's field of the
+    /// same name) instead of by position.
+    #[serde(default)]
+    pub batch_key: Option<String>,
+}
+
+/// One column taken from an HTTP response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum HttpField {
+    /// A JSON pointer; the column is text.
+    Pointer(String),
+    /// A JSON pointer and the column's type.
+    Typed {
+        /// The JSON pointer (`/data/score`).
+        pointer: String,
+        /// The column's type. Default `text`.
+        #[serde(rename = "type", default)]
+        data_type: Option<String>,
+    },
 }
 
 /// The destination.
@@ -292,6 +384,27 @@ fn default_true() -> bool {
     true
 }
 fn default_sample_rows() -> usize {
+    10_000
+}
+fn default_http_name() -> String {
+    "http".into()
+}
+fn default_http_concurrency() -> usize {
+    16
+}
+fn default_http_timeout() -> f64 {
+    10.0
+}
+fn default_http_retries() -> u32 {
+    3
+}
+fn default_http_backoff() -> f64 {
+    0.2
+}
+fn default_http_max_backoff() -> f64 {
+    10.0
+}
+fn default_http_cache_size() -> usize {
     10_000
 }
 fn default_writers() -> usize {
