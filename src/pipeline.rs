@@ -239,6 +239,23 @@ impl Pipeline {
         })
     }
 
+    /// Add an HTTP enrichment stage (the `http` stage of pipeline files):
+    ///
+    /// ```no_run
+    /// # use rowflow::{Pipeline, SinkSpec, SourceSpec, config::HttpSpec};
+    /// let p = Pipeline::new(SourceSpec::paths(["users.csv"]), SinkSpec::new("sqlite://out.db", "users"))
+    ///     .http(
+    ///         HttpSpec::get("https://api.example.com/score?email={email}")
+    ///             .header("Authorization", "Bearer secret")
+    ///             .concurrency(64)
+    ///             .rate_limit(200.0, 20)
+    ///             .field("score", "/score", "float"),
+    ///     );
+    /// ```
+    pub fn http(self, stage: crate::config::HttpSpec) -> Self {
+        self.transform(TransformSpec::Http(Box::new(stage)))
+    }
+
     /// Set the row error policy.
     pub fn on_error(mut self, policy: OnError) -> Self {
         self.spec.errors.on_error = policy;

@@ -71,6 +71,7 @@ pub struct Plan {
     pub writers: usize,
     pub(crate) source: CsvSource,
     pub(crate) stages: Vec<Stage>,
+    pub(crate) http: Vec<Arc<crate::transform::HttpStats>>,
 }
 
 /// Build a plan. `stages` are the pipeline's stages in order (from the file, possibly
@@ -191,6 +192,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     let mut schema = Arc::new(input_schema.clone());
     let mut steps = Vec::new();
     let mut runtime_stages: Vec<Stage> = Vec::new();
+    let mut http_stats = Vec::new();
     let mut cpu: Vec<Arc<dyn Transform>> = vec![Arc::new(Decode::new(DecodeOptions {
         schema: schema.clone(),
         null_values: src.null_values.clone(),
@@ -202,6 +204,34 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     for (n, stage) in stages.into_iter().enumerate() {
         let n = n + 1;
         match stage {
+            StageSpec::Transform(TransformSpec::Http(h)) => {
+                match crate::transform::http::plan(&h, &schema) {
+                    Ok(hp) => {
+                        if !cpu.is_empty() {
+                            runtime_stages.push(Stage::Cpu(std::mem::take(&mut cpu)));
+                        }
+                        runtime_stages.push(Stage::Async(AsyncStage {
+                            name: h.name.clone(),
+                            concurrency: h.concurrency,
+                            ordered: h.ordered,
+                            work: hp.work,
+                        }));
+                        steps.push(PlanStep {
+                            describe: hp.describe,
+                            output: hp.output.clone(),
+                        });
+                        http_stats.push(hp.stats);
+                        schema = Arc::new(hp.output);
+                    }
+                    Err(es) => {
+                        errors.extend(
+                            es.into_iter()
+                                .map(|e| format!("transform {n} (http {}): {e}", h.name)),
+                        );
+                        break;
+                    }
+                }
+            }
             StageSpec::Transform(t) => {
                 match plan_transform(&t, &schema, ctx) {
                     Ok((tr, out)) => {
@@ -255,7 +285,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
                     name: a.name.clone(),
                     concurrency: a.concurrency,
                     ordered: a.ordered,
-                    f: (a.make)(out.clone()),
+                    work: crate::runtime::AsyncWork::Each((a.make)(out.clone())),
                 }));
                 steps.push(PlanStep {
                     describe: format!(
@@ -402,6 +432,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         },
         source,
         stages: runtime_stages,
+        http: http_stats,
     })
 }
 
@@ -451,6 +482,7 @@ fn kind_name(t: &TransformSpec) -> &'static str {
         TransformSpec::Rename { .. } => "rename",
         TransformSpec::Cast { .. } => "cast",
         TransformSpec::Sql { .. } => "sql",
+        TransformSpec::Http(_) => "http",
     }
 }
 
@@ -608,6 +640,8 @@ fn plan_transform(
             }
             Ok((None, out))
         }
+        // Planned as an async stage by `build`.
+        TransformSpec::Http(_) => Err(vec!["internal: the http stage is planned by build".into()]),
         TransformSpec::Sql { query } => match compile_select(query, schema, ctx) {
             Ok(sel) => {
                 let mut out = Schema::default();
@@ -678,6 +712,7 @@ impl Plan {
             opts: self.run,
             target: self.target.display(),
             table: self.sink.table,
+            http: self.http,
         })
     }
 }

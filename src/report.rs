@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub rows_rejected: u64,
     /// Time since the start.
     pub elapsed: Duration,
+    /// Each HTTP stage's counters.
+    pub http: Vec<crate::transform::HttpSnapshot>,
 }
 
 /// Receives progress while a pipeline runs. Called from a runtime task; keep it quick.
@@ -78,6 +80,8 @@ pub struct Report {
     pub reject_file: Option<PathBuf>,
     /// The first few rejects, as `file:line: reason`.
     pub first_rejects: Vec<String>,
+    /// Each HTTP stage's counters at the end.
+    pub http: Vec<crate::transform::HttpSnapshot>,
     /// How the run ended.
     pub outcome: Outcome,
 }
@@ -139,6 +143,18 @@ impl Report {
             "table": self.table,
             "reject_file": self.reject_file.as_ref().map(|p| p.display().to_string()),
             "first_rejects": self.first_rejects,
+            "http": self.http.iter().map(|h| serde_json::json!({
+                "name": h.name,
+                "requests": h.requests,
+                "retries": h.retries,
+                "cache_hits": h.cache_hits,
+                "status_2xx": h.status_2xx,
+                "status_3xx": h.status_3xx,
+                "status_4xx": h.status_4xx,
+                "status_5xx": h.status_5xx,
+                "failed": h.failed,
+                "latency_ms": {"p50": h.latency_ms[0], "p95": h.latency_ms[1], "p99": h.latency_ms[2]},
+            })).collect::<Vec<_>>(),
             "exit_code": self.exit_code(),
         })
     }

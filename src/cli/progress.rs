@@ -41,13 +41,22 @@ fn rate(n: u64, d: Duration) -> u64 {
 
 impl Observer for CliObserver {
     fn progress(&self, s: &Snapshot) {
-        let msg = format!(
+        let mut msg = format!(
             "{} rows ({} rows/s), {} written, {} rejected",
             thousands(s.rows_read),
             thousands(rate(s.rows_read, s.elapsed)),
             thousands(s.rows_written),
             thousands(s.rows_rejected)
         );
+        for h in &s.http {
+            msg.push_str(&format!(
+                "; {}: {} in flight, {} req/s, {} retries",
+                h.name,
+                h.in_flight,
+                thousands(rate(h.requests, s.elapsed)),
+                thousands(h.retries)
+            ));
+        }
         match &self.display {
             Display::Bar(bar) => {
                 if let Some(t) = s.bytes_total {
@@ -186,6 +195,24 @@ fn print_summary(r: &Report) {
         thousands(r.rows_per_sec() as u64),
     );
     println!("  into {} table {:?}", r.target, r.table);
+    for h in &r.http {
+        println!(
+            "  http {}: {} requests ({} retries, {} from the cache), {} 2xx, {} 3xx, {} 4xx, {} 5xx, {} failed; \
+             latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+            h.name,
+            thousands(h.requests),
+            thousands(h.retries),
+            thousands(h.cache_hits),
+            thousands(h.status_2xx),
+            thousands(h.status_3xx),
+            thousands(h.status_4xx),
+            thousands(h.status_5xx),
+            thousands(h.failed),
+            h.latency_ms[0],
+            h.latency_ms[1],
+            h.latency_ms[2]
+        );
+    }
     if let Some(p) = &r.reject_file {
         println!("  rejected rows: {}", p.display());
     } else if r.rows_rejected > 0 {

@@ -159,7 +159,7 @@ pub enum TransformSpec {
     },
     /// Call an HTTP API for every row (or batch of rows) and put parts of the response
     /// into new columns.
-    Http(HttpSpec),
+    Http(Box<HttpSpec>),
 }
 
 /// An HTTP enrichment stage (see docs/pipeline.md, "The http stage").
@@ -233,6 +233,107 @@ pub struct HttpSpec {
     /// same name) instead of by position.
     #[serde(default)]
     pub batch_key: Option<String>,
+}
+
+impl HttpSpec {
+    /// A `GET` stage calling `url` (a template: `{column}` is the row's value,
+    /// URL-encoded), with the defaults of the pipeline file.
+    pub fn get(url: impl Into<String>) -> Self {
+        HttpSpec {
+            name: default_http_name(),
+            method: None,
+            url: url.into(),
+            headers: IndexMap::new(),
+            body: None,
+            concurrency: default_http_concurrency(),
+            rate_limit: None,
+            burst: None,
+            timeout: default_http_timeout(),
+            retries: default_http_retries(),
+            backoff: default_http_backoff(),
+            max_backoff: default_http_max_backoff(),
+            fields: IndexMap::new(),
+            body_column: None,
+            status_column: None,
+            cache: false,
+            cache_size: default_http_cache_size(),
+            ordered: true,
+            batch_size: None,
+            batch_key: None,
+        }
+    }
+    /// A `POST` stage with a JSON body template (`{column}` is the value as JSON).
+    pub fn post(url: impl Into<String>, body: impl Into<String>) -> Self {
+        HttpSpec {
+            method: Some("POST".into()),
+            body: Some(body.into()),
+            ..HttpSpec::get(url)
+        }
+    }
+    /// The stage's name (in reject reasons and the summary).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+    /// A request header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+    /// Requests in flight at most.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+    /// Requests per second at most (retries included), with a burst.
+    pub fn rate_limit(mut self, per_second: f64, burst: u32) -> Self {
+        self.rate_limit = Some(per_second);
+        self.burst = Some(burst);
+        self
+    }
+    /// Seconds per attempt.
+    pub fn timeout(mut self, seconds: f64) -> Self {
+        self.timeout = seconds;
+        self
+    }
+    /// Retries, and the first backoff in seconds.
+    pub fn retries(mut self, n: u32, backoff: f64) -> Self {
+        self.retries = n;
+        self.backoff = backoff;
+        self
+    }
+    /// A new column from the JSON response at `pointer`, of type `data_type`
+    /// (`"int"`, `"float"`, `"text"`...).
+    pub fn field(
+        mut self,
+        column: impl Into<String>,
+        pointer: impl Into<String>,
+        data_type: &str,
+    ) -> Self {
+        self.fields.insert(
+            column.into(),
+            HttpField::Typed {
+                pointer: pointer.into(),
+                data_type: Some(data_type.to_string()),
+            },
+        );
+        self
+    }
+    /// Send identical requests once.
+    pub fn cache(mut self, yes: bool) -> Self {
+        self.cache = yes;
+        self
+    }
+    /// `false` lets fast rows pass slow ones.
+    pub fn ordered(mut self, yes: bool) -> Self {
+        self.ordered = yes;
+        self
+    }
+    /// Batch mode: up to `rows` rows per request.
+    pub fn batch(mut self, rows: usize) -> Self {
+        self.batch_size = Some(rows);
+        self
+    }
 }
 
 /// One column taken from an HTTP response.
@@ -672,6 +773,18 @@ mod docs_sync {
             TransformSpec::Sql {
                 query: "SELECT 1".into(),
             },
+            TransformSpec::Http(Box::new({
+                let mut h = HttpSpec::post("http://h/x", "{}")
+                    .header("X", "y")
+                    .rate_limit(1.0, 1)
+                    .field("f", "/f", "int")
+                    .batch(2);
+                h.fields.insert("g".into(), HttpField::Pointer("/g".into()));
+                h.body_column = Some("b".into());
+                h.status_column = Some("s".into());
+                h.batch_key = Some("k".into());
+                h
+            })),
         ];
         let value = toml::Value::try_from(&spec).unwrap();
         let mut all = Vec::new();
@@ -687,6 +800,10 @@ mod docs_sync {
             "errors",
             "runtime",
             "schema",
+            // Names chosen by the test itself (header, field and column names).
+            "X",
+            "f",
+            "g",
         ];
         for k in all.iter().filter(|k| !ignore.contains(&k.as_str())) {
             assert!(
@@ -695,7 +812,7 @@ mod docs_sync {
             );
         }
         for t in [
-            "compute", "filter", "select", "drop", "rename", "cast", "sql",
+            "compute", "filter", "select", "drop", "rename", "cast", "sql", "http",
         ] {
             assert!(
                 docs.contains(&format!("| `{t}` |")),

@@ -1,9 +1,13 @@
-//! An async stage: a user function called on every row, with at most `concurrency`
-//! calls in flight for the whole stage (never a task per row). Rows of a batch may
-//! finish in any order; with `ordered` they are put back in input order. Batches leave
-//! in input order, so the sink's committed position is always a contiguous prefix.
+//! An async stage: a function called on every row (or on groups of rows), with at most
+//! `concurrency` calls in flight for the whole stage (never a task per row).
+//!
+//! Rows enter in batches. With `ordered`, rows leave in input order and batches in
+//! sequence. Without it, rows of a batch leave in the order they finish, and a batch
+//! leaves as soon as all its rows are done, possibly before earlier ones: fast rows pass
+//! slow ones. Every batch keeps its sequence number, so the sink's committed position is
+//! still the contiguous prefix of finished batches.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -14,9 +18,21 @@ use tokio::sync::mpsc;
 use crate::error::Result;
 use crate::row::{Batch, Row};
 
-/// The user function: a row in, `Ok(Some(row))` to keep it, `Ok(None)` to drop it
-/// (counted as filtered), `Err(reason)` to reject it.
+/// A per-row function: a row in, the row back with what to do with it.
 pub type AsyncFn = Arc<dyn Fn(Row) -> BoxFuture<'static, (Row, Outcome)> + Send + Sync>;
+
+/// A per-group function: several rows in (one request in batch mode), each back with
+/// what to do with it, in the same order.
+pub type GroupFn = Arc<dyn Fn(Vec<Row>) -> BoxFuture<'static, Vec<(Row, Outcome)>> + Send + Sync>;
+
+/// What an async stage calls.
+#[derive(Clone)]
+pub enum AsyncWork {
+    /// One call per row.
+    Each(AsyncFn),
+    /// One call per group of at most this many rows.
+    Group(usize, GroupFn),
+}
 
 /// What happened to one row. The row comes back with the outcome so that a rejected
 /// row keeps its original fields and position.
@@ -36,18 +52,21 @@ pub struct AsyncStage {
     pub name: String,
     /// Calls in flight at most.
     pub concurrency: usize,
-    /// Keep input order within each batch.
+    /// Keep input order.
     pub ordered: bool,
     /// The function.
-    pub f: AsyncFn,
+    pub work: AsyncWork,
 }
 
 struct Slot {
     batch: Batch,
     results: Vec<Option<(Row, Outcome)>>,
     remaining: usize,
+    /// Row indexes in the order they finished.
     order: Vec<usize>,
 }
+
+type Done = Vec<(u64, usize, (Row, Outcome))>;
 
 pub(super) async fn run(
     stage: AsyncStage,
@@ -56,26 +75,44 @@ pub(super) async fn run(
     batch_rows: usize,
 ) -> Result<()> {
     let concurrency = stage.concurrency.max(1);
-    // Batches admitted but not yet emitted: enough to keep `concurrency` calls busy.
-    let max_slots = concurrency.div_ceil(batch_rows.max(1)) + 2;
-    let mut slots: VecDeque<Slot> = VecDeque::new();
-    let mut first_seq = 0u64; // sequence of slots.front()
+    let group = match &stage.work {
+        AsyncWork::Each(_) => 1,
+        AsyncWork::Group(n, _) => (*n).max(1),
+    };
+    // Batches admitted but not yet emitted: enough to keep `concurrency` calls busy,
+    // plus room for slow rows to hold a batch while others flow (unordered).
+    let max_slots = (concurrency * group).div_ceil(batch_rows.max(1)) + 2;
+    let mut slots: BTreeMap<u64, Slot> = BTreeMap::new();
+    let mut next_slot = 0u64;
     let mut queue: VecDeque<(u64, usize, Row)> = VecDeque::new();
-    let mut inflight = FuturesUnordered::new();
+    let mut inflight: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
     let mut input_done = false;
     loop {
-        while inflight.len() < concurrency {
-            let Some((slot, idx, row)) = queue.pop_front() else {
-                break;
-            };
-            let fut = (stage.f)(row);
-            inflight.push(async move { (slot, idx, fut.await) });
+        while inflight.len() < concurrency && !queue.is_empty() {
+            let take = group.min(queue.len());
+            let items: Vec<(u64, usize, Row)> = queue.drain(..take).collect();
+            inflight.push(call(&stage.work, items));
         }
-        while slots.front().is_some_and(|s| s.remaining == 0) {
-            let Some(slot) = slots.pop_front() else { break };
-            first_seq += 1;
-            let batch = finish(slot, stage.ordered, &stage.name);
-            if tx.send(batch).await.is_err() {
+        // Emit finished batches: the first in order, or any when unordered.
+        loop {
+            let ready = if stage.ordered {
+                slots
+                    .first_key_value()
+                    .filter(|(_, s)| s.remaining == 0)
+                    .map(|(k, _)| *k)
+            } else {
+                slots
+                    .iter()
+                    .find(|(_, s)| s.remaining == 0)
+                    .map(|(k, _)| *k)
+            };
+            let Some(k) = ready else { break };
+            let Some(slot) = slots.remove(&k) else { break };
+            if tx
+                .send(finish(slot, stage.ordered, &stage.name))
+                .await
+                .is_err()
+            {
                 return Ok(());
             }
         }
@@ -83,33 +120,69 @@ pub(super) async fn run(
             return Ok(());
         }
         tokio::select! {
-            Some((slot, idx, res)) = inflight.next(), if !inflight.is_empty() => {
-                let i = (slot - first_seq) as usize;
-                if let Some(s) = slots.get_mut(i) {
-                    s.results[idx] = Some(res);
-                    s.remaining -= 1;
-                    s.order.push(idx);
+            Some(done) = inflight.next(), if !inflight.is_empty() => {
+                for (slot, idx, res) in done {
+                    if let Some(s) = slots.get_mut(&slot) {
+                        s.results[idx] = Some(res);
+                        s.remaining -= 1;
+                        s.order.push(idx);
+                    }
                 }
             }
             next = rx.recv(), if !input_done && slots.len() < max_slots => match next {
                 Some(mut batch) => {
                     let rows = std::mem::take(&mut batch.rows);
-                    let slot_seq = first_seq + slots.len() as u64;
                     let n = rows.len();
                     for (i, r) in rows.into_iter().enumerate() {
-                        queue.push_back((slot_seq, i, r));
+                        queue.push_back((next_slot, i, r));
                     }
-                    slots.push_back(Slot {
+                    slots.insert(next_slot, Slot {
                         batch,
                         results: (0..n).map(|_| None).collect(),
                         remaining: n,
                         order: Vec::with_capacity(n),
                     });
+                    next_slot += 1;
                 }
                 None => input_done = true,
             },
             // Unreachable while the loop invariants hold (see the checks above).
             else => return Ok(()),
+        }
+    }
+}
+
+/// One call of the stage's function on `items` (one row, or a group).
+fn call(work: &AsyncWork, items: Vec<(u64, usize, Row)>) -> BoxFuture<'static, Done> {
+    let (tags, rows): (Vec<(u64, usize)>, Vec<Row>) =
+        items.into_iter().map(|(s, i, r)| ((s, i), r)).unzip();
+    match work {
+        AsyncWork::Each(f) => {
+            let mut rows = rows;
+            let row = rows.pop();
+            let fut = row.map(|r| f(r));
+            Box::pin(async move {
+                match fut {
+                    Some(fut) => {
+                        let res = fut.await;
+                        vec![(tags[0].0, tags[0].1, res)]
+                    }
+                    None => Vec::new(),
+                }
+            })
+        }
+        AsyncWork::Group(_, f) => {
+            let n = rows.len();
+            let fut = f(rows);
+            Box::pin(async move {
+                let results = fut.await;
+                // A group function returns every row it was given, in order.
+                debug_assert_eq!(results.len(), n, "a group function must return every row");
+                tags.iter()
+                    .zip(results)
+                    .map(|(&(s, i), r)| (s, i, r))
+                    .collect()
+            })
         }
     }
 }

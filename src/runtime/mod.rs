@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-pub use async_stage::{AsyncFn, AsyncStage, Outcome as AsyncOutcome};
+pub use async_stage::{AsyncFn, AsyncStage, AsyncWork, GroupFn, Outcome as AsyncOutcome};
 pub use rejects::{RejectTarget, RejectWriter};
 
 use crate::config::OnError;
@@ -98,6 +98,8 @@ pub struct RunParts {
     pub target: String,
     /// Table name, for the report.
     pub table: String,
+    /// Counters of the HTTP stages, for progress and the report.
+    pub http: Vec<Arc<crate::transform::HttpStats>>,
 }
 
 /// A future that completes when the run should stop early (Ctrl-C).
@@ -113,6 +115,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         opts,
         target,
         table,
+        http,
     } = parts;
     let inputs = source.inputs();
     let bytes_counter = source.bytes_counter();
@@ -229,7 +232,10 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         let _ = done_tx.send(());
         ends
     });
+    let http_snapshot =
+        |http: &[Arc<crate::transform::HttpStats>]| http.iter().map(|h| h.snapshot()).collect();
     let snapshot = |counters: &Counters| Snapshot {
+        http: http_snapshot(&http),
         bytes_read: bytes_counter.load(Ordering::Relaxed),
         bytes_total,
         rows_read: counters.rows_read.load(Ordering::Relaxed),
@@ -306,6 +312,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         table,
         reject_file: totals.reject_file,
         first_rejects: totals.first_rejects.into_iter().map(|(_, r)| r).collect(),
+        http: http_snapshot(&http),
         outcome,
     }
 }
@@ -417,6 +424,7 @@ fn failed_before_start(
         table,
         reject_file: None,
         first_rejects: Vec::new(),
+        http: Vec::new(),
         outcome: Outcome::Failed(e),
     }
 }

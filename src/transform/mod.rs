@@ -2,15 +2,20 @@
 //! projection). They never spawn, block on I/O or sleep; the runtime runs them on worker
 //! threads, several batches at once. Row failures go to `batch.rejected` with a reason
 //! that names the stage and the column.
+//!
+//! The `http` stage is asynchronous: it plans into work that the runtime runs as an
+//! async stage, with its concurrency bound.
 
 mod compute;
 mod decode;
 mod filter;
+pub mod http;
 mod project;
 
 pub use compute::{Compute, ComputedColumn, Target};
 pub use decode::{Decode, DecodeOptions};
 pub use filter::Filter;
+pub use http::{HttpSnapshot, HttpStats};
 pub use project::{Project, ProjectColumn};
 
 use crate::row::Batch;

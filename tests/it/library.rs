@@ -135,3 +135,36 @@ async fn unordered_async_stage_lets_fast_rows_pass_and_loses_none() {
         "with ordered(false) slow rows do not hold back the fast ones"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_stage_from_the_builder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = crate::mock_http::Mock::start(Duration::from_millis(2));
+    let csv = dir.path().join("n.csv");
+    std::fs::write(&csv, "id,email\n1,a@x.io\n2,b@y.io\n3,c@z.io\n").unwrap();
+    let db = dir.path().join("n.db");
+    let report = Pipeline::new(
+        SourceSpec::paths([csv.to_string_lossy().into_owned()]),
+        SinkSpec::new(format!("sqlite://{}", db.display()), "t"),
+    )
+    .http(
+        rowflow::config::HttpSpec::get(mock.url("/api?id={id}&email={email}"))
+            .name("score")
+            .concurrency(2)
+            .field("score", "/score", "int")
+            .field("echo", "/data/email", "text"),
+    )
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(report.rows_written, 3);
+    assert_eq!(report.http[0].requests, 3);
+    assert_eq!(
+        query(&db, "SELECT id, score, echo FROM t ORDER BY id"),
+        vec![
+            vec![Sql::Integer(1), Sql::Integer(2), Sql::Text("a@x.io".into())],
+            vec![Sql::Integer(2), Sql::Integer(4), Sql::Text("b@y.io".into())],
+            vec![Sql::Integer(3), Sql::Integer(6), Sql::Text("c@z.io".into())],
+        ]
+    );
+}

@@ -110,7 +110,8 @@ fn placeholder(s: &str) -> Option<(String, usize)> {
     let name = &s[..end];
     let mut chars = name.chars();
     let first = chars.next()?;
-    let ident = (first.is_alphabetic() || first == '_') && chars.all(|c| c.is_alphanumeric() || c == '_');
+    let ident =
+        (first.is_alphabetic() || first == '_') && chars.all(|c| c.is_alphanumeric() || c == '_');
     ident.then(|| (name.to_string(), end + 1))
 }
 
@@ -159,7 +160,11 @@ mod tests {
         let t = Template::parse("http://h/u/{id}?e={email}&n={\"odd name\"}", &schema()).unwrap();
         let mut out = String::new();
         t.render(
-            &[Value::Int(7), Value::Text("a+b@x.io&z=1".into()), Value::Text("é /".into())],
+            &[
+                Value::Int(7),
+                Value::Text("a+b@x.io&z=1".into()),
+                Value::Text("é /".into()),
+            ],
             Escape::Url,
             &mut out,
         );
@@ -171,10 +176,18 @@ mod tests {
     fn json_bodies_keep_their_braces() {
         let t = Template::parse(r#"{"user": {"id": {id}, "email": {email}}}"#, &schema()).unwrap();
         let mut out = String::new();
-        t.render(&[Value::Int(1), Value::Text("q\"uote".into()), Value::Null], Escape::Json, &mut out);
+        t.render(
+            &[Value::Int(1), Value::Text("q\"uote".into()), Value::Null],
+            Escape::Json,
+            &mut out,
+        );
         assert_eq!(out, r#"{"user": {"id": 1, "email": "q\"uote"}}"#);
         let mut out = String::new();
-        t.render(&[Value::Null, Value::Null, Value::Null], Escape::Json, &mut out);
+        t.render(
+            &[Value::Null, Value::Null, Value::Null],
+            Escape::Json,
+            &mut out,
+        );
         assert_eq!(out, r#"{"user": {"id": null, "email": null}}"#);
     }
 

@@ -1,0 +1,165 @@
+//! What an HTTP stage did: requests, retries, statuses, latencies. Updated by the
+//! requests as they run, read by progress and the final report.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Shared counters of one HTTP stage.
+#[derive(Debug)]
+pub struct HttpStats {
+    /// The stage's name.
+    pub name: String,
+    in_flight: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    cache_hits: AtomicU64,
+    /// Final answers by class: 1xx-2xx, 3xx, 4xx, 5xx, then failures without a status
+    /// (timeouts, connection errors).
+    classes: [AtomicU64; 5],
+    latency: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+/// A point-in-time view of an HTTP stage (for progress and the report).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpSnapshot {
+    /// The stage's name.
+    pub name: String,
+    /// Requests in flight now.
+    pub in_flight: u64,
+    /// Attempts sent, retries included.
+    pub requests: u64,
+    /// Retries (attempts after the first of a request).
+    pub retries: u64,
+    /// Requests answered from the cache.
+    pub cache_hits: u64,
+    /// Final answers with a 2xx (or 1xx) status.
+    pub status_2xx: u64,
+    /// Final answers with a 3xx status.
+    pub status_3xx: u64,
+    /// Final answers with a 4xx status.
+    pub status_4xx: u64,
+    /// Final answers with a 5xx status.
+    pub status_5xx: u64,
+    /// Requests that failed without a status (timeout, connection) after retries.
+    pub failed: u64,
+    /// Latency of attempts, in milliseconds: p50, p95, p99 (0 when none).
+    pub latency_ms: [f64; 3],
+}
+
+impl HttpStats {
+    pub(crate) fn new(name: &str) -> Self {
+        HttpStats {
+            name: name.to_string(),
+            in_flight: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            classes: Default::default(),
+            // 1 µs to 1 hour, 3 significant digits. Bounds are valid constants.
+            latency: Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(
+                    |_| hdrhistogram::Histogram::new(3).expect("3 digits is a valid precision"),
+                ),
+            ),
+        }
+    }
+
+    /// An attempt starts; the returned guard ends it (and records its latency).
+    pub(crate) fn attempt(&self, retry: bool) -> InFlight<'_> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if retry {
+            self.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            stats: self,
+            start: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn cache_hit(&self) {
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request's final answer: its status, or `None` when it failed without one.
+    pub(crate) fn finished(&self, status: Option<u16>) {
+        let class = match status {
+            Some(s) if s < 300 => 0,
+            Some(s) if s < 400 => 1,
+            Some(s) if s < 500 => 2,
+            Some(_) => 3,
+            None => 4,
+        };
+        self.classes[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn record(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        let mut h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        h.saturating_record(us);
+    }
+
+    /// The current numbers.
+    pub fn snapshot(&self) -> HttpSnapshot {
+        let h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let q = |p: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(p) as f64 / 1000.0
+            }
+        };
+        let c = |i: usize| self.classes[i].load(Ordering::Relaxed);
+        HttpSnapshot {
+            name: self.name.clone(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            status_2xx: c(0),
+            status_3xx: c(1),
+            status_4xx: c(2),
+            status_5xx: c(3),
+            failed: c(4),
+            latency_ms: [q(0.5), q(0.95), q(0.99)],
+        }
+    }
+}
+
+/// An attempt in flight.
+pub(crate) struct InFlight<'a> {
+    stats: &'a HttpStats,
+    start: std::time::Instant,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.stats.record(self.start.elapsed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_percentiles() {
+        let s = HttpStats::new("t");
+        for ms in 1..=100u64 {
+            let a = s.attempt(ms > 90);
+            drop(a);
+            s.record(Duration::from_millis(ms));
+        }
+        s.finished(Some(200));
+        s.finished(Some(429));
+        s.finished(None);
+        let snap = s.snapshot();
+        assert_eq!(snap.requests, 100);
+        assert_eq!(snap.retries, 10);
+        assert_eq!(snap.in_flight, 0);
+        assert_eq!((snap.status_2xx, snap.status_4xx, snap.failed), (1, 1, 1));
+        assert!(snap.latency_ms[2] >= 90.0, "{:?}", snap.latency_ms);
+    }
+}
