@@ -59,6 +59,11 @@ impl Mock {
     }
 
     pub fn start_on(addr: &str, latency: Duration) -> Mock {
+        Mock::start_with(addr, latency, 1)
+    }
+
+    /// Start on `addr` with `threads` runtime threads.
+    pub fn start_with(addr: &str, latency: Duration, threads: usize) -> Mock {
         let std_listener = std::net::TcpListener::bind(addr).expect("bind the mock server");
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -67,7 +72,7 @@ impl Mock {
         let st = state.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+                .worker_threads(threads.max(1))
                 .enable_all()
                 .build()
                 .unwrap();
