@@ -34,6 +34,7 @@ use crate::schema::{DataType, Schema};
 pub struct Pipeline {
     spec: PipelineSpec,
     stages: Vec<StageSpec>,
+    restart: bool,
 }
 
 /// Options of a user async stage.
@@ -203,7 +204,11 @@ impl Pipeline {
             .cloned()
             .map(StageSpec::Transform)
             .collect();
-        Pipeline { spec, stages }
+        Pipeline {
+            spec,
+            stages,
+            restart: false,
+        }
     }
 
     /// Read a pipeline file, applying `--set`-style overrides.
@@ -256,6 +261,13 @@ impl Pipeline {
         self.transform(TransformSpec::Http(Box::new(stage)))
     }
 
+    /// Start from the beginning even when a checkpoint says an earlier run of this
+    /// pipeline over this input was interrupted (by default it is resumed).
+    pub fn restart(mut self, yes: bool) -> Self {
+        self.restart = yes;
+        self
+    }
+
     /// Set the row error policy.
     pub fn on_error(mut self, policy: OnError) -> Self {
         self.spec.errors.on_error = policy;
@@ -283,7 +295,9 @@ impl Pipeline {
 
     /// Validate everything and build the plan (reads the header, infers types). Blocking.
     pub fn plan(self, ctx: &ExprContext) -> Result<Plan> {
-        crate::plan::build(&self.spec, self.stages, ctx)
+        let mut plan = crate::plan::build(&self.spec, self.stages, ctx)?;
+        plan.restart = self.restart;
+        Ok(plan)
     }
 
     /// Plan and run to the end, silently.
@@ -315,11 +329,19 @@ pub async fn run_plan(plan: Plan, observer: Arc<dyn Observer>, stop: StopSignal)
     for n in &plan.notes {
         observer.note(n);
     }
-    let parts = tokio::task::spawn_blocking(move || plan.into_parts())
+    let prepared = tokio::task::spawn_blocking(move || plan.into_parts())
         .await
         .map_err(|e| Error::Stage {
             stage: "sink".into(),
             message: e.to_string(),
         })??;
-    Ok(crate::runtime::execute(parts, observer, stop).await)
+    match prepared {
+        crate::plan::Prepared::Done(report) => Ok(*report),
+        crate::plan::Prepared::Run(parts, notes) => {
+            for n in &notes {
+                observer.note(n);
+            }
+            Ok(crate::runtime::execute(*parts, observer, stop).await)
+        }
+    }
 }

@@ -72,6 +72,8 @@ pub struct Plan {
     pub(crate) source: CsvSource,
     pub(crate) stages: Vec<Stage>,
     pub(crate) http: Vec<Arc<crate::transform::HttpStats>>,
+    /// Start over even when a checkpoint says an earlier run was interrupted.
+    pub restart: bool,
 }
 
 /// Build a plan. `stages` are the pipeline's stages in order (from the file, possibly
@@ -416,7 +418,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             commit_rows,
             commit_interval: std::time::Duration::from_secs(30),
             identity: crate::checkpoint::Identity::new(
-                spec.name.as_deref().unwrap_or("pipeline"),
+                &pipeline_identity(spec),
                 &sk.table,
                 &inputs
                     .iter()
@@ -425,6 +427,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             ),
             run_id: crate::checkpoint::new_run_id(),
             reconnect_timeout: std::time::Duration::from_secs(sk.reconnect_timeout),
+            resume: None,
             on_error: spec.errors.on_error,
             max_errors: spec.errors.max_errors,
             rejects,
@@ -433,7 +436,24 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         source,
         stages: runtime_stages,
         http: http_stats,
+        restart: false,
     })
+}
+
+/// The pipeline's checkpoint identity: its name when it has one (pipeline files are
+/// named after the file by default), otherwise a hash of its whole spec (`rowflow load`
+/// and library pipelines: the same command is the same load).
+fn pipeline_identity(spec: &PipelineSpec) -> String {
+    use sha2::Digest;
+    match &spec.name {
+        Some(n) => n.clone(),
+        None => {
+            let text = serde_json::to_string(spec).unwrap_or_default();
+            let h = sha2::Sha256::digest(text.as_bytes());
+            let hex: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!("spec-{hex}")
+        }
+    }
 }
 
 /// Columns that compute and async stages may add (an upper bound).
@@ -681,11 +701,105 @@ fn sql_type(t: DataType) -> &'static str {
     }
 }
 
+/// A plan ready to run, or a load that is already done.
+pub(crate) enum Prepared {
+    /// Run these parts; say these notes first.
+    Run(Box<crate::runtime::RunParts>, Vec<String>),
+    /// The input was loaded completely before: this is the report.
+    Done(Box<crate::report::Report>),
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Plan {
-    /// Open the sink's writers (preparing its table) and hand everything to the
-    /// runtime. The sink's encoder joins the last CPU stage, so rows reach the sink
-    /// thread ready to write.
-    pub(crate) fn into_parts(self) -> Result<crate::runtime::RunParts> {
+    /// Find out where the run starts (resuming an interrupted run from its checkpoint,
+    /// or from the beginning), open the sink's writers (preparing the table), and hand
+    /// everything to the runtime. The sink's encoder joins the last CPU stage, so rows
+    /// reach the sink thread ready to write.
+    pub(crate) fn into_parts(mut self) -> Result<Prepared> {
+        use crate::checkpoint::Start;
+        let stored = crate::sink::read_checkpoints(&self.target, &self.sink, &self.run.identity)?;
+        let reload = matches!(
+            self.sink.mode,
+            crate::config::WriteMode::Replace | crate::config::WriteMode::Create
+        );
+        let start = crate::checkpoint::decide(
+            &stored,
+            &self.run.identity.fingerprint,
+            self.restart,
+            reload,
+        )
+        .map_err(|e| {
+            Error::Config(format!(
+                "checkpoint of {} in {}: {e}",
+                self.name,
+                self.target.display()
+            ))
+        })?;
+        let mut notes = Vec::new();
+        let input_name = |file: u32| self.inputs.get(file as usize).cloned().unwrap_or_default();
+        match start {
+            Start::Fresh { note } => notes.extend(note),
+            Start::Done(r) => {
+                let [written, filtered, rejected] = r.sum();
+                return Ok(Prepared::Done(Box::new(crate::report::Report {
+                    already_committed: r.committed_records,
+                    note: Some(format!(
+                        "{} was already loaded completely into {} by an earlier run ({} rows: {written} written, \
+                         {filtered} filtered, {rejected} rejected); nothing to do (use --restart to load it again)",
+                        self.inputs.join(", "),
+                        self.sink.table,
+                        r.committed_records
+                    )),
+                    ..crate::report::Report::empty(
+                        self.inputs.clone(),
+                        self.target.display(),
+                        self.sink.table.clone(),
+                    )
+                })));
+            }
+            Start::Resume(r) => {
+                if self.inputs.iter().any(|i| i == "<stdin>") {
+                    return Err(Error::Config(
+                        "an interrupted load from standard input cannot be resumed (it cannot be read again); \
+                         run with --restart"
+                            .into(),
+                    ));
+                }
+                // The table is there already, as the interrupted run left it.
+                self.sink.mode = match self.sink.mode {
+                    crate::config::WriteMode::Upsert => crate::config::WriteMode::Upsert,
+                    _ => crate::config::WriteMode::Append,
+                };
+                self.sink.truncate = false;
+                self.source.seek(r.start.into())?;
+                notes.push(format!(
+                    "resuming at line {} of {}; {} rows already committed{}",
+                    thousands(r.start.line.max(1)),
+                    input_name(r.start.file),
+                    thousands(r.committed_records),
+                    if r.skip.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({} of them further on, skipped when reached)",
+                            thousands(r.skip.iter().map(|s| s.records).sum())
+                        )
+                    }
+                ));
+                self.run.resume = Some(r);
+            }
+        }
         let writers = self.writers.max(1) as u32;
         let mut sinks = Vec::with_capacity(writers as usize);
         // Writer 0 first: it prepares the table the others write to.
@@ -705,14 +819,17 @@ impl Plan {
                 _ => stages.push(Stage::Cpu(vec![enc])),
             }
         }
-        Ok(crate::runtime::RunParts {
-            source: Box::new(self.source),
-            stages,
-            sinks,
-            opts: self.run,
-            target: self.target.display(),
-            table: self.sink.table,
-            http: self.http,
-        })
+        Ok(Prepared::Run(
+            Box::new(crate::runtime::RunParts {
+                source: Box::new(self.source),
+                stages,
+                sinks,
+                opts: self.run,
+                target: self.target.display(),
+                table: self.sink.table,
+                http: self.http,
+            }),
+            notes,
+        ))
     }
 }

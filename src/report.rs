@@ -66,6 +66,11 @@ pub struct Report {
     pub rows_rolled_back: u64,
     /// Times the sink reconnected to the destination after losing its connection.
     pub reconnects: u64,
+    /// Input records committed by earlier runs of this checkpoint (a resumed or an
+    /// already complete load).
+    pub already_committed: u64,
+    /// A sentence about how the run started (resumed, already done).
+    pub note: Option<String>,
     /// Input bytes read.
     pub bytes_read: u64,
     /// Wall time.
@@ -87,6 +92,29 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of a run that read nothing.
+    pub(crate) fn empty(inputs: Vec<String>, target: String, table: String) -> Report {
+        Report {
+            rows_read: 0,
+            rows_written: 0,
+            rows_filtered: 0,
+            rows_rejected: 0,
+            rows_rolled_back: 0,
+            reconnects: 0,
+            already_committed: 0,
+            note: None,
+            bytes_read: 0,
+            elapsed: Duration::ZERO,
+            inputs,
+            target,
+            table,
+            reject_file: None,
+            first_rejects: Vec::new(),
+            http: Vec::new(),
+            outcome: Outcome::Completed,
+        }
+    }
+
     /// Rows per second over the whole run.
     pub fn rows_per_sec(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
@@ -135,6 +163,8 @@ impl Report {
             "rows_rejected": self.rows_rejected,
             "rows_rolled_back": self.rows_rolled_back,
             "reconnects": self.reconnects,
+            "already_committed": self.already_committed,
+            "note": self.note,
             "bytes_read": self.bytes_read,
             "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "rows_per_s": self.rows_per_sec().round(),

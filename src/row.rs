@@ -236,8 +236,13 @@ pub struct Batch {
     pub records: u64,
     /// Input bytes this batch covers (for progress).
     pub bytes: u64,
-    /// Position just past the last record of this batch: where a resumed run would start.
+    /// Position of the first record of this batch.
+    pub first: Position,
+    /// Position just past the last record of this batch: where a resumed run would
+    /// start (`record` is the last record's number).
     pub end: Position,
+    /// Parts this batch was split into for parallel writers (0 or 1: not split).
+    pub parts: u32,
     /// Rows encoded by the sink's encoder (on a worker thread) in the sink's own
     /// format: instead of `rows` (SQLite keyed tables) or beside them, one per row
     /// (PostgreSQL `COPY` tuples).

@@ -84,7 +84,9 @@ pub fn run(a: LoadArgs) -> i32 {
     sink.mode = a.mode;
     sink.key = a.key.clone();
     let spec = PipelineSpec {
-        name: Some("load".into()),
+        // No name: the checkpoint identity is a hash of the spec (the same command is
+        // the same load; another mode or table is another).
+        name: None,
         source,
         transforms: Vec::new(),
         sink,

@@ -43,6 +43,10 @@ pub struct OutputArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Start from the beginning even if an earlier run over the same input was
+    /// interrupted (by default it is resumed from its checkpoint).
+    #[arg(long)]
+    pub restart: bool,
 }
 
 pub fn main() -> ExitCode {

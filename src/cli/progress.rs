@@ -148,7 +148,7 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
     };
     let obs: Arc<dyn Observer> = observer.clone();
     let stop = stop_signal(&rt);
-    let result = rt.block_on(pipeline.run_with(obs, stop));
+    let result = rt.block_on(pipeline.restart(out.restart).run_with(obs, stop));
     if let Display::Bar(bar) = &observer.display {
         bar.finish_and_clear();
     }
@@ -195,6 +195,15 @@ fn print_summary(r: &Report) {
         thousands(r.rows_per_sec() as u64),
     );
     println!("  into {} table {:?}", r.target, r.table);
+    if let Some(n) = &r.note {
+        println!("  {n}");
+    }
+    if r.already_committed > 0 {
+        println!(
+            "  {} rows were committed by an earlier run of this load",
+            thousands(r.already_committed)
+        );
+    }
     for h in &r.http {
         println!(
             "  http {}: {} requests ({} retries, {} from the cache), {} 2xx, {} 3xx, {} 4xx, {} 5xx, {} failed; \
@@ -236,9 +245,8 @@ fn print_summary(r: &Report) {
         }
         Outcome::Interrupted => {
             eprintln!(
-                "rowflow: interrupted; the {} rows above are committed. Run again to load the rest \
-                 (resume is not implemented yet: rows already written will be written again unless mode = \"upsert\" or \"replace\")",
-                thousands(r.rows_written)
+                "rowflow: interrupted; what is above is committed, with a checkpoint. Run the same \
+                 command again to resume where it stopped (or add --restart to start over)."
             );
         }
         Outcome::Completed => {}

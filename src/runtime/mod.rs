@@ -15,14 +15,15 @@
 //! rejects.
 
 mod async_stage;
+mod commits;
 mod cpu_stage;
 mod rejects;
 mod sink_loop;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -73,6 +74,8 @@ pub struct RunOptions {
     pub run_id: String,
     /// How long to keep reconnecting to a destination that went away.
     pub reconnect_timeout: Duration,
+    /// Where a resumed run starts, what it skips, and the totals before it.
+    pub resume: Option<crate::checkpoint::Resume>,
 }
 
 /// Shared counters, read by the progress ticker.
@@ -82,6 +85,8 @@ pub(crate) struct Counters {
     pub rows_written: AtomicU64,
     pub rows_filtered: AtomicU64,
     pub rows_rejected: AtomicU64,
+    /// Records a resumed run skipped (committed by an earlier run).
+    pub rows_skipped: AtomicU64,
 }
 
 /// Everything a run needs, already validated by the plan.
@@ -126,7 +131,17 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
 
     // Reader thread.
     let (tx, mut rx) = mpsc::channel::<Batch>(cap);
+    let commits = Arc::new(Mutex::new(match &opts.resume {
+        Some(r) => commits::Commits::new(r.start, r.start_records, r.skip.clone()),
+        None => commits::Commits::new(Default::default(), 0, Vec::new()),
+    }));
     let reader = {
+        let skip = opts
+            .resume
+            .as_ref()
+            .map(|r| r.skip.clone())
+            .unwrap_or_default();
+        let commits = commits.clone();
         let stopping = stopping.clone();
         let counters = counters.clone();
         let bytes_counter = bytes_counter.clone();
@@ -137,14 +152,33 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                 let mut seq = 0u64;
                 let mut records: Vec<SourceRecord> = Vec::with_capacity(batch_rows);
                 let mut last_bytes = 0u64;
+                let mut skip = skip.into_iter().peekable();
                 while !stopping.load(Ordering::Relaxed) {
                     records.clear();
                     source.read_batch(batch_rows, &mut records)?;
                     if records.is_empty() {
                         break;
                     }
+                    // A resumed run skips what an earlier run committed beyond its mark.
+                    if skip.peek().is_some() {
+                        let before = records.len();
+                        records.retain(|r| {
+                            let at = (r.pos.file, r.pos.record);
+                            while skip.peek().is_some_and(|s| s.last < at) {
+                                skip.next();
+                            }
+                            !skip.peek().is_some_and(|s| s.contains(at))
+                        });
+                        counters
+                            .rows_skipped
+                            .fetch_add((before - records.len()) as u64, Ordering::Relaxed);
+                        if records.is_empty() {
+                            continue;
+                        }
+                    }
                     let bytes_now = bytes_counter.load(Ordering::Relaxed);
-                    let end = records.last().map(|r| r.pos).unwrap_or_default();
+                    let first = records.first().map(|r| r.pos).unwrap_or_default();
+                    let end = records.last().map(|r| r.next).unwrap_or_default();
                     let n = records.len() as u64;
                     let batch = Batch {
                         seq,
@@ -158,6 +192,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                             .collect(),
                         records: n,
                         bytes: bytes_now - last_bytes,
+                        first,
                         end,
                         ..Batch::default()
                     };
@@ -168,6 +203,11 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                         break; // downstream stopped (an error there is reported by it)
                     }
                 }
+                // Interrupted or not, the batches made so far are all there will be.
+                commits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .input_done(seq);
                 Ok(())
             })
             .expect("spawning a thread only fails when the OS is out of resources")
@@ -192,13 +232,19 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
 
     // Sink threads: one per writer. With several, a router deals batches out (whole
     // batches in turn, or rows by key when the encoder routed them).
-    let rejects = match opts.rejects.clone().map(RejectWriter::new).transpose() {
+    let committed_rejects = opts.resume.as_ref().map_or(0, |r| r.reject_bytes);
+    let rejects = match opts
+        .rejects
+        .clone()
+        .map(|t| RejectWriter::resume(t, committed_rejects))
+        .transpose()
+    {
         Ok(r) => r,
         Err(e) => {
             return failed_before_start(e, start, inputs, target, table);
         }
     };
-    let shared = Arc::new(sink_loop::Shared::new(rejects));
+    let shared = Arc::new(sink_loop::Shared::new(rejects, commits.clone()));
     let writers = sinks.len().max(1);
     let mut writer_rx = Vec::with_capacity(writers);
     if writers == 1 {
@@ -298,7 +344,19 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     // A completed or interrupted run accounts for every record it read; a failed one
     // also read rows that were rolled back or never reached the sink.
     let accounted = totals.written + totals.filtered + totals.rejected;
+    let resumed = opts.resume.as_ref();
     Report {
+        already_committed: resumed.map_or(0, |r| r.committed_records),
+        note: resumed.map(|r| {
+            format!(
+                "resumed at line {} of {}",
+                r.start.line.max(1),
+                inputs
+                    .get(r.start.file as usize)
+                    .cloned()
+                    .unwrap_or_default()
+            )
+        }),
         rows_read: accounted.max(counters.rows_read.load(Ordering::Relaxed)),
         rows_written: totals.written,
         rows_filtered: totals.filtered,
@@ -372,7 +430,9 @@ async fn route(mut rx: mpsc::Receiver<Batch>, txs: Vec<mpsc::Sender<Batch>>) -> 
         let mut parts: Vec<Batch> = (0..n)
             .map(|_| Batch {
                 seq: batch.seq,
+                first: batch.first,
                 end: batch.end,
+                parts: n as u32,
                 ..Batch::default()
             })
             .collect();
@@ -411,20 +471,8 @@ fn failed_before_start(
     table: String,
 ) -> Report {
     Report {
-        rows_read: 0,
-        rows_written: 0,
-        rows_filtered: 0,
-        rows_rejected: 0,
-        rows_rolled_back: 0,
-        reconnects: 0,
-        bytes_read: 0,
         elapsed: start.elapsed(),
-        inputs,
-        target,
-        table,
-        reject_file: None,
-        first_rejects: Vec::new(),
-        http: Vec::new(),
         outcome: Outcome::Failed(e),
+        ..Report::empty(inputs, target, table)
     }
 }

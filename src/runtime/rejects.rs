@@ -40,6 +40,53 @@ impl RejectWriter {
         })
     }
 
+    /// For a resumed run: keep the first `committed` bytes of the reject file (the
+    /// rejects of committed transactions; anything after them belongs to a transaction
+    /// that never committed, and its rows will be read again) and append after them.
+    pub fn resume(target: RejectTarget, committed: u64) -> Result<Self> {
+        if committed == 0 {
+            return Self::new(target);
+        }
+        let path = target.path.clone();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let len = f.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if len < committed {
+            return Err(Error::Input {
+                file: path.display().to_string(),
+                message: format!(
+                    "the reject file is shorter ({len} bytes) than the checkpoint says it was ({committed}); \
+                     it was changed since the interrupted run: run with --restart"
+                ),
+            });
+        }
+        f.set_len(committed).map_err(|e| Error::io(&path, e))?;
+        let mut f = f;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(|e| Error::io(&path, e))?;
+        let w = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(BufWriter::new(f));
+        Ok(RejectWriter {
+            target,
+            writer: Some(w),
+        })
+    }
+
+    /// Flush to disk, durably, and return the file's length (0 when nothing was
+    /// written): what a commit record says the committed rejects are.
+    pub fn committed_len(&mut self) -> Result<u64> {
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(0);
+        };
+        let path = &self.target.path;
+        w.flush().map_err(|e| Error::io(path, e))?;
+        let f = w.get_ref().get_ref();
+        f.sync_data().map_err(|e| Error::io(path, e))?;
+        Ok(f.metadata().map_err(|e| Error::io(path, e))?.len())
+    }
+
     fn multi(&self) -> bool {
         self.target.inputs.len() > 1
     }

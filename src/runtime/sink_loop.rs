@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::commits::{BatchMeta, Commits};
 use super::rejects::RejectWriter;
 use super::{Counters, RunOptions};
 use crate::checkpoint::{CommitRecord, CommitState};
@@ -33,8 +34,8 @@ pub(crate) struct Totals {
 /// Work written in the open transaction, not yet committed.
 #[derive(Default)]
 struct Pending {
-    /// Position of the last record covered.
-    end: Option<crate::row::Position>,
+    /// The batches (or parts) written in it.
+    batches: Vec<BatchMeta>,
     written: u64,
     filtered: u64,
     records: u64,
@@ -49,11 +50,14 @@ pub(crate) struct Shared {
     pub rejected: AtomicU64,
     /// Set when a writer fails: the others roll back and stop.
     pub stop: AtomicBool,
+    /// Which batches are committed, for the commit records.
+    pub commits: Arc<Mutex<Commits>>,
 }
 
 impl Shared {
-    pub(crate) fn new(rejects: Option<RejectWriter>) -> Self {
+    pub(crate) fn new(rejects: Option<RejectWriter>, commits: Arc<Mutex<Commits>>) -> Self {
         Shared {
+            commits,
             rejects: Mutex::new(rejects),
             rejected: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -72,8 +76,6 @@ struct Loop {
     last_commit: Instant,
     /// Transactions committed by this run.
     txn: u64,
-    /// Input records covered by committed transactions.
-    committed_records: u64,
     /// Rows the sink is done with, freed on another thread.
     graveyard: std::sync::mpsc::SyncSender<Vec<crate::row::Row>>,
 }
@@ -89,44 +91,58 @@ impl Loop {
 
     /// Write what the sink holds back, apply the error policy to what it refused, then
     /// commit and account for the transaction.
+    ///
+    /// The transaction's rejects reach the reject file (durably) before the commit, and
+    /// the commit record says how long the file is with them: a resumed run keeps exactly
+    /// the rejects of committed transactions. Writers take turns here (the reject file's
+    /// lock), so the file holds rejects in commit order.
     fn commit(&mut self) -> Result<()> {
         let flushed = self.retrying(|s| s.flush())?;
         self.take_written(flushed)?;
-        let record = self.commit_record();
-        if let Err(e) = self.sink.commit(&record) {
-            let Error::Connection { .. } = e else {
-                return Err(e);
-            };
-            // Reconnecting finds out whether the commit happened (from the record) and
-            // otherwise replays the transaction, which is then committed again.
-            let replayed = self.recover(e)?;
-            self.take_written(replayed)?;
-            self.sink.commit(&record)?;
+        self.pending
+            .rejected
+            .sort_by_key(|r| (r.pos.file, r.pos.record));
+        let shared = self.shared.clone();
+        let mut rejects = shared.rejects.lock().unwrap_or_else(|p| p.into_inner());
+        let mut saved = 0usize;
+        loop {
+            let mut bytes = 0;
+            if let Some(w) = rejects.as_mut() {
+                for r in &self.pending.rejected[saved..] {
+                    w.write(r)?;
+                }
+                saved = self.pending.rejected.len();
+                bytes = w.committed_len()?;
+                self.totals.reject_file = w.written_path();
+            }
+            let record = self.commit_record(bytes);
+            match self.sink.commit(&record) {
+                Ok(()) => break,
+                // Reconnecting finds out whether the commit happened (from the record)
+                // and otherwise replays the transaction, which is then committed again
+                // (with any row the replay refused now in the reject file too).
+                Err(e @ Error::Connection { .. }) => {
+                    let replayed = self.recover(e)?;
+                    self.take_written(replayed)?;
+                    self.pending.rejected[saved..].sort_by_key(|r| (r.pos.file, r.pos.record));
+                }
+                Err(e) => return Err(e),
+            }
         }
+        shared
+            .commits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .committed(&self.pending.batches);
+        drop(rejects);
         self.txn += 1;
-        self.committed_records += self.pending.records;
-        let mut p = std::mem::take(&mut self.pending);
-        p.rejected.sort_by_key(|r| (r.pos.file, r.pos.record));
+        let p = std::mem::take(&mut self.pending);
         for r in &p.rejected {
             if self.totals.first_rejects.len() < 5 {
                 self.totals.first_rejects.push((
                     (r.pos.file, r.pos.record),
                     format!("{}: {}", self.locate(r), r.reason),
                 ));
-            }
-        }
-        {
-            let mut rejects = self
-                .shared
-                .rejects
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(w) = rejects.as_mut() {
-                for r in &p.rejected {
-                    w.write(r)?;
-                }
-                w.flush()?;
-                self.totals.reject_file = w.written_path();
             }
         }
         self.shared
@@ -148,22 +164,40 @@ impl Loop {
         Ok(())
     }
 
-    /// The record committed with the open transaction: the position and totals the
-    /// committed prefix reaches once it commits.
-    fn commit_record(&self) -> CommitRecord {
+    /// The record committed with the open transaction: the low-water mark and ranges
+    /// the committed state reaches once it commits, this writer's totals over every run,
+    /// and the reject file's length.
+    fn commit_record(&self, reject_bytes: u64) -> CommitRecord {
         let p = &self.pending;
+        let mark = self
+            .shared
+            .commits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mark_with(&p.batches);
+        let base = self
+            .opts
+            .resume
+            .as_ref()
+            .map_or([0; 3], |r| r.totals_of(self.writer));
         CommitRecord {
             identity: self.opts.identity.clone(),
             writer: self.writer,
             run_id: self.opts.run_id.clone(),
             txn: self.txn + 1,
             state: CommitState {
-                end: p.end.unwrap_or_default().into(),
-                records: self.committed_records + p.records,
-                written: self.totals.written + p.written,
-                filtered: self.totals.filtered + p.filtered,
-                rejected: self.totals.rejected + p.rejected.len() as u64,
+                lwm: mark.lwm,
+                lwm_records: mark.lwm_records,
+                ranges: mark.ranges,
+                written: base[0] + self.totals.written + p.written,
+                filtered: base[1] + self.totals.filtered + p.filtered,
+                rejected: base[2] + self.totals.rejected + p.rejected.len() as u64,
+                reject_bytes,
+                fingerprint: self.opts.identity.fingerprint.clone(),
+                complete: mark.complete,
             },
+            // A run that starts over clears what earlier runs left, in its first commit.
+            clear_older: self.writer == 0 && self.txn == 0 && self.opts.resume.is_none(),
         }
     }
 
@@ -253,7 +287,13 @@ impl Loop {
 
     fn handle(&mut self, mut batch: Batch) -> Result<()> {
         self.pending.records += batch.records;
-        self.pending.end = Some(batch.end);
+        self.pending.batches.push(BatchMeta {
+            seq: batch.seq,
+            parts: batch.parts.max(1),
+            first: batch.first,
+            end: batch.end,
+            records: batch.records,
+        });
         self.fail_on(&batch.rejected)?;
         self.pending.filtered += batch.filtered;
         self.pending.rejected.append(&mut batch.rejected);
@@ -336,7 +376,6 @@ pub(super) fn run(
         pending: Pending::default(),
         last_commit: Instant::now(),
         txn: 0,
-        committed_records: 0,
     };
     let end = run_loop(&mut l, &mut rx);
     if end.error.is_some() {

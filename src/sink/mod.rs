@@ -145,6 +145,19 @@ pub fn open_sink(
     }
 }
 
+/// The checkpoint rows of `identity` at `target` (none when there are none yet).
+pub fn read_checkpoints(
+    target: &SinkTarget,
+    opts: &SinkOptions,
+    identity: &crate::checkpoint::Identity,
+) -> Result<Vec<crate::checkpoint::Stored>> {
+    match target {
+        SinkTarget::Sqlite { path } => sqlite::read_checkpoints(path, identity),
+        SinkTarget::Postgres { url } => postgres::read_checkpoints(url, &opts.table, identity),
+        SinkTarget::Mysql { url } => mysql::read_checkpoints(url, &opts.table, identity),
+    }
+}
+
 /// Check the destination without changing it.
 pub fn check_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<TableStatus> {
     match target {

@@ -292,6 +292,46 @@ fn insert_sql(opts: &SinkOptions, rows: usize) -> String {
     sql
 }
 
+/// The checkpoint rows of `id` in the database at `path` (none when there is no
+/// database or no checkpoint table yet).
+pub fn read_checkpoints(
+    path: &Path,
+    id: &crate::checkpoint::Identity,
+) -> Result<Vec<crate::checkpoint::Stored>> {
+    let target = format!("sqlite://{}", path.display());
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| sink_err(&target, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| sink_err(&target, e))?;
+    if table_columns(&conn, crate::checkpoint::TABLE)
+        .map_err(|e| sink_err(&target, e))?
+        .is_none()
+    {
+        return Ok(Vec::new());
+    }
+    let mut st = conn
+        .prepare(&format!(
+            "SELECT writer, run_id, state FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
+            quote_ident(crate::checkpoint::TABLE)
+        ))
+        .map_err(|e| sink_err(&target, e))?;
+    let rows = st
+        .query_map(params![id.pipeline, id.table, id.input_id], |r| {
+            Ok(crate::checkpoint::Stored {
+                writer: r.get(0)?,
+                run_id: r.get(1)?,
+                state: serde_json::from_str(&r.get::<_, String>(2)?).ok(),
+            })
+        })
+        .map_err(|e| sink_err(&target, e))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| sink_err(&target, e))?;
+    Ok(rows)
+}
+
 /// The checkpoint table (see [`crate::checkpoint`]).
 fn checkpoint_table_sql() -> String {
     format!(
@@ -782,8 +822,27 @@ impl Sink for SqliteSink {
     }
 
     fn commit(&mut self, record: &CommitRecord) -> Result<()> {
-        if self.in_tx {
+        // The record is written even with no rows (the last commit marks the load
+        // complete).
+        if !self.in_tx {
+            self.conn
+                .execute_batch("BEGIN")
+                .map_err(|e| sink_err(&self.target, e))?;
+            self.in_tx = true;
+        }
+        {
             let id = &record.identity;
+            if record.clear_older {
+                self.conn
+                    .execute(
+                        &format!(
+                            "DELETE FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3 AND run_id <> ?4",
+                            quote_ident(crate::checkpoint::TABLE)
+                        ),
+                        params![id.pipeline, id.table, id.input_id, record.run_id],
+                    )
+                    .map_err(|e| sink_err(&self.target, e))?;
+            }
             self.conn
                 .execute(
                     &checkpoint_upsert_sql(),
@@ -847,12 +906,17 @@ mod tests {
             run_id: "r".into(),
             txn: 1,
             state: crate::checkpoint::CommitState {
-                end: Default::default(),
-                records: 0,
+                lwm: Default::default(),
+                lwm_records: 0,
+                ranges: Vec::new(),
                 written: 0,
                 filtered: 0,
                 rejected: 0,
+                reject_bytes: 0,
+                fingerprint: String::new(),
+                complete: false,
             },
+            clear_older: false,
         }
     }
 

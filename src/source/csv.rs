@@ -163,12 +163,19 @@ impl CsvSource {
             match next {
                 Some((start, raw)) => {
                     self.record_no += 1;
+                    let (line, byte) = reader.next_position();
                     return Ok(Some(SourceRecord {
                         pos: Position {
                             file: self.file as u32,
                             record: self.record_no,
                             line: start.line,
                             byte: start.byte,
+                        },
+                        next: Position {
+                            file: self.file as u32,
+                            record: self.record_no,
+                            line,
+                            byte,
                         },
                         raw,
                     }));
@@ -231,6 +238,37 @@ impl Source for CsvSource {
 
     fn bytes_counter(&self) -> Arc<AtomicU64> {
         self.bytes_read.clone()
+    }
+
+    fn seek(&mut self, next: Position) -> Result<()> {
+        let i = next.file as usize;
+        let Some(input) = self.opts.inputs.get(i).cloned() else {
+            return Err(Error::Config(format!(
+                "cannot resume at input {} of {}",
+                i + 1,
+                self.opts.inputs.len()
+            )));
+        };
+        if input == Input::Stdin {
+            return Err(Error::Config(
+                "standard input cannot be resumed: it cannot be read again".into(),
+            ));
+        }
+        self.pending.clear();
+        self.reader = None;
+        // Progress counts the files before as read.
+        let before: u64 = self.opts.inputs[..i].iter().filter_map(Input::size).sum();
+        self.bytes_read.store(before, Ordering::Relaxed);
+        let rdr = super::input::open_input_at(&input, self.bytes_read.clone(), next.byte)?;
+        self.reader = Some(RecordReader::resume(
+            rdr,
+            self.opts.dialect,
+            next.line,
+            next.byte,
+        ));
+        self.file = i;
+        self.record_no = next.record;
+        Ok(())
     }
 }
 

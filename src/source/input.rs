@@ -175,6 +175,49 @@ pub fn open_input(
     Ok((reader, compression))
 }
 
+/// Open an input positioned at `byte` of its (decompressed) stream: a plain file is
+/// seeked there; a compressed one is decompressed from the start and the bytes before
+/// `byte` are discarded (its compressed size is what progress counts either way).
+pub fn open_input_at(
+    input: &Input,
+    counter: Arc<AtomicU64>,
+    byte: u64,
+) -> Result<Box<dyn Read + Send>> {
+    use std::io::Seek;
+    let name = input.display();
+    if let Input::File(p) = input {
+        // Sniff the compression from the first bytes.
+        let mut head = [0u8; 4];
+        let n = File::open(p)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| Error::io(p, e))?;
+        let compressed = head[..n].starts_with(&[0x1f, 0x8b])
+            || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        if !compressed {
+            let mut f = File::open(p).map_err(|e| Error::io(p, e))?;
+            f.seek(io::SeekFrom::Start(byte))
+                .map_err(|e| Error::io(p, e))?;
+            counter.fetch_add(byte, Ordering::Relaxed);
+            return Ok(Box::new(BufReader::with_capacity(
+                256 * 1024,
+                Counting { inner: f, counter },
+            )));
+        }
+    }
+    let (mut rdr, _) = open_input(input, counter)?;
+    let skipped = io::copy(&mut (&mut rdr).take(byte), &mut io::sink())
+        .map_err(|e| Error::io(name.clone(), e))?;
+    if skipped < byte {
+        return Err(Error::Input {
+            file: name,
+            message: format!(
+                "the input is shorter ({skipped} bytes) than the position to resume at ({byte})"
+            ),
+        });
+    }
+    Ok(rdr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

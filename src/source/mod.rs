@@ -12,17 +12,20 @@ use std::sync::atomic::AtomicU64;
 
 pub use self::csv::{CsvOptions, CsvSource, bytes_done};
 pub use self::infer::{InferOptions, infer_types};
-pub use self::input::{Compression, Input, open_input, resolve_inputs};
+pub use self::input::{Compression, Input, open_input, open_input_at, resolve_inputs};
 pub use self::reader::{Dialect, RecordReader, RecordStart};
 
 use crate::error::Result;
 use crate::row::{Position, RawRecord};
 
-/// A record as read, with where it starts.
+/// A record as read, with where it starts and where the next one would.
 #[derive(Debug, Clone)]
 pub struct SourceRecord {
     /// Where the record starts.
     pub pos: Position,
+    /// Where reading continues after it: `record` counts it, `line` and `byte` are
+    /// those of the next record (a resumed run starts there).
+    pub next: Position,
     /// Its fields, unescaped.
     pub raw: RawRecord,
 }
@@ -39,4 +42,7 @@ pub trait Source: Send {
     fn bytes_total(&self) -> Option<u64>;
     /// Counter of input bytes read so far.
     fn bytes_counter(&self) -> Arc<AtomicU64>;
+    /// Continue reading at `next` (a position a record's `next` gave), as a resumed run
+    /// does. Only for inputs that can be opened again (files, not standard input).
+    fn seek(&mut self, next: Position) -> Result<()>;
 }

@@ -90,9 +90,26 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
+    /// A reader over `rdr` that continues a stream at `byte` (the offset `rdr` starts
+    /// at), where the line counter stood at `line`: what [`RecordReader::next_position`]
+    /// said after the last record read before. It reads the same records, with the same
+    /// positions, as the first reader would have from there.
+    pub fn resume(rdr: R, dialect: Dialect, line: u64, byte: u64) -> Self {
+        let mut r = RecordReader::new(rdr, dialect);
+        r.started = true;
+        r.buf_offset = byte;
+        r.core.set_line(line);
+        r
+    }
+
     /// Bytes consumed so far (stream offset of the next unread byte).
     pub fn offset(&self) -> u64 {
         self.buf_offset + self.pos as u64
+    }
+
+    /// Where reading would continue: the line counter and the byte offset.
+    pub fn next_position(&self) -> (u64, u64) {
+        (self.core.line(), self.offset())
     }
 
     /// Move `buf[keep_from..len]` to the front and read more input.

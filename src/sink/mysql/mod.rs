@@ -398,6 +398,39 @@ fn sink_err(display: &str, message: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The checkpoint rows of `id` (none when there is no checkpoint table yet).
+pub fn read_checkpoints(
+    url: &str,
+    table: &str,
+    id: &crate::checkpoint::Identity,
+) -> Result<Vec<crate::checkpoint::Stored>> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let t = MyName::parse(table).map_err(|e| sink_err(&connect.display, e))?;
+    let sql = format!(
+        "SELECT writer, run_id, state FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
+        t.sibling(crate::checkpoint::TABLE).sql()
+    );
+    let params: Vec<mysql::Value> = vec![
+        id.pipeline.clone().into(),
+        id.table.clone().into(),
+        id.input_id.clone().into(),
+    ];
+    match conn.exec::<(u32, String, String), _, _>(sql, params) {
+        Ok(rows) => Ok(rows
+            .into_iter()
+            .map(|(writer, run_id, state)| crate::checkpoint::Stored {
+                writer,
+                run_id,
+                state: serde_json::from_str(&state).ok(),
+            })
+            .collect()),
+        // No checkpoint table yet.
+        Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(Vec::new()),
+        Err(e) => Err(connect.error(&e, "reading the checkpoint")),
+    }
+}
+
 /// Check the destination without changing it.
 pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
     let connect = MyConnect::parse(url)?;
@@ -869,10 +902,25 @@ impl Sink for MySink {
     }
 
     fn commit(&mut self, record: &CommitRecord) -> Result<()> {
-        if !self.in_tx {
-            return self.swap();
-        }
+        // The record is written even with no rows (the last commit marks the load
+        // complete).
+        self.begin()?;
         let id = &record.identity;
+        if record.clear_older {
+            let sql = format!(
+                "DELETE FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND run_id <> ?",
+                self.table.sibling(crate::checkpoint::TABLE).sql()
+            );
+            let params: Vec<mysql::Value> = vec![
+                id.pipeline.clone().into(),
+                id.table.clone().into(),
+                id.input_id.clone().into(),
+                record.run_id.clone().into(),
+            ];
+            self.conn
+                .exec_drop(sql, params)
+                .map_err(|e| self.err(&e, "clearing the old checkpoint"))?;
+        }
         let params: Vec<mysql::Value> = vec![
             id.pipeline.clone().into(),
             id.table.clone().into(),

@@ -86,6 +86,41 @@ fn sink_err(display: &str, message: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The checkpoint rows of `id` (none when there is no checkpoint table yet).
+pub fn read_checkpoints(
+    url: &str,
+    table: &str,
+    id: &crate::checkpoint::Identity,
+) -> Result<Vec<crate::checkpoint::Stored>> {
+    let connect = PgConnect::parse(url)?;
+    let mut client = connect.connect()?;
+    let t = QualifiedName::parse(table).map_err(|e| sink_err(&connect.display, e))?;
+    let cp = t.sibling(crate::checkpoint::TABLE).sql();
+    let read = |e: postgres::Error| connect.error(&e, "reading the checkpoint");
+    let exists: Option<u32> = client
+        .query_one("SELECT to_regclass($1)::oid", &[&cp])
+        .map_err(read)?
+        .get(0);
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            format!("SELECT writer, run_id, state FROM {cp} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3")
+                .as_str(),
+            &[&id.pipeline, &id.table, &id.input_id],
+        )
+        .map_err(read)?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::checkpoint::Stored {
+            writer: r.get::<_, i32>(0) as u32,
+            run_id: r.get(1),
+            state: serde_json::from_str(r.get::<_, &str>(2)).ok(),
+        })
+        .collect())
+}
+
 /// Check the destination without changing it (for `rowflow check`).
 pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
     let connect = PgConnect::parse(url)?;
@@ -580,10 +615,22 @@ impl Sink for PgSink {
     }
 
     fn commit(&mut self, record: &CommitRecord) -> Result<()> {
-        if !self.in_tx {
-            return Ok(());
-        }
+        // The record is written even with no rows (the last commit marks the load
+        // complete).
+        self.begin()?;
         let id = &record.identity;
+        if record.clear_older {
+            let sql = format!(
+                "DELETE FROM {} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3 AND run_id <> $4",
+                self.table.sibling(crate::checkpoint::TABLE).sql()
+            );
+            self.client
+                .execute(
+                    sql.as_str(),
+                    &[&id.pipeline, &id.table, &id.input_id, &record.run_id],
+                )
+                .map_err(|e| self.err(&e, "clearing the old checkpoint"))?;
+        }
         let sql = table::checkpoint_upsert_sql(&self.table);
         self.client
             .execute(
