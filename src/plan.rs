@@ -407,6 +407,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             mode: sk.mode,
             key: sk.key.clone(),
             truncate: sk.truncate,
+            resuming: false,
         },
         writers: sk.writers,
         output_schema,
@@ -782,6 +783,7 @@ impl Plan {
                     _ => crate::config::WriteMode::Append,
                 };
                 self.sink.truncate = false;
+                self.sink.resuming = true;
                 self.source.seek(r.start.into())?;
                 notes.push(format!(
                     "resuming at line {} of {}; {} rows already committed{}",

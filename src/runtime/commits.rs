@@ -108,15 +108,25 @@ impl Commits {
             lwm_records += done_records + own.iter().map(|m| m.records).sum::<u64>();
             seq += 1;
         }
-        // Ranges of whole batches only: a batch split by key across writers counts once
-        // every part is in (replaying the rest of it is harmless: it is an upsert).
+        // Every batch committed beyond the mark, this writer's and the others' (a record
+        // replaces the writer's previous one, so it must repeat what that one said), and
+        // what an earlier run committed beyond it. Whole batches only: a batch split by
+        // key across writers counts once every part is in (replaying the rest of it is
+        // harmless: it is an upsert).
         let past = (lwm.file, lwm.record);
         let mut ranges: Vec<Range> = mine
             .iter()
             .filter(|m| m.seq >= seq && m.parts <= 1)
             .map(BatchMeta::range)
             .collect();
+        ranges.extend(
+            self.beyond
+                .range(seq..)
+                .filter(|(_, d)| d.parts_left == 0 && d.meta.parts <= 1)
+                .map(|(_, d)| d.meta.range()),
+        );
         ranges.extend(self.inherited.iter().copied().filter(|r| r.first > past));
+        ranges.sort_by_key(|r| r.first);
         Mark {
             lwm,
             lwm_records,
@@ -191,6 +201,21 @@ mod tests {
         let m = c.mark_with(&[b2]);
         assert!(m.complete);
         assert_eq!(m.lwm_records, 30);
+    }
+
+    #[test]
+    fn a_record_repeats_the_writers_earlier_ranges() {
+        let mut c = Commits::new(SavedPosition::default(), 0, vec![]);
+        // Writer A commits batches 2, then 4; batch 0 (writer B) is still open.
+        c.committed(&[batch(2, 21, 30)]);
+        let m = c.mark_with(&[batch(4, 41, 50)]);
+        assert_eq!(m.lwm_records, 0);
+        assert_eq!(
+            m.ranges.len(),
+            2,
+            "batch 2 is still beyond the mark: {:?}",
+            m.ranges
+        );
     }
 
     #[test]

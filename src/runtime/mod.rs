@@ -153,10 +153,12 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                 let mut records: Vec<SourceRecord> = Vec::with_capacity(batch_rows);
                 let mut last_bytes = 0u64;
                 let mut skip = skip.into_iter().peekable();
+                let mut reached_end = false;
                 while !stopping.load(Ordering::Relaxed) {
                     records.clear();
                     source.read_batch(batch_rows, &mut records)?;
                     if records.is_empty() {
+                        reached_end = true;
                         break;
                     }
                     // A resumed run skips what an earlier run committed beyond its mark.
@@ -203,11 +205,13 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                         break; // downstream stopped (an error there is reported by it)
                     }
                 }
-                // Interrupted or not, the batches made so far are all there will be.
-                commits
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .input_done(seq);
+                // The whole input is read: once these batches commit, the load is complete.
+                if reached_end {
+                    commits
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .input_done(seq);
+                }
                 Ok(())
             })
             .expect("spawning a thread only fails when the OS is out of resources")

@@ -39,6 +39,8 @@ pub struct SinkOptions {
     pub key: Vec<String>,
     /// Empty an existing table first.
     pub truncate: bool,
+    /// The run resumes an interrupted one: the table is as that run left it.
+    pub resuming: bool,
 }
 
 /// Rows written by a call, and rows the database refused (with its message).

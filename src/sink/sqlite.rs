@@ -896,6 +896,7 @@ mod tests {
             mode,
             key: key.iter().map(|s| s.to_string()).collect(),
             truncate: false,
+            resuming: false,
         }
     }
 

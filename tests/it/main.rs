@@ -3,6 +3,7 @@
 //! MariaDB servers on the machine).
 
 mod cli;
+mod crash;
 mod csv_edge;
 mod db;
 mod harness;

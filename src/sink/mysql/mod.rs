@@ -332,6 +332,29 @@ pub struct MySink {
     infile: Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
+/// Put `new` in the place of `table` (one atomic RENAME when `table` exists), and drop
+/// the old one. A leftover `__rowflow_old` from a run stopped mid-swap is dropped first.
+fn swap_tables(conn: &mut Conn, table: &MyName, new: &MyName) -> mysql::Result<()> {
+    let old = table.sibling(&format!("{}__rowflow_old", table.name));
+    conn.query_drop(format!("DROP TABLE IF EXISTS {}", old.sql()))?;
+    let exists: Option<u32> = conn.exec_first(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+        (table.db.clone(), table.name.clone()),
+    )?;
+    if exists.is_some() {
+        conn.query_drop(format!(
+            "RENAME TABLE {t} TO {old}, {new} TO {t}",
+            t = table.sql(),
+            old = old.sql(),
+            new = new.sql()
+        ))?;
+        conn.query_drop(format!("DROP TABLE {}", old.sql()))?;
+    } else {
+        conn.query_drop(format!("RENAME TABLE {} TO {}", new.sql(), table.sql()))?;
+    }
+    Ok(())
+}
+
 /// A row in `LOAD DATA`'s format: tab-separated, `\N` for NULL, backslash escapes.
 fn infile_row(out: &mut Vec<u8>, values: &[Value]) {
     use std::io::Write;
@@ -486,6 +509,18 @@ impl MySink {
                 .map_err(|e| connect.error(&e, "preparing the table"))
         };
         let read = |e: mysql::Error| connect.error(&e, "reading the table's definition");
+        let new_table = t.sibling(&format!("{}__rowflow_new", t.name));
+        if opts.resuming
+            && writer == 0
+            && table::table_columns(&mut conn, &new_table)
+                .map_err(read)?
+                .is_some()
+        {
+            // The interrupted run committed into the new table of a `replace` but was
+            // stopped before swapping it in: swap it in now.
+            swap_tables(&mut conn, &t, &new_table)
+                .map_err(|e| connect.error(&e, "swapping in the new table"))?;
+        }
         let existing = table::table_columns(&mut conn, &t).map_err(read)?;
         let mut into = t.clone();
         let mut swap_pending = false;
@@ -503,7 +538,7 @@ impl MySink {
                 ddl(&mut conn, &table::create_sql(&t, opts))?;
             }
             (Some(_), WriteMode::Replace) => {
-                into = t.sibling(&format!("{}__rowflow_new", t.name));
+                into = new_table.clone();
                 ddl(&mut conn, &format!("DROP TABLE IF EXISTS {}", into.sql()))?;
                 ddl(&mut conn, &table::create_sql(&into, opts))?;
                 swap_pending = true;
@@ -779,21 +814,9 @@ impl MySink {
         if !self.swap_pending {
             return Ok(());
         }
-        let old = self
-            .table
-            .sibling(&format!("{}__rowflow_old", self.table.name));
-        let sql = format!(
-            "RENAME TABLE {t} TO {old}, {new} TO {t}",
-            t = self.table.sql(),
-            old = old.sql(),
-            new = self.into.sql()
-        );
-        self.conn
-            .query_drop(sql)
+        let (t, new) = (self.table.clone(), self.into.clone());
+        swap_tables(&mut self.conn, &t, &new)
             .map_err(|e| self.err(&e, "swapping in the new table"))?;
-        self.conn
-            .query_drop(format!("DROP TABLE {}", old.sql()))
-            .map_err(|e| self.err(&e, "dropping the old table"))?;
         self.into = self.table.clone();
         self.swap_pending = false;
         Ok(())

@@ -717,6 +717,7 @@ mod tests {
             mode: WriteMode::Upsert,
             key: vec!["id".into()],
             truncate: false,
+            resuming: false,
         };
         let t = QualifiedName::parse("s.t").unwrap();
         let sql = merge_sql(&t, &opts, &["\"id\"".into(), "\"v\"".into()]);
