@@ -302,10 +302,9 @@ pub fn read_checkpoints(
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| sink_err(&target, e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(|e| sink_err(&target, e))?;
+    // Read-write, though nothing is written: a process killed mid-transaction leaves a
+    // hot journal, which SQLite rolls back on open, and a read-only connection cannot.
+    let conn = open_conn(path, &target)?;
     if table_columns(&conn, crate::checkpoint::TABLE)
         .map_err(|e| sink_err(&target, e))?
         .is_none()
@@ -366,8 +365,9 @@ pub fn check(path: &Path, opts: &SinkOptions) -> Result<TableStatus> {
     if !path.exists() {
         return Ok(TableStatus::Missing);
     }
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| sink_err(&target, e))?;
+    // Read-write (nothing is written): a hot journal left by a killed run is rolled back
+    // on open, which a read-only connection cannot do.
+    let conn = open_conn(path, &target)?;
     let cols = table_columns(&conn, &opts.table).map_err(|e| sink_err(&target, e))?;
     match (cols, opts.mode) {
         (None, _) => Ok(TableStatus::Missing),
