@@ -108,6 +108,7 @@ impl Commits {
             lwm_records += done_records + own.iter().map(|m| m.records).sum::<u64>();
             seq += 1;
         }
+        lwm_records += self.inherited_between(self.lwm, lwm);
         // Every batch committed beyond the mark, this writer's and the others' (a record
         // replaces the writer's previous one, so it must repeat what that one said), and
         // what an earlier run committed beyond it. Whole batches only: a batch split by
@@ -150,11 +151,23 @@ impl Commits {
             if d.parts_left > 0 {
                 break;
             }
-            self.lwm = d.meta.end.into();
-            self.lwm_records += d.records;
+            let end: SavedPosition = d.meta.end.into();
+            self.lwm_records += d.records + self.inherited_between(self.lwm, end);
+            self.lwm = end;
             self.beyond.remove(&self.next_seq);
             self.next_seq += 1;
         }
+    }
+
+    /// Records of the inherited ranges that lie between two marks (the reader skipped
+    /// them: they count once the mark passes them).
+    fn inherited_between(&self, from: SavedPosition, to: SavedPosition) -> u64 {
+        let (a, b) = ((from.file, from.record), (to.file, to.record));
+        self.inherited
+            .iter()
+            .filter(|r| r.first > a && r.last <= b)
+            .map(|r| r.records)
+            .sum()
     }
 }
 
@@ -246,10 +259,16 @@ mod tests {
         let m = c.mark_with(&[batch(0, 1, 10)]);
         assert_eq!(m.ranges.len(), 1, "21..30 is still beyond the mark");
         c.committed(&[batch(0, 1, 10)]);
-        // The resumed run skips 21..30; its next batch covers 31..40 and ends past it.
-        let m = c.mark_with(&[batch(1, 11, 40)]);
+        // The resumed run skips 21..30; its next batch covers 11..20 and 31..40 and
+        // ends past it: the skipped records count once the mark passes them.
+        let mut b = batch(1, 11, 40);
+        b.records = 20;
+        let m = c.mark_with(&[b]);
         assert!(m.ranges.is_empty());
+        assert_eq!(m.lwm_records, 40);
+        c.committed(&[b]);
+        assert_eq!(c.lwm_records, 40);
         c.input_done(2);
-        assert!(c.mark_with(&[batch(1, 11, 40)]).complete);
+        assert!(c.mark_with(&[]).complete);
     }
 }

@@ -46,8 +46,9 @@ fn pipeline(
         dir,
         name,
         &format!(
-            "name = \"crash\"\n[source]\npaths = [{}]\n[source.schema]\nid = \"int\"\nbirthdate = \"date\"\n\
-             signup_ts = \"timestamp\"\nmonthly_spend = \"decimal\"\nvisits = \"int\"\n\n\
+            "name = \"crash\"\n[source]\npaths = [{}]\n[source.schema]\nid = \"int\"\nfirst_name = \"text\"\n\
+             last_name = \"text\"\nemail = \"text\"\nbirthdate = \"date\"\nsignup_ts = \"timestamp\"\n\
+             country = \"text\"\nplan = \"text\"\nmonthly_spend = \"decimal\"\nvisits = \"int\"\nnotes = \"text\"\n\n\
              [[transform]]\ntype = \"compute\"\n[transform.columns]\n\
              full_name = \"first_name || ' ' || last_name\"\nemail = \"lower(trim(email))\"\n\
              annual_spend = \"CAST(monthly_spend * 12 AS double precision)\"\n\
@@ -144,7 +145,7 @@ fn kill_and_resume(kind: Kind, trials: u64, rows: u64, writers: usize, seed: u64
         &inputs,
         &db.url(),
         &reference,
-        3000,
+        1500,
         writers,
     );
     let t0 = Instant::now();
@@ -169,7 +170,7 @@ fn kill_and_resume(kind: Kind, trials: u64, rows: u64, writers: usize, seed: u64
             &inputs,
             &db.url(),
             &table,
-            3000,
+            1500,
             writers,
         );
         // --restart: each trial starts from scratch, whatever the last one left.
