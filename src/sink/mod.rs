@@ -5,6 +5,7 @@
 //! Sinks are blocking and run on a thread of their own.
 
 mod dialect;
+mod held;
 mod mysql;
 mod postgres;
 mod spill;
@@ -213,6 +214,23 @@ pub(crate) fn key_cmp(
         }
     }
     std::cmp::Ordering::Equal
+}
+
+/// A destination's error, with the password scrubbed from the message: a connection
+/// problem (the runtime reconnects and retries) or a fatal one.
+pub(crate) fn destination_error(
+    target: &str,
+    password: Option<&str>,
+    message: String,
+    connection: bool,
+) -> crate::error::Error {
+    let message = url::scrub(&message, password);
+    let target = target.to_string();
+    if connection {
+        crate::error::Error::Connection { target, message }
+    } else {
+        crate::error::Error::Sink { target, message }
+    }
 }
 
 /// Rows per transaction when the pipeline does not say.

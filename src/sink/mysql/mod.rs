@@ -24,11 +24,12 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
 use self::table::{MyName, quote};
+use super::held::{Chunk, Held, encoded_rows};
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
-use crate::row::{Batch, Rejected, Row, Value};
+use crate::row::{Batch, Row, Value};
 use crate::sink::url::{redact_url, scrub, url_password};
 
 /// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
@@ -122,21 +123,12 @@ impl MyConnect {
     }
 
     fn error(&self, e: &mysql::Error, doing: &str) -> Error {
-        let message = scrub(
-            &format!("{doing}: {}", describe(e)),
+        crate::sink::destination_error(
+            &self.display,
             self.password.as_deref(),
-        );
-        if is_connection_error(e) {
-            Error::Connection {
-                target: self.display.clone(),
-                message,
-            }
-        } else {
-            Error::Sink {
-                target: self.display.clone(),
-                message,
-            }
-        }
+            format!("{doing}: {}", describe(e)),
+            is_connection_error(e),
+        )
     }
 }
 
@@ -298,14 +290,6 @@ fn bind(v: &Value) -> mysql::Value {
     }
 }
 
-/// Rows of one written batch, kept until commit to replay after a lost connection.
-struct Chunk {
-    rows: Vec<Row>,
-    /// Each row in `LOAD DATA` format, made by the encoder (empty when not).
-    tuples: Vec<Vec<u8>>,
-    reported: bool,
-}
-
 /// Writes rows into one MySQL/MariaDB table.
 pub struct MySink {
     connect: MyConnect,
@@ -319,11 +303,11 @@ pub struct MySink {
     /// Rows per statement at most.
     chunk_rows: usize,
     in_tx: bool,
-    chunks: Vec<Chunk>,
+    /// The open transaction's rows.
+    held: Held,
     in_doubt: Option<(String, u64)>,
     /// `replace`: swap the new table in after the first commit.
     swap_pending: bool,
-    spent: Vec<Vec<Row>>,
     checkpoint: crate::checkpoint::Identity,
     writer: u32,
     /// Write with `LOAD DATA LOCAL INFILE` (until the server refuses it).
@@ -339,7 +323,7 @@ fn swap_tables(conn: &mut Conn, table: &MyName, new: &MyName) -> mysql::Result<(
     conn.query_drop(format!("DROP TABLE IF EXISTS {}", old.sql()))?;
     let exists: Option<u32> = conn.exec_first(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-        (table.db.clone(), table.name.clone()),
+        (table.schema.clone(), table.name.clone()),
     )?;
     if exists.is_some() {
         conn.query_drop(format!(
@@ -429,7 +413,7 @@ pub fn read_checkpoints(
 ) -> Result<Vec<crate::checkpoint::Stored>> {
     let connect = MyConnect::parse(url)?;
     let mut conn = connect.connect()?;
-    let t = MyName::parse(table).map_err(|e| sink_err(&connect.display, e))?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
     let sql = format!(
         "SELECT writer, run_id, state FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
         t.sibling(crate::checkpoint::TABLE).sql()
@@ -458,7 +442,7 @@ pub fn read_checkpoints(
 pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
     let connect = MyConnect::parse(url)?;
     let mut conn = connect.connect()?;
-    let t = MyName::parse(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
+    let t = table::parse_name(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
     let read = |e: mysql::Error| connect.error(&e, "reading the table's definition");
     match (
         table::table_columns(&mut conn, &t).map_err(read)?,
@@ -503,7 +487,7 @@ impl MySink {
         let connect = MyConnect::parse(url)?;
         let mut conn = connect.connect()?;
         let display = connect.display.clone();
-        let t = MyName::parse(&opts.table).map_err(|e| sink_err(&display, e))?;
+        let t = table::parse_name(&opts.table).map_err(|e| sink_err(&display, e))?;
         let ddl = |conn: &mut Conn, sql: &str| {
             conn.query_drop(sql)
                 .map_err(|e| connect.error(&e, "preparing the table"))
@@ -604,10 +588,9 @@ impl MySink {
             opts: opts.clone(),
             chunk_rows,
             in_tx: false,
-            chunks: Vec::new(),
+            held: Held::default(),
             in_doubt: None,
             swap_pending,
-            spent: Vec::new(),
             checkpoint,
             writer,
         })
@@ -666,7 +649,7 @@ impl MySink {
     /// Write the rows of chunk `c`, isolating refused ones by bisection. Returns (rows
     /// written, refused (index, reason)).
     fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
-        let n = self.chunks[c].rows.len();
+        let n = self.held.chunks[c].rows.len();
         // With LOAD DATA when it can; when something did not fit, the INSERTs below
         // find it (they fail loudly).
         if self.load_data && self.opts.mode != WriteMode::Upsert && n > 0 && self.load(c)? {
@@ -682,7 +665,7 @@ impl MySink {
             .collect();
         while let Some((a, b)) = todo.pop() {
             let sql = self.insert_sql(b - a);
-            let params: Vec<mysql::Value> = self.chunks[c].rows[a..b]
+            let params: Vec<mysql::Value> = self.held.chunks[c].rows[a..b]
                 .iter()
                 .flat_map(|r| r.values.iter().map(bind))
                 .collect();
@@ -709,11 +692,11 @@ impl MySink {
     /// returned (the caller then finds the culprits row by row). A server that does not
     /// allow LOCAL INFILE switches the sink to INSERTs for good.
     fn load(&mut self, c: usize) -> Result<bool> {
-        let n = self.chunks[c].rows.len() as u64;
+        let n = self.held.chunks[c].rows.len() as u64;
         {
             let mut data = self.infile.lock().unwrap_or_else(|p| p.into_inner());
             data.clear();
-            let chunk = &self.chunks[c];
+            let chunk = &self.held.chunks[c];
             if chunk.tuples.len() == chunk.rows.len() {
                 chunk.tuples.iter().for_each(|t| data.extend_from_slice(t));
             } else {
@@ -764,47 +747,12 @@ impl MySink {
         Ok(clean)
     }
 
-    fn take_refused(&mut self, c: usize, refused: Vec<(usize, String)>) -> Vec<Rejected> {
-        if refused.is_empty() {
-            return Vec::new();
-        }
-        let rows = std::mem::take(&mut self.chunks[c].rows);
-        let tuples = std::mem::take(&mut self.chunks[c].tuples);
-        let aligned = tuples.len() == rows.len();
-        let mut tuples = tuples.into_iter();
-        let mut out = Vec::new();
-        let mut refused = refused.into_iter().peekable();
-        for (i, row) in rows.into_iter().enumerate() {
-            let tuple = if aligned { tuples.next() } else { None };
-            match refused.next_if(|(k, _)| *k == i) {
-                Some((_, reason)) => out.push(Rejected {
-                    pos: row.pos,
-                    raw: row.raw,
-                    reason: format!("sink: {reason}"),
-                }),
-                None => {
-                    self.chunks[c].rows.push(row);
-                    if let Some(t) = tuple {
-                        self.chunks[c].tuples.push(t);
-                    }
-                }
-            }
-        }
-        out
-    }
-
     fn replay(&mut self) -> Result<Written> {
         self.begin()?;
         let mut out = Written::default();
-        for c in 0..self.chunks.len() {
+        for c in 0..self.held.chunks.len() {
             let (written, refused) = self.send(c)?;
-            if self.chunks[c].reported {
-                out.revoked += refused.len() as u64;
-            } else {
-                out.rows += written;
-            }
-            self.chunks[c].reported = true;
-            out.rejected.extend(self.take_refused(c, refused));
+            self.held.sent(c, written, refused, &mut out);
         }
         Ok(out)
     }
@@ -821,12 +769,6 @@ impl MySink {
         self.swap_pending = false;
         Ok(())
     }
-
-    fn clear_chunks(&mut self) {
-        for c in self.chunks.drain(..) {
-            self.spent.push(c.rows);
-        }
-    }
 }
 
 impl Sink for MySink {
@@ -836,45 +778,28 @@ impl Sink for MySink {
 
     fn write(&mut self, batch: &mut Batch) -> Result<Written> {
         let mut out = Written {
-            spent: std::mem::take(&mut self.spent),
+            spent: self.held.take_spent(),
             ..Written::default()
         };
-        let mut rows = std::mem::take(&mut batch.rows);
-        let mut tuples = std::mem::take(&mut batch.encoded);
-        if tuples.len() != rows.len() {
-            // Rows that did not go through the encoder (none in a planned run).
-            tuples.clear();
-            let mut kept = Vec::with_capacity(rows.len());
-            for mut row in rows {
-                match self.encode.check(&mut row.values) {
-                    Ok(()) => kept.push(row),
-                    Err(reason) => out.rejected.push(Rejected {
-                        pos: row.pos,
-                        raw: row.raw,
-                        reason,
-                    }),
-                }
-            }
-            rows = kept;
-        }
+        let encode = self.encode.clone();
+        let (rows, tuples) = encoded_rows(
+            std::mem::take(&mut batch.rows),
+            std::mem::take(&mut batch.encoded),
+            &mut out,
+            // Sent from the values (`LOAD DATA` formats them then).
+            |row| encode.check(&mut row.values).map(|()| None),
+        );
         if rows.is_empty() {
             return Ok(out);
         }
-        self.chunks.push(Chunk {
-            rows,
-            tuples,
-            reported: false,
-        });
+        let c = self.held.push(rows, tuples);
         if !self.encode.key_idx.is_empty() {
             // Keyed tables: held until `flush`, then written in key order.
             return Ok(out);
         }
         self.begin()?;
-        let c = self.chunks.len() - 1;
         let (written, refused) = self.send(c)?;
-        self.chunks[c].reported = true;
-        out.rows += written;
-        out.rejected.extend(self.take_refused(c, refused));
+        self.held.sent(c, written, refused, &mut out);
         Ok(out)
     }
 
@@ -883,22 +808,22 @@ impl Sink for MySink {
     /// page once, instead of once per batch), written now.
     fn flush(&mut self) -> Result<Written> {
         let mut out = Written {
-            spent: std::mem::take(&mut self.spent),
+            spent: self.held.take_spent(),
             ..Written::default()
         };
-        let (held, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.chunks)
+        let (unsent, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.held.chunks)
             .into_iter()
             .partition(|c| !c.reported);
-        self.chunks = sent;
-        if held.is_empty() {
+        self.held.chunks = sent;
+        if unsent.is_empty() {
             return Ok(out);
         }
-        let aligned = held.iter().all(|c| c.tuples.len() == c.rows.len());
-        let mut pairs: Vec<(Row, Vec<u8>)> = held
+        let encoded = unsent.iter().all(Chunk::encoded);
+        let mut pairs: Vec<(Row, Vec<u8>)> = unsent
             .into_iter()
             .flat_map(|c| {
-                let tuples = if aligned { c.tuples } else { Vec::new() };
                 let n = c.rows.len();
+                let tuples = if encoded { c.tuples } else { Vec::new() };
                 c.rows.into_iter().zip(
                     tuples
                         .into_iter()
@@ -910,17 +835,12 @@ impl Sink for MySink {
         let k = self.encode.key_idx.clone();
         pairs.sort_by(|a, b| crate::sink::key_cmp(&a.0.values, &b.0.values, &k));
         let (rows, tuples): (Vec<Row>, Vec<Vec<u8>>) = pairs.into_iter().unzip();
-        self.chunks.push(Chunk {
-            rows,
-            tuples: if aligned { tuples } else { Vec::new() },
-            reported: false,
-        });
+        let c = self
+            .held
+            .push(rows, if encoded { tuples } else { Vec::new() });
         self.begin()?;
-        let c = self.chunks.len() - 1;
         let (written, refused) = self.send(c)?;
-        self.chunks[c].reported = true;
-        out.rows += written;
-        out.rejected.extend(self.take_refused(c, refused));
+        self.held.sent(c, written, refused, &mut out);
         Ok(out)
     }
 
@@ -963,12 +883,12 @@ impl Sink for MySink {
             .map_err(|e| self.err(&e, "COMMIT"))?;
         self.in_doubt = None;
         self.in_tx = false;
-        self.clear_chunks();
+        self.held.clear();
         self.swap()
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.clear_chunks();
+        self.held.clear();
         if self.in_tx {
             self.in_tx = false;
             self.conn
@@ -1005,7 +925,7 @@ impl Sink for MySink {
                 .exec_first(sql, params)
                 .map_err(|e| self.err(&e, "reading the checkpoint"))?;
             if row.is_some_and(|(r, t)| r == run_id && t == txn as i64) {
-                self.clear_chunks();
+                self.held.clear();
                 self.swap()?;
                 return Ok(Written::default());
             }

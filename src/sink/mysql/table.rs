@@ -5,70 +5,16 @@ use mysql::prelude::Queryable;
 use crate::config::WriteMode;
 use crate::schema::DataType;
 use crate::sink::SinkOptions;
+use crate::sink::dialect::TableName;
 
-/// Quote an identifier with backticks, doubling any backtick inside.
-pub(crate) fn quote(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
+pub(crate) use crate::sink::dialect::quote_backtick as quote;
 
-/// `db.table` or `table` (the URL's database). Backticks or double quotes protect a
-/// dot inside a name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MyName {
-    pub db: Option<String>,
-    pub name: String,
-}
+/// A table name quoted for MySQL (`database.table` or `table`).
+pub(crate) type MyName = TableName;
 
-impl MyName {
-    pub(crate) fn parse(s: &str) -> Result<Self, String> {
-        let mut parts = Vec::new();
-        let mut cur = String::new();
-        let mut quote_char: Option<char> = None;
-        let mut chars = s.chars().peekable();
-        while let Some(c) = chars.next() {
-            match (quote_char, c) {
-                (Some(q), c) if c == q && chars.peek() == Some(&q) => {
-                    chars.next();
-                    cur.push(q);
-                }
-                (Some(q), c) if c == q => quote_char = None,
-                (None, '`' | '"') => quote_char = Some(c),
-                (None, '.') => parts.push(std::mem::take(&mut cur)),
-                (_, c) => cur.push(c),
-            }
-        }
-        if quote_char.is_some() {
-            return Err(format!("table name {s:?} has an unclosed quote"));
-        }
-        parts.push(cur);
-        match parts.as_slice() {
-            [n] if !n.is_empty() => Ok(MyName {
-                db: None,
-                name: n.clone(),
-            }),
-            [d, n] if !d.is_empty() && !n.is_empty() => Ok(MyName {
-                db: Some(d.clone()),
-                name: n.clone(),
-            }),
-            _ => Err(format!(
-                "table name {s:?} must be `table` or `database.table` (quote a name that contains a dot)"
-            )),
-        }
-    }
-
-    pub(crate) fn sql(&self) -> String {
-        match &self.db {
-            Some(d) => format!("{}.{}", quote(d), quote(&self.name)),
-            None => quote(&self.name),
-        }
-    }
-
-    pub(crate) fn sibling(&self, name: &str) -> MyName {
-        MyName {
-            db: self.db.clone(),
-            name: name.to_string(),
-        }
-    }
+/// Parse a table name for MySQL.
+pub(crate) fn parse_name(s: &str) -> Result<TableName, String> {
+    TableName::parse(s, quote)
 }
 
 /// The target column types rowflow tells apart.
@@ -147,7 +93,7 @@ pub(crate) struct MyColumn {
 }
 
 fn db_expr(t: &MyName) -> (&'static str, Option<String>) {
-    match &t.db {
+    match &t.schema {
         Some(d) => ("?", Some(d.clone())),
         None => ("DATABASE()", None),
     }
@@ -301,19 +247,4 @@ pub(crate) fn checkpoint_upsert_sql(t: &MyName) -> String {
          run_id = VALUES(run_id), txn = VALUES(txn), state = VALUES(state), updated_at = VALUES(updated_at)",
         t.sibling(crate::checkpoint::TABLE).sql()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_quoting() {
-        assert_eq!(quote("a`b"), "`a``b`");
-        let n = MyName::parse("test.users").unwrap();
-        assert_eq!(n.sql(), "`test`.`users`");
-        let n = MyName::parse("`my.table`").unwrap();
-        assert_eq!((n.db, n.name.as_str()), (None, "my.table"));
-        assert!(MyName::parse("a.b.c").is_err());
-    }
 }

@@ -122,21 +122,12 @@ impl PgConnect {
     /// Turn a driver error into a fatal [`Error::Sink`] or a retryable
     /// [`Error::Connection`], with the password scrubbed from the message.
     pub(crate) fn error(&self, e: &postgres::Error, doing: &str) -> Error {
-        let message = scrub(
-            &format!("{doing}: {}", describe(e)),
+        crate::sink::destination_error(
+            &self.display,
             self.password.as_deref(),
-        );
-        if is_connection_error(e) {
-            Error::Connection {
-                target: self.display.clone(),
-                message,
-            }
-        } else {
-            Error::Sink {
-                target: self.display.clone(),
-                message,
-            }
-        }
+            format!("{doing}: {}", describe(e)),
+            is_connection_error(e),
+        )
     }
 
     /// Scrub the password from a message.

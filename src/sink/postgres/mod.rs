@@ -26,22 +26,12 @@ use self::conn::PgConnect;
 use self::encode::{BINARY_HEADER, BINARY_TRAILER, EncodeColumn, PgEncode, PgType};
 use self::table::{PgColumn, QualifiedName};
 use super::dialect::quote_ident;
+use super::held::{Held, encoded_rows};
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
-use crate::row::{Batch, Rejected, Row};
-
-/// Rows of one written batch, kept until commit to replay them after a lost
-/// connection.
-struct Chunk {
-    /// Position and original fields of each row (values are gone: encoded).
-    rows: Vec<Row>,
-    /// The `COPY` tuple of each row.
-    tuples: Vec<Vec<u8>>,
-    /// Reported to the runtime as written (false while its first write is in doubt).
-    reported: bool,
-}
+use crate::row::Batch;
 
 /// Writes rows into one PostgreSQL table.
 pub struct PgSink {
@@ -65,11 +55,9 @@ pub struct PgSink {
     /// The staging table exists in this session and transaction.
     stage_ready: bool,
     /// The open transaction's rows.
-    chunks: Vec<Chunk>,
+    held: Held,
     /// A `COMMIT` whose outcome is unknown (connection lost): its transaction number.
     in_doubt: Option<(String, u64)>,
-    /// Rows done with, handed back to the runtime to free.
-    spent: Vec<Vec<Row>>,
     /// Whether this writer prepares the table (writer 0) or finds it ready.
     prepares: bool,
     checkpoint: crate::checkpoint::Identity,
@@ -94,7 +82,7 @@ pub fn read_checkpoints(
 ) -> Result<Vec<crate::checkpoint::Stored>> {
     let connect = PgConnect::parse(url)?;
     let mut client = connect.connect()?;
-    let t = QualifiedName::parse(table).map_err(|e| sink_err(&connect.display, e))?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
     let cp = t.sibling(crate::checkpoint::TABLE).sql();
     let read = |e: postgres::Error| connect.error(&e, "reading the checkpoint");
     let exists: Option<u32> = client
@@ -125,7 +113,7 @@ pub fn read_checkpoints(
 pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
     let connect = PgConnect::parse(url)?;
     let mut client = connect.connect()?;
-    let table = QualifiedName::parse(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
+    let table = table::parse_name(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
     let existing = table::table_columns(&mut client, &table)
         .map_err(|e| connect.error(&e, "reading the table's definition"))?;
     match (existing, opts.mode) {
@@ -170,7 +158,7 @@ impl PgSink {
         let connect = PgConnect::parse(url)?;
         let mut client = connect.connect()?;
         let display = connect.display.clone();
-        let table = QualifiedName::parse(&opts.table).map_err(|e| sink_err(&display, e))?;
+        let table = table::parse_name(&opts.table).map_err(|e| sink_err(&display, e))?;
         let read = |e: postgres::Error| connect.error(&e, "reading the table's definition");
         let existing = table::table_columns(&mut client, &table).map_err(read)?;
         let mut first_ddl = Vec::new();
@@ -274,9 +262,8 @@ impl PgSink {
             first_done: false,
             in_tx: false,
             stage_ready: false,
-            chunks: Vec::new(),
+            held: Held::default(),
             in_doubt: None,
-            spent: Vec::new(),
             prepares: writer == 0,
             checkpoint,
             writer,
@@ -343,7 +330,7 @@ impl PgSink {
     /// Send the live rows of chunk `c` (all of them, or those at `only`), isolating the
     /// rows the server refuses. Returns (rows written, refused rows as (index, reason)).
     fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
-        let n = self.chunks[c].tuples.len();
+        let n = self.held.chunks[c].tuples.len();
         let mut refused: Vec<(usize, String)> = Vec::new();
         let mut written = 0u64;
         // Work list of row index sets still to send, each in its own savepoint.
@@ -415,7 +402,7 @@ impl PgSink {
     fn copy(&mut self, c: usize, idx: &[usize]) -> std::result::Result<(), postgres::Error> {
         use std::io::Write;
         let binary = self.encode.binary;
-        let chunk = &self.chunks[c];
+        let chunk = &self.held.chunks[c];
         let size: usize = idx.iter().map(|&i| chunk.tuples[i].len()).sum();
         let mut data = Vec::with_capacity(size + 32);
         if binary {
@@ -454,51 +441,11 @@ impl PgSink {
     fn replay(&mut self) -> Result<Written> {
         self.begin()?;
         let mut out = Written::default();
-        for c in 0..self.chunks.len() {
+        for c in 0..self.held.chunks.len() {
             let (written, refused) = self.send(c)?;
-            let reported = self.chunks[c].reported;
-            if reported {
-                out.revoked += refused.len() as u64;
-            } else {
-                out.rows += written;
-            }
-            self.chunks[c].reported = true;
-            out.rejected.extend(self.take_refused(c, refused));
+            self.held.sent(c, written, refused, &mut out);
         }
         Ok(out)
-    }
-
-    /// Remove refused rows from chunk `c` (so a replay does not send them again) and
-    /// return them as rejects.
-    fn take_refused(&mut self, c: usize, refused: Vec<(usize, String)>) -> Vec<Rejected> {
-        if refused.is_empty() {
-            return Vec::new();
-        }
-        let chunk = &mut self.chunks[c];
-        let rows = std::mem::take(&mut chunk.rows);
-        let tuples = std::mem::take(&mut chunk.tuples);
-        let mut out = Vec::new();
-        let mut refused = refused.into_iter().peekable();
-        for (i, (row, tuple)) in rows.into_iter().zip(tuples).enumerate() {
-            match refused.next_if(|(k, _)| *k == i) {
-                Some((_, reason)) => out.push(Rejected {
-                    pos: row.pos,
-                    raw: row.raw,
-                    reason: format!("sink: {reason}"),
-                }),
-                None => {
-                    chunk.rows.push(row);
-                    chunk.tuples.push(tuple);
-                }
-            }
-        }
-        out
-    }
-
-    fn clear_chunks(&mut self) {
-        for c in self.chunks.drain(..) {
-            self.spent.push(c.rows);
-        }
     }
 }
 
@@ -564,52 +511,33 @@ impl Sink for PgSink {
 
     fn write(&mut self, batch: &mut Batch) -> Result<Written> {
         let mut out = Written {
-            spent: std::mem::take(&mut self.spent),
+            spent: self.held.take_spent(),
             ..Written::default()
         };
-        let mut rows = std::mem::take(&mut batch.rows);
-        let mut tuples = std::mem::take(&mut batch.encoded);
-        if tuples.len() != rows.len() {
-            // Rows that did not go through the encoder (none in a planned run).
-            tuples.clear();
-            let mut kept = Vec::with_capacity(rows.len());
-            for mut row in rows {
-                match self.encode.encode(&row.values) {
-                    Ok(t) => {
-                        row.values = Vec::new();
-                        tuples.push(t);
-                        kept.push(row);
-                    }
-                    Err(reason) => out.rejected.push(Rejected {
-                        pos: row.pos,
-                        raw: row.raw,
-                        reason,
-                    }),
-                }
-            }
-            rows = kept;
-        }
+        let encode = self.encode.clone();
+        let (rows, tuples) = encoded_rows(
+            std::mem::take(&mut batch.rows),
+            std::mem::take(&mut batch.encoded),
+            &mut out,
+            |row| {
+                let t = encode.encode(&row.values)?;
+                row.values = Vec::new();
+                Ok(Some(t))
+            },
+        );
         if rows.is_empty() {
             return Ok(out);
         }
-        // Kept before sending: if the connection drops now, `reconnect` replays it.
-        self.chunks.push(Chunk {
-            rows,
-            tuples,
-            reported: false,
-        });
+        let c = self.held.push(rows, tuples);
         self.begin()?;
-        let c = self.chunks.len() - 1;
         let (written, refused) = self.send(c)?;
-        self.chunks[c].reported = true;
-        out.rows += written;
-        out.rejected.extend(self.take_refused(c, refused));
+        self.held.sent(c, written, refused, &mut out);
         Ok(out)
     }
 
     fn flush(&mut self) -> Result<Written> {
         Ok(Written {
-            spent: std::mem::take(&mut self.spent),
+            spent: self.held.take_spent(),
             ..Written::default()
         })
     }
@@ -654,12 +582,12 @@ impl Sink for PgSink {
         self.in_doubt = None;
         self.in_tx = false;
         self.first_done = true;
-        self.clear_chunks();
+        self.held.clear();
         Ok(())
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.clear_chunks();
+        self.held.clear();
         if self.in_tx {
             self.in_tx = false;
             self.stage_ready = false;
@@ -694,7 +622,7 @@ impl Sink for PgSink {
             if landed {
                 // The commit happened before the connection was lost.
                 self.first_done = true;
-                self.clear_chunks();
+                self.held.clear();
                 return Ok(Written::default());
             }
         }
@@ -719,7 +647,7 @@ mod tests {
             truncate: false,
             resuming: false,
         };
-        let t = QualifiedName::parse("s.t").unwrap();
+        let t = table::parse_name("s.t").unwrap();
         let sql = merge_sql(&t, &opts, &["\"id\"".into(), "\"v\"".into()]);
         assert_eq!(
             sql,

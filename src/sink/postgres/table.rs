@@ -7,68 +7,14 @@ use super::encode::{PgType, compatible};
 use crate::config::WriteMode;
 use crate::schema::DataType;
 use crate::sink::SinkOptions;
-use crate::sink::dialect::quote_ident;
+use crate::sink::dialect::{TableName, quote_ident};
 
-/// `schema.table` or `table`, each part as written (quoted parts unquoted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct QualifiedName {
-    pub schema: Option<String>,
-    pub name: String,
-}
+/// A table name quoted for PostgreSQL.
+pub(crate) type QualifiedName = TableName;
 
-impl QualifiedName {
-    /// Split on a dot outside double quotes: `analytics.users`, `"my.table"`,
-    /// `"Sales"."Q1 2026"`.
-    pub(crate) fn parse(s: &str) -> Result<Self, String> {
-        let mut parts = Vec::new();
-        let mut cur = String::new();
-        let mut quoted = false;
-        let mut chars = s.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' if quoted && chars.peek() == Some(&'"') => {
-                    chars.next();
-                    cur.push('"');
-                }
-                '"' => quoted = !quoted,
-                '.' if !quoted => parts.push(std::mem::take(&mut cur)),
-                c => cur.push(c),
-            }
-        }
-        if quoted {
-            return Err(format!("table name {s:?} has an unclosed quote"));
-        }
-        parts.push(cur);
-        match parts.as_slice() {
-            [n] if !n.is_empty() => Ok(QualifiedName {
-                schema: None,
-                name: n.clone(),
-            }),
-            [sch, n] if !sch.is_empty() && !n.is_empty() => Ok(QualifiedName {
-                schema: Some(sch.clone()),
-                name: n.clone(),
-            }),
-            _ => Err(format!(
-                "table name {s:?} must be `table` or `schema.table` (quote a name that contains a dot)"
-            )),
-        }
-    }
-
-    /// The quoted SQL form.
-    pub(crate) fn sql(&self) -> String {
-        match &self.schema {
-            Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&self.name)),
-            None => quote_ident(&self.name),
-        }
-    }
-
-    /// Another table in the same schema.
-    pub(crate) fn sibling(&self, name: &str) -> QualifiedName {
-        QualifiedName {
-            schema: self.schema.clone(),
-            name: name.to_string(),
-        }
-    }
+/// Parse a table name for PostgreSQL.
+pub(crate) fn parse_name(s: &str) -> Result<TableName, String> {
+    TableName::parse(s, quote_ident)
 }
 
 /// A column of an existing table.
@@ -243,25 +189,4 @@ pub(crate) fn checkpoint_upsert_sql(table: &QualifiedName) -> String {
          run_id = EXCLUDED.run_id, txn = EXCLUDED.txn, state = EXCLUDED.state, updated_at = now()",
         table.sibling(crate::checkpoint::TABLE).sql()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qualified_names() {
-        let q = QualifiedName::parse("analytics.users").unwrap();
-        assert_eq!(q.schema.as_deref(), Some("analytics"));
-        assert_eq!(q.sql(), "\"analytics\".\"users\"");
-        let q = QualifiedName::parse("\"my.table\"").unwrap();
-        assert_eq!((q.schema, q.name.as_str()), (None, "my.table"));
-        let q = QualifiedName::parse("\"a\"\"b\".\"Q1 2026\"").unwrap();
-        assert_eq!(q.sql(), "\"a\"\"b\".\"Q1 2026\"");
-        assert!(QualifiedName::parse("a.b.c").is_err());
-        assert!(QualifiedName::parse("\"open").is_err());
-        assert!(QualifiedName::parse("").is_err());
-        let q = QualifiedName::parse("id\"; DROP TABLE x; --").unwrap_err();
-        assert!(q.contains("unclosed"), "{q}");
-    }
 }

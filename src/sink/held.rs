@@ -1,0 +1,162 @@
+//! The rows of a server sink's open transaction, kept until it commits so that they can
+//! be sent again after a lost connection (PostgreSQL and MySQL share this).
+
+use crate::row::{Rejected, Row};
+use crate::sink::Written;
+
+/// The rows of one written batch.
+pub(crate) struct Chunk {
+    /// Position and original fields of each row (the values too, when the sink sends
+    /// from them).
+    pub rows: Vec<Row>,
+    /// Each row as the sink sends it, made by its encoder (empty when it sends values).
+    pub tuples: Vec<Vec<u8>>,
+    /// Reported to the runtime as written (false while its first write is in doubt).
+    pub reported: bool,
+}
+
+impl Chunk {
+    /// Whether every row has its encoded form.
+    pub fn encoded(&self) -> bool {
+        self.tuples.len() == self.rows.len()
+    }
+}
+
+/// The open transaction's chunks, and rows done with (freed by the runtime).
+#[derive(Default)]
+pub(crate) struct Held {
+    pub chunks: Vec<Chunk>,
+    spent: Vec<Vec<Row>>,
+}
+
+impl Held {
+    /// Keep a batch's rows (before sending them: if the connection drops while they
+    /// are sent, a replay sends them again). Returns the chunk's index.
+    pub fn push(&mut self, rows: Vec<Row>, tuples: Vec<Vec<u8>>) -> usize {
+        self.chunks.push(Chunk {
+            rows,
+            tuples,
+            reported: false,
+        });
+        self.chunks.len() - 1
+    }
+
+    /// Chunk `c` was sent: `written` rows went in and `refused` (index, reason) did not.
+    /// Refused rows leave the chunk (a replay does not send them again) and become
+    /// rejects; rows counted before and refused now (in a replay) are `revoked`.
+    pub fn sent(
+        &mut self,
+        c: usize,
+        written: u64,
+        refused: Vec<(usize, String)>,
+        out: &mut Written,
+    ) {
+        let chunk = &mut self.chunks[c];
+        if chunk.reported {
+            out.revoked += refused.len() as u64;
+        } else {
+            out.rows += written;
+        }
+        chunk.reported = true;
+        if refused.is_empty() {
+            return;
+        }
+        let encoded = chunk.encoded();
+        let rows = std::mem::take(&mut chunk.rows);
+        let mut tuples = std::mem::take(&mut chunk.tuples).into_iter();
+        let mut refused = refused.into_iter().peekable();
+        for (i, row) in rows.into_iter().enumerate() {
+            let tuple = if encoded { tuples.next() } else { None };
+            match refused.next_if(|(k, _)| *k == i) {
+                Some((_, reason)) => out.rejected.push(Rejected {
+                    pos: row.pos,
+                    raw: row.raw,
+                    reason: format!("sink: {reason}"),
+                }),
+                None => {
+                    chunk.rows.push(row);
+                    chunk.tuples.extend(tuple);
+                }
+            }
+        }
+    }
+
+    /// The transaction is over (committed or rolled back): its rows are done with.
+    pub fn clear(&mut self) {
+        for c in self.chunks.drain(..) {
+            self.spent.push(c.rows);
+        }
+    }
+
+    /// Rows done with, for the runtime to free.
+    pub fn take_spent(&mut self) -> Vec<Vec<Row>> {
+        std::mem::take(&mut self.spent)
+    }
+}
+
+/// A batch's rows with their encoded forms: as the encoder made them, or (rows that did
+/// not go through it, none in a planned run) made now by `encode`, whose failures are
+/// rejects.
+pub(crate) fn encoded_rows(
+    rows: Vec<Row>,
+    tuples: Vec<Vec<u8>>,
+    out: &mut Written,
+    mut encode: impl FnMut(&mut Row) -> Result<Option<Vec<u8>>, String>,
+) -> (Vec<Row>, Vec<Vec<u8>>) {
+    if tuples.len() == rows.len() {
+        return (rows, tuples);
+    }
+    let mut kept = Vec::with_capacity(rows.len());
+    let mut tuples = Vec::new();
+    for mut row in rows {
+        match encode(&mut row) {
+            Ok(t) => {
+                tuples.extend(t);
+                kept.push(row);
+            }
+            Err(reason) => out.rejected.push(Rejected {
+                pos: row.pos,
+                raw: row.raw,
+                reason,
+            }),
+        }
+    }
+    (kept, tuples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::{Position, RawRecord};
+
+    fn rows(n: usize) -> Vec<Row> {
+        (0..n)
+            .map(|i| Row {
+                pos: Position {
+                    record: i as u64 + 1,
+                    ..Default::default()
+                },
+                values: Vec::new(),
+                raw: RawRecord::from_fields([i.to_string()]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn refused_rows_leave_and_replays_revoke() {
+        let mut h = Held::default();
+        let c = h.push(rows(3), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        let mut out = Written::default();
+        h.sent(c, 2, vec![(1, "bad".into())], &mut out);
+        assert_eq!((out.rows, out.rejected.len(), out.revoked), (2, 1, 0));
+        assert_eq!(out.rejected[0].reason, "sink: bad");
+        assert_eq!(h.chunks[0].tuples, [b"a".to_vec(), b"c".to_vec()]);
+        // A replay refuses one more: it was counted, so it is revoked.
+        let mut again = Written::default();
+        h.sent(c, 1, vec![(0, "now bad".into())], &mut again);
+        assert_eq!((again.rows, again.revoked), (0, 1));
+        assert_eq!(h.chunks[0].rows.len(), 1);
+        h.clear();
+        assert_eq!(h.take_spent().len(), 1);
+    }
+}
