@@ -216,6 +216,14 @@ pub(crate) fn key_cmp(
     std::cmp::Ordering::Equal
 }
 
+/// A fatal error of the destination `target` (shown redacted).
+pub(crate) fn sink_err(target: &str, message: impl std::fmt::Display) -> crate::error::Error {
+    crate::error::Error::Sink {
+        target: target.to_string(),
+        message: message.to_string(),
+    }
+}
+
 /// A destination's error, with the password scrubbed from the message: a connection
 /// problem (the runtime reconnects and retries) or a fatal one.
 pub(crate) fn destination_error(

@@ -19,6 +19,7 @@ use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::{Batch, Rejected, Row, Value};
 use crate::schema::DataType;
+use crate::sink::sink_err;
 
 /// Writes rows into one SQLite table.
 pub struct SqliteSink {
@@ -52,13 +53,6 @@ const SORT_RUN_ROWS: usize = 32768;
 /// Rows per multi-row INSERT: fewer statement executions per row, while staying far
 /// below SQLite's limit on bound parameters (32766).
 const CHUNK_ROWS: usize = 64;
-
-fn sink_err(target: &str, e: impl std::fmt::Display) -> Error {
-    Error::Sink {
-        target: target.to_string(),
-        message: e.to_string(),
-    }
-}
 
 /// The declared type for a column of a created table.
 pub fn sqlite_type(t: DataType) -> &'static str {

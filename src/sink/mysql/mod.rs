@@ -30,6 +30,7 @@ use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::{Batch, Row, Value};
+use crate::sink::sink_err;
 use crate::sink::url::{redact_url, scrub, url_password};
 
 /// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
@@ -396,13 +397,6 @@ fn with_infile(mut conn: Conn, data: &Arc<std::sync::Mutex<Vec<u8>>>) -> Conn {
         w.flush()
     })));
     conn
-}
-
-fn sink_err(display: &str, message: impl std::fmt::Display) -> Error {
-    Error::Sink {
-        target: display.to_string(),
-        message: message.to_string(),
-    }
 }
 
 /// The checkpoint rows of `id` (none when there is no checkpoint table yet).

@@ -32,6 +32,7 @@ use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::Batch;
+use crate::sink::sink_err;
 
 /// Writes rows into one PostgreSQL table.
 pub struct PgSink {
@@ -66,13 +67,6 @@ pub struct PgSink {
 
 const STAGE: &str = "rowflow_stage";
 const ORD: &str = "_rowflow_ord";
-
-fn sink_err(display: &str, message: impl std::fmt::Display) -> Error {
-    Error::Sink {
-        target: display.to_string(),
-        message: message.to_string(),
-    }
-}
 
 /// The checkpoint rows of `id` (none when there is no checkpoint table yet).
 pub fn read_checkpoints(
