@@ -104,7 +104,7 @@ def main():
     contenders = [("python-gather", 100, [sys.executable, py, "gather", "0", url, csv_path])]
     for n in ns:
         contenders.append((f"python-sem-{n}", n, [sys.executable, py, "sem", str(n), url, csv_path]))
-        contenders.append((f"rowflow-{n}", n, [BIN, "run", pipeline(csv_path, n, db), "--json", "--quiet"]))
+        contenders.append((f"rowflow-{n}", n, [BIN, "run", pipeline(csv_path, n, db), "--restart", "--json", "--quiet"]))
     results = {}
     for i in range(repeat):
         for name, n, cmd in contenders:
@@ -121,7 +121,7 @@ def main():
     # The server's own ceiling: no latency, rowflow at the highest concurrency.
     mock = start_mock(0)
     try:
-        ceiling = run_timed([BIN, "run", pipeline(csv_path, max(ns), db), "--json", "--quiet"])
+        ceiling = run_timed([BIN, "run", pipeline(csv_path, max(ns), db), "--restart", "--json", "--quiet"])
     finally:
         mock.kill()
         mock.wait()

@@ -97,7 +97,7 @@ def mysql(sql_or_file, is_file=False):
 def rowflow_cmd(csv_path, url, writers):
     return [BIN, "run", os.path.join(ROOT, "examples/users/pipeline.toml"),
             "--set", f"source.path={csv_path}", "--set", f"sink.url={url}",
-            "--set", "sink.mode=append", "--set", f"sink.writers={writers}", "--json", "--quiet"]
+            "--set", "sink.mode=append", "--set", f"sink.writers={writers}", "--restart", "--json", "--quiet"]
 
 
 def contenders(csv_path):
@@ -205,13 +205,13 @@ def main():
     text = "\n".join(lines)
     print()
     print(text)
+    if any(r["ok"] is False for rs in results.values() for r in rs):
+        sys.exit("checksum mismatch: results not written")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", f"{dt.datetime.now().strftime('%Y-%m-%d')}-servers-{rows}.md")
     with open(out, "w") as f:
         f.write(text + "\n")
     print(f"written to {os.path.relpath(out, ROOT)}")
-    if any(r["ok"] is False for rs in results.values() for r in rs):
-        sys.exit(1)
 
 
 if __name__ == "__main__":

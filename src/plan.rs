@@ -195,6 +195,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     let mut steps = Vec::new();
     let mut runtime_stages: Vec<Stage> = Vec::new();
     let mut http_stats = Vec::new();
+    let mut unordered = false;
     let mut cpu: Vec<Arc<dyn Transform>> = vec![Arc::new(Decode::new(DecodeOptions {
         schema: schema.clone(),
         null_values: src.null_values.clone(),
@@ -283,6 +284,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
                     runtime_stages.push(Stage::Cpu(std::mem::take(&mut cpu)));
                 }
                 let out = Arc::new(out);
+                unordered |= !a.ordered;
                 runtime_stages.push(Stage::Async(AsyncStage {
                     name: a.name.clone(),
                     concurrency: a.concurrency,
@@ -347,6 +349,20 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     }
     if sk.writers == 0 {
         errors.push("sink.writers must be at least 1".into());
+    }
+    if sk.writers > 1 && sk.mode == crate::config::WriteMode::Upsert {
+        errors.push(
+            "sink.mode = \"upsert\" needs writers = 1: the rows of a key must reach the table in input \
+             order for the last one to win, and parallel writers commit in any order"
+                .into(),
+        );
+    }
+    if sk.mode == crate::config::WriteMode::Upsert && unordered {
+        errors.push(
+            "sink.mode = \"upsert\" needs ordered stages: with ordered = false rows of a key could \
+             reach the table out of input order, and the last one would not win"
+                .into(),
+        );
     }
     if sk.writers > 1 && matches!(target, Some(SinkTarget::Sqlite { .. })) {
         errors.push(
@@ -750,7 +766,15 @@ impl Plan {
         let mut notes = Vec::new();
         let input_name = |file: u32| self.inputs.get(file as usize).cloned().unwrap_or_default();
         match start {
-            Start::Fresh { note } => notes.extend(note),
+            Start::Fresh { note } => {
+                notes.extend(note);
+                // The old checkpoint goes before the table is touched: some preparation
+                // commits at once (MySQL's DDL, several writers), and a crash after it
+                // must not leave a checkpoint that describes another table's contents.
+                if !stored.is_empty() {
+                    crate::sink::clear_checkpoints(&self.target, &self.sink, &self.run.identity)?;
+                }
+            }
             Start::Done(r) => {
                 let [written, filtered, rejected] = r.sum();
                 return Ok(Prepared::Done(Box::new(crate::report::Report {

@@ -152,7 +152,7 @@ impl Report {
         let (status, error) = match &self.outcome {
             Outcome::Completed => ("completed", None),
             Outcome::Interrupted => ("interrupted", None),
-            Outcome::Failed(e) => ("failed", Some(e.to_string())),
+            Outcome::Failed(e) => ("failed", Some(crate::sink::redact_text(&e.to_string()))),
         };
         serde_json::json!({
             "status": status,

@@ -241,15 +241,10 @@ pub struct Batch {
     /// Position just past the last record of this batch: where a resumed run would
     /// start (`record` is the last record's number).
     pub end: Position,
-    /// Parts this batch was split into for parallel writers (0 or 1: not split).
-    pub parts: u32,
     /// Rows encoded by the sink's encoder (on a worker thread) in the sink's own
     /// format: instead of `rows` (SQLite keyed tables) or beside them, one per row
     /// (PostgreSQL `COPY` tuples).
     pub encoded: Vec<Vec<u8>>,
-    /// The writer each row goes to, when the sink has several and routes rows by key
-    /// (empty otherwise).
-    pub routes: Vec<u32>,
 }
 
 impl Batch {

@@ -567,6 +567,7 @@ impl PipelineSpec {
     /// environment variables, then `overrides` (`dotted.key=value`) are applied.
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
         Self::parse(text, None, overrides)
+            .map_err(|e| Error::Config(crate::sink::redact_text(&e.to_string())))
     }
 
     /// Read and parse a pipeline file. Relative paths written in the file (source paths,
@@ -575,8 +576,14 @@ impl PipelineSpec {
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let base = path.parent().unwrap_or(Path::new(""));
-        let mut spec = Self::parse(&text, Some(base), overrides)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        // A parse error may quote the file's line or a `--set` value: a URL there
+        // keeps its password out of the message.
+        let mut spec = Self::parse(&text, Some(base), overrides).map_err(|e| {
+            Error::Config(crate::sink::redact_text(&format!(
+                "{}: {e}",
+                path.display()
+            )))
+        })?;
         if spec.name.is_none() {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }

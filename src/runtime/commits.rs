@@ -7,17 +7,15 @@ use std::collections::BTreeMap;
 use crate::checkpoint::{Range, SavedPosition};
 use crate::row::Position;
 
-/// One batch (or part of a batch, when rows are routed by key) as a writer holds it.
+/// One batch as a writer holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BatchMeta {
     pub seq: u64,
-    /// Parts the batch was split into (1 unless routed by key).
-    pub parts: u32,
     /// Position of the first record.
     pub first: Position,
     /// Position just past the last record.
     pub end: Position,
-    /// Input records the part accounts for.
+    /// Input records the batch accounts for.
     pub records: u64,
 }
 
@@ -31,13 +29,6 @@ impl BatchMeta {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Done {
-    parts_left: u32,
-    meta: BatchMeta,
-    records: u64,
-}
-
 /// The committed state of a run.
 #[derive(Debug)]
 pub(crate) struct Commits {
@@ -46,11 +37,11 @@ pub(crate) struct Commits {
     /// Where the committed prefix ends.
     lwm: SavedPosition,
     lwm_records: u64,
-    /// Committed (or partly committed) batches at or beyond `next_seq`.
-    beyond: BTreeMap<u64, Done>,
-    /// Ranges an earlier run committed beyond its mark (a resumed run skipped them).
+    /// Committed batches beyond `next_seq`.
+    beyond: BTreeMap<u64, BatchMeta>,
+    /// Ranges an earlier run committed beyond its mark (a resumed run skips them).
     inherited: Vec<Range>,
-    /// Batches the reader produced in all, once it has finished.
+    /// Batches the reader produced in all, once it has read the whole input.
     total_batches: Option<u64>,
 }
 
@@ -77,84 +68,55 @@ impl Commits {
         }
     }
 
-    /// The reader has finished: it made `n` batches.
+    /// The reader has read the whole input: it made `n` batches.
     pub(crate) fn input_done(&mut self, n: u64) {
         self.total_batches = Some(n);
     }
 
-    /// The mark once `mine` (a writer's pending batches) commits too, and the ranges the
-    /// writer's record must keep: its batches beyond that mark, and inherited ones still
-    /// beyond it.
+    /// The mark once `mine` (a writer's pending batches) commits too, and the ranges
+    /// beyond it: every committed batch beyond the mark, this writer's and the others'
+    /// (a record replaces the writer's previous one, so it must repeat what that one
+    /// said), and what an earlier run committed beyond it.
     pub(crate) fn mark_with(&self, mine: &[BatchMeta]) -> Mark {
         let mut lwm = self.lwm;
         let mut lwm_records = self.lwm_records;
         let mut seq = self.next_seq;
-        loop {
-            let own: Vec<&BatchMeta> = mine.iter().filter(|m| m.seq == seq).collect();
-            // Parts still missing once this commit is in, and what is known of the batch.
-            let (left, done_records, meta) = match (self.beyond.get(&seq), own.first()) {
-                (Some(d), _) => (
-                    d.parts_left.saturating_sub(own.len() as u32),
-                    d.records,
-                    d.meta,
-                ),
-                (None, Some(m)) => (m.parts.max(1).saturating_sub(own.len() as u32), 0, **m),
-                (None, None) => break,
-            };
-            if left > 0 {
-                break;
-            }
-            lwm = meta.end.into();
-            lwm_records += done_records + own.iter().map(|m| m.records).sum::<u64>();
+        while let Some(b) = self
+            .beyond
+            .get(&seq)
+            .or_else(|| mine.iter().find(|m| m.seq == seq))
+        {
+            lwm = b.end.into();
+            lwm_records += b.records;
             seq += 1;
         }
         lwm_records += self.inherited_between(self.lwm, lwm);
-        // Every batch committed beyond the mark, this writer's and the others' (a record
-        // replaces the writer's previous one, so it must repeat what that one said), and
-        // what an earlier run committed beyond it. Whole batches only: a batch split by
-        // key across writers counts once every part is in (replaying the rest of it is
-        // harmless: it is an upsert).
         let past = (lwm.file, lwm.record);
         let mut ranges: Vec<Range> = mine
             .iter()
-            .filter(|m| m.seq >= seq && m.parts <= 1)
+            .filter(|m| m.seq >= seq)
+            .chain(self.beyond.range(seq..).map(|(_, b)| b))
             .map(BatchMeta::range)
             .collect();
-        ranges.extend(
-            self.beyond
-                .range(seq..)
-                .filter(|(_, d)| d.parts_left == 0 && d.meta.parts <= 1)
-                .map(|(_, d)| d.meta.range()),
-        );
         ranges.extend(self.inherited.iter().copied().filter(|r| r.first > past));
         ranges.sort_by_key(|r| r.first);
         Mark {
             lwm,
             lwm_records,
-            ranges,
+            ranges: merge_adjacent(ranges),
             complete: self.total_batches.is_some_and(|n| seq >= n),
         }
     }
 
     /// `batches` are committed.
     pub(crate) fn committed(&mut self, batches: &[BatchMeta]) {
-        for m in batches {
-            let d = self.beyond.entry(m.seq).or_insert(Done {
-                parts_left: m.parts.max(1),
-                meta: *m,
-                records: 0,
-            });
-            d.parts_left = d.parts_left.saturating_sub(1);
-            d.records += m.records;
+        for b in batches {
+            self.beyond.insert(b.seq, *b);
         }
-        while let Some(d) = self.beyond.get(&self.next_seq) {
-            if d.parts_left > 0 {
-                break;
-            }
-            let end: SavedPosition = d.meta.end.into();
-            self.lwm_records += d.records + self.inherited_between(self.lwm, end);
+        while let Some(b) = self.beyond.remove(&self.next_seq) {
+            let end: SavedPosition = b.end.into();
+            self.lwm_records += b.records + self.inherited_between(self.lwm, end);
             self.lwm = end;
-            self.beyond.remove(&self.next_seq);
             self.next_seq += 1;
         }
     }
@@ -169,6 +131,23 @@ impl Commits {
             .map(|r| r.records)
             .sum()
     }
+}
+
+/// Ranges sorted by start, with neighbours in the same file joined (`1..10` and
+/// `11..20` are `1..20`), so a record stays small however many batches it covers.
+fn merge_adjacent(ranges: Vec<Range>) -> Vec<Range> {
+    let mut out: Vec<Range> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(l) if l.last.0 == r.first.0 && l.last.1 + 1 == r.first.1 => {
+                l.last = r.last;
+                l.records += r.records;
+            }
+            Some(l) if l.first == r.first && l.last == r.last => {}
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -187,7 +166,6 @@ mod tests {
     fn batch(seq: u64, first: u64, last: u64) -> BatchMeta {
         BatchMeta {
             seq,
-            parts: 1,
             first: pos(first),
             end: pos(last),
             records: last - first + 1,
@@ -217,35 +195,27 @@ mod tests {
     }
 
     #[test]
-    fn a_record_repeats_the_writers_earlier_ranges() {
+    fn a_record_repeats_the_earlier_ranges_joined() {
         let mut c = Commits::new(SavedPosition::default(), 0, vec![]);
-        // Writer A commits batches 2, then 4; batch 0 (writer B) is still open.
+        // Writer A commits batches 2, then 3 and 5; batch 0 (writer B) is still open.
         c.committed(&[batch(2, 21, 30)]);
-        let m = c.mark_with(&[batch(4, 41, 50)]);
+        let m = c.mark_with(&[batch(3, 31, 40), batch(5, 51, 60)]);
         assert_eq!(m.lwm_records, 0);
         assert_eq!(
-            m.ranges.len(),
-            2,
-            "batch 2 is still beyond the mark: {:?}",
-            m.ranges
+            m.ranges,
+            vec![
+                Range {
+                    first: (0, 21),
+                    last: (0, 40),
+                    records: 20
+                },
+                Range {
+                    first: (0, 51),
+                    last: (0, 60),
+                    records: 10
+                }
+            ]
         );
-    }
-
-    #[test]
-    fn routed_batches_count_when_every_part_is_in() {
-        let mut c = Commits::new(SavedPosition::default(), 0, vec![]);
-        let mut a = batch(0, 1, 10);
-        a.parts = 2;
-        a.records = 10;
-        let mut b = a;
-        b.records = 0;
-        let m = c.mark_with(&[a]);
-        assert_eq!(m.lwm_records, 0, "half a batch is not committed");
-        c.committed(&[a]);
-        let m = c.mark_with(&[b]);
-        assert_eq!(m.lwm_records, 10);
-        c.committed(&[b]);
-        assert_eq!(c.lwm_records, 10);
     }
 
     #[test]

@@ -234,8 +234,8 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         tasks.push(handle);
     }
 
-    // Sink threads: one per writer. With several, a router deals batches out (whole
-    // batches in turn, or rows by key when the encoder routed them).
+    // Sink threads: one per writer. With several, a router deals whole batches out in
+    // turn.
     let committed_rejects = opts.resume.as_ref().map_or(0, |r| r.reject_bytes);
     let rejects = match opts
         .rejects
@@ -417,51 +417,14 @@ fn merge_ends(ends: Vec<std::thread::Result<sink_loop::SinkEnd>>) -> sink_loop::
     out
 }
 
-/// Deal batches out to the writers: rows by their route when the sink's encoder set
-/// one (upsert: every row of a key goes to the same writer, so the last occurrence
-/// wins), otherwise whole batches in turn.
+/// Deal whole batches out to the writers in turn.
 async fn route(mut rx: mpsc::Receiver<Batch>, txs: Vec<mpsc::Sender<Batch>>) -> Result<()> {
-    let n = txs.len();
     let mut next = 0usize;
-    while let Some(mut batch) = rx.recv().await {
-        if batch.routes.is_empty() {
-            if txs[next].send(batch).await.is_err() {
-                return Ok(());
-            }
-            next = (next + 1) % n;
-            continue;
+    while let Some(batch) = rx.recv().await {
+        if txs[next].send(batch).await.is_err() {
+            return Ok(());
         }
-        let mut parts: Vec<Batch> = (0..n)
-            .map(|_| Batch {
-                seq: batch.seq,
-                first: batch.first,
-                end: batch.end,
-                parts: n as u32,
-                ..Batch::default()
-            })
-            .collect();
-        let routes = std::mem::take(&mut batch.routes);
-        let encoded = std::mem::take(&mut batch.encoded);
-        let has_encoded = encoded.len() == batch.rows.len();
-        let mut encoded = encoded.into_iter();
-        for (row, r) in std::mem::take(&mut batch.rows).into_iter().zip(routes) {
-            let p = &mut parts[r as usize % n];
-            p.rows.push(row);
-            if has_encoded && let Some(e) = encoded.next() {
-                p.encoded.push(e);
-            }
-        }
-        // The batch's accounting travels with its first part.
-        let first = &mut parts[0];
-        first.records = batch.records;
-        first.filtered = batch.filtered;
-        first.rejected = std::mem::take(&mut batch.rejected);
-        first.bytes = batch.bytes;
-        for (p, tx) in parts.into_iter().zip(&txs) {
-            if tx.send(p).await.is_err() {
-                return Ok(());
-            }
-        }
+        next = (next + 1) % txs.len();
     }
     Ok(())
 }

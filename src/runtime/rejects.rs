@@ -87,6 +87,41 @@ impl RejectWriter {
         Ok(f.metadata().map_err(|e| Error::io(path, e))?.len())
     }
 
+    /// The file's length now (flushed, not synced): where a transaction's rejects start.
+    pub fn len_now(&mut self) -> Result<u64> {
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(0);
+        };
+        let path = &self.target.path;
+        w.flush().map_err(|e| Error::io(path, e))?;
+        Ok(w.get_ref()
+            .get_ref()
+            .metadata()
+            .map_err(|e| Error::io(path, e))?
+            .len())
+    }
+
+    /// Drop what was written after `len` (the rejects of a transaction that did not
+    /// commit). At 0 the file goes away: it only exists when committed rows were rejected.
+    pub fn truncate(&mut self, len: u64) -> Result<()> {
+        let path = self.target.path.clone();
+        if len == 0 {
+            if self.writer.take().is_some() {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+            return Ok(());
+        }
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        w.flush().map_err(|e| Error::io(&path, e))?;
+        // Flushed: the buffer is empty, so the file's own position is the writer's.
+        let mut f: &File = w.get_ref().get_ref();
+        f.set_len(len).map_err(|e| Error::io(&path, e))?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(|e| Error::io(&path, e))?;
+        Ok(())
+    }
+
     fn multi(&self) -> bool {
         self.target.inputs.len() > 1
     }

@@ -34,7 +34,7 @@ pub(crate) struct Totals {
 /// Work written in the open transaction, not yet committed.
 #[derive(Default)]
 struct Pending {
-    /// The batches (or parts) written in it.
+    /// The batches written in it.
     batches: Vec<BatchMeta>,
     written: u64,
     filtered: u64,
@@ -78,6 +78,8 @@ struct Loop {
     txn: u64,
     /// Rows the sink is done with, freed on another thread.
     graveyard: std::sync::mpsc::SyncSender<Vec<crate::row::Row>>,
+    /// This writer stopped because another one failed (which reports why).
+    stopped_by_other: bool,
 }
 
 impl Loop {
@@ -104,30 +106,59 @@ impl Loop {
             .sort_by_key(|r| (r.pos.file, r.pos.record));
         let shared = self.shared.clone();
         let mut rejects = shared.rejects.lock().unwrap_or_else(|p| p.into_inner());
+        // A writer whose commit failed set `stop` while holding this lock, before it let
+        // go: committing now could record its uncommitted rejects as committed.
+        if shared.stop.load(Ordering::Relaxed) {
+            self.stopped_by_other = true;
+            return Err(Error::Aborted("another writer failed".into()));
+        }
+        let start = match rejects.as_mut() {
+            Some(w) => w.len_now()?,
+            None => 0,
+        };
         let mut saved = 0usize;
-        loop {
+        let outcome = loop {
             let mut bytes = 0;
             if let Some(w) = rejects.as_mut() {
-                for r in &self.pending.rejected[saved..] {
-                    w.write(r)?;
+                if let Err(e) = self.pending.rejected[saved..]
+                    .iter()
+                    .try_for_each(|r| w.write(r))
+                {
+                    break Err(e);
                 }
                 saved = self.pending.rejected.len();
-                bytes = w.committed_len()?;
+                bytes = match w.committed_len() {
+                    Ok(b) => b,
+                    Err(e) => break Err(e),
+                };
                 self.totals.reject_file = w.written_path();
             }
             let record = self.commit_record(bytes);
             match self.sink.commit(&record) {
-                Ok(()) => break,
+                Ok(()) => break Ok(()),
                 // Reconnecting finds out whether the commit happened (from the record)
                 // and otherwise replays the transaction, which is then committed again
                 // (with any row the replay refused now in the reject file too).
-                Err(e @ Error::Connection { .. }) => {
-                    let replayed = self.recover(e)?;
-                    self.take_written(replayed)?;
-                    self.pending.rejected[saved..].sort_by_key(|r| (r.pos.file, r.pos.record));
-                }
-                Err(e) => return Err(e),
+                Err(e @ Error::Connection { .. }) => match self.recover(e) {
+                    Ok(replayed) => {
+                        if let Err(e) = self.take_written(replayed) {
+                            break Err(e);
+                        }
+                        self.pending.rejected[saved..].sort_by_key(|r| (r.pos.file, r.pos.record));
+                    }
+                    Err(e) => break Err(e),
+                },
+                Err(e) => break Err(e),
             }
+        };
+        if let Err(e) = outcome {
+            // Nothing of this transaction committed: its rejects leave the file, and the
+            // other writers stop before they take the lock.
+            shared.stop.store(true, Ordering::Relaxed);
+            if let Some(w) = rejects.as_mut() {
+                let _ = w.truncate(start);
+            }
+            return Err(e);
         }
         shared
             .commits
@@ -289,7 +320,6 @@ impl Loop {
         self.pending.records += batch.records;
         self.pending.batches.push(BatchMeta {
             seq: batch.seq,
-            parts: batch.parts.max(1),
             first: batch.first,
             end: batch.end,
             records: batch.records,
@@ -341,10 +371,14 @@ pub(crate) struct SinkEnd {
     pub error: Option<Error>,
 }
 
-fn fail(totals: Totals, e: Error) -> SinkEnd {
-    SinkEnd {
-        totals,
-        error: Some(e),
+impl Loop {
+    /// The end of a writer that hit `e`: its error, unless it only stopped because
+    /// another writer failed first.
+    fn end_with(&mut self, e: Error) -> SinkEnd {
+        SinkEnd {
+            totals: std::mem::take(&mut self.totals),
+            error: (!self.stopped_by_other).then_some(e),
+        }
     }
 }
 
@@ -376,6 +410,7 @@ pub(super) fn run(
         pending: Pending::default(),
         last_commit: Instant::now(),
         txn: 0,
+        stopped_by_other: false,
     };
     let end = run_loop(&mut l, &mut rx);
     if end.error.is_some() {
@@ -402,7 +437,7 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
             if l.pending.records > 0 {
                 l.rollback();
             }
-            return fail(std::mem::take(&mut l.totals), e);
+            return l.end_with(e);
         }
     }
     match l.commit() {
@@ -419,7 +454,7 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
         },
         Err(e) => {
             l.rollback();
-            fail(std::mem::take(&mut l.totals), e)
+            l.end_with(e)
         }
     }
 }

@@ -17,7 +17,7 @@ pub use dialect::quote_ident;
 pub use mysql::MySink;
 pub use postgres::PgSink;
 pub use sqlite::{SqliteEncode, SqliteSink};
-pub use url::{SinkTarget, redact_url};
+pub use url::{SinkTarget, redact_text, redact_url};
 
 use std::sync::Arc;
 
@@ -161,6 +161,20 @@ pub fn read_checkpoints(
     }
 }
 
+/// Delete the checkpoint rows of `identity` at `target` (a run that starts over), in a
+/// transaction of its own.
+pub fn clear_checkpoints(
+    target: &SinkTarget,
+    opts: &SinkOptions,
+    identity: &crate::checkpoint::Identity,
+) -> Result<()> {
+    match target {
+        SinkTarget::Sqlite { path } => sqlite::clear_checkpoints(path, identity),
+        SinkTarget::Postgres { url } => postgres::clear_checkpoints(url, &opts.table, identity),
+        SinkTarget::Mysql { url } => mysql::clear_checkpoints(url, &opts.table, identity),
+    }
+}
+
 /// Check the destination without changing it.
 pub fn check_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<TableStatus> {
     match target {
@@ -168,21 +182,6 @@ pub fn check_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<TableStatus
         SinkTarget::Postgres { url } => postgres::check(url, opts),
         SinkTarget::Mysql { url } => mysql::check(url, opts),
     }
-}
-
-/// The writer (of `writers`) a row goes to when rows are routed by key: every row of a
-/// key goes to the same writer.
-pub(crate) fn route_of(values: &[crate::row::Value], key_idx: &[usize], writers: usize) -> u32 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for &k in key_idx {
-        match values.get(k) {
-            Some(crate::row::Value::Int(x)) => x.hash(&mut h),
-            Some(v) => v.to_string().hash(&mut h),
-            None => 0u8.hash(&mut h),
-        }
-    }
-    (h.finish() % writers.max(1) as u64) as u32
 }
 
 /// Order two rows by their key columns (values of one column have one type; NULL

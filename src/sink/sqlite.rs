@@ -325,6 +325,26 @@ pub fn read_checkpoints(
     Ok(rows)
 }
 
+/// Delete the checkpoint rows of `id` (a run that starts over).
+pub fn clear_checkpoints(path: &Path, id: &crate::checkpoint::Identity) -> Result<()> {
+    let target = format!("sqlite://{}", path.display());
+    let conn = open_conn(path, &target)?;
+    if table_columns(&conn, crate::checkpoint::TABLE)
+        .map_err(|e| sink_err(&target, e))?
+        .is_some()
+    {
+        conn.execute(
+            &format!(
+                "DELETE FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
+                quote_ident(crate::checkpoint::TABLE)
+            ),
+            params![id.pipeline, id.table, id.input_id],
+        )
+        .map_err(|e| sink_err(&target, e))?;
+    }
+    Ok(())
+}
+
 /// The checkpoint table (see [`crate::checkpoint`]).
 fn checkpoint_table_sql() -> String {
     format!(

@@ -144,6 +144,27 @@ pub(crate) fn scrub(msg: &str, secret: Option<&str>) -> String {
     }
 }
 
+/// Hide the secrets of every URL in a message (a parse error quoting a line of the
+/// pipeline file, a driver's error naming the address): each `scheme://...` up to the
+/// next space or quote goes through [`redact_url`].
+pub fn redact_text(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("://") {
+        let start = rest[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |j| j + 1);
+        let end = rest[i + 3..]
+            .find(|c: char| c.is_whitespace() || "\"'`<>".contains(c))
+            .map_or(rest.len(), |j| i + 3 + j);
+        out.push_str(&rest[..start]);
+        out.push_str(&redact_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Hide the password of a `scheme://user:password@host/...` URL.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -164,7 +185,35 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Hide `password=...` query parameters.
+/// Query parameters that commonly carry a secret (compared without case, `-` and `_`).
+const SECRET_PARAMS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "token",
+    "accesstoken",
+    "authtoken",
+    "key",
+    "apikey",
+    "secret",
+    "clientsecret",
+    "sig",
+    "signature",
+    "auth",
+    "sslpassword",
+];
+
+fn is_secret_param(k: &str) -> bool {
+    let norm: String = k
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_PARAMS.contains(&norm.as_str())
+}
+
+/// Hide the values of query parameters named like secrets (`password`, `token`,
+/// `api_key`, `sig`...).
 fn redact_query(url: &str) -> String {
     let Some((head, query)) = url.split_once('?') else {
         return url.to_string();
@@ -172,7 +221,7 @@ fn redact_query(url: &str) -> String {
     let parts: Vec<String> = query
         .split('&')
         .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
             _ => kv.to_string(),
         })
         .collect();
@@ -221,10 +270,18 @@ mod tests {
             "postgres://h/db?user=u&password=***&sslmode=require"
         );
         assert_eq!(
+            redact_url("https://api/x?id={id}&api_key=k1&Access-Token=t2&sig=s3&page=2"),
+            "https://api/x?id={id}&api_key=***&Access-Token=***&sig=***&page=2"
+        );
+        assert_eq!(
             url_password("postgres://u:p%40ss@h/db").as_deref(),
             Some("p@ss")
         );
         assert_eq!(url_password("mysql://u@h/db"), None);
+        assert_eq!(
+            redact_text("line 3: url = \"postgres://u:pw@h/db?token=t\" and mysql://a:b@c"),
+            "line 3: url = \"postgres://u:***@h/db?token=***\" and mysql://a:***@c"
+        );
         let t = SinkTarget::parse("postgres://u:hunter2@h/db").unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));
         assert_eq!(

@@ -254,10 +254,20 @@ impl Source for CsvSource {
                 "standard input cannot be resumed: it cannot be read again".into(),
             ));
         }
-        self.pending.clear();
-        self.reader = None;
         // Progress counts the files before as read.
         let before: u64 = self.opts.inputs[..i].iter().filter_map(Input::size).sum();
+        if next.record == 0 {
+            // Nothing of this file was read: open it as usual (header, BOM).
+            if i == 0 && next.byte == 0 && self.file == 0 {
+                return Ok(()); // where a new source already is
+            }
+            self.pending.clear();
+            self.reader = None;
+            self.bytes_read.store(before, Ordering::Relaxed);
+            return self.open_file(i);
+        }
+        self.pending.clear();
+        self.reader = None;
         self.bytes_read.store(before, Ordering::Relaxed);
         let rdr = super::input::open_input_at(&input, self.bytes_read.clone(), next.byte)?;
         self.reader = Some(RecordReader::resume(

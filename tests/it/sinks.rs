@@ -512,7 +512,7 @@ fn parallel_writers_load_everything_once(kind: Kind) {
     db.drop_table(&table);
     let mut body = String::from("id,v\n");
     for i in 0..20_000 {
-        body.push_str(&format!("{},{}\n", i % 15_000, i));
+        body.push_str(&format!("{i},{}\n", i * 3));
     }
     let csv = write(dir.path(), "w.csv", &body);
     let extra = "[runtime]\nbatch_rows = 500\n";
@@ -522,23 +522,36 @@ fn parallel_writers_load_everything_once(kind: Kind) {
         "",
         &db.url(),
         &table,
-        "mode = \"upsert\"\nkey = [\"id\"]\nwriters = 3\ncommit_rows = 2000",
+        "mode = \"create\"\nkey = [\"id\"]\nwriters = 3\ncommit_rows = 2000",
         extra,
     );
     let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["rows_written"], 20_000);
     let t = db.ident(&table);
-    assert_eq!(db.count(&format!("SELECT count(*) FROM {t}")), 15_000);
-    // For ids seen twice, the later row (v = id + 15000) won, whichever writer had it.
+    let got = db.query(&format!(
+        "SELECT count(*), count(DISTINCT {id}), sum({v}) FROM {t}",
+        id = db.ident("id"),
+        v = db.ident("v")
+    ));
+    let s = |x: u64| Some(x.to_string());
     assert_eq!(
-        db.count(&format!(
-            "SELECT count(*) FROM {t} WHERE {v} = {id} + 15000",
-            v = db.ident("v"),
-            id = db.ident("id")
-        )),
-        5_000
+        got,
+        vec![vec![s(20_000), s(20_000), s(3 * 19_999 * 20_000 / 2)]]
     );
+    // Upsert needs one writer (the last occurrence of a key must win).
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "",
+        &db.url(),
+        &table,
+        "mode = \"upsert\"\nkey = [\"id\"]\nwriters = 2",
+        extra,
+    );
+    let run = rowflow(dir.path(), &["check", &p]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("writers = 1"), "{}", run.stderr);
     db.drop_table(&table);
 }
 

@@ -177,8 +177,6 @@ fn is_row_error(e: &mysql::Error) -> bool {
 pub(crate) struct MyEncode {
     names: Vec<String>,
     key_idx: Vec<usize>,
-    /// Writers to route rows to by key (upsert with several writers), or 0.
-    route_writers: usize,
     /// Also format each row for `LOAD DATA` (the sink loads with it).
     infile: bool,
 }
@@ -245,13 +243,6 @@ impl crate::transform::Transform for MyEncode {
                 })
                 .collect();
         }
-        if self.route_writers > 1 {
-            batch.routes = batch
-                .rows
-                .iter()
-                .map(|r| crate::sink::route_of(&r.values, &self.key_idx, self.route_writers))
-                .collect();
-        }
     }
 }
 
@@ -306,6 +297,8 @@ pub struct MySink {
     in_tx: bool,
     /// The open transaction's rows.
     held: Held,
+    /// What an unfinished replay found so far (kept across attempts).
+    replayed: Written,
     in_doubt: Option<(String, u64)>,
     /// `replace`: swap the new table in after the first commit.
     swap_pending: bool,
@@ -430,6 +423,24 @@ pub fn read_checkpoints(
         Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(Vec::new()),
         Err(e) => Err(connect.error(&e, "reading the checkpoint")),
     }
+}
+
+/// Delete the checkpoint rows of `id` (a run that starts over).
+pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identity) -> Result<()> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+    let sql = format!(
+        "DELETE FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
+        t.sibling(crate::checkpoint::TABLE).sql()
+    );
+    let params: Vec<mysql::Value> = vec![
+        id.pipeline.clone().into(),
+        id.table.clone().into(),
+        id.input_id.clone().into(),
+    ];
+    conn.exec_drop(sql, params)
+        .map_err(|e| connect.error(&e, "clearing the old checkpoint"))
 }
 
 /// Check the destination without changing it.
@@ -573,16 +584,12 @@ impl MySink {
                     .filter_map(|k| opts.schema.index_of(k))
                     .collect(),
                 infile: opts.mode != WriteMode::Upsert,
-                route_writers: if opts.mode == WriteMode::Upsert {
-                    writers as usize
-                } else {
-                    0
-                },
             }),
             opts: opts.clone(),
             chunk_rows,
             in_tx: false,
             held: Held::default(),
+            replayed: Written::default(),
             in_doubt: None,
             swap_pending,
             checkpoint,
@@ -741,14 +748,18 @@ impl MySink {
         Ok(clean)
     }
 
+    /// Every live row of the open transaction, sent again (after a reconnection).
+    /// What it finds is kept in the sink until a replay completes: if the connection is
+    /// lost again midway, rows it refused are not lost with it.
     fn replay(&mut self) -> Result<Written> {
         self.begin()?;
-        let mut out = Written::default();
         for c in 0..self.held.chunks.len() {
             let (written, refused) = self.send(c)?;
+            let mut out = std::mem::take(&mut self.replayed);
             self.held.sent(c, written, refused, &mut out);
+            self.replayed = out;
         }
-        Ok(out)
+        Ok(std::mem::take(&mut self.replayed))
     }
 
     /// `replace`: the first commit is done; swap the new table in.
@@ -900,9 +911,13 @@ impl Sink for MySink {
     }
 
     fn reconnect(&mut self) -> Result<Written> {
+        let old_id = self.conn.connection_id();
         self.conn = with_infile(self.connect.connect()?, &self.infile);
         self.in_tx = false;
-        if let Some((run_id, txn)) = self.in_doubt.take() {
+        if let Some((run_id, txn)) = self.in_doubt.clone() {
+            // The old session may still be finishing that COMMIT: end it and wait, so
+            // that what the checkpoint says is final.
+            self.end_session(old_id)?;
             let sql = format!(
                 "SELECT run_id, txn FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND writer = ?",
                 self.table.sibling(crate::checkpoint::TABLE).sql()
@@ -921,10 +936,41 @@ impl Sink for MySink {
             if row.is_some_and(|(r, t)| r == run_id && t == txn as i64) {
                 self.held.clear();
                 self.swap()?;
-                return Ok(Written::default());
+                // Known, and done (a failure above keeps it in doubt for the next try).
+                self.in_doubt = None;
+                return Ok(std::mem::take(&mut self.replayed));
             }
+            self.in_doubt = None;
         }
         self.replay()
+    }
+}
+
+impl MySink {
+    /// End the server session `id` (a lost connection's) and wait until it is gone, at
+    /// most 30 seconds.
+    fn end_session(&mut self, id: u32) -> Result<()> {
+        let _ = self.conn.query_drop(format!("KILL {id}"));
+        let t0 = std::time::Instant::now();
+        loop {
+            let alive: Option<u32> = self
+                .conn
+                .exec_first(
+                    "SELECT 1 FROM information_schema.processlist WHERE id = ?",
+                    (id,),
+                )
+                .map_err(|e| self.err(&e, "waiting for the lost session to end"))?;
+            if alive.is_none() {
+                return Ok(());
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(30) {
+                return Err(Error::Connection {
+                    target: self.connect.display.clone(),
+                    message: format!("the lost session ({id}) is still running its COMMIT"),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
@@ -952,7 +998,6 @@ mod tests {
         let enc = MyEncode {
             names: vec!["t".into()],
             key_idx: vec![],
-            route_writers: 0,
             infile: false,
         };
         let mut v = vec![Value::Timestamp(

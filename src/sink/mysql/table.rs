@@ -233,7 +233,7 @@ pub(crate) fn checkpoint_table_sql(t: &MyName) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {} (pipeline VARCHAR(190) NOT NULL, target_table VARCHAR(190) NOT NULL, \
          input_id CHAR(64) NOT NULL, writer INT NOT NULL, input TEXT NOT NULL, run_id VARCHAR(64) NOT NULL, \
-         txn BIGINT NOT NULL, state TEXT NOT NULL, updated_at DATETIME(6) NOT NULL, \
+         txn BIGINT NOT NULL, state MEDIUMTEXT NOT NULL, updated_at DATETIME(6) NOT NULL, \
          PRIMARY KEY (pipeline, target_table, input_id, writer)) \
          ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         t.sibling(crate::checkpoint::TABLE).sql()

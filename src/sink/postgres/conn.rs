@@ -141,7 +141,15 @@ pub(crate) fn is_connection_error(e: &postgres::Error) -> bool {
     match e.code() {
         Some(code) => {
             let c = code.code();
-            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300")
+            // Lost connections, server shutdown/startup, too many connections, and the
+            // transient aborts a replay of the same transaction cures: deadlock,
+            // serialization failure, lock not available. (Not 57014, a cancelled
+            // statement: under statement_timeout it would fail the same way again.)
+            c.starts_with("08")
+                || matches!(
+                    c,
+                    "57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001" | "55P03"
+                )
         }
         // No SQLSTATE: I/O, a closed connection, a timeout, a failed connect.
         None => e.as_db_error().is_none() && !e.to_string().contains("invalid"),

@@ -110,8 +110,6 @@ pub(crate) struct PgEncode {
     pub(crate) columns: Vec<EncodeColumn>,
     pub(crate) binary: bool,
     pub(crate) key_idx: Vec<usize>,
-    /// Writers to route rows to by key (upsert with several writers), or 0.
-    pub(crate) route_writers: usize,
 }
 
 /// The 19-byte header of a binary COPY stream.
@@ -140,19 +138,9 @@ impl crate::transform::Transform for PgEncode {
         }
         let mut failed = Vec::new();
         let mut encoded = Vec::with_capacity(batch.rows.len());
-        let mut routes = Vec::new();
         for (n, row) in batch.rows.iter_mut().enumerate() {
             match self.encode(&row.values) {
-                Ok(t) => {
-                    encoded.push(t);
-                    if self.route_writers > 1 {
-                        routes.push(crate::sink::route_of(
-                            &row.values,
-                            &self.key_idx,
-                            self.route_writers,
-                        ));
-                    }
-                }
+                Ok(t) => encoded.push(t),
                 Err(reason) => failed.push((n, reason)),
             }
             // The sink needs only the position and the original fields from now on.
@@ -160,7 +148,6 @@ impl crate::transform::Transform for PgEncode {
         }
         batch.reject_indexes(failed);
         batch.encoded = encoded;
-        batch.routes = routes;
     }
 }
 
@@ -251,29 +238,11 @@ fn binary_value(out: &mut Vec<u8>, v: &Value, t: PgType) -> Result<(), String> {
                     .map_err(|_| format!("{x} is out of range for smallint"))?
                     .to_be_bytes(),
             ),
-            (Value::Int(x), P::Float8) => {
-                let f = *x as f64;
-                if f as i128 != i128::from(*x) {
-                    return Err(format!("{x} cannot be stored exactly in double precision"));
-                }
-                out.extend_from_slice(&f.to_be_bytes())
-            }
-            (Value::Int(x), P::Float4) => {
-                let f = *x as f32;
-                if f as i128 != i128::from(*x) {
-                    return Err(format!("{x} cannot be stored exactly in real"));
-                }
-                out.extend_from_slice(&f.to_be_bytes())
-            }
+            (Value::Int(x), P::Float8) => out.extend_from_slice(&int_float8(*x)?.to_be_bytes()),
+            (Value::Int(x), P::Float4) => out.extend_from_slice(&int_float4(*x)?.to_be_bytes()),
             (Value::Int(x), P::Numeric) => numeric(out, &x.to_string(), 0),
             (Value::Float(x), P::Float8) => out.extend_from_slice(&x.to_be_bytes()),
-            (Value::Float(x), P::Float4) => {
-                let f = *x as f32;
-                if f.is_infinite() && x.is_finite() {
-                    return Err(format!("{x} is out of range for type real"));
-                }
-                out.extend_from_slice(&f.to_be_bytes())
-            }
+            (Value::Float(x), P::Float4) => out.extend_from_slice(&float4(*x)?.to_be_bytes()),
             (Value::Float(x), P::Numeric) => float_numeric(out, *x),
             (Value::Decimal(d), P::Numeric) => numeric(out, &d.to_string(), d.scale() as u16),
             (Value::Decimal(d), P::Float8 | P::Float4) => {
@@ -284,7 +253,7 @@ fn binary_value(out: &mut Vec<u8>, v: &Value, t: PgType) -> Result<(), String> {
                 if t == P::Float8 {
                     out.extend_from_slice(&f.to_be_bytes())
                 } else {
-                    out.extend_from_slice(&(f as f32).to_be_bytes())
+                    out.extend_from_slice(&float4(f)?.to_be_bytes())
                 }
             }
             (Value::Bool(b), P::Bool) => out.push(u8::from(*b)),
@@ -346,10 +315,42 @@ fn text_value(out: &mut Vec<u8>, v: &Value, t: PgType) -> Result<(), String> {
         (Value::Int(x), PgType::Int2) if i16::try_from(*x).is_err() => {
             return Err(format!("{x} is out of range for smallint"));
         }
+        // The server would round these silently; the binary format refuses them.
+        (Value::Int(x), PgType::Float8) => int_float8(*x)?.to_string(),
+        (Value::Int(x), PgType::Float4) => int_float4(*x)?.to_string(),
+        (Value::Float(x), PgType::Float4) => float4(*x)?.to_string(),
         (v, _) => v.to_string(),
     };
     escape(out, text.as_bytes());
     Ok(())
+}
+
+/// An integer as double precision, only when exact.
+fn int_float8(x: i64) -> Result<f64, String> {
+    let f = x as f64;
+    if f as i128 != i128::from(x) {
+        return Err(format!("{x} cannot be stored exactly in double precision"));
+    }
+    Ok(f)
+}
+
+/// An integer as real, only when exact.
+fn int_float4(x: i64) -> Result<f32, String> {
+    let f = x as f32;
+    if f as i128 != i128::from(x) {
+        return Err(format!("{x} cannot be stored exactly in real"));
+    }
+    Ok(f)
+}
+
+/// A float as real: out of range (overflow, or a non-zero value that would become 0)
+/// is an error, as the server's own `real` input says.
+fn float4(x: f64) -> Result<f32, String> {
+    let f = x as f32;
+    if (f.is_infinite() && x.is_finite()) || (f == 0.0 && x != 0.0) {
+        return Err(format!("{x} is out of range for type real"));
+    }
+    Ok(f)
 }
 
 fn escape(out: &mut Vec<u8>, b: &[u8]) {
@@ -532,7 +533,6 @@ mod tests {
             ],
             binary: true,
             key_idx: vec![],
-            route_writers: 0,
         };
         let e = enc.encode(&[Value::Int(1 << 40), Value::Null]).unwrap_err();
         assert_eq!(
@@ -563,5 +563,44 @@ mod tests {
             text.encode(&[Value::Null, Value::Null]).unwrap(),
             b"\\N\t\\N\n"
         );
+    }
+
+    #[test]
+    fn floats_refuse_what_they_cannot_hold_in_both_formats() {
+        for binary in [true, false] {
+            let enc = PgEncode {
+                columns: vec![
+                    EncodeColumn {
+                        name: "d".into(),
+                        target: PgType::Float8,
+                    },
+                    EncodeColumn {
+                        name: "r".into(),
+                        target: PgType::Float4,
+                    },
+                ],
+                binary,
+                key_idx: vec![],
+            };
+            let e = enc
+                .encode(&[Value::Int((1 << 53) + 1), Value::Null])
+                .unwrap_err();
+            assert!(e.contains("column \"d\"") && e.contains("exactly"), "{e}");
+            let e = enc.encode(&[Value::Null, Value::Float(1e-50)]).unwrap_err();
+            assert!(
+                e.contains("column \"r\"") && e.contains("out of range"),
+                "{e}"
+            );
+            let e = enc.encode(&[Value::Null, Value::Float(1e300)]).unwrap_err();
+            assert!(e.contains("out of range"), "{e}");
+            let e = enc
+                .encode(&[Value::Null, Value::Int(16_777_217)])
+                .unwrap_err();
+            assert!(e.contains("exactly in real"), "{e}");
+            assert!(
+                enc.encode(&[Value::Int(1 << 53), Value::Float(0.0)])
+                    .is_ok()
+            );
+        }
     }
 }

@@ -59,6 +59,10 @@ pub struct PgSink {
     held: Held,
     /// A `COMMIT` whose outcome is unknown (connection lost): its transaction number.
     in_doubt: Option<(String, u64)>,
+    /// The server process of the current connection.
+    backend_pid: Option<i32>,
+    /// What an unfinished replay found so far (kept across attempts).
+    replayed: Written,
     /// Whether this writer prepares the table (writer 0) or finds it ready.
     prepares: bool,
     checkpoint: crate::checkpoint::Identity,
@@ -101,6 +105,22 @@ pub fn read_checkpoints(
             state: serde_json::from_str(r.get::<_, &str>(2)).ok(),
         })
         .collect())
+}
+
+/// Delete the checkpoint rows of `id` (a run that starts over).
+pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identity) -> Result<()> {
+    let connect = PgConnect::parse(url)?;
+    let mut client = connect.connect()?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+    let cp = t.sibling(crate::checkpoint::TABLE).sql();
+    client
+        .execute(
+            format!("DELETE FROM {cp} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3")
+                .as_str(),
+            &[&id.pipeline, &id.table, &id.input_id],
+        )
+        .map_err(|e| connect.error(&e, "clearing the old checkpoint"))?;
+    Ok(())
 }
 
 /// Check the destination without changing it (for `rowflow check`).
@@ -238,6 +258,7 @@ impl PgSink {
             col_list.join(", ")
         );
         let merge_sql = upsert.then(|| merge_sql(&table, opts, &col_list));
+        let backend = backend_pid(&mut client);
         let mut sink = PgSink {
             connect,
             client,
@@ -247,7 +268,6 @@ impl PgSink {
                 columns: targets,
                 binary,
                 key_idx,
-                route_writers: if upsert { writers as usize } else { 0 },
             }),
             copy_sql,
             copy_stmt: None,
@@ -258,6 +278,8 @@ impl PgSink {
             stage_ready: false,
             held: Held::default(),
             in_doubt: None,
+            backend_pid: backend,
+            replayed: Written::default(),
             prepares: writer == 0,
             checkpoint,
             writer,
@@ -432,14 +454,18 @@ impl PgSink {
     }
 
     /// Every live row of the open transaction, sent again (after a reconnection).
+    ///
+    /// What it finds is kept in the sink until a replay completes: if the connection is
+    /// lost again midway, rows it refused are not lost with it.
     fn replay(&mut self) -> Result<Written> {
         self.begin()?;
-        let mut out = Written::default();
         for c in 0..self.held.chunks.len() {
             let (written, refused) = self.send(c)?;
+            let mut out = std::mem::take(&mut self.replayed);
             self.held.sent(c, written, refused, &mut out);
+            self.replayed = out;
         }
-        Ok(out)
+        Ok(std::mem::take(&mut self.replayed))
     }
 }
 
@@ -593,11 +619,19 @@ impl Sink for PgSink {
     }
 
     fn reconnect(&mut self) -> Result<Written> {
+        let old_pid = self.backend_pid;
         self.client = self.connect.connect()?;
+        self.backend_pid = backend_pid(&mut self.client);
         self.copy_stmt = None;
         self.in_tx = false;
         self.stage_ready = false;
-        if let Some((run_id, txn)) = self.in_doubt.take() {
+        if let Some((run_id, txn)) = self.in_doubt.clone() {
+            // The old session may still be finishing that COMMIT (the server has not
+            // noticed the connection is gone): end it and wait, so that what the
+            // checkpoint says is final.
+            if let Some(pid) = old_pid {
+                self.end_session(pid)?;
+            }
             let sql = format!(
                 "SELECT run_id, txn FROM {} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3 AND writer = $4",
                 self.table.sibling(crate::checkpoint::TABLE).sql()
@@ -613,14 +647,54 @@ impl Sink for PgSink {
             let landed = row.is_some_and(|r| {
                 r.get::<_, String>(0) == run_id && r.get::<_, i64>(1) == txn as i64
             });
+            // Known now, either way (a failure above keeps it in doubt for the next try).
+            self.in_doubt = None;
             if landed {
                 // The commit happened before the connection was lost.
                 self.first_done = true;
                 self.held.clear();
-                return Ok(Written::default());
+                return Ok(std::mem::take(&mut self.replayed));
             }
         }
         self.replay()
+    }
+}
+
+/// The server process of a connection (to end it from another one).
+fn backend_pid(client: &mut Client) -> Option<i32> {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .ok()
+        .map(|r| r.get(0))
+}
+
+impl PgSink {
+    /// End the server session `pid` (a lost connection's) and wait until it is gone,
+    /// at most 30 seconds.
+    fn end_session(&mut self, pid: i32) -> Result<()> {
+        let _ = self
+            .client
+            .query("SELECT pg_terminate_backend($1)", &[&pid]);
+        let t0 = std::time::Instant::now();
+        loop {
+            let alive = self
+                .client
+                .query_opt("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&pid])
+                .map_err(|e| self.err(&e, "waiting for the lost session to end"))?
+                .is_some();
+            if !alive {
+                return Ok(());
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(30) {
+                return Err(crate::error::Error::Connection {
+                    target: self.connect.display.clone(),
+                    message: format!(
+                        "the lost session (backend {pid}) is still running its COMMIT"
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 

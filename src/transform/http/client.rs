@@ -81,11 +81,15 @@ impl Caller {
             .pool_max_idle_per_host(o.concurrency.max(1))
             .tcp_nodelay(true)
             .connect_timeout(o.timeout)
+            // A redirect would send the row's values (and the stage's headers) to
+            // another address; the response is the API's answer, 3xx included.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let limiter = match o.rate_limit {
             Some(r) => {
-                let period = Duration::from_secs_f64(1.0 / r);
+                let period = Duration::try_from_secs_f64(1.0 / r)
+                    .map_err(|_| format!("rate_limit {r} is too low"))?;
                 let quota = governor::Quota::with_period(period)
                     .ok_or_else(|| format!("rate_limit {r} is too high"))?
                     .allow_burst(NonZeroU32::new(o.burst.max(1)).unwrap_or(NonZeroU32::MIN));
@@ -241,7 +245,7 @@ fn secs(d: Duration) -> String {
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(s) = v.parse::<f64>() {
-        return (s >= 0.0 && s.is_finite()).then(|| Duration::from_secs_f64(s));
+        return Duration::try_from_secs_f64(s).ok();
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let now = chrono::Utc::now();

@@ -124,10 +124,10 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
         errors.push("concurrency must be at least 1".into());
     }
     if let Some(r) = spec.rate_limit
-        && !(r.is_finite() && r > 0.0)
+        && !(r.is_finite() && (1e-6..=1e9).contains(&r))
     {
         errors.push(format!(
-            "rate_limit must be a positive number of requests per second, got {r}"
+            "rate_limit must be a number of requests per second from 0.000001 to 1e9, got {r}"
         ));
     }
     let timeout = secs("timeout", spec.timeout, &mut errors);
