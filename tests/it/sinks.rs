@@ -678,3 +678,49 @@ fn postgres_tls_modes() {
     );
     db.drop_table(table);
 }
+
+/// A transaction that fails at COMMIT (a deferred unique constraint) fails the run;
+/// the transactions before it stay, and so do their rejects, but the rejects of the
+/// failed one leave the reject file: its rows were not written either.
+#[test]
+fn a_commit_that_fails_takes_its_rejects_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = table_name("deferred", Kind::Postgres);
+    db.drop_table(&table);
+    db.exec(&format!(
+        "CREATE TABLE {t} (id INTEGER, x INTEGER, CONSTRAINT {c} UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)",
+        t = db.ident(&table),
+        c = db.ident(&format!("{table}_u")),
+    ));
+    // Batches of 2, a commit after each: lines 2-3 commit (line 3 rejected); lines
+    // 4-5 fail at COMMIT (line 4 repeats id 1), and line 5 was rejected in that one.
+    let csv = write(dir.path(), "d.csv", "id,x\n1,1\n2,bad\n1,2\n5,bad\n");
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nx = \"int\"\n",
+        &db.url(),
+        &table,
+        "commit_rows = 2",
+        "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 2\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err = run.json()["error"].as_str().unwrap().to_string();
+    assert!(err.contains("unique") || err.contains("duplicate"), "{err}");
+    assert_eq!(
+        db.query(&format!("SELECT id, x FROM {}", db.ident(&table))),
+        vec![vec![Some("1".to_string()), Some("1".to_string())]]
+    );
+    let rej = read_csv(&dir.path().join("rej.csv"));
+    let lines: Vec<&str> = rej[1..].iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(
+        lines,
+        ["3"],
+        "only the committed transaction's reject: {rej:?}"
+    );
+    db.drop_table(&table);
+}
