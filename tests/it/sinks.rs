@@ -20,6 +20,7 @@ macro_rules! on_every_db {
 on_every_db!(
     every_type_round_trips,
     upsert_updates_and_the_last_occurrence_wins,
+    repeated_keys_across_batches_keep_input_order,
     constraint_violations_are_isolated_to_their_rows,
     a_failed_replace_keeps_the_old_table,
     check_reports_an_incompatible_table_and_writes_nothing,
@@ -210,6 +211,89 @@ fn upsert_updates_and_the_last_occurrence_wins(kind: Kind) {
         ],
         "updated in place; for key 2 the last occurrence wins"
     );
+    db.drop_table(&table);
+}
+
+/// Keys repeated in different batches of one transaction (the server sinks sort a
+/// transaction's rows by key before sending them): with a primary key the first
+/// occurrence is written and the later ones are rejected with their lines; with upsert
+/// the last occurrence wins.
+fn repeated_keys_across_batches_keep_input_order(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("repeated_keys", kind);
+    // 600 rows, keys in descending order so that sorting moves every row; key k
+    // (k = 0..199) appears three times, 200 rows apart (different batches).
+    let mut body = String::from("id,v\n");
+    for occurrence in 0..3 {
+        for k in (0..200).rev() {
+            body.push_str(&format!("{k},{k}-{occurrence}\n"));
+        }
+    }
+    let csv = write(dir.path(), "r.csv", &body);
+    for mode in ["replace", "upsert"] {
+        db.drop_table(&table);
+        if mode == "upsert" {
+            let run = rowflow(
+                dir.path(),
+                &[
+                    "load",
+                    &csv,
+                    "--into",
+                    &db.url(),
+                    "--table",
+                    &table,
+                    "--key",
+                    "id",
+                    "-q",
+                ],
+            );
+            assert_eq!(run.code, 1, "{run:?}");
+        }
+        let p = pipeline(
+            dir.path(),
+            &csv,
+            "[source.schema]\nid = \"int\"\nv = \"text\"\n",
+            &db.url(),
+            &table,
+            &format!("mode = \"{mode}\"\nkey = [\"id\"]\ncommit_rows = 100000"),
+            "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 64\n",
+        );
+        let run = rowflow(dir.path(), &["run", &p, "--json", "-q", "--restart"]);
+        let j = run.json();
+        let rows = db.query(&format!(
+            "SELECT {}, {} FROM {} ORDER BY {}",
+            db.ident("id"),
+            db.ident("v"),
+            db.ident(&table),
+            db.ident("id")
+        ));
+        let want_occurrence = if mode == "upsert" { 2 } else { 0 };
+        let want: Vec<Vec<Option<String>>> = (0..200)
+            .map(|k| vec![Some(k.to_string()), Some(format!("{k}-{want_occurrence}"))])
+            .collect();
+        assert_eq!(rows, want, "{mode}: {j}");
+        if mode == "upsert" {
+            assert_eq!(run.code, 0, "{run:?}");
+            assert_eq!(j["rows_written"], 600, "{j}");
+        } else {
+            assert_eq!(run.code, 1, "{run:?}");
+            assert_eq!(j["rows_written"], 200, "{j}");
+            assert_eq!(j["rows_rejected"], 400, "{j}");
+            let rej = read_csv(&dir.path().join("rej.csv"));
+            let mut lines: Vec<u64> = rej[1..].iter().map(|r| r[2].parse().unwrap()).collect();
+            lines.sort_unstable();
+            // Lines 2..=201 hold the first occurrences (the header is line 1).
+            assert_eq!(lines, (202..=601).collect::<Vec<u64>>());
+            assert!(
+                rej[1..]
+                    .iter()
+                    .all(|r| r[1].ends_with("-1") || r[1].ends_with("-2"))
+            );
+        }
+    }
     db.drop_table(&table);
 }
 

@@ -143,8 +143,7 @@ impl crate::transform::Transform for PgEncode {
                 Ok(t) => encoded.push(t),
                 Err(reason) => failed.push((n, reason)),
             }
-            // The sink needs only the position and the original fields from now on.
-            row.values = Vec::new();
+            self.keep_keys(row);
         }
         batch.reject_indexes(failed);
         batch.encoded = encoded;
@@ -152,6 +151,20 @@ impl crate::transform::Transform for PgEncode {
 }
 
 impl PgEncode {
+    /// Drop a row's values once it is encoded, except its key values (in key order):
+    /// the sink needs only the position, the original fields and the key (to send
+    /// rows in key order) from now on.
+    pub(crate) fn keep_keys(&self, row: &mut crate::row::Row) {
+        let values = std::mem::take(&mut row.values);
+        if !self.key_idx.is_empty() {
+            row.values = self
+                .key_idx
+                .iter()
+                .map(|&k| values.get(k).cloned().unwrap_or(Value::Null))
+                .collect();
+        }
+    }
+
     /// One tuple, or the reason the row cannot be written.
     pub(crate) fn encode(&self, values: &[Value]) -> Result<Vec<u8>, String> {
         for &k in &self.key_idx {

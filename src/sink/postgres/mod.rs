@@ -57,6 +57,9 @@ pub struct PgSink {
     stage_ready: bool,
     /// The open transaction's rows.
     held: Held,
+    /// Chunks of `held` not sent yet (they go in one `COPY` once there are enough).
+    unsent: Vec<usize>,
+    unsent_rows: usize,
     /// A `COMMIT` whose outcome is unknown (connection lost): its transaction number.
     in_doubt: Option<(String, u64)>,
     /// The server process of the current connection.
@@ -70,6 +73,12 @@ pub struct PgSink {
 }
 
 const STAGE: &str = "rowflow_stage";
+/// Rows per `COPY` statement: each statement costs the server a few milliseconds of
+/// set-up (measured: 1,024-row statements took 2.5x the server CPU of 65,536-row ones
+/// on the standard workload), so batches are gathered up to this many first.
+const COPY_ROWS: usize = 65_536;
+/// Rows per `COPY` statement after the server refused a row of a larger one.
+const RETRY_ROWS: usize = 4_096;
 const ORD: &str = "_rowflow_ord";
 
 /// The checkpoint rows of `id` (none when there is no checkpoint table yet).
@@ -277,6 +286,8 @@ impl PgSink {
             in_tx: false,
             stage_ready: false,
             held: Held::default(),
+            unsent: Vec::new(),
+            unsent_rows: 0,
             in_doubt: None,
             backend_pid: backend,
             replayed: Written::default(),
@@ -343,25 +354,44 @@ impl PgSink {
         Ok(())
     }
 
-    /// Send the live rows of chunk `c` (all of them, or those at `only`), isolating the
-    /// rows the server refuses. Returns (rows written, refused rows as (index, reason)).
-    fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
-        let n = self.held.chunks[c].tuples.len();
-        let mut refused: Vec<(usize, String)> = Vec::new();
-        let mut written = 0u64;
-        // Work list of row index sets still to send, each in its own savepoint.
-        let mut todo: Vec<Vec<usize>> = vec![(0..n).collect()];
+    /// Send the live rows of `chunks` in one `COPY` (per savepoint), isolating the rows
+    /// the server refuses, and account for them in `out`.
+    fn send(&mut self, chunks: &[usize], out: &mut Written) -> Result<()> {
+        let mut all: Vec<(usize, usize)> = chunks
+            .iter()
+            .flat_map(|&c| (0..self.held.chunks[c].tuples.len()).map(move |i| (c, i)))
+            .collect();
+        let nkeys = self.encode.key_idx.len();
+        if nkeys > 0 {
+            // Rows in key order make the server's index inserts much cheaper
+            // (neighbouring keys land on the same B-tree pages: measured about a quarter
+            // less server CPU on the standard workload). Each row kept its key values
+            // (in key order); the sort is stable, so among equal keys the input order
+            // stays (the first is inserted, or with upsert the last wins).
+            let k: Vec<usize> = (0..nkeys).collect();
+            let chunks = &self.held.chunks;
+            all.sort_by(|&(ca, ia), &(cb, ib)| {
+                crate::sink::key_cmp(&chunks[ca].rows[ia].values, &chunks[cb].rows[ib].values, &k)
+            });
+        }
+        let mut refused: Vec<((usize, usize), String)> = Vec::new();
+        // Work list of row sets still to send, each in its own savepoint.
+        let mut todo: Vec<Vec<(usize, usize)>> = vec![all];
         while let Some(idx) = todo.pop() {
             if idx.is_empty() {
                 continue;
             }
-            match self.attempt(c, &idx)? {
-                Ok(()) => written += idx.len() as u64,
+            match self.attempt(&idx)? {
+                Ok(()) => {}
                 Err((line, reason)) => match line {
                     // The server named the row: reject it, send the others again.
                     Some(l) if l >= 1 && l <= idx.len() => {
                         refused.push((idx[l - 1], reason));
-                        todo.push(idx[l..].to_vec());
+                        // The rest again, in smaller statements: where one row was
+                        // refused others may be, and each refusal costs a resend.
+                        for piece in idx[l..].chunks(RETRY_ROWS).rev() {
+                            todo.push(piece.to_vec());
+                        }
                         todo.push(idx[..l - 1].to_vec());
                     }
                     _ if idx.len() == 1 => refused.push((idx[0], reason)),
@@ -373,23 +403,49 @@ impl PgSink {
                 },
             }
         }
-        refused.sort_by_key(|(i, _)| *i);
-        Ok((written, refused))
+        refused.sort_by_key(|(at, _)| *at);
+        let mut refused = refused.into_iter().peekable();
+        for &c in chunks {
+            let mut mine = Vec::new();
+            while let Some(((_, i), reason)) = refused.next_if(|((rc, _), _)| *rc == c) {
+                mine.push((i, reason));
+            }
+            let written = (self.held.chunks[c].tuples.len() - mine.len()) as u64;
+            self.held.sent(c, written, mine, out);
+        }
+        Ok(())
     }
 
-    /// One savepoint-protected attempt at the rows `idx` of chunk `c`. The outer error
+    /// The transaction is over: its rows are done with.
+    fn clear_held(&mut self) {
+        self.held.clear();
+        self.unsent.clear();
+        self.unsent_rows = 0;
+    }
+
+    /// Send the chunks written since the last `COPY`.
+    fn send_unsent(&mut self, out: &mut Written) -> Result<()> {
+        if self.unsent.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.unsent);
+        self.unsent_rows = 0;
+        self.begin()?;
+        self.send(&chunks, out)
+    }
+
+    /// One savepoint-protected attempt at the rows `idx` ((chunk, row) pairs). The outer error
     /// is fatal or a lost connection; the inner one is the server refusing a row, with
     /// the 1-based position of that row among `idx` when the server says it.
     #[allow(clippy::type_complexity)]
     fn attempt(
         &mut self,
-        c: usize,
-        idx: &[usize],
+        idx: &[(usize, usize)],
     ) -> Result<std::result::Result<(), (Option<usize>, String)>> {
         self.client
             .batch_execute("SAVEPOINT rowflow")
             .map_err(|e| self.err(&e, "SAVEPOINT"))?;
-        let copied = self.copy(c, idx);
+        let copied = self.copy(idx);
         let result = match copied {
             Ok(()) => match self.merge_sql.clone() {
                 Some(sql) => self.merge(&sql),
@@ -414,22 +470,11 @@ impl PgSink {
         }
     }
 
-    /// `COPY` the rows `idx` of chunk `c`.
-    fn copy(&mut self, c: usize, idx: &[usize]) -> std::result::Result<(), postgres::Error> {
+    /// `COPY` the rows `idx` ((chunk, row) pairs), streamed in pieces of about 64 KiB.
+    fn copy(&mut self, idx: &[(usize, usize)]) -> std::result::Result<(), postgres::Error> {
         use std::io::Write;
+        const PIECE: usize = 64 * 1024;
         let binary = self.encode.binary;
-        let chunk = &self.held.chunks[c];
-        let size: usize = idx.iter().map(|&i| chunk.tuples[i].len()).sum();
-        let mut data = Vec::with_capacity(size + 32);
-        if binary {
-            data.extend_from_slice(BINARY_HEADER);
-        }
-        for &i in idx {
-            data.extend_from_slice(&chunk.tuples[i]);
-        }
-        if binary {
-            data.extend_from_slice(BINARY_TRAILER);
-        }
         let stmt = match &self.copy_stmt {
             Some(s) => s.clone(),
             None => {
@@ -439,9 +484,23 @@ impl PgSink {
             }
         };
         let mut w = self.client.copy_in(&stmt)?;
-        // The writer buffers a write whole and sends it at `finish`; an I/O error here
-        // is the connection's, reported by `finish`.
-        let _ = w.write_all(&data);
+        let mut piece = Vec::with_capacity(PIECE + 4096);
+        if binary {
+            piece.extend_from_slice(BINARY_HEADER);
+        }
+        // The writer only buffers; an I/O error is the connection's, reported by
+        // `finish`.
+        for &(c, i) in idx {
+            piece.extend_from_slice(&self.held.chunks[c].tuples[i]);
+            if piece.len() >= PIECE {
+                let _ = w.write_all(&piece);
+                piece.clear();
+            }
+        }
+        if binary {
+            piece.extend_from_slice(BINARY_TRAILER);
+        }
+        let _ = w.write_all(&piece);
         w.finish().map(|_| ())
     }
 
@@ -459,11 +518,22 @@ impl PgSink {
     /// lost again midway, rows it refused are not lost with it.
     fn replay(&mut self) -> Result<Written> {
         self.begin()?;
+        // Every chunk again (those not sent yet too), in `COPY`s of about COPY_ROWS.
+        self.unsent.clear();
+        self.unsent_rows = 0;
+        let mut group = Vec::new();
+        let mut rows = 0;
         for c in 0..self.held.chunks.len() {
-            let (written, refused) = self.send(c)?;
-            let mut out = std::mem::take(&mut self.replayed);
-            self.held.sent(c, written, refused, &mut out);
-            self.replayed = out;
+            group.push(c);
+            rows += self.held.chunks[c].tuples.len();
+            if rows >= COPY_ROWS || c + 1 == self.held.chunks.len() {
+                let mut out = std::mem::take(&mut self.replayed);
+                let sent = self.send(&group, &mut out);
+                self.replayed = out;
+                sent?;
+                group.clear();
+                rows = 0;
+            }
         }
         Ok(std::mem::take(&mut self.replayed))
     }
@@ -541,25 +611,29 @@ impl Sink for PgSink {
             &mut out,
             |row| {
                 let t = encode.encode(&row.values)?;
-                row.values = Vec::new();
+                encode.keep_keys(row);
                 Ok(Some(t))
             },
         );
         if rows.is_empty() {
             return Ok(out);
         }
+        self.unsent_rows += rows.len();
         let c = self.held.push(rows, tuples);
-        self.begin()?;
-        let (written, refused) = self.send(c)?;
-        self.held.sent(c, written, refused, &mut out);
+        self.unsent.push(c);
+        if self.unsent_rows >= COPY_ROWS {
+            self.send_unsent(&mut out)?;
+        }
         Ok(out)
     }
 
     fn flush(&mut self) -> Result<Written> {
-        Ok(Written {
+        let mut out = Written {
             spent: self.held.take_spent(),
             ..Written::default()
-        })
+        };
+        self.send_unsent(&mut out)?;
+        Ok(out)
     }
 
     fn commit(&mut self, record: &CommitRecord) -> Result<()> {
@@ -602,12 +676,12 @@ impl Sink for PgSink {
         self.in_doubt = None;
         self.in_tx = false;
         self.first_done = true;
-        self.held.clear();
+        self.clear_held();
         Ok(())
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.held.clear();
+        self.clear_held();
         if self.in_tx {
             self.in_tx = false;
             self.stage_ready = false;
@@ -652,7 +726,7 @@ impl Sink for PgSink {
             if landed {
                 // The commit happened before the connection was lost.
                 self.first_done = true;
-                self.held.clear();
+                self.clear_held();
                 return Ok(std::mem::take(&mut self.replayed));
             }
         }
