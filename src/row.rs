@@ -196,7 +196,7 @@ impl RawRecord {
 
 /// A row in flight: its values (in the order of the stage's schema), where it came from,
 /// and the original CSV fields (kept for the reject file).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Row {
     /// Where the record starts in the input.
     pub pos: Position,

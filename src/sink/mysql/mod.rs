@@ -837,9 +837,15 @@ impl Sink for MySink {
                 )
             })
             .collect();
-        let k = self.encode.key_idx.clone();
-        pairs.sort_by(|a, b| crate::sink::key_cmp(&a.0.values, &b.0.values, &k));
-        let (rows, tuples): (Vec<Row>, Vec<Vec<u8>>) = pairs.into_iter().unzip();
+        let order =
+            crate::sink::key_order(pairs.len(), |i| &pairs[i].0.values, &self.encode.key_idx);
+        let mut rows = Vec::with_capacity(pairs.len());
+        let mut tuples = Vec::with_capacity(pairs.len());
+        for i in order {
+            let (row, tuple) = std::mem::take(&mut pairs[i]);
+            rows.push(row);
+            tuples.push(tuple);
+        }
         let c = self
             .held
             .push(rows, if encoded { tuples } else { Vec::new() });

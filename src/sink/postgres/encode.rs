@@ -126,16 +126,6 @@ impl crate::transform::Transform for PgEncode {
     }
 
     fn apply(&self, batch: &mut Batch) {
-        if !self.key_idx.is_empty() {
-            // Rows in key order make the server's index inserts about a third cheaper
-            // (neighbouring keys land on the same B-tree pages). The sort is stable: among
-            // equal keys the input order stays (the first is inserted, or with upsert
-            // the last wins).
-            let k = &self.key_idx;
-            batch
-                .rows
-                .sort_by(|a, b| crate::sink::key_cmp(&a.values, &b.values, k));
-        }
         let mut failed = Vec::new();
         let mut encoded = Vec::with_capacity(batch.rows.len());
         for (n, row) in batch.rows.iter_mut().enumerate() {

@@ -370,9 +370,9 @@ impl PgSink {
             // stays (the first is inserted, or with upsert the last wins).
             let k: Vec<usize> = (0..nkeys).collect();
             let chunks = &self.held.chunks;
-            all.sort_by(|&(ca, ia), &(cb, ib)| {
-                crate::sink::key_cmp(&chunks[ca].rows[ia].values, &chunks[cb].rows[ib].values, &k)
-            });
+            let order =
+                crate::sink::key_order(all.len(), |j| &chunks[all[j].0].rows[all[j].1].values, &k);
+            all = order.into_iter().map(|j| all[j]).collect();
         }
         let mut refused: Vec<((usize, usize), String)> = Vec::new();
         // Work list of row sets still to send, each in its own savepoint.
