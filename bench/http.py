@@ -16,6 +16,7 @@ seconds (user+sys) and CPU per request, and peak RSS; a last run with a 0 ms ser
 measures the server's own ceiling on this machine. Writes bench/results/. Not a test.
 """
 import datetime as dt
+import json
 import os
 import platform
 import socket
@@ -86,6 +87,11 @@ mode = "replace"
     return toml
 
 
+def p50_ms(m):
+    """rowflow's own p50 request latency (from its --json summary)."""
+    return json.loads(m["stdout"])["http"][0]["latency_ms"]["p50"]
+
+
 def main():
     rows = int(os.environ.get("ROWS", "100000"))
     latency = int(os.environ.get("LATENCY_MS", "20"))
@@ -127,6 +133,20 @@ def main():
         mock.wait()
     ceiling_rps = rows / ceiling["wall"]
     print(f"  server ceiling (0 ms latency, rowflow-{max(ns)}): {ceiling_rps:,.0f} req/s", flush=True)
+    # The latency the server really gives (its timer rounds the 20 ms up), one request
+    # at a time: rowflow's own p50 over 1,000 rows.
+    probe_csv = os.path.join(WORK, "ids_probe.csv")
+    with open(probe_csv, "w") as f:
+        f.write("id\n")
+        f.writelines(f"{i}\n" for i in range(1, 1001))
+    mock = start_mock(latency)
+    try:
+        probe = run_timed([BIN, "run", pipeline(probe_csv, 1, db), "--restart", "--json", "--quiet"])
+    finally:
+        mock.kill()
+        mock.wait()
+    floor_ms = p50_ms(probe)
+    print(f"  server latency, one request at a time: p50 {floor_ms:.2f} ms", flush=True)
 
     def med(name, k):
         return statistics.median(r[k] for r in results[name])
@@ -136,10 +156,13 @@ def main():
              f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
              f"- machine: {socket.gethostname()}, {os.cpu_count()} cores, {platform.platform()}",
              f"- median of {repeat} runs; the mock server (examples/mock_api.rs, 1 thread) shares the 2 cores",
-             f"- the server's own ceiling here (0 ms latency, {max(ns)} in flight): {ceiling_rps:,.0f} req/s\n",
+             f"- the server's own ceiling here (0 ms latency, {max(ns)} in flight): {ceiling_rps:,.0f} req/s",
+             f"- the server's real latency, one request at a time (rowflow's p50): {floor_ms:.2f} ms; "
+             "held in flight = req/s × rowflow's p50 latency / N (how full rowflow kept its N slots)\n",
              "| contender | in flight | req/s | physical limit (N / latency) | % of limit | % of min(limit, ceiling) "
-             "| client CPU s | CPU ms per request | vs Python semaphore (same N), CPU per request | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| client CPU s | CPU ms per request | vs Python semaphore (same N), CPU per request | peak RSS MB "
+             "| rowflow p50 ms | held in flight |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, n, _ in contenders:
         wall = med(name, "wall")
         rps = rows / wall
@@ -147,12 +170,15 @@ def main():
         reach = min(limit, ceiling_rps)
         cpu = med(name, "cpu")
         per = cpu / rows
-        vs = ""
+        vs = p50 = held = ""
         if name.startswith("rowflow-"):
             vs = f"{per / py_sem[n]:.2f}x"
+            lat = statistics.median(p50_ms(r) for r in results[name])
+            p50 = f"{lat:.2f}"
+            held = f"{100 * rps * lat / 1000 / n:.0f}%"
         lines.append(f"| {name} | {n} | {rps:,.0f} | {limit:,.0f} | {100 * rps / limit:.0f}% | "
                      f"{100 * rps / reach:.0f}% | {cpu:.2f} | {1000 * per:.3f} | {vs} | "
-                     f"{max(r['rss_mb'] for r in results[name]):.0f} |")
+                     f"{max(r['rss_mb'] for r in results[name]):.0f} | {p50} | {held} |")
     lines.append("")
     lines.append("Goal: rowflow reaches ≥ 90% of min(physical limit, server ceiling) and uses ≤ 1/5 "
                  "(aim 1/10) of Python's CPU per request.")

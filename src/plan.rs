@@ -382,8 +382,15 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
         ));
     }
     let rt = &spec.runtime;
-    if rt.batch_rows == 0 || rt.channel_batches == 0 || rt.workers == Some(0) {
-        errors.push("runtime.batch_rows, channel_batches and workers must be at least 1".into());
+    if rt.batch_rows == 0
+        || rt.channel_batches == 0
+        || rt.workers == Some(0)
+        || rt.async_threads == 0
+    {
+        errors.push(
+            "runtime.batch_rows, channel_batches, workers and async_threads must be at least 1"
+                .into(),
+        );
     }
     if !errors.is_empty() {
         return Err(Error::Plan(errors));

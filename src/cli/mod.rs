@@ -67,11 +67,13 @@ pub fn fail(e: impl std::fmt::Display) -> i32 {
     2
 }
 
-/// A multi-thread runtime sized to the machine. Its threads (transforms) run at a
-/// slightly lower priority than the sink thread, which is the critical path of a load:
-/// when every core is busy, the scheduler then keeps the database writer running.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// A multi-thread runtime with `threads` async threads (`runtime.async_threads`; CPU
+/// stages run on its blocking pool, sized to the machine). Its threads run at a slightly
+/// lower priority than the sink thread, which is the critical path of a load: when every
+/// core is busy, the scheduler then keeps the database writer running.
+pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
         .enable_all()
         .thread_name("rowflow-worker")
         .on_thread_start(|| {

@@ -142,7 +142,7 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
         }
     };
     let observer = Arc::new(CliObserver { display });
-    let rt = match runtime() {
+    let rt = match runtime(pipeline.spec().runtime.async_threads) {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
