@@ -709,6 +709,174 @@ fn a_server_restarted_mid_load_loses_and_duplicates_nothing(kind: Kind) {
     db.drop_table(&table);
 }
 
+/// A throwaway MariaDB server that accepts only TLS connections (the machine's own
+/// server has TLS off), on a free port, stopped when dropped.
+struct TlsMariadb {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsMariadb {
+    /// None (with the reason) when this machine cannot run one.
+    fn start(cert: &str, key: &str) -> Result<TlsMariadb, String> {
+        let find = |names: &[&str]| {
+            names.iter().find_map(|n| {
+                ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"]
+                    .iter()
+                    .map(|d| Path::new(d).join(n))
+                    .find(|p| p.exists())
+            })
+        };
+        let server = find(&["mariadbd", "mysqld"]).ok_or("no mariadbd")?;
+        let install =
+            find(&["mariadb-install-db", "mysql_install_db"]).ok_or("no mariadb-install-db")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let d = dir.path();
+        // The server reads the key as itself; copies in its own directory are readable.
+        for (from, to) in [(cert, "cert.pem"), (key, "key.pem")] {
+            std::fs::copy(from, d.join(to)).map_err(|e| format!("{from}: {e}"))?;
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let user: Vec<String> = if root {
+            vec!["--user=root".into()]
+        } else {
+            vec![]
+        };
+        let out = std::process::Command::new(&install)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .args(&user)
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "install-db: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let log = std::fs::File::create(d.join("server.log")).map_err(|e| e.to_string())?;
+        let child = std::process::Command::new(&server)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .args(&user)
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", d.join("sock").display()))
+            .arg(format!("--pid-file={}", d.join("pid").display()))
+            .arg(format!("--ssl-cert={}", d.join("cert.pem").display()))
+            .arg(format!("--ssl-key={}", d.join("key.pem").display()))
+            .args([
+                "--require-secure-transport=ON",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+            ])
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let me = TlsMariadb {
+            child,
+            port,
+            _dir: dir,
+        };
+        // Ready when it answers a TLS connection (bounded wait).
+        let opts = mysql::OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(port)
+            .user(Some("root"))
+            .ssl_opts(Some(
+                mysql::SslOpts::default().with_danger_accept_invalid_certs(true),
+            ));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match mysql::Conn::new(opts.clone()) {
+                Ok(mut c) => {
+                    use mysql::prelude::Queryable;
+                    c.query_drop("CREATE DATABASE test")
+                        .map_err(|e| e.to_string())?;
+                    return Ok(me);
+                }
+                Err(e) if Instant::now() > deadline => return Err(format!("not ready: {e}")),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+impl Drop for TlsMariadb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// MySQL TLS modes against a server that refuses unencrypted connections: DISABLED is
+/// refused by the server, REQUIRED encrypts, VERIFY_CA checks the chain, VERIFY_IDENTITY
+/// the host name too; `LOAD DATA LOCAL` works over TLS.
+#[test]
+fn mysql_tls_modes() {
+    let cert = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let key = "/etc/ssl/private/ssl-cert-snakeoil.key";
+    let others = "/etc/ssl/certs/ca-certificates.crt";
+    let server = match TlsMariadb::start(cert, key) {
+        Ok(s) => s,
+        // With CI set (where the machine has MariaDB), not running it is a failure.
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("mysql_tls_modes cannot start a TLS MariaDB: {why}")
+        }
+        Err(why) => {
+            eprintln!(
+                "\n*** SKIPPED: mysql_tls_modes cannot start a TLS MariaDB here: {why} ***\n"
+            );
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "t.csv", "id,v\n1,a\n2,\"b, with a comma\"\n");
+    let with = |q: &str| {
+        let url = format!("mysql://root@127.0.0.1:{}/test?{q}", server.port);
+        rowflow(
+            dir.path(),
+            &[
+                "load", &csv, "--into", &url, "--table", "tls_t", "--mode", "replace", "--json",
+                "-q",
+            ],
+        )
+    };
+    for ok in [
+        "ssl-mode=REQUIRED".to_string(),
+        format!("ssl-mode=VERIFY_CA&ssl-ca={cert}"),
+    ] {
+        let run = with(&ok);
+        assert_eq!(run.code, 0, "{ok}: {run:?}");
+        assert_eq!(run.json()["rows_written"], 2, "{ok}: {run:?}");
+    }
+    // The server refuses plain connections: REQUIRED above really encrypted.
+    let run = with("ssl-mode=DISABLED");
+    assert_eq!(run.code, 2, "{run:?}");
+    // The certificate names `localhost`, not 127.0.0.1; and it is not signed by the
+    // public roots: verification is really done.
+    for bad in [
+        format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={cert}"),
+        format!("ssl-mode=VERIFY_CA&ssl-ca={others}"),
+    ] {
+        let run = with(&bad);
+        assert_eq!(run.code, 2, "{bad}: {run:?}");
+        assert!(
+            run.stderr.to_lowercase().contains("certificate"),
+            "{bad}: {}",
+            run.stderr
+        );
+    }
+}
+
 #[test]
 fn postgres_tls_modes() {
     let dir = tempfile::tempdir().unwrap();
