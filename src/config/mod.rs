@@ -162,8 +162,9 @@ pub enum TransformSpec {
     Http(Box<HttpSpec>),
 }
 
-/// An HTTP enrichment stage (see docs/pipeline.md, "The http stage").
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// An HTTP enrichment stage (see docs/pipeline.md, "The http stage"). Its `Debug` hides
+/// header values and the URL's secrets.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSpec {
     /// Name, used in reject reasons, progress and the summary. Default `http`.
@@ -352,8 +353,8 @@ pub enum HttpField {
     },
 }
 
-/// The destination.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The destination. Its `Debug` hides the URL's password.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSpec {
     /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
@@ -674,9 +675,74 @@ fn relativize(root: &mut toml::Value, base: &Path) {
     }
 }
 
+/// `Debug` of a spec with secrets hidden: every field as the pipeline file would write it,
+/// with `url` through [`redact_url`](crate::sink::redact_url) and each header value as
+/// `***`. Built from the serialized form, so a new field shows up by itself.
+fn debug_redacted<T: Serialize>(
+    name: &str,
+    spec: &T,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    let mut d = f.debug_struct(name);
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(spec) {
+        for (k, mut v) in fields {
+            match (k.as_str(), &mut v) {
+                ("url", serde_json::Value::String(u)) => *u = crate::sink::redact_url(u),
+                ("headers", serde_json::Value::Object(h)) => {
+                    h.values_mut().for_each(|x| *x = "***".into())
+                }
+                _ => {}
+            }
+            d.field(&k, &format_args!("{v}"));
+        }
+    }
+    d.finish_non_exhaustive()
+}
+
+impl std::fmt::Debug for SinkSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted("SinkSpec", self, f)
+    }
+}
+
+impl std::fmt::Debug for HttpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted("HttpSpec", self, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let spec = PipelineSpec::from_toml(
+            r#"
+            [source]
+            path = "in.csv"
+            [[transform]]
+            type = "http"
+            url = "https://api.example.com/v1?id={id}&api_key=k3y-s3cret"
+            headers = { Authorization = "Bearer t0ken-s3cret" }
+            [sink]
+            url = "postgres://loader:pa55-s3cret@db.example.com/prod"
+            table = "t"
+            "#,
+            &[],
+        )
+        .unwrap();
+        let shown = format!("{spec:?} {:#?}", spec.sink);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        for visible in [
+            "loader:***@db.example.com",
+            "Authorization",
+            "api.example.com",
+            "\"t\"",
+        ] {
+            assert!(shown.contains(visible), "{visible}: {shown}");
+        }
+    }
 
     const MINIMAL: &str = r#"
         [source]
