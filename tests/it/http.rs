@@ -232,6 +232,39 @@ fn identical_requests_are_sent_once_with_the_cache() {
     );
 }
 
+/// The cache keeps answers the same request would get again (a 404 is sent once for all
+/// its rows) but not a failure after the last retry (a 503 is sent again for the next
+/// identical row, which then succeeds).
+#[test]
+fn the_cache_keeps_answers_but_not_transient_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = Mock::start(Duration::from_millis(1));
+    let csv = ids_csv(dir.path(), 5, ",k", |_| ",7".to_string());
+    // (status, attempts that get it, requests sent for the 5 rows, rows written)
+    for (code, fail, requests, written) in [(503, 1, 2, 4), (404, 1000, 1, 0)] {
+        let url = mock.url(&format!("/api?id={{k}}&fail={fail}&code={code}"));
+        let stage = format!(
+            "url = \"{url}\"\ncache = true\nconcurrency = 1\nretries = 0\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n"
+        );
+        let before = mock.state.requests.load(Ordering::SeqCst);
+        let run = run_http(dir.path(), &csv, &stage, "");
+        assert_eq!(run.code, 1, "{code}: {run:?}");
+        let j = run.json();
+        assert_eq!(
+            mock.state.requests.load(Ordering::SeqCst) - before,
+            requests,
+            "{code}: {j}"
+        );
+        assert_eq!(j["rows_written"], written, "{code}: {j}");
+        assert_eq!(j["rows_rejected"], 5 - written, "{code}: {j}");
+        let rej = read_csv(&dir.path().join("rej.csv"));
+        assert!(
+            rej[1..].iter().all(|r| r[3].contains(&code.to_string())),
+            "{code}: {rej:?}"
+        );
+    }
+}
+
 #[test]
 fn batch_mode_by_position_and_by_key() {
     let dir = tempfile::tempdir().unwrap();

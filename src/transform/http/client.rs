@@ -118,12 +118,12 @@ impl Caller {
     /// The request's final answer (from the cache when it has it).
     pub(crate) async fn call(&self, url: String, body: Option<String>) -> Result<Answer, Failure> {
         let Some(cache) = &self.cache else {
-            return self.send(&url, body.as_deref()).await;
+            return self.send(&url, body.as_deref()).await.0;
         };
         let key = format!("{url}\n{}", body.as_deref().unwrap_or(""));
         let cell = {
             let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-            c.get_or_insert(key, || Arc::new(tokio::sync::OnceCell::new()))
+            c.get_or_insert(key.clone(), || Arc::new(tokio::sync::OnceCell::new()))
                 .clone()
         };
         if let Some(done) = cell.get() {
@@ -132,21 +132,34 @@ impl Caller {
         }
         // The first caller sends; identical requests meanwhile wait for its answer.
         let mut sent = false;
+        let mut transient = false;
         let r = cell
-            .get_or_init(|| {
+            .get_or_init(|| async {
                 sent = true;
-                self.send(&url, body.as_deref())
+                let (r, definitive) = self.send(&url, body.as_deref()).await;
+                transient = !definitive;
+                r
             })
             .await
             .clone();
         if !sent {
             self.stats.cache_hit();
+        } else if transient {
+            // A failure that may not happen again (timeouts, 5xx, 429 after the last
+            // retry) is not kept: the next identical request is sent anew. Those that
+            // waited for this one share its answer.
+            let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+            if c.peek(&key).is_some_and(|x| Arc::ptr_eq(x, &cell)) {
+                c.pop(&key);
+            }
         }
         r
     }
 
-    /// Send with retries until a final answer.
-    async fn send(&self, url: &str, body: Option<&str>) -> Result<Answer, Failure> {
+    /// Send with retries until a final answer, and whether that answer is definitive
+    /// (a response the same request would get again: 2xx, 3xx or a 4xx other than 429)
+    /// rather than a failure after the retries ran out.
+    async fn send(&self, url: &str, body: Option<&str>) -> (Result<Answer, Failure>, bool) {
         let mut backoff = backon::ExponentialBuilder::new()
             .with_min_delay(self.backoff)
             .with_max_delay(self.max_backoff)
@@ -164,7 +177,7 @@ impl Caller {
             let (retry_after, reason, status) = match r {
                 Ok(Ok((status, _, body))) if status < 300 => {
                     self.stats.finished(Some(status));
-                    return Ok(Answer { status, body });
+                    return (Ok(Answer { status, body }), true);
                 }
                 Ok(Ok((status, headers, body))) if status == 429 || status >= 500 => (
                     retry_after(&headers),
@@ -174,7 +187,7 @@ impl Caller {
                 Ok(Ok((status, _, body))) => {
                     // Another 4xx (or a 3xx not followed): the request itself is wrong.
                     self.stats.finished(Some(status));
-                    return Err(status_reason(status, &body));
+                    return (Err(status_reason(status, &body)), true);
                 }
                 Ok(Err(e)) => (None, e, None),
                 Err(_) => (
@@ -195,7 +208,7 @@ impl Caller {
                 } else {
                     format!("{} attempts", attempt + 1)
                 };
-                return Err(format!("{reason} ({tries})"));
+                return (Err(format!("{reason} ({tries})")), false);
             };
             tokio::time::sleep(wait).await;
             attempt += 1;
