@@ -31,6 +31,9 @@ pub struct SqliteSink {
     target: String,
     chunk: usize,
     key_idx: Vec<usize>,
+    /// Sort rows by key (unless SQLite's key equality may differ from rowflow's, see
+    /// [`exact_key_order`]; the rows then keep their input order).
+    order_by_key: bool,
     /// Column names, for messages.
     names: Vec<String>,
     /// The encoder the worker threads run for this sink.
@@ -117,6 +120,39 @@ fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Option<Vec<
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(cols))
+}
+
+/// Do SQLite and rowflow agree on which key values of the existing table are equal?
+/// Only then may rows be reordered by key: the sort keeps the input order among keys
+/// rowflow calls equal, and the first occurrence (or with upsert the last) must stay the
+/// one SQLite sees first (last). Not so when a text key has a collation (`NOCASE`
+/// calls `a` and `A` equal, `RTRIM` ignores trailing spaces), or a key column has REAL
+/// affinity (integers beyond 2^53 and decimals are rounded).
+fn exact_key_order(
+    conn: &Connection,
+    opts: &SinkOptions,
+    cols: &[TableColumn],
+) -> rusqlite::Result<bool> {
+    let sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            params![opts.table],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let collate = sql.is_some_and(|s| s.to_ascii_uppercase().contains("COLLATE"));
+    Ok(opts.key.iter().all(|k| {
+        let text = opts
+            .schema
+            .columns
+            .iter()
+            .any(|c| &c.name == k && c.data_type == DataType::Text);
+        let real = cols
+            .iter()
+            .any(|t| &t.name == k && affinity(&t.declared) == "REAL");
+        !(real || (text && collate))
+    }))
 }
 
 /// Is there a primary key or unique index on exactly `key`?
@@ -434,6 +470,13 @@ impl SqliteSink {
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sink_err(&target, e))?;
         let existing = table_columns(&conn, &opts.table).map_err(|e| sink_err(&target, e))?;
+        // Before `replace` drops it: a created table always compares keys exactly.
+        let exact_keys = match &existing {
+            Some(cols) if opts.mode != WriteMode::Replace => {
+                exact_key_order(&conn, opts, cols).map_err(|e| sink_err(&target, e))?
+            }
+            _ => true,
+        };
         let create = match (existing, opts.mode) {
             (None, _) => true,
             (Some(_), WriteMode::Create) => {
@@ -495,6 +538,7 @@ impl SqliteSink {
             target,
             chunk,
             key_idx,
+            order_by_key: exact_keys,
             names: opts.schema.names().map(String::from).collect(),
             encode: std::sync::Arc::new(SqliteEncode::new(opts)),
             in_tx: true,
@@ -727,7 +771,9 @@ enum KeyPart {
 
 impl KeyPart {
     fn float(x: f64) -> KeyPart {
-        // The IEEE 754 total order as a signed integer.
+        // The IEEE 754 total order as a signed integer, with -0 as 0 (SQLite calls them
+        // equal).
+        let x = if x == 0.0 { 0.0 } else { x };
         let bits = x.to_bits() as i64;
         KeyPart::Float(bits ^ (((bits >> 63) as u64) >> 1) as i64)
     }
@@ -817,7 +863,12 @@ impl Sink for SqliteSink {
             }
         }
         for blob in std::mem::take(&mut batch.encoded) {
-            self.held_blobs.push((blob_key(&self.key_idx, &blob), blob));
+            let key = if self.order_by_key {
+                blob_key(&self.key_idx, &blob)
+            } else {
+                SortKey::Parts(Vec::new())
+            };
+            self.held_blobs.push((key, blob));
         }
         if !self.held.is_empty() {
             let more = self.insert_held()?;

@@ -21,6 +21,7 @@ on_every_db!(
     every_type_round_trips,
     upsert_updates_and_the_last_occurrence_wins,
     repeated_keys_across_batches_keep_input_order,
+    keys_the_server_calls_equal_keep_input_order,
     constraint_violations_are_isolated_to_their_rows,
     a_failed_replace_keeps_the_old_table,
     check_reports_an_incompatible_table_and_writes_nothing,
@@ -292,6 +293,70 @@ fn repeated_keys_across_batches_keep_input_order(kind: Kind) {
                     .iter()
                     .all(|r| r[1].ends_with("-1") || r[1].ends_with("-2"))
             );
+        }
+    }
+    db.drop_table(&table);
+}
+
+/// Keys the database calls equal although their text differs (a PostgreSQL `uuid` in
+/// upper and lower case; MySQL's case-insensitive collation; SQLite's `NOCASE`): the rows are not reordered, so with
+/// a primary key the first occurrence is written, and with upsert the last wins.
+fn keys_the_server_calls_equal_keep_input_order(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("equal_keys", kind);
+    // (column type, a key in lower case, the same key in upper case, another key)
+    let (ty, lower, upper, other) = match kind {
+        Kind::Postgres => (
+            "uuid",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+            "b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        ),
+        Kind::Sqlite => ("TEXT COLLATE NOCASE", "abc", "ABC", "zzz"),
+        Kind::Mysql => ("VARCHAR(40)", "abc", "ABC", "zzz"),
+    };
+    // Lower case first: sorting the text would put the upper case first.
+    let csv = write(
+        dir.path(),
+        "e.csv",
+        &format!("id,v\n{lower},1\n{other},2\n{upper},3\n"),
+    );
+    for mode in ["append", "upsert"] {
+        db.drop_table(&table);
+        db.exec(&format!(
+            "CREATE TABLE {} ({} {ty} NOT NULL PRIMARY KEY, {} INTEGER)",
+            db.ident(&table),
+            db.ident("id"),
+            db.ident("v")
+        ));
+        let p = pipeline(
+            dir.path(),
+            &csv,
+            "[source.schema]\nid = \"text\"\nv = \"int\"\n",
+            &db.url(),
+            &table,
+            &format!("mode = \"{mode}\"\nkey = [\"id\"]"),
+            "[errors]\nreject_file = \"rej.csv\"\n",
+        );
+        let run = rowflow(dir.path(), &["run", &p, "--json", "-q", "--restart"]);
+        let rows = db.query(&format!(
+            "SELECT {} FROM {} WHERE {} <> 2",
+            db.ident("v"),
+            db.ident(&table),
+            db.ident("v")
+        ));
+        let want = if mode == "upsert" { "3" } else { "1" };
+        assert_eq!(rows, vec![vec![Some(want.to_string())]], "{mode}: {run:?}");
+        if mode == "append" {
+            assert_eq!(run.code, 1, "{run:?}");
+            let rej = read_csv(&dir.path().join("rej.csv"));
+            assert_eq!(rej.len(), 2, "{rej:?}");
+            assert_eq!(rej[1][0], upper, "the later occurrence is the reject");
+        } else {
+            assert_eq!(run.code, 0, "{run:?}");
         }
     }
     db.drop_table(&table);

@@ -172,6 +172,23 @@ fn is_row_error(e: &mysql::Error) -> bool {
     )
 }
 
+/// Do rowflow and the server agree on which key values are equal? Only then may rows be
+/// reordered by key (the sort keeps the input order among keys rowflow calls equal, and
+/// the first occurrence, or with upsert the last, must stay the one the server sees
+/// first, last). Integers, dates and booleans: yes. Text: MySQL's usual collations call
+/// `a` and `A` (and `a` and `a `) equal; decimals and timestamps are rounded to the
+/// column's scale; floats have `-0` = `0`.
+fn exact_keys(opts: &SinkOptions) -> bool {
+    use crate::schema::DataType as D;
+    opts.key.iter().all(|k| {
+        opts.schema
+            .columns
+            .iter()
+            .find(|c| &c.name == k)
+            .is_some_and(|c| matches!(c.data_type, D::Int | D::Date | D::Bool))
+    })
+}
+
 /// Checks and normalises values on the worker threads: NULL keys and NaN/infinite
 /// floats are row errors, timestamps become UTC, dates must be within year 1..9999.
 pub(crate) struct MyEncode {
@@ -808,9 +825,10 @@ impl Sink for MySink {
         Ok(out)
     }
 
-    /// Keyed tables: the rows held since the last flush, as one chunk in key order
-    /// (InnoDB stores a table in primary-key order: a transaction's rows then visit each
-    /// page once, instead of once per batch), written now.
+    /// Keyed tables: the rows held since the last flush, as one chunk in key order when
+    /// that is safe ([`exact_keys`]; InnoDB stores a table in primary-key order: a
+    /// transaction's rows then visit each page once, instead of once per batch), written
+    /// now.
     fn flush(&mut self) -> Result<Written> {
         let mut out = Written {
             spent: self.held.take_spent(),
@@ -837,8 +855,11 @@ impl Sink for MySink {
                 )
             })
             .collect();
-        let order =
-            crate::sink::key_order(pairs.len(), |i| &pairs[i].0.values, &self.encode.key_idx);
+        let order = if exact_keys(&self.opts) {
+            crate::sink::key_order(pairs.len(), |i| &pairs[i].0.values, &self.encode.key_idx)
+        } else {
+            (0..pairs.len()).collect()
+        };
         let mut rows = Vec::with_capacity(pairs.len());
         let mut tuples = Vec::with_capacity(pairs.len());
         for i in order {

@@ -27,6 +27,10 @@ pub(crate) struct PgColumn {
     pub not_null: bool,
     /// Has a default, or is an identity or generated column.
     pub has_default: bool,
+    /// The server compares values of this column exactly as given: not `char(n)` (which
+    /// ignores trailing spaces) and no collation other than the database's default, `C`
+    /// or `POSIX` (a nondeterministic one can call `a` and `A` equal).
+    pub plain_eq: bool,
 }
 
 /// The existing table's columns, or `None` when there is no such table.
@@ -44,7 +48,9 @@ pub(crate) fn table_columns(
         "SELECT a.attname::text, \
                 (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END)::oid, \
                 format_type(a.atttypid, a.atttypmod), a.attnotnull, \
-                a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
+                a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', \
+                a.attcollation IN (0, 100, 950, 951) \
+                AND (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END) <> 1042 \
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
          WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         &[&oid],
@@ -57,6 +63,7 @@ pub(crate) fn table_columns(
                 type_name: r.get(2),
                 not_null: r.get(3),
                 has_default: r.get(4),
+                plain_eq: r.get(5),
             })
             .collect(),
     ))
@@ -164,6 +171,7 @@ pub(crate) fn created_columns(opts: &SinkOptions) -> Vec<PgColumn> {
             type_name: PgType::for_created(c.data_type).to_string(),
             not_null: opts.key.contains(&c.name),
             has_default: false,
+            plain_eq: true,
         })
         .collect()
 }
