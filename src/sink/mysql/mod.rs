@@ -819,10 +819,18 @@ impl Sink for MySink {
             // Keyed tables: held until `flush`, then written in key order.
             return Ok(out);
         }
-        self.begin()?;
-        let (written, refused) = self.send(c)?;
-        self.held.sent(c, written, refused, &mut out);
-        Ok(out)
+        match self.begin().and_then(|()| self.send(c)) {
+            Ok((written, refused)) => {
+                self.held.sent(c, written, refused, &mut out);
+                Ok(out)
+            }
+            Err(e) => {
+                // Rows refused before sending are reported by the replay that follows a
+                // lost connection.
+                self.replayed.absorb(out);
+                Err(e)
+            }
+        }
     }
 
     /// Keyed tables: the rows held since the last flush, as one chunk in key order when

@@ -421,6 +421,13 @@ impl PgSink {
                         todo.push(idx[..l - 1].to_vec());
                     }
                     _ if idx.len() == 1 => refused.push((idx[0], reason)),
+                    // No line (an upsert's merge): first into statements of RETRY_ROWS,
+                    // so that many refusals do not each bisect the whole statement.
+                    _ if idx.len() > RETRY_ROWS => {
+                        for piece in idx.chunks(RETRY_ROWS).rev() {
+                            todo.push(piece.to_vec());
+                        }
+                    }
                     _ => {
                         let (a, b) = idx.split_at(idx.len() / 2);
                         todo.push(b.to_vec());
@@ -447,6 +454,19 @@ impl PgSink {
         self.held.clear();
         self.unsent.clear();
         self.unsent_rows = 0;
+    }
+
+    /// Send the chunks written since the last `COPY`, adding to `out`. When that fails,
+    /// what `out` holds already (rows refused before sending) is kept for the replay
+    /// that follows a lost connection, which reports it.
+    fn send_or_keep(&mut self, mut out: Written) -> Result<Written> {
+        match self.send_unsent(&mut out) {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.replayed.absorb(out);
+                Err(e)
+            }
+        }
     }
 
     /// Send the chunks written since the last `COPY`.
@@ -648,18 +668,18 @@ impl Sink for PgSink {
         let c = self.held.push(rows, tuples);
         self.unsent.push(c);
         if self.unsent_rows >= COPY_ROWS {
-            self.send_unsent(&mut out)?;
+            self.send_or_keep(out)
+        } else {
+            Ok(out)
         }
-        Ok(out)
     }
 
     fn flush(&mut self) -> Result<Written> {
-        let mut out = Written {
+        let out = Written {
             spent: self.held.take_spent(),
             ..Written::default()
         };
-        self.send_unsent(&mut out)?;
-        Ok(out)
+        self.send_or_keep(out)
     }
 
     fn commit(&mut self, record: &CommitRecord) -> Result<()> {
