@@ -246,22 +246,27 @@ fn sigkill_then_resume_mariadb() {
     kill_and_resume(Kind::Mysql, 4, 24_000, 1, 41);
 }
 
+/// `rows` generated users (from `seed`) in `u.csv`, and a pipeline loading them into the
+/// SQLite file `c.db` (table `users`) with a commit every `commit` rows: (csv, db, pipeline).
+fn sqlite_users(
+    dir: &Path,
+    rows: u64,
+    seed: u64,
+    commit: usize,
+) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let csv = dir.join("u.csv");
+    rowflow::generate::users(rows, seed, std::fs::File::create(&csv).unwrap()).unwrap();
+    let inputs = [csv.to_string_lossy().into_owned()];
+    let db = dir.join("c.db");
+    let url = format!("sqlite://{}", db.display());
+    let p = pipeline(dir, "p.toml", &inputs, &url, "users", commit, 1);
+    (csv, db, p)
+}
+
 #[test]
 fn ctrl_c_commits_and_the_next_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("u.csv");
-    rowflow::generate::users(120_000, 5, std::fs::File::create(&csv).unwrap()).unwrap();
-    let inputs = [csv.to_string_lossy().into_owned()];
-    let db = dir.path().join("c.db");
-    let p = pipeline(
-        dir.path(),
-        "p.toml",
-        &inputs,
-        &format!("sqlite://{}", db.display()),
-        "users",
-        5000,
-        1,
-    );
+    let (_, db, p) = sqlite_users(dir.path(), 120_000, 5, 5000);
     let child = spawn(dir.path(), &["run", &p, "--json", "-q"]);
     // Interrupt once some rows are committed.
     let t0 = Instant::now();
@@ -330,19 +335,7 @@ fn ctrl_c_commits_and_the_next_run_resumes() {
 #[test]
 fn a_changed_input_is_refused_unless_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("u.csv");
-    rowflow::generate::users(60_000, 9, std::fs::File::create(&csv).unwrap()).unwrap();
-    let inputs = [csv.to_string_lossy().into_owned()];
-    let db = dir.path().join("c.db");
-    let p = pipeline(
-        dir.path(),
-        "p.toml",
-        &inputs,
-        &format!("sqlite://{}", db.display()),
-        "users",
-        2000,
-        1,
-    );
+    let (csv, db, p) = sqlite_users(dir.path(), 60_000, 9, 2000);
     let mut child = spawn(dir.path(), &["run", &p, "--json", "-q"]);
     let t0 = Instant::now();
     while !(db.exists()
