@@ -60,9 +60,6 @@ pub struct PgSink {
     /// Send rows in key order (only when the server's key equality is rowflow's, see
     /// [`exact_key`]).
     sort_by_key: bool,
-    /// Chunks of `held` not sent yet (they go in one `COPY` once there are enough).
-    unsent: Vec<usize>,
-    unsent_rows: usize,
     /// A `COMMIT` whose outcome is unknown (connection lost): its transaction number.
     in_doubt: Option<(String, u64)>,
     /// The server process of the current connection.
@@ -312,8 +309,6 @@ impl PgSink {
             in_tx: false,
             stage_ready: false,
             held: Held::default(),
-            unsent: Vec::new(),
-            unsent_rows: 0,
             in_doubt: None,
             backend_pid: backend,
             replayed: Written::default(),
@@ -449,13 +444,6 @@ impl PgSink {
         Ok(())
     }
 
-    /// The transaction is over: its rows are done with.
-    fn clear_held(&mut self) {
-        self.held.clear();
-        self.unsent.clear();
-        self.unsent_rows = 0;
-    }
-
     /// Send the chunks written since the last `COPY`, adding to `out`. When that fails,
     /// what `out` holds already (rows refused before sending) is kept for the replay
     /// that follows a lost connection, which reports it.
@@ -469,13 +457,19 @@ impl PgSink {
         }
     }
 
+    /// The chunks of `held` not sent yet (they go in one `COPY` once there are enough).
+    fn unsent(&self) -> Vec<usize> {
+        (0..self.held.chunks.len())
+            .filter(|&c| !self.held.chunks[c].reported)
+            .collect()
+    }
+
     /// Send the chunks written since the last `COPY`.
     fn send_unsent(&mut self, out: &mut Written) -> Result<()> {
-        if self.unsent.is_empty() {
+        let chunks = self.unsent();
+        if chunks.is_empty() {
             return Ok(());
         }
-        let chunks = std::mem::take(&mut self.unsent);
-        self.unsent_rows = 0;
         self.begin()?;
         self.send(&chunks, out)
     }
@@ -565,8 +559,6 @@ impl PgSink {
     fn replay(&mut self) -> Result<Written> {
         self.begin()?;
         // Every chunk again (those not sent yet too), in `COPY`s of about COPY_ROWS.
-        self.unsent.clear();
-        self.unsent_rows = 0;
         let mut group = Vec::new();
         let mut rows = 0;
         for c in 0..self.held.chunks.len() {
@@ -664,10 +656,13 @@ impl Sink for PgSink {
         if rows.is_empty() {
             return Ok(out);
         }
-        self.unsent_rows += rows.len();
-        let c = self.held.push(rows, tuples);
-        self.unsent.push(c);
-        if self.unsent_rows >= COPY_ROWS {
+        self.held.push(rows, tuples);
+        let unsent_rows: usize = self
+            .unsent()
+            .iter()
+            .map(|&c| self.held.chunks[c].rows.len())
+            .sum();
+        if unsent_rows >= COPY_ROWS {
             self.send_or_keep(out)
         } else {
             Ok(out)
@@ -722,12 +717,12 @@ impl Sink for PgSink {
         self.in_doubt = None;
         self.in_tx = false;
         self.first_done = true;
-        self.clear_held();
+        self.held.clear();
         Ok(())
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.clear_held();
+        self.held.clear();
         if self.in_tx {
             self.in_tx = false;
             self.stage_ready = false;
@@ -772,7 +767,7 @@ impl Sink for PgSink {
             if landed {
                 // The commit happened before the connection was lost.
                 self.first_done = true;
-                self.clear_held();
+                self.held.clear();
                 return Ok(std::mem::take(&mut self.replayed));
             }
         }
