@@ -173,6 +173,22 @@ impl RawRecord {
         self.buf.get(start..end)
     }
 
+    /// The byte range of field `i` in the record's buffer (empty past the last field).
+    pub fn range(&self, i: usize) -> std::ops::Range<usize> {
+        let Some(&end) = self.ends.get(i) else {
+            return 0..0;
+        };
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        start..end as usize
+    }
+
+    /// The whole buffer (every field, back to back) as text, when it is valid UTF-8.
+    /// A field is then valid UTF-8 too if its range falls on character boundaries
+    /// (`str::get` checks that).
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.buf).ok()
+    }
+
     /// Iterate over the fields.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.len()).filter_map(|i| self.get(i))

@@ -417,14 +417,28 @@ fn merge_ends(ends: Vec<std::thread::Result<sink_loop::SinkEnd>>) -> sink_loop::
     out
 }
 
-/// Deal whole batches out to the writers in turn.
+/// Deal whole batches out to the writers: each to the next one in turn that has room,
+/// else to the first that makes room (a writer busy sending a large statement does not
+/// hold the others up).
 async fn route(mut rx: mpsc::Receiver<Batch>, txs: Vec<mpsc::Sender<Batch>>) -> Result<()> {
     let mut next = 0usize;
     while let Some(batch) = rx.recv().await {
-        if txs[next].send(batch).await.is_err() {
-            return Ok(());
-        }
-        next = (next + 1) % txs.len();
+        let n = txs.len();
+        let ready = (0..n)
+            .map(|k| (next + k) % n)
+            .find_map(|w| txs[w].try_reserve().ok().map(|p| (w, p)));
+        let (w, permit) = match ready {
+            Some(r) => r,
+            None => {
+                let waits = txs.iter().map(|t| Box::pin(t.reserve()));
+                match futures::future::select_all(waits).await {
+                    (Ok(p), w, _) => (w, p),
+                    (Err(_), _, _) => return Ok(()),
+                }
+            }
+        };
+        permit.send(batch);
+        next = (w + 1) % n;
     }
     Ok(())
 }

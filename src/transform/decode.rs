@@ -54,6 +54,9 @@ impl Decode {
         }
         out.clear();
         out.reserve(self.opts.row_capacity.max(n));
+        // One UTF-8 check for the whole record (much cheaper than one per field); a
+        // field is then valid when it starts and ends on character boundaries.
+        let whole = raw.as_str();
         for (i, ty) in self.types.iter().enumerate() {
             let Some(bytes) = raw.get(i) else {
                 out.push(Value::Null);
@@ -74,12 +77,15 @@ impl Decode {
                 out.push(Value::Null);
                 continue;
             }
-            let text = std::str::from_utf8(bytes).map_err(|e| {
-                format!(
-                    "decode: column {col:?}: invalid UTF-8 at byte {} of the field",
-                    e.valid_up_to()
-                )
-            })?;
+            let text = match whole.and_then(|w| w.get(raw.range(i))) {
+                Some(t) => t,
+                None => std::str::from_utf8(bytes).map_err(|e| {
+                    format!(
+                        "decode: column {col:?}: invalid UTF-8 at byte {} of the field",
+                        e.valid_up_to()
+                    )
+                })?,
+            };
             if !self.opts.null_values.is_empty() && self.opts.null_values.iter().any(|n| n == text)
             {
                 out.push(Value::Null);
@@ -105,19 +111,14 @@ impl Transform for Decode {
     }
 
     fn apply(&self, batch: &mut Batch) {
-        let rows = std::mem::take(&mut batch.rows);
-        let mut kept = Vec::with_capacity(rows.len());
-        for mut row in rows {
-            let mut values = std::mem::take(&mut row.values);
-            match self.decode_row(&row.raw, &mut values) {
-                Ok(()) => {
-                    row.values = values;
-                    kept.push(row);
-                }
-                Err(reason) => batch.reject(row, reason),
+        // In place: rows are not moved unless one fails.
+        let mut failed = Vec::new();
+        for (n, row) in batch.rows.iter_mut().enumerate() {
+            if let Err(reason) = self.decode_row(&row.raw, &mut row.values) {
+                failed.push((n, reason));
             }
         }
-        batch.rows = kept;
+        batch.reject_indexes(failed);
     }
 }
 
@@ -185,6 +186,34 @@ mod tests {
         assert!(b.rejected[0].reason.contains("not a valid int"));
         assert_eq!(b.rejected[0].pos.line, 6);
         assert!(b.rejected[1].reason.contains("invalid UTF-8"));
+    }
+
+    #[test]
+    fn utf8_is_checked_per_field_even_when_the_record_is_valid() {
+        // The two fields together are "é" (valid), each alone is not.
+        let text2 = || {
+            Decode::new(DecodeOptions {
+                schema: Arc::new(Schema::new([
+                    ("a".to_string(), DataType::Text),
+                    ("b".to_string(), DataType::Text),
+                ])),
+                null_values: Vec::new(),
+                ragged: Ragged::Reject,
+                type_hint: None,
+                row_capacity: 0,
+            })
+        };
+        let mut b = batch(vec![
+            RawRecord::from_fields([&b"\xc3"[..], &b"\xa9"[..]]),
+            RawRecord::from_fields(["é", "李x"]),
+        ]);
+        text2().apply(&mut b);
+        assert_eq!(b.rejected.len(), 1);
+        assert!(b.rejected[0].reason.contains("column \"a\": invalid UTF-8"));
+        assert_eq!(
+            b.rows[0].values,
+            vec![Value::Text("é".into()), Value::Text("李x".into())]
+        );
     }
 
     #[test]

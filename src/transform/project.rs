@@ -45,6 +45,21 @@ impl Transform for Project {
     }
 
     fn apply(&self, batch: &mut Batch) {
+        if self.filter.is_none() && self.can_take {
+            // Only moves, which cannot fail: in place, each row keeping its vector.
+            let mut scratch: Vec<Value> = Vec::new();
+            for row in &mut batch.rows {
+                scratch.clear();
+                scratch.append(&mut row.values);
+                for c in &self.columns {
+                    if let ProjectColumn::Input(i) = c {
+                        row.values
+                            .push(std::mem::replace(&mut scratch[*i], Value::Null));
+                    }
+                }
+            }
+            return;
+        }
         let rows = std::mem::take(&mut batch.rows);
         let mut kept = Vec::with_capacity(rows.len());
         'rows: for mut row in rows {

@@ -145,6 +145,19 @@ impl PgEncode {
     /// the sink needs only the position, the original fields and the key (to send
     /// rows in key order) from now on.
     pub(crate) fn keep_keys(&self, row: &mut crate::row::Row) {
+        if let [k] = self.key_idx[..] {
+            // One key (the usual case): kept in place, in the row's own vector.
+            if k < row.values.len() {
+                row.values.swap(0, k);
+                row.values.truncate(1);
+                // Held rows wait for their commit: keep only what the key needs.
+                row.values.shrink_to_fit();
+            } else {
+                row.values.clear();
+                row.values.push(Value::Null);
+            }
+            return;
+        }
         let values = std::mem::take(&mut row.values);
         if !self.key_idx.is_empty() {
             row.values = self
@@ -165,7 +178,16 @@ impl PgEncode {
                 ));
             }
         }
-        let mut out = Vec::with_capacity(16 + values.len() * 12);
+        // Sized for the whole tuple (text as is, other values at most 16 bytes) so the
+        // buffer is allocated once.
+        let size: usize = values
+            .iter()
+            .map(|v| match v {
+                Value::Text(t) => t.len() + 6,
+                _ => 20,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(2 + size);
         if self.binary {
             out.extend_from_slice(&(values.len() as i16).to_be_bytes());
         }
