@@ -457,3 +457,44 @@ fn failed_before_start(
         ..Report::empty(inputs, target, table)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_busy_writer_does_not_hold_the_others_up() {
+        let (tx, rx) = mpsc::channel::<Batch>(16);
+        let (t0, mut r0) = mpsc::channel::<Batch>(2);
+        let (t1, mut r1) = mpsc::channel::<Batch>(2);
+        let router = tokio::spawn(route(rx, vec![t0, t1]));
+        for seq in 0..10 {
+            tx.send(Batch {
+                seq,
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        // Writer 0 takes nothing (as if busy with a long statement): once its two
+        // slots are full, every other batch goes to writer 1.
+        let mut to_1 = Vec::new();
+        while let Ok(Some(b)) = tokio::time::timeout(Duration::from_secs(5), r1.recv()).await {
+            to_1.push(b.seq);
+        }
+        tokio::time::timeout(Duration::from_secs(5), router)
+            .await
+            .expect("the router is stuck behind the busy writer")
+            .unwrap()
+            .unwrap();
+        let mut to_0 = Vec::new();
+        while let Ok(b) = r0.try_recv() {
+            to_0.push(b.seq);
+        }
+        assert_eq!(to_0.len(), 2, "writer 0 got {to_0:?}, writer 1 {to_1:?}");
+        let mut all: Vec<u64> = to_0.iter().chain(&to_1).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+}
