@@ -270,7 +270,9 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         sink_threads.push(
             std::thread::Builder::new()
                 .name(format!("rowflow-sink-{w}"))
-                .spawn(move || sink_loop::run(sink, w as u32, wrx, opts, counters, shared))
+                .spawn(move || {
+                    sink_loop::run(sink, w as u32, writers as u32, wrx, opts, counters, shared)
+                })
                 .expect("spawning a thread only fails when the OS is out of resources"),
         );
     }

@@ -76,6 +76,11 @@ struct Loop {
     last_commit: Instant,
     /// Transactions committed by this run.
     txn: u64,
+    /// Rows in this writer's first transaction: with several writers, writer `w` of `n`
+    /// commits first after `(w + 1) / n` of `commit_rows`, so that the writers do not all
+    /// send and commit at the same moment (the server would then idle while they all
+    /// gather their next rows, and the pipeline wait while they all send).
+    first_commit_rows: u64,
     /// Rows the sink is done with, freed on another thread.
     graveyard: std::sync::mpsc::SyncSender<Vec<crate::row::Row>>,
     /// This writer stopped because another one failed (which reports why).
@@ -333,7 +338,12 @@ impl Loop {
             self.commit()?;
             return self.max_errors_reached();
         }
-        if self.pending.records >= self.opts.commit_rows as u64
+        let commit_rows = if self.txn == 0 {
+            self.first_commit_rows
+        } else {
+            self.opts.commit_rows as u64
+        };
+        if self.pending.records >= commit_rows
             || self.last_commit.elapsed() >= self.opts.commit_interval
         {
             self.commit()?;
@@ -383,9 +393,18 @@ impl Loop {
 }
 
 /// Run writer `writer` of a sink: its thread's whole life.
+/// Rows in the first transaction of writer `writer` of `writers` (see
+/// `Loop::first_commit_rows`): at least 1.
+fn first_commit_rows(commit_rows: usize, writer: u32, writers: u32) -> u64 {
+    let n = u64::from(writers.max(1));
+    let w = u64::from(writer.min(writers.max(1) - 1));
+    (commit_rows as u64 * (w + 1) / n).max(1)
+}
+
 pub(super) fn run(
     sink: Box<dyn Sink>,
     writer: u32,
+    writers: u32,
     mut rx: mpsc::Receiver<Batch>,
     opts: RunOptions,
     counters: Arc<Counters>,
@@ -399,6 +418,7 @@ pub(super) fn run(
         .name("rowflow-drop".into())
         .spawn(move || dead.into_iter().for_each(drop))
         .ok();
+    let first = first_commit_rows(opts.commit_rows, writer, writers);
     let mut l = Loop {
         graveyard,
         sink,
@@ -410,6 +430,7 @@ pub(super) fn run(
         pending: Pending::default(),
         last_commit: Instant::now(),
         txn: 0,
+        first_commit_rows: first,
         stopped_by_other: false,
     };
     let end = run_loop(&mut l, &mut rx);
@@ -456,5 +477,21 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
             l.rollback();
             l.end_with(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_commit_rows;
+
+    #[test]
+    fn writers_take_turns_from_the_first_transaction() {
+        assert_eq!(first_commit_rows(50_000, 0, 1), 50_000);
+        assert_eq!(first_commit_rows(50_000, 0, 2), 25_000);
+        assert_eq!(first_commit_rows(50_000, 1, 2), 50_000);
+        assert_eq!(first_commit_rows(30, 0, 3), 10);
+        assert_eq!(first_commit_rows(30, 1, 3), 20);
+        assert_eq!(first_commit_rows(30, 2, 3), 30);
+        assert_eq!(first_commit_rows(1, 0, 2), 1);
     }
 }
