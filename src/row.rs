@@ -122,22 +122,61 @@ pub struct Position {
 }
 
 /// One record as the CSV reader produced it: unescaped field bytes, not yet checked for
-/// UTF-8 nor typed. Fields are stored in one buffer with their end offsets (the layout of
+/// UTF-8 nor typed. Fields are stored back to back with their end offsets (the layout of
 /// `csv::ByteRecord`), plus which empty fields were written quoted (`""`): those are
 /// empty strings, while unquoted empty fields are NULL.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The end offsets and the bytes share one allocation (`words`: the `n` ends, then the
+/// bytes packed four to a word): a record costs one allocation, not two, which counts at
+/// millions of records.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RawRecord {
-    buf: Vec<u8>,
-    ends: Vec<u32>,
+    words: Vec<u32>,
+    n: u32,
+    nbytes: u32,
     quoted_empty: Vec<u32>,
+}
+
+impl fmt::Debug for RawRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawRecord")
+            .field("buf", &String::from_utf8_lossy(self.bytes()))
+            .field("ends", &self.ends())
+            .field("quoted_empty", &self.quoted_empty)
+            .finish()
+    }
 }
 
 impl RawRecord {
     /// Build from parts; `ends[i]` is the end of field `i` in `buf`.
     pub fn from_parts(buf: Vec<u8>, ends: Vec<u32>, quoted_empty: Vec<u32>) -> Self {
+        Self::from_slices(&buf, ends.iter().map(|&e| e as usize), quoted_empty)
+    }
+
+    /// Build from the field bytes and the end offsets of the fields in them.
+    pub fn from_slices(
+        buf: &[u8],
+        ends: impl ExactSizeIterator<Item = usize>,
+        quoted_empty: Vec<u32>,
+    ) -> Self {
+        let n = ends.len();
+        let len = n + buf.len().div_ceil(4);
+        let mut words = Vec::with_capacity(len);
+        words.extend(ends.map(|e| e.min(buf.len()) as u32));
+        words.resize(len, 0);
+        // SAFETY: `words` holds `ceil(buf.len() / 4)` initialised words after the `n`
+        // ends, room for `buf.len()` bytes; the two buffers are distinct.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                buf.as_ptr(),
+                words.as_mut_ptr().add(n).cast::<u8>(),
+                buf.len(),
+            );
+        }
         RawRecord {
-            buf,
-            ends,
+            words,
+            n: n as u32,
+            nbytes: buf.len() as u32,
             quoted_empty,
         }
     }
@@ -148,37 +187,53 @@ impl RawRecord {
         I: IntoIterator<Item = F>,
         F: AsRef<[u8]>,
     {
-        let mut r = RawRecord::default();
+        let mut buf = Vec::new();
+        let mut ends = Vec::new();
         for f in fields {
-            r.buf.extend_from_slice(f.as_ref());
-            r.ends.push(r.buf.len() as u32);
+            buf.extend_from_slice(f.as_ref());
+            ends.push(buf.len());
         }
-        r
+        Self::from_slices(&buf, ends.into_iter(), Vec::new())
+    }
+
+    fn ends(&self) -> &[u32] {
+        &self.words[..self.n as usize]
+    }
+
+    /// Every field's bytes, back to back.
+    fn bytes(&self) -> &[u8] {
+        let tail = &self.words[self.n as usize..];
+        // SAFETY: the words after the ends hold `nbytes` bytes (built by
+        // `from_slices`, which allocates `ceil(nbytes / 4)` of them); every `u32` is
+        // initialised, and `u8` has no alignment requirement.
+        unsafe { std::slice::from_raw_parts(tail.as_ptr().cast::<u8>(), self.nbytes as usize) }
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.n as usize
     }
 
     /// True when the record has no fields.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.n == 0
     }
 
     /// Field `i` as bytes.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf.get(start..end)
+        if i >= self.len() {
+            return None;
+        }
+        self.bytes().get(self.range(i))
     }
 
     /// The byte range of field `i` in the record's buffer (empty past the last field).
     pub fn range(&self, i: usize) -> std::ops::Range<usize> {
-        let Some(&end) = self.ends.get(i) else {
+        let ends = self.ends();
+        let Some(&end) = ends.get(i) else {
             return 0..0;
         };
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
         start..end as usize
     }
 
@@ -186,7 +241,7 @@ impl RawRecord {
     /// A field is then valid UTF-8 too if its range falls on character boundaries
     /// (`str::get` checks that).
     pub fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.buf).ok()
+        std::str::from_utf8(self.bytes()).ok()
     }
 
     /// Iterate over the fields.
@@ -201,12 +256,12 @@ impl RawRecord {
 
     /// The three parts (`buf`, `ends`, `quoted_empty`), for serialization.
     pub fn parts(&self) -> (&[u8], &[u32], &[u32]) {
-        (&self.buf, &self.ends, &self.quoted_empty)
+        (self.bytes(), self.ends(), &self.quoted_empty)
     }
 
     /// Bytes held (for memory accounting).
     pub fn heap_size(&self) -> usize {
-        self.buf.capacity() + 4 * self.ends.capacity()
+        4 * self.words.capacity() + 4 * self.quoted_empty.capacity()
     }
 }
 
@@ -323,6 +378,33 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_records_keep_their_fields() {
+        for fields in [
+            vec![],
+            vec!["".to_string()],
+            vec!["a".into(), "".into(), "bcd".into(), "é李😀".into()],
+            vec!["x".repeat(9), "yy".into()],
+        ] {
+            let r = RawRecord::from_fields(&fields);
+            assert_eq!(r.len(), fields.len());
+            let got: Vec<&[u8]> = r.iter().collect();
+            let want: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
+            assert_eq!(got, want);
+            assert_eq!(r.get(fields.len()), None);
+            let (buf, ends, q) = r.parts();
+            assert_eq!(buf, fields.concat().as_bytes());
+            assert_eq!(
+                RawRecord::from_parts(buf.to_vec(), ends.to_vec(), q.to_vec()),
+                r
+            );
+        }
+        let q = RawRecord::from_parts(b"ab".to_vec(), vec![1, 1, 2], vec![1]);
+        assert!(q.is_quoted_empty(1) && !q.is_quoted_empty(0));
+        assert_eq!(q.get(1), Some(&b""[..]));
+        assert_eq!(q.get(2), Some(&b"b"[..]));
+    }
 
     #[test]
     fn display_matches_chrono_rfc3339() {

@@ -209,11 +209,7 @@ impl<R: Read> RecordReader<R> {
         if has_empty {
             quoted_empty = find_quoted_empties(&raw[skip..], ends, &self.dialect);
         }
-        let record = RawRecord::from_parts(
-            self.out[..nout].to_vec(),
-            ends.iter().map(|&e| e as u32).collect(),
-            quoted_empty,
-        );
+        let record = RawRecord::from_slices(&self.out[..nout], ends.iter().copied(), quoted_empty);
         Ok(Some((start, record)))
     }
 }
