@@ -316,6 +316,99 @@ pub struct Batch {
     /// format: instead of `rows` (SQLite keyed tables) or beside them, one per row
     /// (PostgreSQL `COPY` tuples).
     pub encoded: Vec<Vec<u8>>,
+    /// Rows encoded by a server sink's encoder (PostgreSQL `COPY` tuples, MySQL
+    /// `LOAD DATA` lines), back to back, one per row of `rows`.
+    pub packed: PackedRows,
+}
+
+/// Encoded rows back to back in one buffer: a batch of them costs two allocations, not
+/// one per row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackedRows {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl PackedRows {
+    /// Room for `rows` rows of `bytes` bytes in all.
+    pub fn with_capacity(rows: usize, bytes: usize) -> Self {
+        PackedRows {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    /// From separate rows.
+    pub fn from_rows<I, R>(rows: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: AsRef<[u8]>,
+    {
+        let mut p = PackedRows::default();
+        for r in rows {
+            p.push(r.as_ref());
+        }
+        p
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Row `i` (panics past the last row, like indexing).
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    /// Every row, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Every row's bytes, back to back.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Give back spare room over a quarter of what is used (rows are kept until their
+    /// transaction commits, so room reserved for them counts).
+    pub fn trim(&mut self) {
+        if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 {
+            self.buf.shrink_to_fit();
+        }
+    }
+
+    /// Append a row.
+    pub fn push(&mut self, row: &[u8]) {
+        self.buf.extend_from_slice(row);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Append the row that `write` appends to the buffer; when it fails, nothing it
+    /// wrote is kept.
+    pub fn push_with<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let at = self.buf.len();
+        match write(&mut self.buf) {
+            Ok(()) => {
+                self.ends.push(self.buf.len());
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(at);
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Batch {
@@ -378,6 +471,29 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_rows_keep_rows_and_drop_failed_ones() {
+        let mut p = PackedRows::with_capacity(2, 8);
+        p.push(b"ab");
+        assert_eq!(
+            p.push_with(|b| {
+                b.extend_from_slice(b"half");
+                Err("bad")
+            }),
+            Err("bad")
+        );
+        p.push_with(|b| {
+            b.push(b'c');
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        p.push(b"");
+        assert_eq!(p.len(), 3);
+        assert_eq!(p.iter().collect::<Vec<_>>(), [&b"ab"[..], b"c", b""]);
+        assert_eq!(p.bytes(), b"abc");
+        assert_eq!(PackedRows::from_rows([&b"ab"[..], b"c", b""]), p);
+    }
 
     #[test]
     fn raw_records_keep_their_fields() {

@@ -1,7 +1,7 @@
 //! The rows of a server sink's open transaction, kept until it commits so that they can
 //! be sent again after a lost connection (PostgreSQL and MySQL share this).
 
-use crate::row::{Rejected, Row};
+use crate::row::{PackedRows, Rejected, Row};
 use crate::sink::Written;
 
 /// The rows of one written batch.
@@ -10,7 +10,7 @@ pub(crate) struct Chunk {
     /// from them).
     pub rows: Vec<Row>,
     /// Each row as the sink sends it, made by its encoder (empty when it sends values).
-    pub tuples: Vec<Vec<u8>>,
+    pub tuples: PackedRows,
     /// Reported to the runtime as written (false while its first write is in doubt).
     pub reported: bool,
 }
@@ -32,7 +32,7 @@ pub(crate) struct Held {
 impl Held {
     /// Keep a batch's rows (before sending them: if the connection drops while they
     /// are sent, a replay sends them again). Returns the chunk's index.
-    pub fn push(&mut self, rows: Vec<Row>, tuples: Vec<Vec<u8>>) -> usize {
+    pub fn push(&mut self, rows: Vec<Row>, tuples: PackedRows) -> usize {
         self.chunks.push(Chunk {
             rows,
             tuples,
@@ -63,10 +63,9 @@ impl Held {
         }
         let encoded = chunk.encoded();
         let rows = std::mem::take(&mut chunk.rows);
-        let mut tuples = std::mem::take(&mut chunk.tuples).into_iter();
+        let tuples = std::mem::take(&mut chunk.tuples);
         let mut refused = refused.into_iter().peekable();
         for (i, row) in rows.into_iter().enumerate() {
-            let tuple = if encoded { tuples.next() } else { None };
             match refused.next_if(|(k, _)| *k == i) {
                 Some((_, reason)) => out.rejected.push(Rejected {
                     pos: row.pos,
@@ -75,7 +74,9 @@ impl Held {
                 }),
                 None => {
                     chunk.rows.push(row);
-                    chunk.tuples.extend(tuple);
+                    if encoded {
+                        chunk.tuples.push(tuples.get(i));
+                    }
                 }
             }
         }
@@ -99,19 +100,21 @@ impl Held {
 /// rejects.
 pub(crate) fn encoded_rows(
     rows: Vec<Row>,
-    tuples: Vec<Vec<u8>>,
+    tuples: PackedRows,
     out: &mut Written,
     mut encode: impl FnMut(&mut Row) -> Result<Option<Vec<u8>>, String>,
-) -> (Vec<Row>, Vec<Vec<u8>>) {
+) -> (Vec<Row>, PackedRows) {
     if tuples.len() == rows.len() {
         return (rows, tuples);
     }
     let mut kept = Vec::with_capacity(rows.len());
-    let mut tuples = Vec::new();
+    let mut tuples = PackedRows::default();
     for mut row in rows {
         match encode(&mut row) {
             Ok(t) => {
-                tuples.extend(t);
+                if let Some(t) = t {
+                    tuples.push(&t);
+                }
                 kept.push(row);
             }
             Err(reason) => out.rejected.push(Rejected {
@@ -145,12 +148,12 @@ mod tests {
     #[test]
     fn refused_rows_leave_and_replays_revoke() {
         let mut h = Held::default();
-        let c = h.push(rows(3), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        let c = h.push(rows(3), PackedRows::from_rows(["a", "b", "c"]));
         let mut out = Written::default();
         h.sent(c, 2, vec![(1, "bad".into())], &mut out);
         assert_eq!((out.rows, out.rejected.len(), out.revoked), (2, 1, 0));
         assert_eq!(out.rejected[0].reason, "sink: bad");
-        assert_eq!(h.chunks[0].tuples, [b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(h.chunks[0].tuples, PackedRows::from_rows(["a", "c"]));
         // A replay refuses one more: it was counted, so it is revoked.
         let mut again = Written::default();
         h.sent(c, 1, vec![(0, "now bad".into())], &mut again);

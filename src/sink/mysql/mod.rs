@@ -29,7 +29,7 @@ use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
-use crate::row::{Batch, Row, Value};
+use crate::row::{Batch, PackedRows, Row, Value};
 use crate::sink::sink_err;
 use crate::sink::url::{redact_url, scrub, url_password};
 
@@ -250,15 +250,17 @@ impl crate::transform::Transform for MyEncode {
             .collect();
         batch.reject_indexes(failed);
         if self.infile {
-            batch.encoded = batch
-                .rows
-                .iter()
-                .map(|r| {
-                    let mut b = Vec::with_capacity(192);
-                    infile_row(&mut b, &r.values);
-                    b
-                })
-                .collect();
+            let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 192);
+            for r in &batch.rows {
+                packed
+                    .push_with(|b| {
+                        infile_row(b, &r.values);
+                        Ok::<(), ()>(())
+                    })
+                    .expect("infile_row does not fail");
+            }
+            packed.trim();
+            batch.packed = packed;
         }
     }
 }
@@ -716,7 +718,7 @@ impl MySink {
             data.clear();
             let chunk = &self.held.chunks[c];
             if chunk.tuples.len() == chunk.rows.len() {
-                chunk.tuples.iter().for_each(|t| data.extend_from_slice(t));
+                data.extend_from_slice(chunk.tuples.bytes());
             } else {
                 for r in &chunk.rows {
                     infile_row(&mut data, &r.values);
@@ -806,7 +808,7 @@ impl Sink for MySink {
         let encode = self.encode.clone();
         let (rows, tuples) = encoded_rows(
             std::mem::take(&mut batch.rows),
-            std::mem::take(&mut batch.encoded),
+            std::mem::take(&mut batch.packed),
             &mut out,
             // Sent from the values (`LOAD DATA` formats them then).
             |row| encode.check(&mut row.values).map(|()| None),
@@ -854,7 +856,11 @@ impl Sink for MySink {
             .into_iter()
             .flat_map(|c| {
                 let n = c.rows.len();
-                let tuples = if encoded { c.tuples } else { Vec::new() };
+                let tuples: Vec<Vec<u8>> = if encoded {
+                    c.tuples.iter().map(<[u8]>::to_vec).collect()
+                } else {
+                    Vec::new()
+                };
                 c.rows.into_iter().zip(
                     tuples
                         .into_iter()
@@ -875,9 +881,12 @@ impl Sink for MySink {
             rows.push(row);
             tuples.push(tuple);
         }
-        let c = self
-            .held
-            .push(rows, if encoded { tuples } else { Vec::new() });
+        let tuples = if encoded {
+            PackedRows::from_rows(tuples)
+        } else {
+            PackedRows::default()
+        };
+        let c = self.held.push(rows, tuples);
         self.begin()?;
         let (written, refused) = self.send(c)?;
         self.held.sent(c, written, refused, &mut out);

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike};
 
-use crate::row::{Batch, Value};
+use crate::row::{Batch, PackedRows, Value};
 use crate::schema::DataType;
 
 /// The target column types rowflow knows (domains are reduced to their base type).
@@ -127,16 +127,16 @@ impl crate::transform::Transform for PgEncode {
 
     fn apply(&self, batch: &mut Batch) {
         let mut failed = Vec::new();
-        let mut encoded = Vec::with_capacity(batch.rows.len());
+        let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 256);
         for (n, row) in batch.rows.iter_mut().enumerate() {
-            match self.encode(&row.values) {
-                Ok(t) => encoded.push(t),
-                Err(reason) => failed.push((n, reason)),
+            if let Err(reason) = packed.push_with(|out| self.encode_into(&row.values, out)) {
+                failed.push((n, reason));
             }
             self.keep_keys(row);
         }
         batch.reject_indexes(failed);
-        batch.encoded = encoded;
+        packed.trim();
+        batch.packed = packed;
     }
 }
 
@@ -170,6 +170,14 @@ impl PgEncode {
 
     /// One tuple, or the reason the row cannot be written.
     pub(crate) fn encode(&self, values: &[Value]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        self.encode_into(values, &mut out)?;
+        Ok(out)
+    }
+
+    /// Append one tuple to `out`, or give the reason the row cannot be written (what
+    /// was appended is then the caller's to drop).
+    pub(crate) fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), String> {
         for &k in &self.key_idx {
             if values.get(k).is_none_or(Value::is_null) {
                 return Err(format!(
@@ -187,25 +195,25 @@ impl PgEncode {
                 _ => 20,
             })
             .sum();
-        let mut out = Vec::with_capacity(2 + size);
+        out.reserve(2 + size);
         if self.binary {
             out.extend_from_slice(&(values.len() as i16).to_be_bytes());
         }
         for (i, (v, c)) in values.iter().zip(&self.columns).enumerate() {
             let r = if self.binary {
-                binary_value(&mut out, v, c.target)
+                binary_value(out, v, c.target)
             } else {
                 if i > 0 {
                     out.push(b'\t');
                 }
-                text_value(&mut out, v, c.target)
+                text_value(out, v, c.target)
             };
             r.map_err(|e| format!("sink: column {:?}: {e}", c.name))?;
         }
         if !self.binary {
             out.push(b'\n');
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -531,7 +531,7 @@ impl PgSink {
         // The writer only buffers; an I/O error is the connection's, reported by
         // `finish`.
         for &(c, i) in idx {
-            piece.extend_from_slice(&self.held.chunks[c].tuples[i]);
+            piece.extend_from_slice(self.held.chunks[c].tuples.get(i));
             if piece.len() >= PIECE {
                 let _ = w.write_all(&piece);
                 piece.clear();
@@ -645,7 +645,7 @@ impl Sink for PgSink {
         let encode = self.encode.clone();
         let (rows, tuples) = encoded_rows(
             std::mem::take(&mut batch.rows),
-            std::mem::take(&mut batch.encoded),
+            std::mem::take(&mut batch.packed),
             &mut out,
             |row| {
                 let t = encode.encode(&row.values)?;
