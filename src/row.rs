@@ -319,6 +319,9 @@ pub struct Batch {
     /// Rows encoded by a server sink's encoder (PostgreSQL `COPY` tuples, MySQL
     /// `LOAD DATA` lines), back to back, one per row of `rows`.
     pub packed: PackedRows,
+    /// The key values of each row of `rows`, in key order, back to back, when the sink's
+    /// encoder took them out of the rows (PostgreSQL: the sink sorts by them).
+    pub keys: Vec<Value>,
 }
 
 /// Encoded rows back to back in one buffer: a batch of them costs two allocations, not

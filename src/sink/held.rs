@@ -1,7 +1,7 @@
 //! The rows of a server sink's open transaction, kept until it commits so that they can
 //! be sent again after a lost connection (PostgreSQL and MySQL share this).
 
-use crate::row::{PackedRows, Rejected, Row};
+use crate::row::{PackedRows, Rejected, Row, Value};
 use crate::sink::Written;
 
 /// The rows of one written batch.
@@ -11,6 +11,9 @@ pub(crate) struct Chunk {
     pub rows: Vec<Row>,
     /// Each row as the sink sends it, made by its encoder (empty when it sends values).
     pub tuples: PackedRows,
+    /// The key values of each row (the same number per row, back to back) when the sink
+    /// keeps them here rather than in the rows; else empty.
+    pub keys: Vec<Value>,
     /// Reported to the runtime as written (false while its first write is in doubt).
     pub reported: bool,
 }
@@ -33,9 +36,15 @@ impl Held {
     /// Keep a batch's rows (before sending them: if the connection drops while they
     /// are sent, a replay sends them again). Returns the chunk's index.
     pub fn push(&mut self, rows: Vec<Row>, tuples: PackedRows) -> usize {
+        self.push_keyed(rows, tuples, Vec::new())
+    }
+
+    /// `push`, with each row's key values (the same number per row, back to back).
+    pub fn push_keyed(&mut self, rows: Vec<Row>, tuples: PackedRows, keys: Vec<Value>) -> usize {
         self.chunks.push(Chunk {
             rows,
             tuples,
+            keys,
             reported: false,
         });
         self.chunks.len() - 1
@@ -64,16 +73,23 @@ impl Held {
         let encoded = chunk.encoded();
         let rows = std::mem::take(&mut chunk.rows);
         let tuples = std::mem::take(&mut chunk.tuples);
+        let nkeys = chunk.keys.len() / rows.len().max(1);
+        let mut keys = std::mem::take(&mut chunk.keys).into_iter();
         let mut refused = refused.into_iter().peekable();
         for (i, row) in rows.into_iter().enumerate() {
+            let row_keys = keys.by_ref().take(nkeys);
             match refused.next_if(|(k, _)| *k == i) {
-                Some((_, reason)) => out.rejected.push(Rejected {
-                    pos: row.pos,
-                    raw: row.raw,
-                    reason: format!("sink: {reason}"),
-                }),
+                Some((_, reason)) => {
+                    row_keys.for_each(drop);
+                    out.rejected.push(Rejected {
+                        pos: row.pos,
+                        raw: row.raw,
+                        reason: format!("sink: {reason}"),
+                    })
+                }
                 None => {
                     chunk.rows.push(row);
+                    chunk.keys.extend(row_keys);
                     if encoded {
                         chunk.tuples.push(tuples.get(i));
                     }
@@ -148,17 +164,20 @@ mod tests {
     #[test]
     fn refused_rows_leave_and_replays_revoke() {
         let mut h = Held::default();
-        let c = h.push(rows(3), PackedRows::from_rows(["a", "b", "c"]));
+        let keys = vec![Value::Int(10), Value::Int(11), Value::Int(12)];
+        let c = h.push_keyed(rows(3), PackedRows::from_rows(["a", "b", "c"]), keys);
         let mut out = Written::default();
         h.sent(c, 2, vec![(1, "bad".into())], &mut out);
         assert_eq!((out.rows, out.rejected.len(), out.revoked), (2, 1, 0));
         assert_eq!(out.rejected[0].reason, "sink: bad");
         assert_eq!(h.chunks[0].tuples, PackedRows::from_rows(["a", "c"]));
+        assert_eq!(h.chunks[0].keys, [Value::Int(10), Value::Int(12)]);
         // A replay refuses one more: it was counted, so it is revoked.
         let mut again = Written::default();
         h.sent(c, 1, vec![(0, "now bad".into())], &mut again);
         assert_eq!((again.rows, again.revoked), (0, 1));
         assert_eq!(h.chunks[0].rows.len(), 1);
+        assert_eq!(h.chunks[0].keys, [Value::Int(12)]);
         h.clear();
         assert_eq!(h.take_spent().len(), 1);
     }

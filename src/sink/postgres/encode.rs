@@ -128,15 +128,23 @@ impl crate::transform::Transform for PgEncode {
     fn apply(&self, batch: &mut Batch) {
         let mut failed = Vec::new();
         let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 256);
+        let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
         for (n, row) in batch.rows.iter_mut().enumerate() {
-            if let Err(reason) = packed.push_with(|out| self.encode_into(&row.values, out)) {
-                failed.push((n, reason));
+            match packed.push_with(|out| self.encode_into(&row.values, out)) {
+                Ok(()) => keys.extend(self.key_idx.iter().map(|&k| match row.values.get_mut(k) {
+                    Some(v) => std::mem::replace(v, Value::Null),
+                    None => Value::Null,
+                })),
+                Err(reason) => failed.push((n, reason)),
             }
-            self.keep_keys(row);
+            // The sink needs only the position, the original fields and the key from now
+            // on: the values go (here, on a worker thread).
+            row.values = Vec::new();
         }
         batch.reject_indexes(failed);
         packed.trim();
         batch.packed = packed;
+        batch.keys = keys;
     }
 }
 
@@ -145,19 +153,6 @@ impl PgEncode {
     /// the sink needs only the position, the original fields and the key (to send
     /// rows in key order) from now on.
     pub(crate) fn keep_keys(&self, row: &mut crate::row::Row) {
-        if let [k] = self.key_idx[..] {
-            // One key (the usual case): kept in place, in the row's own vector.
-            if k < row.values.len() {
-                row.values.swap(0, k);
-                row.values.truncate(1);
-                // Held rows wait for their commit: keep only what the key needs.
-                row.values.shrink_to_fit();
-            } else {
-                row.values.clear();
-                row.values.push(Value::Null);
-            }
-            return;
-        }
         let values = std::mem::take(&mut row.values);
         if !self.key_idx.is_empty() {
             row.values = self

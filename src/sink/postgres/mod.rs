@@ -386,13 +386,19 @@ impl PgSink {
         if nkeys > 0 && self.sort_by_key {
             // Rows in key order make the server's index inserts much cheaper
             // (neighbouring keys land on the same B-tree pages: measured about a quarter
-            // less server CPU on the standard workload). Each row kept its key values
-            // (in key order); the sort is stable, so among equal keys the input order
+            // less server CPU on the standard workload). Each chunk keeps its rows' key
+            // values (in key order); the sort is stable, so among equal keys the input order
             // stays (the first is inserted, or with upsert the last wins).
             let k: Vec<usize> = (0..nkeys).collect();
             let chunks = &self.held.chunks;
-            let order =
-                crate::sink::key_order(all.len(), |j| &chunks[all[j].0].rows[all[j].1].values, &k);
+            let order = crate::sink::key_order(
+                all.len(),
+                |j| {
+                    let (c, i) = all[j];
+                    &chunks[c].keys[i * nkeys..(i + 1) * nkeys]
+                },
+                &k,
+            );
             all = order.into_iter().map(|j| all[j]).collect();
         }
         let mut refused: Vec<((usize, usize), String)> = Vec::new();
@@ -643,7 +649,7 @@ impl Sink for PgSink {
             ..Written::default()
         };
         let encode = self.encode.clone();
-        let (rows, tuples) = encoded_rows(
+        let (mut rows, tuples) = encoded_rows(
             std::mem::take(&mut batch.rows),
             std::mem::take(&mut batch.packed),
             &mut out,
@@ -656,7 +662,17 @@ impl Sink for PgSink {
         if rows.is_empty() {
             return Ok(out);
         }
-        self.held.push(rows, tuples);
+        // Key values: taken out by the encoder, or (rows encoded just now) left as the
+        // rows' values.
+        let nkeys = self.encode.key_idx.len();
+        let keys = if batch.keys.len() == rows.len() * nkeys {
+            std::mem::take(&mut batch.keys)
+        } else {
+            rows.iter_mut()
+                .flat_map(|r| std::mem::take(&mut r.values))
+                .collect()
+        };
+        self.held.push_keyed(rows, tuples, keys);
         let unsent_rows: usize = self
             .unsent()
             .iter()
