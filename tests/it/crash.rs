@@ -178,14 +178,25 @@ fn kill_and_resume(kind: Kind, trials: u64, rows: u64, writers: usize, seed: u64
         let kills = 1 + rng.below(3);
         for k in 0..kills {
             let mut child = spawn(dir.path(), &args);
-            let mut wait = Duration::from_millis(50 + rng.below(clean_time.as_millis() as u64));
-            if trial + 1 == trials && k + 1 == kills && resumed == 0 {
-                // No kill has come after a commit yet (a busy machine slows the runs
-                // down): this one comes late, after the first of 16 commits even at
-                // many times the clean run's time (or after the end, which resumes too).
-                wait = wait.max(clean_time.mul_f64(0.9));
-            }
+            let wait = Duration::from_millis(50 + rng.below(clean_time.as_millis() as u64));
             std::thread::sleep(wait);
+            if trial + 1 == trials && k + 1 == kills && resumed == 0 {
+                // No kill has come after a commit yet (on a busy machine every run can
+                // be slower than the clean one): this one waits for committed rows in
+                // the table, or for the run's end (which resumes too), up to a minute.
+                let sql = format!("SELECT count(*) FROM {}", db.ident(&table));
+                let t = Instant::now();
+                while child.try_wait().unwrap().is_none()
+                    && t.elapsed() < Duration::from_secs(60)
+                    && db
+                        .try_query(&sql)
+                        .ok()
+                        .and_then(|r| r.first()?.first()?.clone())
+                        .is_none_or(|n| n == "0")
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
             args.retain(|a| *a != "--restart");

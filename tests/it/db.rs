@@ -155,34 +155,44 @@ impl Db {
 
     /// Rows of a query, every value as text (NULL as `None`).
     pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.try_query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// `query`, with the database's error instead of a panic (a table that may not
+    /// exist yet).
+    pub fn try_query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
         match self.kind {
             Kind::Sqlite => {
                 use rusqlite::types::ValueRef;
-                let c = rusqlite::Connection::open(self.file.as_ref().unwrap()).unwrap();
-                let mut st = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let c = rusqlite::Connection::open(self.file.as_ref().unwrap())
+                    .map_err(|e| e.to_string())?;
+                let mut st = c.prepare(sql).map_err(|e| e.to_string())?;
                 let n = st.column_count();
-                st.query_map([], |r| {
-                    (0..n)
-                        .map(|i| {
-                            Ok(match r.get_ref(i)? {
-                                ValueRef::Null => None,
-                                ValueRef::Integer(x) => Some(x.to_string()),
-                                ValueRef::Real(x) => Some(format!("{x:?}")),
-                                ValueRef::Text(t) | ValueRef::Blob(t) => {
-                                    Some(String::from_utf8_lossy(t).into_owned())
-                                }
+                let rows = st
+                    .query_map([], |r| {
+                        (0..n)
+                            .map(|i| {
+                                Ok(match r.get_ref(i)? {
+                                    ValueRef::Null => None,
+                                    ValueRef::Integer(x) => Some(x.to_string()),
+                                    ValueRef::Real(x) => Some(format!("{x:?}")),
+                                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                        Some(String::from_utf8_lossy(t).into_owned())
+                                    }
+                                })
                             })
-                        })
-                        .collect()
-                })
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string())?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.to_string())?;
+                Ok(rows)
             }
             Kind::Postgres => {
-                let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
-                c.simple_query(sql)
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls)
+                    .map_err(|e| e.to_string())?;
+                Ok(c.simple_query(sql)
+                    .map_err(|e| e.to_string())?
                     .into_iter()
                     .filter_map(|m| match m {
                         postgres::SimpleQueryMessage::Row(r) => {
@@ -190,12 +200,14 @@ impl Db {
                         }
                         _ => None,
                     })
-                    .collect()
+                    .collect())
             }
             Kind::Mysql => {
-                let mut c = mysql::Conn::new(mysql::Opts::from_url(&my_url()).unwrap()).unwrap();
-                let rows: Vec<mysql::Row> = c.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-                rows.into_iter()
+                let mut c = mysql::Conn::new(mysql::Opts::from_url(&my_url()).unwrap())
+                    .map_err(|e| e.to_string())?;
+                let rows: Vec<mysql::Row> = c.query(sql).map_err(|e| e.to_string())?;
+                Ok(rows
+                    .into_iter()
                     .map(|r| {
                         r.unwrap()
                             .into_iter()
@@ -208,7 +220,7 @@ impl Db {
                             })
                             .collect()
                     })
-                    .collect()
+                    .collect())
             }
         }
     }
