@@ -312,9 +312,8 @@ pub struct Batch {
     /// Position just past the last record of this batch: where a resumed run would
     /// start (`record` is the last record's number).
     pub end: Position,
-    /// Rows encoded by the sink's encoder (on a worker thread) in the sink's own
-    /// format: instead of `rows` (SQLite keyed tables) or beside them, one per row
-    /// (PostgreSQL `COPY` tuples).
+    /// Rows encoded by the SQLite sink's encoder (on a worker thread) in its own
+    /// compact format, instead of `rows` (keyed tables).
     pub encoded: Vec<Vec<u8>>,
     /// Rows encoded by a server sink's encoder (PostgreSQL `COPY` tuples, MySQL
     /// `LOAD DATA` lines), back to back, one per row of `rows`.

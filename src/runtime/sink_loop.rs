@@ -392,7 +392,6 @@ impl Loop {
     }
 }
 
-/// Run writer `writer` of a sink: its thread's whole life.
 /// Rows in the first transaction of writer `writer` of `writers` (see
 /// `Loop::first_commit_rows`): at least 1.
 fn first_commit_rows(commit_rows: usize, writer: u32, writers: u32) -> u64 {
@@ -401,6 +400,7 @@ fn first_commit_rows(commit_rows: usize, writer: u32, writers: u32) -> u64 {
     (commit_rows as u64 * (w + 1) / n).max(1)
 }
 
+/// Run writer `writer` of a sink: its thread's whole life.
 pub(super) fn run(
     sink: Box<dyn Sink>,
     writer: u32,

@@ -29,7 +29,7 @@ use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
-use crate::row::{Batch, PackedRows, Row, Value};
+use crate::row::{Batch, PackedRows, Value};
 use crate::sink::sink_err;
 use crate::sink::url::{redact_url, scrub, url_password};
 
@@ -903,7 +903,7 @@ impl Sink for MySink {
             spent: self.held.take_spent(),
             ..Written::default()
         };
-        let (unsent, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.held.chunks)
+        let (mut unsent, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.held.chunks)
             .into_iter()
             .partition(|c| !c.reported);
         self.held.chunks = sent;
@@ -911,40 +911,27 @@ impl Sink for MySink {
             return Ok(out);
         }
         let encoded = unsent.iter().all(Chunk::encoded);
-        let mut pairs: Vec<(Row, Vec<u8>)> = unsent
-            .into_iter()
-            .flat_map(|c| {
-                let n = c.rows.len();
-                let tuples: Vec<Vec<u8>> = if encoded {
-                    c.tuples.iter().map(<[u8]>::to_vec).collect()
-                } else {
-                    Vec::new()
-                };
-                c.rows.into_iter().zip(
-                    tuples
-                        .into_iter()
-                        .chain(std::iter::repeat_with(Vec::new))
-                        .take(n),
-                )
-            })
+        let idx: Vec<(usize, usize)> = unsent
+            .iter()
+            .enumerate()
+            .flat_map(|(c, ch)| (0..ch.rows.len()).map(move |i| (c, i)))
             .collect();
         let order = if exact_keys(&self.opts) {
-            crate::sink::key_order(pairs.len(), |i| &pairs[i].0.values, &self.encode.key_idx)
+            let values = |j: usize| &unsent[idx[j].0].rows[idx[j].1].values[..];
+            crate::sink::key_order(idx.len(), values, &self.encode.key_idx)
         } else {
-            (0..pairs.len()).collect()
+            (0..idx.len()).collect()
         };
-        let mut rows = Vec::with_capacity(pairs.len());
-        let mut tuples = Vec::with_capacity(pairs.len());
-        for i in order {
-            let (row, tuple) = std::mem::take(&mut pairs[i]);
-            rows.push(row);
-            tuples.push(tuple);
+        let bytes = unsent.iter().map(|c| c.tuples.bytes().len()).sum();
+        let mut rows = Vec::with_capacity(idx.len());
+        let mut tuples = PackedRows::with_capacity(if encoded { idx.len() } else { 0 }, bytes);
+        for j in order {
+            let (c, i) = idx[j];
+            if encoded {
+                tuples.push(unsent[c].tuples.get(i));
+            }
+            rows.push(std::mem::take(&mut unsent[c].rows[i]));
         }
-        let tuples = if encoded {
-            PackedRows::from_rows(tuples)
-        } else {
-            PackedRows::default()
-        };
         let c = self.held.push(rows, tuples);
         self.begin()?;
         let (written, refused) = self.send(c)?;

@@ -131,15 +131,9 @@ impl crate::transform::Transform for PgEncode {
         let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
         for (n, row) in batch.rows.iter_mut().enumerate() {
             match packed.push_with(|out| self.encode_into(&row.values, out)) {
-                Ok(()) => keys.extend(self.key_idx.iter().map(|&k| match row.values.get_mut(k) {
-                    Some(v) => std::mem::replace(v, Value::Null),
-                    None => Value::Null,
-                })),
+                Ok(()) => self.take_keys(row, &mut keys),
                 Err(reason) => failed.push((n, reason)),
             }
-            // The sink needs only the position, the original fields and the key from now
-            // on: the values go (here, on a worker thread).
-            row.values = Vec::new();
         }
         batch.reject_indexes(failed);
         packed.trim();
@@ -149,18 +143,15 @@ impl crate::transform::Transform for PgEncode {
 }
 
 impl PgEncode {
-    /// Drop a row's values once it is encoded, except its key values (in key order):
-    /// the sink needs only the position, the original fields and the key (to send
-    /// rows in key order) from now on.
-    pub(crate) fn keep_keys(&self, row: &mut crate::row::Row) {
-        let values = std::mem::take(&mut row.values);
-        if !self.key_idx.is_empty() {
-            row.values = self
-                .key_idx
-                .iter()
-                .map(|&k| values.get(k).cloned().unwrap_or(Value::Null))
-                .collect();
-        }
+    /// Move an encoded row's key values (in key order) to the end of `keys` and drop
+    /// the rest of its values: the sink needs only the position, the original fields and
+    /// the key (to send rows in key order) from now on.
+    pub(crate) fn take_keys(&self, row: &mut crate::row::Row, keys: &mut Vec<Value>) {
+        let mut values = std::mem::take(&mut row.values);
+        keys.extend(self.key_idx.iter().map(|&k| match values.get_mut(k) {
+            Some(v) => std::mem::replace(v, Value::Null),
+            None => Value::Null,
+        }));
     }
 
     /// One tuple, or the reason the row cannot be written.

@@ -649,29 +649,24 @@ impl Sink for PgSink {
             ..Written::default()
         };
         let encode = self.encode.clone();
-        let (mut rows, tuples) = encoded_rows(
+        // Key values: taken out by the encoder, or (rows encoded just now) here.
+        let mut keys = std::mem::take(&mut batch.keys);
+        if batch.packed.len() != batch.rows.len() {
+            keys.clear();
+        }
+        let (rows, tuples) = encoded_rows(
             std::mem::take(&mut batch.rows),
             std::mem::take(&mut batch.packed),
             &mut out,
             |row| {
                 let t = encode.encode(&row.values)?;
-                encode.keep_keys(row);
+                encode.take_keys(row, &mut keys);
                 Ok(Some(t))
             },
         );
         if rows.is_empty() {
             return Ok(out);
         }
-        // Key values: taken out by the encoder, or (rows encoded just now) left as the
-        // rows' values.
-        let nkeys = self.encode.key_idx.len();
-        let keys = if batch.keys.len() == rows.len() * nkeys {
-            std::mem::take(&mut batch.keys)
-        } else {
-            rows.iter_mut()
-                .flat_map(|r| std::mem::take(&mut r.values))
-                .collect()
-        };
         self.held.push_keyed(rows, tuples, keys);
         let unsent_rows: usize = self
             .unsent()
