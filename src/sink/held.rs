@@ -34,12 +34,8 @@ pub(crate) struct Held {
 
 impl Held {
     /// Keep a batch's rows (before sending them: if the connection drops while they
-    /// are sent, a replay sends them again). Returns the chunk's index.
-    pub fn push(&mut self, rows: Vec<Row>, tuples: PackedRows) -> usize {
-        self.push_keyed(rows, tuples, Vec::new())
-    }
-
-    /// `push`, with each row's key values (the same number per row, back to back).
+    /// are sent, a replay sends them again), with each row's key values (the same
+    /// number per row, back to back; or none). Returns the chunk's index.
     pub fn push_keyed(&mut self, rows: Vec<Row>, tuples: PackedRows, keys: Vec<Value>) -> usize {
         self.chunks.push(Chunk {
             rows,

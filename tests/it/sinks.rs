@@ -19,6 +19,7 @@ macro_rules! on_every_db {
 
 on_every_db!(
     every_type_round_trips,
+    every_type_round_trips_where_a_row_is_refused,
     upsert_updates_and_the_last_occurrence_wins,
     repeated_keys_across_batches_keep_input_order,
     keys_the_server_calls_equal_keep_input_order,
@@ -82,13 +83,28 @@ fn norm_bool(s: &str) -> bool {
 }
 
 fn every_type_round_trips(kind: Kind) {
+    round_trip_types(kind, false);
+}
+
+/// The same values, in a batch with a duplicate key: the server refuses the batch, the
+/// sink isolates the duplicate (MySQL: `INSERT`s binding the fields of the `LOAD DATA`
+/// lines), and every other value still arrives exactly.
+fn every_type_round_trips_where_a_row_is_refused(kind: Kind) {
+    round_trip_types(kind, true);
+}
+
+fn round_trip_types(kind: Kind, with_duplicate: bool) {
     let dir = tempfile::tempdir().unwrap();
     let Some(db) = Db::get(kind, dir.path()) else {
         return;
     };
-    let table = table_name("types", kind);
+    let table = table_name(if with_duplicate { "types_dup" } else { "types" }, kind);
     db.drop_table(&table);
-    let csv = write(dir.path(), "types.csv", TYPES_CSV);
+    let mut body = TYPES_CSV.to_string();
+    if with_duplicate {
+        body.push_str("2,7,7,7,true,2000-01-01,2000-01-01T00:00:00Z,dup\n");
+    }
+    let csv = write(dir.path(), "types.csv", &body);
     let p = pipeline(
         dir.path(),
         &csv,
@@ -96,11 +112,16 @@ fn every_type_round_trips(kind: Kind) {
         &db.url(),
         &table,
         "mode = \"create\"\nkey = [\"id\"]",
-        "",
+        "[errors]\nreject_file = \"rej.csv\"\n",
     );
     let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.json()["rows_written"], 4);
+    if with_duplicate {
+        // Line 7: the header, four records (one spans two lines), then the duplicate.
+        only_rejected(dir.path(), &db, &table, &run, &[7], 5, 3);
+    } else {
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.json()["rows_written"], 4);
+    }
     let cols = ["id", "i", "f", "d", "b", "dt", "t"]
         .map(|c| db.ident(c))
         .join(", ");

@@ -1,6 +1,11 @@
-//! The MySQL/MariaDB sink: multi-row prepared `INSERT`s (values bound, never spliced
-//! into SQL) inside transactions.
+//! The MySQL/MariaDB sink: `LOAD DATA LOCAL INFILE` streamed from memory, or multi-row
+//! prepared `INSERT`s (values bound, never spliced into SQL), inside transactions.
 //!
+//! - Rows are formatted for `LOAD DATA` on the worker threads; from then on the sink
+//!   keeps each row's line, key, position and original fields, not its values. A
+//!   `LOAD DATA` that is not clean (a warning, a skipped row) is rolled back and its rows
+//!   go again as `INSERT`s binding the lines' fields, which find the culprits. `upsert`
+//!   binds the values (`INSERT ... ON DUPLICATE KEY UPDATE`).
 //! - Statements are sized to the server's limits (65,535 placeholders, half of
 //!   `max_allowed_packet`). A statement the server refuses changes nothing (InnoDB
 //!   statements are atomic); its rows are bisected until the refused ones are found,
@@ -251,17 +256,64 @@ impl crate::transform::Transform for MyEncode {
         batch.reject_indexes(failed);
         if self.infile {
             let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 192);
-            for r in &batch.rows {
+            let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
+            for r in &mut batch.rows {
                 packed
                     .push_with(|b| {
                         infile_row(b, &r.values);
                         Ok::<(), ()>(())
                     })
                     .expect("infile_row does not fail");
+                self.take_keys(r, &mut keys);
             }
             packed.trim();
             batch.packed = packed;
+            batch.keys = keys;
         }
+    }
+}
+
+impl MyEncode {
+    /// Move a row's key values (in key order) to the end of `keys` and drop the rest of
+    /// its values: once the `LOAD DATA` line is made, the sink needs only the line, the
+    /// position, the original fields and the key (to send rows in key order). The
+    /// `INSERT` fallback binds the line's fields ([`line_params`]).
+    fn take_keys(&self, row: &mut crate::row::Row, keys: &mut Vec<Value>) {
+        let mut values = std::mem::take(&mut row.values);
+        keys.extend(self.key_idx.iter().map(|&k| match values.get_mut(k) {
+            Some(v) => std::mem::replace(v, Value::Null),
+            None => Value::Null,
+        }));
+    }
+}
+
+/// The fields of a `LOAD DATA` line (as [`infile_row`] writes it) as `INSERT`
+/// parameters: `\N` is NULL, every other field its unescaped text, which the server
+/// converts to the column's type exactly as `LOAD DATA` does.
+fn line_params(line: &[u8], out: &mut Vec<mysql::Value>) {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    for field in line.split(|&b| b == b'\t') {
+        if field == b"\\N" {
+            out.push(mysql::Value::NULL);
+            continue;
+        }
+        let mut text = Vec::with_capacity(field.len());
+        let mut bytes = field.iter();
+        while let Some(&b) = bytes.next() {
+            if b != b'\\' {
+                text.push(b);
+                continue;
+            }
+            text.push(match bytes.next() {
+                Some(b't') => b'\t',
+                Some(b'n') => b'\n',
+                Some(b'r') => b'\r',
+                Some(b'0') => 0,
+                Some(&other) => other,
+                None => b'\\',
+            });
+        }
+        out.push(mysql::Value::Bytes(text));
     }
 }
 
@@ -744,10 +796,16 @@ impl MySink {
             .collect();
         while let Some((a, b)) = todo.pop() {
             let sql = self.insert_sql(b - a);
-            let params: Vec<mysql::Value> = self.held.chunks[c].rows[a..b]
-                .iter()
-                .flat_map(|r| r.values.iter().map(bind))
-                .collect();
+            let chunk = &self.held.chunks[c];
+            let mut params: Vec<mysql::Value> =
+                Vec::with_capacity((b - a) * self.opts.schema.len());
+            for i in a..b {
+                if chunk.encoded() {
+                    line_params(chunk.tuples.get(i), &mut params);
+                } else {
+                    params.extend(chunk.rows[i].values.iter().map(bind));
+                }
+            }
             match self.conn.exec_drop(sql, params) {
                 Ok(()) => written += (b - a) as u64,
                 Err(e) if is_row_error(&e) && b - a == 1 => {
@@ -865,17 +923,31 @@ impl Sink for MySink {
             ..Written::default()
         };
         let encode = self.encode.clone();
+        // Key values: taken out by the encoder, or (rows encoded just now) here.
+        let mut keys = std::mem::take(&mut batch.keys);
+        if batch.packed.len() != batch.rows.len() {
+            keys.clear();
+        }
         let (rows, tuples) = encoded_rows(
             std::mem::take(&mut batch.rows),
             std::mem::take(&mut batch.packed),
             &mut out,
-            // Sent from the values (`LOAD DATA` formats them then).
-            |row| encode.check(&mut row.values).map(|()| None),
+            |row| {
+                encode.check(&mut row.values)?;
+                if !encode.infile {
+                    // Sent from the values (upsert binds them).
+                    return Ok(None);
+                }
+                let mut line = Vec::new();
+                infile_row(&mut line, &row.values);
+                encode.take_keys(row, &mut keys);
+                Ok(Some(line))
+            },
         );
         if rows.is_empty() {
             return Ok(out);
         }
-        let c = self.held.push(rows, tuples);
+        let c = self.held.push_keyed(rows, tuples, keys);
         if !self.encode.key_idx.is_empty() {
             // Keyed tables: held until `flush`, then written in key order.
             return Ok(out);
@@ -910,29 +982,46 @@ impl Sink for MySink {
         if unsent.is_empty() {
             return Ok(out);
         }
+        // Chunks are all encoded (lines and dense keys, values dropped) or all not
+        // (upsert: values kept).
         let encoded = unsent.iter().all(Chunk::encoded);
+        let nkeys = self.encode.key_idx.len();
         let idx: Vec<(usize, usize)> = unsent
             .iter()
             .enumerate()
             .flat_map(|(c, ch)| (0..ch.rows.len()).map(move |i| (c, i)))
             .collect();
-        let order = if exact_keys(&self.opts) {
+        let order = if !exact_keys(&self.opts) {
+            (0..idx.len()).collect()
+        } else if encoded {
+            let k: Vec<usize> = (0..nkeys).collect();
+            let keys = |j: usize| {
+                let (c, i) = idx[j];
+                &unsent[c].keys[i * nkeys..(i + 1) * nkeys]
+            };
+            crate::sink::key_order(idx.len(), keys, &k)
+        } else {
             let values = |j: usize| &unsent[idx[j].0].rows[idx[j].1].values[..];
             crate::sink::key_order(idx.len(), values, &self.encode.key_idx)
-        } else {
-            (0..idx.len()).collect()
         };
         let bytes = unsent.iter().map(|c| c.tuples.bytes().len()).sum();
         let mut rows = Vec::with_capacity(idx.len());
         let mut tuples = PackedRows::with_capacity(if encoded { idx.len() } else { 0 }, bytes);
+        let mut keys = Vec::with_capacity(if encoded { idx.len() * nkeys } else { 0 });
         for j in order {
             let (c, i) = idx[j];
             if encoded {
                 tuples.push(unsent[c].tuples.get(i));
+                let at = i * nkeys;
+                keys.extend(
+                    unsent[c].keys[at..at + nkeys]
+                        .iter_mut()
+                        .map(|v| std::mem::replace(v, Value::Null)),
+                );
             }
             rows.push(std::mem::take(&mut unsent[c].rows[i]));
         }
-        let c = self.held.push(rows, tuples);
+        let c = self.held.push_keyed(rows, tuples, keys);
         self.begin()?;
         let (written, refused) = self.send(c)?;
         self.held.sent(c, written, refused, &mut out);
@@ -1098,7 +1187,37 @@ mod tests {
             i64::MIN,
             i64::MAX
         );
-        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
+        // The INSERT fallback reads the same line back: NULL, and every other field's
+        // text with the escapes undone (the text "\\N" is not NULL).
+        let mut params = Vec::new();
+        line_params(&out, &mut params);
+        let text = |s: &str| mysql::Value::Bytes(s.as_bytes().to_vec());
+        let min = i64::MIN.to_string();
+        let max = i64::MAX.to_string();
+        assert_eq!(
+            params,
+            [
+                text("0"),
+                text("-42"),
+                text(&min),
+                text(&max),
+                mysql::Value::NULL,
+                text("a\tb\nc\\d\re\0f"),
+                text(""),
+                text("\\"),
+                text("0007-01-02"),
+                text("-0001-12-31"),
+                text("2021-03-04 03:06:07.500000"),
+                text("0.1"),
+                text("1"),
+            ]
+        );
+        let mut out = Vec::new();
+        infile_row(&mut out, &[Value::Text("\\N".into()), Value::Null]);
+        let mut params = Vec::new();
+        line_params(&out, &mut params);
+        assert_eq!(params, [text("\\N"), mysql::Value::NULL]);
     }
 
     #[test]
