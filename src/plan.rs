@@ -347,6 +347,9 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     if sk.commit_rows == Some(0) {
         errors.push("sink.commit_rows must be at least 1".into());
     }
+    if sk.sort_run_rows == Some(0) {
+        errors.push("sink.sort_run_rows must be at least 1".into());
+    }
     if sk.writers == 0 {
         errors.push("sink.writers must be at least 1".into());
     }
@@ -401,7 +404,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
 
     let commit_rows = sk
         .commit_rows
-        .unwrap_or_else(|| crate::sink::default_commit_rows(&target));
+        .unwrap_or_else(|| crate::sink::default_commit_rows(&target, !sk.key.is_empty()));
     let inputs_display: Vec<String> = inputs.iter().map(Input::display).collect();
     let rejects = match spec.errors.on_error {
         OnError::Skip => None,
@@ -431,6 +434,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             key: sk.key.clone(),
             truncate: sk.truncate,
             resuming: false,
+            sort_run_rows: sk.sort_run_rows,
         },
         writers: sk.writers,
         output_schema,

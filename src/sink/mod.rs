@@ -42,6 +42,9 @@ pub struct SinkOptions {
     pub truncate: bool,
     /// The run resumes an interrupted one: the table is as that run left it.
     pub resuming: bool,
+    /// Rows sorted in memory per run spilled to a temporary file (keyed tables of SQLite
+    /// and MySQL); `None`: the sink's default.
+    pub sort_run_rows: Option<usize>,
 }
 
 /// Rows written by a call, and rows the database refused (with its message).
@@ -269,10 +272,17 @@ pub(crate) fn destination_error(
     }
 }
 
-/// Rows per transaction when the pipeline does not say.
-pub fn default_commit_rows(target: &SinkTarget) -> usize {
+/// Rows per transaction when the pipeline does not say. SQLite, and MySQL into a keyed
+/// table, write each transaction's rows in key order through sorted runs spilled to
+/// temporary files (memory for one run), so a large transaction costs little memory and
+/// fills the table's B-tree in order (measured on MariaDB 10.11, 1,000,000 workload rows,
+/// 2 writers: 4.0 s in one transaction against 8.2 s in transactions of 50,000).
+/// PostgreSQL's index inserts gain little from it while the sink would hold the rows for
+/// a replay: 50,000.
+pub fn default_commit_rows(target: &SinkTarget, keyed: bool) -> usize {
     match target {
         SinkTarget::Sqlite { .. } => 1_000_000,
+        SinkTarget::Mysql { .. } if keyed => 1_000_000,
         SinkTarget::Postgres { .. } | SinkTarget::Mysql { .. } => 50_000,
     }
 }

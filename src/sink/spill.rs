@@ -52,12 +52,21 @@ fn get_u32s(r: &mut impl Read) -> io::Result<Vec<u32>> {
 
 /// Serialize one row (position, values as the sink binds them, original fields).
 fn write_row(w: &mut impl Write, row: &Row) -> io::Result<()> {
-    put_u32(w, row.pos.file)?;
-    put_u64(w, row.pos.record)?;
-    put_u64(w, row.pos.line)?;
-    put_u64(w, row.pos.byte)?;
-    put_u32(w, row.values.len() as u32)?;
-    for v in &row.values {
+    write_parts(w, &row.pos, &row.values, &row.raw)
+}
+
+fn write_parts(
+    w: &mut impl Write,
+    pos: &Position,
+    values: &[Value],
+    raw: &RawRecord,
+) -> io::Result<()> {
+    put_u32(w, pos.file)?;
+    put_u64(w, pos.record)?;
+    put_u64(w, pos.line)?;
+    put_u64(w, pos.byte)?;
+    put_u32(w, values.len() as u32)?;
+    for v in values {
         match v {
             Value::Null => w.write_all(&[0])?,
             Value::Int(x) => {
@@ -83,7 +92,7 @@ fn write_row(w: &mut impl Write, row: &Row) -> io::Result<()> {
             }
         }
     }
-    let (buf, ends, quoted) = row.raw.parts();
+    let (buf, ends, quoted) = raw.parts();
     put_bytes(w, buf)?;
     put_u32s(w, ends)?;
     put_u32s(w, quoted)
@@ -133,6 +142,114 @@ pub(crate) fn encode_row(row: &Row) -> Vec<u8> {
 /// The row back from its encoding (for the reject file).
 pub(crate) fn decode_row(blob: &[u8]) -> io::Result<Row> {
     read_row(&mut &blob[..])
+}
+
+/// A server sink's held row in the spill format: position, key values (as
+/// [`encode_row`] writes values, so [`blob_key`] reads them), original fields, then the
+/// row as the sink sends it (`payload`).
+pub(crate) fn encode_keyed(
+    pos: &Position,
+    keys: &[Value],
+    raw: &RawRecord,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64 + raw.heap_size() + 16 * keys.len() + payload.len());
+    // Writing into a Vec cannot fail.
+    let _ = write_parts(&mut v, pos, keys, raw);
+    let _ = put_bytes(&mut v, payload);
+    v
+}
+
+/// An [`encode_keyed`] row back: the row (its values are the keys) and the payload.
+pub(crate) fn decode_keyed(blob: &[u8]) -> io::Result<(Row, Vec<u8>)> {
+    let mut r = blob;
+    let row = read_row(&mut r)?;
+    let payload = get_bytes(&mut r)?;
+    Ok((row, payload))
+}
+
+/// The payload of an [`encode_keyed`] row, without decoding the rest.
+pub(crate) fn keyed_payload(blob: &[u8]) -> io::Result<&[u8]> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "corrupt encoded row");
+    let mut at = 4 + 8 + 8 + 8; // position
+    let u32_at = |at: usize| -> io::Result<usize> {
+        let b = blob.get(at..at + 4).ok_or_else(bad)?;
+        Ok(u32::from_le_bytes(b.try_into().map_err(|_| bad())?) as usize)
+    };
+    let n = u32_at(at)?;
+    at += 4;
+    for _ in 0..n {
+        let tag = *blob.get(at).ok_or_else(bad)?;
+        at += 1;
+        at += match tag {
+            0 => 0,
+            1 | 2 => 8,
+            3 => 4 + u32_at(at)?,
+            _ => return Err(bad()),
+        };
+    }
+    // The original fields: bytes, then two lists of u32.
+    at += 4 + u32_at(at)?;
+    at += 4 + 4 * u32_at(at)?;
+    at += 4 + 4 * u32_at(at)?;
+    let len = u32_at(at)?;
+    blob.get(at + 4..at + 4 + len).ok_or_else(bad)
+}
+
+/// A row's position in key order. Rows of one table all have the same shape, so the
+/// variants are never compared with each other.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SortKey {
+    /// The common case, a single int key: no allocation.
+    Int(i64),
+    /// Anything else.
+    Parts(Vec<KeyPart>),
+}
+
+/// One key value, totally ordered (floats by their IEEE total order).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum KeyPart {
+    Int(i64),
+    Float(i64),
+    Text(Vec<u8>),
+}
+
+impl KeyPart {
+    fn float(x: f64) -> KeyPart {
+        // The IEEE 754 total order as a signed integer, with -0 as 0 (SQLite calls them
+        // equal).
+        let x = if x == 0.0 { 0.0 } else { x };
+        let bits = x.to_bits() as i64;
+        KeyPart::Float(bits ^ (((bits >> 63) as u64) >> 1) as i64)
+    }
+}
+
+/// The sort key of an encoded row: the values at `key_idx`.
+pub(crate) fn blob_key(key_idx: &[usize], blob: &[u8]) -> SortKey {
+    let mut vals = Vec::with_capacity(16);
+    if blob_values(blob, &mut vals).is_err() {
+        return SortKey::Parts(Vec::new());
+    }
+    let part = |v: &BindVal<'_>| match v {
+        BindVal::Int(x) => KeyPart::Int(*x),
+        BindVal::Float(x) => KeyPart::float(*x),
+        BindVal::Text(t) => KeyPart::Text(t.to_vec()),
+        BindVal::Null => KeyPart::Text(Vec::new()),
+    };
+    match key_idx {
+        [i] => match vals.get(*i) {
+            Some(BindVal::Int(x)) => SortKey::Int(*x),
+            Some(v) => SortKey::Parts(vec![part(v)]),
+            None => SortKey::Parts(Vec::new()),
+        },
+        _ => SortKey::Parts(
+            key_idx
+                .iter()
+                .filter_map(|&i| vals.get(i))
+                .map(part)
+                .collect(),
+        ),
+    }
 }
 
 /// A value borrowed from an encoded row, ready to bind.
@@ -208,16 +325,18 @@ impl Runs {
     }
 
     /// Merge the runs in key order; rows with equal keys come out in run order (input
-    /// order), so the merge is stable.
-    pub(super) fn merge<K, F>(&mut self, key: F) -> io::Result<Merge<K, F>>
+    /// order), so the merge is stable. The runs stay: they can be merged again (a server
+    /// sink's replay), one merge at a time.
+    pub(super) fn merge<K, F>(&self, key: F) -> io::Result<Merge<K, F>>
     where
         K: Ord,
         F: Fn(&[u8]) -> K,
     {
         let mut readers = Vec::new();
-        for (mut f, n) in self.files.drain(..) {
+        for (f, n) in &self.files {
+            let mut f = f.try_clone()?;
             f.seek(SeekFrom::Start(0))?;
-            readers.push((BufReader::with_capacity(256 * 1024, f), n));
+            readers.push((BufReader::with_capacity(256 * 1024, f), *n));
         }
         let mut m = Merge {
             heads: (0..readers.len()).map(|_| None).collect(),
@@ -346,5 +465,37 @@ mod tests {
             assert_eq!(r.raw.get(1), Some(&b"b"[..]));
         }
         assert_eq!(got, ["0c", "1a", "2b", "4a", "4b", "4c", "9a", "10c"]);
+        // The runs stay: a second merge gives the same rows again.
+        let mut m = runs.merge(key).unwrap();
+        let mut n = 0;
+        while m.next_blob().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 8);
+    }
+
+    #[test]
+    fn keyed_rows_round_trip_and_sort_by_their_keys() {
+        let pos = row(3, "").pos;
+        let raw = RawRecord::from_parts(b"xyz".to_vec(), vec![1, 3], vec![]);
+        let keys = [Value::Int(-4), Value::Text("2020-01-02".into())];
+        let blob = encode_keyed(&pos, &keys, &raw, b"line\tbytes\n");
+        let (back, payload) = decode_keyed(&blob).unwrap();
+        assert_eq!(
+            (back.pos, &back.values[..], &back.raw),
+            (pos, &keys[..], &raw)
+        );
+        assert_eq!(payload, b"line\tbytes\n");
+        assert_eq!(keyed_payload(&blob).unwrap(), b"line\tbytes\n");
+        assert!(keyed_payload(&blob[..blob.len() - 1]).is_err(), "truncated");
+        assert_eq!(blob_key(&[0], &blob), SortKey::Int(-4));
+        assert_eq!(
+            blob_key(&[0, 1], &blob),
+            SortKey::Parts(vec![
+                KeyPart::Int(-4),
+                KeyPart::Text(b"2020-01-02".to_vec())
+            ])
+        );
+        assert!(decode_keyed(&blob[..blob.len() - 1]).is_err(), "truncated");
     }
 }

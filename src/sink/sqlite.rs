@@ -11,7 +11,7 @@ use std::path::Path;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::dialect::quote_ident;
-use super::spill::{BindVal, Runs, blob_values, decode_row, encode_row};
+use super::spill::{BindVal, Runs, SortKey, blob_key, blob_values, decode_row, encode_row};
 use super::sqlite_stmt::{RawInsert, bind_values};
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
@@ -45,6 +45,8 @@ pub struct SqliteSink {
     held_blobs: Vec<(SortKey, Vec<u8>)>,
     /// Sorted runs already spilled to disk in this transaction.
     runs: Runs,
+    /// Rows per sorted run.
+    sort_run_rows: usize,
 }
 
 /// Keyed tables: rows are sorted by key in runs of this many, spilled to temporary
@@ -545,6 +547,7 @@ impl SqliteSink {
             held: Vec::new(),
             held_blobs: Vec::new(),
             runs: Runs::default(),
+            sort_run_rows: opts.sort_run_rows.unwrap_or(SORT_RUN_ROWS),
         })
     }
 }
@@ -574,34 +577,6 @@ fn unstorable(row: &Row, key_idx: &[usize], names: &[String]) -> Option<String> 
         "sink: column {:?}: NaN cannot be stored in SQLite (it would become NULL)",
         name(nan)
     ))
-}
-
-/// The sort key of an encoded row.
-fn blob_key(key_idx: &[usize], blob: &[u8]) -> SortKey {
-    let mut vals = Vec::with_capacity(16);
-    if blob_values(blob, &mut vals).is_err() {
-        return SortKey::Parts(Vec::new());
-    }
-    let part = |v: &BindVal<'_>| match v {
-        BindVal::Int(x) => KeyPart::Int(*x),
-        BindVal::Float(x) => KeyPart::float(*x),
-        BindVal::Text(t) => KeyPart::Text(t.to_vec()),
-        BindVal::Null => KeyPart::Text(Vec::new()),
-    };
-    match key_idx {
-        [i] => match vals.get(*i) {
-            Some(BindVal::Int(x)) => SortKey::Int(*x),
-            Some(v) => SortKey::Parts(vec![part(v)]),
-            None => SortKey::Parts(Vec::new()),
-        },
-        _ => SortKey::Parts(
-            key_idx
-                .iter()
-                .filter_map(|&i| vals.get(i))
-                .map(part)
-                .collect(),
-        ),
-    }
 }
 
 impl SqliteSink {
@@ -641,7 +616,7 @@ impl SqliteSink {
             self.spill_held()?;
         }
         let k = self.key_idx.clone();
-        let mut runs = std::mem::take(&mut self.runs);
+        let runs = std::mem::take(&mut self.runs);
         let io = |e: std::io::Error| format!("reading a sort run back: {e}");
         let mut merge = runs
             .merge(|b| blob_key(&k, b))
@@ -751,34 +726,6 @@ impl SqliteSink {
     }
 }
 
-/// A row's position in key order. Rows of one table all have the same shape, so the
-/// variants are never compared with each other.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum SortKey {
-    /// The common case, a single int key: no allocation.
-    Int(i64),
-    /// Anything else.
-    Parts(Vec<KeyPart>),
-}
-
-/// One key value, totally ordered (floats by their IEEE total order).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum KeyPart {
-    Int(i64),
-    Float(i64),
-    Text(Vec<u8>),
-}
-
-impl KeyPart {
-    fn float(x: f64) -> KeyPart {
-        // The IEEE 754 total order as a signed integer, with -0 as 0 (SQLite calls them
-        // equal).
-        let x = if x == 0.0 { 0.0 } else { x };
-        let bits = x.to_bits() as i64;
-        KeyPart::Float(bits ^ (((bits >> 63) as u64) >> 1) as i64)
-    }
-}
-
 /// Prepares rows for SQLite on the worker threads, so that the sink thread only binds:
 /// dates, timestamps and decimals become text, bools 0/1; rows SQLite cannot store as
 /// they are (a NULL key, a NaN) are rejected here. For a keyed table each row is also
@@ -876,7 +823,7 @@ impl Sink for SqliteSink {
             out.rejected.extend(more.rejected);
             out.spent.extend(more.spent);
         }
-        if self.held_blobs.len() >= SORT_RUN_ROWS {
+        if self.held_blobs.len() >= self.sort_run_rows {
             self.spill_held()?;
         }
         Ok(out)
@@ -962,6 +909,7 @@ mod tests {
             key: key.iter().map(|s| s.to_string()).collect(),
             truncate: false,
             resuming: false,
+            sort_run_rows: None,
         }
     }
 

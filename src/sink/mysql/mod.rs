@@ -30,11 +30,12 @@ use mysql::{Conn, OptsBuilder};
 
 use self::table::{MyName, quote};
 use super::held::{Chunk, Held, encoded_rows};
+use super::spill::{Runs, SortKey, blob_key, decode_keyed, encode_keyed, keyed_payload};
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
-use crate::row::{Batch, PackedRows, Value};
+use crate::row::{Batch, PackedRows, Rejected, Value};
 use crate::sink::sink_err;
 use crate::sink::url::{redact_url, scrub, url_password};
 
@@ -199,8 +200,6 @@ fn exact_keys(opts: &SinkOptions) -> bool {
 pub(crate) struct MyEncode {
     names: Vec<String>,
     key_idx: Vec<usize>,
-    /// Also format each row for `LOAD DATA` (the sink loads with it).
-    infile: bool,
 }
 
 impl MyEncode {
@@ -254,22 +253,20 @@ impl crate::transform::Transform for MyEncode {
             .filter_map(|(n, r)| self.check(&mut r.values).err().map(|e| (n, e)))
             .collect();
         batch.reject_indexes(failed);
-        if self.infile {
-            let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 192);
-            let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
-            for r in &mut batch.rows {
-                packed
-                    .push_with(|b| {
-                        infile_row(b, &r.values);
-                        Ok::<(), ()>(())
-                    })
-                    .expect("infile_row does not fail");
-                self.take_keys(r, &mut keys);
-            }
-            packed.trim();
-            batch.packed = packed;
-            batch.keys = keys;
+        let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 192);
+        let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
+        for r in &mut batch.rows {
+            packed
+                .push_with(|b| {
+                    infile_row(b, &r.values);
+                    Ok::<(), ()>(())
+                })
+                .expect("infile_row does not fail");
+            self.take_keys(r, &mut keys);
         }
+        packed.trim();
+        batch.packed = packed;
+        batch.keys = keys;
     }
 }
 
@@ -353,6 +350,26 @@ fn bind(v: &Value) -> mysql::Value {
     }
 }
 
+/// Keyed tables: rows a writer holds in memory before it sorts them into a run and
+/// writes the run to a temporary file. A transaction's runs are merged at its end, so a
+/// large transaction (every row of the load in key order is several times faster for
+/// InnoDB than batches in key order) costs memory for one run only.
+const RUN_ROWS: usize = 65_536;
+
+/// Rows per `LOAD DATA` when merged runs are sent.
+const PIECE_ROWS: usize = 65_536;
+
+/// The open transaction's rows spilled in sorted runs, and what sending them found.
+#[derive(Default)]
+struct Spilled {
+    runs: Runs,
+    /// Rows, by their place in the merge, before this one were counted as written.
+    reported: u64,
+    /// Places in the merge of rows the server refused (rejects now; a replay skips
+    /// them).
+    refused: std::collections::BTreeSet<u64>,
+}
+
 /// Writes rows into one MySQL/MariaDB table.
 pub struct MySink {
     connect: MyConnect,
@@ -366,8 +383,10 @@ pub struct MySink {
     /// Rows per statement at most.
     chunk_rows: usize,
     in_tx: bool,
-    /// The open transaction's rows.
+    /// The open transaction's rows in memory.
     held: Held,
+    /// The open transaction's rows spilled to temporary files (keyed tables).
+    spilled: Spilled,
     /// What an unfinished replay found so far (kept across attempts).
     replayed: Written,
     in_doubt: Option<(String, u64)>,
@@ -713,12 +732,12 @@ impl MySink {
                     .iter()
                     .filter_map(|k| opts.schema.index_of(k))
                     .collect(),
-                infile: opts.mode != WriteMode::Upsert,
             }),
             opts: opts.clone(),
             chunk_rows,
             in_tx: false,
             held: Held::default(),
+            spilled: Spilled::default(),
             replayed: Written::default(),
             in_doubt: None,
             swap_pending,
@@ -780,7 +799,7 @@ impl MySink {
     /// Write the rows of chunk `c`, isolating refused ones by bisection. Returns (rows
     /// written, refused (index, reason)).
     fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
-        let n = self.held.chunks[c].rows.len();
+        let n = self.held.chunks[c].tuples.len();
         // With LOAD DATA when it can; when something did not fit, the INSERTs below
         // find it (they fail loudly).
         if self.load_data && self.opts.mode != WriteMode::Upsert && n > 0 && self.load(c)? {
@@ -796,15 +815,11 @@ impl MySink {
             .collect();
         while let Some((a, b)) = todo.pop() {
             let sql = self.insert_sql(b - a);
-            let chunk = &self.held.chunks[c];
+            let lines = &self.held.chunks[c].tuples;
             let mut params: Vec<mysql::Value> =
                 Vec::with_capacity((b - a) * self.opts.schema.len());
             for i in a..b {
-                if chunk.encoded() {
-                    line_params(chunk.tuples.get(i), &mut params);
-                } else {
-                    params.extend(chunk.rows[i].values.iter().map(bind));
-                }
+                line_params(lines.get(i), &mut params);
             }
             match self.conn.exec_drop(sql, params) {
                 Ok(()) => written += (b - a) as u64,
@@ -829,18 +844,11 @@ impl MySink {
     /// returned (the caller then finds the culprits row by row). A server that does not
     /// allow LOCAL INFILE switches the sink to INSERTs for good.
     fn load(&mut self, c: usize) -> Result<bool> {
-        let n = self.held.chunks[c].rows.len() as u64;
+        let n = self.held.chunks[c].tuples.len() as u64;
         {
             let mut data = self.infile.lock().unwrap_or_else(|p| p.into_inner());
             data.clear();
-            let chunk = &self.held.chunks[c];
-            if chunk.tuples.len() == chunk.rows.len() {
-                data.extend_from_slice(chunk.tuples.bytes());
-            } else {
-                for r in &chunk.rows {
-                    infile_row(&mut data, &r.values);
-                }
-            }
+            data.extend_from_slice(self.held.chunks[c].tuples.bytes());
         }
         self.conn
             .query_drop("SAVEPOINT rowflow")
@@ -895,7 +903,139 @@ impl MySink {
             self.held.sent(c, written, refused, &mut out);
             self.replayed = out;
         }
+        if !self.spilled.runs.is_empty() {
+            let mut out = std::mem::take(&mut self.replayed);
+            let sent = self.send_spilled(&mut out);
+            self.replayed = out;
+            sent?;
+        }
         Ok(std::mem::take(&mut self.replayed))
+    }
+
+    /// The order to send held rows `idx` ((chunk, row) pairs) in: by key when that is
+    /// safe ([`exact_keys`]), else as they came.
+    fn key_order(&self, chunks: &[Chunk], idx: &[(usize, usize)]) -> Vec<usize> {
+        if !exact_keys(&self.opts) {
+            return (0..idx.len()).collect();
+        }
+        let nkeys = self.encode.key_idx.len();
+        let k: Vec<usize> = (0..nkeys).collect();
+        let keys = |j: usize| {
+            let (c, i) = idx[j];
+            &chunks[c].keys[i * nkeys..(i + 1) * nkeys]
+        };
+        crate::sink::key_order(idx.len(), keys, &k)
+    }
+
+    /// Write the rows held in memory (none sent yet: keyed tables send at `flush`) to a
+    /// new run file, in the order they will be sent, and let them go.
+    fn spill_held(&mut self) -> Result<()> {
+        let chunks = std::mem::take(&mut self.held.chunks);
+        let idx: Vec<(usize, usize)> = chunks
+            .iter()
+            .enumerate()
+            .flat_map(|(c, ch)| (0..ch.rows.len()).map(move |i| (c, i)))
+            .collect();
+        if idx.is_empty() {
+            return Ok(());
+        }
+        let order = self.key_order(&chunks, &idx);
+        let nkeys = self.encode.key_idx.len();
+        let blobs: Vec<Vec<u8>> = order
+            .into_iter()
+            .map(|j| {
+                let (c, i) = idx[j];
+                let ch = &chunks[c];
+                let row = &ch.rows[i];
+                let keys = &ch.keys[i * nkeys..(i + 1) * nkeys];
+                encode_keyed(&row.pos, keys, &row.raw, ch.tuples.get(i))
+            })
+            .collect();
+        let spilled = self.spilled.runs.spill(blobs.iter().map(Vec::as_slice));
+        // Done with (freed off the sink thread); on failure too: the run cannot be
+        // completed, and the error ends the transaction.
+        self.held.chunks = chunks;
+        self.held.clear();
+        spilled.map_err(|e| {
+            sink_err(
+                &self.connect.display,
+                format!("writing a sort run to a temporary file: {e}"),
+            )
+        })
+    }
+
+    /// Merge the spilled runs and send them in pieces of `PIECE_ROWS` rows, adding to
+    /// `out`. Rows the server refused in an earlier attempt (a replay's) are skipped;
+    /// rows counted as written by one are not counted again, and revoked if refused now.
+    fn send_spilled(&mut self, out: &mut Written) -> Result<()> {
+        self.begin()?;
+        let nkeys = self.encode.key_idx.len();
+        let k: Vec<usize> = (0..nkeys).collect();
+        let display = self.connect.display.clone();
+        let io = |e: std::io::Error| sink_err(&display, format!("reading a sort run back: {e}"));
+        // Runs are in key order when that is safe, else in input order (and then
+        // merged run after run).
+        let by_key = exact_keys(&self.opts);
+        let mut merge = self
+            .spilled
+            .runs
+            .merge(|b| {
+                if by_key {
+                    blob_key(&k, b)
+                } else {
+                    SortKey::Int(0)
+                }
+            })
+            .map_err(io)?;
+        let mut at = 0u64;
+        loop {
+            // A piece: the merged rows as they were spilled (decoded only if refused),
+            // their lines sent as they are.
+            let mut blobs = Vec::with_capacity(PIECE_ROWS);
+            let mut lines = PackedRows::default();
+            let mut index = Vec::with_capacity(PIECE_ROWS);
+            while blobs.len() < PIECE_ROWS {
+                let Some(blob) = merge.next_blob().map_err(io)? else {
+                    break;
+                };
+                at += 1;
+                if self.spilled.refused.contains(&(at - 1)) {
+                    continue;
+                }
+                lines.push(keyed_payload(&blob).map_err(io)?);
+                blobs.push(blob);
+                index.push(at - 1);
+            }
+            if blobs.is_empty() {
+                return Ok(());
+            }
+            // The chunk holds the lines only: `send` needs nothing else.
+            let c = self.held.push_keyed(Vec::new(), lines, Vec::new());
+            let sent = self.send(c);
+            self.held.chunks.pop();
+            let (_, refused) = sent?;
+            let mut refused = refused.into_iter().peekable();
+            for (j, &i) in index.iter().enumerate() {
+                let counted = i < self.spilled.reported;
+                match refused.next_if(|(r, _)| *r == j) {
+                    Some((_, reason)) => {
+                        if counted {
+                            out.revoked += 1;
+                        }
+                        self.spilled.refused.insert(i);
+                        let (row, _) = decode_keyed(&blobs[j]).map_err(io)?;
+                        out.rejected.push(Rejected {
+                            pos: row.pos,
+                            raw: row.raw,
+                            reason: format!("sink: {reason}"),
+                        });
+                    }
+                    None if !counted => out.rows += 1,
+                    None => {}
+                }
+            }
+            self.spilled.reported = self.spilled.reported.max(at);
+        }
     }
 
     /// `replace`: the first commit is done; swap the new table in.
@@ -934,10 +1074,6 @@ impl Sink for MySink {
             &mut out,
             |row| {
                 encode.check(&mut row.values)?;
-                if !encode.infile {
-                    // Sent from the values (upsert binds them).
-                    return Ok(None);
-                }
                 let mut line = Vec::new();
                 infile_row(&mut line, &row.values);
                 encode.take_keys(row, &mut keys);
@@ -949,7 +1085,12 @@ impl Sink for MySink {
         }
         let c = self.held.push_keyed(rows, tuples, keys);
         if !self.encode.key_idx.is_empty() {
-            // Keyed tables: held until `flush`, then written in key order.
+            // Keyed tables: held until `flush`, then written in key order; past a run's
+            // worth, sorted and spilled to a temporary file.
+            let held: usize = self.held.chunks.iter().map(|c| c.rows.len()).sum();
+            if held >= self.opts.sort_run_rows.unwrap_or(RUN_ROWS) {
+                self.spill_held()?;
+            }
             return Ok(out);
         }
         match self.begin().and_then(|()| self.send(c)) {
@@ -975,6 +1116,22 @@ impl Sink for MySink {
             spent: self.held.take_spent(),
             ..Written::default()
         };
+        if !self.spilled.runs.is_empty() {
+            // Some of the transaction is on disk: the rest joins it, and the runs are
+            // merged and sent in key order.
+            self.spill_held()?;
+            return match self.send_spilled(&mut out) {
+                Ok(()) => {
+                    out.spent.extend(self.held.take_spent());
+                    Ok(out)
+                }
+                Err(e) => {
+                    // What the pieces sent so far found is reported by the replay.
+                    self.replayed.absorb(out);
+                    Err(e)
+                }
+            };
+        }
         let (mut unsent, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.held.chunks)
             .into_iter()
             .partition(|c| !c.reported);
@@ -982,43 +1139,26 @@ impl Sink for MySink {
         if unsent.is_empty() {
             return Ok(out);
         }
-        // Chunks are all encoded (lines and dense keys, values dropped) or all not
-        // (upsert: values kept).
-        let encoded = unsent.iter().all(Chunk::encoded);
         let nkeys = self.encode.key_idx.len();
         let idx: Vec<(usize, usize)> = unsent
             .iter()
             .enumerate()
             .flat_map(|(c, ch)| (0..ch.rows.len()).map(move |i| (c, i)))
             .collect();
-        let order = if !exact_keys(&self.opts) {
-            (0..idx.len()).collect()
-        } else if encoded {
-            let k: Vec<usize> = (0..nkeys).collect();
-            let keys = |j: usize| {
-                let (c, i) = idx[j];
-                &unsent[c].keys[i * nkeys..(i + 1) * nkeys]
-            };
-            crate::sink::key_order(idx.len(), keys, &k)
-        } else {
-            let values = |j: usize| &unsent[idx[j].0].rows[idx[j].1].values[..];
-            crate::sink::key_order(idx.len(), values, &self.encode.key_idx)
-        };
+        let order = self.key_order(&unsent, &idx);
         let bytes = unsent.iter().map(|c| c.tuples.bytes().len()).sum();
         let mut rows = Vec::with_capacity(idx.len());
-        let mut tuples = PackedRows::with_capacity(if encoded { idx.len() } else { 0 }, bytes);
-        let mut keys = Vec::with_capacity(if encoded { idx.len() * nkeys } else { 0 });
+        let mut tuples = PackedRows::with_capacity(idx.len(), bytes);
+        let mut keys = Vec::with_capacity(idx.len() * nkeys);
         for j in order {
             let (c, i) = idx[j];
-            if encoded {
-                tuples.push(unsent[c].tuples.get(i));
-                let at = i * nkeys;
-                keys.extend(
-                    unsent[c].keys[at..at + nkeys]
-                        .iter_mut()
-                        .map(|v| std::mem::replace(v, Value::Null)),
-                );
-            }
+            tuples.push(unsent[c].tuples.get(i));
+            let at = i * nkeys;
+            keys.extend(
+                unsent[c].keys[at..at + nkeys]
+                    .iter_mut()
+                    .map(|v| std::mem::replace(v, Value::Null)),
+            );
             rows.push(std::mem::take(&mut unsent[c].rows[i]));
         }
         let c = self.held.push_keyed(rows, tuples, keys);
@@ -1068,11 +1208,13 @@ impl Sink for MySink {
         self.in_doubt = None;
         self.in_tx = false;
         self.held.clear();
+        self.spilled = Spilled::default();
         self.swap()
     }
 
     fn rollback(&mut self) -> Result<()> {
         self.held.clear();
+        self.spilled = Spilled::default();
         if self.in_tx {
             self.in_tx = false;
             self.conn
@@ -1114,6 +1256,7 @@ impl Sink for MySink {
                 .map_err(|e| self.err(&e, "reading the checkpoint"))?;
             if row.is_some_and(|(r, t)| r == run_id && t == txn as i64) {
                 self.held.clear();
+                self.spilled = Spilled::default();
                 self.swap()?;
                 // Known, and done (a failure above keeps it in doubt for the next try).
                 self.in_doubt = None;
@@ -1240,7 +1383,6 @@ mod tests {
         let enc = MyEncode {
             names: vec!["t".into()],
             key_idx: vec![],
-            infile: false,
         };
         let mut v = vec![Value::Timestamp(
             chrono::DateTime::parse_from_rfc3339("2024-03-01T01:30:00.0000015+02:00").unwrap(),

@@ -840,6 +840,7 @@ mod tests {
             key: vec!["id".into()],
             truncate: false,
             resuming: false,
+            sort_run_rows: None,
         };
         let t = table::parse_name("s.t").unwrap();
         let sql = merge_sql(&t, &opts, &["\"id\"".into(), "\"v\"".into()]);
