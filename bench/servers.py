@@ -11,6 +11,11 @@ PostgreSQL
                   INSERT ... SELECT into users_out (primary key)
   rowflow-1       rowflow run, transform in flight, into users_out, 1 writer
   rowflow-2       the same with 2 writers
+  like for like (the goal's baseline loads into a table without an index, rowflow into
+  one with a primary key; these two put both sides on the same footing):
+  copy-logged-pk  psql \\copy of the raw CSV into the logged typed table with
+                  PRIMARY KEY (id)
+  rowflow-2-nopk  rowflow-2 into users_out without its primary key
 MariaDB
   load-data       LOAD DATA LOCAL INFILE of the raw CSV (no index)
   rowflow-1/2     rowflow into users_out (primary key), 1 and 2 writers
@@ -124,6 +129,14 @@ def contenders(csv_path):
          lambda: psql("-f", os.path.join(SQL, "pg_out_table.sql")), rowflow_cmd(csv_path, PG_URL, 1), "users_out"),
         ("pg", "rowflow-2", "rowflow run (transform in flight), 2 writers",
          lambda: psql("-f", os.path.join(SQL, "pg_out_table.sql")), rowflow_cmd(csv_path, PG_URL, 2), "users_out"),
+        ("pg", "copy-logged-pk", "like for like: psql \\copy raw → logged table with PRIMARY KEY (id)",
+         lambda: psql("-v", "kind=", "-f", os.path.join(SQL, "pg_raw.sql"),
+                      "-c", "ALTER TABLE users_raw ADD PRIMARY KEY (id)"),
+         [psql_bin, "-X", "-q", "-c", f"\\copy users_raw FROM '{csv_path}' {copy_opts}"], None),
+        ("pg", "rowflow-2-nopk", "like for like: rowflow, 2 writers, into users_out without its primary key",
+         lambda: psql("-f", os.path.join(SQL, "pg_out_table.sql"),
+                      "-c", "ALTER TABLE users_out DROP CONSTRAINT users_out_pkey"),
+         rowflow_cmd(csv_path, PG_URL, 2), "users_out"),
         ("mysql", "load-data", "LOAD DATA LOCAL INFILE raw → table",
          lambda: mysql(os.path.join(SQL, "mysql_raw.sql"), True),
          [maria_bin, "--local-infile=1", "-h", MY["host"], "-u", MY["user"], MY["db"], "-e", load_data], None),
@@ -202,6 +215,12 @@ def main():
             best = min(med(("pg", "rowflow-1"), "wall"), med(("pg", "rowflow-2"), "wall"))
             lines.append(f"rowflow (best of 1 and 2 writers) vs psql \\copy raw into a logged table: "
                          f"{base / best:.2f}x (goal ≥ 1); vs staging + INSERT…SELECT: {elt / best:.2f}x (goal ≥ 2)\n")
+            if ("pg", "copy-logged-pk") in results and ("pg", "rowflow-2-nopk") in results:
+                lines.append(
+                    "Like for like: both without an index, rowflow-2-nopk vs copy-logged: "
+                    f"{base / med(('pg', 'rowflow-2-nopk'), 'wall'):.2f}x; both with the primary key, "
+                    f"rowflow-2 vs copy-logged-pk: "
+                    f"{med(('pg', 'copy-logged-pk'), 'wall') / med(('pg', 'rowflow-2'), 'wall'):.2f}x\n")
     text = "\n".join(lines)
     print()
     print(text)
