@@ -76,6 +76,10 @@ pub struct Plan {
     pub restart: bool,
 }
 
+/// Sorted runs a transaction may spill at most (each is an open file while they are
+/// merged; file descriptor limits are often 1024).
+const MAX_SORT_RUNS: usize = 512;
+
 /// Build a plan. `stages` are the pipeline's stages in order (from the file, possibly
 /// with library stages among them).
 pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> Result<Plan> {
@@ -405,6 +409,16 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     let commit_rows = sk
         .commit_rows
         .unwrap_or_else(|| crate::sink::default_commit_rows(&target, !sk.key.is_empty()));
+    if let Some(run) = sk.sort_run_rows
+        && commit_rows.div_ceil(run.max(1)) > MAX_SORT_RUNS
+    {
+        return Err(Error::Plan(vec![format!(
+            "sink.sort_run_rows = {run} with commit_rows = {commit_rows} makes up to {} sorted \
+             runs per transaction, each an open temporary file (at most {MAX_SORT_RUNS}); \
+             raise sort_run_rows or lower commit_rows",
+            commit_rows.div_ceil(run.max(1))
+        )]));
+    }
     let inputs_display: Vec<String> = inputs.iter().map(Input::display).collect();
     let rejects = match spec.errors.on_error {
         OnError::Skip => None,

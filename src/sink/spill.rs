@@ -304,15 +304,15 @@ impl Runs {
     }
 
     /// Write one sorted run of encoded rows to a new anonymous temporary file.
-    pub(super) fn spill<'a>(
+    pub(super) fn spill<B: AsRef<[u8]>>(
         &mut self,
-        blobs: impl ExactSizeIterator<Item = &'a [u8]>,
+        blobs: impl ExactSizeIterator<Item = B>,
     ) -> io::Result<()> {
         let n = blobs.len();
         let file = tempfile::tempfile()?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         for b in blobs {
-            put_bytes(&mut w, b)?;
+            put_bytes(&mut w, b.as_ref())?;
         }
         let file = w.into_inner().map_err(|e| e.into_error())?;
         self.files.push((file, n));
@@ -327,14 +327,14 @@ impl Runs {
     /// Merge the runs in key order; rows with equal keys come out in run order (input
     /// order), so the merge is stable. The runs stay: they can be merged again (a server
     /// sink's replay), one merge at a time.
-    pub(super) fn merge<K, F>(&self, key: F) -> io::Result<Merge<K, F>>
+    pub(super) fn merge<K, F>(&self, key: F) -> io::Result<Merge<'_, K, F>>
     where
         K: Ord,
         F: Fn(&[u8]) -> K,
     {
         let mut readers = Vec::new();
         for (f, n) in &self.files {
-            let mut f = f.try_clone()?;
+            let mut f = f;
             f.seek(SeekFrom::Start(0))?;
             readers.push((BufReader::with_capacity(256 * 1024, f), *n));
         }
@@ -352,15 +352,15 @@ impl Runs {
 }
 
 /// An iterator over merged runs.
-pub(super) struct Merge<K, F> {
-    readers: Vec<(BufReader<File>, usize)>,
+pub(super) struct Merge<'a, K, F> {
+    readers: Vec<(BufReader<&'a File>, usize)>,
     heads: Vec<Option<Vec<u8>>>,
     /// (key of the run's head, run): the smallest on top; ties go to the earlier run.
     heap: BinaryHeap<Reverse<(K, usize)>>,
     key: F,
 }
 
-impl<K: Ord, F: Fn(&[u8]) -> K> Merge<K, F> {
+impl<K: Ord, F: Fn(&[u8]) -> K> Merge<'_, K, F> {
     /// Read the next row of `run` into its head slot.
     fn advance(&mut self, run: usize) -> io::Result<()> {
         let (r, left) = &mut self.readers[run];

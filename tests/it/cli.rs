@@ -388,6 +388,17 @@ fn bad_usage_exits_2() {
     assert!(run.stderr.contains("bogus"), "{}", run.stderr);
     let (run, _) = load(dir.path(), &data("quotes.csv"), &["--mode", "upsert"]);
     assert_eq!(run.code, 2, "upsert without key: {run:?}");
+    // Too many sorted runs per transaction (each an open file when merged).
+    write(dir.path(), "x.csv", "a\n1\n");
+    write(
+        dir.path(),
+        "runs.toml",
+        "[source]\npath = \"x.csv\"\n[sink]\nurl = \"sqlite://o.db\"\ntable = \"t\"\nkey = [\"a\"]\n\
+         sort_run_rows = 100\ncommit_rows = 100000\n",
+    );
+    let run = rowflow(dir.path(), &["check", "runs.toml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("sort_run_rows = 100"), "{}", run.stderr);
 }
 
 #[test]

@@ -1148,3 +1148,60 @@ fn a_commit_that_fails_takes_its_rejects_back() {
     );
     db.drop_table(&table);
 }
+
+/// MySQL: an existing table whose bool column is `BIT(1)` (compatible with `bool`). A
+/// duplicate key sends the rows through the `INSERT` fallback, which binds the fields of
+/// their `LOAD DATA` lines: booleans and integers must go in as numbers (the text `'1'`
+/// does not fit a `BIT(1)`), floats as doubles.
+#[test]
+fn mysql_bit_columns_take_booleans_through_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Mysql, dir.path()) else {
+        return;
+    };
+    let table = table_name("bits", Kind::Mysql);
+    db.drop_table(&table);
+    db.exec(&format!(
+        "CREATE TABLE {} ({} BIGINT NOT NULL PRIMARY KEY, {} BIT(1), {} DOUBLE)",
+        db.ident(&table),
+        db.ident("id"),
+        db.ident("b"),
+        db.ident("f")
+    ));
+    let csv = write(
+        dir.path(),
+        "bits.csv",
+        "id,b,f\n1,true,0.1\n2,false,-1e300\n3,,2.5\n1,false,9\n",
+    );
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nb = \"bool\"\nf = \"float\"\n",
+        &db.url(),
+        &table,
+        "key = [\"id\"]",
+        "[errors]\nreject_file = \"rej.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    only_rejected(dir.path(), &db, &table, &run, &[5], 4, 3);
+    let rows = db.query(&format!(
+        "SELECT {b} + 0, {f} FROM {t} ORDER BY {id}",
+        b = db.ident("b"),
+        f = db.ident("f"),
+        t = db.ident(&table),
+        id = db.ident("id")
+    ));
+    let got: Vec<(Option<String>, Option<f64>)> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1].as_ref().map(|s| s.parse().unwrap())))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("1".to_string()), Some(0.1)),
+            (Some("0".to_string()), Some(-1e300)),
+            (None, Some(2.5)),
+        ]
+    );
+    db.drop_table(&table);
+}

@@ -4,8 +4,9 @@
 //! - Rows are formatted for `LOAD DATA` on the worker threads; from then on the sink
 //!   keeps each row's line, key, position and original fields, not its values. A
 //!   `LOAD DATA` that is not clean (a warning, a skipped row) is rolled back and its rows
-//!   go again as `INSERT`s binding the lines' fields, which find the culprits. `upsert`
-//!   binds the values (`INSERT ... ON DUPLICATE KEY UPDATE`).
+//!   go again as `INSERT`s binding the lines' fields (integers and booleans as numbers),
+//!   which find the culprits. `upsert` is `INSERT ... ON DUPLICATE KEY UPDATE` binding
+//!   them too.
 //! - Statements are sized to the server's limits (65,535 placeholders, half of
 //!   `max_allowed_packet`). A statement the server refuses changes nothing (InnoDB
 //!   statements are atomic); its rows are bisected until the refused ones are found,
@@ -36,6 +37,7 @@ use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::{Batch, PackedRows, Rejected, Value};
+use crate::schema::DataType;
 use crate::sink::sink_err;
 use crate::sink::url::{redact_url, scrub, url_password};
 
@@ -285,13 +287,27 @@ impl MyEncode {
 }
 
 /// The fields of a `LOAD DATA` line (as [`infile_row`] writes it) as `INSERT`
-/// parameters: `\N` is NULL, every other field its unescaped text, which the server
-/// converts to the column's type exactly as `LOAD DATA` does.
-fn line_params(line: &[u8], out: &mut Vec<mysql::Value>) {
+/// parameters, for columns of `types`: `\N` is NULL; integers and booleans are bound as
+/// integers and floats as doubles (as their values would be: a `BIT` column takes the
+/// number, not its digits); every other field is its unescaped text, which the server
+/// converts to the column's type as `LOAD DATA` does.
+fn line_params(line: &[u8], types: &[DataType], out: &mut Vec<mysql::Value>) {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    for field in line.split(|&b| b == b'\t') {
+    for (i, field) in line.split(|&b| b == b'\t').enumerate() {
         if field == b"\\N" {
             out.push(mysql::Value::NULL);
+            continue;
+        }
+        let text = std::str::from_utf8(field).ok();
+        let number = match types.get(i) {
+            Some(DataType::Int | DataType::Bool) => {
+                text.and_then(|t| t.parse().ok()).map(mysql::Value::Int)
+            }
+            Some(DataType::Float) => text.and_then(|t| t.parse().ok()).map(mysql::Value::Double),
+            _ => None,
+        };
+        if let Some(v) = number {
+            out.push(v);
             continue;
         }
         let mut text = Vec::with_capacity(field.len());
@@ -807,6 +823,13 @@ impl MySink {
         }
         let mut refused = Vec::new();
         let mut written = 0u64;
+        let types: Vec<DataType> = self
+            .opts
+            .schema
+            .columns
+            .iter()
+            .map(|c| c.data_type)
+            .collect();
         // Statements of `chunk_rows` rows, then the remainder.
         let mut todo: Vec<(usize, usize)> = (0..n)
             .step_by(self.chunk_rows)
@@ -819,7 +842,7 @@ impl MySink {
             let mut params: Vec<mysql::Value> =
                 Vec::with_capacity((b - a) * self.opts.schema.len());
             for i in a..b {
-                line_params(lines.get(i), &mut params);
+                line_params(lines.get(i), &types, &mut params);
             }
             match self.conn.exec_drop(sql, params) {
                 Ok(()) => written += (b - a) as u64,
@@ -941,17 +964,15 @@ impl MySink {
         }
         let order = self.key_order(&chunks, &idx);
         let nkeys = self.encode.key_idx.len();
-        let blobs: Vec<Vec<u8>> = order
-            .into_iter()
-            .map(|j| {
-                let (c, i) = idx[j];
-                let ch = &chunks[c];
-                let row = &ch.rows[i];
-                let keys = &ch.keys[i * nkeys..(i + 1) * nkeys];
-                encode_keyed(&row.pos, keys, &row.raw, ch.tuples.get(i))
-            })
-            .collect();
-        let spilled = self.spilled.runs.spill(blobs.iter().map(Vec::as_slice));
+        // Encoded one at a time as the run is written (memory for the run once).
+        let blobs = order.into_iter().map(|j| {
+            let (c, i) = idx[j];
+            let ch = &chunks[c];
+            let row = &ch.rows[i];
+            let keys = &ch.keys[i * nkeys..(i + 1) * nkeys];
+            encode_keyed(&row.pos, keys, &row.raw, ch.tuples.get(i))
+        });
+        let spilled = self.spilled.runs.spill(blobs);
         // Done with (freed off the sink thread); on failure too: the run cannot be
         // completed, and the error ends the transaction.
         self.held.chunks = chunks;
@@ -968,6 +989,15 @@ impl MySink {
     /// `out`. Rows the server refused in an earlier attempt (a replay's) are skipped;
     /// rows counted as written by one are not counted again, and revoked if refused now.
     fn send_spilled(&mut self, out: &mut Written) -> Result<()> {
+        // The runs are read while the sink sends: out of `self` meanwhile, back after.
+        let runs = std::mem::take(&mut self.spilled.runs);
+        let sent = self.send_merged(&runs, out);
+        self.spilled.runs = runs;
+        sent
+    }
+
+    /// [`send_spilled`](Self::send_spilled) over `runs`.
+    fn send_merged(&mut self, runs: &Runs, out: &mut Written) -> Result<()> {
         self.begin()?;
         let nkeys = self.encode.key_idx.len();
         let k: Vec<usize> = (0..nkeys).collect();
@@ -976,9 +1006,7 @@ impl MySink {
         // Runs are in key order when that is safe, else in input order (and then
         // merged run after run).
         let by_key = exact_keys(&self.opts);
-        let mut merge = self
-            .spilled
-            .runs
+        let mut merge = runs
             .merge(|b| {
                 if by_key {
                     blob_key(&k, b)
@@ -1333,18 +1361,32 @@ mod tests {
         assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
         // The INSERT fallback reads the same line back: NULL, and every other field's
         // text with the escapes undone (the text "\\N" is not NULL).
+        use DataType as D;
+        let types = [
+            D::Int,
+            D::Int,
+            D::Int,
+            D::Int,
+            D::Int,
+            D::Text,
+            D::Text,
+            D::Text,
+            D::Date,
+            D::Date,
+            D::Timestamp,
+            D::Float,
+            D::Bool,
+        ];
         let mut params = Vec::new();
-        line_params(&out, &mut params);
+        line_params(&out, &types, &mut params);
         let text = |s: &str| mysql::Value::Bytes(s.as_bytes().to_vec());
-        let min = i64::MIN.to_string();
-        let max = i64::MAX.to_string();
         assert_eq!(
             params,
             [
-                text("0"),
-                text("-42"),
-                text(&min),
-                text(&max),
+                mysql::Value::Int(0),
+                mysql::Value::Int(-42),
+                mysql::Value::Int(i64::MIN),
+                mysql::Value::Int(i64::MAX),
                 mysql::Value::NULL,
                 text("a\tb\nc\\d\re\0f"),
                 text(""),
@@ -1352,15 +1394,25 @@ mod tests {
                 text("0007-01-02"),
                 text("-0001-12-31"),
                 text("2021-03-04 03:06:07.500000"),
-                text("0.1"),
-                text("1"),
+                mysql::Value::Double(0.1),
+                mysql::Value::Int(1),
             ]
         );
         let mut out = Vec::new();
-        infile_row(&mut out, &[Value::Text("\\N".into()), Value::Null]);
+        infile_row(
+            &mut out,
+            &[Value::Text("\\N".into()), Value::Null, Value::Float(-1e300)],
+        );
         let mut params = Vec::new();
-        line_params(&out, &mut params);
-        assert_eq!(params, [text("\\N"), mysql::Value::NULL]);
+        line_params(&out, &[D::Text, D::Int, D::Float], &mut params);
+        assert_eq!(
+            params,
+            [
+                text("\\N"),
+                mysql::Value::NULL,
+                mysql::Value::Double(-1e300)
+            ]
+        );
     }
 
     #[test]
