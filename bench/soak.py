@@ -4,6 +4,7 @@ load ends exactly like a clean one. Not a test (it runs for minutes); the test s
 crash tests (tests/it/crash.rs) run a short version of it.
 
   KILLS=300 ROWS=100000 TARGET=sqlite bench/soak.py     (TARGET: sqlite | pg | mysql)
+  SET="sink.sort_run_rows=1000 sink.writers=2" ...       (more --set overrides)
 
 Each trial starts over (--restart), kills the real process 1 to 3 times with SIGKILL at
 seeded random moments, then runs it again until it completes; the resulting users_out
@@ -57,6 +58,9 @@ def main():
     base = [BIN, "run", os.path.join(ROOT, "examples/users/pipeline.toml"),
             "--set", f"source.path={csv_path}", "--set", f"sink.url={url}",
             "--set", "sink.commit_rows=5000", "--set", "runtime.batch_rows=1000", "--quiet"]
+    # SET="sink.sort_run_rows=1000 sink.writers=2": more overrides, space-separated.
+    for kv in os.environ.get("SET", "").split():
+        base[-1:-1] = ["--set", kv]
     t0 = time.time()
     subprocess.run(base + ["--restart"], check=True, stdout=subprocess.DEVNULL)
     clean = time.time() - t0
