@@ -319,7 +319,8 @@ pub struct Batch {
     /// `LOAD DATA` lines), back to back, one per row of `rows`.
     pub packed: PackedRows,
     /// The key values of each row of `rows`, in key order, back to back, when the sink's
-    /// encoder took them out of the rows (PostgreSQL: the sink sorts by them).
+    /// encoder took them out of the rows (PostgreSQL and MySQL: the sink sorts by them; the
+    /// rows keep no values then).
     pub keys: Vec<Value>,
 }
 
