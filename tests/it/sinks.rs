@@ -455,22 +455,26 @@ fn upsert_refusals_are_isolated_to_their_rows(kind: Kind) {
 }
 
 fn constraint_violations_are_isolated_to_their_rows(kind: Kind) {
-    constraint_violations(kind, "commit_rows = 700");
+    constraint_violations(kind, "constraints", "commit_rows = 700");
 }
 
 /// The same in one transaction whose rows are sorted in runs of 500 spilled to
 /// temporary files (SQLite, MySQL) and merged: the refused rows are found in the merged
 /// stream, with their own lines.
 fn constraint_violations_in_spilled_runs_are_isolated_to_their_rows(kind: Kind) {
-    constraint_violations(kind, "commit_rows = 5000\nsort_run_rows = 500");
+    constraint_violations(
+        kind,
+        "constraints_spilled",
+        "commit_rows = 5000\nsort_run_rows = 500",
+    );
 }
 
-fn constraint_violations(kind: Kind, sink_extra: &str) {
+fn constraint_violations(kind: Kind, name: &str, sink_extra: &str) {
     let dir = tempfile::tempdir().unwrap();
     let Some(db) = Db::get(kind, dir.path()) else {
         return;
     };
-    let table = table_name("constraints", kind);
+    let table = table_name(name, kind);
     db.drop_table(&table);
     let int_pk = if kind == Kind::Sqlite {
         "INTEGER PRIMARY KEY"
