@@ -19,6 +19,10 @@ pub struct Snapshot {
     pub rows_filtered: u64,
     /// Rows rejected (committed batches).
     pub rows_rejected: u64,
+    /// Records in the writers' open transactions: read and handed to the sink, not yet
+    /// committed (a keyed MySQL or SQLite table holds a whole transaction's rows, sorted,
+    /// until it ends).
+    pub rows_uncommitted: u64,
     /// Time since the start.
     pub elapsed: Duration,
     /// Each HTTP stage's counters.

@@ -42,12 +42,15 @@ fn rate(n: u64, d: Duration) -> u64 {
 impl Observer for CliObserver {
     fn progress(&self, s: &Snapshot) {
         let mut msg = format!(
-            "{} rows ({} rows/s), {} written, {} rejected",
+            "{} rows ({} rows/s), {} written",
             thousands(s.rows_read),
             thousands(rate(s.rows_read, s.elapsed)),
             thousands(s.rows_written),
-            thousands(s.rows_rejected)
         );
+        if s.rows_uncommitted > 0 {
+            msg.push_str(&format!(" ({} uncommitted)", thousands(s.rows_uncommitted)));
+        }
+        msg.push_str(&format!(", {} rejected", thousands(s.rows_rejected)));
         for h in &s.http {
             msg.push_str(&format!(
                 "; {}: {} in flight, {} req/s, {} retries",

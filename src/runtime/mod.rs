@@ -87,6 +87,8 @@ pub(crate) struct Counters {
     pub rows_rejected: AtomicU64,
     /// Records a resumed run skipped (committed by an earlier run).
     pub rows_skipped: AtomicU64,
+    /// Records in the writers' open transactions (handed to a sink, not committed yet).
+    pub rows_uncommitted: AtomicU64,
 }
 
 /// Everything a run needs, already validated by the plan.
@@ -294,6 +296,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         rows_written: counters.rows_written.load(Ordering::Relaxed),
         rows_filtered: counters.rows_filtered.load(Ordering::Relaxed),
         rows_rejected: counters.rows_rejected.load(Ordering::Relaxed),
+        rows_uncommitted: counters.rows_uncommitted.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
     };
     let mut stop = stop;

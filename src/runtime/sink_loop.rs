@@ -173,6 +173,9 @@ impl Loop {
         drop(rejects);
         self.txn += 1;
         let p = std::mem::take(&mut self.pending);
+        self.counters
+            .rows_uncommitted
+            .fetch_sub(p.records, Ordering::Relaxed);
         for r in &p.rejected {
             if self.totals.first_rejects.len() < 5 {
                 self.totals.first_rejects.push((
@@ -288,6 +291,9 @@ impl Loop {
     fn rollback(&mut self) {
         let _ = self.sink.rollback();
         self.totals.rolled_back += self.pending.records;
+        self.counters
+            .rows_uncommitted
+            .fetch_sub(self.pending.records, Ordering::Relaxed);
         self.pending = Pending::default();
     }
 
@@ -323,6 +329,9 @@ impl Loop {
 
     fn handle(&mut self, mut batch: Batch) -> Result<()> {
         self.pending.records += batch.records;
+        self.counters
+            .rows_uncommitted
+            .fetch_add(batch.records, Ordering::Relaxed);
         self.pending.batches.push(BatchMeta {
             seq: batch.seq,
             first: batch.first,

@@ -168,3 +168,61 @@ async fn http_stage_from_the_builder() {
         ]
     );
 }
+
+/// Collects every progress snapshot.
+struct Snapshots(std::sync::Mutex<Vec<rowflow::Snapshot>>);
+
+impl rowflow::Observer for Snapshots {
+    fn progress(&self, s: &rowflow::Snapshot) {
+        self.0.lock().unwrap().push(s.clone());
+    }
+}
+
+/// Progress counts the rows held in an open transaction (read, handed to the sink, not
+/// committed) apart from the written ones; committed rows leave that count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_shows_uncommitted_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("n.csv");
+    let mut body = String::from("n\n");
+    for i in 0..3000 {
+        body.push_str(&format!("{i}\n"));
+    }
+    std::fs::write(&csv, body).unwrap();
+    let db = dir.path().join("n.db");
+    let mut sink = SinkSpec::new(format!("sqlite://{}", db.display()), "t");
+    sink.key = vec!["n".into()];
+    sink.commit_rows = Some(1500);
+    let mut source = SourceSpec::paths([csv.to_string_lossy().into_owned()]);
+    source.schema.insert("n".into(), "int".into());
+    let mut spec = Pipeline::new(source, sink).spec().clone();
+    spec.runtime.batch_rows = 100;
+    let seen = Arc::new(Snapshots(std::sync::Mutex::new(Vec::new())));
+    let report = Pipeline::from_spec(spec)
+        .map_async(AsyncOptions::new("slow").concurrency(4), |rec| async move {
+            // About 1.5 s in all: several snapshots (every 200 ms) see open transactions.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok::<_, String>(Some(rec))
+        })
+        .run_with(seen.clone(), Box::pin(std::future::pending()))
+        .await
+        .unwrap();
+    assert_eq!(report.rows_written, 3000);
+    let seen = seen.0.lock().unwrap();
+    assert!(
+        seen.iter().any(|s| s.rows_uncommitted > 0),
+        "no snapshot saw an open transaction: {seen:?}"
+    );
+    for s in seen.iter() {
+        assert!(
+            s.rows_written + s.rows_uncommitted <= s.rows_read,
+            "more written and held than read: {s:?}"
+        );
+    }
+    // After the first commit the invariant above checks that committed rows left the
+    // uncommitted count.
+    assert!(
+        seen.iter().any(|s| s.rows_written > 0),
+        "no snapshot after the first commit: {seen:?}"
+    );
+}
