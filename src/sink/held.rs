@@ -107,6 +107,29 @@ impl Held {
     }
 }
 
+/// Move a row's key values (the columns `key_idx`, in key order) to the end of `keys`
+/// and drop the rest of its values: once a server sink's encoder has made the row's
+/// encoded form, the sink needs only that, the position, the original fields and the
+/// key (to send rows in key order).
+pub(crate) fn take_keys(row: &mut Row, key_idx: &[usize], keys: &mut Vec<Value>) {
+    let mut values = std::mem::take(&mut row.values);
+    keys.extend(key_idx.iter().map(|&k| match values.get_mut(k) {
+        Some(v) => std::mem::replace(v, Value::Null),
+        None => Value::Null,
+    }));
+}
+
+/// The stable key order of held rows `idx` ((chunk, row) pairs) by the chunks' key
+/// values (`nkeys` per row, as [`take_keys`] left them): see [`crate::sink::key_order`].
+pub(crate) fn held_key_order(chunks: &[Chunk], idx: &[(usize, usize)], nkeys: usize) -> Vec<usize> {
+    let k: Vec<usize> = (0..nkeys).collect();
+    let keys = |j: usize| {
+        let (c, i) = idx[j];
+        &chunks[c].keys[i * nkeys..(i + 1) * nkeys]
+    };
+    crate::sink::key_order(idx.len(), keys, &k)
+}
+
 /// A batch's rows with their encoded forms: as the encoder made them, or (rows that did
 /// not go through it, none in a planned run) made now by `encode`, whose failures are
 /// rejects.

@@ -9,25 +9,36 @@ use rusqlite::types::Value as Sql;
 
 use crate::harness::query;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_stage_keeps_concurrency_bound_order_and_rejects() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("n.csv");
+/// A pipeline from `n.csv` (one int column `n`: 0, 1, ... `rows - 1`) into table `t`
+/// of `n.db` in `dir`, in batches of 100; and the database's path.
+fn numbers(
+    dir: &std::path::Path,
+    rows: u64,
+    sink: impl FnOnce(&mut SinkSpec),
+) -> (rowflow::PipelineSpec, std::path::PathBuf) {
+    let csv = dir.join("n.csv");
     let mut body = String::from("n\n");
-    for i in 0..2000 {
+    for i in 0..rows {
         body.push_str(&format!("{i}\n"));
     }
     std::fs::write(&csv, body).unwrap();
-    let db = dir.path().join("n.db");
+    let db = dir.join("n.db");
+    let mut spec = SinkSpec::new(format!("sqlite://{}", db.display()), "t");
+    sink(&mut spec);
+    let mut source = SourceSpec::paths([csv.to_string_lossy().into_owned()]);
+    source.schema.insert("n".into(), "int".into());
+    let mut spec = Pipeline::new(source, spec).spec().clone();
+    spec.runtime.batch_rows = 100;
+    (spec, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_stage_keeps_concurrency_bound_order_and_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut spec, db) = numbers(dir.path(), 2000, |s| s.commit_rows = Some(300));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (f, p) = (in_flight.clone(), peak.clone());
-    let mut sink = SinkSpec::new(format!("sqlite://{}", db.display()), "t");
-    sink.commit_rows = Some(300);
-    let mut source = SourceSpec::paths([csv.to_string_lossy().into_owned()]);
-    source.schema.insert("n".into(), "int".into());
-    let mut spec = Pipeline::new(source, sink).spec().clone();
-    spec.runtime.batch_rows = 100;
     spec.errors.reject_file = Some(dir.path().join("rej.csv"));
     let report = Pipeline::from_spec(spec)
         .map_async(
@@ -183,20 +194,10 @@ impl rowflow::Observer for Snapshots {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_shows_uncommitted_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("n.csv");
-    let mut body = String::from("n\n");
-    for i in 0..3000 {
-        body.push_str(&format!("{i}\n"));
-    }
-    std::fs::write(&csv, body).unwrap();
-    let db = dir.path().join("n.db");
-    let mut sink = SinkSpec::new(format!("sqlite://{}", db.display()), "t");
-    sink.key = vec!["n".into()];
-    sink.commit_rows = Some(1500);
-    let mut source = SourceSpec::paths([csv.to_string_lossy().into_owned()]);
-    source.schema.insert("n".into(), "int".into());
-    let mut spec = Pipeline::new(source, sink).spec().clone();
-    spec.runtime.batch_rows = 100;
+    let (spec, _) = numbers(dir.path(), 3000, |s| {
+        s.key = vec!["n".into()];
+        s.commit_rows = Some(1500);
+    });
     let seen = Arc::new(Snapshots(std::sync::Mutex::new(Vec::new())));
     let report = Pipeline::from_spec(spec)
         .map_async(AsyncOptions::new("slow").concurrency(4), |rec| async move {

@@ -32,7 +32,7 @@ use mysql::{Conn, OptsBuilder};
 
 use self::line::{infile_row, line_params};
 use self::table::{MyName, quote};
-use super::held::{Chunk, Held, encoded_rows};
+use super::held::{Chunk, Held, encoded_rows, held_key_order, take_keys};
 use super::spill::{Runs, SortKey, blob_key, decode_keyed, encode_keyed, keyed_payload};
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
@@ -266,25 +266,12 @@ impl crate::transform::Transform for MyEncode {
                     Ok::<(), ()>(())
                 })
                 .expect("infile_row does not fail");
-            self.take_keys(r, &mut keys);
+            // The INSERT fallback binds the line's fields ([`line_params`]).
+            take_keys(r, &self.key_idx, &mut keys);
         }
         packed.trim();
         batch.packed = packed;
         batch.keys = keys;
-    }
-}
-
-impl MyEncode {
-    /// Move a row's key values (in key order) to the end of `keys` and drop the rest of
-    /// its values: once the `LOAD DATA` line is made, the sink needs only the line, the
-    /// position, the original fields and the key (to send rows in key order). The
-    /// `INSERT` fallback binds the line's fields ([`line_params`]).
-    fn take_keys(&self, row: &mut crate::row::Row, keys: &mut Vec<Value>) {
-        let mut values = std::mem::take(&mut row.values);
-        keys.extend(self.key_idx.iter().map(|&k| match values.get_mut(k) {
-            Some(v) => std::mem::replace(v, Value::Null),
-            None => Value::Null,
-        }));
     }
 }
 
@@ -320,6 +307,8 @@ pub struct MySink {
     encode: Arc<MyEncode>,
     /// Rows per statement at most.
     chunk_rows: usize,
+    /// The columns' types (the `INSERT` fallback binds the lines' fields by them).
+    types: Vec<DataType>,
     in_tx: bool,
     /// The open transaction's rows in memory.
     held: Held,
@@ -567,6 +556,7 @@ impl MySink {
             }),
             opts: opts.clone(),
             chunk_rows,
+            types: opts.schema.columns.iter().map(|c| c.data_type).collect(),
             in_tx: false,
             held: Held::default(),
             spilled: Spilled::default(),
@@ -639,13 +629,6 @@ impl MySink {
         }
         let mut refused = Vec::new();
         let mut written = 0u64;
-        let types: Vec<DataType> = self
-            .opts
-            .schema
-            .columns
-            .iter()
-            .map(|c| c.data_type)
-            .collect();
         // Statements of `chunk_rows` rows, then the remainder.
         let mut todo: Vec<(usize, usize)> = (0..n)
             .step_by(self.chunk_rows)
@@ -658,7 +641,7 @@ impl MySink {
             let mut params: Vec<mysql::Value> =
                 Vec::with_capacity((b - a) * self.opts.schema.len());
             for i in a..b {
-                line_params(lines.get(i), &types, &mut params);
+                line_params(lines.get(i), &self.types, &mut params);
             }
             match self.conn.exec_drop(sql, params) {
                 Ok(()) => written += (b - a) as u64,
@@ -757,13 +740,7 @@ impl MySink {
         if !exact_keys(&self.opts) {
             return (0..idx.len()).collect();
         }
-        let nkeys = self.encode.key_idx.len();
-        let k: Vec<usize> = (0..nkeys).collect();
-        let keys = |j: usize| {
-            let (c, i) = idx[j];
-            &chunks[c].keys[i * nkeys..(i + 1) * nkeys]
-        };
-        crate::sink::key_order(idx.len(), keys, &k)
+        held_key_order(chunks, idx, self.encode.key_idx.len())
     }
 
     /// Write the rows held in memory (none sent yet: keyed tables send at `flush`) to a
@@ -920,7 +897,7 @@ impl Sink for MySink {
                 encode.check(&mut row.values)?;
                 let mut line = Vec::new();
                 infile_row(&mut line, &row.values);
-                encode.take_keys(row, &mut keys);
+                take_keys(row, &encode.key_idx, &mut keys);
                 Ok(Some(line))
             },
         );

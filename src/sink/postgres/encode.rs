@@ -131,7 +131,7 @@ impl crate::transform::Transform for PgEncode {
         let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
         for (n, row) in batch.rows.iter_mut().enumerate() {
             match packed.push_with(|out| self.encode_into(&row.values, out)) {
-                Ok(()) => self.take_keys(row, &mut keys),
+                Ok(()) => crate::sink::held::take_keys(row, &self.key_idx, &mut keys),
                 Err(reason) => failed.push((n, reason)),
             }
         }
@@ -143,17 +143,6 @@ impl crate::transform::Transform for PgEncode {
 }
 
 impl PgEncode {
-    /// Move an encoded row's key values (in key order) to the end of `keys` and drop
-    /// the rest of its values: the sink needs only the position, the original fields and
-    /// the key (to send rows in key order) from now on.
-    pub(crate) fn take_keys(&self, row: &mut crate::row::Row, keys: &mut Vec<Value>) {
-        let mut values = std::mem::take(&mut row.values);
-        keys.extend(self.key_idx.iter().map(|&k| match values.get_mut(k) {
-            Some(v) => std::mem::replace(v, Value::Null),
-            None => Value::Null,
-        }));
-    }
-
     /// One tuple, or the reason the row cannot be written.
     pub(crate) fn encode(&self, values: &[Value]) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();

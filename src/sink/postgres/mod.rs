@@ -26,7 +26,7 @@ use self::conn::PgConnect;
 use self::encode::{BINARY_HEADER, BINARY_TRAILER, EncodeColumn, PgEncode, PgType};
 use self::table::{PgColumn, QualifiedName};
 use super::dialect::quote_ident;
-use super::held::{Held, encoded_rows};
+use super::held::{Held, encoded_rows, held_key_order, take_keys};
 use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
@@ -389,16 +389,7 @@ impl PgSink {
             // less server CPU on the standard workload). Each chunk keeps its rows' key
             // values (in key order); the sort is stable, so among equal keys the input order
             // stays (the first is inserted, or with upsert the last wins).
-            let k: Vec<usize> = (0..nkeys).collect();
-            let chunks = &self.held.chunks;
-            let order = crate::sink::key_order(
-                all.len(),
-                |j| {
-                    let (c, i) = all[j];
-                    &chunks[c].keys[i * nkeys..(i + 1) * nkeys]
-                },
-                &k,
-            );
+            let order = held_key_order(&self.held.chunks, &all, nkeys);
             all = order.into_iter().map(|j| all[j]).collect();
         }
         let mut refused: Vec<((usize, usize), String)> = Vec::new();
@@ -660,7 +651,7 @@ impl Sink for PgSink {
             &mut out,
             |row| {
                 let t = encode.encode(&row.values)?;
-                encode.take_keys(row, &mut keys);
+                take_keys(row, &encode.key_idx, &mut keys);
                 Ok(Some(t))
             },
         );
