@@ -28,6 +28,7 @@ on_every_db!(
     a_failed_replace_keeps_the_old_table,
     check_reports_an_incompatible_table_and_writes_nothing,
     hostile_header_names_are_just_column_names,
+    a_trigger_refusing_a_row_rejects_only_that_row,
 );
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
@@ -685,6 +686,141 @@ fn hostile_header_names_are_just_column_names(kind: Kind) {
     db.drop_table(&table);
 }
 
+/// A table `(id, v)` with a trigger that refuses the rows with `v = -1` and, on the
+/// servers, fails with an error about the load itself at `v = -2` (PostgreSQL
+/// `disk_full`, MySQL error 1021 "disk full").
+fn trigger_table(db: &Db, table: &str) {
+    db.drop_table(table);
+    let t = db.ident(table);
+    let id_type = if db.kind == Kind::Sqlite {
+        "INTEGER PRIMARY KEY"
+    } else {
+        "INTEGER NOT NULL PRIMARY KEY"
+    };
+    db.exec(&format!("CREATE TABLE {t} (id {id_type}, v INTEGER)"));
+    let trigger = db.ident(&format!("{table}_check"));
+    match db.kind {
+        Kind::Sqlite => db.exec(&format!(
+            "CREATE TRIGGER {trigger} BEFORE INSERT ON {t} WHEN NEW.v = -1 \
+             BEGIN SELECT RAISE(ABORT, 'v must not be -1'); END"
+        )),
+        Kind::Postgres => db.exec(&format!(
+            "CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN \
+               IF NEW.v = -1 THEN RAISE EXCEPTION 'v must not be -1'; END IF; \
+               IF NEW.v = -2 THEN RAISE EXCEPTION 'could not extend file: No space left on device' \
+                 USING ERRCODE = 'disk_full'; END IF; \
+               RETURN NEW; \
+             END $$;\n\
+             CREATE TRIGGER {trigger} BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {trigger}()"
+        )),
+        Kind::Mysql => db.exec(&format!(
+            "CREATE TRIGGER {trigger} BEFORE INSERT ON {t} FOR EACH ROW BEGIN \
+               IF NEW.v = -1 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'v must not be -1'; END IF; \
+               IF NEW.v = -2 THEN SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1021, \
+                 MESSAGE_TEXT = 'Disk full; waiting for someone to free some space'; END IF; \
+             END"
+        )),
+    }
+}
+
+/// 2,000 rows in transactions of 500; a trigger refuses rows 150 and 1,234 (v = -1). They
+/// go to the reject file with the trigger's message and their lines; every other row is
+/// written.
+fn a_trigger_refusing_a_row_rejects_only_that_row(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("trigger_rows", kind);
+    trigger_table(&db, &table);
+    let mut body = String::from("id,v\n");
+    for i in 1..=2000u64 {
+        let v = if i == 150 || i == 1234 { -1 } else { i as i64 };
+        body.push_str(&format!("{i},{v}\n"));
+    }
+    let csv = write(dir.path(), "t.csv", &body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nv = \"int\"\n",
+        &db.url(),
+        &table,
+        "commit_rows = 500",
+        "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 100\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    let rej = only_rejected(dir.path(), &db, &table, &run, &[151, 1235], 2000, 2);
+    for r in &rej[1..] {
+        let reason = r.last().unwrap();
+        assert!(
+            reason.contains("v must not be -1"),
+            "the trigger's message: {r:?}"
+        );
+    }
+    db.drop_table(&table);
+}
+
+/// An error about the load rather than a row (here a trigger raising PostgreSQL's
+/// `disk_full`, MySQL's error 1021) fails the run with the server's message (exit 2): no
+/// row goes to the reject file, the transactions before it stay committed, and the
+/// failing one leaves nothing behind.
+fn an_error_about_the_load_fails_the_run_and_rejects_no_row(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("trigger_fatal", kind);
+    trigger_table(&db, &table);
+    let mut body = String::from("id,v\n");
+    for i in 1..=2000u64 {
+        let v = if i == 1300 { -2 } else { i as i64 };
+        body.push_str(&format!("{i},{v}\n"));
+    }
+    let csv = write(dir.path(), "t.csv", &body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nv = \"int\"\n",
+        &db.url(),
+        &table,
+        "commit_rows = 500",
+        "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 100\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 2, "a failed run: {run:?}");
+    let err = run.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        err.contains("disk full") || err.contains("no space left"),
+        "{err}"
+    );
+    let rej = dir.path().join("rej.csv");
+    let rejected = if rej.exists() {
+        read_csv(&rej).len().saturating_sub(1)
+    } else {
+        0
+    };
+    assert_eq!(rejected, 0, "no row is blamed for it: {run:?}");
+    // Rows 1-1000 were committed in the first two transactions; the third (1001-1500)
+    // failed whole.
+    let ids = db.query(&format!(
+        "SELECT count(*), min(id), max(id) FROM {}",
+        db.ident(&table)
+    ));
+    assert_eq!(
+        ids,
+        vec![vec![
+            Some("1000".to_string()),
+            Some("1".to_string()),
+            Some("1000".to_string())
+        ]]
+    );
+    db.drop_table(&table);
+}
+
 // ----- servers only ---------------------------------------------------------------------
 
 mod servers {
@@ -700,6 +836,7 @@ mod servers {
         passwords_never_appear,
         parallel_writers_load_everything_once,
         a_server_restarted_mid_load_loses_and_duplicates_nothing,
+        an_error_about_the_load_fails_the_run_and_rejects_no_row,
     );
 
     #[test]

@@ -178,6 +178,10 @@ fn is_row_error(e: &mysql::Error) -> bool {
             m.code,
             1048 | 1062 | 1264 | 1265 | 1292 | 1300 | 1364 | 1365 | 1366 | 1367 | 1406 | 1411
                 | 1451 | 1452 | 1690 | 3819 | 4025 | 1918 | 3140
+                // A partition for the value missing, a duplicate entry reported with the
+                // key's name or in an unknown index, and a trigger's `SIGNAL SQLSTATE
+                // '45000'` refusing the row.
+                | 1526 | 1586 | 1859 | 1644
         )
     )
 }

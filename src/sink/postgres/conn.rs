@@ -156,6 +156,27 @@ pub(crate) fn is_connection_error(e: &postgres::Error) -> bool {
     }
 }
 
+/// The server refusing the rows it was sent, not the load as a whole: worth isolating
+/// the offending rows (halving the `COPY`) and rejecting them with the message.
+///
+/// An allow-list of SQLSTATE classes, so that an error about the load (permission
+/// denied, disk full, out of memory, a read-only server, a dropped column, a cancelled
+/// statement) fails the run instead of sending every row to the reject file:
+/// - class 22, data exceptions: a value out of range, an invalid byte sequence, a
+///   string too long, a bad value for the column's type;
+/// - class 23, integrity constraints: unique, NOT NULL, CHECK, foreign key, exclusion;
+/// - class P0, PL/pgSQL: a trigger refusing the row (`RAISE EXCEPTION`, `ASSERT`);
+/// - 54000, a program limit tied to a row: an index entry too large to store.
+pub(crate) fn is_row_error(e: &postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("22") || c.starts_with("23") || c.starts_with("P0") || c == "54000"
+        }
+        None => false,
+    }
+}
+
 /// The server's message with its detail, hint and column, or the driver's error.
 pub(crate) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {

@@ -44,6 +44,9 @@ pub struct PgSink {
     /// `COPY "t" ("a", "b") FROM STDIN (FORMAT binary)` (into the staging table for
     /// upsert).
     copy_sql: String,
+    /// The relation `COPY` writes into, as the server names it in an error's context
+    /// ("COPY name, line 17, column c: ...").
+    copy_rel: String,
     /// `copy_sql` prepared on the current connection.
     copy_stmt: Option<postgres::Statement>,
     /// The upsert statement (from staging into the table), for `upsert`.
@@ -288,6 +291,11 @@ impl PgSink {
             "COPY {into} ({}) FROM STDIN (FORMAT {format})",
             col_list.join(", ")
         );
+        let copy_rel = if upsert {
+            STAGE.to_string()
+        } else {
+            table.name.clone()
+        };
         let merge_sql = upsert.then(|| merge_sql(&table, opts, &col_list));
         let backend = backend_pid(&mut client);
         let mut sink = PgSink {
@@ -302,6 +310,7 @@ impl PgSink {
             }),
             sort_by_key,
             copy_sql,
+            copy_rel,
             copy_stmt: None,
             merge_sql,
             first_ddl,
@@ -497,12 +506,14 @@ impl PgSink {
                     .map_err(|e| self.err(&e, "RELEASE SAVEPOINT"))?;
                 Ok(Ok(()))
             }
-            Err(e) if conn::is_connection_error(&e) => Err(self.err(&e, "writing rows")),
+            // A lost connection (replayed), or an error about the load rather than
+            // its rows (fatal): either way nothing of the transaction is kept.
+            Err(e) if !conn::is_row_error(&e) => Err(self.err(&e, "writing rows")),
             Err(e) => {
                 self.client
                     .batch_execute("ROLLBACK TO SAVEPOINT rowflow; RELEASE SAVEPOINT rowflow")
                     .map_err(|e| self.err(&e, "ROLLBACK TO SAVEPOINT"))?;
-                Ok(Err(refusal(&e, &self.connect)))
+                Ok(Err(refusal(&e, &self.copy_rel, &self.connect)))
             }
         }
     }
@@ -602,31 +613,38 @@ fn merge_sql(table: &QualifiedName, opts: &SinkOptions, cols: &[String]) -> Stri
 }
 
 /// The server's refusal of a row: the row's line in the `COPY` stream when the error
-/// context gives it, and the reason (message, detail, column).
-fn refusal(e: &postgres::Error, connect: &PgConnect) -> (Option<usize>, String) {
+/// context gives it, and the reason (message, detail, column). `rel` is the relation the
+/// `COPY` writes into.
+fn refusal(e: &postgres::Error, rel: &str, connect: &PgConnect) -> (Option<usize>, String) {
     let Some(db) = e.as_db_error() else {
         return (None, connect.scrub(&conn::describe(e)));
     };
-    let mut line = None;
-    let mut column = db.column().map(str::to_string);
-    if let Some(w) = db.where_() {
-        // "COPY t, line 17, column visits: ..." (the first line of the context).
-        let first = w.lines().next().unwrap_or(w);
-        if let Some(rest) = first.split(", line ").nth(1) {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            line = digits.parse().ok();
-            if column.is_none()
-                && let Some(c) = rest.split(", column ").nth(1)
-            {
-                column = Some(c.split(':').next().unwrap_or(c).to_string());
-            }
-        }
-    }
+    let (line, context_column) = db.where_().map(|w| copy_line(w, rel)).unwrap_or_default();
+    let column = db.column().map(str::to_string).or(context_column);
     let mut reason = conn::describe(e);
     if let Some(c) = column {
         reason = format!("column {c:?}: {reason}");
     }
     (line, connect.scrub(&reason))
+}
+
+/// The line and column in a `COPY` error's context: "COPY name, line 17, column c: ...",
+/// on its first line. The relation's name is matched whole, so a name that holds
+/// ", line " itself cannot be misread.
+fn copy_line(context: &str, rel: &str) -> (Option<usize>, Option<String>) {
+    let first = context.lines().next().unwrap_or(context);
+    let prefix = format!("COPY {rel}, line ");
+    let Some(rest) = first
+        .strip_prefix(&prefix)
+        .or_else(|| first.rsplit_once(", line ").map(|(_, r)| r))
+    else {
+        return (None, None);
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let column = rest[digits.len()..]
+        .strip_prefix(", column ")
+        .map(|c| c.split(':').next().unwrap_or(c).to_string());
+    (digits.parse().ok(), column)
 }
 
 impl Sink for PgSink {
@@ -840,5 +858,23 @@ mod tests {
             "INSERT INTO \"s\".\"t\" (\"id\", \"v\") SELECT DISTINCT ON (\"id\") \"id\", \"v\" FROM \"rowflow_stage\" \
              ORDER BY \"id\", \"_rowflow_ord\" DESC ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\""
         );
+    }
+
+    #[test]
+    fn the_line_of_a_refusal_is_read_after_the_relation_name() {
+        assert_eq!(
+            copy_line("COPY t, line 17, column visits: \"x\"", "t"),
+            (Some(17), Some("visits".to_string()))
+        );
+        assert_eq!(copy_line("COPY t, line 3", "t"), (Some(3), None));
+        // A relation named with ", line " in it.
+        assert_eq!(
+            copy_line(
+                "COPY a, line 9, line 4, column c: v\nSQL statement",
+                "a, line 9"
+            ),
+            (Some(4), Some("c".to_string()))
+        );
+        assert_eq!(copy_line("SQL function f", "t"), (None, None));
     }
 }
