@@ -97,14 +97,37 @@ impl SinkTarget {
     }
 }
 
+/// Where the credentials of `scheme://user:password@host/...` end: the offset in `rest`
+/// (what follows `://`) of the `@` before the host, if there is one.
+///
+/// For the database schemes this follows the drivers, which take everything up to an
+/// `@` as the credentials, so a password may hold `/`, `?` or `#` unencoded: the last
+/// `@` before the first `?` or `#` after the first `@`. Other URLs (HTTP) end the
+/// authority at the first `/`, `?` or `#` (RFC 3986), so an `@` in a path or query is
+/// not taken for one.
+fn credentials_end(scheme: &str, rest: &str) -> Option<usize> {
+    let db = matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "postgres" | "postgresql" | "mysql" | "mariadb"
+    );
+    if db {
+        let first = rest.find('@')?;
+        let query = rest[first..]
+            .find(['?', '#'])
+            .map_or(rest.len(), |i| first + i);
+        rest[..query].rfind('@')
+    } else {
+        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        rest[..auth_end].rfind('@')
+    }
+}
+
 /// The password of `scheme://user:password@host/...` (percent-decoded) or of a
 /// `password=` query parameter.
 pub(crate) fn url_password(url: &str) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let auth = &rest[..auth_end];
-    if let Some(at) = auth.rfind('@')
-        && let Some((_, pw)) = auth[..at].split_once(':')
+    let (scheme, rest) = url.split_once("://")?;
+    if let Some(at) = credentials_end(scheme, rest)
+        && let Some((_, pw)) = rest[..at].split_once(':')
         && !pw.is_empty()
     {
         return Some(percent_decode(pw));
@@ -114,6 +137,19 @@ pub(crate) fn url_password(url: &str) -> Option<String> {
         .split('&')
         .find_map(|kv| kv.strip_prefix("password="))
         .map(percent_decode)
+}
+
+/// `s` with every byte outside RFC 3986's unreserved characters percent-encoded.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 pub(crate) fn percent_decode(s: &str) -> String {
@@ -139,7 +175,15 @@ pub(crate) fn percent_decode(s: &str) -> String {
 /// Replace every occurrence of `secret` (and its percent-encoded form) in `msg`.
 pub(crate) fn scrub(msg: &str, secret: Option<&str>) -> String {
     match secret {
-        Some(s) if !s.is_empty() => msg.replace(s, "***"),
+        Some(s) if !s.is_empty() => {
+            let mut out = msg.replace(s, "***");
+            for encoded in [percent_encode(s), percent_encode(s).to_lowercase()] {
+                if encoded != s {
+                    out = out.replace(&encoded, "***");
+                }
+            }
+            out
+        }
         _ => msg.to_string(),
     }
 }
@@ -170,14 +214,12 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (auth, tail) = rest.split_at(auth_end);
-    match auth.rfind('@') {
+    match credentials_end(scheme, rest) {
         Some(at) => {
-            let creds = &auth[..at];
-            let host = &auth[at + 1..];
+            let creds = &rest[..at];
+            let after = &rest[at + 1..];
             match creds.split_once(':') {
-                Some((user, _)) => redact_query(&format!("{scheme}://{user}:***@{host}{tail}")),
+                Some((user, _)) => redact_query(&format!("{scheme}://{user}:***@{after}")),
                 None => redact_query(url),
             }
         }
@@ -281,6 +323,39 @@ mod tests {
         assert_eq!(
             redact_text("line 3: url = \"postgres://u:pw@h/db?token=t\" and mysql://a:b@c"),
             "line 3: url = \"postgres://u:***@h/db?token=***\" and mysql://a:***@c"
+        );
+        // Passwords holding the characters that end an RFC 3986 authority: the drivers
+        // read them up to the `@`, and so does the redaction.
+        for (url, pw, shown) in [
+            ("postgres://u:pa/ss@h/db", "pa/ss", "postgres://u:***@h/db"),
+            (
+                "postgres://u:a?b#c@h:5432/db?sslmode=require",
+                "a?b#c",
+                "postgres://u:***@h:5432/db?sslmode=require",
+            ),
+            ("mysql://u:x@y/z@h/db", "x@y/z", "mysql://u:***@h/db"),
+            (
+                "postgresql://u:p@h/db?application_name=a@b",
+                "p",
+                "postgresql://u:***@h/db?application_name=a@b",
+            ),
+        ] {
+            assert_eq!(url_password(url).as_deref(), Some(pw), "{url}");
+            assert_eq!(redact_url(url), shown);
+            assert_eq!(
+                redact_text(&format!("bad url {url}: x")),
+                format!("bad url {shown}: x")
+            );
+        }
+        // An HTTP URL's query may hold an `@` and a port a `:`; neither is a password.
+        assert_eq!(
+            redact_url("http://127.0.0.1:8080/x?email=a@b"),
+            "http://127.0.0.1:8080/x?email=a@b"
+        );
+        // The percent-encoded form of a password is scrubbed too.
+        assert_eq!(
+            scrub("url postgres://u:p%2Fw%40rd@h and p/w@rd", Some("p/w@rd")),
+            "url postgres://u:***@h and ***"
         );
         let t = SinkTarget::parse("postgres://u:hunter2@h/db").unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));
