@@ -1306,6 +1306,71 @@ fn a_commit_that_fails_takes_its_rejects_back() {
     db.drop_table(&table);
 }
 
+/// PostgreSQL cuts identifiers longer than 63 bytes short without an error; a header
+/// that long is refused before anything is written, with the reason.
+#[test]
+fn postgres_refuses_names_it_would_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = table_name("long_names", Kind::Postgres);
+    db.drop_table(&table);
+    let long = format!("c{}", "é".repeat(32)); // 65 bytes, 33 characters
+    let csv = write(dir.path(), "l.csv", &format!("id,{long}\n1,x\n"));
+    let p = pipeline(dir.path(), &csv, "", &db.url(), &table, "", "");
+    for args in [
+        vec!["check", &p],
+        vec!["run", &p, "-q"],
+        vec!["load", &csv, "--into", &db.url(), "--table", &table, "-q"],
+    ] {
+        let run = rowflow(dir.path(), &args);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.contains(&long) && run.stderr.contains("63"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        db.try_query(&format!("SELECT 1 FROM {}", db.ident(&table)))
+            .is_err(),
+        "no table was created"
+    );
+}
+
+/// MySQL: a table in an engine without transactions (MyISAM) could not have a refused
+/// or interrupted batch rolled back. `check` says so and `run` writes nothing.
+#[test]
+fn mysql_refuses_a_table_without_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Mysql, dir.path()) else {
+        return;
+    };
+    let table = table_name("myisam", Kind::Mysql);
+    db.drop_table(&table);
+    db.exec(&format!(
+        "CREATE TABLE {} (id INTEGER NOT NULL PRIMARY KEY, name TEXT) ENGINE=MyISAM",
+        db.ident(&table)
+    ));
+    let csv = write(dir.path(), "k.csv", "id,name\n1,Ann\n");
+    let p = pipeline(dir.path(), &csv, "", &db.url(), &table, "", "");
+    for args in [vec!["check", &p], vec!["run", &p, "-q"]] {
+        let run = rowflow(dir.path(), &args);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.contains("MyISAM") && run.stderr.contains("no transactions"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident(&table))),
+        0
+    );
+    db.drop_table(&table);
+}
+
 /// MySQL: an existing table whose bool column is `BIT(1)` (compatible with `bool`). A
 /// duplicate key sends the rows through the `INSERT` fallback, which binds the fields of
 /// their `LOAD DATA` lines: booleans and integers must go in as numbers (the text `'1'`

@@ -436,7 +436,8 @@ pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
         (Some(cols), mode) => {
             let unique = mode != WriteMode::Upsert
                 || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
-            let problems = table::incompatibilities(opts, &cols, unique);
+            let engine = table::non_transactional_engine(&mut conn, &t).map_err(read)?;
+            let problems = table::incompatibilities(opts, &cols, unique, engine.as_deref());
             if problems.is_empty() {
                 Ok(TableStatus::Compatible)
             } else {
@@ -512,7 +513,8 @@ impl MySink {
             (Some(cols), mode) => {
                 let unique = mode != WriteMode::Upsert
                     || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
-                let problems = table::incompatibilities(opts, &cols, unique);
+                let engine = table::non_transactional_engine(&mut conn, &t).map_err(read)?;
+                let problems = table::incompatibilities(opts, &cols, unique, engine.as_deref());
                 if !problems.is_empty() {
                     return Err(sink_err(
                         &display,

@@ -158,12 +158,43 @@ pub(crate) fn has_unique_on(
     }))
 }
 
+/// The table's storage engine when it has no transactions (MyISAM, Aria, MEMORY...):
+/// there a refused or interrupted batch cannot be rolled back, so row isolation and
+/// resuming would leave rows written twice.
+pub(crate) fn non_transactional_engine(
+    conn: &mut mysql::Conn,
+    t: &MyName,
+) -> mysql::Result<Option<String>> {
+    let (db, dbv) = db_expr(t);
+    let sql = format!(
+        "SELECT t.engine FROM information_schema.tables t \
+         JOIN information_schema.engines e ON e.engine = t.engine \
+         WHERE t.table_schema = {db} AND t.table_name = ? AND e.transactions <> 'YES'"
+    );
+    let params: Vec<mysql::Value> = dbv
+        .into_iter()
+        .chain([t.name.clone()])
+        .map(Into::into)
+        .collect();
+    conn.exec_first(sql, params)
+}
+
+/// Why an existing table cannot take the pipeline's rows (none: it can). `engine` is
+/// the table's engine when it has no transactions.
 pub(crate) fn incompatibilities(
     opts: &SinkOptions,
     cols: &[MyColumn],
     unique_ok: bool,
+    engine: Option<&str>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
+    if let Some(e) = engine {
+        problems.push(format!(
+            "the table's engine {e} has no transactions, so a refused or interrupted batch \
+             could not be rolled back (rows would be written twice); convert it with \
+             ALTER TABLE ... ENGINE=InnoDB"
+        ));
+    }
     for c in &opts.schema.columns {
         // MySQL compares column names without regard to case.
         match cols.iter().find(|t| t.name.eq_ignore_ascii_case(&c.name)) {

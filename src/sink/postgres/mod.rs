@@ -157,6 +157,7 @@ pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
     let connect = PgConnect::parse(url)?;
     let mut client = connect.connect()?;
     let table = table::parse_name(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
+    table::check_name_lengths(&table, opts).map_err(|e| sink_err(&connect.display, e))?;
     let existing = table::table_columns(&mut client, &table)
         .map_err(|e| connect.error(&e, "reading the table's definition"))?;
     match (existing, opts.mode) {
@@ -202,6 +203,7 @@ impl PgSink {
         let mut client = connect.connect()?;
         let display = connect.display.clone();
         let table = table::parse_name(&opts.table).map_err(|e| sink_err(&display, e))?;
+        table::check_name_lengths(&table, opts).map_err(|e| sink_err(&display, e))?;
         let read = |e: postgres::Error| connect.error(&e, "reading the table's definition");
         let existing = table::table_columns(&mut client, &table).map_err(read)?;
         let mut first_ddl = Vec::new();

@@ -92,6 +92,31 @@ pub(crate) fn has_unique_on(
     }))
 }
 
+/// The longest identifier PostgreSQL keeps (NAMEDATALEN - 1 bytes); a longer one is
+/// cut short without an error, so the column would not have the name asked for.
+const MAX_IDENT: usize = 63;
+
+/// Refuse names PostgreSQL would cut short: the table's, its schema's and every
+/// column's.
+pub(crate) fn check_name_lengths(table: &QualifiedName, opts: &SinkOptions) -> Result<(), String> {
+    let names = table
+        .schema
+        .iter()
+        .map(|s| ("schema", s))
+        .chain([("table", &table.name)])
+        .chain(opts.schema.columns.iter().map(|c| ("column", &c.name)));
+    for (what, name) in names {
+        if name.len() > MAX_IDENT {
+            return Err(format!(
+                "{what} name {name:?} is {} bytes long; PostgreSQL keeps at most {MAX_IDENT} \
+                 and would cut it short: rename it in the pipeline (a `rename` stage) or the table",
+                name.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Problems that make an existing table unusable for these rows.
 pub(crate) fn incompatibilities(
     opts: &SinkOptions,
