@@ -29,6 +29,7 @@ on_every_db!(
     check_reports_an_incompatible_table_and_writes_nothing,
     hostile_header_names_are_just_column_names,
     a_trigger_refusing_a_row_rejects_only_that_row,
+    truncate_empties_the_table_first,
 );
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
@@ -821,6 +822,98 @@ fn an_error_about_the_load_fails_the_run_and_rejects_no_row(kind: Kind) {
     db.drop_table(&table);
 }
 
+/// `truncate = true` with `append`: the table's old rows go, the new ones are all there.
+fn truncate_empties_the_table_first(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("truncate", kind);
+    db.drop_table(&table);
+    let t = db.ident(&table);
+    db.exec(&format!("CREATE TABLE {t} (id INTEGER, v INTEGER)"));
+    db.exec(&format!(
+        "INSERT INTO {t} VALUES (100, 1), (101, 2), (102, 3)"
+    ));
+    let csv = write(dir.path(), "t.csv", "id,v\n1,10\n2,20\n");
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nv = \"int\"\n",
+        &db.url(),
+        &table,
+        "mode = \"append\"\ntruncate = true",
+        "",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        db.query(&format!("SELECT id, v FROM {t} ORDER BY id")),
+        vec![
+            vec![Some("1".to_string()), Some("10".to_string())],
+            vec![Some("2".to_string()), Some("20".to_string())],
+        ]
+    );
+    db.drop_table(&table);
+}
+
+/// A load with `truncate = true` that fails midway (the trigger's "disk full" at row
+/// 1,300, after two transactions of 500 committed) and is run again once the cause is
+/// gone: the resumed run keeps the committed rows (no second truncate) and adds the
+/// rest, each row once.
+fn a_resumed_load_does_not_truncate_again(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("truncate_resume", kind);
+    trigger_table(&db, &table);
+    let t = db.ident(&table);
+    db.exec(&format!("INSERT INTO {t} VALUES (5000, 1), (5001, 2)"));
+    let mut body = String::from("id,v\n");
+    for i in 1..=2000u64 {
+        let v = if i == 1300 { -2 } else { i as i64 };
+        body.push_str(&format!("{i},{v}\n"));
+    }
+    let csv = write(dir.path(), "t.csv", &body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nv = \"int\"\n",
+        &db.url(),
+        &table,
+        "mode = \"append\"\ntruncate = true\ncommit_rows = 500",
+        "[runtime]\nbatch_rows = 100\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "-q"]);
+    assert_eq!(run.code, 2, "the first run fails: {run:?}");
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {t}")), 1000);
+    // The cause goes away (the row is allowed now).
+    let trigger = db.ident(&format!("{table}_check"));
+    match kind {
+        Kind::Postgres => db.exec(&format!("DROP TRIGGER {trigger} ON {t}")),
+        _ => db.exec(&format!("DROP TRIGGER {trigger}")),
+    }
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 1000, "{run:?}");
+    let got = db.query(&format!(
+        "SELECT count(*), count(DISTINCT id), min(id), max(id), sum(v) FROM {t}"
+    ));
+    let sum_v: i64 = (1..=2000i64).sum::<i64>() - 1300 - 2;
+    assert_eq!(
+        got,
+        vec![vec![
+            Some("2000".to_string()),
+            Some("2000".to_string()),
+            Some("1".to_string()),
+            Some("2000".to_string()),
+            Some(sum_v.to_string()),
+        ]]
+    );
+    db.drop_table(&table);
+}
+
 // ----- servers only ---------------------------------------------------------------------
 
 mod servers {
@@ -837,6 +930,7 @@ mod servers {
         parallel_writers_load_everything_once,
         a_server_restarted_mid_load_loses_and_duplicates_nothing,
         an_error_about_the_load_fails_the_run_and_rejects_no_row,
+        a_resumed_load_does_not_truncate_again,
     );
 
     #[test]
