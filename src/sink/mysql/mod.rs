@@ -320,7 +320,11 @@ pub struct MySink {
     spilled: Spilled,
     /// What an unfinished replay found so far (kept across attempts).
     replayed: Written,
-    in_doubt: Option<(String, u64)>,
+    /// A `COMMIT` whose outcome is unknown (connection lost): its run and transaction
+    /// number, and the server session that sent it (which may still be running it).
+    in_doubt: Option<(String, u64, Option<Session>)>,
+    /// The server session of the current connection.
+    session: Option<Session>,
     /// `replace`: swap the new table in after the first commit.
     swap_pending: bool,
     checkpoint: crate::checkpoint::Identity,
@@ -544,8 +548,10 @@ impl MySink {
         let by_bytes = (packet as usize / 2) / (256 * ncols);
         let chunk_rows = by_params.min(by_bytes).clamp(1, ROWS_PER_STATEMENT);
         let infile = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let conn = with_infile(conn, &infile);
+        let mut conn = with_infile(conn, &infile);
+        let session = session_of(&mut conn);
         Ok(MySink {
+            session,
             load_data: true,
             infile,
             connect,
@@ -1028,7 +1034,7 @@ impl Sink for MySink {
         self.conn
             .exec_drop(table::checkpoint_upsert_sql(&self.table), params)
             .map_err(|e| self.err(&e, "writing the checkpoint"))?;
-        self.in_doubt = Some((record.run_id.clone(), record.txn));
+        self.in_doubt = Some((record.run_id.clone(), record.txn, self.session.clone()));
         self.conn
             .query_drop("COMMIT")
             .map_err(|e| self.err(&e, "COMMIT"))?;
@@ -1059,13 +1065,16 @@ impl Sink for MySink {
     }
 
     fn reconnect(&mut self) -> Result<Written> {
-        let old_id = self.conn.connection_id();
         self.conn = with_infile(self.connect.connect()?, &self.infile);
+        self.session = session_of(&mut self.conn);
         self.in_tx = false;
-        if let Some((run_id, txn)) = self.in_doubt.clone() {
-            // The old session may still be finishing that COMMIT: end it and wait, so
-            // that what the checkpoint says is final.
-            self.end_session(old_id)?;
+        if let Some((run_id, txn, old)) = self.in_doubt.clone() {
+            // The session that sent the COMMIT may still be finishing it: end it and
+            // wait, so that what the checkpoint says is final. It stays in doubt until
+            // then: a failure here leaves that same session to wait for next time.
+            if let Some(old) = &old {
+                self.end_session(old)?;
+            }
             let sql = format!(
                 "SELECT run_id, txn FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND writer = ?",
                 self.table.sibling(crate::checkpoint::TABLE).sql()
@@ -1095,30 +1104,75 @@ impl Sink for MySink {
     }
 }
 
+/// A server session: its connection id, the user it logged in as, and when the server
+/// started (to the second, from its uptime). Connection ids start again from 1 when
+/// the server restarts: the same id on a restarted server is someone else's session,
+/// which must not be ended for ours.
+#[derive(Debug, Clone, PartialEq)]
+struct Session {
+    id: u32,
+    user: String,
+    server_started: i64,
+}
+
+/// The server's start, as Unix seconds (now minus its uptime).
+fn server_started(conn: &mut Conn) -> Option<i64> {
+    let now: i64 = conn.query_first("SELECT UNIX_TIMESTAMP()").ok()??;
+    let (_, uptime): (String, i64) = conn
+        .query_first("SHOW GLOBAL STATUS LIKE 'Uptime'")
+        .ok()??;
+    Some(now - uptime)
+}
+
+/// The server session of a connection (to end it from another one).
+fn session_of(conn: &mut Conn) -> Option<Session> {
+    let (id, user): (u32, String) = conn
+        .query_first("SELECT CONNECTION_ID(), SUBSTRING_INDEX(USER(), '@', 1)")
+        .ok()??;
+    Some(Session {
+        id,
+        user,
+        server_started: server_started(conn)?,
+    })
+}
+
+/// End the server session `old` (a lost connection's) from `conn` if it is still there,
+/// and wait until it is gone: true once it is, false after `wait`. On a server that
+/// restarted since, it is gone already, and a session with its id is someone else's.
+fn end_session(conn: &mut Conn, old: &Session, wait: std::time::Duration) -> mysql::Result<bool> {
+    match server_started(conn) {
+        // Uptime is in whole seconds, read at two moments: allow for the rounding.
+        Some(now) if (now - old.server_started).abs() > 2 => return Ok(true),
+        _ => {}
+    }
+    const SAME: &str = "FROM information_schema.processlist WHERE id = ? AND user = ?";
+    let alive = |conn: &mut Conn| -> mysql::Result<bool> {
+        let row: Option<u32> = conn.exec_first(format!("SELECT 1 {SAME}"), (old.id, &old.user))?;
+        Ok(row.is_some())
+    };
+    if alive(conn)? {
+        let _ = conn.query_drop(format!("KILL {}", old.id));
+    }
+    let t0 = std::time::Instant::now();
+    while alive(conn)? {
+        if t0.elapsed() > wait {
+            return Ok(false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(true)
+}
+
 impl MySink {
-    /// End the server session `id` (a lost connection's) and wait until it is gone, at
-    /// most 30 seconds.
-    fn end_session(&mut self, id: u32) -> Result<()> {
-        let _ = self.conn.query_drop(format!("KILL {id}"));
-        let t0 = std::time::Instant::now();
-        loop {
-            let alive: Option<u32> = self
-                .conn
-                .exec_first(
-                    "SELECT 1 FROM information_schema.processlist WHERE id = ?",
-                    (id,),
-                )
-                .map_err(|e| self.err(&e, "waiting for the lost session to end"))?;
-            if alive.is_none() {
-                return Ok(());
-            }
-            if t0.elapsed() > std::time::Duration::from_secs(30) {
-                return Err(Error::Connection {
-                    target: self.connect.display.clone(),
-                    message: format!("the lost session ({id}) is still running its COMMIT"),
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+    /// End the lost session `old` and wait until it is gone, at most 30 seconds.
+    fn end_session(&mut self, old: &Session) -> Result<()> {
+        match end_session(&mut self.conn, old, std::time::Duration::from_secs(30)) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Connection {
+                target: self.connect.display.clone(),
+                message: format!("the lost session ({}) is still running its COMMIT", old.id),
+            }),
+            Err(e) => Err(self.err(&e, "waiting for the lost session to end")),
         }
     }
 }
@@ -1126,6 +1180,46 @@ impl MySink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The local MariaDB (`ROWFLOW_TEST_MYSQL`), or `None` with a loud message when it is
+    /// not there and `CI` is not set.
+    fn server() -> Option<String> {
+        let url = std::env::var("ROWFLOW_TEST_MYSQL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        match Conn::new(mysql::Opts::from_url(&url).ok()?) {
+            Ok(_) => Some(url),
+            Err(e) if std::env::var_os("CI").is_some() => panic!("MySQL unreachable under CI: {e}"),
+            Err(e) => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "*** SKIPPED: MySQL unreachable: {e} ***");
+                None
+            }
+        }
+    }
+
+    /// A lost session is ended only when it is the same session: the same id on a
+    /// server that started at another time (a restart) is someone else's, left alone.
+    #[test]
+    fn only_the_lost_session_itself_is_ended() {
+        let Some(url) = server() else { return };
+        let opts = mysql::Opts::from_url(&url).unwrap();
+        let mut bystander = Conn::new(opts.clone()).unwrap();
+        let mut us = Conn::new(opts).unwrap();
+        let real = session_of(&mut bystander).expect("a session");
+        let before_restart = Session {
+            server_started: real.server_started - 100,
+            ..real.clone()
+        };
+        let wait = std::time::Duration::from_secs(10);
+        assert!(end_session(&mut us, &before_restart, wait).unwrap());
+        let still: Option<u32> = bystander.query_first("SELECT 1").unwrap();
+        assert_eq!(still, Some(1), "someone else's session was left alone");
+        assert!(end_session(&mut us, &real, wait).unwrap());
+        assert!(
+            bystander.query_first::<u32, _>("SELECT 1").is_err(),
+            "the lost session itself is ended"
+        );
+    }
 
     #[test]
     fn url_options_and_redaction() {

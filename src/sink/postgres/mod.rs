@@ -63,10 +63,11 @@ pub struct PgSink {
     /// Send rows in key order (only when the server's key equality is rowflow's, see
     /// [`exact_key`]).
     sort_by_key: bool,
-    /// A `COMMIT` whose outcome is unknown (connection lost): its transaction number.
-    in_doubt: Option<(String, u64)>,
-    /// The server process of the current connection.
-    backend_pid: Option<i32>,
+    /// A `COMMIT` whose outcome is unknown (connection lost): its run and transaction
+    /// number, and the server session that sent it (which may still be running it).
+    in_doubt: Option<(String, u64, Option<Session>)>,
+    /// The server session of the current connection.
+    session: Option<Session>,
     /// What an unfinished replay found so far (kept across attempts).
     replayed: Written,
     /// Whether this writer prepares the table (writer 0) or finds it ready.
@@ -299,7 +300,7 @@ impl PgSink {
             table.name.clone()
         };
         let merge_sql = upsert.then(|| merge_sql(&table, opts, &col_list));
-        let backend = backend_pid(&mut client);
+        let backend = session_of(&mut client);
         let mut sink = PgSink {
             connect,
             client,
@@ -321,7 +322,7 @@ impl PgSink {
             stage_ready: false,
             held: Held::default(),
             in_doubt: None,
-            backend_pid: backend,
+            session: backend,
             replayed: Written::default(),
             prepares: writer == 0,
             checkpoint,
@@ -732,7 +733,7 @@ impl Sink for PgSink {
                 ],
             )
             .map_err(|e| self.err(&e, "writing the checkpoint"))?;
-        self.in_doubt = Some((record.run_id.clone(), record.txn));
+        self.in_doubt = Some((record.run_id.clone(), record.txn, self.session.clone()));
         self.client
             .batch_execute("COMMIT")
             .map_err(|e| self.err(&e, "COMMIT"))?;
@@ -756,18 +757,18 @@ impl Sink for PgSink {
     }
 
     fn reconnect(&mut self) -> Result<Written> {
-        let old_pid = self.backend_pid;
         self.client = self.connect.connect()?;
-        self.backend_pid = backend_pid(&mut self.client);
+        self.session = session_of(&mut self.client);
         self.copy_stmt = None;
         self.in_tx = false;
         self.stage_ready = false;
-        if let Some((run_id, txn)) = self.in_doubt.clone() {
-            // The old session may still be finishing that COMMIT (the server has not
-            // noticed the connection is gone): end it and wait, so that what the
-            // checkpoint says is final.
-            if let Some(pid) = old_pid {
-                self.end_session(pid)?;
+        if let Some((run_id, txn, old)) = self.in_doubt.clone() {
+            // The session that sent the COMMIT may still be finishing it (the server has
+            // not noticed the connection is gone): end it and wait, so that what the
+            // checkpoint says is final. It stays in doubt until then: a failure here
+            // leaves that same session to wait for on the next attempt.
+            if let Some(old) = &old {
+                self.end_session(old)?;
             }
             let sql = format!(
                 "SELECT run_id, txn FROM {} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3 AND writer = $4",
@@ -797,47 +798,122 @@ impl Sink for PgSink {
     }
 }
 
-/// The server process of a connection (to end it from another one).
-fn backend_pid(client: &mut Client) -> Option<i32> {
+/// A server session: its process and when it started. The pair names one session for
+/// good: after a server restart a process number may be used again, by someone else's
+/// session, which must not be ended for ours.
+#[derive(Debug, Clone, PartialEq)]
+struct Session {
+    pid: i32,
+    started: String,
+}
+
+/// The server session of a connection (to end it from another one).
+fn session_of(client: &mut Client) -> Option<Session> {
     client
-        .query_one("SELECT pg_backend_pid()", &[])
+        .query_one(
+            "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            &[],
+        )
         .ok()
-        .map(|r| r.get(0))
+        .map(|r| Session {
+            pid: r.get(0),
+            started: r.get(1),
+        })
 }
 
 impl PgSink {
-    /// End the server session `pid` (a lost connection's) and wait until it is gone,
-    /// at most 30 seconds.
-    fn end_session(&mut self, pid: i32) -> Result<()> {
-        let _ = self
-            .client
-            .query("SELECT pg_terminate_backend($1)", &[&pid]);
-        let t0 = std::time::Instant::now();
-        loop {
-            let alive = self
-                .client
-                .query_opt("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&pid])
-                .map_err(|e| self.err(&e, "waiting for the lost session to end"))?
-                .is_some();
-            if !alive {
-                return Ok(());
-            }
-            if t0.elapsed() > std::time::Duration::from_secs(30) {
-                return Err(crate::error::Error::Connection {
-                    target: self.connect.display.clone(),
-                    message: format!(
-                        "the lost session (backend {pid}) is still running its COMMIT"
-                    ),
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+    /// End the lost session `old` and wait until it is gone, at most 30 seconds.
+    fn end_session(&mut self, old: &Session) -> Result<()> {
+        match end_session(&mut self.client, old, std::time::Duration::from_secs(30)) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(crate::error::Error::Connection {
+                target: self.connect.display.clone(),
+                message: format!(
+                    "the lost session (backend {}) is still running its COMMIT",
+                    old.pid
+                ),
+            }),
+            Err(e) => Err(self.err(&e, "waiting for the lost session to end")),
         }
     }
+}
+
+/// End the server session `old` (a lost connection's) from `client` if it is still
+/// there, and wait until it is gone: true once it is, false after `wait`. A process
+/// with its number that started at another time is someone else's, left alone.
+fn end_session(
+    client: &mut Client,
+    old: &Session,
+    wait: std::time::Duration,
+) -> std::result::Result<bool, postgres::Error> {
+    const SAME: &str = "FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2";
+    let _ = client.query(
+        &format!("SELECT pg_terminate_backend(pid) {SAME}"),
+        &[&old.pid, &old.started],
+    );
+    let t0 = std::time::Instant::now();
+    while client
+        .query_opt(&format!("SELECT 1 {SAME}"), &[&old.pid, &old.started])?
+        .is_some()
+    {
+        if t0.elapsed() > wait {
+            return Ok(false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The local PostgreSQL (`ROWFLOW_TEST_PG`), or `None` with a loud message when it
+    /// is not there and `CI` is not set.
+    fn server() -> Option<Client> {
+        let url = std::env::var("ROWFLOW_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        match Client::connect(&url, postgres::NoTls) {
+            Ok(c) => Some(c),
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("PostgreSQL unreachable under CI: {e}")
+            }
+            Err(e) => {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "*** SKIPPED: PostgreSQL unreachable: {e} ***"
+                );
+                None
+            }
+        }
+    }
+
+    /// A lost session is ended only when it is the same session: a process with its
+    /// number that started at another time (after a restart) is someone else's.
+    #[test]
+    fn only_the_lost_session_itself_is_ended() {
+        let Some(mut bystander) = server() else {
+            return;
+        };
+        let mut us = server().unwrap();
+        let real = session_of(&mut bystander).expect("a session");
+        let other = Session {
+            started: "2001-01-01 00:00:00+00".into(),
+            ..real.clone()
+        };
+        let wait = std::time::Duration::from_secs(10);
+        assert!(end_session(&mut us, &other, wait).unwrap());
+        assert!(
+            bystander.simple_query("SELECT 1").is_ok(),
+            "someone else's session was left alone"
+        );
+        assert!(end_session(&mut us, &real, wait).unwrap());
+        assert!(
+            bystander.simple_query("SELECT 1").is_err(),
+            "the lost session itself is ended"
+        );
+    }
 
     #[test]
     fn merge_statement_keeps_the_last_occurrence() {
