@@ -1433,6 +1433,70 @@ fn postgres_refuses_names_it_would_cut_short() {
     );
 }
 
+/// MySQL upsert (multi-row `INSERT`s): statements are sized by the rows' bytes, so
+/// 200 rows that together pass the server's `max_allowed_packet` all arrive; a row
+/// larger than the packet alone is rejected with the reason (the server would drop the
+/// connection on it, again on every retry). `LOAD DATA` (append) streams it and loads
+/// it.
+#[test]
+fn mysql_statements_fit_the_servers_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Mysql, dir.path()) else {
+        return;
+    };
+    let packet: usize = db.query("SELECT @@max_allowed_packet")[0][0]
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let table = table_name("packet", Kind::Mysql);
+    db.drop_table(&table);
+    // 200 rows of packet/100 bytes (twice the packet in all), row 150 larger than it.
+    let small = "x".repeat(packet / 100);
+    let big = "y".repeat(packet + 1024);
+    let mut body = String::from("id,t\n");
+    for i in 1..=200 {
+        body.push_str(&format!("{i},{}\n", if i == 150 { &big } else { &small }));
+    }
+    let csv = write(dir.path(), "p.csv", &body);
+    drop(body);
+    let schema = "[source.schema]\nid = \"int\"\nt = \"text\"\n";
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        schema,
+        &db.url(),
+        &table,
+        "mode = \"upsert\"\nkey = [\"id\"]\nreconnect_timeout = 5",
+        "[errors]\nreject_file = \"rej.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    let rej = only_rejected(dir.path(), &db, &table, &run, &[151], 200, 2);
+    assert!(rej[1][3].contains("max_allowed_packet"), "{:?}", &rej[1][3]);
+    assert_eq!(
+        db.count(&format!("SELECT sum(length(t)) FROM {}", db.ident(&table))),
+        (199 * small.len()) as i64
+    );
+    // Append goes through LOAD DATA, which takes the large row too.
+    db.drop_table(&table);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        schema,
+        &db.url(),
+        &table,
+        "mode = \"append\"",
+        "",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q", "--restart"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        db.count(&format!("SELECT sum(length(t)) FROM {}", db.ident(&table))),
+        (199 * small.len() + big.len()) as i64
+    );
+    db.drop_table(&table);
+}
+
 /// MySQL: a table in an engine without transactions (MyISAM) could not have a refused
 /// or interrupted batch rolled back. `check` says so and `run` writes nothing.
 #[test]

@@ -309,8 +309,11 @@ pub struct MySink {
     table: MyName,
     opts: SinkOptions,
     encode: Arc<MyEncode>,
-    /// Rows per statement at most.
+    /// Rows per statement at most (the placeholder limit, and [`ROWS_PER_STATEMENT`]).
     chunk_rows: usize,
+    /// The server's `max_allowed_packet`: an `INSERT` is kept within it, measured on
+    /// the rows' bytes.
+    packet: usize,
     /// The columns' types (the `INSERT` fallback binds the lines' fields by them).
     types: Vec<DataType>,
     in_tx: bool,
@@ -542,11 +545,9 @@ impl MySink {
             .map_err(|e| connect.error(&e, "reading max_allowed_packet"))?
             .unwrap_or(4 << 20);
         let ncols = opts.schema.len().max(1);
-        // Rows per statement: the placeholder limit, and an estimate of half the
-        // packet limit at 256 bytes a column.
-        let by_params = 65_535 / ncols;
-        let by_bytes = (packet as usize / 2) / (256 * ncols);
-        let chunk_rows = by_params.min(by_bytes).clamp(1, ROWS_PER_STATEMENT);
+        // Rows per statement: the placeholder limit (the bytes are measured per row
+        // when a statement is made, see `statements`).
+        let chunk_rows = (65_535 / ncols).clamp(1, ROWS_PER_STATEMENT);
         let infile = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut conn = with_infile(conn, &infile);
         let session = session_of(&mut conn);
@@ -568,6 +569,7 @@ impl MySink {
             }),
             opts: opts.clone(),
             chunk_rows,
+            packet: packet as usize,
             types: opts.schema.columns.iter().map(|c| c.data_type).collect(),
             in_tx: false,
             held: Held::default(),
@@ -639,14 +641,8 @@ impl MySink {
         if self.load_data && self.opts.mode != WriteMode::Upsert && n > 0 && self.load(c)? {
             return Ok((n as u64, Vec::new()));
         }
-        let mut refused = Vec::new();
+        let (mut todo, mut refused) = self.statements(c);
         let mut written = 0u64;
-        // Statements of `chunk_rows` rows, then the remainder.
-        let mut todo: Vec<(usize, usize)> = (0..n)
-            .step_by(self.chunk_rows)
-            .map(|a| (a, (a + self.chunk_rows).min(n)))
-            .rev()
-            .collect();
         while let Some((a, b)) = todo.pop() {
             let sql = self.insert_sql(b - a);
             let lines = &self.held.chunks[c].tuples;
@@ -670,6 +666,55 @@ impl MySink {
         }
         refused.sort_by_key(|(i, _)| *i);
         Ok((written, refused))
+    }
+
+    /// The `INSERT`s for chunk `c`, as row ranges (last first, to be popped): at most
+    /// `chunk_rows` rows and half the server's packet limit each, measured on the rows'
+    /// lines. A row that cannot fit in one packet even alone is refused here with the
+    /// reason (the server would drop the connection, and every retry would too).
+    fn statements(&self, c: usize) -> (Vec<(usize, usize)>, Vec<(usize, String)>) {
+        let lines = &self.held.chunks[c].tuples;
+        let n = lines.len();
+        // A bound parameter costs its bytes plus a type and a length (a few bytes); a
+        // line holds every field with its escapes and a separator, so it is at least
+        // the values' size.
+        let row_bytes = |i: usize| lines.get(i).len() + 12 * self.types.len();
+        let budget = self.packet / 2;
+        let alone = self.packet.saturating_sub(64 * 1024);
+        let mut ranges = Vec::new();
+        let mut refused = Vec::new();
+        let mut start = 0;
+        let mut bytes = 0;
+        for i in 0..n {
+            let b = row_bytes(i);
+            if b > alone {
+                if start < i {
+                    ranges.push((start, i));
+                }
+                refused.push((
+                    i,
+                    format!(
+                        "the row is about {b} bytes, more than the server's max_allowed_packet \
+                         ({} bytes) allows in one statement; raise max_allowed_packet to load it",
+                        self.packet
+                    ),
+                ));
+                start = i + 1;
+                bytes = 0;
+                continue;
+            }
+            if start < i && (i - start >= self.chunk_rows || bytes + b > budget) {
+                ranges.push((start, i));
+                start = i;
+                bytes = 0;
+            }
+            bytes += b;
+        }
+        if start < n {
+            ranges.push((start, n));
+        }
+        ranges.reverse();
+        (ranges, refused)
     }
 
     /// `LOAD DATA LOCAL INFILE` of chunk `c`, streamed from memory, in a savepoint.
