@@ -299,6 +299,9 @@ struct Spilled {
     refused: std::collections::BTreeSet<u64>,
 }
 
+/// Rows refused, as (index in their chunk, reason).
+type Refused = Vec<(usize, String)>;
+
 /// Writes rows into one MySQL/MariaDB table.
 pub struct MySink {
     connect: MyConnect,
@@ -672,7 +675,7 @@ impl MySink {
     /// `chunk_rows` rows and half the server's packet limit each, measured on the rows'
     /// lines. A row that cannot fit in one packet even alone is refused here with the
     /// reason (the server would drop the connection, and every retry would too).
-    fn statements(&self, c: usize) -> (Vec<(usize, usize)>, Vec<(usize, String)>) {
+    fn statements(&self, c: usize) -> (Vec<(usize, usize)>, Refused) {
         let lines = &self.held.chunks[c].tuples;
         let n = lines.len();
         // A bound parameter costs its bytes plus a type and a length (a few bytes); a
