@@ -1400,6 +1400,156 @@ fn a_commit_that_fails_takes_its_rejects_back() {
     db.drop_table(&table);
 }
 
+/// PostgreSQL: an existing table in a schema, with types the pipeline does not create
+/// (int2, int4, real, numeric(5,2), timestamp, jsonb, inet, an enum, varchar(5), uuid):
+/// the good rows arrive exactly, and each bad one (out of range for its column, a NUL
+/// byte, an unknown enum label, a bad address, bad JSON, too long) is rejected with its
+/// line and the server's reason, the others committed.
+#[test]
+fn postgres_existing_types_and_server_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    db.exec(
+        "CREATE SCHEMA IF NOT EXISTS rf_schema;\n\
+         DROP TABLE IF EXISTS rf_schema.\"existing types\";\n\
+         DROP TYPE IF EXISTS rf_schema.mood;\n\
+         CREATE TYPE rf_schema.mood AS ENUM ('sad', 'happy');\n\
+         CREATE TABLE rf_schema.\"existing types\" (id int4 PRIMARY KEY, s int2, r real, \
+         n numeric(5,2), ts timestamp, j jsonb, ip inet, m rf_schema.mood, v varchar(5), u uuid)",
+    );
+    let body = "id,s,r,n,ts,j,ip,m,v,u\n\
+        1,-32768,1.5,-999.99,2021-03-04 05:06:07.123456,\"{\"\"a\"\": [1, 2]}\",10.0.0.1/8,happy,héllo,a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\n\
+        2,40000,,,,,,,,\n\
+        3,,,1234.5,,,,,,\n\
+        4,,,,,,,,a\0b,\n\
+        5,,,,,,,angry,,\n\
+        6,,,,,,999.1.1.1,,,\n\
+        7,,,,,{bad,,,,\n\
+        8,,,,,,,,toolong,\n\
+        9,,,,,,,,,\n";
+    let csv = write(dir.path(), "e.csv", body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\ns = \"int\"\nr = \"float\"\nn = \"decimal\"\nts = \"timestamp\"\n\
+         j = \"text\"\nip = \"text\"\nm = \"text\"\nv = \"text\"\nu = \"text\"\n",
+        &db.url(),
+        "rf_schema.existing types",
+        "mode = \"append\"",
+        "[errors]\nreject_file = \"rej.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let rej = read_csv(&dir.path().join("rej.csv"));
+    let lines: Vec<&str> = rej[1..].iter().map(|r| r[10].as_str()).collect();
+    assert_eq!(lines, ["3", "4", "5", "6", "7", "8", "9"], "{rej:?}");
+    for (r, why) in rej[1..].iter().zip([
+        "smallint", "numeric", "0x00", "mood", "inet", "json", "too long",
+    ]) {
+        assert!(r[11].to_lowercase().contains(why), "{why}: {r:?}");
+    }
+    assert_eq!(
+        db.query(
+            "SELECT id, s, r, n, ts, j, ip, m, v, u FROM rf_schema.\"existing types\" ORDER BY id"
+        ),
+        vec![
+            vec![
+                Some("1".into()),
+                Some("-32768".into()),
+                Some("1.5".into()),
+                Some("-999.99".into()),
+                Some("2021-03-04 05:06:07.123456".into()),
+                Some("{\"a\": [1, 2]}".into()),
+                Some("10.0.0.1/8".into()),
+                Some("happy".into()),
+                Some("héllo".into()),
+                Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
+            ],
+            vec![
+                Some("9".into()),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None
+            ],
+        ]
+    );
+    db.exec("DROP TABLE rf_schema.\"existing types\"; DROP TYPE rf_schema.mood");
+}
+
+/// MySQL: an existing table in another database, with types the pipeline does not
+/// create (SMALLINT, FLOAT, DECIMAL(5,2), DATETIME(6), JSON, ENUM, VARCHAR(5)): the good
+/// rows arrive exactly, and each bad one (out of range, an unknown enum label, bad
+/// JSON, too long) is rejected with its line and the server's reason.
+#[test]
+fn mysql_existing_types_and_server_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Mysql, dir.path()) else {
+        return;
+    };
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS rf_other;\n\
+         DROP TABLE IF EXISTS rf_other.`existing types`;\n\
+         CREATE TABLE rf_other.`existing types` (id INT PRIMARY KEY, s SMALLINT, r FLOAT, \
+         n DECIMAL(5,2), ts DATETIME(6), j JSON, m ENUM('sad', 'happy'), v VARCHAR(5)) ENGINE=InnoDB",
+    );
+    let body = "id,s,r,n,ts,j,m,v\n\
+        1,-32768,1.5,-999.99,2021-03-04 05:06:07.123456,\"{\"\"a\"\": [1, 2]}\",happy,héllo\n\
+        2,40000,,,,,,\n\
+        3,,,1234.5,,,,\n\
+        4,,,,,,angry,\n\
+        5,,,,,{bad,,\n\
+        6,,,,,,,toolong\n\
+        7,,,,,,,\n";
+    let csv = write(dir.path(), "e.csv", body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\ns = \"int\"\nr = \"float\"\nn = \"decimal\"\nts = \"timestamp\"\n\
+         j = \"text\"\nm = \"text\"\nv = \"text\"\n",
+        &db.url(),
+        "rf_other.existing types",
+        "mode = \"append\"",
+        "[errors]\nreject_file = \"rej.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let rej = read_csv(&dir.path().join("rej.csv"));
+    let lines: Vec<&str> = rej[1..].iter().map(|r| r[8].as_str()).collect();
+    assert_eq!(lines, ["3", "4", "5", "6", "7"], "{rej:?}");
+    for (r, why) in
+        rej[1..]
+            .iter()
+            .zip(["out of range", "out of range", "'m'", "types.j", "too long"])
+    {
+        assert!(r[9].to_lowercase().contains(why), "{why}: {r:?}");
+    }
+    assert_eq!(
+        db.query("SELECT id, s, r, n, ts, j, m, v FROM rf_other.`existing types` ORDER BY id"),
+        vec![
+            vec![
+                Some("1".into()),
+                Some("-32768".into()),
+                Some("1.5".into()),
+                Some("-999.99".into()),
+                Some("2021-03-04 05:06:07.123456".into()),
+                Some("{\"a\": [1, 2]}".into()),
+                Some("happy".into()),
+                Some("héllo".into()),
+            ],
+            vec![Some("7".into()), None, None, None, None, None, None, None],
+        ]
+    );
+    db.exec("DROP DATABASE rf_other");
+}
+
 /// PostgreSQL cuts identifiers longer than 63 bytes short without an error; a header
 /// that long is refused before anything is written, with the reason.
 #[test]
