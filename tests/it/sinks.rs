@@ -30,6 +30,7 @@ on_every_db!(
     hostile_header_names_are_just_column_names,
     a_trigger_refusing_a_row_rejects_only_that_row,
     truncate_empties_the_table_first,
+    extreme_floats_and_dates_arrive_or_are_rejected_with_the_reason,
 );
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
@@ -914,6 +915,80 @@ fn a_resumed_load_does_not_truncate_again(kind: Kind) {
     db.drop_table(&table);
 }
 
+/// NaN, infinities, -0, the largest and the smallest doubles, the first and last dates:
+/// PostgreSQL stores them all; SQLite has no NaN (it would become NULL) and MySQL no NaN
+/// or infinity, so those rows are rejected with the reason, never stored as something
+/// else. Every stored value is exact (-0 may read back as 0 where the database has no
+/// negative zero).
+fn extreme_floats_and_dates_arrive_or_are_rejected_with_the_reason(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("extremes", kind);
+    db.drop_table(&table);
+    let rows = [
+        ("NaN", "0001-01-01"),
+        ("inf", "9999-12-31"),
+        ("-inf", "1970-01-01"),
+        ("-0.0", "2000-02-29"),
+        ("1.7976931348623157e308", "1900-03-01"),
+        ("5e-324", "2038-01-19"),
+        ("-2.2250738585072014e-308", "1969-12-31"),
+    ];
+    let mut body = String::from("id,f,d\n");
+    for (i, (f, d)) in rows.iter().enumerate() {
+        body.push_str(&format!("{},{f},{d}\n", i + 1));
+    }
+    let csv = write(dir.path(), "x.csv", &body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nf = \"float\"\nd = \"date\"\n",
+        &db.url(),
+        &table,
+        "mode = \"replace\"",
+        "[errors]\nreject_file = \"rej.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    let refused: &[u64] = match kind {
+        Kind::Postgres => &[],
+        Kind::Sqlite => &[1],
+        Kind::Mysql => &[1, 2, 3],
+    };
+    if refused.is_empty() {
+        assert_eq!(run.code, 0, "{run:?}");
+    } else {
+        let bad: Vec<u64> = refused.iter().map(|i| i + 1).collect();
+        let rej = only_rejected(dir.path(), &db, &table, &run, &bad, rows.len() as u64, 3);
+        for r in &rej[1..] {
+            assert!(r[4].contains("cannot be stored"), "{r:?}");
+        }
+    }
+    let got = db.query(&format!(
+        "SELECT id, f, d FROM {} ORDER BY id",
+        db.ident(&table)
+    ));
+    let want: Vec<(u64, &str, &str)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (f, d))| (i as u64 + 1, *f, *d))
+        .filter(|(i, _, _)| !refused.contains(i))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, (id, f, d)) in got.iter().zip(want) {
+        assert_eq!(g[0].as_deref(), Some(id.to_string().as_str()));
+        let stored: f64 = g[1].as_deref().unwrap().parse().unwrap();
+        let sent: f64 = f.parse().unwrap();
+        assert!(
+            stored == sent || (stored.is_nan() && sent.is_nan()),
+            "row {id}: {stored} for {sent}"
+        );
+        assert_eq!(g[2].as_deref(), Some(d), "row {id}");
+    }
+    db.drop_table(&table);
+}
+
 // ----- servers only ---------------------------------------------------------------------
 
 mod servers {
@@ -1548,6 +1623,60 @@ fn mysql_existing_types_and_server_refusals() {
         ]
     );
     db.exec("DROP DATABASE rf_other");
+}
+
+/// `rowflow load` without `--into` (and a pipeline without `sink.url`) writes to
+/// `DATABASE_URL`; with neither, it says what is missing.
+#[test]
+fn database_url_is_the_default_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = table_name("database_url", Kind::Postgres);
+    db.drop_table(&table);
+    let csv = write(dir.path(), "d.csv", "id,name\n1,Ann\n2,Bo\n");
+    let run = |env_url: Option<&str>, args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rowflow"));
+        c.args(args)
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL");
+        if let Some(u) = env_url {
+            c.env("DATABASE_URL", u);
+        }
+        c.output().unwrap()
+    };
+    let out = run(Some(&db.url()), &["load", &csv, "--table", &table, "-q"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT id, name FROM {} ORDER BY id",
+            db.ident(&table)
+        )),
+        vec![
+            vec![Some("1".to_string()), Some("Ann".to_string())],
+            vec![Some("2".to_string()), Some("Bo".to_string())],
+        ]
+    );
+    db.drop_table(&table);
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &format!("[source]\npath = {csv:?}\n[sink]\ntable = {table:?}\n"),
+    );
+    let out = run(Some(&db.url()), &["run", &p, "-q"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident(&table))),
+        2
+    );
+    let out = run(None, &["run", &p, "-q", "--restart"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"),
+        "{out:?}"
+    );
+    db.drop_table(&table);
 }
 
 /// PostgreSQL cuts identifiers longer than 63 bytes short without an error; a header
