@@ -252,6 +252,16 @@ impl Db {
         }
     }
 
+    /// Whether this test run may restart the server: only the local one, the default
+    /// (a server named by `ROWFLOW_TEST_PG` / `ROWFLOW_TEST_MYSQL` is not ours to stop).
+    pub fn can_restart(&self) -> bool {
+        match self.kind {
+            Kind::Sqlite => true,
+            Kind::Postgres => std::env::var_os("ROWFLOW_TEST_PG").is_none(),
+            Kind::Mysql => std::env::var_os("ROWFLOW_TEST_MYSQL").is_none(),
+        }
+    }
+
     /// Stop the server and start it again (the caller holds `exclusive`).
     pub fn restart(&self) {
         let run = |cmd: &str| {
