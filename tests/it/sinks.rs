@@ -1004,6 +1004,8 @@ mod servers {
         passwords_never_appear,
         parallel_writers_load_everything_once,
         a_server_restarted_mid_load_loses_and_duplicates_nothing,
+        a_server_restarted_under_two_writers_loses_and_duplicates_nothing,
+        a_server_restarted_loading_a_table_without_key_loses_and_duplicates_nothing,
         an_error_about_the_load_fails_the_run_and_rejects_no_row,
         a_resumed_load_does_not_truncate_again,
     );
@@ -1128,13 +1130,27 @@ fn parallel_writers_load_everything_once(kind: Kind) {
 }
 
 fn a_server_restarted_mid_load_loses_and_duplicates_nothing(kind: Kind) {
-    restart_mid_load(kind, "restart", "");
+    restart_mid_load(kind, "restart", "key = [\"id\"]");
+}
+
+/// The same with two writers, each with its own connection and transactions.
+fn a_server_restarted_under_two_writers_loses_and_duplicates_nothing(kind: Kind) {
+    restart_mid_load(kind, "restart_writers", "key = [\"id\"]\nwriters = 2");
+}
+
+/// The same into a table without a key (MySQL sends each batch as it comes then).
+fn a_server_restarted_loading_a_table_without_key_loses_and_duplicates_nothing(kind: Kind) {
+    restart_mid_load(kind, "restart_nokey", "");
 }
 
 /// The same with each transaction's rows sorted in runs spilled to temporary files
 /// (MySQL; PostgreSQL holds them in memory): the replay merges the runs again.
 fn a_server_restarted_while_runs_are_spilled_loses_and_duplicates_nothing(kind: Kind) {
-    restart_mid_load(kind, "restart_spilled", "\nsort_run_rows = 1000");
+    restart_mid_load(
+        kind,
+        "restart_spilled",
+        "key = [\"id\"]\nsort_run_rows = 1000",
+    );
 }
 
 fn restart_mid_load(kind: Kind, name: &str, sink_extra: &str) {
@@ -1160,7 +1176,7 @@ fn restart_mid_load(kind: Kind, name: &str, sink_extra: &str) {
         "",
         &db.url(),
         &table,
-        &format!("mode = \"create\"\nkey = [\"id\"]\ncommit_rows = 5000{sink_extra}"),
+        &format!("mode = \"create\"\ncommit_rows = 5000\n{sink_extra}"),
         "[runtime]\nbatch_rows = 1000\n",
     );
     let child = spawn(dir.path(), &["run", &p, "--json", "-q"]);
@@ -1199,15 +1215,28 @@ fn restart_mid_load(kind: Kind, name: &str, sink_extra: &str) {
         "the sink reconnected: {j}"
     );
     assert_eq!(j["rows_written"], rows);
-    // Exactly the input's rows: every id once.
+    // Exactly the input's rows: every id once, with its own values.
+    let input = read_csv(Path::new(&csv));
+    let col = |name: &str| input[0].iter().position(|c| c == name).unwrap();
+    let (visits, plan) = (col("visits"), col("plan"));
+    let sum_visits: u64 = input[1..]
+        .iter()
+        .map(|r| r[visits].parse::<u64>().unwrap())
+        .sum();
+    let pro = input[1..].iter().filter(|r| r[plan] == "pro").count();
     let got = db.query(&format!(
-        "SELECT count(*), count(DISTINCT {id}), sum({id}) FROM {t}",
-        id = db.ident("id")
+        "SELECT count(*), count(DISTINCT {id}), sum({id}), sum({visits}), \
+         sum(CASE WHEN {plan} = 'pro' THEN 1 ELSE 0 END) FROM {t}",
+        id = db.ident("id"),
+        visits = db.ident("visits"),
+        plan = db.ident("plan"),
     ));
     let expected = vec![
         Some(rows.to_string()),
         Some(rows.to_string()),
         Some((rows * (rows + 1) / 2).to_string()),
+        Some(sum_visits.to_string()),
+        Some(pro.to_string()),
     ];
     assert_eq!(got, vec![expected]);
     db.drop_table(&table);
