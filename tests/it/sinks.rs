@@ -31,6 +31,7 @@ on_every_db!(
     a_trigger_refusing_a_row_rejects_only_that_row,
     truncate_empties_the_table_first,
     extreme_floats_and_dates_arrive_or_are_rejected_with_the_reason,
+    created_tables_compare_text_keys_exactly,
 );
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
@@ -986,6 +987,38 @@ fn extreme_floats_and_dates_arrive_or_are_rejected_with_the_reason(kind: Kind) {
         );
         assert_eq!(g[2].as_deref(), Some(d), "row {id}");
     }
+    db.drop_table(&table);
+}
+
+/// A table rowflow creates compares text keys exactly, on every database: `a`, `A`,
+/// `a ` (a trailing space) and `á` are four keys, none refused as a duplicate.
+fn created_tables_compare_text_keys_exactly(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("text_keys", kind);
+    db.drop_table(&table);
+    let csv = write(dir.path(), "k.csv", "k,v\na,1\nA,2\n\"a \",3\ná,4\n");
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nk = \"text\"\nv = \"int\"\n",
+        &db.url(),
+        &table,
+        "mode = \"create\"\nkey = [\"k\"]",
+        "",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let got = db.query(&format!(
+        "SELECT {v}, {k} FROM {t} ORDER BY {v}",
+        v = db.ident("v"),
+        k = db.ident("k"),
+        t = db.ident(&table)
+    ));
+    let keys: Vec<&str> = got.iter().map(|r| r[1].as_deref().unwrap()).collect();
+    assert_eq!(keys, ["a", "A", "a ", "á"]);
     db.drop_table(&table);
 }
 

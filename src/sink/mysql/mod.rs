@@ -498,6 +498,8 @@ impl MySink {
         let existing = table::table_columns(&mut conn, &t).map_err(read)?;
         let mut into = t.clone();
         let mut swap_pending = false;
+        let collation = table::exact_collation(&mut conn)
+            .map_err(|e| connect.error(&e, "reading the server's collations"))?;
         match (existing, opts.mode) {
             // Writer 0 prepared the table before this one opened.
             (_, _) if writer > 0 => {}
@@ -509,16 +511,16 @@ impl MySink {
             }
             (Some(_), WriteMode::Replace) if writers > 1 => {
                 ddl(&mut conn, &format!("DROP TABLE {}", t.sql()))?;
-                ddl(&mut conn, &table::create_sql(&t, opts))?;
+                ddl(&mut conn, &table::create_sql(&t, opts, collation))?;
             }
             (Some(_), WriteMode::Replace) => {
                 into = new_table.clone();
                 ddl(&mut conn, &format!("DROP TABLE IF EXISTS {}", into.sql()))?;
-                ddl(&mut conn, &table::create_sql(&into, opts))?;
+                ddl(&mut conn, &table::create_sql(&into, opts, collation))?;
                 swap_pending = true;
             }
             (None, _) => {
-                ddl(&mut conn, &table::create_sql(&t, opts))?;
+                ddl(&mut conn, &table::create_sql(&t, opts, collation))?;
             }
             (Some(cols), mode) => {
                 let unique = mode != WriteMode::Upsert

@@ -229,7 +229,24 @@ pub(crate) fn incompatibilities(
     problems
 }
 
-pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions) -> String {
+/// The binary collation created tables get: one without PAD SPACE where the server has
+/// it (MariaDB's `utf8mb4_nopad_bin`, MySQL 8's `utf8mb4_0900_bin`), so that `'a'` and
+/// `'a '` are different values and keys, as in PostgreSQL and SQLite; else
+/// `utf8mb4_bin`.
+pub(crate) fn exact_collation(conn: &mut mysql::Conn) -> mysql::Result<&'static str> {
+    let have: Vec<String> = conn.query(
+        "SELECT collation_name FROM information_schema.collations \
+         WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')",
+    )?;
+    Ok(["utf8mb4_nopad_bin", "utf8mb4_0900_bin"]
+        .into_iter()
+        .find(|c| have.iter().any(|h| h == c))
+        .unwrap_or("utf8mb4_bin"))
+}
+
+/// `CREATE TABLE` for the output schema, with the key as primary key, in `collation`
+/// (see [`exact_collation`]).
+pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions, collation: &str) -> String {
     let mut cols: Vec<String> = opts
         .schema
         .columns
@@ -254,7 +271,7 @@ pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions) -> String {
     // A binary collation: text compares exactly, as in PostgreSQL and SQLite (the
     // default collations would make 'A' and 'a' the same key).
     format!(
-        "CREATE TABLE {} ({}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE {} ({}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}",
         t.sql(),
         cols.join(", ")
     )
