@@ -1022,6 +1022,41 @@ fn created_tables_compare_text_keys_exactly(kind: Kind) {
     db.drop_table(&table);
 }
 
+/// `rowflow check` of a table that does not exist yet: in a schema (PostgreSQL) or
+/// database (MySQL) that does not exist, or where the user may not create tables, it
+/// says so instead of "will be created"; where it can be created, it says that.
+fn check_says_when_a_missing_table_cannot_be_created(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let csv = write(dir.path(), "c.csv", "id\n1\n");
+    let check = |url: &str, table: &str| {
+        let p = pipeline(dir.path(), &csv, "", url, table, "", "");
+        rowflow(dir.path(), &["check", &p])
+    };
+    let run = check(&db.url(), "rf_no_such_schema.t");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    let run = check(&db.url(), "rf_check_new_table");
+    assert_eq!(run.code, 0, "{run:?}");
+    // A schema this user may use but not create in (on a server logged into as
+    // `postgres`, the default, which can make the role).
+    if kind == Kind::Postgres && db.url().contains("//postgres@") {
+        db.exec(
+            "DROP SCHEMA IF EXISTS rf_locked CASCADE;\n\
+             CREATE SCHEMA rf_locked;\n\
+             DO $$ BEGIN CREATE ROLE rf_nocreate LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;\n\
+             GRANT USAGE ON SCHEMA rf_locked TO rf_nocreate",
+        );
+        let url = db.url().replacen("postgres@", "rf_nocreate@", 1);
+        let run = check(&url, "rf_locked.t");
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("may not create"), "{}", run.stderr);
+        db.exec("DROP SCHEMA rf_locked CASCADE");
+    }
+}
+
 // ----- servers only ---------------------------------------------------------------------
 
 mod servers {
@@ -1041,6 +1076,7 @@ mod servers {
         a_server_restarted_loading_a_table_without_key_loses_and_duplicates_nothing,
         an_error_about_the_load_fails_the_run_and_rejects_no_row,
         a_resumed_load_does_not_truncate_again,
+        check_says_when_a_missing_table_cannot_be_created,
     );
 
     #[test]

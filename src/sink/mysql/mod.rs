@@ -437,7 +437,13 @@ pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
         table::table_columns(&mut conn, &t).map_err(read)?,
         opts.mode,
     ) {
-        (None, _) => Ok(TableStatus::Missing),
+        (None, _) => match table::cannot_create(&mut conn, &t).map_err(read)? {
+            None => Ok(TableStatus::Missing),
+            Some(why) => Err(sink_err(
+                &connect.display,
+                format!("table {} cannot be created: {why}", t.sql()),
+            )),
+        },
         (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
         (Some(_), WriteMode::Create) => Err(sink_err(
             &connect.display,

@@ -99,6 +99,30 @@ fn db_expr(t: &MyName) -> (&'static str, Option<String>) {
     }
 }
 
+/// Why a missing table could not be created here, if it could not: its database does
+/// not exist (or the connection names none).
+pub(crate) fn cannot_create(conn: &mut mysql::Conn, t: &MyName) -> mysql::Result<Option<String>> {
+    let db: Option<String> = match &t.schema {
+        Some(d) => Some(d.clone()),
+        None => conn
+            .query_first::<Option<String>, _>("SELECT DATABASE()")?
+            .flatten(),
+    };
+    let Some(db) = db else {
+        return Ok(Some(
+            "the URL names no database: add one (mysql://host/db) or qualify the table (db.table)"
+                .into(),
+        ));
+    };
+    let found: Option<u32> = conn.exec_first(
+        "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?",
+        (db.clone(),),
+    )?;
+    Ok(found
+        .is_none()
+        .then(|| format!("database {db:?} does not exist")))
+}
+
 pub(crate) fn table_columns(
     conn: &mut mysql::Conn,
     t: &MyName,

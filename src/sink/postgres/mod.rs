@@ -162,7 +162,15 @@ pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
     let existing = table::table_columns(&mut client, &table)
         .map_err(|e| connect.error(&e, "reading the table's definition"))?;
     match (existing, opts.mode) {
-        (None, _) => Ok(TableStatus::Missing),
+        (None, _) => match table::cannot_create(&mut client, &table)
+            .map_err(|e| connect.error(&e, "reading the schema"))?
+        {
+            None => Ok(TableStatus::Missing),
+            Some(why) => Err(sink_err(
+                &connect.display,
+                format!("table {} cannot be created: {why}", table.sql()),
+            )),
+        },
         (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
         (Some(_), WriteMode::Create) => Err(sink_err(
             &connect.display,

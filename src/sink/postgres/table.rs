@@ -117,6 +117,30 @@ pub(crate) fn check_name_lengths(table: &QualifiedName, opts: &SinkOptions) -> R
     Ok(())
 }
 
+/// Why a missing table could not be created here, if it could not: its schema does not
+/// exist, or this user may not create tables in it.
+pub(crate) fn cannot_create(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+) -> Result<Option<String>, postgres::Error> {
+    let row = client.query_opt(
+        "SELECT n.nspname::text, has_schema_privilege(n.oid, 'CREATE') FROM pg_namespace n \
+         WHERE n.nspname = COALESCE($1, current_schema())",
+        &[&table.schema],
+    )?;
+    Ok(match row {
+        None => Some(match &table.schema {
+            Some(s) => format!("schema {s:?} does not exist"),
+            None => "the search_path names no schema that exists".to_string(),
+        }),
+        Some(r) if !r.get::<_, bool>(1) => Some(format!(
+            "this user may not create tables in schema {:?}",
+            r.get::<_, String>(0)
+        )),
+        Some(_) => None,
+    })
+}
+
 /// Problems that make an existing table unusable for these rows.
 pub(crate) fn incompatibilities(
     opts: &SinkOptions,
