@@ -259,11 +259,11 @@ pub(crate) fn sink_err(target: &str, message: impl std::fmt::Display) -> crate::
 /// problem (the runtime reconnects and retries) or a fatal one.
 pub(crate) fn destination_error(
     target: &str,
-    password: Option<&str>,
+    secrets: &[String],
     message: String,
     connection: bool,
 ) -> crate::error::Error {
-    let message = url::scrub(&message, password);
+    let message = url::scrub(&message, secrets);
     let target = target.to_string();
     if connection {
         crate::error::Error::Connection { target, message }

@@ -95,6 +95,15 @@ impl SinkTarget {
             SinkTarget::Postgres { url } | SinkTarget::Mysql { url } => url_password(url),
         }
     }
+
+    /// Every secret in the URL (the password, secret query parameters), to scrub from
+    /// messages.
+    pub fn secrets(&self) -> Vec<String> {
+        match self {
+            SinkTarget::Sqlite { .. } => Vec::new(),
+            SinkTarget::Postgres { url } | SinkTarget::Mysql { url } => url_secrets(url),
+        }
+    }
 }
 
 /// Where the credentials of `scheme://user:password@host/...` end: the offset in `rest`
@@ -132,11 +141,31 @@ pub(crate) fn url_password(url: &str) -> Option<String> {
     {
         return Some(percent_decode(pw));
     }
-    let query = rest.split_once('?')?.1;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("password="))
-        .map(percent_decode)
+    params(url)
+        .find_map(|(k, v)| (k == "password").then(|| percent_decode(v)))
+        .filter(|p| !p.is_empty())
+}
+
+/// Every secret of a URL, to scrub from messages (percent-decoded): the password of its
+/// credentials and the values of the query parameters named like secrets.
+pub(crate) fn url_secrets(url: &str) -> Vec<String> {
+    let mut out: Vec<String> = url_password(url).into_iter().collect();
+    for (k, v) in params(url) {
+        let v = percent_decode(v);
+        if is_secret_param(k) && !v.is_empty() && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The `key=value` pairs of a URL: every piece after a `?` or `&`, wherever it is
+/// (a query may follow an `@` the drivers take for the end of the credentials).
+fn params(url: &str) -> impl Iterator<Item = (&str, &str)> {
+    url.split(['?', '&'])
+        .skip(1)
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k, v.split('#').next().unwrap_or(v)))
 }
 
 /// `s` with every byte outside RFC 3986's unreserved characters percent-encoded.
@@ -147,6 +176,19 @@ fn percent_encode(s: &str) -> String {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The same with lower-case hex digits (`%2f`), as some encoders write it.
+fn percent_encode_lower(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02x}"));
         }
     }
     out
@@ -173,19 +215,17 @@ pub(crate) fn percent_decode(s: &str) -> String {
 }
 
 /// Replace every occurrence of `secret` (and its percent-encoded form) in `msg`.
-pub(crate) fn scrub(msg: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(s) if !s.is_empty() => {
-            let mut out = msg.replace(s, "***");
-            for encoded in [percent_encode(s), percent_encode(s).to_lowercase()] {
-                if encoded != s {
-                    out = out.replace(&encoded, "***");
-                }
+pub(crate) fn scrub(msg: &str, secrets: &[String]) -> String {
+    let mut out = msg.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), "***");
+        for encoded in [percent_encode(s), percent_encode_lower(s)] {
+            if encoded != *s {
+                out = out.replace(&encoded, "***");
             }
-            out
         }
-        _ => msg.to_string(),
     }
+    out
 }
 
 /// Hide the secrets of every URL in a message (a parse error quoting a line of the
@@ -257,17 +297,26 @@ fn is_secret_param(k: &str) -> bool {
 /// Hide the values of query parameters named like secrets (`password`, `token`,
 /// `api_key`, `sig`...).
 fn redact_query(url: &str) -> String {
-    let Some((head, query)) = url.split_once('?') else {
-        return url.to_string();
-    };
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect();
-    format!("{head}?{}", parts.join("&"))
+    // Every piece after a `?` or `&`, wherever it is: a query after an `@` that was
+    // taken for the end of the credentials is still hidden.
+    let mut out = String::with_capacity(url.len());
+    let mut first = true;
+    for piece in url.split_inclusive(['?', '&']) {
+        let (body, sep) = match piece.char_indices().last() {
+            Some((i, c)) if c == '?' || c == '&' => (&piece[..i], &piece[i..]),
+            _ => (piece, ""),
+        };
+        match body.split_once('=') {
+            Some((k, v)) if !first && is_secret_param(k) => {
+                // A fragment after the value stays.
+                let frag = v.find('#').map_or("", |i| &v[i..]);
+                out.push_str(&format!("{k}=***{frag}{sep}"));
+            }
+            _ => out.push_str(piece),
+        }
+        first = false;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -354,14 +403,29 @@ mod tests {
         );
         // The percent-encoded form of a password is scrubbed too.
         assert_eq!(
-            scrub("url postgres://u:p%2Fw%40rd@h and p/w@rd", Some("p/w@rd")),
+            scrub(
+                "url postgres://u:p%2Fw%40rd@h and p/w@rd",
+                &["p/w@rd".to_string()]
+            ),
             "url postgres://u:***@h and ***"
+        );
+        assert_eq!(
+            scrub("Hunter2%2fx", &["Hunter2/x".to_string()]),
+            "***",
+            "lower-case hex"
+        );
+        // A query value with an `@` (taken by the driver for the end of the
+        // credentials): the query's password is hidden all the same.
+        let azure = "postgres://h:5432/db?user=me@corp&password=pw9&sslmode=require";
+        let shown = redact_url(azure);
+        assert!(!shown.contains("pw9"), "{shown}");
+        assert!(url_secrets(azure).contains(&"pw9".to_string()));
+        assert_eq!(
+            redact_url("postgres://u:p@h/db?password=pw9#frag"),
+            "postgres://u:***@h/db?password=***#frag"
         );
         let t = SinkTarget::parse("postgres://u:hunter2@h/db").unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));
-        assert_eq!(
-            scrub("failed for hunter2", t.password().as_deref()),
-            "failed for ***"
-        );
+        assert_eq!(scrub("failed for hunter2", &t.secrets()), "failed for ***");
     }
 }

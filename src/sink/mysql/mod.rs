@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::row::{Batch, PackedRows, Rejected, Value};
 use crate::schema::DataType;
 use crate::sink::sink_err;
-use crate::sink::url::{redact_url, scrub, url_password};
+use crate::sink::url::{redact_url, scrub, url_secrets};
 
 /// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
 /// rows 3.7 s, 200 rows 2.3 s, 1,000 rows 3.1 s; huge statements are slower.
@@ -51,7 +51,8 @@ const ROWS_PER_STATEMENT: usize = 250;
 struct MyConnect {
     opts: mysql::Opts,
     display: String,
-    password: Option<String>,
+    /// The URL's secrets, scrubbed from messages.
+    secrets: Vec<String>,
 }
 
 impl MyConnect {
@@ -60,13 +61,8 @@ impl MyConnect {
     /// and `ssl-ca=PATH` for the trusted roots.
     fn parse(url: &str) -> Result<Self> {
         let display = redact_url(url);
-        let password = url_password(url);
-        let bad = |m: String| {
-            Error::Config(scrub(
-                &format!("sink url {display}: {m}"),
-                password.as_deref(),
-            ))
-        };
+        let secrets = url_secrets(url);
+        let bad = |m: String| Error::Config(scrub(&format!("sink url {display}: {m}"), &secrets));
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut kept = Vec::new();
         let mut ssl: Option<mysql::SslOpts> = None;
@@ -125,7 +121,7 @@ impl MyConnect {
         Ok(MyConnect {
             opts,
             display,
-            password,
+            secrets,
         })
     }
 
@@ -136,7 +132,7 @@ impl MyConnect {
     fn error(&self, e: &mysql::Error, doing: &str) -> Error {
         crate::sink::destination_error(
             &self.display,
-            self.password.as_deref(),
+            &self.secrets,
             format!("{doing}: {}", describe(e)),
             is_connection_error(e),
         )
@@ -665,7 +661,7 @@ impl MySink {
             match self.conn.exec_drop(sql, params) {
                 Ok(()) => written += (b - a) as u64,
                 Err(e) if is_row_error(&e) && b - a == 1 => {
-                    refused.push((a, scrub(&describe(&e), self.connect.password.as_deref())))
+                    refused.push((a, scrub(&describe(&e), &self.connect.secrets)))
                 }
                 Err(e) if is_row_error(&e) => {
                     let m = a + (b - a) / 2;
@@ -691,7 +687,8 @@ impl MySink {
         // the values' size.
         let row_bytes = |i: usize| lines.get(i).len() + 12 * self.types.len();
         let budget = self.packet / 2;
-        let alone = self.packet.saturating_sub(64 * 1024);
+        // Room for the statement's text and the packet's headers.
+        let alone = self.packet - (64 * 1024).min(self.packet / 4);
         let mut ranges = Vec::new();
         let mut refused = Vec::new();
         let mut start = 0;
@@ -1160,15 +1157,15 @@ impl Sink for MySink {
     }
 }
 
-/// A server session: its connection id, the user it logged in as, and when the server
-/// started (to the second, from its uptime). Connection ids start again from 1 when
-/// the server restarts: the same id on a restarted server is someone else's session,
-/// which must not be ended for ours.
+/// A server session: its connection id and when the server started (to the second,
+/// from its uptime). Connection ids are not reused while the server runs, but start
+/// again from 1 when it restarts: the same id on a restarted server is someone else's
+/// session, which must not be ended for ours.
 #[derive(Debug, Clone, PartialEq)]
 struct Session {
     id: u32,
-    user: String,
-    server_started: i64,
+    /// None when the uptime could not be read: the id alone then names the session.
+    server_started: Option<i64>,
 }
 
 /// The server's start, as Unix seconds (now minus its uptime).
@@ -1182,13 +1179,9 @@ fn server_started(conn: &mut Conn) -> Option<i64> {
 
 /// The server session of a connection (to end it from another one).
 fn session_of(conn: &mut Conn) -> Option<Session> {
-    let (id, user): (u32, String) = conn
-        .query_first("SELECT CONNECTION_ID(), SUBSTRING_INDEX(USER(), '@', 1)")
-        .ok()??;
     Some(Session {
-        id,
-        user,
-        server_started: server_started(conn)?,
+        id: conn.connection_id(),
+        server_started: server_started(conn),
     })
 }
 
@@ -1196,14 +1189,17 @@ fn session_of(conn: &mut Conn) -> Option<Session> {
 /// and wait until it is gone: true once it is, false after `wait`. On a server that
 /// restarted since, it is gone already, and a session with its id is someone else's.
 fn end_session(conn: &mut Conn, old: &Session, wait: std::time::Duration) -> mysql::Result<bool> {
-    match server_started(conn) {
+    if let (Some(then), Some(now)) = (old.server_started, server_started(conn)) {
         // Uptime is in whole seconds, read at two moments: allow for the rounding.
-        Some(now) if (now - old.server_started).abs() > 2 => return Ok(true),
-        _ => {}
+        if (now - then).abs() > 2 {
+            return Ok(true);
+        }
     }
-    const SAME: &str = "FROM information_schema.processlist WHERE id = ? AND user = ?";
     let alive = |conn: &mut Conn| -> mysql::Result<bool> {
-        let row: Option<u32> = conn.exec_first(format!("SELECT 1 {SAME}"), (old.id, &old.user))?;
+        let row: Option<u32> = conn.exec_first(
+            "SELECT 1 FROM information_schema.processlist WHERE id = ?",
+            (old.id,),
+        )?;
         Ok(row.is_some())
     };
     if alive(conn)? {
@@ -1262,8 +1258,9 @@ mod tests {
         let mut bystander = Conn::new(opts.clone()).unwrap();
         let mut us = Conn::new(opts).unwrap();
         let real = session_of(&mut bystander).expect("a session");
+        assert!(real.server_started.is_some(), "the server's start is known");
         let before_restart = Session {
-            server_started: real.server_started - 100,
+            server_started: real.server_started.map(|t| t - 100),
             ..real.clone()
         };
         let wait = std::time::Duration::from_secs(10);

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{Error, Result};
-use crate::sink::url::{redact_url, scrub, url_password};
+use crate::sink::url::{redact_url, scrub, url_secrets};
 
 /// How the server's certificate is checked (libpq's `sslmode` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,8 @@ pub(crate) struct PgConnect {
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// Redacted URL, for messages.
     pub(crate) display: String,
-    password: Option<String>,
+    /// The URL's secrets, scrubbed from messages.
+    secrets: Vec<String>,
 }
 
 impl PgConnect {
@@ -43,13 +44,8 @@ impl PgConnect {
     /// system's roots are trusted.
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let display = redact_url(url);
-        let password = url_password(url);
-        let bad = |m: String| {
-            Error::Config(scrub(
-                &format!("sink url {display}: {m}"),
-                password.as_deref(),
-            ))
-        };
+        let secrets = url_secrets(url);
+        let bad = |m: String| Error::Config(scrub(&format!("sink url {display}: {m}"), &secrets));
         let (base, query) = match url.split_once('?') {
             Some((b, q)) => (b, q),
             None => (url, ""),
@@ -106,7 +102,7 @@ impl PgConnect {
             config,
             tls,
             display,
-            password,
+            secrets,
         })
     }
 
@@ -124,7 +120,7 @@ impl PgConnect {
     pub(crate) fn error(&self, e: &postgres::Error, doing: &str) -> Error {
         crate::sink::destination_error(
             &self.display,
-            self.password.as_deref(),
+            &self.secrets,
             format!("{doing}: {}", describe(e)),
             is_connection_error(e),
         )
@@ -132,7 +128,7 @@ impl PgConnect {
 
     /// Scrub the password from a message.
     pub(crate) fn scrub(&self, msg: &str) -> String {
-        scrub(msg, self.password.as_deref())
+        scrub(msg, &self.secrets)
     }
 }
 

@@ -639,16 +639,14 @@ fn refusal(e: &postgres::Error, rel: &str, connect: &PgConnect) -> (Option<usize
     (line, connect.scrub(&reason))
 }
 
-/// The line and column in a `COPY` error's context: "COPY name, line 17, column c: ...",
-/// on its first line. The relation's name is matched whole, so a name that holds
-/// ", line " itself cannot be misread.
+/// The line and column in a `COPY` error's context: the context line "COPY name, line
+/// 17, column c: ...". It is not always the first: a type's input function or a
+/// trigger adds its own lines before it ("JSON data, line 1: ...", "PL/pgSQL function f()
+/// line 3 at RAISE"). The relation's name is matched whole, so a name that holds ", line "
+/// itself cannot be misread. None when no line is named: the rows are then bisected.
 fn copy_line(context: &str, rel: &str) -> (Option<usize>, Option<String>) {
-    let first = context.lines().next().unwrap_or(context);
     let prefix = format!("COPY {rel}, line ");
-    let Some(rest) = first
-        .strip_prefix(&prefix)
-        .or_else(|| first.rsplit_once(", line ").map(|(_, r)| r))
-    else {
+    let Some(rest) = context.lines().find_map(|l| l.strip_prefix(&prefix)) else {
         return (None, None);
     };
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -812,21 +810,25 @@ impl Sink for PgSink {
 #[derive(Debug, Clone, PartialEq)]
 struct Session {
     pid: i32,
-    started: String,
+    /// `backend_start` in microseconds since 1970 (a number: its text would depend on
+    /// the session's TimeZone and DateStyle). None when it could not be read: the
+    /// process number alone then names the session.
+    started: Option<i64>,
 }
 
 /// The server session of a connection (to end it from another one).
 fn session_of(client: &mut Client) -> Option<Session> {
-    client
+    let row = client
         .query_one(
-            "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            "SELECT pg_backend_pid(), (SELECT (extract(epoch FROM backend_start) * 1000000)::int8 \
+             FROM pg_stat_activity WHERE pid = pg_backend_pid())",
             &[],
         )
-        .ok()
-        .map(|r| Session {
-            pid: r.get(0),
-            started: r.get(1),
-        })
+        .ok()?;
+    Some(Session {
+        pid: row.get(0),
+        started: row.get(1),
+    })
 }
 
 impl PgSink {
@@ -854,7 +856,8 @@ fn end_session(
     old: &Session,
     wait: std::time::Duration,
 ) -> std::result::Result<bool, postgres::Error> {
-    const SAME: &str = "FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2";
+    const SAME: &str = "FROM pg_stat_activity WHERE pid = $1 \
+         AND ($2::int8 IS NULL OR (extract(epoch FROM backend_start) * 1000000)::int8 = $2)";
     let _ = client.query(
         &format!("SELECT pg_terminate_backend(pid) {SAME}"),
         &[&old.pid, &old.started],
@@ -907,7 +910,7 @@ mod tests {
         let mut us = server().unwrap();
         let real = session_of(&mut bystander).expect("a session");
         let other = Session {
-            started: "2001-01-01 00:00:00+00".into(),
+            started: real.started.map(|t| t - 1_000_000),
             ..real.clone()
         };
         let wait = std::time::Duration::from_secs(10);
@@ -962,5 +965,24 @@ mod tests {
             (Some(4), Some("c".to_string()))
         );
         assert_eq!(copy_line("SQL function f", "t"), (None, None));
+        // An input function's or a trigger's context comes first.
+        assert_eq!(
+            copy_line(
+                "JSON data, line 1: {bad\nCOPY t, line 5, column j: \"{bad\"",
+                "t"
+            ),
+            (Some(5), Some("j".to_string()))
+        );
+        assert_eq!(
+            copy_line(
+                "PL/pgSQL function f() line 3 at RAISE\nCOPY t, line 12",
+                "t"
+            ),
+            (Some(12), None)
+        );
+        assert_eq!(
+            copy_line("PL/pgSQL function f() line 3 at RAISE", "t"),
+            (None, None)
+        );
     }
 }
