@@ -1809,6 +1809,85 @@ fn database_url_is_the_default_target() {
     db.drop_table(&table);
 }
 
+/// PostgreSQL closes a session idle longer than `idle_session_timeout` (here 500 ms,
+/// set through the URL's `options`) with a FATAL error of its own (57P05): when the
+/// input stalls between two transactions, the sink reconnects and goes on, losing and
+/// duplicating nothing.
+#[test]
+fn postgres_reconnects_after_an_idle_session_timeout() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = table_name("idle_timeout", Kind::Postgres);
+    db.drop_table(&table);
+    let sep = if db.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options=-c%20idle_session_timeout%3D500", db.url());
+    let p = pipeline(
+        dir.path(),
+        "-",
+        "[source.schema]\nid = \"int\"\nv = \"int\"\n",
+        &url,
+        &table,
+        "commit_rows = 1000",
+        "[runtime]\nbatch_rows = 100\n",
+    );
+    // --restart: standard input cannot resume an earlier run's checkpoint.
+    let mut child = spawn(dir.path(), &["run", &p, "--json", "-q", "--restart"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut rows = String::from("id,v\n");
+    for i in 1..=1000 {
+        rows.push_str(&format!("{i},{i}\n"));
+    }
+    stdin.write_all(rows.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Wait for the first transaction, then stall past the timeout.
+    let t0 = Instant::now();
+    let t = db.ident(&table);
+    while db
+        .try_query(&format!("SELECT count(*) FROM {t}"))
+        .map_or(true, |r| r[0][0].as_deref() != Some("1000"))
+    {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("rowflow ended early ({st}): {:?}", child.wait_with_output());
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the first 1000 rows never committed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut rows = String::new();
+    for i in 1001..=2000 {
+        rows.push_str(&format!("{i},{i}\n"));
+    }
+    stdin.write_all(rows.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(j["reconnects"].as_u64().unwrap() >= 1, "{j}");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT count(*), count(DISTINCT id), sum(v) FROM {t}"
+        )),
+        vec![vec![
+            Some("2000".to_string()),
+            Some("2000".to_string()),
+            Some((2000 * 2001 / 2).to_string())
+        ]]
+    );
+    db.drop_table(&table);
+}
+
 /// PostgreSQL cuts identifiers longer than 63 bytes short without an error; a header
 /// that long is refused before anything is written, with the reason.
 #[test]

@@ -137,14 +137,24 @@ pub(crate) fn is_connection_error(e: &postgres::Error) -> bool {
     match e.code() {
         Some(code) => {
             let c = code.code();
-            // Lost connections, server shutdown/startup, too many connections, and the
-            // transient aborts a replay of the same transaction cures: deadlock,
+            // Lost connections, server shutdown/startup, too many connections, a
+            // session closed for being idle (idle_session_timeout, or
+            // idle_in_transaction_session_timeout when the input stalls mid-transaction),
+            // and the transient aborts a replay of the same transaction cures: deadlock,
             // serialization failure, lock not available. (Not 57014, a cancelled
             // statement: under statement_timeout it would fail the same way again.)
             c.starts_with("08")
                 || matches!(
                     c,
-                    "57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001" | "55P03"
+                    "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "57P05"
+                        | "25P03"
+                        | "53300"
+                        | "40P01"
+                        | "40001"
+                        | "55P03"
                 )
         }
         // No SQLSTATE: I/O, a closed connection, a timeout, a failed connect.
