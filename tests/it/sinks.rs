@@ -1106,6 +1106,95 @@ fn foreign_key_violations_are_isolated_to_their_rows(kind: Kind) {
     db.drop_table(&parent);
 }
 
+/// A user who may write the table but not create tables in its schema (PostgreSQL) or
+/// database (MySQL). The first load says how to create the checkpoint table and what to
+/// grant, and writes nothing; once that is done, as the owner, the user loads.
+fn a_user_who_may_not_create_tables_loads_once_the_checkpoint_table_is_there(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let admin = if kind == Kind::Postgres {
+        "postgres@"
+    } else {
+        "root@"
+    };
+    if !db.url().contains(&format!("//{admin}")) {
+        crate::db::skipped("the server is not logged into as its admin, who makes the user");
+        return;
+    }
+    let grants = "SELECT, INSERT, UPDATE, DELETE";
+    match kind {
+        Kind::Postgres => db.exec(
+            "DROP SCHEMA IF EXISTS rf_writer_only CASCADE;\n\
+             CREATE SCHEMA rf_writer_only;\n\
+             DO $$ BEGIN CREATE ROLE rf_writer LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;\n\
+             GRANT USAGE ON SCHEMA rf_writer_only TO rf_writer;\n\
+             CREATE TABLE rf_writer_only.t (id INTEGER PRIMARY KEY, name TEXT);\n\
+             GRANT SELECT, INSERT ON rf_writer_only.t TO rf_writer",
+        ),
+        _ => db.exec(
+            "DROP DATABASE IF EXISTS rf_writer_only;\n\
+             CREATE DATABASE rf_writer_only;\n\
+             CREATE USER IF NOT EXISTS 'rf_writer'@'%';\n\
+             CREATE USER IF NOT EXISTS 'rf_writer'@'localhost';\n\
+             CREATE TABLE rf_writer_only.t (id INTEGER PRIMARY KEY, name TEXT) ENGINE=InnoDB;\n\
+             GRANT SELECT, INSERT ON rf_writer_only.t TO 'rf_writer'@'%';\n\
+             GRANT SELECT, INSERT ON rf_writer_only.t TO 'rf_writer'@'localhost'",
+        ),
+    }
+    let csv = write(dir.path(), "w.csv", "id,name\n1,Ann\n2,Bo\n");
+    let mut url = db.url().replacen(admin, "rf_writer@", 1);
+    if kind == Kind::Mysql {
+        // The user may use only its own database.
+        let (base, _) = url.rsplit_once('/').unwrap();
+        url = format!("{base}/rf_writer_only");
+    }
+    let load = || {
+        rowflow(
+            dir.path(),
+            &[
+                "load",
+                &csv,
+                "--into",
+                &url,
+                "--table",
+                "rf_writer_only.t",
+                "-q",
+            ],
+        )
+    };
+    let run = load();
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("CREATE TABLE IF NOT EXISTS") && run.stderr.contains(grants),
+        "the message says what to do: {}",
+        run.stderr
+    );
+    assert_eq!(db.count("SELECT count(*) FROM rf_writer_only.t"), 0);
+    // What the message says, as the owner.
+    let err = run.stderr;
+    let create = &err[err.find("CREATE TABLE IF NOT EXISTS").unwrap()..];
+    let create = &create[..create.find("; then GRANT").unwrap()];
+    db.exec(create);
+    match kind {
+        Kind::Postgres => db.exec(&format!(
+            "GRANT {grants} ON rf_writer_only._rowflow_checkpoints TO rf_writer"
+        )),
+        _ => db.exec(&format!(
+            "GRANT {grants} ON rf_writer_only._rowflow_checkpoints TO 'rf_writer'@'%';\n\
+             GRANT {grants} ON rf_writer_only._rowflow_checkpoints TO 'rf_writer'@'localhost'"
+        )),
+    }
+    let run = load();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(db.count("SELECT count(*) FROM rf_writer_only.t"), 2);
+    match kind {
+        Kind::Postgres => db.exec("DROP SCHEMA rf_writer_only CASCADE"),
+        _ => db.exec("DROP DATABASE rf_writer_only"),
+    }
+}
+
 // ----- servers only ---------------------------------------------------------------------
 
 mod servers {
@@ -1127,6 +1216,7 @@ mod servers {
         a_resumed_load_does_not_truncate_again,
         check_says_when_a_missing_table_cannot_be_created,
         foreign_key_violations_are_isolated_to_their_rows,
+        a_user_who_may_not_create_tables_loads_once_the_checkpoint_table_is_there,
     );
 
     #[test]

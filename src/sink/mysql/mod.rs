@@ -399,8 +399,10 @@ pub fn read_checkpoints(
                 state: serde_json::from_str(&state).ok(),
             })
             .collect()),
-        // No checkpoint table yet.
-        Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(Vec::new()),
+        // No checkpoint table yet (1146), or none this user may read (1142: MySQL checks
+        // privileges before existence): nothing to resume. Opening the sink then makes
+        // the table, or says how to make it and what to grant.
+        Err(mysql::Error::MySqlError(m)) if m.code == 1146 || m.code == 1142 => Ok(Vec::new()),
         Err(e) => Err(connect.error(&e, "reading the checkpoint")),
     }
 }
@@ -544,8 +546,34 @@ impl MySink {
                 }
             }
         }
+        // The checkpoint table, made only when missing: a user who may write the table
+        // but not create tables can load once it is there (see the error's hint).
         if writer == 0 {
-            ddl(&mut conn, &table::checkpoint_table_sql(&t))?;
+            let ck = t.sibling(crate::checkpoint::TABLE);
+            let exists: Option<u32> = conn
+                .exec_first(
+                    "SELECT 1 FROM information_schema.tables \
+                     WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                    (ck.schema.clone(), ck.name.clone()),
+                )
+                .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
+            if exists.is_none() {
+                let sql = table::checkpoint_table_sql(&t);
+                conn.query_drop(&sql).map_err(|e| {
+                    let denied = matches!(&e, mysql::Error::MySqlError(m) if m.code == 1142);
+                    let hint = if denied {
+                        format!(
+                            " (rowflow keeps its checkpoints in {ck}, in the table's database; \
+                             create it once as a user who may, with: {sql}; then GRANT SELECT, \
+                             INSERT, UPDATE, DELETE ON {ck} to this user)",
+                            ck = ck.sql()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    connect.error(&e, &format!("creating the checkpoint table{hint}"))
+                })?;
+            }
         }
         let packet: u64 = conn
             .query_first("SELECT @@max_allowed_packet")

@@ -256,11 +256,30 @@ impl PgSink {
                 cols
             }
         };
-        // The checkpoint table, in its own statement: it is shared by every run.
+        // The checkpoint table, in its own statement: it is shared by every run. Made
+        // only when missing: a user who may write the table but not create tables in
+        // its schema can load once the table is there (see the error's hint).
         if writer == 0 {
-            client
-                .batch_execute(&table::checkpoint_table_sql(&table))
-                .map_err(|e| connect.error(&e, "creating the checkpoint table"))?;
+            let ck = table.sibling(crate::checkpoint::TABLE).sql();
+            let exists = client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&ck])
+                .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?
+                .get::<_, bool>(0);
+            if !exists {
+                let sql = table::checkpoint_table_sql(&table);
+                client.batch_execute(&sql).map_err(|e| {
+                    let hint = if e.code().map(|c| c.code()) == Some("42501") {
+                        format!(
+                            " (rowflow keeps its checkpoints in {ck}, in the table's schema; \
+                             create it once as a user who may, with: {sql}; then GRANT SELECT, \
+                             INSERT, UPDATE, DELETE ON {ck} to this user)"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    connect.error(&e, &format!("creating the checkpoint table{hint}"))
+                })?;
+            }
         }
         let targets: Vec<EncodeColumn> = opts
             .schema
