@@ -1195,6 +1195,56 @@ fn a_user_who_may_not_create_tables_loads_once_the_checkpoint_table_is_there(kin
     }
 }
 
+/// A table with generated columns (PostgreSQL: also an identity `GENERATED ALWAYS`):
+/// a pipeline that gives them values is refused by `check` and `run` before any row is
+/// written, naming the column; one that leaves them out loads, and the server fills them.
+fn generated_columns_are_refused_when_the_pipeline_gives_them_and_filled_when_not(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("generated", kind);
+    db.drop_table(&table);
+    let t = db.ident(&table);
+    match kind {
+        Kind::Postgres => db.exec(&format!(
+            "CREATE TABLE {t} (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT, \
+             up TEXT GENERATED ALWAYS AS (upper(name)) STORED)"
+        )),
+        _ => db.exec(&format!(
+            "CREATE TABLE {t} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name TEXT, \
+             up VARCHAR(40) AS (upper(name)) STORED) ENGINE=InnoDB"
+        )),
+    }
+    let with_up = write(dir.path(), "u.csv", "name,up\nann,x\n");
+    let p = pipeline(dir.path(), &with_up, "", &db.url(), &table, "", "");
+    for args in [vec!["check", &p], vec!["run", &p, "-q"]] {
+        let run = rowflow(dir.path(), &args);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("\"up\" is generated"), "{}", run.stderr);
+    }
+    if kind == Kind::Postgres {
+        let with_id = write(dir.path(), "i.csv", "id,name\n7,ann\n");
+        let p = pipeline(dir.path(), &with_id, "", &db.url(), &table, "", "");
+        let run = rowflow(dir.path(), &["check", &p]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("\"id\" is generated"), "{}", run.stderr);
+    }
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {t}")), 0);
+    let names = write(dir.path(), "n.csv", "name\nann\nbo\n");
+    let p = pipeline(dir.path(), &names, "", &db.url(), &table, "", "");
+    let run = rowflow(dir.path(), &["run", &p, "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        db.query(&format!("SELECT name, up FROM {t} ORDER BY id")),
+        vec![
+            vec![Some("ann".to_string()), Some("ANN".to_string())],
+            vec![Some("bo".to_string()), Some("BO".to_string())],
+        ]
+    );
+    db.drop_table(&table);
+}
+
 // ----- servers only ---------------------------------------------------------------------
 
 mod servers {
@@ -1217,6 +1267,7 @@ mod servers {
         check_says_when_a_missing_table_cannot_be_created,
         foreign_key_violations_are_isolated_to_their_rows,
         a_user_who_may_not_create_tables_loads_once_the_checkpoint_table_is_there,
+        generated_columns_are_refused_when_the_pipeline_gives_them_and_filled_when_not,
     );
 
     #[test]
