@@ -2079,6 +2079,48 @@ fn postgres_reconnects_after_an_idle_session_timeout() {
     db.drop_table(&table);
 }
 
+/// PostgreSQL upsert needs a unique index the server can use for `ON CONFLICT (key)`:
+/// not a partial one, nor one with an expression part that happens to hold the key
+/// column. `check` refuses those; a plain unique index on the key is accepted.
+#[test]
+fn postgres_upsert_needs_a_plain_unique_index_on_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = table_name("upsert_index", Kind::Postgres);
+    let csv = write(dir.path(), "u.csv", "id,name\n1,Ann\n");
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "",
+        &db.url(),
+        &table,
+        "mode = \"upsert\"\nkey = [\"id\"]",
+        "",
+    );
+    let t = db.ident(&table);
+    for (index, ok) in [
+        ("(id, lower(name))", false),
+        ("(id) WHERE id > 0", false),
+        ("(id)", true),
+    ] {
+        db.drop_table(&table);
+        db.exec(&format!(
+            "CREATE TABLE {t} (id INTEGER NOT NULL, name TEXT)"
+        ));
+        db.exec(&format!("CREATE UNIQUE INDEX ON {t} {index}"));
+        let run = rowflow(dir.path(), &["check", &p]);
+        if ok {
+            assert_eq!(run.code, 0, "{index}: {run:?}");
+        } else {
+            assert_eq!(run.code, 2, "{index}: {run:?}");
+            assert!(run.stderr.contains("unique index"), "{}", run.stderr);
+        }
+    }
+    db.drop_table(&table);
+}
+
 /// PostgreSQL cuts identifiers longer than 63 bytes short without an error; a header
 /// that long is refused before anything is written, with the reason.
 #[test]

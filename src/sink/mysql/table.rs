@@ -170,7 +170,7 @@ pub(crate) fn has_unique_on(
 ) -> mysql::Result<bool> {
     let (db, dbv) = db_expr(t);
     let sql = format!(
-        "SELECT index_name, column_name FROM information_schema.statistics \
+        "SELECT index_name, COALESCE(column_name, '') FROM information_schema.statistics \
          WHERE table_schema = {db} AND table_name = ? AND non_unique = 0 ORDER BY index_name"
     );
     let params: Vec<mysql::Value> = dbv
@@ -185,9 +185,11 @@ pub(crate) fn has_unique_on(
     for (i, c) in rows {
         by_index.entry(i).or_default().push(c.to_lowercase());
     }
+    // An index with an expression part (MySQL 8's functional key parts have no column
+    // name) cannot serve as the upsert's key.
     Ok(by_index.into_values().any(|mut cols| {
         cols.sort();
-        cols == want
+        !cols.iter().any(String::is_empty) && cols == want
     }))
 }
 

@@ -83,6 +83,7 @@ pub(crate) fn has_unique_on(
         "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i \
          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
          WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL \
+           AND i.indexprs IS NULL AND i.indisvalid \
          GROUP BY i.indexrelid",
         &[&table.sql()],
     )?;
