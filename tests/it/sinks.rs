@@ -1531,6 +1531,11 @@ struct TlsMariadb {
 impl TlsMariadb {
     /// None (with the reason) when this machine cannot run one.
     fn start(cert: &str, key: &str) -> Result<TlsMariadb, String> {
+        Self::start_with_ca(cert, key, None)
+    }
+
+    /// The same, also checking client certificates against `ca` (for `REQUIRE X509`).
+    fn start_with_ca(cert: &str, key: &str, ca: Option<&str>) -> Result<TlsMariadb, String> {
         let find = |names: &[&str]| {
             names.iter().find_map(|n| {
                 ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"]
@@ -1548,6 +1553,13 @@ impl TlsMariadb {
         for (from, to) in [(cert, "cert.pem"), (key, "key.pem")] {
             std::fs::copy(from, d.join(to)).map_err(|e| format!("{from}: {e}"))?;
         }
+        let ca_arg: Vec<String> = match ca {
+            Some(ca) => {
+                std::fs::copy(ca, d.join("ca.pem")).map_err(|e| format!("{ca}: {e}"))?;
+                vec![format!("--ssl-ca={}", d.join("ca.pem").display())]
+            }
+            None => vec![],
+        };
         // SAFETY: geteuid has no preconditions and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let user: Vec<String> = if root {
@@ -1583,6 +1595,7 @@ impl TlsMariadb {
             .arg(format!("--pid-file={}", d.join("pid").display()))
             .arg(format!("--ssl-cert={}", d.join("cert.pem").display()))
             .arg(format!("--ssl-key={}", d.join("key.pem").display()))
+            .args(&ca_arg)
             .args([
                 "--require-secure-transport=ON",
                 "--skip-log-bin",
@@ -1626,6 +1639,153 @@ impl Drop for TlsMariadb {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A throwaway certificate authority, with a server certificate for `localhost` and
+/// 127.0.0.1 and a client certificate for the user `client_cn`, made by `openssl` in
+/// `dir`: (ca.pem, server.pem, server.key, client.pem, client.key).
+fn make_certs(dir: &Path, client_cn: &str) -> Result<[String; 5], String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    // Extensions make them X.509 v3 certificates (what TLS libraries accept).
+    for (name, ext) in [
+        (
+            "server.ext",
+            "subjectAltName = DNS:localhost, IP:127.0.0.1\nextendedKeyUsage = serverAuth\n",
+        ),
+        ("client.ext", "extendedKeyUsage = clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(name), ext).map_err(|e| e.to_string())?;
+    }
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rowflow test CA",
+    ])?;
+    for (name, cn) in [("server", "localhost"), ("client", client_cn)] {
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ])?;
+        let (csr, pem, ext) = (
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ])?;
+    }
+    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    Ok([
+        path("ca.pem"),
+        path("server.pem"),
+        path("server.key"),
+        path("client.pem"),
+        path("client.key"),
+    ])
+}
+
+/// MySQL: a user that must present a client certificate (`REQUIRE X509`) loads with
+/// `ssl-cert` and `ssl-key`, and is refused without them.
+#[test]
+fn mysql_client_certificates() {
+    let certs = tempfile::tempdir().unwrap();
+    let started = make_certs(certs.path(), "rf_x509")
+        .and_then(|p| TlsMariadb::start_with_ca(&p[1], &p[2], Some(&p[0])).map(|s| (s, p)));
+    let (server, [ca, _, _, client, client_key]) = match started {
+        Ok(s) => s,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("mysql_client_certificates cannot start a TLS MariaDB: {why}")
+        }
+        Err(why) => {
+            crate::db::skipped(&format!("mysql_client_certificates: {why}"));
+            return;
+        }
+    };
+    let admin = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some("127.0.0.1"))
+        .tcp_port(server.port)
+        .user(Some("root"))
+        .ssl_opts(Some(
+            mysql::SslOpts::default().with_danger_accept_invalid_certs(true),
+        ));
+    {
+        use mysql::prelude::Queryable;
+        let mut c = mysql::Conn::new(admin).unwrap();
+        c.query_drop("CREATE USER 'rf_x509'@'%' REQUIRE X509")
+            .unwrap();
+        c.query_drop("GRANT ALL ON test.* TO 'rf_x509'@'%'")
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "c.csv", "id\n1\n2\n");
+    let with = |q: &str| {
+        let url = format!(
+            "mysql://rf_x509@127.0.0.1:{}/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}{q}",
+            server.port
+        );
+        rowflow(
+            dir.path(),
+            &[
+                "load", &csv, "--into", &url, "--table", "cert_t", "--mode", "replace", "--json",
+                "-q",
+            ],
+        )
+    };
+    let run = with(&format!("&ssl-cert={client}&ssl-key={client_key}"));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 2, "{run:?}");
+    let run = with("");
+    assert_eq!(run.code, 2, "refused without a certificate: {run:?}");
+    let run = with(&format!("&ssl-cert={client}"));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("go together"), "{}", run.stderr);
 }
 
 /// MySQL TLS modes against a server that refuses unencrypted connections: DISABLED is

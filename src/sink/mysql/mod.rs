@@ -58,7 +58,8 @@ struct MyConnect {
 impl MyConnect {
     /// Parse `mysql://user:password@host:port/db`. TLS: `ssl-mode=DISABLED` (default),
     /// `REQUIRED` (encrypted, certificate not checked), `VERIFY_CA`, `VERIFY_IDENTITY`,
-    /// and `ssl-ca=PATH` for the trusted roots.
+    /// `ssl-ca=PATH` for the trusted roots, and `ssl-cert=PATH` with `ssl-key=PATH` for a
+    /// client certificate (PEM) when the server asks for one (`REQUIRE X509`).
     fn parse(url: &str) -> Result<Self> {
         let display = redact_url(url);
         let secrets = url_secrets(url);
@@ -67,6 +68,7 @@ impl MyConnect {
         let mut kept = Vec::new();
         let mut ssl: Option<mysql::SslOpts> = None;
         let mut ca = None;
+        let (mut cert, mut key) = (None, None);
         for kv in query.split('&').filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             match k.replace('_', "-").to_ascii_lowercase().as_str() {
@@ -90,6 +92,8 @@ impl MyConnect {
                     }
                 }
                 "ssl-ca" | "sslrootcert" => ca = Some(crate::sink::url::percent_decode(v)),
+                "ssl-cert" | "sslcert" => cert = Some(crate::sink::url::percent_decode(v)),
+                "ssl-key" | "sslkey" => key = Some(crate::sink::url::percent_decode(v)),
                 _ => kept.push(kv),
             }
         }
@@ -103,6 +107,27 @@ impl MyConnect {
             *s = s
                 .clone()
                 .with_root_cert_path(Some(std::path::PathBuf::from(ca)));
+        }
+        match (cert, key) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                // Read here, so that a missing or unreadable file is a clear error now.
+                for (what, path) in [("ssl-cert", &cert), ("ssl-key", &key)] {
+                    std::fs::metadata(path).map_err(|e| bad(format!("{what} {path}: {e}")))?;
+                }
+                let Some(s) = ssl.as_mut() else {
+                    return Err(bad(
+                        "ssl-cert and ssl-key need TLS: add ssl-mode=REQUIRED, VERIFY_CA or VERIFY_IDENTITY".into(),
+                    ));
+                };
+                *s = s
+                    .clone()
+                    .with_client_identity(Some(mysql::ClientIdentity::new(
+                        std::path::PathBuf::from(cert),
+                        std::path::PathBuf::from(key),
+                    )));
+            }
+            _ => return Err(bad("ssl-cert and ssl-key go together".into())),
         }
         let opts: mysql::Opts = OptsBuilder::from_opts(opts)
             .ssl_opts(ssl)

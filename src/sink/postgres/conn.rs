@@ -41,7 +41,9 @@ impl PgConnect {
     /// Parse `url`. Besides the options tokio-postgres knows, `sslmode` takes every libpq
     /// value (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and
     /// `sslrootcert=PATH` names the trusted root certificates (PEM); without it the
-    /// system's roots are trusted.
+    /// system's roots are trusted. `sslcert=PATH` and `sslkey=PATH` give a client
+    /// certificate and its key (PEM), for servers that authenticate clients by
+    /// certificate.
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let display = redact_url(url);
         let secrets = url_secrets(url);
@@ -54,6 +56,7 @@ impl PgConnect {
         let mut verify = Verify::Encrypt;
         let mut mode = SslMode::Prefer;
         let mut root_cert = None;
+        let (mut cert, mut key) = (None, None);
         for kv in query.split('&').filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             match k {
@@ -72,6 +75,8 @@ impl PgConnect {
                     }
                 }
                 "sslrootcert" => root_cert = Some(crate::sink::url::percent_decode(v)),
+                "sslcert" => cert = Some(crate::sink::url::percent_decode(v)),
+                "sslkey" => key = Some(crate::sink::url::percent_decode(v)),
                 _ => kept.push(kv),
             }
         }
@@ -92,10 +97,20 @@ impl PgConnect {
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
         config.tcp_user_timeout(Duration::from_secs(60));
+        let identity = match (cert, key) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some(client_identity(&c, &k).map_err(&bad)?),
+            _ => return Err(bad("sslcert and sslkey go together".into())),
+        };
         let tls = match verify {
+            Verify::Off if identity.is_some() => {
+                return Err(bad(
+                    "sslcert and sslkey need TLS: not sslmode=disable".into()
+                ));
+            }
             Verify::Off => None,
             v => Some(tokio_postgres_rustls::MakeRustlsConnect::new(
-                client_config(v, root_cert.as_deref()).map_err(bad)?,
+                client_config(v, root_cert.as_deref(), identity).map_err(bad)?,
             )),
         };
         Ok(PgConnect {
@@ -209,19 +224,53 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
     }
 }
 
+/// A client certificate chain and its private key, from PEM files.
+type Identity = (
+    Vec<CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// Read a client certificate (`sslcert`) and its key (`sslkey`).
+fn client_identity(cert: &str, key: &str) -> std::result::Result<Identity, String> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(cert).map_err(|e| format!("sslcert {cert}: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("sslcert {cert}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("sslcert {cert}: no certificate in the file"));
+    }
+    let pem = std::fs::read(key).map_err(|e| format!("sslkey {key}: {e}"))?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| format!("sslkey {key}: {e}"))?;
+    Ok((certs, key))
+}
+
 fn client_config(
     verify: Verify,
     root_cert: Option<&str>,
+    identity: Option<Identity>,
 ) -> std::result::Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
+    // The client's side: a certificate when one is given.
+    let finish =
+        |b: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>| {
+            match identity {
+                Some((certs, key)) => b
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| format!("sslcert/sslkey: {e}")),
+                None => Ok(b.with_no_client_auth()),
+            }
+        };
     if verify == Verify::Encrypt {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth());
+        return finish(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
+        );
     }
     let mut roots = rustls::RootCertStore::empty();
     match root_cert {
@@ -250,12 +299,13 @@ fn client_config(
             .build()
             .map_err(|e| format!("TLS setup: {e}"))?;
     if verify == Verify::Full {
-        return Ok(builder.with_webpki_verifier(webpki).with_no_client_auth());
+        return finish(builder.with_webpki_verifier(webpki));
     }
-    Ok(builder
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
-        .with_no_client_auth())
+    finish(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki))),
+    )
 }
 
 /// `require`: encrypt, accept any certificate (libpq's behaviour without a root cert).
