@@ -1731,6 +1731,198 @@ fn make_certs(dir: &Path, client_cn: &str) -> Result<[String; 5], String> {
     ])
 }
 
+/// A throwaway PostgreSQL cluster (initdb, run as the `postgres` user when the tests
+/// run as root) on a free port, TLS on with `certs` (ca, server cert, server key) and
+/// the role `rf_cert` authenticated by client certificate; stopped when dropped.
+struct CertPostgres {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl CertPostgres {
+    fn start(ca: &str, cert: &str, key: &str) -> Result<CertPostgres, String> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("/usr/lib/postgresql: {e}"))?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists())
+            .ok_or("no initdb")?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        let cmd = |prog: &str| {
+            let mut c = if as_postgres {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bin.join(prog));
+                c
+            } else {
+                std::process::Command::new(bin.join(prog))
+            };
+            c.stdin(std::process::Stdio::null());
+            c
+        };
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let d = dir.path();
+        for (from, to) in [(ca, "ca.pem"), (cert, "server.pem"), (key, "server.key")] {
+            std::fs::copy(from, d.join(to)).map_err(|e| format!("{from}: {e}"))?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("server.key"), std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        if as_postgres {
+            let out = std::process::Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(d)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!("chown: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+        let data = d.join("data");
+        let out = cmd("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
+             ssl = on\nssl_cert_file = '{d}/server.pem'\nssl_key_file = '{d}/server.key'\n\
+             ssl_ca_file = '{d}/ca.pem'\nfsync = off\nshared_buffers = 16MB\n",
+            d = d.display()
+        );
+        let append = |file: &str, text: &str, replace: bool| -> Result<(), String> {
+            let path = data.join(file);
+            let old = if replace {
+                String::new()
+            } else {
+                std::fs::read_to_string(&path).map_err(|e| e.to_string())?
+            };
+            std::fs::write(&path, format!("{old}{text}")).map_err(|e| e.to_string())
+        };
+        append("postgresql.conf", &conf, false)?;
+        append(
+            "pg_hba.conf",
+            "local all all trust\nhostssl all rf_cert 127.0.0.1/32 cert\n\
+             host all postgres 127.0.0.1/32 trust\n",
+            true,
+        )?;
+        let log = std::fs::File::create(d.join("server.log")).map_err(|e| e.to_string())?;
+        let child = cmd("postgres")
+            .arg("-D")
+            .arg(&data)
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let me = CertPostgres { child, port, dir };
+        let admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match postgres::Client::connect(&admin, postgres::NoTls) {
+                Ok(mut c) => {
+                    c.batch_execute(
+                        "CREATE ROLE rf_cert LOGIN; GRANT CREATE ON SCHEMA public TO rf_cert",
+                    )
+                    .map_err(|e| e.to_string())?;
+                    return Ok(me);
+                }
+                Err(e) if Instant::now() > deadline => return Err(format!("not ready: {e}")),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+impl Drop for CertPostgres {
+    fn drop(&mut self) {
+        // SIGINT to the server itself (the child may be `runuser`, which does not pass
+        // it on): the fast shutdown, which ends the server's processes too. Bounded: a
+        // server that does not stop is killed.
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+        if let Some(pid) = pid {
+            // SAFETY: kill has no memory preconditions.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+        }
+        let t0 = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if t0.elapsed() > Duration::from_secs(15) {
+                if let Some(pid) = pid {
+                    // SAFETY: as above.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// PostgreSQL: a role the server authenticates by client certificate (`cert` in
+/// pg_hba.conf) loads with `sslcert` and `sslkey`, and is refused without them.
+#[test]
+fn postgres_client_certificates() {
+    let certs = tempfile::tempdir().unwrap();
+    let started = make_certs(certs.path(), "rf_cert")
+        .and_then(|p| CertPostgres::start(&p[0], &p[1], &p[2]).map(|s| (s, p)));
+    let (server, [ca, _, _, client, client_key]) = match started {
+        Ok(s) => s,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("postgres_client_certificates cannot start a PostgreSQL: {why}")
+        }
+        Err(why) => {
+            crate::db::skipped(&format!("postgres_client_certificates: {why}"));
+            return;
+        }
+    };
+    // The key must not be readable by others (as libpq wants it).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&client_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "c.csv", "id\n1\n2\n");
+    let with = |q: &str| {
+        let url = format!(
+            "postgres://rf_cert@127.0.0.1:{}/postgres?sslmode=verify-full&sslrootcert={ca}{q}",
+            server.port
+        );
+        rowflow(
+            dir.path(),
+            &[
+                "load",
+                &csv,
+                "--into",
+                &url,
+                "--table",
+                "rf_cert_t",
+                "--json",
+                "-q",
+            ],
+        )
+    };
+    let run = with(&format!("&sslcert={client}&sslkey={client_key}"));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 2, "{run:?}");
+    let run = with("");
+    assert_eq!(run.code, 2, "refused without a certificate: {run:?}");
+    let run = with(&format!("&sslkey={client_key}"));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("go together"), "{}", run.stderr);
+}
+
 /// MySQL: a user that must present a client certificate (`REQUIRE X509`) loads with
 /// `ssl-cert` and `ssl-key`, and is refused without them.
 #[test]
