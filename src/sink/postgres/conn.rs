@@ -133,10 +133,22 @@ impl PgConnect {
     /// Turn a driver error into a fatal [`Error::Sink`] or a retryable
     /// [`Error::Connection`], with the password scrubbed from the message.
     pub(crate) fn error(&self, e: &postgres::Error, doing: &str) -> Error {
+        // A prepared statement that already exists, or no longer does, on a connection
+        // that prepared nothing of the kind: a pooler that hands each transaction to
+        // another server connection.
+        let pooler = match e.code().map(|c| c.code()) {
+            Some("42P05") | Some("26000") => {
+                " (this looks like a connection pooler in transaction mode, such as PgBouncer \
+                 before 1.21: rowflow needs session pooling, a pooler that keeps prepared \
+                 statements (PgBouncer 1.21+ with max_prepared_statements), or a direct \
+                 connection)"
+            }
+            _ => "",
+        };
         crate::sink::destination_error(
             &self.display,
             &self.secrets,
-            format!("{doing}: {}", describe(e)),
+            format!("{doing}: {}{pooler}", describe(e)),
             is_connection_error(e),
         )
     }
