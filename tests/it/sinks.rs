@@ -1189,6 +1189,25 @@ fn a_user_who_may_not_create_tables_loads_once_the_checkpoint_table_is_there(kin
     let run = load();
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(db.count("SELECT count(*) FROM rf_writer_only.t"), 2);
+    // Without SELECT on the checkpoints, the resume point cannot be read: refused
+    // (taking it for "nothing to resume" would load the file a second time).
+    match kind {
+        Kind::Postgres => {
+            db.exec("REVOKE SELECT ON rf_writer_only._rowflow_checkpoints FROM rf_writer")
+        }
+        _ => db.exec(
+            "REVOKE SELECT ON rf_writer_only._rowflow_checkpoints FROM 'rf_writer'@'%';\n\
+             REVOKE SELECT ON rf_writer_only._rowflow_checkpoints FROM 'rf_writer'@'localhost'",
+        ),
+    }
+    let run = load();
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("reading the checkpoint"),
+        "refused before loading: {}",
+        run.stderr
+    );
+    assert_eq!(db.count("SELECT count(*) FROM rf_writer_only.t"), 2);
     match kind {
         Kind::Postgres => db.exec("DROP SCHEMA rf_writer_only CASCADE"),
         _ => db.exec("DROP DATABASE rf_writer_only"),
@@ -1224,11 +1243,33 @@ fn generated_columns_are_refused_when_the_pipeline_gives_them_and_filled_when_no
         assert!(run.stderr.contains("\"up\" is generated"), "{}", run.stderr);
     }
     if kind == Kind::Postgres {
+        // An identity GENERATED ALWAYS takes given values through COPY (append), not
+        // through upsert's INSERT.
         let with_id = write(dir.path(), "i.csv", "id,name\n7,ann\n");
-        let p = pipeline(dir.path(), &with_id, "", &db.url(), &table, "", "");
+        let p = pipeline(
+            dir.path(),
+            &with_id,
+            "",
+            &db.url(),
+            &table,
+            "mode = \"upsert\"\nkey = [\"id\"]",
+            "",
+        );
         let run = rowflow(dir.path(), &["check", &p]);
         assert_eq!(run.code, 2, "{run:?}");
-        assert!(run.stderr.contains("\"id\" is generated"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("\"id\" is an identity"),
+            "{}",
+            run.stderr
+        );
+        let p = pipeline(dir.path(), &with_id, "", &db.url(), &table, "", "");
+        let run = rowflow(dir.path(), &["run", &p, "-q"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            db.query(&format!("SELECT id, up FROM {t}")),
+            vec![vec![Some("7".to_string()), Some("ANN".to_string())]]
+        );
+        db.exec(&format!("DELETE FROM {t}"));
     }
     assert_eq!(db.count(&format!("SELECT count(*) FROM {t}")), 0);
     let names = write(dir.path(), "n.csv", "name\nann\nbo\n");
@@ -2452,24 +2493,36 @@ fn postgres_upsert_needs_a_plain_unique_index_on_the_key() {
         "",
     );
     let t = db.ident(&table);
+    // (the table's key constraint or index, usable by ON CONFLICT (id))
     for (index, ok) in [
-        ("(id, lower(name))", false),
-        ("(id) WHERE id > 0", false),
-        ("(id)", true),
+        ("UNIQUE INDEX ON {t} (id, lower(name))", false),
+        ("UNIQUE INDEX ON {t} (id) WHERE id > 0", false),
+        ("UNIQUE INDEX ON {t} (id) INCLUDE (name)", true),
+        ("UNIQUE INDEX ON {t} (id)", true),
     ] {
         db.drop_table(&table);
         db.exec(&format!(
             "CREATE TABLE {t} (id INTEGER NOT NULL, name TEXT)"
         ));
-        db.exec(&format!("CREATE UNIQUE INDEX ON {t} {index}"));
+        db.exec(&format!("CREATE {}", index.replace("{t}", &t)));
         let run = rowflow(dir.path(), &["check", &p]);
         if ok {
+            assert_eq!(run.code, 0, "{index}: {run:?}");
+            // And the upsert itself runs on it.
+            let run = rowflow(dir.path(), &["run", &p, "-q", "--restart"]);
             assert_eq!(run.code, 0, "{index}: {run:?}");
         } else {
             assert_eq!(run.code, 2, "{index}: {run:?}");
             assert!(run.stderr.contains("unique index"), "{}", run.stderr);
         }
     }
+    // A deferrable unique constraint cannot arbitrate ON CONFLICT.
+    db.drop_table(&table);
+    db.exec(&format!(
+        "CREATE TABLE {t} (id INTEGER NOT NULL UNIQUE DEFERRABLE, name TEXT)"
+    ));
+    let run = rowflow(dir.path(), &["check", &p]);
+    assert_eq!(run.code, 2, "deferrable: {run:?}");
     db.drop_table(&table);
 }
 

@@ -111,9 +111,10 @@ impl MyConnect {
         match (cert, key) {
             (None, None) => {}
             (Some(cert), Some(key)) => {
-                // Read here, so that a missing or unreadable file is a clear error now.
+                // Opened here, so that a missing or unreadable file is a clear error now
+                // (not a failed connection on every attempt).
                 for (what, path) in [("ssl-cert", &cert), ("ssl-key", &key)] {
-                    std::fs::metadata(path).map_err(|e| bad(format!("{what} {path}: {e}")))?;
+                    std::fs::File::open(path).map_err(|e| bad(format!("{what} {path}: {e}")))?;
                 }
                 let Some(s) = ssl.as_mut() else {
                     return Err(bad(
@@ -424,10 +425,35 @@ pub fn read_checkpoints(
                 state: serde_json::from_str(&state).ok(),
             })
             .collect()),
-        // No checkpoint table yet (1146), or none this user may read (1142: MySQL checks
-        // privileges before existence): nothing to resume. Opening the sink then makes
-        // the table, or says how to make it and what to grant.
-        Err(mysql::Error::MySqlError(m)) if m.code == 1146 || m.code == 1142 => Ok(Vec::new()),
+        // No checkpoint table yet.
+        Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(Vec::new()),
+        // Denied (MySQL checks privileges before existence): nothing to resume only if
+        // this user cannot see the table at all, which means it has no privilege on it,
+        // so it cannot have written checkpoints there either (opening the sink then
+        // makes the table or says how). A table it sees but may not read would lose the
+        // resume point: refused, with the grant to ask for.
+        Err(e @ mysql::Error::MySqlError(_)) if matches!(&e, mysql::Error::MySqlError(m) if m.code == 1142) =>
+        {
+            let ck = t.sibling(crate::checkpoint::TABLE);
+            let visible: Option<u32> = conn
+                .exec_first(
+                    "SELECT 1 FROM information_schema.tables \
+                     WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                    (ck.schema.clone(), ck.name.clone()),
+                )
+                .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
+            match visible {
+                None => Ok(Vec::new()),
+                Some(_) => Err(connect.error(
+                    &e,
+                    &format!(
+                        "reading the checkpoint (GRANT SELECT, INSERT, UPDATE, DELETE ON {} \
+                         to this user)",
+                        ck.sql()
+                    ),
+                )),
+            }
+        }
         Err(e) => Err(connect.error(&e, "reading the checkpoint")),
     }
 }
@@ -589,8 +615,8 @@ impl MySink {
                     let hint = if denied {
                         format!(
                             " (rowflow keeps its checkpoints in {ck}, in the table's database; \
-                             create it once as a user who may, with: {sql}; then GRANT SELECT, \
-                             INSERT, UPDATE, DELETE ON {ck} to this user)",
+                             if it is missing, create it once as a user who may, with: {sql}; \
+                             then GRANT SELECT, INSERT, UPDATE, DELETE ON {ck} to this user)",
                             ck = ck.sql()
                         )
                     } else {
