@@ -168,27 +168,17 @@ fn params(url: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|(k, v)| (k, v.split('#').next().unwrap_or(v)))
 }
 
-/// `s` with every byte outside RFC 3986's unreserved characters percent-encoded.
-fn percent_encode(s: &str) -> String {
+/// `s` with every byte outside RFC 3986's unreserved characters percent-encoded, with
+/// upper- or (`lower`) lower-case hex digits (`%2F`, `%2f`: encoders write either).
+fn percent_encode(s: &str, lower: bool) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
         } else {
             out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The same with lower-case hex digits (`%2f`), as some encoders write it.
-fn percent_encode_lower(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02x}"));
         }
     }
     out
@@ -219,7 +209,7 @@ pub(crate) fn scrub(msg: &str, secrets: &[String]) -> String {
     let mut out = msg.to_string();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(s.as_str(), "***");
-        for encoded in [percent_encode(s), percent_encode_lower(s)] {
+        for encoded in [percent_encode(s, false), percent_encode(s, true)] {
             if encoded != *s {
                 out = out.replace(&encoded, "***");
             }

@@ -368,11 +368,7 @@ pub struct MySink {
 fn swap_tables(conn: &mut Conn, table: &MyName, new: &MyName) -> mysql::Result<()> {
     let old = table.sibling(&format!("{}__rowflow_old", table.name));
     conn.query_drop(format!("DROP TABLE IF EXISTS {}", old.sql()))?;
-    let exists: Option<u32> = conn.exec_first(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-        (table.schema.clone(), table.name.clone()),
-    )?;
-    if exists.is_some() {
+    if table::exists(conn, table)? {
         conn.query_drop(format!(
             "RENAME TABLE {t} TO {old}, {new} TO {t}",
             t = table.sql(),
@@ -432,27 +428,21 @@ pub fn read_checkpoints(
         // so it cannot have written checkpoints there either (opening the sink then
         // makes the table or says how). A table it sees but may not read would lose the
         // resume point: refused, with the grant to ask for.
-        Err(e @ mysql::Error::MySqlError(_)) if matches!(&e, mysql::Error::MySqlError(m) if m.code == 1142) =>
-        {
+        Err(mysql::Error::MySqlError(m)) if m.code == 1142 => {
             let ck = t.sibling(crate::checkpoint::TABLE);
-            let visible: Option<u32> = conn
-                .exec_first(
-                    "SELECT 1 FROM information_schema.tables \
-                     WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-                    (ck.schema.clone(), ck.name.clone()),
-                )
+            let visible = table::exists(&mut conn, &ck)
                 .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
-            match visible {
-                None => Ok(Vec::new()),
-                Some(_) => Err(connect.error(
-                    &e,
-                    &format!(
-                        "reading the checkpoint (GRANT SELECT, INSERT, UPDATE, DELETE ON {} \
-                         to this user)",
-                        ck.sql()
-                    ),
-                )),
+            if !visible {
+                return Ok(Vec::new());
             }
+            Err(connect.error(
+                &mysql::Error::MySqlError(m),
+                &format!(
+                    "reading the checkpoint (GRANT SELECT, INSERT, UPDATE, DELETE ON {} \
+                     to this user)",
+                    ck.sql()
+                ),
+            ))
         }
         Err(e) => Err(connect.error(&e, "reading the checkpoint")),
     }
@@ -601,14 +591,9 @@ impl MySink {
         // but not create tables can load once it is there (see the error's hint).
         if writer == 0 {
             let ck = t.sibling(crate::checkpoint::TABLE);
-            let exists: Option<u32> = conn
-                .exec_first(
-                    "SELECT 1 FROM information_schema.tables \
-                     WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-                    (ck.schema.clone(), ck.name.clone()),
-                )
+            let exists = table::exists(&mut conn, &ck)
                 .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
-            if exists.is_none() {
+            if !exists {
                 let sql = table::checkpoint_table_sql(&t);
                 conn.query_drop(&sql).map_err(|e| {
                     let denied = matches!(&e, mysql::Error::MySqlError(m) if m.code == 1142);

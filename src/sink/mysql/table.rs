@@ -125,6 +125,17 @@ pub(crate) fn cannot_create(conn: &mut mysql::Conn, t: &MyName) -> mysql::Result
         .then(|| format!("database {db:?} does not exist")))
 }
 
+/// Whether the table exists as far as this user can see (information_schema lists the
+/// tables it has some privilege on).
+pub(crate) fn exists(conn: &mut mysql::Conn, t: &MyName) -> mysql::Result<bool> {
+    let found: Option<u32> = conn.exec_first(
+        "SELECT 1 FROM information_schema.tables \
+         WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+        (t.schema.clone(), t.name.clone()),
+    )?;
+    Ok(found.is_some())
+}
+
 pub(crate) fn table_columns(
     conn: &mut mysql::Conn,
     t: &MyName,
