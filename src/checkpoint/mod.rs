@@ -41,6 +41,18 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The name of the lock a server database takes for this load's checkpoint: every
+    /// writer's transaction holds it shared, and reading the checkpoint to plan a run
+    /// takes it exclusively, so a run waits for the transactions of a killed one that
+    /// the server is still committing (or rolling back) before it decides where to
+    /// start.
+    pub fn lock_name(&self) -> String {
+        format!(
+            "rowflow\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.pipeline, self.table, self.input_id
+        )
+    }
+
     /// The identity of `inputs` (names and fingerprints) loaded by `pipeline` into
     /// `table`.
     pub fn new(pipeline: &str, table: &str, inputs: &[(String, String)]) -> Self {

@@ -1286,6 +1286,74 @@ fn generated_columns_are_refused_when_the_pipeline_gives_them_and_filled_when_no
     db.drop_table(&table);
 }
 
+/// A run killed during COMMIT leaves the server to finish it; the next run must not read
+/// the checkpoint before it lands (it would send that transaction's rows again). Here
+/// an open transaction stands in for it: it holds what a writer's transaction holds
+/// (PostgreSQL: the load's advisory lock, shared; MySQL: its checkpoint row, locked),
+/// and the next run waits until it ends.
+fn a_run_waits_for_an_earlier_runs_open_transaction_before_reading_the_checkpoint(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("checkpoint_wait", kind);
+    db.drop_table(&table);
+    let csv = write(dir.path(), "w.csv", "id\n1\n2\n");
+    let p = pipeline(dir.path(), &csv, "", &db.url(), &table, "", "");
+    let run = rowflow(dir.path(), &["run", &p, "-q", "--restart"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let ck = "_rowflow_checkpoints";
+    let input_id = db.query(&format!(
+        "SELECT input_id FROM {} WHERE target_table = '{table}'",
+        db.ident(ck)
+    ))[0][0]
+        .clone()
+        .unwrap();
+    // The stand-in transaction, on its own connection.
+    let hold = |kind: Kind| -> Box<dyn FnOnce()> {
+        match kind {
+            Kind::Postgres => {
+                let mut c = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
+                let name = format!("rowflow\u{1f}suite\u{1f}{table}\u{1f}{input_id}");
+                c.batch_execute("BEGIN").unwrap();
+                c.execute(
+                    "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+                    &[&name],
+                )
+                .unwrap();
+                Box::new(move || c.batch_execute("COMMIT").unwrap())
+            }
+            _ => {
+                use mysql::prelude::Queryable;
+                let mut c = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+                c.query_drop("START TRANSACTION").unwrap();
+                c.exec_drop(
+                    format!("SELECT 1 FROM {ck} WHERE target_table = ? FOR UPDATE"),
+                    (table.clone(),),
+                )
+                .unwrap();
+                Box::new(move || c.query_drop("COMMIT").unwrap())
+            }
+        }
+    };
+    let release = hold(kind);
+    let mut child = spawn(dir.path(), &["run", &p, "-q"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run did not wait for the open transaction"
+    );
+    release();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The load was complete: nothing written again.
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident(&table))),
+        2
+    );
+    db.drop_table(&table);
+}
+
 // ----- servers only ---------------------------------------------------------------------
 
 mod servers {
@@ -1309,6 +1377,7 @@ mod servers {
         foreign_key_violations_are_isolated_to_their_rows,
         a_user_who_may_not_create_tables_loads_once_the_checkpoint_table_is_there,
         generated_columns_are_refused_when_the_pipeline_gives_them_and_filled_when_not,
+        a_run_waits_for_an_earlier_runs_open_transaction_before_reading_the_checkpoint,
     );
 
     #[test]

@@ -403,10 +403,18 @@ pub fn read_checkpoints(
     let connect = MyConnect::parse(url)?;
     let mut conn = connect.connect()?;
     let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+    // A locking read, in a transaction: it waits (innodb_lock_wait_timeout) for the
+    // transactions of an earlier run of this load that the server may still be
+    // committing, since they hold locks on these rows; a run killed during COMMIT
+    // leaves it to finish on the server, and reading before it lands would send its
+    // rows again.
     let sql = format!(
-        "SELECT writer, run_id, state FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
+        "SELECT writer, run_id, state FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? \
+         LOCK IN SHARE MODE",
         t.sibling(crate::checkpoint::TABLE).sql()
     );
+    conn.query_drop("START TRANSACTION")
+        .map_err(|e| connect.error(&e, "reading the checkpoint"))?;
     let params: Vec<mysql::Value> = vec![
         id.pipeline.clone().into(),
         id.table.clone().into(),

@@ -113,6 +113,24 @@ pub fn read_checkpoints(
     let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
     let cp = t.sibling(crate::checkpoint::TABLE).sql();
     let read = |e: postgres::Error| connect.error(&e, "reading the checkpoint");
+    // Wait (a minute at most) for the transactions of an earlier run of this load that
+    // the server may still be committing: a run killed during COMMIT leaves it to
+    // finish on the server, and reading the checkpoint before it lands would send its
+    // rows again.
+    client
+        .batch_execute("SET lock_timeout = '60s'")
+        .map_err(read)?;
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+            &[&id.lock_name()],
+        )
+        .map_err(|e| {
+            connect.error(
+                &e,
+                "waiting for the transactions of an earlier run of this load to end",
+            )
+        })?;
     let exists: Option<u32> = client
         .query_one("SELECT to_regclass($1)::oid", &[&cp])
         .map_err(read)?
@@ -383,6 +401,15 @@ impl PgSink {
             .batch_execute("BEGIN")
             .map_err(|e| self.err(&e, "BEGIN"))?;
         self.in_tx = true;
+        // Held until COMMIT or ROLLBACK: a later run reading the checkpoint waits for
+        // this transaction to end (see `Identity::lock_name`).
+        let lock = self.checkpoint.lock_name();
+        self.client
+            .execute(
+                "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+                &[&lock],
+            )
+            .map_err(|e| self.err(&e, "BEGIN"))?;
         if !self.first_done && self.prepares {
             for ddl in self.first_ddl.clone() {
                 self.client
