@@ -1300,15 +1300,21 @@ fn a_run_waits_for_an_earlier_runs_open_transaction_before_reading_the_checkpoin
     db.drop_table(&table);
     let csv = write(dir.path(), "w.csv", "id\n1\n2\n");
     let p = pipeline(dir.path(), &csv, "", &db.url(), &table, "", "");
+    let ck = "_rowflow_checkpoints";
+    // Earlier runs of this test (other temporary paths) left checkpoint rows of their
+    // own: only this run's may remain. (No checkpoint table yet is fine.)
+    let _ = db.try_query(&format!(
+        "DELETE FROM {} WHERE target_table = '{table}'",
+        db.ident(ck)
+    ));
     let run = rowflow(dir.path(), &["run", &p, "-q", "--restart"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let ck = "_rowflow_checkpoints";
-    let input_id = db.query(&format!(
+    let ids = db.query(&format!(
         "SELECT input_id FROM {} WHERE target_table = '{table}'",
         db.ident(ck)
-    ))[0][0]
-        .clone()
-        .unwrap();
+    ));
+    assert_eq!(ids.len(), 1, "one checkpoint row: {ids:?}");
+    let input_id = ids[0][0].clone().unwrap();
     // The stand-in transaction, on its own connection.
     let hold = |kind: Kind| -> Box<dyn FnOnce()> {
         match kind {
@@ -1339,10 +1345,12 @@ fn a_run_waits_for_an_earlier_runs_open_transaction_before_reading_the_checkpoin
     let release = hold(kind);
     let mut child = spawn(dir.path(), &["run", &p, "-q"]);
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run did not wait for the open transaction"
-    );
+    if let Some(st) = child.try_wait().unwrap() {
+        panic!(
+            "the run did not wait for the open transaction ({st}): {:?}",
+            child.wait_with_output()
+        );
+    }
     release();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
