@@ -54,6 +54,9 @@ pub enum Error {
     /// A row error under `on_error = "fail"`, or more than `max_errors` rejected rows.
     #[error("{0}")]
     Aborted(String),
+    /// Another run of the same load holds its lock (the message names it).
+    #[error("{0}")]
+    Busy(String),
     /// Interrupted by Ctrl-C / SIGTERM after committing what was in flight.
     #[error("interrupted: {0}")]
     Interrupted(String),

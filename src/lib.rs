@@ -17,7 +17,8 @@
 //! | [`transform`] | per-batch stages: decode, compute, filter, select |
 //! | [`expr`] | SQL expressions compiled once into a typed evaluator |
 //! | [`sink`] | destinations: SQLite, PostgreSQL, MySQL/MariaDB |
-//! | [`checkpoint`] | commit records written with every transaction |
+//! | [`start`] | starting a load: its lock, its checkpoint, what the run does |
+//! | [`checkpoint`] | commit records written with every transaction; the decisions between runs |
 //! | [`row`], [`schema`], [`error`], [`report`] | leaf types |
 //! | [`generate`] | the deterministic generator of the standard `users` workload |
 //!
@@ -65,6 +66,7 @@ pub mod runtime;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod start;
 pub mod transform;
 
 pub use config::{OnError, PipelineSpec, SinkSpec, SourceSpec, TransformSpec, WriteMode};

@@ -24,17 +24,19 @@ use std::sync::Arc;
 use crate::config::{OnError, PipelineSpec, SinkSpec, SourceSpec, TransformSpec};
 use crate::error::{Error, Result};
 use crate::expr::ExprContext;
-use crate::plan::{AsyncSpec, Plan, StageSpec};
+use crate::plan::{AsyncSpec, Plan, Prepared, StageSpec};
 use crate::report::{Observer, Report, Silent};
 use crate::row::{Position, Row, Value};
 use crate::runtime::{AsyncFn, StopSignal};
 use crate::schema::{DataType, Schema};
+use crate::start::LoadSpec;
 
 /// A pipeline: a spec plus, for library users, async stages written in Rust.
 pub struct Pipeline {
     spec: PipelineSpec,
     stages: Vec<StageSpec>,
     restart: bool,
+    wait: bool,
 }
 
 /// Options of a user async stage.
@@ -208,6 +210,7 @@ impl Pipeline {
             spec,
             stages,
             restart: false,
+            wait: false,
         }
     }
 
@@ -268,6 +271,13 @@ impl Pipeline {
         self
     }
 
+    /// When another run of the same load is in progress, wait for it to end (by default
+    /// the run is refused with [`Error::Busy`](crate::Error::Busy) naming the other).
+    pub fn wait(mut self, yes: bool) -> Self {
+        self.wait = yes;
+        self
+    }
+
     /// Set the row error policy.
     pub fn on_error(mut self, policy: OnError) -> Self {
         self.spec.errors.on_error = policy;
@@ -293,10 +303,17 @@ impl Pipeline {
         self
     }
 
+    /// The load this pipeline runs: its destination, checkpoint key, shape and inputs
+    /// (resolved now).
+    pub fn load(&self) -> Result<LoadSpec> {
+        LoadSpec::of(&self.spec, &crate::plan::library_shapes(&self.stages))
+    }
+
     /// Validate everything and build the plan (reads the header, infers types). Blocking.
     pub fn plan(self, ctx: &ExprContext) -> Result<Plan> {
         let mut plan = crate::plan::build(&self.spec, self.stages, ctx)?;
         plan.restart = self.restart;
+        plan.wait = self.wait;
         Ok(plan)
     }
 
@@ -310,38 +327,66 @@ impl Pipeline {
     /// Plan and run, reporting progress to `observer` and stopping early when `stop`
     /// completes. Planning errors are `Err`; a run that starts returns a [`Report`]
     /// whatever its outcome.
+    ///
+    /// The load starts before it is planned: the database is contacted, the load's lock
+    /// taken and its checkpoint read first, so a wrong URL, a server that is down or
+    /// another run of the same load is reported before the inputs are scanned, and
+    /// inputs already loaded are not scanned at all.
     pub async fn run_with(self, observer: Arc<dyn Observer>, stop: StopSignal) -> Result<Report> {
-        let plan = tokio::task::spawn_blocking(move || {
+        let obs = observer.clone();
+        let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared> {
+            let load = LoadSpec::of(&self.spec, &crate::plan::library_shapes(&self.stages))?;
+            let started = crate::start::start(load, self.restart, self.wait, &mut |n| obs.note(n))?;
+            if let Some(report) = Plan::skipped(&started) {
+                return Ok(Prepared::Done(Box::new(report)));
+            }
             let ctx = ExprContext::from_clock();
-            self.plan(&ctx)
+            let plan =
+                crate::plan::build_for(&self.spec, self.stages, &ctx, Some(started.run_inputs()))?;
+            for n in &plan.notes {
+                obs.note(n);
+            }
+            plan.into_parts(started)
         })
         .await
         .map_err(|e| Error::Stage {
             stage: "plan".into(),
             message: e.to_string(),
         })??;
-        run_plan(plan, observer, stop).await
+        finish(prepared, observer, stop).await
     }
 }
 
-/// Run a plan built earlier.
+/// Run a plan built earlier: start its load (lock, checkpoint) and run it.
 pub async fn run_plan(plan: Plan, observer: Arc<dyn Observer>, stop: StopSignal) -> Result<Report> {
     for n in &plan.notes {
         observer.note(n);
     }
-    let prepared = tokio::task::spawn_blocking(move || plan.into_parts())
-        .await
-        .map_err(|e| Error::Stage {
-            stage: "sink".into(),
-            message: e.to_string(),
-        })??;
+    let obs = observer.clone();
+    let prepared =
+        tokio::task::spawn_blocking(move || plan.start_and_prepare(&mut |n| obs.note(n)))
+            .await
+            .map_err(|e| Error::Stage {
+                stage: "sink".into(),
+                message: e.to_string(),
+            })??;
+    finish(prepared, observer, stop).await
+}
+
+async fn finish(
+    prepared: Prepared,
+    observer: Arc<dyn Observer>,
+    stop: StopSignal,
+) -> Result<Report> {
     match prepared {
-        crate::plan::Prepared::Done(report) => Ok(*report),
-        crate::plan::Prepared::Run(parts, notes) => {
+        Prepared::Done(report) => Ok(*report),
+        Prepared::Run(parts, notes) => {
             for n in &notes {
                 observer.note(n);
             }
-            Ok(crate::runtime::execute(*parts, observer, stop).await)
+            let mut report = crate::runtime::execute(*parts, observer, stop).await;
+            report.notes = notes;
+            Ok(report)
         }
     }
 }

@@ -72,8 +72,12 @@ pub struct Plan {
     pub(crate) source: CsvSource,
     pub(crate) stages: Vec<Stage>,
     pub(crate) http: Vec<Arc<crate::transform::HttpStats>>,
+    /// The load this plan runs: its checkpoint key, shape and inputs.
+    pub load: crate::start::LoadSpec,
     /// Start over even when a checkpoint says an earlier run was interrupted.
     pub restart: bool,
+    /// Wait for another run of the same load to end instead of refusing to start.
+    pub wait: bool,
 }
 
 /// Sorted runs a transaction may spill at most (each is an open file while they are
@@ -83,6 +87,28 @@ const MAX_SORT_RUNS: usize = 512;
 /// Build a plan. `stages` are the pipeline's stages in order (from the file, possibly
 /// with library stages among them).
 pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> Result<Plan> {
+    build_for(spec, stages, ctx, None)
+}
+
+/// The description of each library stage, for the load's shape.
+pub(crate) fn library_shapes(stages: &[StageSpec]) -> Vec<String> {
+    stages
+        .iter()
+        .filter_map(|s| match s {
+            StageSpec::Async(a) => Some(format!("{}\u{1f}{:?}", a.name, a.add_columns)),
+            StageSpec::Transform(_) => None,
+        })
+        .collect()
+}
+
+/// [`build`] over `inputs` (the inputs a started load reads, in its order) instead of
+/// every input the spec names.
+pub(crate) fn build_for(
+    spec: &PipelineSpec,
+    stages: Vec<StageSpec>,
+    ctx: &ExprContext,
+    inputs: Option<Vec<Input>>,
+) -> Result<Plan> {
     let mut errors: Vec<String> = Vec::new();
     let mut notes = Vec::new();
 
@@ -114,7 +140,11 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
     if !errors.is_empty() {
         return Err(Error::Plan(errors));
     }
-    let inputs = resolve_inputs(&src.all_paths())?;
+    let load = crate::start::LoadSpec::of(spec, &library_shapes(&stages))?;
+    let inputs = match inputs {
+        Some(i) => i,
+        None => resolve_inputs(&src.all_paths())?,
+    };
     let has_stdin = inputs.contains(&Input::Stdin);
     let opts = CsvOptions {
         inputs: inputs.clone(),
@@ -459,14 +489,7 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             workers,
             commit_rows,
             commit_interval: std::time::Duration::from_secs(30),
-            identity: crate::checkpoint::Identity::new(
-                &pipeline_identity(spec),
-                &sk.table,
-                &inputs
-                    .iter()
-                    .map(|i| (i.display(), i.fingerprint()))
-                    .collect::<Vec<_>>(),
-            ),
+            identity: load.identity.clone(),
             run_id: crate::checkpoint::new_run_id(),
             reconnect_timeout: std::time::Duration::from_secs(sk.reconnect_timeout),
             resume: None,
@@ -474,28 +497,19 @@ pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> 
             max_errors: spec.errors.max_errors,
             rejects,
             inputs: inputs_display,
+            input_states: Vec::new(),
+            shape: load.shape.clone(),
+            carry: Vec::new(),
+            written_before: 0,
+            started: crate::checkpoint::now_rfc3339(),
         },
         source,
         stages: runtime_stages,
         http: http_stats,
+        load,
         restart: false,
+        wait: false,
     })
-}
-
-/// The pipeline's checkpoint identity: its name when it has one (pipeline files are
-/// named after the file by default), otherwise a hash of its whole spec (`rowflow load`
-/// and library pipelines: the same command is the same load).
-fn pipeline_identity(spec: &PipelineSpec) -> String {
-    use sha2::Digest;
-    match &spec.name {
-        Some(n) => n.clone(),
-        None => {
-            let text = serde_json::to_string(spec).unwrap_or_default();
-            let h = sha2::Sha256::digest(text.as_bytes());
-            let hex: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            format!("spec-{hex}")
-        }
-    }
 }
 
 /// Columns that compute and async stages may add (an upper bound).
@@ -747,109 +761,88 @@ fn sql_type(t: DataType) -> &'static str {
 pub(crate) enum Prepared {
     /// Run these parts; say these notes first.
     Run(Box<crate::runtime::RunParts>, Vec<String>),
-    /// The input was loaded completely before: this is the report.
+    /// Every input was loaded completely before: this is the report.
     Done(Box<crate::report::Report>),
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 impl Plan {
-    /// Find out where the run starts (resuming an interrupted run from its checkpoint,
-    /// or from the beginning), open the sink's writers (preparing the table), and hand
-    /// everything to the runtime. The sink's encoder joins the last CPU stage, so rows
-    /// reach the sink thread ready to write.
-    pub(crate) fn into_parts(mut self) -> Result<Prepared> {
-        use crate::checkpoint::Start;
-        let stored = crate::sink::read_checkpoints(&self.target, &self.sink, &self.run.identity)?;
-        let reload = matches!(
-            self.sink.mode,
-            crate::config::WriteMode::Replace | crate::config::WriteMode::Create
-        );
-        let start = crate::checkpoint::decide(
-            &stored,
-            &self.run.identity.fingerprint,
-            self.restart,
-            reload,
-        )
-        .map_err(|e| {
-            Error::Config(format!(
-                "checkpoint of {} in {}: {e}",
-                self.name,
-                self.target.display()
-            ))
-        })?;
-        let mut notes = Vec::new();
-        let input_name = |file: u32| self.inputs.get(file as usize).cloned().unwrap_or_default();
-        match start {
-            Start::Fresh { note } => {
-                notes.extend(note);
-                // The old checkpoint goes before the table is touched: some preparation
-                // commits at once (MySQL's DDL, several writers), and a crash after it
-                // must not leave a checkpoint that describes another table's contents.
-                if !stored.is_empty() {
-                    crate::sink::clear_checkpoints(&self.target, &self.sink, &self.run.identity)?;
-                }
-            }
-            Start::Done(r) => {
-                let [written, filtered, rejected] = r.sum();
-                return Ok(Prepared::Done(Box::new(crate::report::Report {
-                    already_committed: r.committed_records,
-                    note: Some(format!(
-                        "{} was already loaded completely into {} by an earlier run ({} rows: {written} written, \
-                         {filtered} filtered, {rejected} rejected); nothing to do (use --restart to load it again)",
-                        self.inputs.join(", "),
-                        self.sink.table,
-                        r.committed_records
-                    )),
-                    ..crate::report::Report::empty(
-                        self.inputs.clone(),
-                        self.target.display(),
-                        self.sink.table.clone(),
-                    )
-                })));
-            }
-            Start::Resume(r) => {
-                if self.inputs.iter().any(|i| i == "<stdin>") {
-                    return Err(Error::Config(
-                        "an interrupted load from standard input cannot be resumed (it cannot be read again); \
-                         run with --restart"
-                            .into(),
-                    ));
-                }
-                // The table is there already, as the interrupted run left it.
-                self.sink.mode = match self.sink.mode {
-                    crate::config::WriteMode::Upsert => crate::config::WriteMode::Upsert,
-                    _ => crate::config::WriteMode::Append,
-                };
-                self.sink.truncate = false;
-                self.sink.resuming = true;
-                self.source.seek(r.start.into())?;
-                notes.push(format!(
-                    "resuming at line {} of {}; {} rows already committed{}",
-                    thousands(r.start.line.max(1)),
-                    input_name(r.start.file),
-                    thousands(r.committed_records),
-                    if r.skip.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " ({} of them further on, skipped when reached)",
-                            thousands(r.skip.iter().map(|s| s.records).sum())
-                        )
-                    }
+    /// Start the load (lock, checkpoint, decision; see [`crate::start`]) and get it
+    /// ready to run.
+    pub(crate) fn start_and_prepare(self, note: &mut dyn FnMut(&str)) -> Result<Prepared> {
+        let started = crate::start::start(self.load.clone(), self.restart, self.wait, note)?;
+        self.into_parts(started)
+    }
+
+    /// The report of a load with nothing to do.
+    pub(crate) fn skipped(started: &crate::start::Started) -> Option<crate::report::Report> {
+        let crate::checkpoint::Decision::Skip(s) = &started.decision else {
+            return None;
+        };
+        Some(crate::report::Report {
+            already_committed: s.committed,
+            note: Some(s.reason.clone()),
+            notes: vec![s.reason.clone()],
+            outcome: crate::report::Outcome::Skipped(s.reason.clone()),
+            ..crate::report::Report::empty(
+                started.run_inputs().iter().map(Input::display).collect(),
+                started.load.target.display(),
+                started.load.table.clone(),
+            )
+        })
+    }
+
+    /// Apply how the load starts (`started`: resuming an interrupted run from its
+    /// checkpoint, or from the beginning, over the inputs it decided on), open the
+    /// sink's writers (preparing the table), and hand everything to the runtime. The
+    /// sink's encoder joins the last CPU stage, so rows reach the sink thread ready to
+    /// write.
+    pub(crate) fn into_parts(mut self, started: crate::start::Started) -> Result<Prepared> {
+        if let Some(report) = Plan::skipped(&started) {
+            return Ok(Prepared::Done(Box::new(report)));
+        }
+        let run_inputs = started.run_inputs();
+        let run_states = started.run_states();
+        let crate::start::Started { decision, lock, .. } = started;
+        let crate::checkpoint::Decision::Load(l) = decision else {
+            return Err(Error::Config(
+                "internal: a skipped load has no parts".into(),
+            ));
+        };
+        if run_inputs.as_slice() != self.source.input_list() {
+            if self.source.input_list().contains(&Input::Stdin) {
+                return Err(Error::Config(
+                    "standard input was read to plan this pipeline and cannot be read again for \
+                     another set of inputs; plan it again"
+                        .into(),
                 ));
-                self.run.resume = Some(r);
             }
+            self.source = self.source.with_inputs(run_inputs.clone())?;
+            self.inputs = run_inputs.iter().map(Input::display).collect();
+            self.run.inputs = self.inputs.clone();
+            if let Some(r) = self.run.rejects.as_mut() {
+                r.inputs = self.inputs.clone();
+            }
+        }
+        if l.clear_first {
+            // The old checkpoint goes before the table is touched: some preparation
+            // commits at once (MySQL's DDL, several writers), and a crash after it must
+            // not leave a checkpoint that describes another table's contents.
+            crate::sink::clear_checkpoints(&self.target, &self.sink.table, &self.run.identity)?;
+        }
+        let notes = l.notes;
+        self.run.input_states = run_states;
+        self.run.carry = l.carry;
+        self.run.written_before = l.written_before;
+        if let Some(r) = l.resume {
+            // The table is there already, as the interrupted run left it.
+            self.sink.mode = match self.sink.mode {
+                crate::config::WriteMode::Upsert => crate::config::WriteMode::Upsert,
+                _ => crate::config::WriteMode::Append,
+            };
+            self.sink.truncate = false;
+            self.sink.resuming = true;
+            self.source.seek(r.start.into())?;
+            self.run.resume = Some(r);
         }
         let writers = self.writers.max(1) as u32;
         let mut sinks = Vec::with_capacity(writers as usize);
@@ -879,6 +872,7 @@ impl Plan {
                 target: self.target.display(),
                 table: self.sink.table,
                 http: self.http,
+                lock,
             }),
             notes,
         ))

@@ -50,6 +50,9 @@ pub enum Outcome {
     Interrupted,
     /// A fatal error; rows committed before it stay committed.
     Failed(crate::error::Error),
+    /// Nothing to do: every input was loaded completely by an earlier run (the reason
+    /// says so). Nothing was read or written.
+    Skipped(String),
 }
 
 /// The end-of-run summary. For a completed run,
@@ -75,6 +78,12 @@ pub struct Report {
     pub already_committed: u64,
     /// A sentence about how the run started (resumed, already done).
     pub note: Option<String>,
+    /// Every decision taken for the user before the first row (resume, skip an input,
+    /// load again, wait for another run), one plain line each.
+    pub notes: Vec<String>,
+    /// Rows rejected by earlier runs of a resumed load (in the reject file too, before
+    /// this run's).
+    pub rejected_before: u64,
     /// Input bytes read.
     pub bytes_read: u64,
     /// Wall time.
@@ -107,6 +116,8 @@ impl Report {
             reconnects: 0,
             already_committed: 0,
             note: None,
+            notes: Vec::new(),
+            rejected_before: 0,
             bytes_read: 0,
             elapsed: Duration::ZERO,
             inputs,
@@ -129,12 +140,14 @@ impl Report {
         }
     }
 
-    /// The process exit code the CLI uses: 0 everything written or filtered, 1 finished
-    /// with rejected rows, 2 fatal error or interrupted.
+    /// The process exit code the CLI uses: 0 everything written or filtered (or nothing
+    /// to do), 1 finished with rejected rows (this run's or, for a resumed load, an
+    /// earlier run's), 2 fatal error or interrupted.
     pub fn exit_code(&self) -> i32 {
         match self.outcome {
-            Outcome::Completed if self.rows_rejected == 0 => 0,
+            Outcome::Completed if self.rows_rejected + self.rejected_before == 0 => 0,
             Outcome::Completed => 1,
+            Outcome::Skipped(_) => 0,
             Outcome::Interrupted | Outcome::Failed(_) => 2,
         }
     }
@@ -142,7 +155,7 @@ impl Report {
     /// `Ok(self)` for a completed run (rejects included), the error otherwise.
     pub fn into_result(self) -> crate::error::Result<Report> {
         match self.outcome {
-            Outcome::Completed => Ok(self),
+            Outcome::Completed | Outcome::Skipped(_) => Ok(self),
             Outcome::Interrupted => Err(crate::error::Error::Interrupted(format!(
                 "{} rows committed",
                 self.rows_written
@@ -157,6 +170,11 @@ impl Report {
             Outcome::Completed => ("completed", None),
             Outcome::Interrupted => ("interrupted", None),
             Outcome::Failed(e) => ("failed", Some(crate::sink::redact_text(&e.to_string()))),
+            Outcome::Skipped(_) => ("skipped", None),
+        };
+        let reason = match &self.outcome {
+            Outcome::Skipped(r) => Some(r.as_str()),
+            _ => None,
         };
         serde_json::json!({
             "status": status,
@@ -169,6 +187,9 @@ impl Report {
             "reconnects": self.reconnects,
             "already_committed": self.already_committed,
             "note": self.note,
+            "notes": self.notes,
+            "reason": reason,
+            "rejected_before": self.rejected_before,
             "bytes_read": self.bytes_read,
             "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "rows_per_s": self.rows_per_sec().round(),
@@ -192,4 +213,17 @@ impl Report {
             "exit_code": self.exit_code(),
         })
     }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

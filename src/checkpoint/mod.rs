@@ -1,46 +1,95 @@
 //! Checkpoints: how far the input has been committed, written by the sink in the same
-//! transaction as the rows they cover, and read back to resume.
+//! transaction as the rows they cover, and read back to resume, or to skip inputs a
+//! completed run already loaded.
 //!
-//! Every transactional sink keeps one row per (pipeline, table, input, writer) in the
-//! table [`TABLE`] of the target database. A transaction that commits rows also
-//! updates its writer's row, so the record and the rows it covers are committed together
-//! or not at all; whatever kills the process, the rows say exactly what is committed.
+//! Every transactional sink keeps one row per (load, writer) in the table [`TABLE`] of
+//! the target database. A transaction that commits rows also updates its writer's row,
+//! so the record and the rows it covers are committed together or not at all; whatever
+//! kills the process, the rows say exactly what is committed.
 //!
-//! A record holds the *low-water mark*: every input record before it is committed (with
-//! several writers, or an unordered stage, batches commit out of order: the mark is the
-//! end of the contiguous prefix of committed batches), plus the batches this writer
-//! committed beyond the mark, as ranges of records. A resumed run starts reading at the
-//! highest mark of all the rows, and skips the records of every range beyond it: no row
-//! is written twice and none is lost.
+//! A *load* is keyed by the pipeline's name and table (or, for an unnamed pipeline and
+//! `rowflow load`, by the table and the input paths as written): see [`Identity`]. Its
+//! record holds:
+//!
+//! - the *low-water mark*: every input record before it is committed (with several
+//!   writers, or an unordered stage, batches commit out of order: the mark is the end of
+//!   the contiguous prefix of committed batches), plus the batches this writer committed
+//!   beyond the mark, as ranges of records. A resumed run starts reading at the highest
+//!   mark of all the rows, and skips the records of every range beyond it: no row is
+//!   written twice and none is lost;
+//! - the run's inputs ([`InputState`]: size, a hash of their ends, and once read to the
+//!   end a hash of their whole content), and the [`Shape`] of the pipeline;
+//! - the inputs earlier completed runs of the load wrote into the table ([`DoneInput`]):
+//!   a later run skips an input with the same content and shape, says so, and loads the
+//!   rest (see [`decide`]).
 //!
 //! The record also names the run and the transaction (`run_id`, `txn`): after a
 //! connection is lost during `COMMIT`, the sink reads it back to learn whether the
 //! commit happened.
 
+mod decide;
+mod inputs;
+mod shape;
+
 use serde::{Deserialize, Serialize};
+
+pub use decide::{Decision, LoadPlan, Skip, TableState, decide};
+pub use inputs::{ContentHasher, DoneInput, InputState, STDIN, content_hash};
+pub use shape::Shape;
 
 use crate::row::Position;
 
 /// The name of the checkpoint table in every target database.
 pub const TABLE: &str = "_rowflow_checkpoints";
 
-/// Which pipeline, table and input a checkpoint belongs to.
+/// Which load a checkpoint belongs to: a named pipeline into a table, or (unnamed
+/// pipelines, `rowflow load`) the input paths as written into a table. The inputs a
+/// glob matches, and their contents, are not part of it: they are in the record, so that
+/// a glob that matches one more file loads that file only, and a changed expression is
+/// seen as a change to this load rather than as a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The pipeline's name (its file name by default).
+    /// The pipeline's name (its file name by default); empty for an unnamed pipeline.
     pub pipeline: String,
     /// The destination table as written in the pipeline.
     pub table: String,
-    /// The inputs, as displayed (paths).
+    /// For an unnamed pipeline, its input paths as written (joined with `, `); else
+    /// empty.
     pub input: String,
-    /// A fixed-width key for the inputs: hex SHA-256 of their names.
+    /// A fixed-width key for `input`: hex SHA-256.
     pub input_id: String,
-    /// What the inputs contain now (sizes, times, hashes of their first bytes): a
-    /// checkpoint of another content is not resumed.
-    pub fingerprint: String,
 }
 
 impl Identity {
+    /// The load of pipeline `name` (or, unnamed, of the inputs `patterns` as written)
+    /// into `table`.
+    pub fn new(name: Option<&str>, table: &str, patterns: &[String]) -> Self {
+        use sha2::Digest;
+        let input = match name {
+            Some(_) => String::new(),
+            None => patterns.join(", "),
+        };
+        let input_id = sha2::Sha256::digest(input.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        Identity {
+            pipeline: name.unwrap_or_default().to_string(),
+            table: table.to_string(),
+            input,
+            input_id,
+        }
+    }
+
+    /// The load's name in messages and listings: the pipeline's name, or its inputs.
+    pub fn label(&self) -> String {
+        if self.pipeline.is_empty() {
+            self.input.clone()
+        } else {
+            self.pipeline.clone()
+        }
+    }
+
     /// The name of the lock a server database takes for this load's checkpoint: every
     /// writer's transaction holds it shared, and reading the checkpoint to plan a run
     /// takes it exclusively, so a run waits for the transactions of a killed one that
@@ -53,35 +102,14 @@ impl Identity {
         )
     }
 
-    /// The identity of `inputs` (names and fingerprints) loaded by `pipeline` into
-    /// `table`.
-    pub fn new(pipeline: &str, table: &str, inputs: &[(String, String)]) -> Self {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        for (name, _) in inputs {
-            h.update(name.as_bytes());
-            h.update([0]);
-        }
-        let input_id = h
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
-        Identity {
-            pipeline: pipeline.to_string(),
-            table: table.to_string(),
-            input: inputs
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            input_id,
-            fingerprint: inputs
-                .iter()
-                .map(|(_, f)| f.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        }
+    /// The name of the lock one run of this load holds for its whole life, so that a
+    /// second run of the same load is refused (or waits) rather than loading everything
+    /// twice.
+    pub fn run_lock_name(&self) -> String {
+        format!(
+            "rowflow-run\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.pipeline, self.table, self.input_id
+        )
     }
 }
 
@@ -140,7 +168,7 @@ impl Range {
 }
 
 /// What one writer's committed transactions cover, as stored in its checkpoint row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitState {
     /// Every input record before this position is committed.
     pub lwm: SavedPosition,
@@ -156,10 +184,27 @@ pub struct CommitState {
     pub rejected: u64,
     /// Length of the reject file once this transaction's rejects are in it.
     pub reject_bytes: u64,
-    /// The inputs' fingerprint (see [`Identity::fingerprint`]).
-    pub fingerprint: String,
     /// The whole input is committed.
     pub complete: bool,
+    /// This run's inputs, indexed by [`SavedPosition::file`].
+    #[serde(default)]
+    pub inputs: Vec<InputState>,
+    /// The shape of the pipeline this run loads with.
+    #[serde(default)]
+    pub shape: Shape,
+    /// Inputs earlier completed runs of this load wrote into the table.
+    #[serde(default)]
+    pub done: Vec<DoneInput>,
+    /// Rows those earlier runs wrote.
+    #[serde(default)]
+    pub written_before: u64,
+    /// The table's identity where the database has a cheap one (PostgreSQL: its oid),
+    /// to tell the table the load wrote into from one created again since.
+    #[serde(default)]
+    pub table_id: Option<String>,
+    /// When this run started (RFC 3339, UTC).
+    #[serde(default)]
+    pub started: String,
 }
 
 /// The record a sink writes with a commit.
@@ -233,103 +278,6 @@ impl Resume {
     }
 }
 
-/// What to do, given the checkpoint rows found for this pipeline, table and input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Start {
-    /// No checkpoint (or `--restart`): load from the beginning, clearing old rows.
-    Fresh {
-        /// Why, when there were rows (for the user).
-        note: Option<String>,
-    },
-    /// Continue an interrupted run.
-    Resume(Resume),
-    /// An earlier run loaded this same input completely: nothing to do.
-    Done(Resume),
-}
-
-/// Decide how a run starts from the rows found (`stored`), the inputs' current
-/// fingerprint, whether the user asked to restart, and whether a complete load is done
-/// again anyway (`reload`: modes that replace or create the table). An interrupted run over inputs
-/// that changed since is refused: resuming it would mix two contents.
-pub fn decide(
-    stored: &[Stored],
-    fingerprint: &str,
-    restart: bool,
-    reload: bool,
-) -> Result<Start, String> {
-    if stored.is_empty() {
-        return Ok(Start::Fresh { note: None });
-    }
-    if restart {
-        return Ok(Start::Fresh {
-            note: Some("--restart: starting over (the earlier checkpoint is cleared)".into()),
-        });
-    }
-    let states: Vec<&CommitState> = stored.iter().filter_map(|s| s.state.as_ref()).collect();
-    if states.len() < stored.len() {
-        return Err(
-            "the checkpoint in the database was written by another version of rowflow and cannot be read; \
-             run with --restart to start over"
-                .into(),
-        );
-    }
-    let complete = states.iter().any(|s| s.complete);
-    let same = states.iter().all(|s| s.fingerprint == fingerprint);
-    if complete && reload {
-        return Ok(Start::Fresh {
-            note: Some("loading again (mode replace or create; the last load was complete)".into()),
-        });
-    }
-    if complete && !same {
-        return Ok(Start::Fresh {
-            note: Some(
-                "the input changed since it was last loaded completely: loading it anew".into(),
-            ),
-        });
-    }
-    if !same {
-        return Err(
-            "the input changed since the interrupted run that this checkpoint records (size, \
-             modification time or first bytes differ), so resuming would mix two versions of it; \
-             run with --restart to load it from the beginning"
-                .into(),
-        );
-    }
-    // The furthest low-water mark, and every committed range beyond it.
-    let Some(best) = states.iter().max_by_key(|s| (s.lwm_records, s.lwm)) else {
-        return Ok(Start::Fresh { note: None });
-    };
-    let start = best.lwm;
-    let mut skip: Vec<Range> = states
-        .iter()
-        .flat_map(|s| s.ranges.iter().copied())
-        .filter(|r| r.first >= (start.file, start.record + 1))
-        .collect();
-    skip.sort_by_key(|r| r.first);
-    skip.dedup();
-    let committed_records = best.lwm_records + skip.iter().map(|r| r.records).sum::<u64>();
-    let resume = Resume {
-        start,
-        start_records: best.lwm_records,
-        skip,
-        committed_records,
-        totals: stored
-            .iter()
-            .filter_map(|s| {
-                s.state
-                    .as_ref()
-                    .map(|st| (s.writer, [st.written, st.filtered, st.rejected]))
-            })
-            .collect(),
-        reject_bytes: states.iter().map(|s| s.reject_bytes).max().unwrap_or(0),
-    };
-    Ok(if complete {
-        Start::Done(resume)
-    } else {
-        Start::Resume(resume)
-    })
-}
-
 /// A run id: unique enough to tell two runs apart (time and process id).
 pub fn new_run_id() -> String {
     let nanos = std::time::SystemTime::now()
@@ -338,106 +286,14 @@ pub fn new_run_id() -> String {
     format!("{nanos:x}-{:x}", std::process::id())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// When the run `run_id` started (nanoseconds since the epoch; 0 when unreadable): the
+/// newest run's rows are the ones that count.
+pub(crate) fn run_started(run_id: &str) -> u128 {
+    let hex = run_id.split('-').next().unwrap_or("");
+    u128::from_str_radix(hex, 16).unwrap_or(0)
+}
 
-    fn state(lwm_rec: u64, ranges: Vec<Range>, complete: bool, fp: &str) -> CommitState {
-        CommitState {
-            lwm: SavedPosition {
-                file: 0,
-                record: lwm_rec,
-                line: lwm_rec + 1,
-                byte: lwm_rec * 10,
-            },
-            lwm_records: lwm_rec,
-            ranges,
-            written: 1,
-            filtered: 2,
-            rejected: 3,
-            reject_bytes: lwm_rec,
-            fingerprint: fp.into(),
-            complete,
-        }
-    }
-
-    fn stored(writer: u32, s: CommitState) -> Stored {
-        Stored {
-            writer,
-            run_id: "r".into(),
-            state: Some(s),
-        }
-    }
-
-    fn range(a: u64, b: u64) -> Range {
-        Range {
-            first: (0, a),
-            last: (0, b),
-            records: b - a + 1,
-        }
-    }
-
-    #[test]
-    fn identity_keys_on_names_and_keeps_fingerprints() {
-        let a = Identity::new("p", "t", &[("a.csv".into(), "size=1".into())]);
-        let b = Identity::new("p", "t", &[("a.csv".into(), "size=2".into())]);
-        assert_eq!(
-            a.input_id, b.input_id,
-            "the same file, changed: the same row"
-        );
-        assert_ne!(a.fingerprint, b.fingerprint);
-        assert_eq!(a.input_id.len(), 64);
-    }
-
-    #[test]
-    fn resume_from_the_furthest_mark_skipping_ranges_beyond_it() {
-        // Writer 0 committed up to record 100 and batch 201..300; writer 1 up to 150
-        // (it knew 101..150 was done) and 151..200.
-        let rows = [
-            stored(0, state(100, vec![range(201, 300)], false, "f")),
-            stored(
-                1,
-                state(150, vec![range(151, 200), range(101, 120)], false, "f"),
-            ),
-        ];
-        let Start::Resume(r) = decide(&rows, "f", false, false).unwrap() else {
-            panic!("should resume")
-        };
-        assert_eq!(r.start.record, 150);
-        assert_eq!(r.skip, vec![range(151, 200), range(201, 300)]);
-        assert_eq!(r.committed_records, 150 + 50 + 100);
-        assert_eq!(r.sum(), [2, 4, 6]);
-        assert_eq!(r.reject_bytes, 150);
-    }
-
-    #[test]
-    fn changed_inputs_and_complete_loads() {
-        let rows = [stored(0, state(10, vec![], false, "old"))];
-        assert!(
-            decide(&rows, "new", false, false)
-                .unwrap_err()
-                .contains("--restart")
-        );
-        assert!(matches!(
-            decide(&rows, "new", true, false).unwrap(),
-            Start::Fresh { .. }
-        ));
-        let done = [stored(0, state(10, vec![], true, "f"))];
-        assert!(matches!(
-            decide(&done, "f", false, false).unwrap(),
-            Start::Done(_)
-        ));
-        assert!(matches!(
-            decide(&done, "f", false, true).unwrap(),
-            Start::Fresh { .. }
-        ));
-        assert!(matches!(
-            decide(&done, "g", false, false).unwrap(),
-            Start::Fresh { note: Some(_) }
-        ));
-        assert_eq!(
-            decide(&[], "f", false, false).unwrap(),
-            Start::Fresh { note: None }
-        );
-    }
+/// Now, as RFC 3339 in UTC with seconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use rowflow::checkpoint::Decision;
 use rowflow::expr::ExprContext;
 use rowflow::sink::{TableStatus, check_sink};
 use rowflow::{Pipeline, Schema};
@@ -26,6 +27,18 @@ fn print_schema(s: &Schema) {
 pub fn run(a: CheckArgs) -> i32 {
     let pipeline = match Pipeline::from_file(&a.pipeline, &a.set) {
         Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    // The database first: a wrong URL or a server that is down is said before the
+    // inputs are scanned.
+    // A refusal by the checkpoint (a changed input or pipeline) is said after the plan's
+    // own problems.
+    let started = match pipeline
+        .load()
+        .and_then(|l| rowflow::start::preview(l, false))
+    {
+        Ok(s) => Ok(s),
+        Err(e @ rowflow::Error::Config(_)) => Err(e),
         Err(e) => return fail(e),
     };
     let plan = match pipeline.plan(&ExprContext::from_clock()) {
@@ -58,6 +71,27 @@ pub fn run(a: CheckArgs) -> i32 {
         plan.writers,
         if plan.writers == 1 { "" } else { "s" }
     );
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            println!("  run: would be refused");
+            return fail(e);
+        }
+    };
+    match &started.decision {
+        Decision::Skip(s) => println!("  run: would do nothing: {}", s.reason),
+        Decision::Load(l) => {
+            let names: Vec<String> = l
+                .inputs
+                .iter()
+                .map(|&i| started.load.inputs[i].display())
+                .collect();
+            println!("  run: would load {}", names.join(", "));
+            for n in &l.notes {
+                println!("    note: {n}");
+            }
+        }
+    }
     match check_sink(&plan.target, &plan.sink) {
         Ok(status) => {
             let what = match status {

@@ -47,6 +47,10 @@ pub struct OutputArgs {
     /// interrupted (by default it is resumed from its checkpoint).
     #[arg(long)]
     pub restart: bool,
+    /// When another run of the same load is in progress, wait for it to end (by default
+    /// this run is refused, naming the other).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 pub fn main() -> ExitCode {

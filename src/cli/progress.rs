@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rowflow::report::thousands;
 use rowflow::{Observer, Outcome, Pipeline, Report, Snapshot};
 
 use super::{OutputArgs, fail, runtime};
@@ -20,18 +21,6 @@ enum Display {
 
 struct CliObserver {
     display: Display,
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn rate(n: u64, d: Duration) -> u64 {
@@ -151,7 +140,12 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
     };
     let obs: Arc<dyn Observer> = observer.clone();
     let stop = stop_signal(&rt);
-    let result = rt.block_on(pipeline.restart(out.restart).run_with(obs, stop));
+    let result = rt.block_on(
+        pipeline
+            .restart(out.restart)
+            .wait(out.wait)
+            .run_with(obs, stop),
+    );
     if let Display::Bar(bar) = &observer.display {
         bar.finish_and_clear();
     }
@@ -183,10 +177,16 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
 }
 
 fn print_summary(r: &Report) {
+    if let Outcome::Skipped(reason) = &r.outcome {
+        println!("rowflow: skipped: {reason}");
+        println!("  into {} table {:?}", r.target, r.table);
+        return;
+    }
     let status = match &r.outcome {
         Outcome::Completed => "completed",
         Outcome::Interrupted => "interrupted",
         Outcome::Failed(_) => "FAILED",
+        Outcome::Skipped(_) => "skipped",
     };
     println!(
         "rowflow: {status} in {:.2} s: {} rows read, {} written, {} filtered, {} rejected ({} rows/s)",
@@ -205,6 +205,12 @@ fn print_summary(r: &Report) {
         println!(
             "  {} rows were committed by an earlier run of this load",
             thousands(r.already_committed)
+        );
+    }
+    if r.rejected_before > 0 {
+        println!(
+            "  {} rows rejected by the earlier run(s) of this load are in the reject file too",
+            thousands(r.rejected_before)
         );
     }
     for h in &r.http {
@@ -252,6 +258,6 @@ fn print_summary(r: &Report) {
                  command again to resume where it stopped (or add --restart to start over)."
             );
         }
-        Outcome::Completed => {}
+        Outcome::Completed | Outcome::Skipped(_) => {}
     }
 }

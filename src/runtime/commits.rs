@@ -43,6 +43,8 @@ pub(crate) struct Commits {
     inherited: Vec<Range>,
     /// Batches the reader produced in all, once it has read the whole input.
     total_batches: Option<u64>,
+    /// The inputs' content hashes, once the reader has read them all.
+    contents: Vec<Option<String>>,
 }
 
 /// What a commit record says, given the batches it commits.
@@ -65,12 +67,20 @@ impl Commits {
             beyond: BTreeMap::new(),
             inherited,
             total_batches: None,
+            contents: Vec::new(),
         }
     }
 
-    /// The reader has read the whole input: it made `n` batches.
-    pub(crate) fn input_done(&mut self, n: u64) {
+    /// The reader has read the whole input: it made `n` batches, and the inputs'
+    /// contents hash to `contents`.
+    pub(crate) fn input_done(&mut self, n: u64, contents: Vec<Option<String>>) {
         self.total_batches = Some(n);
+        self.contents = contents;
+    }
+
+    /// The inputs' content hashes (empty until the whole input is read).
+    pub(crate) fn contents(&self) -> &[Option<String>] {
+        &self.contents
     }
 
     /// The mark once `mine` (a writer's pending batches) commits too, and the ranges
@@ -188,7 +198,7 @@ mod tests {
         assert_eq!((m.lwm_records, m.lwm.record), (20, 20));
         assert!(m.ranges.is_empty());
         c.committed(&[b0]);
-        c.input_done(3);
+        c.input_done(3, Vec::new());
         let m = c.mark_with(&[b2]);
         assert!(m.complete);
         assert_eq!(m.lwm_records, 30);
@@ -238,7 +248,7 @@ mod tests {
         assert_eq!(m.lwm_records, 40);
         c.committed(&[b]);
         assert_eq!(c.lwm_records, 40);
-        c.input_done(2);
+        c.input_done(2, Vec::new());
         assert!(c.mark_with(&[]).complete);
     }
 }

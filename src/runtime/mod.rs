@@ -76,6 +76,16 @@ pub struct RunOptions {
     pub reconnect_timeout: Duration,
     /// Where a resumed run starts, what it skips, and the totals before it.
     pub resume: Option<crate::checkpoint::Resume>,
+    /// This run's inputs as its checkpoint records them (indexed by `Position::file`).
+    pub input_states: Vec<crate::checkpoint::InputState>,
+    /// The pipeline's shape, recorded with every commit.
+    pub shape: crate::checkpoint::Shape,
+    /// Inputs earlier runs of the load completed, carried into this run's records.
+    pub carry: Vec<crate::checkpoint::DoneInput>,
+    /// Rows those earlier runs wrote.
+    pub written_before: u64,
+    /// When this run started (RFC 3339).
+    pub started: String,
 }
 
 /// Shared counters, read by the progress ticker.
@@ -107,6 +117,8 @@ pub struct RunParts {
     pub table: String,
     /// Counters of the HTTP stages, for progress and the report.
     pub http: Vec<Arc<crate::transform::HttpStats>>,
+    /// The load's lock, held until the run ends.
+    pub lock: Option<crate::sink::LoadLock>,
 }
 
 /// A future that completes when the run should stop early (Ctrl-C).
@@ -123,6 +135,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         target,
         table,
         http,
+        lock,
     } = parts;
     let inputs = source.inputs();
     let bytes_counter = source.bytes_counter();
@@ -207,12 +220,14 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                         break; // downstream stopped (an error there is reported by it)
                     }
                 }
-                // The whole input is read: once these batches commit, the load is complete.
+                // The whole input is read: once these batches commit, the load is complete
+                // (and its record says what the inputs contained).
                 if reached_end {
+                    let contents = source.content_hashes()?;
                     commits
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .input_done(seq);
+                        .input_done(seq, contents);
                 }
                 Ok(())
             })
@@ -354,7 +369,11 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     // also read rows that were rolled back or never reached the sink.
     let accounted = totals.written + totals.filtered + totals.rejected;
     let resumed = opts.resume.as_ref();
+    // The lock goes once everything is committed or rolled back.
+    drop(lock);
     Report {
+        notes: Vec::new(),
+        rejected_before: resumed.map_or(0, |r| r.sum()[2]),
         already_committed: resumed.map_or(0, |r| r.committed_records),
         note: resumed.map(|r| {
             format!(

@@ -208,12 +208,18 @@ impl Loop {
     /// and the reject file's length.
     fn commit_record(&self, reject_bytes: u64) -> CommitRecord {
         let p = &self.pending;
-        let mark = self
-            .shared
-            .commits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .mark_with(&p.batches);
+        let (mark, contents) = {
+            let c = self
+                .shared
+                .commits
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            (c.mark_with(&p.batches), c.contents().to_vec())
+        };
+        let mut inputs = self.opts.input_states.clone();
+        for (i, c) in inputs.iter_mut().zip(contents) {
+            i.content = c;
+        }
         let base = self
             .opts
             .resume
@@ -232,8 +238,13 @@ impl Loop {
                 filtered: base[1] + self.totals.filtered + p.filtered,
                 rejected: base[2] + self.totals.rejected + p.rejected.len() as u64,
                 reject_bytes,
-                fingerprint: self.opts.identity.fingerprint.clone(),
                 complete: mark.complete,
+                inputs,
+                shape: self.opts.shape.clone(),
+                done: self.opts.carry.clone(),
+                written_before: self.opts.written_before,
+                table_id: None,
+                started: self.opts.started.clone(),
             },
             // A run that starts over clears what earlier runs left, in its first commit.
             clear_older: self.writer == 0 && self.txn == 0 && self.opts.resume.is_none(),

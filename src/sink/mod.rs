@@ -6,6 +6,7 @@
 
 mod dialect;
 mod held;
+pub mod lock;
 mod mysql;
 mod postgres;
 mod spill;
@@ -14,6 +15,7 @@ mod sqlite_stmt;
 pub(crate) mod url;
 
 pub use dialect::quote_ident;
+pub use lock::LoadLock;
 pub use mysql::MySink;
 pub use postgres::PgSink;
 pub use sqlite::{SqliteEncode, SqliteSink};
@@ -154,13 +156,23 @@ pub fn open_sink(
 /// The checkpoint rows of `identity` at `target` (none when there are none yet).
 pub fn read_checkpoints(
     target: &SinkTarget,
-    opts: &SinkOptions,
+    table: &str,
     identity: &crate::checkpoint::Identity,
 ) -> Result<Vec<crate::checkpoint::Stored>> {
     match target {
         SinkTarget::Sqlite { path } => sqlite::read_checkpoints(path, identity),
-        SinkTarget::Postgres { url } => postgres::read_checkpoints(url, &opts.table, identity),
-        SinkTarget::Mysql { url } => mysql::read_checkpoints(url, &opts.table, identity),
+        SinkTarget::Postgres { url } => postgres::read_checkpoints(url, table, identity),
+        SinkTarget::Mysql { url } => mysql::read_checkpoints(url, table, identity),
+    }
+}
+
+/// The destination table as it is now: whether it exists, its identity where the
+/// database has one, whether it holds rows.
+pub fn table_state(target: &SinkTarget, table: &str) -> Result<crate::checkpoint::TableState> {
+    match target {
+        SinkTarget::Sqlite { path } => sqlite::table_state(path, table),
+        SinkTarget::Postgres { url } => postgres::table_state(url, table),
+        SinkTarget::Mysql { url } => mysql::table_state(url, table),
     }
 }
 
@@ -168,13 +180,13 @@ pub fn read_checkpoints(
 /// transaction of its own.
 pub fn clear_checkpoints(
     target: &SinkTarget,
-    opts: &SinkOptions,
+    table: &str,
     identity: &crate::checkpoint::Identity,
 ) -> Result<()> {
     match target {
         SinkTarget::Sqlite { path } => sqlite::clear_checkpoints(path, identity),
-        SinkTarget::Postgres { url } => postgres::clear_checkpoints(url, &opts.table, identity),
-        SinkTarget::Mysql { url } => mysql::clear_checkpoints(url, &opts.table, identity),
+        SinkTarget::Postgres { url } => postgres::clear_checkpoints(url, table, identity),
+        SinkTarget::Mysql { url } => mysql::clear_checkpoints(url, table, identity),
     }
 }
 

@@ -363,6 +363,38 @@ pub fn read_checkpoints(
     Ok(rows)
 }
 
+/// The destination table as it is now (see [`crate::checkpoint::TableState`]).
+pub fn table_state(path: &Path, table: &str) -> Result<crate::checkpoint::TableState> {
+    let target = format!("sqlite://{}", path.display());
+    let name = quote_ident(table);
+    if !path.exists() {
+        return Ok(crate::checkpoint::TableState {
+            name,
+            exists: false,
+            id: None,
+            has_rows: Some(false),
+        });
+    }
+    let conn = open_conn(path, &target)?;
+    let exists = table_columns(&conn, table)
+        .map_err(|e| sink_err(&target, e))?
+        .is_some();
+    let has_rows = if exists {
+        conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), [], |r| {
+            r.get::<_, bool>(0)
+        })
+        .ok()
+    } else {
+        Some(false)
+    };
+    Ok(crate::checkpoint::TableState {
+        name,
+        exists,
+        id: None,
+        has_rows,
+    })
+}
+
 /// Delete the checkpoint rows of `id` (a run that starts over).
 pub fn clear_checkpoints(path: &Path, id: &crate::checkpoint::Identity) -> Result<()> {
     let target = format!("sqlite://{}", path.display());
@@ -915,21 +947,11 @@ mod tests {
 
     fn record() -> CommitRecord {
         CommitRecord {
-            identity: crate::checkpoint::Identity::new("p", "t", &[]),
+            identity: crate::checkpoint::Identity::new(Some("p"), "t", &[]),
             writer: 0,
             run_id: "r".into(),
             txn: 1,
-            state: crate::checkpoint::CommitState {
-                lwm: Default::default(),
-                lwm_records: 0,
-                ranges: Vec::new(),
-                written: 0,
-                filtered: 0,
-                rejected: 0,
-                reject_bytes: 0,
-                fingerprint: String::new(),
-                complete: false,
-            },
+            state: crate::checkpoint::CommitState::default(),
             clear_older: false,
         }
     }

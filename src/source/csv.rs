@@ -6,7 +6,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::input::{Input, open_input};
+use super::input::{Input, SharedHasher, open_input, open_input_hashed};
 use super::reader::{Dialect, RecordReader};
 use super::{Source, SourceRecord};
 use crate::error::{Error, Result};
@@ -37,6 +37,10 @@ pub struct CsvSource {
     pending: VecDeque<SourceRecord>,
     bytes_read: Arc<AtomicU64>,
     bytes_total: Option<u64>,
+    /// The content hash of the input being read, when it is read from its first byte.
+    hashing: Option<SharedHasher>,
+    /// Content hashes of the inputs read to their end.
+    hashes: Vec<Option<String>>,
 }
 
 impl CsvSource {
@@ -57,6 +61,8 @@ impl CsvSource {
             pending: VecDeque::new(),
             bytes_read: Arc::new(AtomicU64::new(0)),
             bytes_total,
+            hashing: None,
+            hashes: vec![None; opts.inputs.len()],
             opts,
         };
         src.open_file(0)?;
@@ -89,6 +95,19 @@ impl CsvSource {
         Ok(src)
     }
 
+    /// The same source over other inputs (with the same header), read from the start.
+    pub fn with_inputs(&self, inputs: Vec<Input>) -> Result<CsvSource> {
+        CsvSource::open(CsvOptions {
+            inputs,
+            ..self.opts.clone()
+        })
+    }
+
+    /// The inputs, in order.
+    pub fn input_list(&self) -> &[Input] {
+        &self.opts.inputs
+    }
+
     /// The display name of input `i`.
     pub fn input_name(&self, i: usize) -> String {
         self.opts
@@ -100,7 +119,9 @@ impl CsvSource {
 
     fn open_file(&mut self, i: usize) -> Result<()> {
         let input = self.opts.inputs[i].clone();
-        let (rdr, _) = open_input(&input, self.bytes_read.clone())?;
+        let hasher = matches!(input, Input::File(_)).then(SharedHasher::default);
+        self.hashing = hasher.clone();
+        let (rdr, _) = open_input_hashed(&input, self.bytes_read.clone(), hasher)?;
         let mut reader = RecordReader::new(rdr, self.opts.dialect);
         self.file = i;
         self.record_no = 0;
@@ -182,11 +203,26 @@ impl CsvSource {
                 }
                 None => {
                     self.reader = None;
+                    self.finish_hash(self.file);
                     if self.file + 1 < self.opts.inputs.len() {
                         self.open_file(self.file + 1)?;
                     }
                 }
             }
+        }
+    }
+
+    /// Input `i` was read to its end: keep its content hash, if every byte of the file
+    /// went through it (a decompressor may stop before trailing bytes; the file is then
+    /// hashed whole at the end).
+    fn finish_hash(&mut self, i: usize) {
+        let Some(h) = self.hashing.take() else {
+            return;
+        };
+        let h = h.lock().unwrap_or_else(|p| p.into_inner());
+        let size = self.opts.inputs.get(i).and_then(Input::size);
+        if size == Some(h.len()) {
+            self.hashes[i] = Some(h.finish());
         }
     }
 
@@ -240,6 +276,10 @@ impl Source for CsvSource {
         self.bytes_read.clone()
     }
 
+    fn content_hashes(&mut self) -> Result<Vec<Option<String>>> {
+        self.hashes_now()
+    }
+
     fn seek(&mut self, next: Position) -> Result<()> {
         let i = next.file as usize;
         let Some(input) = self.opts.inputs.get(i).cloned() else {
@@ -268,6 +308,7 @@ impl Source for CsvSource {
         }
         self.pending.clear();
         self.reader = None;
+        self.hashing = None;
         self.bytes_read.store(before, Ordering::Relaxed);
         let rdr = super::input::open_input_at(&input, self.bytes_read.clone(), next.byte)?;
         self.reader = Some(RecordReader::resume(
@@ -279,6 +320,19 @@ impl Source for CsvSource {
         self.file = i;
         self.record_no = next.record;
         Ok(())
+    }
+}
+
+impl CsvSource {
+    /// See [`Source::content_hashes`].
+    fn hashes_now(&mut self) -> Result<Vec<Option<String>>> {
+        for (i, input) in self.opts.inputs.iter().enumerate() {
+            if let (None, Input::File(p)) = (&self.hashes[i], input) {
+                self.hashes[i] =
+                    Some(crate::checkpoint::content_hash(p).map_err(|e| Error::io(p, e))?);
+            }
+        }
+        Ok(self.hashes.clone())
     }
 }
 

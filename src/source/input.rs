@@ -27,37 +27,14 @@ impl Input {
         }
     }
 
-    /// What identifies this input's content for resuming: size, modification time and
-    /// a hash of the first 64 KiB. Standard input has none (`"stdin"`).
-    pub fn fingerprint(&self) -> String {
-        use sha2::Digest;
-        let Input::File(p) = self else {
-            return "stdin".into();
-        };
-        let Ok(meta) = std::fs::metadata(p) else {
-            return "missing".into();
-        };
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        let mut head = vec![0u8; 64 * 1024];
-        let n = File::open(p)
-            .and_then(|mut f| {
-                let mut n = 0;
-                while n < head.len() {
-                    match f.read(&mut head[n..])? {
-                        0 => break,
-                        k => n += k,
-                    }
-                }
-                Ok(n)
-            })
-            .unwrap_or(0);
-        let hash = sha2::Sha256::digest(&head[..n]);
-        let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        format!("size={} mtime={mtime} head={hex}", meta.len())
+    /// What the checkpoint records of this input: name, size and a hash of its ends
+    /// (see [`crate::checkpoint::InputState`]).
+    pub fn state(&self) -> Result<crate::checkpoint::InputState> {
+        match self {
+            Input::File(p) => crate::checkpoint::InputState::of_file(&self.display(), p)
+                .map_err(|e| Error::io(p, e)),
+            Input::Stdin => Ok(crate::checkpoint::InputState::stdin()),
+        }
     }
 
     /// Size on disk (compressed size for compressed files); `None` for stdin.
@@ -95,12 +72,7 @@ pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
             out.extend(matched.into_iter().map(Input::File));
         } else {
             let path = PathBuf::from(p);
-            if !path.is_file() {
-                return Err(Error::io(
-                    path,
-                    io::Error::new(io::ErrorKind::NotFound, "no such file"),
-                ));
-            }
+            check_regular_file(&path)?;
             out.push(Input::File(path));
         }
     }
@@ -112,16 +84,72 @@ pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
     Ok(out)
 }
 
-/// Counts bytes read from the underlying (compressed) stream, for progress.
+/// An input path must be a regular file: anything else gets a message that says what
+/// it is (a directory, a named pipe, a device) rather than "no such file".
+fn check_regular_file(path: &std::path::Path) -> Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::io(
+                path,
+                io::Error::new(io::ErrorKind::NotFound, "no such file"),
+            ));
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if meta.is_file() {
+        return Ok(());
+    }
+    let what = if meta.is_dir() {
+        "is a directory, not a file (give the files in it, or a glob such as dir/*.csv)".to_string()
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            if t.is_fifo() {
+                "is a named pipe (FIFO), which can be read only once: pipe it into standard \
+                 input instead (rowflow load - < pipe)"
+                    .to_string()
+            } else if t.is_char_device() || t.is_block_device() {
+                "is a device, not a file".to_string()
+            } else if t.is_socket() {
+                "is a socket, not a file".to_string()
+            } else {
+                "is not a regular file".to_string()
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            "is not a regular file".to_string()
+        }
+    };
+    Err(Error::Input {
+        file: path.display().to_string(),
+        message: what,
+    })
+}
+
+/// Counts bytes read from the underlying (compressed) stream, for progress, and feeds
+/// them to the content hash when there is one.
 struct Counting<R> {
     inner: R,
     counter: Arc<AtomicU64>,
+    hasher: Option<SharedHasher>,
 }
+
+/// The content hash of an input being read, shared with the source that reads it.
+pub type SharedHasher = Arc<std::sync::Mutex<crate::checkpoint::ContentHasher>>;
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(h) = &self.hasher {
+            h.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -143,6 +171,16 @@ pub fn open_input(
     input: &Input,
     counter: Arc<AtomicU64>,
 ) -> Result<(Box<dyn Read + Send>, Compression)> {
+    open_input_hashed(input, counter, None)
+}
+
+/// [`open_input`], feeding every byte read from the input (before decompression) to
+/// `hasher`.
+pub fn open_input_hashed(
+    input: &Input,
+    counter: Arc<AtomicU64>,
+    hasher: Option<SharedHasher>,
+) -> Result<(Box<dyn Read + Send>, Compression)> {
     let name = input.display();
     let raw: Box<dyn Read + Send> = match input {
         Input::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
@@ -153,6 +191,7 @@ pub fn open_input(
         Counting {
             inner: raw,
             counter,
+            hasher,
         },
     );
     let head = buffered
@@ -200,7 +239,11 @@ pub fn open_input_at(
             counter.fetch_add(byte, Ordering::Relaxed);
             return Ok(Box::new(BufReader::with_capacity(
                 256 * 1024,
-                Counting { inner: f, counter },
+                Counting {
+                    inner: f,
+                    counter,
+                    hasher: None,
+                },
             )));
         }
     }

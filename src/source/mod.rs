@@ -12,7 +12,9 @@ use std::sync::atomic::AtomicU64;
 
 pub use self::csv::{CsvOptions, CsvSource, bytes_done};
 pub use self::infer::{InferOptions, infer_types};
-pub use self::input::{Compression, Input, open_input, open_input_at, resolve_inputs};
+pub use self::input::{
+    Compression, Input, SharedHasher, open_input, open_input_at, open_input_hashed, resolve_inputs,
+};
 pub use self::reader::{Dialect, RecordReader, RecordStart};
 
 use crate::error::Result;
@@ -45,4 +47,11 @@ pub trait Source: Send {
     /// Continue reading at `next` (a position a record's `next` gave), as a resumed run
     /// does. Only for inputs that can be opened again (files, not standard input).
     fn seek(&mut self, next: Position) -> Result<()>;
+    /// Once every input is read to its end: the hash of each input's whole content
+    /// (`None` for standard input), as [`crate::checkpoint::InputState::content`]
+    /// records it. Inputs not read whole by this source (a resumed run starts within
+    /// one) are hashed from their files now.
+    fn content_hashes(&mut self) -> Result<Vec<Option<String>>> {
+        Ok(vec![None; self.inputs().len()])
+    }
 }

@@ -315,7 +315,20 @@ fn modes_replace_upsert_create() {
             .contains("UNIQUE"),
         "{dup:?}"
     );
-    assert_eq!(load("b.csv", &["--mode", "upsert", "--key", "id"]).code, 0);
+    // b.csv was loaded completely (its rejects are the earlier load's): loading it again
+    // with another mode and key is a change of pipeline over the same input, refused
+    // with what changed, unless --restart.
+    let again = load("b.csv", &["--mode", "upsert", "--key", "id"]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(
+        again.stderr.contains("sink.mode: \"append\" → \"upsert\"")
+            && again.stderr.contains("--restart"),
+        "{again:?}"
+    );
+    assert_eq!(
+        load("b.csv", &["--mode", "upsert", "--key", "id", "--restart"]).code,
+        0
+    );
     assert_eq!(
         query(&db, "SELECT id, v FROM t ORDER BY id"),
         vec![
@@ -493,8 +506,19 @@ fn keyed_loads_across_sort_runs_keep_first_or_last_occurrence() {
     let run = rowflow(
         dir.path(),
         &[
-            "load", "k.csv", "--into", &url, "--table", "t", "--key", "id", "--mode", "upsert",
-            "--json", "-q",
+            "load",
+            "k.csv",
+            "--into",
+            &url,
+            "--table",
+            "t",
+            "--key",
+            "id",
+            "--mode",
+            "upsert",
+            "--json",
+            "-q",
+            "--restart",
         ],
     );
     assert_eq!(run.code, 0, "{run:?}");

@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
+/// A test per database kind for each listed function `f(Kind)`.
+macro_rules! on_every_db {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[test] fn sqlite() { super::$name(crate::db::Kind::Sqlite) }
+            #[test] fn postgres() { super::$name(crate::db::Kind::Postgres) }
+            #[test] fn mysql() { super::$name(crate::db::Kind::Mysql) }
+        }
+    )* };
+}
+pub(crate) use on_every_db;
+
 /// Tests that restart a server take this for writing; every other server test holds it
 /// for reading, so no test sees a server go away under it.
 static SERVERS: RwLock<()> = RwLock::new(());

@@ -12,4 +12,5 @@ mod library;
 mod mock_http;
 mod property;
 mod sinks;
+mod trust;
 mod workload;

@@ -3,19 +3,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::db::{Db, Kind};
+use crate::db::{Db, Kind, on_every_db};
 use crate::harness::{read_csv, rowflow, spawn};
-
-/// A test per database kind for each listed function `f(Kind)`.
-macro_rules! on_every_db {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[test] fn sqlite() { super::$name(crate::db::Kind::Sqlite) }
-            #[test] fn postgres() { super::$name(crate::db::Kind::Postgres) }
-            #[test] fn mysql() { super::$name(crate::db::Kind::Mysql) }
-        }
-    )* };
-}
 
 on_every_db!(
     every_type_round_trips,

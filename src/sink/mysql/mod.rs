@@ -23,6 +23,7 @@
 //!   `truncate = true` empties it at the start.
 
 mod line;
+mod lock;
 mod table;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
 use self::line::{infile_row, line_params};
+pub(crate) use self::lock::lock;
 use self::table::{MyName, quote};
 use super::held::{Chunk, Held, encoded_rows, held_key_order, take_keys};
 use super::spill::{Runs, SortKey, blob_key, decode_keyed, encode_keyed, keyed_payload};
@@ -472,6 +474,38 @@ pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identit
     ];
     conn.exec_drop(sql, params)
         .map_err(|e| connect.error(&e, "clearing the old checkpoint"))
+}
+
+/// The destination table as it is now (see [`crate::checkpoint::TableState`]): for an
+/// interrupted `replace` that committed into the new table but did not swap it in yet,
+/// the new table.
+pub fn table_state(url: &str, table: &str) -> Result<crate::checkpoint::TableState> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+    let read = |e: mysql::Error| connect.error(&e, "looking at the table");
+    let new_table = t.sibling(&format!("{}__rowflow_new", t.name));
+    let which = if table::exists(&mut conn, &t).map_err(read)? {
+        Some(t.clone())
+    } else if table::exists(&mut conn, &new_table).map_err(read)? {
+        Some(new_table)
+    } else {
+        None
+    };
+    let has_rows = match &which {
+        None => Some(false),
+        Some(w) => conn
+            .query_first::<i64, _>(format!("SELECT EXISTS (SELECT 1 FROM {})", w.sql()))
+            .ok()
+            .flatten()
+            .map(|n| n > 0),
+    };
+    Ok(crate::checkpoint::TableState {
+        name: t.sql(),
+        exists: which.is_some(),
+        id: None,
+        has_rows,
+    })
 }
 
 /// Check the destination without changing it.

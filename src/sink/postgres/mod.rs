@@ -16,6 +16,7 @@
 
 mod conn;
 mod encode;
+mod lock;
 mod table;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use postgres::Client;
 
 use self::conn::PgConnect;
 use self::encode::{BINARY_HEADER, BINARY_TRAILER, EncodeColumn, PgEncode, PgType};
+pub(crate) use self::lock::lock;
 use self::table::{PgColumn, QualifiedName};
 use super::dialect::quote_ident;
 use super::held::{Held, encoded_rows, held_key_order, take_keys};
@@ -169,6 +171,34 @@ pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identit
         )
         .map_err(|e| connect.error(&e, "clearing the old checkpoint"))?;
     Ok(())
+}
+
+/// The destination table as it is now (see [`crate::checkpoint::TableState`]), its
+/// identity being its oid.
+pub fn table_state(url: &str, table: &str) -> Result<crate::checkpoint::TableState> {
+    let connect = PgConnect::parse(url)?;
+    let mut client = connect.connect()?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+    let oid: Option<u32> = client
+        .query_one("SELECT to_regclass($1)::oid", &[&t.sql()])
+        .map_err(|e| connect.error(&e, "looking at the table"))?
+        .get(0);
+    let has_rows = match oid {
+        None => Some(false),
+        Some(_) => client
+            .query_one(
+                format!("SELECT EXISTS (SELECT 1 FROM {})", t.sql()).as_str(),
+                &[],
+            )
+            .ok()
+            .map(|r| r.get::<_, bool>(0)),
+    };
+    Ok(crate::checkpoint::TableState {
+        name: t.sql(),
+        exists: oid.is_some(),
+        id: oid.map(|o| o.to_string()),
+        has_rows,
+    })
 }
 
 /// Check the destination without changing it (for `rowflow check`).
@@ -769,6 +799,15 @@ impl Sink for PgSink {
                 )
                 .map_err(|e| self.err(&e, "clearing the old checkpoint"))?;
         }
+        // The table's oid goes into the record: a later run can tell this table from
+        // one created again since (which holds none of these rows).
+        let oid: Option<u32> = self
+            .client
+            .query_one("SELECT to_regclass($1)::oid", &[&self.table.sql()])
+            .map_err(|e| self.err(&e, "reading the table's oid"))?
+            .get(0);
+        let mut state = record.state.clone();
+        state.table_id = oid.map(|o| o.to_string());
         let sql = table::checkpoint_upsert_sql(&self.table);
         self.client
             .execute(
@@ -781,7 +820,7 @@ impl Sink for PgSink {
                     &id.input,
                     &record.run_id,
                     &(record.txn as i64),
-                    &record.state_json(),
+                    &serde_json::to_string(&state).unwrap_or_default(),
                 ],
             )
             .map_err(|e| self.err(&e, "writing the checkpoint"))?;

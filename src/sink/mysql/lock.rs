@@ -1,0 +1,60 @@
+//! The run lock on MySQL/MariaDB: `GET_LOCK` (see [`crate::sink::lock`]).
+
+use mysql::Conn;
+use mysql::prelude::Queryable;
+
+use super::MyConnect;
+use crate::error::Result;
+
+/// `GET_LOCK` names are at most 64 characters: a hash of the lock's name.
+fn lock_key(name: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(name.as_bytes());
+    let hex: String = h.iter().take(24).map(|b| format!("{b:02x}")).collect();
+    format!("rowflow:{hex}")
+}
+
+/// Take the lock `name` on a connection of its own, kept for the run.
+pub(crate) fn lock(
+    url: &str,
+    name: &str,
+    what: &str,
+    wait: bool,
+    waiting: &mut dyn FnMut(&str),
+) -> Result<Conn> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let key = lock_key(name);
+    let err = |e: mysql::Error| connect.error(&e, "taking the lock of this load");
+    let got: Option<Option<i64>> = conn
+        .exec_first("SELECT GET_LOCK(?, 0)", (key.clone(),))
+        .map_err(err)?;
+    if got.flatten() == Some(1) {
+        return Ok(conn);
+    }
+    let holder: Option<(u64, String, u64)> = conn
+        .exec_first(
+            "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)",
+            (key.clone(),),
+        )
+        .map_err(err)?;
+    let holder = holder.map_or_else(
+        || "another rowflow run".to_string(),
+        |(id, host, idle)| format!("server connection {id} from {host}, idle for {idle} s"),
+    );
+    if !wait {
+        return Err(crate::sink::lock::busy(what, &holder));
+    }
+    waiting(&format!(
+        "waiting for the other run of {what} to end ({holder})"
+    ));
+    loop {
+        // A year at a time: MySQL and MariaDB take no "forever".
+        let got: Option<Option<i64>> = conn
+            .exec_first("SELECT GET_LOCK(?, 31536000)", (key.clone(),))
+            .map_err(err)?;
+        if got.flatten() == Some(1) {
+            return Ok(conn);
+        }
+    }
+}

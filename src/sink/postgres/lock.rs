@@ -1,0 +1,73 @@
+//! The run lock on PostgreSQL: a session advisory lock (see [`crate::sink::lock`]).
+
+use postgres::Client;
+
+use super::conn::PgConnect;
+use crate::error::Result;
+
+/// The holder of the advisory lock on `name`, as its session describes itself.
+const HOLDER_SQL: &str = "SELECT a.application_name, coalesce(host(a.client_addr), 'a local socket'), \
+     to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), a.pid \
+     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+       AND l.classid = ((hashtextextended($1, 0) >> 32) & 4294967295)::oid \
+       AND l.objid = (hashtextextended($1, 0) & 4294967295)::oid";
+
+/// Take the lock `name` on a connection of its own, kept for the run.
+pub(crate) fn lock(
+    url: &str,
+    name: &str,
+    what: &str,
+    wait: bool,
+    waiting: &mut dyn FnMut(&str),
+) -> Result<Client> {
+    let connect = PgConnect::parse(url)?;
+    let mut client = connect.connect()?;
+    let err = |e: postgres::Error| connect.error(&e, "taking the lock of this load");
+    // Who holds it, for the other run's message (63 bytes at most are kept).
+    let mut me = format!(
+        "rowflow pid {} on {}",
+        std::process::id(),
+        crate::sink::lock::hostname()
+    );
+    while me.len() > 63 {
+        me.pop();
+    }
+    client
+        .execute("SELECT set_config('application_name', $1, false)", &[&me])
+        .map_err(err)?;
+    let got: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+            &[&name],
+        )
+        .map_err(err)?
+        .get(0);
+    if got {
+        return Ok(client);
+    }
+    let holder = client
+        .query_opt(HOLDER_SQL, &[&name])
+        .map_err(err)?
+        .map(|r| {
+            format!(
+                "{} from {}, connected since {} (server process {})",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, i32>(3)
+            )
+        })
+        .unwrap_or_else(|| "another rowflow run".into());
+    if !wait {
+        return Err(crate::sink::lock::busy(what, &holder));
+    }
+    waiting(&format!(
+        "waiting for the other run of {what} to end ({holder})"
+    ));
+    client.batch_execute("SET lock_timeout = 0").map_err(err)?;
+    client
+        .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&name])
+        .map_err(err)?;
+    Ok(client)
+}

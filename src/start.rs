@@ -1,0 +1,171 @@
+//! Starting a load, before any row is read: take the lock that keeps a second run of the
+//! same load out, read the load's checkpoint, look at the table, and decide what this
+//! run does (resume, skip inputs already loaded, load again, refuse), with one plain
+//! line for each decision. The database is contacted here, first: a wrong URL or a
+//! server that is down is reported before the inputs are scanned.
+
+use crate::checkpoint::{Decision, Identity, InputState, Shape};
+use crate::config::{PipelineSpec, WriteMode};
+use crate::error::{Error, Result};
+use crate::sink::{LoadLock, SinkTarget};
+use crate::source::{Input, resolve_inputs};
+
+/// What identifies a load and what it would write: from the spec, before planning.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The destination.
+    pub target: SinkTarget,
+    /// The destination table as written.
+    pub table: String,
+    /// The load's checkpoint key.
+    pub identity: Identity,
+    /// What shapes the rows.
+    pub shape: Shape,
+    /// The inputs, resolved (globs expanded), in order.
+    pub inputs: Vec<Input>,
+    /// Why a complete load is loaded again (the mode rebuilds or empties the table).
+    pub reload: Option<String>,
+}
+
+impl LoadSpec {
+    /// The load `spec` describes; `library_stages` describe its user functions.
+    pub fn of(spec: &PipelineSpec, library_stages: &[String]) -> Result<LoadSpec> {
+        let url = if spec.sink.url.is_empty() {
+            std::env::var("DATABASE_URL").unwrap_or_default()
+        } else {
+            spec.sink.url.clone()
+        };
+        let target = SinkTarget::parse(&url)?;
+        let patterns = spec.source.all_paths();
+        let inputs = resolve_inputs(&patterns)?;
+        let reload = match spec.sink.mode {
+            WriteMode::Replace => Some("mode \"replace\" rebuilds the table".to_string()),
+            WriteMode::Create => Some("mode \"create\" creates the table".to_string()),
+            _ if spec.sink.truncate => Some("truncate = true empties the table".to_string()),
+            _ => None,
+        };
+        Ok(LoadSpec {
+            identity: Identity::new(spec.name.as_deref(), &spec.sink.table, &patterns),
+            shape: Shape::of(spec, library_stages),
+            table: spec.sink.table.clone(),
+            target,
+            inputs,
+            reload,
+        })
+    }
+
+    /// The load's name for messages: `load "users" into "t"`.
+    pub fn describe(&self) -> String {
+        format!("the load {:?} into {}", self.identity.label(), self.table)
+    }
+}
+
+/// A load that has started: its lock is held, its decision taken.
+pub struct Started {
+    /// The load.
+    pub load: LoadSpec,
+    /// The current inputs as the checkpoint records them.
+    pub states: Vec<InputState>,
+    /// What this run does.
+    pub decision: Decision,
+    /// Held until the run ends.
+    pub lock: Option<LoadLock>,
+}
+
+impl Started {
+    /// The inputs this run reads, in order (all of them for a skip).
+    pub fn run_inputs(&self) -> Vec<Input> {
+        match &self.decision {
+            Decision::Load(l) => l
+                .inputs
+                .iter()
+                .map(|&i| self.load.inputs[i].clone())
+                .collect(),
+            Decision::Skip(_) => self.load.inputs.clone(),
+        }
+    }
+
+    /// This run's inputs as its records hold them.
+    pub fn run_states(&self) -> Vec<InputState> {
+        match &self.decision {
+            Decision::Load(l) => l.inputs.iter().map(|&i| self.states[i].clone()).collect(),
+            Decision::Skip(_) => self.states.clone(),
+        }
+    }
+}
+
+/// Start `load`: lock it (waiting for another run of it with `wait`, else refusing),
+/// read its checkpoint and decide. `note` hears about waiting.
+pub fn start(
+    load: LoadSpec,
+    restart: bool,
+    wait: bool,
+    note: &mut dyn FnMut(&str),
+) -> Result<Started> {
+    let states = input_states(&load.inputs)?;
+    let lock = LoadLock::acquire(
+        &load.target,
+        &load.identity.run_lock_name(),
+        &load.describe(),
+        wait,
+        note,
+    )?;
+    let decision = decide(&load, &states, restart)?;
+    Ok(Started {
+        load,
+        states,
+        decision,
+        lock: Some(lock),
+    })
+}
+
+/// What a run of `load` would do now (for `rowflow check`): no lock, nothing changed.
+pub fn preview(load: LoadSpec, restart: bool) -> Result<Started> {
+    let states = input_states(&load.inputs)?;
+    let decision = decide(&load, &states, restart)?;
+    Ok(Started {
+        load,
+        states,
+        decision,
+        lock: None,
+    })
+}
+
+fn input_states(inputs: &[Input]) -> Result<Vec<InputState>> {
+    inputs.iter().map(Input::state).collect()
+}
+
+fn decide(load: &LoadSpec, states: &[InputState], restart: bool) -> Result<Decision> {
+    let stored = crate::sink::read_checkpoints(&load.target, &load.table, &load.identity)?;
+    let table = if stored.is_empty() || restart {
+        crate::checkpoint::TableState {
+            name: load.table.clone(),
+            exists: true,
+            id: None,
+            has_rows: None,
+        }
+    } else {
+        crate::sink::table_state(&load.target, &load.table)?
+    };
+    crate::checkpoint::decide(
+        &stored,
+        states,
+        &load.shape,
+        restart,
+        load.reload.as_deref(),
+        &table,
+        &mut |i| match &load.inputs[i] {
+            Input::File(p) => {
+                crate::checkpoint::content_hash(p).map_err(|e| format!("{}: {e}", p.display()))
+            }
+            Input::Stdin => Ok(String::new()),
+        },
+    )
+    .map_err(|e| {
+        Error::Config(format!(
+            "checkpoint of {} in {}: {e}",
+            load.describe(),
+            load.target.display()
+        ))
+    })
+}
