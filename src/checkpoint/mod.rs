@@ -244,6 +244,127 @@ pub struct Stored {
     pub state: Option<CommitState>,
 }
 
+/// A checkpoint row as `rowflow checkpoints` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Where the checkpoint table is (PostgreSQL: its schema; else empty).
+    pub place: String,
+    /// The load it belongs to.
+    pub identity: Identity,
+    /// The row itself.
+    pub stored: Stored,
+    /// When it was last written (as the database prints it).
+    pub updated_at: String,
+}
+
+/// What one load's checkpoint rows say, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSummary {
+    /// Where the checkpoint table is (PostgreSQL: its schema; else empty).
+    pub place: String,
+    /// The load.
+    pub identity: Identity,
+    /// The last run's inputs.
+    pub inputs: Vec<String>,
+    /// Inputs earlier completed runs loaded.
+    pub done: Vec<String>,
+    /// The last run loaded its inputs completely.
+    pub complete: bool,
+    /// Input records committed by the last run (and the runs it resumed).
+    pub committed: u64,
+    /// Their totals: written, filtered, rejected.
+    pub totals: [u64; 3],
+    /// Where an interrupted run would resume (`line N of file`).
+    pub resume_at: Option<String>,
+    /// When the last commit was.
+    pub updated_at: String,
+    /// The rows could not be read (written by another version).
+    pub unreadable: bool,
+}
+
+/// The loads `rows` describe, one summary each, in the rows' order.
+pub fn summarize(rows: &[Listed]) -> Vec<LoadSummary> {
+    let mut keys: Vec<(String, Identity)> = Vec::new();
+    for r in rows {
+        let k = (r.place.clone(), r.identity.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|(place, identity)| {
+            let mine: Vec<&Listed> = rows
+                .iter()
+                .filter(|r| r.place == place && r.identity == identity)
+                .collect();
+            let newest = mine.iter().map(|r| run_started(&r.stored.run_id)).max();
+            let last: Vec<&Stored> = mine
+                .iter()
+                .filter(|r| Some(run_started(&r.stored.run_id)) == newest)
+                .map(|r| &r.stored)
+                .collect();
+            let updated_at = mine
+                .iter()
+                .map(|r| r.updated_at.clone())
+                .max()
+                .unwrap_or_default();
+            let states: Vec<&CommitState> = last.iter().filter_map(|s| s.state.as_ref()).collect();
+            let readable =
+                states.len() == last.len() && states.iter().all(|s| !s.inputs.is_empty());
+            let Some(first) = states.first().filter(|_| readable) else {
+                return LoadSummary {
+                    place,
+                    identity,
+                    inputs: Vec::new(),
+                    done: Vec::new(),
+                    complete: false,
+                    committed: 0,
+                    totals: [0; 3],
+                    resume_at: None,
+                    updated_at,
+                    unreadable: true,
+                };
+            };
+            let complete = states.iter().any(|s| s.complete);
+            let best = states
+                .iter()
+                .max_by_key(|s| (s.lwm_records, s.lwm))
+                .copied()
+                .unwrap_or(first);
+            let beyond: u64 = states
+                .iter()
+                .flat_map(|s| s.ranges.iter())
+                .filter(|r| r.first >= (best.lwm.file, best.lwm.record + 1))
+                .map(|r| r.records)
+                .sum();
+            let totals = states.iter().fold([0; 3], |a, s| {
+                [a[0] + s.written, a[1] + s.filtered, a[2] + s.rejected]
+            });
+            LoadSummary {
+                inputs: first.inputs.iter().map(|i| i.name.clone()).collect(),
+                done: first.done.iter().map(|d| d.name.clone()).collect(),
+                complete,
+                committed: best.lwm_records + beyond,
+                totals,
+                resume_at: (!complete).then(|| {
+                    format!(
+                        "line {} of {}",
+                        crate::report::thousands(best.lwm.line.max(1)),
+                        first
+                            .inputs
+                            .get(best.lwm.file as usize)
+                            .map_or("", |i| i.name.as_str())
+                    )
+                }),
+                updated_at,
+                unreadable: false,
+                place,
+                identity,
+            }
+        })
+        .collect()
+}
+
 /// Where a resumed run starts and what it skips.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resume {

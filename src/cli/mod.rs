@@ -2,6 +2,7 @@
 //! The only place that prints.
 
 mod check;
+mod checkpoints;
 mod generate;
 mod load;
 mod progress;
@@ -28,6 +29,8 @@ enum Command {
     Load(load::LoadArgs),
     /// Validate a pipeline: print the plan and schemas, write nothing.
     Check(check::CheckArgs),
+    /// List the loads the checkpoint table records (or clear them: `checkpoints clear`).
+    Checkpoints(checkpoints::CheckpointsArgs),
     /// Print a CSV file's inferred schema as a TOML block to paste into a pipeline.
     Schema(schema::SchemaArgs),
     /// Generate the deterministic `users` workload CSV.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Load(a) => load::run(a),
         Command::Check(a) => check::run(a),
+        Command::Checkpoints(a) => checkpoints::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Generate(a) => generate::run(a),
     };

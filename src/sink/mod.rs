@@ -166,6 +166,18 @@ pub fn read_checkpoints(
     }
 }
 
+/// The checkpoint rows at `target` (beside `table`, and of loads into it, when given).
+pub fn list_checkpoints(
+    target: &SinkTarget,
+    table: Option<&str>,
+) -> Result<Vec<crate::checkpoint::Listed>> {
+    match target {
+        SinkTarget::Sqlite { path } => sqlite::list_checkpoints(path, table),
+        SinkTarget::Postgres { url } => postgres::list_checkpoints(url, table),
+        SinkTarget::Mysql { url } => mysql::list_checkpoints(url, table),
+    }
+}
+
 /// The destination table as it is now: whether it exists, its identity where the
 /// database has one, whether it holds rows.
 pub fn table_state(target: &SinkTarget, table: &str) -> Result<crate::checkpoint::TableState> {

@@ -363,6 +363,54 @@ pub fn read_checkpoints(
     Ok(rows)
 }
 
+/// The checkpoint rows in the database at `path` (of loads into `table` only, when
+/// given), for `rowflow checkpoints`.
+pub fn list_checkpoints(
+    path: &Path,
+    table: Option<&str>,
+) -> Result<Vec<crate::checkpoint::Listed>> {
+    let target = format!("sqlite://{}", path.display());
+    if !path.exists() {
+        return Err(sink_err(&target, "there is no database file there"));
+    }
+    let conn = open_conn(path, &target)?;
+    if table_columns(&conn, crate::checkpoint::TABLE)
+        .map_err(|e| sink_err(&target, e))?
+        .is_none()
+    {
+        return Ok(Vec::new());
+    }
+    let mut st = conn
+        .prepare(&format!(
+            "SELECT pipeline, target_table, input, input_id, writer, run_id, state, updated_at FROM {} \
+             WHERE ?1 IS NULL OR target_table = ?1 ORDER BY target_table, pipeline, input, writer",
+            quote_ident(crate::checkpoint::TABLE)
+        ))
+        .map_err(|e| sink_err(&target, e))?;
+    let rows = st
+        .query_map(params![table], |r| {
+            Ok(crate::checkpoint::Listed {
+                place: String::new(),
+                identity: crate::checkpoint::Identity {
+                    pipeline: r.get(0)?,
+                    table: r.get(1)?,
+                    input: r.get(2)?,
+                    input_id: r.get(3)?,
+                },
+                stored: crate::checkpoint::Stored {
+                    writer: r.get(4)?,
+                    run_id: r.get(5)?,
+                    state: serde_json::from_str(&r.get::<_, String>(6)?).ok(),
+                },
+                updated_at: r.get(7)?,
+            })
+        })
+        .map_err(|e| sink_err(&target, e))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| sink_err(&target, e))?;
+    Ok(rows)
+}
+
 /// The destination table as it is now (see [`crate::checkpoint::TableState`]).
 pub fn table_state(path: &Path, table: &str) -> Result<crate::checkpoint::TableState> {
     let target = format!("sqlite://{}", path.display());

@@ -292,3 +292,63 @@ fn a_glob_that_gains_a_file_loads_that_file_only() {
         .unwrap();
     assert_eq!(n, 10);
 }
+
+on_every_db!(checkpoints_are_listed_and_cleared);
+
+/// Finding 2: no command listed or cleared the records of `_rowflow_checkpoints`.
+fn checkpoints_are_listed_and_cleared(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("list", kind);
+    db.drop_table(&table);
+    let csv = write(dir.path(), "list.csv", &events(1, 7));
+    let url = db.url();
+    let load = || {
+        rowflow(
+            dir.path(),
+            &[
+                "load", &csv, "--into", &url, "--table", &table, "--json", "-q",
+            ],
+        )
+    };
+    assert_eq!(load().code, 0);
+    let list = rowflow(dir.path(), &["checkpoints", &url, "--table", &table]);
+    assert_eq!(list.code, 0, "{list:?}");
+    assert!(
+        list.stdout
+            .contains(&format!("unnamed load of {csv} into {table}"))
+            && list
+                .stdout
+                .contains("complete: 7 rows committed (7 written"),
+        "{}",
+        list.stdout
+    );
+    let j: serde_json::Value = serde_json::from_str(
+        &rowflow(
+            dir.path(),
+            &["checkpoints", &url, "--table", &table, "--json"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(j.as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j[0]["complete"], true);
+    assert_eq!(j[0]["rows_written"], 7);
+    assert_eq!(load().json()["status"], "skipped");
+    // Cleared: the record goes (and is said), so the next run loads again.
+    let clear = rowflow(
+        dir.path(),
+        &["checkpoints", "clear", &url, "--table", &table],
+    );
+    assert_eq!(clear.code, 0, "{clear:?}");
+    assert!(clear.stdout.contains("removed the checkpoint"), "{clear:?}");
+    let list = rowflow(
+        dir.path(),
+        &["checkpoints", &url, "--table", &table, "--json"],
+    );
+    assert_eq!(list.stdout.trim(), "[]", "{list:?}");
+    assert_eq!(load().json()["rows_written"], 7);
+    db.drop_table(&table);
+}

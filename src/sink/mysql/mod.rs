@@ -476,6 +476,57 @@ pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identit
         .map_err(|e| connect.error(&e, "clearing the old checkpoint"))
 }
 
+/// The checkpoint rows of the URL's database (or of `table`'s, and of loads into it,
+/// when given), for `rowflow checkpoints`.
+pub fn list_checkpoints(url: &str, table: Option<&str>) -> Result<Vec<crate::checkpoint::Listed>> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let place = match table {
+        Some(t) => table::parse_name(t).map_err(|e| sink_err(&connect.display, e))?,
+        None => table::parse_name(crate::checkpoint::TABLE)
+            .map_err(|e| sink_err(&connect.display, e))?,
+    }
+    .sibling(crate::checkpoint::TABLE);
+    let read = |e: mysql::Error| connect.error(&e, "reading the checkpoints");
+    if !table::exists(&mut conn, &place).map_err(read)? {
+        return Ok(Vec::new());
+    }
+    type Row = (String, String, String, String, i64, String, String, String);
+    let rows: Vec<Row> = conn
+        .exec(
+            format!(
+                "SELECT pipeline, target_table, input, input_id, writer, run_id, state, \
+                 DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%SZ') FROM {} \
+                 WHERE ? IS NULL OR target_table = ? ORDER BY target_table, pipeline, input, writer",
+                place.sql()
+            ),
+            (table, table),
+        )
+        .map_err(read)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(pipeline, t, input, input_id, writer, run_id, state, updated_at)| {
+                crate::checkpoint::Listed {
+                    place: place.schema.clone().unwrap_or_default(),
+                    identity: crate::checkpoint::Identity {
+                        pipeline,
+                        table: t,
+                        input,
+                        input_id,
+                    },
+                    stored: crate::checkpoint::Stored {
+                        writer: writer as u32,
+                        run_id,
+                        state: serde_json::from_str(&state).ok(),
+                    },
+                    updated_at,
+                }
+            },
+        )
+        .collect())
+}
+
 /// The destination table as it is now (see [`crate::checkpoint::TableState`]): for an
 /// interrupted `replace` that committed into the new table but did not swap it in yet,
 /// the new table.

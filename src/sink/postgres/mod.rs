@@ -173,6 +173,77 @@ pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identit
     Ok(())
 }
 
+/// The checkpoint rows of every checkpoint table the user can see (only the one beside
+/// `table`, and of loads into it, when given), for `rowflow checkpoints`.
+pub fn list_checkpoints(url: &str, table: Option<&str>) -> Result<Vec<crate::checkpoint::Listed>> {
+    let connect = PgConnect::parse(url)?;
+    let mut client = connect.connect()?;
+    let read = |e: postgres::Error| connect.error(&e, "reading the checkpoints");
+    let places: Vec<QualifiedName> = match table {
+        Some(t) => {
+            let t = table::parse_name(t).map_err(|e| sink_err(&connect.display, e))?;
+            vec![t.sibling(crate::checkpoint::TABLE)]
+        }
+        None => client
+            .query(
+                "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
+                &[&crate::checkpoint::TABLE],
+            )
+            .map_err(read)?
+            .iter()
+            .filter_map(|r| {
+                table::parse_name(&format!(
+                    "{}.{}",
+                    quote_ident(r.get::<_, &str>(0)),
+                    quote_ident(crate::checkpoint::TABLE)
+                ))
+                .ok()
+            })
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for place in places {
+        let exists: Option<u32> = client
+            .query_one("SELECT to_regclass($1)::oid", &[&place.sql()])
+            .map_err(read)?
+            .get(0);
+        if exists.is_none() {
+            continue;
+        }
+        let rows = client
+            .query(
+                format!(
+                    "SELECT pipeline, target_table, input, input_id, writer, run_id, state, \
+                     to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM {} \
+                     WHERE $1::text IS NULL OR target_table = $1 \
+                     ORDER BY target_table, pipeline, input, writer",
+                    place.sql()
+                )
+                .as_str(),
+                &[&table],
+            )
+            .map_err(read)?;
+        let schema = place.schema.clone().unwrap_or_default();
+        out.extend(rows.iter().map(|r| crate::checkpoint::Listed {
+            place: schema.clone(),
+            identity: crate::checkpoint::Identity {
+                pipeline: r.get(0),
+                table: r.get(1),
+                input: r.get(2),
+                input_id: r.get(3),
+            },
+            stored: crate::checkpoint::Stored {
+                writer: r.get::<_, i32>(4) as u32,
+                run_id: r.get(5),
+                state: serde_json::from_str(r.get::<_, &str>(6)).ok(),
+            },
+            updated_at: r.get(7),
+        }));
+    }
+    Ok(out)
+}
+
 /// The destination table as it is now (see [`crate::checkpoint::TableState`]), its
 /// identity being its oid.
 pub fn table_state(url: &str, table: &str) -> Result<crate::checkpoint::TableState> {
