@@ -59,9 +59,9 @@ pub enum Outcome {
 /// `rows_read == rows_written + rows_filtered + rows_rejected`.
 #[derive(Debug)]
 pub struct Report {
-    /// Input records read. For a completed or interrupted run this is exactly
-    /// written + filtered + rejected; a failed run also read rows that were rolled back
-    /// or had not reached the sink yet.
+    /// Input records this run accounts for: exactly written + filtered + rejected (rows
+    /// read but rolled back or not finished are `rows_rolled_back` and
+    /// `rows_not_processed`).
     pub rows_read: u64,
     /// Rows committed to the destination.
     pub rows_written: u64,
@@ -71,6 +71,9 @@ pub struct Report {
     pub rows_rejected: u64,
     /// Rows read but not committed because the run failed (rolled back).
     pub rows_rolled_back: u64,
+    /// Rows read but not finished when the run stopped early (Ctrl-C, a failure): not
+    /// committed, left for a resumed run.
+    pub rows_not_processed: u64,
     /// Times the sink reconnected to the destination after losing its connection.
     pub reconnects: u64,
     /// Input records committed by earlier runs of this checkpoint (a resumed or an
@@ -113,6 +116,7 @@ impl Report {
             rows_filtered: 0,
             rows_rejected: 0,
             rows_rolled_back: 0,
+            rows_not_processed: 0,
             reconnects: 0,
             already_committed: 0,
             note: None,
@@ -184,6 +188,7 @@ impl Report {
             "rows_filtered": self.rows_filtered,
             "rows_rejected": self.rows_rejected,
             "rows_rolled_back": self.rows_rolled_back,
+            "rows_not_processed": self.rows_not_processed,
             "reconnects": self.reconnects,
             "already_committed": self.already_committed,
             "note": self.note,
@@ -208,6 +213,7 @@ impl Report {
                 "status_4xx": h.status_4xx,
                 "status_5xx": h.status_5xx,
                 "failed": h.failed,
+                "no_answer": h.no_answer,
                 "latency_ms": {"p50": h.latency_ms[0], "p95": h.latency_ms[1], "p99": h.latency_ms[2]},
             })).collect::<Vec<_>>(),
             "exit_code": self.exit_code(),

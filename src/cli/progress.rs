@@ -101,10 +101,17 @@ fn stop_signal(rt: &tokio::runtime::Runtime) -> rowflow::runtime::StopSignal {
                     _ = term.recv() => {}
                 }
                 tokio::spawn(async move {
-                    if int.recv().await.is_some() {
-                        eprintln!("rowflow: interrupted again; exiting without committing");
-                        std::process::exit(130);
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
                     }
+                    // Exit 2, as every interrupted run: the open transaction is rolled
+                    // back by the database and the next run resumes from the last commit.
+                    eprintln!(
+                        "rowflow: interrupted again; exiting at once without committing (the next run \
+                         resumes from the last commit)"
+                    );
+                    std::process::exit(2);
                 });
             });
         }
@@ -249,6 +256,12 @@ fn print_summary(r: &Report) {
                 eprintln!(
                     "  {} rows were rolled back (not written)",
                     thousands(r.rows_rolled_back)
+                );
+            }
+            if r.rows_not_processed > 0 {
+                eprintln!(
+                    "  {} rows read were not processed; they are left for a resumed run",
+                    thousands(r.rows_not_processed)
                 );
             }
         }

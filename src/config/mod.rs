@@ -223,6 +223,20 @@ pub struct HttpSpec {
     /// Answers the cache keeps. Default 10000.
     #[serde(default = "default_http_cache_size")]
     pub cache_size: usize,
+    /// Bytes the cache keeps at most (keys and answers; the least recently used go
+    /// first). Default 67108864 (64 MiB).
+    #[serde(default = "default_http_cache_bytes")]
+    pub cache_bytes: usize,
+    /// The largest answer taken, in bytes; a larger one is a row error (refused from its
+    /// `Content-Length` before it is read, when it has one). Default 8388608 (8 MiB).
+    #[serde(default = "default_http_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Attempts in a row that find the API unreachable (a connection error, a timeout, a
+    /// 502, 503 or 504) after which it is taken as down: the run stops with exit 2 and
+    /// the rows not done are left for a resumed run, instead of each row being retried and
+    /// rejected. Any other answer starts the count again. 0: never. Default 20.
+    #[serde(default = "default_http_max_consecutive_failures")]
+    pub max_consecutive_failures: u32,
     /// Keep input order (default). `false` lets fast rows pass slow ones.
     #[serde(default = "default_true")]
     pub ordered: bool,
@@ -258,6 +272,9 @@ impl HttpSpec {
             status_column: None,
             cache: false,
             cache_size: default_http_cache_size(),
+            cache_bytes: default_http_cache_bytes(),
+            max_response_bytes: default_http_max_response_bytes(),
+            max_consecutive_failures: default_http_max_consecutive_failures(),
             ordered: true,
             batch_size: None,
             batch_key: None,
@@ -524,6 +541,15 @@ fn default_http_max_backoff() -> f64 {
 }
 fn default_http_cache_size() -> usize {
     10_000
+}
+fn default_http_cache_bytes() -> usize {
+    64 << 20
+}
+fn default_http_max_response_bytes() -> usize {
+    8 << 20
+}
+fn default_http_max_consecutive_failures() -> u32 {
+    20
 }
 fn default_writers() -> usize {
     1

@@ -15,8 +15,9 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use crate::error::Result;
-use crate::row::{Batch, Row};
+use super::halt::{Budget, Halt};
+use crate::error::{Error, Result};
+use crate::row::{Batch, Rejected, Row};
 
 /// A per-row function: a row in, the row back with what to do with it.
 pub type AsyncFn = Arc<dyn Fn(Row) -> BoxFuture<'static, (Row, Outcome)> + Send + Sync>;
@@ -43,6 +44,9 @@ pub enum Outcome {
     Drop,
     /// Reject it with a reason.
     Reject(String),
+    /// The stage cannot go on (e.g. the API it calls is down): the run stops with this
+    /// message, and the row is left unprocessed for a resumed run.
+    Stop(String),
 }
 
 /// Configuration of an async stage.
@@ -73,6 +77,8 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Batch>,
     tx: mpsc::Sender<Batch>,
     batch_rows: usize,
+    halt: Arc<Halt>,
+    budget: Arc<Budget>,
 ) -> Result<()> {
     let concurrency = stage.concurrency.max(1);
     let group = match &stage.work {
@@ -87,7 +93,32 @@ pub(super) async fn run(
     let mut queue: VecDeque<(u64, usize, Row)> = VecDeque::new();
     let mut inflight: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
     let mut input_done = false;
+    let mut halted = halt.watch();
     loop {
+        if halt.is_set() {
+            // No new call, and the calls in flight are dropped (cancelled): their rows,
+            // and every row not yet called, are left for a resumed run. The batches
+            // already finished go on to be committed: in order, only those before the
+            // first unfinished one (an ordered stage keeps a key's rows in input order).
+            drop(inflight);
+            rx.close();
+            for (_, slot) in std::mem::take(&mut slots) {
+                if slot.remaining > 0 {
+                    if stage.ordered {
+                        break;
+                    }
+                    continue;
+                }
+                if tx
+                    .send(finish(slot, stage.ordered))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         while inflight.len() < concurrency && !queue.is_empty() {
             let take = group.min(queue.len());
             let items: Vec<(u64, usize, Row)> = queue.drain(..take).collect();
@@ -109,7 +140,7 @@ pub(super) async fn run(
             let Some(k) = ready else { break };
             let Some(slot) = slots.remove(&k) else { break };
             if tx
-                .send(finish(slot, stage.ordered, &stage.name))
+                .send(finish(slot, stage.ordered))
                 .await
                 .is_err()
             {
@@ -121,9 +152,35 @@ pub(super) async fn run(
         }
         tokio::select! {
             Some(done) = inflight.next(), if !inflight.is_empty() => {
-                for (slot, idx, res) in done {
+                for (slot, idx, (row, outcome)) in done {
+                    let outcome = match outcome {
+                        Outcome::Stop(message) => {
+                            // The row stays unfinished, and so does its batch.
+                            halt.fail(
+                                Error::Stage {
+                                    stage: stage.name.clone(),
+                                    message,
+                                },
+                                false,
+                            );
+                            continue;
+                        }
+                        Outcome::Reject(reason) => {
+                            let reason = format!("{}: {reason}", stage.name);
+                            budget.failed(
+                                &[Rejected {
+                                    pos: row.pos,
+                                    raw: Default::default(),
+                                    reason: reason.clone(),
+                                }],
+                                &halt,
+                            );
+                            Outcome::Reject(reason)
+                        }
+                        other => other,
+                    };
                     if let Some(s) = slots.get_mut(&slot) {
-                        s.results[idx] = Some(res);
+                        s.results[idx] = Some((row, outcome));
                         s.remaining -= 1;
                         s.order.push(idx);
                     }
@@ -146,8 +203,7 @@ pub(super) async fn run(
                 }
                 None => input_done = true,
             },
-            // Unreachable while the loop invariants hold (see the checks above).
-            else => return Ok(()),
+            _ = halted.changed() => {}
         }
     }
 }
@@ -187,7 +243,7 @@ fn call(work: &AsyncWork, items: Vec<(u64, usize, Row)>) -> BoxFuture<'static, D
     }
 }
 
-fn finish(slot: Slot, ordered: bool, name: &str) -> Batch {
+fn finish(slot: Slot, ordered: bool) -> Batch {
     let Slot {
         mut batch,
         mut results,
@@ -206,7 +262,9 @@ fn finish(slot: Slot, ordered: bool, name: &str) -> Batch {
         match outcome {
             Outcome::Keep => batch.rows.push(row),
             Outcome::Drop => batch.filtered += 1,
-            Outcome::Reject(reason) => batch.reject(row, format!("{name}: {reason}")),
+            // Named after the stage where the row failed (see `run`).
+            Outcome::Reject(reason) => batch.reject(row, reason),
+            Outcome::Stop(_) => {}
         }
     }
     batch

@@ -78,6 +78,11 @@ impl Commits {
         self.contents = contents;
     }
 
+    /// Every batch of the whole input is committed.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.total_batches.is_some_and(|n| self.next_seq >= n)
+    }
+
     /// The inputs' content hashes (empty until the whole input is read).
     pub(crate) fn contents(&self) -> &[Option<String>] {
         &self.contents

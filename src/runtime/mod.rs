@@ -17,12 +17,13 @@
 mod async_stage;
 mod commits;
 mod cpu_stage;
+mod halt;
 mod rejects;
 mod sink_loop;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,7 +142,13 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     let bytes_counter = source.bytes_counter();
     let bytes_total = source.bytes_total();
     let counters = Arc::new(Counters::default());
-    let stopping = Arc::new(AtomicBool::new(false));
+    let halt = Arc::new(halt::Halt::new());
+    let budget = Arc::new(halt::Budget::new(
+        opts.on_error,
+        opts.max_errors,
+        opts.resume.as_ref().map_or(0, |r| r.sum()[2]),
+        inputs.clone(),
+    ));
     let cap = opts.channel_batches.max(1);
 
     // Reader thread.
@@ -157,7 +164,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
             .map(|r| r.skip.clone())
             .unwrap_or_default();
         let commits = commits.clone();
-        let stopping = stopping.clone();
+        let halt = halt.clone();
         let counters = counters.clone();
         let bytes_counter = bytes_counter.clone();
         let batch_rows = opts.batch_rows.max(1);
@@ -169,7 +176,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                 let mut last_bytes = 0u64;
                 let mut skip = skip.into_iter().peekable();
                 let mut reached_end = false;
-                while !stopping.load(Ordering::Relaxed) {
+                while !halt.is_set() {
                     records.clear();
                     source.read_batch(batch_rows, &mut records)?;
                     if records.is_empty() {
@@ -236,6 +243,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
 
     // Stages.
     let mut tasks = Vec::new();
+    let mut after_async = false;
     for stage in stages {
         let (stx, srx) = mpsc::channel::<Batch>(cap);
         let input = std::mem::replace(&mut rx, srx);
@@ -244,9 +252,24 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                 Arc::new(transforms),
                 input,
                 stx,
-                opts.workers.max(1),
+                cpu_stage::CpuRun {
+                    workers: opts.workers.max(1),
+                    halt: halt.clone(),
+                    budget: budget.clone(),
+                    drain: after_async,
+                },
             )),
-            Stage::Async(s) => tokio::spawn(async_stage::run(s, input, stx, opts.batch_rows)),
+            Stage::Async(s) => {
+                after_async = true;
+                tokio::spawn(async_stage::run(
+                    s,
+                    input,
+                    stx,
+                    opts.batch_rows,
+                    halt.clone(),
+                    budget.clone(),
+                ))
+            }
         };
         tasks.push(handle);
     }
@@ -265,7 +288,12 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
             return failed_before_start(e, start, inputs, target, table);
         }
     };
-    let shared = Arc::new(sink_loop::Shared::new(rejects, commits.clone()));
+    let shared = Arc::new(sink_loop::Shared::new(
+        rejects,
+        commits.clone(),
+        halt.clone(),
+        budget.clone(),
+    ));
     let writers = sinks.len().max(1);
     let mut writer_rx = Vec::with_capacity(writers);
     if writers == 1 {
@@ -322,15 +350,17 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
             _ = &mut done_rx => break,
             _ = &mut stop, if !interrupted => {
                 interrupted = true;
-                stopping.store(true, Ordering::Relaxed);
-                observer.note("stopping: finishing the rows in flight and committing");
+                halt.signal();
+                observer.note(
+                    "stopping: no new row is started; the rows already done are being committed",
+                );
             }
             _ = tick.tick() => observer.progress(&snapshot(&counters)),
         }
     }
     // If the sink stopped early (error), the reader may be blocked on a full channel:
     // dropping every receiver unblocks it. Stage tasks end when their channels close.
-    stopping.store(true, Ordering::Relaxed);
+    halt.quiet();
     let sink_end = merge_ends(sink_waiter.await.unwrap_or_default());
     let mut stage_error = None;
     for t in tasks {
@@ -358,16 +388,23 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     observer.progress(&snapshot(&counters));
 
     let totals = sink_end.totals;
-    let outcome = match (sink_end.error, reader_result, stage_error) {
-        (Some(e), _, _) => Outcome::Failed(e),
-        (_, Err(e), _) => Outcome::Failed(e),
-        (_, _, Some(e)) => Outcome::Failed(e),
-        _ if interrupted => Outcome::Interrupted,
+    let complete = commits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_complete();
+    let outcome = match (sink_end.error, reader_result, stage_error, halt.take_reason()) {
+        (Some(e), _, _, _) => Outcome::Failed(e),
+        (_, Err(e), _, _) => Outcome::Failed(e),
+        (_, _, Some(e), _) => Outcome::Failed(e),
+        (_, _, _, Some(halt::Reason::Failed { error, .. })) => Outcome::Failed(error),
+        // Stopped, but everything was committed before it could matter.
+        _ if interrupted && !complete => Outcome::Interrupted,
         _ => Outcome::Completed,
     };
-    // A completed or interrupted run accounts for every record it read; a failed one
-    // also read rows that were rolled back or never reached the sink.
+    // What this run accounts for (committed); rows read but not committed (rolled back,
+    // or not finished when the run stopped) are left for a resumed run.
     let accounted = totals.written + totals.filtered + totals.rejected;
+    let read = counters.rows_read.load(Ordering::Relaxed);
     let resumed = opts.resume.as_ref();
     // The lock goes once everything is committed or rolled back.
     drop(lock);
@@ -385,7 +422,8 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                     .unwrap_or_default()
             )
         }),
-        rows_read: accounted.max(counters.rows_read.load(Ordering::Relaxed)),
+        rows_read: accounted,
+        rows_not_processed: read.saturating_sub(accounted + totals.rolled_back),
         rows_written: totals.written,
         rows_filtered: totals.filtered,
         rows_rejected: totals.rejected,

@@ -3,13 +3,14 @@
 //! rejects. Applies the error policy.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::commits::{BatchMeta, Commits};
+use super::halt::{Budget, Halt};
 use super::rejects::RejectWriter;
 use super::{Counters, RunOptions};
 use crate::checkpoint::{CommitRecord, CommitState};
@@ -46,21 +47,29 @@ struct Pending {
 pub(crate) struct Shared {
     /// The reject file (one for all writers; rows are written after their commit).
     pub rejects: Mutex<Option<RejectWriter>>,
-    /// Rejected rows committed by every writer (for `max_errors`).
-    pub rejected: AtomicU64,
     /// Set when a writer fails: the others roll back and stop.
     pub stop: AtomicBool,
     /// Which batches are committed, for the commit records.
     pub commits: Arc<Mutex<Commits>>,
+    /// The run's stop switch.
+    pub halt: Arc<Halt>,
+    /// The error policy's count of failed rows.
+    pub budget: Arc<Budget>,
 }
 
 impl Shared {
-    pub(crate) fn new(rejects: Option<RejectWriter>, commits: Arc<Mutex<Commits>>) -> Self {
+    pub(crate) fn new(
+        rejects: Option<RejectWriter>,
+        commits: Arc<Mutex<Commits>>,
+        halt: Arc<Halt>,
+        budget: Arc<Budget>,
+    ) -> Self {
         Shared {
             commits,
             rejects: Mutex::new(rejects),
-            rejected: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            halt,
+            budget,
         }
     }
 }
@@ -88,14 +97,6 @@ struct Loop {
 }
 
 impl Loop {
-    /// `file line N` for messages.
-    fn locate(&self, r: &Rejected) -> String {
-        match self.opts.inputs.get(r.pos.file as usize) {
-            Some(f) => format!("{f} line {}", r.pos.line),
-            None => format!("line {}", r.pos.line),
-        }
-    }
-
     /// Write what the sink holds back, apply the error policy to what it refused, then
     /// commit and account for the transaction.
     ///
@@ -180,13 +181,10 @@ impl Loop {
             if self.totals.first_rejects.len() < 5 {
                 self.totals.first_rejects.push((
                     (r.pos.file, r.pos.record),
-                    format!("{}: {}", self.locate(r), r.reason),
+                    format!("{}: {}", self.shared.budget.locate(r), r.reason),
                 ));
             }
         }
-        self.shared
-            .rejected
-            .fetch_add(p.rejected.len() as u64, Ordering::Relaxed);
         self.totals.written += p.written;
         self.totals.filtered += p.filtered;
         self.totals.rejected += p.rejected.len() as u64;
@@ -316,16 +314,14 @@ impl Loop {
         let Some(r) = rejected.iter().min_by_key(|r| (r.pos.file, r.pos.record)) else {
             return Ok(());
         };
-        let msg = format!(
-            "{}: {} (on_error = \"fail\"; the open transaction was rolled back)",
-            self.locate(r),
-            r.reason
-        );
+        let msg = self.shared.budget.fail_message(r);
         self.rollback();
         Err(Error::Aborted(msg))
     }
 
     fn take_written(&mut self, w: crate::sink::Written) -> Result<()> {
+        // Rows the database refused count against the error policy like any other.
+        self.shared.budget.failed(&w.rejected, &self.shared.halt);
         self.pending.written = (self.pending.written + w.rows).saturating_sub(w.revoked);
         for rows in w.spent {
             // The drop thread frees them; if it is gone, free them here.
@@ -375,23 +371,12 @@ impl Loop {
         Ok(())
     }
 
-    /// Rejected rows so far, every writer's committed ones and this one's pending.
-    fn rejected_so_far(&self) -> u64 {
-        self.shared.rejected.load(Ordering::Relaxed) + self.pending.rejected.len() as u64
-    }
-
     fn over_max_errors(&self) -> bool {
-        let total = self.rejected_so_far();
-        self.opts.max_errors.is_some_and(|max| total > max)
+        self.shared.budget.over()
     }
 
     fn max_errors_reached(&self) -> Result<()> {
-        let total = self.rejected_so_far();
-        Err(Error::Aborted(format!(
-            "more than max_errors = {} rows failed ({total}); stopped after committing the rows before \
-             (every failed row is in the reject file)",
-            self.opts.max_errors.unwrap_or_default()
-        )))
+        Err(Error::Aborted(self.shared.budget.over_message()))
     }
 }
 
@@ -456,6 +441,8 @@ pub(super) fn run(
     let end = run_loop(&mut l, &mut rx);
     if end.error.is_some() {
         l.shared.stop.store(true, Ordering::Relaxed);
+        // The stages stop at once: nothing they would do now could be committed.
+        l.shared.halt.quiet();
     }
     drop(l);
     if let Some(d) = dropper {
@@ -465,7 +452,20 @@ pub(super) fn run(
 }
 
 fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
+    // `on_error = "fail"` stopped the run: the open transaction goes (the run's outcome
+    // is the failed row, which the halt holds).
+    let rolled_back = |l: &mut Loop| {
+        l.rollback();
+        SinkEnd {
+            totals: std::mem::take(&mut l.totals),
+            error: None,
+        }
+    };
     while let Some(batch) = rx.blocking_recv() {
+        if l.shared.halt.rolls_back() {
+            l.totals.rolled_back += batch.records;
+            return rolled_back(l);
+        }
         if l.shared.stop.load(Ordering::Relaxed) {
             // Another writer failed; it reports why.
             l.rollback();
@@ -480,6 +480,9 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
             }
             return l.end_with(e);
         }
+    }
+    if l.shared.halt.rolls_back() {
+        return rolled_back(l);
     }
     match l.commit() {
         Ok(()) if l.over_max_errors() => {

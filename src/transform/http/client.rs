@@ -1,9 +1,14 @@
 //! Sending one logical request: the shared rate limit before every attempt, a timeout
 //! per attempt, retries with exponential backoff and jitter on connection errors,
 //! timeouts, 429 and 5xx (waiting at least what `Retry-After` asks), never on another
-//! 4xx; and the optional cache, which sends identical requests once.
+//! 4xx; answers bounded in size; the optional cache, bounded in entries and bytes, which
+//! sends identical requests once; and the stage's breaker: after
+//! `max_consecutive_failures` attempts in a row that found the API unreachable (a
+//! connection error, a timeout, a 502, 503 or 504), the API is taken as down and every
+//! call says so, so the run stops instead of rejecting the rest of the input row by row.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,18 +23,134 @@ pub(crate) struct Answer {
     pub body: Arc<[u8]>,
 }
 
-/// Why a request gave no 2xx answer, as the reject reason says it.
-pub(crate) type Failure = String;
+/// Why a request gave no 2xx answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    /// As the reject reason says it.
+    pub reason: String,
+    /// The API is down (the breaker tripped): not this row's fault; the run stops.
+    pub down: bool,
+}
 
-/// Responses larger than this are an error (a row's enrichment, not a download).
-const MAX_BODY: usize = 32 << 20;
+impl Failure {
+    fn row(reason: String) -> Self {
+        Failure {
+            reason,
+            down: false,
+        }
+    }
+}
 
 /// The longest `Retry-After` honoured; a server asking more fails the request.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-/// Answers by request (method, URL and body); a cell is filled once, and requests
-/// that arrive meanwhile wait for it.
-type Cache = lru::LruCache<String, Arc<tokio::sync::OnceCell<Result<Answer, Failure>>>>;
+/// One cached answer: filled once; requests that arrive meanwhile wait for it.
+type Cell = Arc<tokio::sync::OnceCell<Result<Answer, Failure>>>;
+
+/// Answers by request (method, URL and body), bounded in entries and in bytes (keys and
+/// bodies): the least recently used go first.
+struct Cache {
+    lru: lru::LruCache<String, (Cell, usize)>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Cache {
+    /// The cell for `key`, new (and empty) if there is none.
+    fn cell(&mut self, key: &str) -> Cell {
+        if let Some((c, _)) = self.lru.get(key) {
+            return c.clone();
+        }
+        let c = Cell::default();
+        self.bytes += key.len();
+        if let Some((_, (_, size))) = self.lru.push(key.to_string(), (c.clone(), key.len())) {
+            self.bytes -= size;
+        }
+        self.trim();
+        c
+    }
+
+    /// `cell` was filled: count its body, if it is still cached.
+    fn filled(&mut self, key: &str, cell: &Cell) {
+        let body = match cell.get() {
+            Some(Ok(a)) => a.body.len(),
+            Some(Err(f)) => f.reason.len(),
+            None => 0,
+        };
+        if let Some((c, size)) = self.lru.peek_mut(key)
+            && Arc::ptr_eq(c, cell)
+        {
+            *size += body;
+            self.bytes += body;
+        }
+        self.trim();
+    }
+
+    /// Forget `cell` (a failure that may not happen again).
+    fn forget(&mut self, key: &str, cell: &Cell) {
+        if self.lru.peek(key).is_some_and(|(c, _)| Arc::ptr_eq(c, cell))
+            && let Some((_, size)) = self.lru.pop(key)
+        {
+            self.bytes -= size;
+        }
+    }
+
+    fn trim(&mut self) {
+        while self.bytes > self.max_bytes {
+            match self.lru.pop_lru() {
+                Some((_, (_, size))) => self.bytes -= size,
+                None => break,
+            }
+        }
+    }
+}
+
+/// Attempts in a row that found the API unreachable, and whether it is taken as down.
+struct Breaker {
+    limit: u32,
+    in_a_row: AtomicU32,
+    down: Mutex<Option<String>>,
+}
+
+impl Breaker {
+    fn is_down(&self) -> Option<String> {
+        self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// An attempt got an answer that shows the API is up.
+    fn up(&self) {
+        self.in_a_row.store(0, Ordering::Relaxed);
+    }
+
+    /// An attempt found the API unreachable; trips after `limit` in a row. Returns the
+    /// message when the API is down.
+    fn unreachable(&self, url: &str, reason: &str) -> Option<String> {
+        let n = self.in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.limit == 0 || n < self.limit {
+            return None;
+        }
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        if down.is_none() {
+            let host = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| {
+                    let h = u.host_str()?.to_string();
+                    Some(match u.port() {
+                        Some(p) => format!("{h}:{p}"),
+                        None => h,
+                    })
+                })
+                .unwrap_or_else(|| "?".into());
+            *down = Some(format!(
+                "the API at {host} looks down: {n} attempts in a row failed with a connection error, \
+                 a timeout or a 502, 503 or 504 (the last: {reason}); the run stops, and the rows not \
+                 done are left for a resumed run (max_consecutive_failures = {})",
+                self.limit
+            ));
+        }
+        down.clone()
+    }
+}
 
 /// The retry and limit policy of one stage, with its client.
 pub(crate) struct Caller {
@@ -43,6 +164,8 @@ pub(crate) struct Caller {
     /// One limiter for the whole stage: every attempt of every row waits on it.
     limiter: Option<governor::DefaultDirectRateLimiter>,
     cache: Option<Mutex<Cache>>,
+    max_response: usize,
+    breaker: Breaker,
     pub(crate) stats: Arc<HttpStats>,
 }
 
@@ -57,7 +180,19 @@ pub(crate) struct CallerOptions {
     pub rate_limit: Option<f64>,
     pub burst: u32,
     pub cache_size: Option<usize>,
+    pub cache_bytes: usize,
     pub concurrency: usize,
+    pub max_response: usize,
+    pub max_consecutive_failures: u32,
+}
+
+/// One attempt's failure.
+enum AttemptError {
+    /// No answer: connection, TLS, a body cut short.
+    Transport(String),
+    /// An answer (with this status) larger than the stage allows (a row error: asking
+    /// again gives the same).
+    TooLarge(u16, String),
 }
 
 fn tls_config() -> rustls::ClientConfig {
@@ -100,7 +235,13 @@ impl Caller {
         let cache = o
             .cache_size
             .and_then(std::num::NonZeroUsize::new)
-            .map(|n| Mutex::new(lru::LruCache::new(n)));
+            .map(|n| {
+                Mutex::new(Cache {
+                    lru: lru::LruCache::new(n),
+                    bytes: 0,
+                    max_bytes: o.cache_bytes,
+                })
+            });
         Ok(Caller {
             client,
             method: o.method,
@@ -111,6 +252,12 @@ impl Caller {
             max_backoff: o.max_backoff,
             limiter,
             cache,
+            max_response: o.max_response,
+            breaker: Breaker {
+                limit: o.max_consecutive_failures,
+                in_a_row: AtomicU32::new(0),
+                down: Mutex::new(None),
+            },
             stats,
         })
     }
@@ -121,11 +268,10 @@ impl Caller {
             return self.send(&url, body.as_deref()).await.0;
         };
         let key = format!("{url}\n{}", body.as_deref().unwrap_or(""));
-        let cell = {
-            let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-            c.get_or_insert(key.clone(), || Arc::new(tokio::sync::OnceCell::new()))
-                .clone()
-        };
+        let cell = cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cell(&key);
         if let Some(done) = cell.get() {
             self.stats.cache_hit();
             return done.clone();
@@ -144,14 +290,16 @@ impl Caller {
             .clone();
         if !sent {
             self.stats.cache_hit();
-        } else if transient {
+            return r;
+        }
+        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if transient {
             // A failure that may not happen again (timeouts, 5xx, 429 after the last
             // retry) is not kept: the next identical request is sent anew. Those that
             // waited for this one share its answer.
-            let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-            if c.peek(&key).is_some_and(|x| Arc::ptr_eq(x, &cell)) {
-                c.pop(&key);
-            }
+            c.forget(&key, &cell);
+        } else {
+            c.filled(&key, &cell);
         }
         r
     }
@@ -167,7 +315,19 @@ impl Caller {
             .with_jitter()
             .build();
         let mut attempt = 0u32;
+        let down = |msg: String| {
+            (
+                Err(Failure {
+                    reason: msg,
+                    down: true,
+                }),
+                false,
+            )
+        };
         loop {
+            if let Some(msg) = self.breaker.is_down() {
+                return down(msg);
+            }
             if let Some(l) = &self.limiter {
                 l.until_ready().await;
             }
@@ -176,28 +336,67 @@ impl Caller {
             drop(guard);
             let (retry_after, reason, status) = match r {
                 Ok(Ok((status, _, body))) if status < 300 => {
+                    self.breaker.up();
                     self.stats.finished(Some(status));
                     return (Ok(Answer { status, body }), true);
                 }
-                Ok(Ok((status, headers, body))) if status == 429 || status >= 500 => (
-                    retry_after(&headers),
-                    status_reason(status, &body),
-                    Some(status),
-                ),
+                Ok(Ok((status, headers, body))) if status == 429 || status >= 500 => {
+                    if matches!(status, 502..=504) {
+                        let reason = status_reason(status, &body);
+                        if let Some(msg) = self.breaker.unreachable(url, &reason) {
+                            self.stats.finished(Some(status));
+                            return down(msg);
+                        }
+                    } else {
+                        self.breaker.up();
+                    }
+                    (
+                        retry_after(&headers),
+                        status_reason(status, &body),
+                        Some(status),
+                    )
+                }
                 Ok(Ok((status, _, body))) => {
                     // Another 4xx (or a 3xx not followed): the request itself is wrong.
+                    self.breaker.up();
                     self.stats.finished(Some(status));
-                    return (Err(status_reason(status, &body)), true);
+                    return (Err(Failure::row(status_reason(status, &body))), true);
                 }
-                Ok(Err(e)) => (None, e, None),
-                Err(_) => (
-                    None,
-                    format!("timed out after {} s", secs(self.timeout)),
-                    None,
-                ),
+                Ok(Err(AttemptError::TooLarge(status, why))) => {
+                    self.breaker.up();
+                    self.stats.finished(Some(status));
+                    return (Err(Failure::row(why)), true);
+                }
+                Ok(Err(AttemptError::Transport(e))) => {
+                    if let Some(msg) = self.breaker.unreachable(url, &e) {
+                        self.stats.finished(None);
+                        return down(msg);
+                    }
+                    (None, e, None)
+                }
+                Err(_) => {
+                    let e = format!("timed out after {} s", secs(self.timeout));
+                    if let Some(msg) = self.breaker.unreachable(url, &e) {
+                        self.stats.finished(None);
+                        return down(msg);
+                    }
+                    (None, e, None)
+                }
             };
-            let wait = match (backoff.next(), retry_after) {
-                (_, Some(ra)) if ra > MAX_RETRY_AFTER => None,
+            let next = backoff.next();
+            let wait = match (next, retry_after) {
+                (Some(_), Some(ra)) if ra > MAX_RETRY_AFTER => {
+                    self.stats.finished(status);
+                    return (
+                        Err(Failure::row(format!(
+                            "{reason}: the server asked to retry after {} s (Retry-After), more \
+                             than the {} s rowflow waits at most; not retried",
+                            ra.as_secs(),
+                            MAX_RETRY_AFTER.as_secs()
+                        ))),
+                        false,
+                    );
+                }
                 (Some(d), ra) => Some(d.max(ra.unwrap_or_default())),
                 (None, _) => None,
             };
@@ -208,19 +407,20 @@ impl Caller {
                 } else {
                     format!("{} attempts", attempt + 1)
                 };
-                return (Err(format!("{reason} ({tries})")), false);
+                return (Err(Failure::row(format!("{reason} ({tries})"))), false);
             };
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }
 
-    /// One attempt: status, headers and the whole body.
+    /// One attempt: status, headers and the whole body (at most `max_response` bytes,
+    /// refused from its `Content-Length` before it is read when it says more).
     async fn once(
         &self,
         url: &str,
         body: Option<&str>,
-    ) -> Result<(u16, reqwest::header::HeaderMap, Arc<[u8]>), String> {
+    ) -> Result<(u16, reqwest::header::HeaderMap, Arc<[u8]>), AttemptError> {
         let mut req = self
             .client
             .request(self.method.clone(), url)
@@ -231,13 +431,27 @@ impl Caller {
             }
             req = req.body(b.to_string());
         }
-        let mut resp = req.send().await.map_err(|e| describe(&e))?;
+        let transport = |e: reqwest::Error| AttemptError::Transport(describe(&e));
+        let mut resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let mut data: Vec<u8> = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
-            if data.len() + chunk.len() > MAX_BODY {
-                return Err(format!("response larger than {} MiB", MAX_BODY >> 20));
+        let too_large = |n: String| {
+            AttemptError::TooLarge(status, format!(
+                "the answer ({n} bytes) is larger than max_response_bytes = {}",
+                self.max_response
+            ))
+        };
+        let announced = resp.content_length();
+        if let Some(n) = announced
+            && n > self.max_response as u64
+        {
+            return Err(too_large(n.to_string()));
+        }
+        let mut data: Vec<u8> =
+            Vec::with_capacity(announced.map_or(0, |n| n as usize).min(self.max_response));
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if data.len() + chunk.len() > self.max_response {
+                return Err(too_large(format!("more than {}", self.max_response)));
             }
             data.extend_from_slice(&chunk);
         }

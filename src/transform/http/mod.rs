@@ -123,6 +123,9 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
     if spec.concurrency == 0 {
         errors.push("concurrency must be at least 1".into());
     }
+    if spec.max_response_bytes == 0 {
+        errors.push("max_response_bytes must be at least 1".into());
+    }
     if let Some(r) = spec.rate_limit
         && !(r.is_finite() && (1e-6..=1e9).contains(&r))
     {
@@ -221,7 +224,10 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
             rate_limit: spec.rate_limit,
             burst: spec.burst.unwrap_or(1),
             cache_size: spec.cache.then_some(spec.cache_size),
+            cache_bytes: spec.cache_bytes,
             concurrency: spec.concurrency,
+            max_response: spec.max_response_bytes,
+            max_consecutive_failures: spec.max_consecutive_failures,
         },
         stats.clone(),
     )
@@ -310,7 +316,8 @@ impl Inner {
                     Err(e) => AsyncOutcome::Reject(e),
                 }
             }
-            Err(f) => AsyncOutcome::Reject(f),
+            Err(f) if f.down => AsyncOutcome::Stop(f.reason),
+            Err(f) => AsyncOutcome::Reject(f.reason),
         };
         (row, outcome)
     }
@@ -349,7 +356,13 @@ impl Inner {
         };
         let answer = match self.caller.call(url, Some(body)).await {
             Ok(a) => a,
-            Err(f) => return all(rows, f),
+            Err(f) if f.down => {
+                return rows
+                    .into_iter()
+                    .map(|r| (r, AsyncOutcome::Stop(f.reason.clone())))
+                    .collect();
+            }
+            Err(f) => return all(rows, f.reason),
         };
         let items = match parse_json(&answer.body) {
             Ok(serde_json::Value::Array(items)) => items,

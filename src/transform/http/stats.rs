@@ -41,8 +41,11 @@ pub struct HttpSnapshot {
     pub status_4xx: u64,
     /// Final answers with a 5xx status.
     pub status_5xx: u64,
-    /// Requests that failed without a status (timeout, connection) after retries.
+    /// Requests that failed for good (any final answer other than 2xx, or none at all),
+    /// after their retries: their rows were rejected.
     pub failed: u64,
+    /// Of those, the requests that got no answer at all (timeouts, connection errors).
+    pub no_answer: u64,
     /// Latency of attempts, in milliseconds: p50, p95, p99 (0 when none).
     pub latency_ms: [f64; 3],
 }
@@ -121,7 +124,8 @@ impl HttpStats {
             status_3xx: c(1),
             status_4xx: c(2),
             status_5xx: c(3),
-            failed: c(4),
+            failed: c(1) + c(2) + c(3) + c(4),
+            no_answer: c(4),
             latency_ms: [q(0.5), q(0.95), q(0.99)],
         }
     }
@@ -159,7 +163,10 @@ mod tests {
         assert_eq!(snap.requests, 100);
         assert_eq!(snap.retries, 10);
         assert_eq!(snap.in_flight, 0);
-        assert_eq!((snap.status_2xx, snap.status_4xx, snap.failed), (1, 1, 1));
+        assert_eq!(
+            (snap.status_2xx, snap.status_4xx, snap.failed, snap.no_answer),
+            (1, 1, 2, 1)
+        );
         assert!(snap.latency_ms[2] >= 90.0, "{:?}", snap.latency_ms);
     }
 }
