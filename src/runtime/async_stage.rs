@@ -109,11 +109,7 @@ pub(super) async fn run(
                     }
                     continue;
                 }
-                if tx
-                    .send(finish(slot, stage.ordered))
-                    .await
-                    .is_err()
-                {
+                if tx.send(finish(slot, stage.ordered)).await.is_err() {
                     break;
                 }
             }
@@ -139,11 +135,7 @@ pub(super) async fn run(
             };
             let Some(k) = ready else { break };
             let Some(slot) = slots.remove(&k) else { break };
-            if tx
-                .send(finish(slot, stage.ordered))
-                .await
-                .is_err()
-            {
+            if tx.send(finish(slot, stage.ordered)).await.is_err() {
                 return Ok(());
             }
         }

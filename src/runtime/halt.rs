@@ -159,14 +159,13 @@ impl Budget {
         self.max_errors.is_some_and(|m| self.total() > m)
     }
 
-    /// The message when `max_errors` is passed.
-    pub(crate) fn over_message(&self) -> String {
+    /// The message when `max_errors` is passed, `n` rows having failed.
+    pub(crate) fn over_message(&self, n: u64) -> String {
         format!(
-            "more than max_errors = {} rows failed ({} over the whole load); stopped: the rows \
+            "more than max_errors = {} rows failed ({n} over the whole load); stopped: the rows \
              finished before are committed and every failed row is in the reject file; the rest \
              of the input is left for a resumed run",
             self.max_errors.unwrap_or_default(),
-            self.total()
         )
     }
 
@@ -190,7 +189,7 @@ impl Budget {
             }
             *first = Some(at);
         } else if self.over() {
-            halt.fail(Error::Aborted(self.over_message()), false);
+            halt.fail(Error::Aborted(self.over_message(self.total())), false);
         }
     }
 }

@@ -293,6 +293,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         commits.clone(),
         halt.clone(),
         budget.clone(),
+        opts.resume.as_ref().map_or(0, |r| r.sum()[2]),
     ));
     let writers = sinks.len().max(1);
     let mut writer_rx = Vec::with_capacity(writers);
@@ -392,7 +393,12 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .is_complete();
-    let outcome = match (sink_end.error, reader_result, stage_error, halt.take_reason()) {
+    let outcome = match (
+        sink_end.error,
+        reader_result,
+        stage_error,
+        halt.take_reason(),
+    ) {
         (Some(e), _, _, _) => Outcome::Failed(e),
         (_, Err(e), _, _) => Outcome::Failed(e),
         (_, _, Some(e), _) => Outcome::Failed(e),

@@ -3,7 +3,7 @@
 //! rejects. Applies the error policy.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,8 +53,11 @@ pub(crate) struct Shared {
     pub commits: Arc<Mutex<Commits>>,
     /// The run's stop switch.
     pub halt: Arc<Halt>,
-    /// The error policy's count of failed rows.
+    /// The error policy's count of failed rows as the stages find them (to stop them).
     pub budget: Arc<Budget>,
+    /// Failed rows committed by every writer, and by the earlier runs of the load: what
+    /// `max_errors` is checked against before a commit.
+    pub rejected: AtomicU64,
 }
 
 impl Shared {
@@ -63,6 +66,7 @@ impl Shared {
         commits: Arc<Mutex<Commits>>,
         halt: Arc<Halt>,
         budget: Arc<Budget>,
+        rejected_before: u64,
     ) -> Self {
         Shared {
             commits,
@@ -70,6 +74,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             halt,
             budget,
+            rejected: AtomicU64::new(rejected_before),
         }
     }
 }
@@ -185,6 +190,9 @@ impl Loop {
                 ));
             }
         }
+        self.shared
+            .rejected
+            .fetch_add(p.rejected.len() as u64, Ordering::Relaxed);
         self.totals.written += p.written;
         self.totals.filtered += p.filtered;
         self.totals.rejected += p.rejected.len() as u64;
@@ -371,12 +379,21 @@ impl Loop {
         Ok(())
     }
 
+    /// Failed rows of the load so far: committed (this run's, every writer's, and the
+    /// earlier runs') and this writer's pending ones.
+    fn rejected_so_far(&self) -> u64 {
+        self.shared.rejected.load(Ordering::Relaxed) + self.pending.rejected.len() as u64
+    }
+
     fn over_max_errors(&self) -> bool {
-        self.shared.budget.over()
+        let total = self.rejected_so_far();
+        self.opts.max_errors.is_some_and(|max| total > max)
     }
 
     fn max_errors_reached(&self) -> Result<()> {
-        Err(Error::Aborted(self.shared.budget.over_message()))
+        Err(Error::Aborted(
+            self.shared.budget.over_message(self.rejected_so_far()),
+        ))
     }
 }
 

@@ -7,6 +7,8 @@
 //! - `drop=K`: the first K attempts close the connection without an answer;
 //! - `slow_ms=M`: answer after M ms (on top of the server's latency);
 //! - `malformed=1` (not 0): a 200 whose body is not JSON;
+//! - `size=N`: the JSON answer is padded to N bytes (`"pad"`); with `chunked=1` it is
+//!   sent in chunks, without a `Content-Length`;
 //! - `POST /batch[?reverse=1]`: a JSON array of `{"id": ...}` in, `[{"id", "score"}]` out
 //!   (reversed with `reverse=1`).
 //!
@@ -250,10 +252,30 @@ async fn serve(sock: TcpStream, state: Arc<State>, latency: Duration) {
             (200, String::new(), v.to_string())
         };
         state.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let resp = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{text}",
-            text.len()
-        );
+        let mut text = text;
+        let size = num("size") as usize;
+        if size > text.len() + 10 && text.ends_with('}') {
+            text.pop();
+            let pad = size - text.len() - 10;
+            text.push_str(&format!(",\"pad\":\"{}\"}}", "x".repeat(pad)));
+        }
+        let resp = if num("chunked") > 0 {
+            let mut r = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n{extra}\r\n"
+            );
+            for chunk in text.as_bytes().chunks(4096) {
+                r.push_str(&format!("{:x}\r\n", chunk.len()));
+                r.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+                r.push_str("\r\n");
+            }
+            r.push_str("0\r\n\r\n");
+            r
+        } else {
+            format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{text}",
+                text.len()
+            )
+        };
         if w.write_all(resp.as_bytes()).await.is_err() {
             return;
         }

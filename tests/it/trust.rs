@@ -352,3 +352,384 @@ fn checkpoints_are_listed_and_cleared(kind: Kind) {
     assert_eq!(load().json()["rows_written"], 7);
     db.drop_table(&table);
 }
+
+// ---- The http stage: interruptions, error limits, a dead API, bounded answers ----
+
+use crate::mock_http::Mock;
+
+/// `id,size` rows 1..=n (size 0: a plain answer).
+fn ids(dir: &Path, n: u32) -> String {
+    let mut s = String::from("id\n");
+    for i in 1..=n {
+        s.push_str(&format!("{i}\n"));
+    }
+    write(dir, "ids.csv", &s)
+}
+
+/// A pipeline over `csv` with one http stage (TOML `stage` lines and `fields`), into
+/// `h.db` table t, with `extra` TOML at the end.
+fn http_pipeline(dir: &Path, csv: &str, stage: &str, extra: &str) -> String {
+    http_pipeline_typed(dir, csv, "", stage, extra)
+}
+
+/// [`http_pipeline`] with more declared column types (TOML `name = "type"` lines).
+fn http_pipeline_typed(dir: &Path, csv: &str, types: &str, stage: &str, extra: &str) -> String {
+    write(
+        dir,
+        "h.toml",
+        &format!(
+            "[source]\npath = {csv:?}\n[source.schema]\nid = \"int\"\n{types}\n[[transform]]\ntype = \"http\"\nname = \"api\"\n{stage}\n\
+             [transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n\n\
+             [sink]\nurl = \"sqlite://h.db\"\ntable = \"t\"\n{extra}"
+        ),
+    )
+}
+
+fn sigint(child: &std::process::Child) {
+    // SAFETY: sending a signal to a child process this test started and still owns.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+}
+
+fn committed(dir: &Path) -> i64 {
+    rusqlite::Connection::open(dir.join("h.db"))
+        .ok()
+        .and_then(|c| {
+            c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Findings 3 and 4: Ctrl-C into an http run in `mode = "replace"` kept calling the API
+/// for 12 s (the reader had buffered the rest of the file), and the next run, taking the
+/// interrupted load for a complete one, sent every request again.
+#[test]
+fn ctrl_c_stops_calling_the_api_at_once_and_the_next_run_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = Mock::start(Duration::from_millis(10));
+    let rows = 1670u32;
+    let csv = ids(dir.path(), rows);
+    let p = http_pipeline(
+        dir.path(),
+        &csv,
+        &format!("url = \"{}\"\nconcurrency = 4", mock.url("/api?id={id}")),
+        "mode = \"replace\"\ncommit_rows = 100\n[runtime]\nbatch_rows = 50\n",
+    );
+    let child = spawn(dir.path(), &["run", &p, "--json", "-q"]);
+    let t0 = Instant::now();
+    while committed(dir.path()) < 200 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "nothing committed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let signalled = Instant::now();
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["status"], "interrupted", "{j}");
+    assert!(took < Duration::from_secs(3), "stopping took {took:?}");
+    // No request started after the signal (a request already on its way when the
+    // signal came may arrive a moment later: 50 ms of grace).
+    let late = mock
+        .state
+        .times
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| **t > signalled + Duration::from_millis(50))
+        .count();
+    assert_eq!(late, 0, "requests started after Ctrl-C");
+    let first = mock
+        .state
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        first < rows as usize,
+        "the first run stopped early ({first})"
+    );
+    // The next run resumes (replace mode included): it does not start over.
+    let run = rowflow(dir.path(), &["run", &p, "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("resuming at line"), "{}", run.stderr);
+    assert!(!run.stderr.contains("loading again"), "{}", run.stderr);
+    let total = mock
+        .state
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    // Only rows of batches the first run did not finish are asked again: at most the
+    // batches the stage held (3 of 50 rows) and the calls in flight.
+    assert!(
+        total <= rows as usize + 3 * 50 + 4,
+        "{total} requests for {rows} rows"
+    );
+    let c = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
+    let (n, distinct, good): (i64, i64, i64) = c
+        .query_row(
+            "SELECT count(*), count(DISTINCT id), sum(score = 2 * id) FROM t",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((n, distinct, good), (rows as i64, rows as i64, rows as i64));
+}
+
+/// Finding 5: with `on_error = "fail"` 11,104 requests were sent before the error; the
+/// docs say `fail` stops at the first failing row.
+#[test]
+fn on_error_fail_stops_calling_at_the_first_failed_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = Mock::start(Duration::from_millis(2));
+    let mut body = String::from("id,code\n");
+    for i in 1..=3000 {
+        // From row 100 on, the API refuses every request (a 400 is never retried).
+        body.push_str(&format!("{i},{}\n", if i >= 100 { 400 } else { 0 }));
+    }
+    let csv = write(dir.path(), "c.csv", &body);
+    http_pipeline_typed(
+        dir.path(),
+        &csv,
+        "code = \"int\"",
+        &format!(
+            "url = \"{}\"\nconcurrency = 8",
+            mock.url("/api?id={id}&fail={code}&code={code}")
+        ),
+        "[errors]\non_error = \"fail\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", "h.toml", "--json", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let j = run.json();
+    assert_eq!(j["status"], "failed", "{j}");
+    // The row named is the first whose request failed: with 8 in flight, one of rows
+    // 100 to 107 (lines 101 to 108).
+    let e = j["error"].as_str().unwrap();
+    assert!(
+        (101..=108).any(|l| e.contains(&format!("line {l}:"))) && e.contains("HTTP 400"),
+        "the failed row is named: {j}"
+    );
+    let sent = mock
+        .state
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        sent <= 99 + 1 + 8,
+        "{sent} requests: at most `concurrency` after the first failure"
+    );
+}
+
+/// Finding 5: `max_errors = 10` on a file with many bad rows ended with 3,321 rows
+/// rejected; it must stop within a batch of the 11th failed row, and count over the
+/// whole load across resumes.
+#[test]
+fn max_errors_stops_within_a_batch_and_counts_across_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("id,n\n");
+    for i in 1..=100_000u32 {
+        // Every 1000th row does not parse.
+        if i % 1000 == 0 {
+            body.push_str(&format!("{i},bad\n"));
+        } else {
+            body.push_str(&format!("{i},{i}\n"));
+        }
+    }
+    let csv = write(dir.path(), "m.csv", &body);
+    let p = write(
+        dir.path(),
+        "m.toml",
+        &format!(
+            "[source]\npath = {csv:?}\n[source.schema]\nid = \"int\"\nn = \"int\"\n[sink]\nurl = \"sqlite://m.db\"\n\
+             table = \"t\"\ncommit_rows = 1000\n[errors]\nmax_errors = 10\n[runtime]\nbatch_rows = 1000\nworkers = 2\n"
+        ),
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let j = run.json();
+    assert!(
+        j["error"].as_str().unwrap().contains("max_errors = 10"),
+        "{j}"
+    );
+    let rejected = j["rows_rejected"].as_u64().unwrap();
+    let read = j["rows_read"].as_u64().unwrap();
+    // The 11th bad row is row 11,000: the run stops within a batch (1,000 rows) or two
+    // (two workers) of it.
+    assert!((11..=13).contains(&rejected), "{j}");
+    assert!(read <= 13_000, "{j}");
+    assert!(j["rows_not_processed"].as_u64().is_some(), "{j}");
+    // The limit is the load's: the resumed run stops at its first failed row.
+    let again = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(again.code, 2, "{again:?}");
+    let j2 = again.json();
+    assert!(j2["rows_rejected"].as_u64().unwrap() <= 2, "{j2}");
+    assert!(
+        j2["error"].as_str().unwrap().contains("max_errors = 10"),
+        "{j2}"
+    );
+}
+
+/// Finding 5: when every request failed with a connection error (API down, wrong port)
+/// rowflow went through the whole file, retrying and rejecting each row.
+#[test]
+fn a_dead_api_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = ids(dir.path(), 2000);
+    // A port with nothing listening.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let p = http_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "url = \"http://127.0.0.1:{port}/api?id={{id}}\"\nconcurrency = 4\nbackoff = 0.01\nmax_backoff = 0.02"
+        ),
+        "",
+    );
+    let t0 = Instant::now();
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let j = run.json();
+    let e = j["error"].as_str().unwrap();
+    assert!(
+        e.contains("api")
+            && e.contains(&format!("127.0.0.1:{port}"))
+            && e.contains("looks down")
+            && e.contains("connection"),
+        "{e}"
+    );
+    assert!(
+        j["rows_rejected"].as_u64().unwrap() < 20,
+        "not row by row: {j}"
+    );
+    assert!(j["http"][0]["requests"].as_u64().unwrap() < 40, "{j}");
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    // A 503 every time is the same; the rows not done are left for a resumed run.
+    let mock = Mock::start(Duration::from_millis(1));
+    let p = http_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "url = \"{}\"\nconcurrency = 4\nbackoff = 0.01\nmax_backoff = 0.02\nmax_consecutive_failures = 10",
+            mock.url("/api?id={id}&fail=99&code=503")
+        ),
+        "",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q", "--restart"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.json()["error"].as_str().unwrap().contains("503"),
+        "{run:?}"
+    );
+    let sent = mock
+        .state
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent <= 10 + 4, "{sent} requests after 10 failures in a row");
+}
+
+/// Finding 11: answers were held whole up to 32 MiB each, and the cache was bounded by
+/// count only.
+#[test]
+fn answers_and_the_cache_are_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = Mock::start(Duration::from_millis(1));
+    let csv = write(
+        dir.path(),
+        "s.csv",
+        "id,size,chunked\n1,500,0\n2,5000,0\n3,5000,1\n4,900,1\n",
+    );
+    let p = http_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "url = \"{}\"\nmax_response_bytes = 1000",
+            mock.url("/api?id={id}&size={size}&chunked={chunked}")
+        ),
+        "[errors]\nreject_file = \"rej.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let j = run.json();
+    assert_eq!(j["rows_written"], 2, "{j}");
+    assert_eq!(j["rows_rejected"], 2, "{j}");
+    let rej = crate::harness::read_csv(&dir.path().join("rej.csv"));
+    for r in &rej[1..] {
+        assert!(
+            r.last()
+                .unwrap()
+                .contains("larger than max_response_bytes = 1000"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        j["http"][0]["retries"], 0,
+        "an answer too large is not asked again"
+    );
+    // The cache: 20 distinct answers of 2,000 bytes, asked twice in the same order. With
+    // room for about 5 of them, every second ask misses; with room for all, none does.
+    let mut body = String::from("id,size,chunked\n");
+    for _ in 0..2 {
+        for i in 1..=20 {
+            body.push_str(&format!("{i},2000,0\n"));
+        }
+    }
+    let csv = write(dir.path(), "c.csv", &body);
+    for (bytes, expect) in [(10_000, 40), (1_000_000, 20)] {
+        let mock = Mock::start(Duration::from_millis(1));
+        let p = http_pipeline(
+            dir.path(),
+            &csv,
+            &format!(
+                "url = \"{}\"\nconcurrency = 1\ncache = true\ncache_bytes = {bytes}",
+                mock.url("/api?id={id}&size={size}")
+            ),
+            "mode = \"replace\"\n",
+        );
+        let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            mock.state
+                .requests
+                .load(std::sync::atomic::Ordering::SeqCst),
+            expect,
+            "cache_bytes = {bytes}"
+        );
+    }
+}
+
+/// Finding 12: the HTTP stats said `"failed": 0` when rows failed on 5xx, and a
+/// `Retry-After` over 5 minutes was refused without saying why.
+#[test]
+fn failed_requests_are_counted_and_a_long_retry_after_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = Mock::start(Duration::from_millis(1));
+    let csv = write(
+        dir.path(),
+        "f.csv",
+        "id,fail,code,ra\n1,9,503,0\n2,1,429,600\n3,0,0,0\n",
+    );
+    let p = http_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "url = \"{}\"\nretries = 1\nbackoff = 0.01",
+            mock.url("/api?id={id}&fail={fail}&code={code}&retry_after={ra}")
+        ),
+        "[errors]\nreject_file = \"rej.csv\"\n",
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let h = &run.json()["http"][0];
+    assert_eq!(h["failed"], 2, "{h}");
+    assert_eq!(h["status_5xx"], 1, "{h}");
+    let rej = crate::harness::read_csv(&dir.path().join("rej.csv"));
+    let reasons: Vec<&String> = rej[1..].iter().map(|r| r.last().unwrap()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("Retry-After") && r.contains("600 s") && r.contains("300 s")),
+        "{reasons:?}"
+    );
+}

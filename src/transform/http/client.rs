@@ -88,7 +88,10 @@ impl Cache {
 
     /// Forget `cell` (a failure that may not happen again).
     fn forget(&mut self, key: &str, cell: &Cell) {
-        if self.lru.peek(key).is_some_and(|(c, _)| Arc::ptr_eq(c, cell))
+        if self
+            .lru
+            .peek(key)
+            .is_some_and(|(c, _)| Arc::ptr_eq(c, cell))
             && let Some((_, size)) = self.lru.pop(key)
         {
             self.bytes -= size;
@@ -232,16 +235,13 @@ impl Caller {
             }
             None => None,
         };
-        let cache = o
-            .cache_size
-            .and_then(std::num::NonZeroUsize::new)
-            .map(|n| {
-                Mutex::new(Cache {
-                    lru: lru::LruCache::new(n),
-                    bytes: 0,
-                    max_bytes: o.cache_bytes,
-                })
-            });
+        let cache = o.cache_size.and_then(std::num::NonZeroUsize::new).map(|n| {
+            Mutex::new(Cache {
+                lru: lru::LruCache::new(n),
+                bytes: 0,
+                max_bytes: o.cache_bytes,
+            })
+        });
         Ok(Caller {
             client,
             method: o.method,
@@ -268,10 +268,7 @@ impl Caller {
             return self.send(&url, body.as_deref()).await.0;
         };
         let key = format!("{url}\n{}", body.as_deref().unwrap_or(""));
-        let cell = cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .cell(&key);
+        let cell = cache.lock().unwrap_or_else(|p| p.into_inner()).cell(&key);
         if let Some(done) = cell.get() {
             self.stats.cache_hit();
             return done.clone();
@@ -436,10 +433,13 @@ impl Caller {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let too_large = |n: String| {
-            AttemptError::TooLarge(status, format!(
-                "the answer ({n} bytes) is larger than max_response_bytes = {}",
-                self.max_response
-            ))
+            AttemptError::TooLarge(
+                status,
+                format!(
+                    "the answer ({n} bytes) is larger than max_response_bytes = {}",
+                    self.max_response
+                ),
+            )
         };
         let announced = resp.content_length();
         if let Some(n) = announced

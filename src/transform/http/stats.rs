@@ -164,7 +164,12 @@ mod tests {
         assert_eq!(snap.retries, 10);
         assert_eq!(snap.in_flight, 0);
         assert_eq!(
-            (snap.status_2xx, snap.status_4xx, snap.failed, snap.no_answer),
+            (
+                snap.status_2xx,
+                snap.status_4xx,
+                snap.failed,
+                snap.no_answer
+            ),
             (1, 1, 2, 1)
         );
         assert!(snap.latency_ms[2] >= 90.0, "{:?}", snap.latency_ms);
