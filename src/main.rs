@@ -25,5 +25,14 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // The C libraries inside (SQLite, zstd) allocate with the system's malloc, which
+    // reserves 64 MiB of address space for every thread that does: with one arena for
+    // them all, the process stays far below a virtual-memory limit (`ulimit -v`).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter of the C allocator; called before any
+    // thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     cli::main()
 }

@@ -333,6 +333,19 @@ impl Pipeline {
     /// another run of the same load is reported before the inputs are scanned, and
     /// inputs already loaded are not scanned at all.
     pub async fn run_with(self, observer: Arc<dyn Observer>, stop: StopSignal) -> Result<Report> {
+        // A stop while the load is planned (a long inference scan, a huge line) stops
+        // reading at once; once it runs, the runtime's own stop takes over.
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stopped_tx, mut stopped_rx) = tokio::sync::watch::channel(false);
+        let flag = reading.clone();
+        let watcher = tokio::spawn(async move {
+            stop.await;
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = stopped_tx.send(true);
+        });
+        let stop: StopSignal = Box::pin(async move {
+            let _ = stopped_rx.wait_for(|s| *s).await;
+        });
         let obs = observer.clone();
         let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared> {
             let load = LoadSpec::of(&self.spec, &crate::plan::library_shapes(&self.stages))?;
@@ -341,8 +354,13 @@ impl Pipeline {
                 return Ok(Prepared::Done(Box::new(report)));
             }
             let ctx = ExprContext::from_clock();
-            let plan =
-                crate::plan::build_for(&self.spec, self.stages, &ctx, Some(started.run_inputs()))?;
+            let plan = crate::plan::build_for(
+                &self.spec,
+                self.stages,
+                &ctx,
+                Some(started.run_inputs()),
+                reading,
+            )?;
             for n in &plan.notes {
                 obs.note(n);
             }
@@ -352,8 +370,16 @@ impl Pipeline {
         .map_err(|e| Error::Stage {
             stage: "plan".into(),
             message: e.to_string(),
-        })??;
-        finish(prepared, observer, stop).await
+        })?;
+        let report = match prepared {
+            Ok(p) => finish(p, observer, stop).await,
+            Err(Error::Interrupted(_)) => Err(Error::Interrupted(
+                "stopped before loading started; nothing was written".into(),
+            )),
+            Err(e) => Err(e),
+        };
+        watcher.abort();
+        report
     }
 }
 

@@ -87,7 +87,7 @@ const MAX_SORT_RUNS: usize = 512;
 /// Build a plan. `stages` are the pipeline's stages in order (from the file, possibly
 /// with library stages among them).
 pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> Result<Plan> {
-    build_for(spec, stages, ctx, None)
+    build_for(spec, stages, ctx, None, Arc::default())
 }
 
 /// The description of each library stage, for the load's shape.
@@ -102,12 +102,14 @@ pub(crate) fn library_shapes(stages: &[StageSpec]) -> Vec<String> {
 }
 
 /// [`build`] over `inputs` (the inputs a started load reads, in its order) instead of
-/// every input the spec names.
+/// every input the spec names; `stop`, once set, stops reading (the inference scan, and
+/// later the run's reader) with [`Error::Interrupted`].
 pub(crate) fn build_for(
     spec: &PipelineSpec,
     stages: Vec<StageSpec>,
     ctx: &ExprContext,
     inputs: Option<Vec<Input>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<Plan> {
     let mut errors: Vec<String> = Vec::new();
     let mut notes = Vec::new();
@@ -129,6 +131,35 @@ pub(crate) fn build_for(
     if src.sample_rows == 0 {
         errors.push("source.sample_rows must be at least 1".into());
     }
+    if !(1024..=1 << 30).contains(&src.max_record_bytes) {
+        errors.push("source.max_record_bytes must be from 1024 to 1073741824 (1 GiB)".into());
+    }
+    if !(64..=1 << 30).contains(&src.max_header_bytes) {
+        errors.push("source.max_header_bytes must be from 64 to 1073741824 (1 GiB)".into());
+    }
+    let chars = [
+        ("delimiter", Some(dialect.delimiter)),
+        ("quote", Some(dialect.quote)),
+        ("escape", dialect.escape),
+        ("comment", dialect.comment),
+    ];
+    for (i, (a, x)) in chars.iter().enumerate() {
+        let Some(x) = x else { continue };
+        if matches!(x, b'\n' | b'\r') {
+            errors.push(format!(
+                "source.{a} cannot be a line end ({:?}): records end at line ends",
+                *x as char
+            ));
+        }
+        for (b, y) in &chars[i + 1..] {
+            if Some(*x) == *y && !(*a == "quote" && *b == "escape") {
+                errors.push(format!(
+                    "source.{a} and source.{b} are both {:?}: they must differ",
+                    *x as char
+                ));
+            }
+        }
+    }
     let url = if spec.sink.url.is_empty() {
         std::env::var("DATABASE_URL").unwrap_or_default()
     } else {
@@ -147,9 +178,10 @@ pub(crate) fn build_for(
     };
     let has_stdin = inputs.contains(&Input::Stdin);
     let opts = CsvOptions {
-        inputs: inputs.clone(),
-        dialect,
-        has_header: src.has_header,
+        max_record: src.max_record_bytes,
+        max_header: src.max_header_bytes,
+        stop,
+        ..CsvOptions::new(inputs.clone(), dialect, src.has_header)
     };
     let mut source = CsvSource::open(opts.clone())?;
     let header: Vec<String> = source.columns().to_vec();
@@ -420,12 +452,13 @@ pub(crate) fn build_for(
     }
     let rt = &spec.runtime;
     if rt.batch_rows == 0
+        || rt.batch_bytes == 0
         || rt.channel_batches == 0
         || rt.workers == Some(0)
         || rt.async_threads == 0
     {
         errors.push(
-            "runtime.batch_rows, channel_batches, workers and async_threads must be at least 1"
+            "runtime.batch_rows, batch_bytes, channel_batches, workers and async_threads must be at least 1"
                 .into(),
         );
     }
@@ -462,6 +495,21 @@ pub(crate) fn build_for(
             inputs: inputs_display.clone(),
         }),
     };
+    if let Some(r) = &rejects {
+        let db = match &target {
+            SinkTarget::Sqlite { path } => Some(path.as_path()),
+            _ => None,
+        };
+        let files: Vec<&std::path::Path> = inputs
+            .iter()
+            .filter_map(|i| match i {
+                Input::File(p) => Some(p.as_path()),
+                Input::Stdin => None,
+            })
+            .collect();
+        crate::runtime::check_reject_path(&r.path, &files, db)
+            .map_err(|e| Error::Plan(vec![format!("errors.reject_file: {e}")]))?;
+    }
     let workers = rt
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -485,6 +533,7 @@ pub(crate) fn build_for(
         target,
         run: RunOptions {
             batch_rows: rt.batch_rows,
+            batch_bytes: rt.batch_bytes,
             channel_batches: rt.channel_batches,
             workers,
             commit_rows,

@@ -103,14 +103,22 @@ pub fn start(
     note: &mut dyn FnMut(&str),
 ) -> Result<Started> {
     let states = input_states(&load.inputs)?;
+    let mut waited = None;
     let lock = LoadLock::acquire(
         &load.target,
         &load.identity.run_lock_name(),
         &load.describe(),
         wait,
-        note,
+        &mut |n: &str| {
+            note(n);
+            waited = Some(n.to_string());
+        },
     )?;
-    let decision = decide(&load, &states, restart)?;
+    let mut decision = decide(&load, &states, restart)?;
+    // The wait is one of the decisions the report lists.
+    if let (Some(w), Decision::Load(l)) = (waited, &mut decision) {
+        l.notes.insert(0, w);
+    }
     Ok(Started {
         load,
         states,

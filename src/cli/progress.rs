@@ -171,7 +171,8 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
                 println!(
                     "{}",
                     serde_json::json!({
-                        "status": "failed", "error": rowflow::sink::redact_text(&e.to_string()), "exit_code": 2,
+                        "status": if matches!(e, rowflow::Error::Interrupted(_)) { "interrupted" } else { "failed" },
+                        "error": rowflow::sink::redact_text(&e.to_string()), "exit_code": 2,
                         "rows_read": 0, "rows_written": 0, "rows_filtered": 0,
                         "rows_rejected": 0, "rows_rolled_back": 0,
                         "elapsed_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,

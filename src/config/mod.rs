@@ -86,6 +86,14 @@ pub struct SourceSpec {
     /// Explicit column types, overriding inference: `column = "type"`.
     #[serde(default)]
     pub schema: IndexMap<String, String>,
+    /// The largest record, in bytes: a larger one is a row error (its reject entry cut
+    /// short), so that memory stays bounded whatever the input. Default 67108864 (64 MiB).
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    /// The largest header line, in bytes: a larger one is an error (a file that is not
+    /// CSV, or read with the wrong delimiter or quote). Default 1048576 (1 MiB).
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
 }
 
 /// Policy for records with the wrong number of fields.
@@ -482,6 +490,11 @@ pub struct RuntimeSpec {
     /// Records per batch. Default 4096.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
+    /// Bytes of records per batch at most (a batch ends at `batch_rows` or at this,
+    /// whichever comes first): with `channel_batches` and `workers` it bounds the memory
+    /// rows in flight take, whatever their size. Default 8388608 (8 MiB).
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: usize,
     /// Batches buffered between two stages. Default 4.
     #[serde(default = "default_channel_batches")]
     pub channel_batches: usize,
@@ -502,6 +515,7 @@ impl Default for RuntimeSpec {
     fn default() -> Self {
         RuntimeSpec {
             batch_rows: default_batch_rows(),
+            batch_bytes: default_batch_bytes(),
             channel_batches: default_channel_batches(),
             workers: None,
             async_threads: default_async_threads(),
@@ -560,6 +574,15 @@ fn default_reconnect_timeout() -> u64 {
 fn default_batch_rows() -> usize {
     4096
 }
+fn default_batch_bytes() -> usize {
+    8 << 20
+}
+fn default_max_record_bytes() -> usize {
+    crate::source::DEFAULT_MAX_RECORD
+}
+fn default_max_header_bytes() -> usize {
+    crate::source::DEFAULT_MAX_HEADER
+}
 fn default_async_threads() -> usize {
     1
 }
@@ -584,6 +607,8 @@ impl SourceSpec {
             infer: InferMode::default(),
             sample_rows: default_sample_rows(),
             schema: IndexMap::new(),
+            max_record_bytes: default_max_record_bytes(),
+            max_header_bytes: default_max_header_bytes(),
         }
     }
 

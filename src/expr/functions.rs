@@ -151,7 +151,11 @@ fn coerce_arg(
     {
         return Err(c.mismatch(
             t.span,
-            format!("{} expects {ty}, got {s:?}", arg_label(fname, idx, total)),
+            format!(
+                "{} expects {ty}, got {}",
+                arg_label(fname, idx, total),
+                crate::error::quote_value(s)
+            ),
             None,
         ));
     }

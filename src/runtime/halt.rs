@@ -11,8 +11,8 @@
 //! [`Budget`] counts failed rows as the stages find them (not when they commit), so the
 //! limits act within a batch of the row that crosses them.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -34,13 +34,17 @@ pub(crate) enum Reason {
 pub(crate) struct Halt {
     tx: watch::Sender<bool>,
     reason: Mutex<Option<Reason>>,
+    /// The source's own stop flag: set too, so that a read in the middle of a long line
+    /// stops at once.
+    source: Option<Arc<AtomicBool>>,
 }
 
 impl Halt {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(source: Option<Arc<AtomicBool>>) -> Self {
         Halt {
             tx: watch::channel(false).0,
             reason: Mutex::new(None),
+            source,
         }
     }
 
@@ -65,6 +69,7 @@ impl Halt {
     }
 
     fn stop(&self, why: Reason) {
+        self.stop_source();
         {
             let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
             match (&*r, &why) {
@@ -77,7 +82,14 @@ impl Halt {
 
     /// Stop without a reason of its own (a part that failed reports its error itself).
     pub(crate) fn quiet(&self) {
+        self.stop_source();
         self.tx.send_replace(true);
+    }
+
+    fn stop_source(&self) {
+        if let Some(s) = &self.source {
+            s.store(true, Ordering::Relaxed);
+        }
     }
 
     /// `on_error = "fail"` found a failed row before the one it stopped for (stages work

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub use async_stage::{AsyncFn, AsyncStage, AsyncWork, GroupFn, Outcome as AsyncOutcome};
-pub use rejects::{RejectTarget, RejectWriter};
+pub use rejects::{RejectTarget, RejectWriter, check_reject_path};
 
 use crate::config::OnError;
 use crate::error::{Error, Result};
@@ -53,6 +53,8 @@ pub enum Stage {
 pub struct RunOptions {
     /// Records per batch.
     pub batch_rows: usize,
+    /// Bytes of records per batch at most.
+    pub batch_bytes: usize,
     /// Batches buffered between stages.
     pub channel_batches: usize,
     /// Batches processed at once by a CPU stage.
@@ -140,9 +142,10 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     } = parts;
     let inputs = source.inputs();
     let bytes_counter = source.bytes_counter();
+    let source_stop = source.stop_flag();
     let bytes_total = source.bytes_total();
     let counters = Arc::new(Counters::default());
-    let halt = Arc::new(halt::Halt::new());
+    let halt = Arc::new(halt::Halt::new(source_stop));
     let budget = Arc::new(halt::Budget::new(
         opts.on_error,
         opts.max_errors,
@@ -168,6 +171,8 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         let counters = counters.clone();
         let bytes_counter = bytes_counter.clone();
         let batch_rows = opts.batch_rows.max(1);
+        let batch_bytes = opts.batch_bytes.max(1);
+        let budget = budget.clone();
         std::thread::Builder::new()
             .name("rowflow-reader".into())
             .spawn(move || -> Result<()> {
@@ -178,7 +183,12 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                 let mut reached_end = false;
                 while !halt.is_set() {
                     records.clear();
-                    source.read_batch(batch_rows, &mut records)?;
+                    match source.read_batch(batch_rows, batch_bytes, &mut records) {
+                        Ok(()) => {}
+                        // Stopped while reading (Ctrl-C in a long line): not a failure.
+                        Err(Error::Interrupted(_)) => break,
+                        Err(e) => return Err(e),
+                    }
                     if records.is_empty() {
                         reached_end = true;
                         break;
@@ -204,22 +214,28 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                     let first = records.first().map(|r| r.pos).unwrap_or_default();
                     let end = records.last().map(|r| r.next).unwrap_or_default();
                     let n = records.len() as u64;
-                    let batch = Batch {
+                    let mut batch = Batch {
                         seq,
-                        rows: records
-                            .drain(..)
-                            .map(|r| Row {
-                                pos: r.pos,
-                                values: Vec::new(),
-                                raw: r.raw,
-                            })
-                            .collect(),
+                        rows: Vec::with_capacity(records.len()),
                         records: n,
                         bytes: bytes_now - last_bytes,
                         first,
                         end,
                         ..Batch::default()
                     };
+                    for r in records.drain(..) {
+                        let row = Row {
+                            pos: r.pos,
+                            values: Vec::new(),
+                            raw: r.raw,
+                        };
+                        match r.problem {
+                            // Not a record that can be loaded: rejected with its line.
+                            Some(why) => batch.reject(row, format!("read: {why}")),
+                            None => batch.rows.push(row),
+                        }
+                    }
+                    budget.failed(&batch.rejected, &halt);
                     last_bytes = bytes_now;
                     seq += 1;
                     counters.rows_read.fetch_add(n, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::row::Rejected;
@@ -17,6 +17,88 @@ pub struct RejectTarget {
     pub header: Vec<String>,
     /// Input names, for the `_file` column when there are several.
     pub inputs: Vec<String>,
+}
+
+/// Whether `path` may be used as the reject file, before anything is written: it must
+/// not be one of the `inputs`, the SQLite database `db` (or its journal, WAL, shared
+/// memory or rowflow's lock file), a directory, or an existing file that is not a
+/// reject file (a non-empty file whose first line does not end with `_line,_error`).
+/// An earlier run's reject file is replaced; anything else would be destroyed.
+pub fn check_reject_path(
+    path: &Path,
+    inputs: &[&Path],
+    db: Option<&Path>,
+) -> std::result::Result<(), String> {
+    let shown = path.display();
+    for i in inputs {
+        if same_file(path, i) {
+            return Err(format!(
+                "{shown} is an input of this pipeline: writing rejects there would destroy it"
+            ));
+        }
+    }
+    if let Some(db) = db {
+        let mut files = vec![db.to_path_buf(), crate::sink::lock::sqlite_lock_path(db)];
+        for suffix in ["-journal", "-wal", "-shm"] {
+            let mut p = db.as_os_str().to_owned();
+            p.push(suffix);
+            files.push(PathBuf::from(p));
+        }
+        if files.iter().any(|f| same_file(path, f)) {
+            return Err(format!(
+                "{shown} is the SQLite database (or one of its files) this pipeline writes to: \
+                 writing rejects there would destroy it"
+            ));
+        }
+    }
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{shown}: {e}")),
+    };
+    if !meta.is_file() {
+        return Err(format!("{shown} exists and is not a file"));
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 1 << 20), &mut head))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    if !first.ends_with(b"_line,_error") {
+        return Err(format!(
+            "{shown} exists and is not a reject file (its first line does not end with \
+             `_line,_error`): rowflow replaces only reject files; choose another reject_file or \
+             move that file away"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same file (the same device and inode when both exist;
+/// otherwise the same absolute path).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    absolute(a) == absolute(b)
+}
+
+/// `p` made absolute, its directory resolved when it exists.
+fn absolute(p: &Path) -> PathBuf {
+    let name = p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::canonicalize(&dir).unwrap_or(dir).join(name)
 }
 
 /// Writes rejected rows, creating the file at the first one.

@@ -10,19 +10,25 @@ use crate::row::Value;
 /// Parse one non-null field as `ty`. The error is a short reason such as
 /// `"abc" is not a valid int`.
 pub fn parse_value(text: &str, ty: DataType) -> Result<Value, String> {
-    let bad = || format!("{text:?} is not a valid {ty}");
+    let bad = || format!("{} is not a valid {ty}", crate::error::quote_value(text));
     match ty {
         DataType::Text => Ok(Value::Text(text.to_string())),
         DataType::Int => parse_int(text.trim()).map(Value::Int).ok_or_else(|| {
             if is_integer_literal(text.trim()) {
-                format!("{text:?} is out of range for int (use decimal or text)")
+                format!(
+                    "{} is out of range for int (use decimal or text)",
+                    crate::error::quote_value(text)
+                )
             } else {
                 bad()
             }
         }),
         DataType::Float => parse_float(text.trim()).map(Value::Float).ok_or_else(|| {
             if is_float_literal(text.trim()) {
-                format!("{text:?} is out of range for float (use decimal or text)")
+                format!(
+                    "{} is out of range for float (use decimal or text)",
+                    crate::error::quote_value(text)
+                )
             } else {
                 bad()
             }

@@ -21,7 +21,31 @@ pub struct CsvOptions {
     pub dialect: Dialect,
     /// Whether the first record of each input is a header.
     pub has_header: bool,
+    /// A larger record is a row error (its fields cut short for the reject file).
+    pub max_record: usize,
+    /// A larger header is a fatal error.
+    pub max_header: usize,
+    /// Set, reading stops at once with [`Error::Interrupted`] (Ctrl-C while a long line
+    /// is read).
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
+
+impl CsvOptions {
+    /// Options with the default limits.
+    pub fn new(inputs: Vec<Input>, dialect: Dialect, has_header: bool) -> Self {
+        CsvOptions {
+            inputs,
+            dialect,
+            has_header,
+            max_record: super::reader::DEFAULT_MAX_RECORD,
+            max_header: DEFAULT_MAX_HEADER,
+            stop: Arc::default(),
+        }
+    }
+}
+
+/// The default largest header.
+pub const DEFAULT_MAX_HEADER: usize = 1 << 20;
 
 type Reader = RecordReader<Box<dyn Read + Send>>;
 
@@ -72,11 +96,9 @@ impl CsvSource {
             for i in 1..src.opts.inputs.len() {
                 if let Input::File(_) = src.opts.inputs[i] {
                     let (rdr, _) = open_input(&src.opts.inputs[i], Arc::new(AtomicU64::new(0)))?;
-                    let mut reader = RecordReader::new(rdr, src.opts.dialect);
-                    let header = reader
-                        .read()
-                        .map_err(|e| Error::io(src.opts.inputs[i].display(), e))?;
-                    src.check_header(i, header.map(|(_, h)| h))?;
+                    let mut reader = src.reader_over(rdr);
+                    let header = src.read_header(i, &mut reader)?;
+                    src.check_header(i, header)?;
                 }
             }
         }
@@ -122,15 +144,56 @@ impl CsvSource {
         let hasher = matches!(input, Input::File(_)).then(SharedHasher::default);
         self.hashing = hasher.clone();
         let (rdr, _) = open_input_hashed(&input, self.bytes_read.clone(), hasher)?;
-        let mut reader = RecordReader::new(rdr, self.opts.dialect);
+        let mut reader = self.reader_over(rdr);
         self.file = i;
         self.record_no = 0;
         if self.opts.has_header {
-            let header = reader.read().map_err(|e| Error::io(input.display(), e))?;
-            self.check_header(i, header.map(|(_, h)| h))?;
+            let header = self.read_header(i, &mut reader)?;
+            self.check_header(i, header)?;
         }
         self.reader = Some(reader);
         Ok(())
+    }
+
+    /// A record reader over `rdr` with this source's dialect, limit and stop flag.
+    fn reader_over(&self, rdr: Box<dyn Read + Send>) -> Reader {
+        let mut reader = RecordReader::new(rdr, self.opts.dialect);
+        reader.set_max_record(self.opts.max_record, true);
+        reader.set_stop(self.opts.stop.clone());
+        reader
+    }
+
+    /// Read input `i`'s header: a record no larger than `max_header`, read as a record
+    /// (an unterminated quote or an oversized header is an error).
+    fn read_header(&self, i: usize, reader: &mut Reader) -> Result<Option<RawRecord>> {
+        let file = self.input_name(i);
+        reader.set_max_record(self.opts.max_header, false);
+        let header = reader.read().map_err(|e| {
+            if e.get_ref().is_some_and(|x| x.is::<super::reader::TooLarge>()) {
+                Error::Input {
+                    file: file.clone(),
+                    message: format!(
+                        "line 1: the header is longer than source.max_header_bytes = {} bytes (no end \
+                         of line was found within it): is this a CSV file, with this delimiter and \
+                         quote? (raise max_header_bytes for a header that long)",
+                        self.opts.max_header
+                    ),
+                }
+            } else {
+                read_error(&file, e)
+            }
+        })?;
+        reader.set_max_record(self.opts.max_record, true);
+        match header {
+            Some(h) => match h.problem {
+                Some(p) => Err(Error::Input {
+                    file,
+                    message: format!("line {}: the header cannot be read: {p}", h.start.line),
+                }),
+                None => Ok(Some(h.raw)),
+            },
+            None => Ok(None),
+        }
     }
 
     /// Take the first input's header, or check that input `i` has the same one.
@@ -180,9 +243,13 @@ impl CsvSource {
             };
             let next = reader
                 .read()
-                .map_err(|e| Error::io(self.opts.inputs[self.file].display(), e))?;
+                .map_err(|e| read_error(&self.opts.inputs[self.file].display(), e))?;
             match next {
-                Some((start, raw)) => {
+                Some(super::reader::ReadRecord {
+                    start,
+                    raw,
+                    problem,
+                }) => {
                     self.record_no += 1;
                     let (line, byte) = reader.next_position();
                     return Ok(Some(SourceRecord {
@@ -199,6 +266,7 @@ impl CsvSource {
                             byte,
                         },
                         raw,
+                        problem,
                     }));
                 }
                 None => {
@@ -235,7 +303,13 @@ impl CsvSource {
                 None => break,
             }
         }
-        Ok(self.pending.iter().take(n).map(|r| r.raw.clone()).collect())
+        Ok(self
+            .pending
+            .iter()
+            .take(n)
+            .filter(|r| r.problem.is_none())
+            .map(|r| r.raw.clone())
+            .collect())
     }
 
     /// Position just past the last record read: where reading would resume.
@@ -258,14 +332,27 @@ impl Source for CsvSource {
         self.opts.inputs.iter().map(Input::display).collect()
     }
 
-    fn read_batch(&mut self, max: usize, out: &mut Vec<SourceRecord>) -> Result<()> {
-        while out.len() < max {
+    fn read_batch(
+        &mut self,
+        max: usize,
+        max_bytes: usize,
+        out: &mut Vec<SourceRecord>,
+    ) -> Result<()> {
+        let mut bytes = 0usize;
+        while out.len() < max && bytes < max_bytes {
             match self.next_record()? {
-                Some(r) => out.push(r),
+                Some(r) => {
+                    bytes += r.raw.heap_size();
+                    out.push(r);
+                }
                 None => break,
             }
         }
         Ok(())
+    }
+
+    fn stop_flag(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        Some(self.opts.stop.clone())
     }
 
     fn bytes_total(&self) -> Option<u64> {
@@ -311,12 +398,10 @@ impl Source for CsvSource {
         self.hashing = None;
         self.bytes_read.store(before, Ordering::Relaxed);
         let rdr = super::input::open_input_at(&input, self.bytes_read.clone(), next.byte)?;
-        self.reader = Some(RecordReader::resume(
-            rdr,
-            self.opts.dialect,
-            next.line,
-            next.byte,
-        ));
+        let mut reader = RecordReader::resume(rdr, self.opts.dialect, next.line, next.byte);
+        reader.set_max_record(self.opts.max_record, true);
+        reader.set_stop(self.opts.stop.clone());
+        self.reader = Some(reader);
         self.file = i;
         self.record_no = next.record;
         Ok(())
@@ -333,6 +418,15 @@ impl CsvSource {
             }
         }
         Ok(self.hashes.clone())
+    }
+}
+
+/// A read error on `file`: [`Error::Interrupted`] when the reader was stopped.
+fn read_error(file: &str, e: std::io::Error) -> Error {
+    if super::reader::is_stopped(&e) {
+        Error::Interrupted(format!("reading {file} stopped"))
+    } else {
+        Error::io(file, e)
     }
 }
 

@@ -57,12 +57,14 @@ pub fn infer_types(opts: &CsvOptions, ncols: usize, io: &InferOptions) -> Result
         if want == 0 {
             break;
         }
-        src.read_batch(want, &mut batch)?;
+        src.read_batch(want, usize::MAX, &mut batch)?;
         if batch.is_empty() {
             break;
         }
         seen += batch.len();
-        for r in &batch {
+        // A record that cannot be loaded (too large, a quote never closed) is rejected
+        // later; it says nothing about the columns' types.
+        for r in batch.iter().filter(|r| r.problem.is_none()) {
             feed_one(&mut inf, &r.raw, &io.null_values);
         }
         if inf.all_text() {

@@ -10,12 +10,12 @@ mod reader;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-pub use self::csv::{CsvOptions, CsvSource, bytes_done};
+pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER, bytes_done};
 pub use self::infer::{InferOptions, infer_types};
 pub use self::input::{
     Compression, Input, SharedHasher, open_input, open_input_at, open_input_hashed, resolve_inputs,
 };
-pub use self::reader::{Dialect, RecordReader, RecordStart};
+pub use self::reader::{DEFAULT_MAX_RECORD, Dialect, ReadRecord, RecordReader, RecordStart};
 
 use crate::error::Result;
 use crate::row::{Position, RawRecord};
@@ -30,6 +30,9 @@ pub struct SourceRecord {
     pub next: Position,
     /// Its fields, unescaped.
     pub raw: RawRecord,
+    /// Why it cannot be loaded, if it cannot (larger than the limit, a quote never
+    /// closed): it is rejected with this reason, its fields cut short.
+    pub problem: Option<String>,
 }
 
 /// Where rows come from. Blocking: the runtime calls it from a thread of its own.
@@ -38,8 +41,14 @@ pub trait Source: Send {
     fn columns(&self) -> &[String];
     /// Display names of the inputs, indexed by `Position::file`.
     fn inputs(&self) -> Vec<String>;
-    /// Append up to `max` records to `out`; appends none at the end of the input.
-    fn read_batch(&mut self, max: usize, out: &mut Vec<SourceRecord>) -> Result<()>;
+    /// Append up to `max` records, of at most `max_bytes` bytes together (at least
+    /// one), to `out`; appends none at the end of the input.
+    fn read_batch(
+        &mut self,
+        max: usize,
+        max_bytes: usize,
+        out: &mut Vec<SourceRecord>,
+    ) -> Result<()>;
     /// Total input size in bytes, when known (files, not stdin).
     fn bytes_total(&self) -> Option<u64>;
     /// Counter of input bytes read so far.
@@ -47,6 +56,11 @@ pub trait Source: Send {
     /// Continue reading at `next` (a position a record's `next` gave), as a resumed run
     /// does. Only for inputs that can be opened again (files, not standard input).
     fn seek(&mut self, next: Position) -> Result<()>;
+    /// The flag that stops reading at once when set (the runtime sets it when the run
+    /// stops early), if the source has one.
+    fn stop_flag(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
     /// Once every input is read to its end: the hash of each input's whole content
     /// (`None` for standard input), as [`crate::checkpoint::InputState::content`]
     /// records it. Inputs not read whole by this source (a resumed run starts within

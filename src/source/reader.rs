@@ -3,6 +3,8 @@
 //! (`""` is an empty string, an unquoted empty field is NULL).
 
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use csv_core::{ReadRecordResult, Reader as CoreReader, ReaderBuilder as CoreBuilder};
 
@@ -53,7 +55,105 @@ pub struct RecordStart {
     pub byte: u64,
 }
 
+/// A record as read: where it starts, its fields, and why it is not a record that can
+/// be loaded, when it is not (larger than the limit, or a quoted field never closed
+/// before the end of the input). Such a record still comes back, with its fields cut
+/// short, so that it is rejected with its line rather than lost.
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    /// Where it starts.
+    pub start: RecordStart,
+    /// Its fields (cut to their first bytes when `problem` is set).
+    pub raw: RawRecord,
+    /// Why it cannot be loaded.
+    pub problem: Option<String>,
+}
+
 const INITIAL_BUF: usize = 256 * 1024;
+
+/// Bytes of each field kept of a record that cannot be loaded (for the reject file).
+const KEPT_FIELD_BYTES: usize = 256;
+/// Fields kept of such a record.
+const KEPT_FIELDS: usize = 64;
+
+/// The default largest record: larger ones are row errors.
+pub const DEFAULT_MAX_RECORD: usize = 64 << 20;
+
+/// The error a reader returns when its stop flag is set while it reads.
+#[derive(Debug)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reading stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Whether an I/O error is a reader's [`Stopped`].
+pub fn is_stopped(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<Stopped>())
+}
+
+/// The error a reader returns for a record over the limit when it must not skip it (a
+/// header).
+#[derive(Debug)]
+pub struct TooLarge(pub usize);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "longer than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// Which quotes are open in a record's bytes, fed as they come (the rules of the parser:
+/// a quote opens a quoted field, even within a field; in one, an escape takes the next
+/// byte and a doubled quote is one).
+#[derive(Debug, Clone, Copy, Default)]
+struct Quotes {
+    inside: bool,
+    escaped: bool,
+    /// A quote was seen inside a quoted field: it closes it unless another follows.
+    quote_seen: bool,
+}
+
+impl Quotes {
+    fn feed(&mut self, bytes: &[u8], d: &Dialect) {
+        for &b in bytes {
+            if self.inside {
+                if self.escaped {
+                    self.escaped = false;
+                    continue;
+                }
+                if self.quote_seen {
+                    self.quote_seen = false;
+                    if b == d.quote {
+                        continue;
+                    }
+                    self.inside = false;
+                } else {
+                    if Some(b) == d.escape {
+                        self.escaped = true;
+                    } else if b == d.quote {
+                        self.quote_seen = true;
+                    }
+                    continue;
+                }
+            }
+            if b == d.quote {
+                self.inside = true;
+            }
+        }
+    }
+
+    /// Still inside a quoted field at the end of the input.
+    fn unterminated(&self) -> bool {
+        self.inside && !self.quote_seen
+    }
+}
 
 /// Reads records one at a time from any `Read`.
 pub struct RecordReader<R> {
@@ -70,6 +170,13 @@ pub struct RecordReader<R> {
     started: bool,
     out: Vec<u8>,
     ends: Vec<usize>,
+    /// Records larger than this (in bytes of input, of fields, or fields times 8) are
+    /// not kept: see [`ReadRecord::problem`].
+    max_record: usize,
+    /// Skip over a record larger than `max_record` (the default) rather than fail.
+    skip_oversized: bool,
+    /// Checked at every refill: set, the reader stops with [`Stopped`].
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -87,6 +194,9 @@ impl<R: Read> RecordReader<R> {
             started: false,
             out: vec![0; 4096],
             ends: vec![0; 64],
+            max_record: DEFAULT_MAX_RECORD,
+            skip_oversized: true,
+            stop: None,
         }
     }
 
@@ -102,6 +212,19 @@ impl<R: Read> RecordReader<R> {
         r
     }
 
+    /// Records larger than `max` bytes come back with a problem (or, with `skip` false,
+    /// fail with [`TooLarge`]) instead of growing the buffers further.
+    pub fn set_max_record(&mut self, max: usize, skip: bool) {
+        self.max_record = max.max(1);
+        self.skip_oversized = skip;
+    }
+
+    /// Stop reading (with [`Stopped`]) once `stop` is set, within a buffer's worth of
+    /// input.
+    pub fn set_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
+    }
+
     /// Bytes consumed so far (stream offset of the next unread byte).
     pub fn offset(&self) -> u64 {
         self.buf_offset + self.pos as u64
@@ -114,6 +237,13 @@ impl<R: Read> RecordReader<R> {
 
     /// Move `buf[keep_from..len]` to the front and read more input.
     fn refill(&mut self, keep_from: usize) -> io::Result<usize> {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            return Err(io::Error::other(Stopped));
+        }
         if keep_from > 0 {
             self.buf.copy_within(keep_from..self.len, 0);
             self.buf_offset += keep_from as u64;
@@ -121,9 +251,12 @@ impl<R: Read> RecordReader<R> {
             self.len -= keep_from;
         }
         if self.len == self.buf.len() {
-            // A record longer than the buffer: grow (memory is bounded by the record).
-            let n = self.buf.len() * 2;
-            self.buf.resize(n, 0);
+            // A record longer than the buffer: grow, up to just past `max_record` (a
+            // record that needs more is over the limit and is skipped, not kept).
+            grow(
+                &mut self.buf,
+                self.max_record.max(INITIAL_BUF) + INITIAL_BUF,
+            );
         }
         loop {
             match self.rdr.read(&mut self.buf[self.len..]) {
@@ -142,7 +275,7 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Read the next record, or `None` at the end of input.
-    pub fn read(&mut self) -> io::Result<Option<(RecordStart, RawRecord)>> {
+    pub fn read(&mut self) -> io::Result<Option<ReadRecord>> {
         if !self.started {
             self.started = true;
             self.refill(0)?;
@@ -153,10 +286,15 @@ impl<R: Read> RecordReader<R> {
         let mut rec_start = self.pos;
         let line_before = self.core.line();
         let (mut nout, mut nend) = (0usize, 0usize);
+        // Set once the record is over the limit: what is kept of it, where it starts,
+        // its size so far and its quotes.
+        let mut over: Option<(RawRecord, RecordStart, u64, Quotes)> = None;
+        let ended_at_eof;
         loop {
             if self.pos == self.len && !self.eof {
                 // An empty input means "end of data" to csv_core: never give it one early.
-                let keep = rec_start;
+                // Past the limit nothing of the record is kept.
+                let keep = if over.is_some() { self.pos } else { rec_start };
                 self.refill(keep)?;
                 rec_start = 0;
                 continue;
@@ -166,6 +304,10 @@ impl<R: Read> RecordReader<R> {
             let (res, nin, o, e) =
                 self.core
                     .read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
+            if let Some((_, _, size, quotes)) = over.as_mut() {
+                quotes.feed(&self.buf[self.pos..self.pos + nin], &self.dialect);
+                *size += nin as u64;
+            }
             self.pos += nin;
             nout += o;
             nend += e;
@@ -178,16 +320,75 @@ impl<R: Read> RecordReader<R> {
                     // Loop: refill, or give csv_core the empty input that ends the data.
                 }
                 ReadRecordResult::OutputFull => {
-                    let n = self.out.len() * 2;
-                    self.out.resize(n, 0);
+                    if over.is_some() {
+                        nout = 0;
+                    } else {
+                        // Up to just past the limit, which the check below then sees.
+                        grow(&mut self.out, self.max_record + 4096);
+                    }
                 }
                 ReadRecordResult::OutputEndsFull => {
-                    let n = self.ends.len() * 2;
-                    self.ends.resize(n, 0);
+                    if over.is_some() {
+                        nend = 0;
+                    } else {
+                        let n = (self.ends.len() * 2).min(self.max_record / 8 + 64);
+                        self.ends.resize(n.max(self.ends.len() + 1), 0);
+                    }
                 }
-                ReadRecordResult::Record => break,
+                ReadRecordResult::Record => {
+                    ended_at_eof = self.eof && input_was_empty;
+                    break;
+                }
                 ReadRecordResult::End => return Ok(None),
             }
+            if over.is_none()
+                && (self.pos - rec_start > self.max_record
+                    || nout > self.max_record
+                    || nend > self.max_record / 8)
+            {
+                if !self.skip_oversized {
+                    return Err(io::Error::other(TooLarge(self.max_record)));
+                }
+                let raw = &self.buf[rec_start..self.pos];
+                let (skip, skipped_lines) = skip_prefix(raw, self.dialect.comment);
+                let start = RecordStart {
+                    line: line_before + skipped_lines,
+                    byte: self.buf_offset + (rec_start + skip) as u64,
+                };
+                let mut quotes = Quotes::default();
+                quotes.feed(&raw[skip..], &self.dialect);
+                let kept = cut_fields(&self.out[..nout], &self.ends[..nend]);
+                over = Some((kept, start, (self.pos - rec_start - skip) as u64, quotes));
+                nout = 0;
+                nend = 0;
+            }
+        }
+        if let Some((kept, start, size, quotes)) = over {
+            // Give back the memory the record took.
+            self.out = vec![0; 4096];
+            self.ends = vec![0; 64];
+            if self.buf.len() > INITIAL_BUF && self.len - self.pos <= INITIAL_BUF {
+                let mut small = vec![0; INITIAL_BUF];
+                small[..self.len - self.pos].copy_from_slice(&self.buf[self.pos..self.len]);
+                self.buf_offset += self.pos as u64;
+                self.len -= self.pos;
+                self.pos = 0;
+                self.buf = small;
+            }
+            let open = if ended_at_eof && quotes.unterminated() {
+                ", and a quoted field in it is never closed before the end of the input"
+            } else {
+                ""
+            };
+            return Ok(Some(ReadRecord {
+                start,
+                raw: kept,
+                problem: Some(format!(
+                    "the record is larger than source.max_record_bytes = {} ({size} bytes{open}); \
+                     it is in the reject file with each field cut to its first {KEPT_FIELD_BYTES} bytes",
+                    self.max_record
+                )),
+            }));
         }
         let raw = &self.buf[rec_start..self.pos];
         let (skip, skipped_lines) = skip_prefix(raw, self.dialect.comment);
@@ -195,7 +396,29 @@ impl<R: Read> RecordReader<R> {
             line: line_before + skipped_lines,
             byte: self.buf_offset + (rec_start + skip) as u64,
         };
+        let problem = if ended_at_eof {
+            let mut q = Quotes::default();
+            q.feed(&raw[skip..], &self.dialect);
+            q.unterminated().then(|| {
+                let lines = raw[skip..].iter().filter(|&&b| b == b'\n').count();
+                format!(
+                    "a quoted field in this record is never closed: it runs to the end of the input \
+                     ({} bytes, {lines} line ends), so the lines after it were not read as records",
+                    raw.len() - skip
+                )
+            })
+        } else {
+            None
+        };
         let ends = &self.ends[..nend];
+        if problem.is_some() {
+            let kept = cut_fields(&self.out[..nout], ends);
+            return Ok(Some(ReadRecord {
+                start,
+                raw: kept,
+                problem,
+            }));
+        }
         let mut quoted_empty = Vec::new();
         let mut prev = 0usize;
         let mut has_empty = false;
@@ -210,8 +433,57 @@ impl<R: Read> RecordReader<R> {
             quoted_empty = find_quoted_empties(&raw[skip..], ends, &self.dialect);
         }
         let record = RawRecord::from_slices(&self.out[..nout], ends.iter().copied(), quoted_empty);
-        Ok(Some((start, record)))
+        Ok(Some(ReadRecord {
+            start,
+            raw: record,
+            problem: None,
+        }))
     }
+}
+
+/// Past this size a buffer grows straight to its largest size instead of doubling: the
+/// allocator keeps what a buffer outgrows, so doubling up to 64 MiB would hold about as
+/// much again in freed blocks.
+const DOUBLE_UP_TO: usize = 4 << 20;
+
+/// Grow `v` (full) for more bytes: twice its size while small, then straight to `max`,
+/// always with room for at least one more byte. The new memory comes zeroed from a fresh
+/// allocation (pages the system gives zeroed are not touched until used).
+fn grow(v: &mut Vec<u8>, max: usize) {
+    let want = if v.len() < DOUBLE_UP_TO {
+        (v.len() * 2).min(max)
+    } else {
+        max
+    }
+    .max(v.len() + 1);
+    let mut bigger = vec![0u8; want];
+    bigger[..v.len()].copy_from_slice(v);
+    *v = bigger;
+}
+
+/// The fields parsed so far (`ends` within `out`, then the one being parsed), each cut to
+/// its first bytes, at most [`KEPT_FIELDS`] of them.
+fn cut_fields(out: &[u8], ends: &[usize]) -> RawRecord {
+    let mut fields: Vec<&[u8]> = Vec::new();
+    let mut prev = 0;
+    for &e in ends.iter().chain(std::iter::once(&out.len())) {
+        let e = e.min(out.len());
+        if fields.len() == KEPT_FIELDS || e < prev {
+            break;
+        }
+        let f = &out[prev..e];
+        let mut cut = f.len().min(KEPT_FIELD_BYTES);
+        // Whole UTF-8 characters.
+        while cut < f.len() && cut > 0 && (f[cut] & 0xC0) == 0x80 {
+            cut -= 1;
+        }
+        fields.push(&f[..cut]);
+        prev = e;
+    }
+    if ends.last() == Some(&out.len()) {
+        fields.pop();
+    }
+    RawRecord::from_fields(fields)
 }
 
 /// Blank lines and comment lines before a record are skipped by the parser; find where
@@ -303,7 +575,10 @@ mod tests {
     fn read_all(data: &[u8], d: Dialect) -> Vec<(RecordStart, Vec<String>, Vec<u32>)> {
         let mut r = RecordReader::new(data, d);
         let mut v = Vec::new();
-        while let Some((s, rec)) = r.read().unwrap() {
+        while let Some(ReadRecord {
+            start: s, raw: rec, ..
+        }) = r.read().unwrap()
+        {
             let fields = rec
                 .iter()
                 .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -389,7 +664,10 @@ mod tests {
         let whole = read_all(data, Dialect::default());
         let mut r = RecordReader::new(Trickle(data), Dialect::default());
         let mut n = 0;
-        while let Some((s, rec)) = r.read().unwrap() {
+        while let Some(ReadRecord {
+            start: s, raw: rec, ..
+        }) = r.read().unwrap()
+        {
             assert_eq!(s, whole[n].0);
             let fields: Vec<String> = rec
                 .iter()
@@ -401,5 +679,103 @@ mod tests {
         assert_eq!(n, 4);
         assert_eq!(whole[2].2, [0]);
         assert_eq!(whole[3].0.line, 4);
+    }
+
+    fn problems(data: &[u8], d: Dialect, max: usize) -> Vec<(u64, Vec<String>, Option<String>)> {
+        let mut r = RecordReader::new(data, d);
+        r.set_max_record(max, true);
+        let mut v = Vec::new();
+        while let Some(rec) = r.read().unwrap() {
+            let fields = rec
+                .raw
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            v.push((rec.start.line, fields, rec.problem));
+        }
+        v
+    }
+
+    #[test]
+    fn a_quote_never_closed_is_a_problem_of_its_record_only() {
+        let recs = problems(b"h\n1\n\"open\n2\n3\n", Dialect::default(), 1 << 20);
+        assert_eq!(recs.len(), 3, "{recs:?}");
+        assert!(recs[1].2.is_none());
+        assert_eq!(recs[2].0, 3, "the record where the quote opened");
+        let why = recs[2].2.as_deref().unwrap();
+        assert!(why.contains("never closed"), "{why}");
+        // Closed quotes, doubled quotes and an escape are fine, also at the very end.
+        let d = Dialect {
+            escape: Some(b'\\'),
+            ..Dialect::default()
+        };
+        for ok in [
+            &b"a\n\"x\"\"y\""[..],
+            b"a\n\"x\\\"y\"",
+            b"a\n\"\"",
+            b"a\nb\"c\"",
+        ] {
+            let recs = problems(ok, d, 1 << 20);
+            assert!(
+                recs.iter().all(|r| r.2.is_none()),
+                "{:?}: {recs:?}",
+                String::from_utf8_lossy(ok)
+            );
+        }
+        let recs = problems(b"a\n\"x\\\"", d, 1 << 20);
+        assert!(
+            recs[1].2.is_some(),
+            "an escaped quote does not close: {recs:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_cut_and_reading_goes_on() {
+        let big = "z".repeat(100_000);
+        let data = format!("h1,h2\nok,1\n{big},\"{big}\nmore\"\nafter,2\n");
+        let recs = problems(data.as_bytes(), Dialect::default(), 10_000);
+        assert_eq!(
+            recs.len(),
+            4,
+            "{:?}",
+            recs.iter().map(|r| (r.0, &r.2)).collect::<Vec<_>>()
+        );
+        assert_eq!(recs[2].0, 3);
+        let why = recs[2].2.as_deref().unwrap();
+        assert!(
+            why.contains("larger than source.max_record_bytes = 10000"),
+            "{why}"
+        );
+        assert!(recs[2].1.iter().all(|f| f.len() <= KEPT_FIELD_BYTES), "cut");
+        assert_eq!(recs[3].1, ["after", "2"]);
+        assert_eq!(recs[3].0, 5, "line numbers go on");
+        assert!(recs[3].2.is_none());
+        // A huge record at the end whose quote never closes says so too.
+        let data = format!("h\n\"{big}");
+        let recs = problems(data.as_bytes(), Dialect::default(), 10_000);
+        assert!(
+            recs[1].2.as_deref().unwrap().contains("never closed"),
+            "{recs:?}"
+        );
+    }
+
+    #[test]
+    fn a_header_over_the_limit_fails_at_once_and_a_stop_stops() {
+        // An endless line (no end of line ever): the header limit ends it.
+        let endless = std::io::repeat(b'x');
+        let mut r = RecordReader::new(endless, Dialect::default());
+        r.set_max_record(4096, false);
+        let e = r.read().unwrap_err();
+        assert!(e.get_ref().is_some_and(|x| x.is::<TooLarge>()), "{e}");
+        // Skipping an endless record stops when told to.
+        let mut r = RecordReader::new(std::io::repeat(b'x'), Dialect::default());
+        r.set_max_record(4096, true);
+        let stop = Arc::new(AtomicBool::new(false));
+        r.set_stop(stop.clone());
+        let t = std::thread::spawn(move || r.read().map(|_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        stop.store(true, Ordering::Relaxed);
+        let e = t.join().unwrap().unwrap_err();
+        assert!(is_stopped(&e), "{e}");
     }
 }

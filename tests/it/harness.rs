@@ -121,3 +121,51 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .map(|r| r.expect("record").iter().map(String::from).collect())
         .collect()
 }
+
+/// Run `rowflow ARGS` in `cwd` (through `sh -c` with `ulimit -v vmem_kb` when given),
+/// with `stdin` as its standard input; returns its result and its peak resident memory
+/// in KiB, as GNU time reports it. (The test process cannot measure its own child: the
+/// kernel counts the spawning process's memory in the child's peak until it execs, and
+/// this process holds other tests' data.)
+pub fn rowflow_measured(
+    cwd: &Path,
+    args: &[&str],
+    stdin: std::process::Stdio,
+    vmem_kb: Option<u64>,
+) -> (Run, u64) {
+    const TIME: &str = "/usr/bin/time";
+    assert!(
+        Path::new(TIME).exists(),
+        "{TIME} is needed to measure peak memory (Debian package `time`; .ci/run installs it)"
+    );
+    let bin = env!("CARGO_BIN_EXE_rowflow");
+    let limit = vmem_kb.map_or(String::new(), |kb| format!("ulimit -v {kb} && "));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{limit}exec {TIME} -f ROWFLOW_MAXRSS_KB=%M \"$0\" \"$@\""
+        ))
+        .arg(bin)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(stdin)
+        .output()
+        .expect("run rowflow under time");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, rss) = match stderr.rsplit_once("ROWFLOW_MAXRSS_KB=") {
+        Some((rest, n)) => (rest.to_string(), n.trim().parse().unwrap_or(u64::MAX)),
+        None => panic!("no peak memory reported: {stderr}"),
+    };
+    // GNU time says so when the command failed; that line is not rowflow's.
+    let rest: String = rest
+        .lines()
+        .filter(|l| !l.starts_with("Command exited with non-zero status"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: rest,
+    };
+    (run, rss)
+}

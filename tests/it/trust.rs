@@ -733,3 +733,397 @@ fn failed_requests_are_counted_and_a_long_retry_after_says_why() {
         "{reasons:?}"
     );
 }
+
+// ---- Pathological input: unterminated quotes, huge records, endless lines ----
+
+/// Finding 7: a quote left open at row 500 of 1,000 loaded 500 rows with exit 0; the
+/// other 500 became one field.
+#[test]
+fn an_unterminated_quote_is_a_row_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("id,name\n");
+    for i in 1..=1000 {
+        if i == 500 {
+            body.push_str("500,\"never closed\n");
+        } else {
+            body.push_str(&format!("{i},n{i}\n"));
+        }
+    }
+    let csv = write(dir.path(), "q.csv", &body);
+    let (run, db) = crate::harness::load(dir.path(), Path::new(&csv), &["--reject", "rej.csv"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let j = run.json();
+    assert_eq!(j["rows_written"], 499, "{j}");
+    assert_eq!(j["rows_rejected"], 1, "{j}");
+    let rej = crate::harness::read_csv(&dir.path().join("rej.csv"));
+    assert_eq!(
+        rej[1][2], "501",
+        "the line where the record with the quote starts"
+    );
+    assert!(rej[1][3].contains("never closed"), "{:?}", rej[1]);
+    let n: i64 = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t WHERE id < 500", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 499);
+}
+
+/// A gzip of about 100 KB holding one 100 MB field, between two good rows.
+fn gzip_with_a_huge_field(dir: &Path) -> String {
+    use std::io::Write;
+    let p = dir.join("bomb.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&p).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(b"id,v\n1,a\n2,").unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..100 {
+        gz.write_all(&chunk).unwrap();
+    }
+    gz.write_all(b"\n3,c\n").unwrap();
+    gz.finish().unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Finding 8: a 1 MB gzip holding one 1 GB field peaked at 6.3 GB (and wrote a 1 GB
+/// reject file); `load - < /dev/zero` was killed by the kernel at 23.7 GB; a 1 GB header
+/// reached 14.7 GB and its error printed the whole header.
+#[test]
+fn memory_is_bounded_by_the_settings_whatever_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = gzip_with_a_huge_field(dir.path());
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let p = write(
+        dir.path(),
+        "m.toml",
+        &format!(
+            "[source]\npath = {bomb:?}\nmax_record_bytes = 4194304\n[sink]\nurl = {url:?}\ntable = \"t\"\n\
+             [errors]\nreject_file = \"rej.csv\"\n"
+        ),
+    );
+    // Measured, and again under a virtual-memory cap of 256 MB.
+    for vmem in [None, Some(256 * 1024)] {
+        let (run, rss_kb) = crate::harness::rowflow_measured(
+            dir.path(),
+            &["run", &p, "--json", "-q", "--restart"],
+            std::process::Stdio::null(),
+            vmem,
+        );
+        assert_eq!(run.code, 1, "{vmem:?}: {run:?}");
+        let j = run.json();
+        assert_eq!(
+            (j["rows_written"].as_u64(), j["rows_rejected"].as_u64()),
+            (Some(2), Some(1)),
+            "{j}"
+        );
+        assert!(
+            j["first_rejects"][0]
+                .as_str()
+                .unwrap()
+                .contains("max_record_bytes = 4194304"),
+            "{j}"
+        );
+        eprintln!("peak RSS {rss_kb} KiB ({vmem:?})");
+        if vmem.is_none() {
+            assert!(
+                rss_kb < 150 * 1024,
+                "peak RSS {rss_kb} KiB for a 4 MiB record limit"
+            );
+        }
+        let rej = std::fs::metadata(dir.path().join("rej.csv")).unwrap().len();
+        assert!(rej < 4096, "the reject entry is cut short ({rej} bytes)");
+    }
+    // An endless first line on standard input: the header limit ends it.
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let (run, rss_kb) = crate::harness::rowflow_measured(
+        dir.path(),
+        &["load", "-", "--into", &url, "--table", "z"],
+        zero.into(),
+        Some(256 * 1024),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("max_header_bytes"), "{}", run.stderr);
+    assert!(
+        run.stderr.len() < 2000,
+        "a short message: {} bytes",
+        run.stderr.len()
+    );
+    assert!(rss_kb < 150 * 1024, "peak RSS {rss_kb} KiB");
+    // A 20 MB header line in a file: the same, and the message does not echo it.
+    let long = write(
+        dir.path(),
+        "long.csv",
+        &format!("{}\n1\n", "h".repeat(20 << 20)),
+    );
+    let run = rowflow(dir.path(), &["load", &long, "--into", &url, "--table", "l"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("max_header_bytes") && run.stderr.len() < 2000,
+        "{}",
+        run.stderr.len()
+    );
+}
+
+/// Finding 8: SIGTERM was not acted on while a long line was read (20 s until SIGKILL).
+#[test]
+fn sigterm_is_acted_on_within_a_second_while_a_long_line_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("e.db").display());
+    let mut child = spawn(
+        dir.path(),
+        &[
+            "load",
+            "-",
+            "--no-header",
+            "--into",
+            &url,
+            "--table",
+            "e",
+            "--json",
+            "-q",
+        ],
+    );
+    // An endless line, fed as long as the process reads it.
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 1 << 16];
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            if stdin.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let signalled = Instant::now();
+    // SAFETY: sending a signal to a child process this test started and still owns.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(1), "took {took:?} to stop");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["status"], "interrupted", "{j}");
+    feeder.join().unwrap();
+}
+
+// ---- One run per load; the reject file ----
+
+on_every_db!(a_second_run_of_the_same_load_is_refused_or_waits);
+
+/// Finding 9: two runs of the same pipeline started together both appended everything
+/// (399,600 rows for 199,800) and both reported "completed".
+fn a_second_run_of_the_same_load_is_refused_or_waits(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("twice", kind);
+    db.drop_table(&table);
+    let url = db.url();
+    let args = [
+        "load", "-", "--into", &url, "--table", &table, "--json", "-q",
+    ];
+    // The first run holds its load's lock while it waits for its standard input.
+    let mut first = spawn(dir.path(), &args);
+    let mut first_in = first.stdin.take().unwrap();
+    // More than a pipe holds: the write returns once the run reads its input, which it
+    // does only after it has taken the lock.
+    first_in.write_all(events(1, 20_000).as_bytes()).unwrap();
+    let second = rowflow_stdin(dir.path(), &args, &events(100, 10));
+    assert_eq!(second.code, 2, "{second:?}");
+    let who = if kind == Kind::Mysql {
+        "server connection"
+    } else {
+        "pid"
+    };
+    assert!(
+        second.stderr.contains("another run of")
+            && second.stderr.contains(who)
+            && second.stderr.contains("--wait"),
+        "the other run is named: {}",
+        second.stderr
+    );
+    // Clearing its checkpoint is refused too, while it runs.
+    let clear = rowflow(
+        dir.path(),
+        &["checkpoints", "clear", &url, "--table", &table],
+    );
+    assert!(
+        clear.code == 2 || clear.stdout.contains("nothing to clear"),
+        "{clear:?}"
+    );
+    // With --wait, a second run waits for the first to end, then loads (standard input
+    // is a new load each time).
+    let mut waiting = spawn(dir.path(), &[&args[..], &["--wait"]].concat());
+    {
+        let mut w = waiting.stdin.take().unwrap();
+        w.write_all(events(200, 5).as_bytes()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(waiting.try_wait().unwrap().is_none(), "--wait waits");
+    drop(first_in);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(waited.status.code(), Some(0), "{waited:?}");
+    let j: serde_json::Value = serde_json::from_slice(&waited.stdout).unwrap();
+    assert!(j["notes"].to_string().contains("waiting for"), "said: {j}");
+    let t = db.ident(&table);
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {t}")),
+        20_005,
+        "each row once"
+    );
+    db.drop_table(&table);
+}
+
+/// Finding 9: on PostgreSQL, two different loads creating the same new table at once
+/// ended in a raw catalog error (`pg_type_typname_nsp_index`).
+#[test]
+fn two_loads_creating_one_table_never_meet_in_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = "rf_trust_create_race";
+    db.drop_table(table);
+    let p = write(
+        dir.path(),
+        "a.toml",
+        &format!(
+            "[source]\npath = \"-\"\n[source.schema]\nid = \"int\"\nkind = \"text\"\n[sink]\nurl = {:?}\ntable = {table:?}\n\
+             commit_rows = 1000\n[runtime]\nbatch_rows = 1\n",
+            db.url()
+        ),
+    );
+    // A waits for its input with the table missing when it planned; B, another load
+    // (a file) into the same table, starts meanwhile; then A's input ends.
+    let mut a = spawn(dir.path(), &["run", &p, "-q", "--json"]);
+    let mut a_in = a.stdin.take().unwrap();
+    a_in.write_all(events(1, 3).as_bytes()).unwrap();
+    a_in.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let csv = write(dir.path(), "b.csv", &events(50, 3));
+    let b_args = [
+        "load",
+        &csv,
+        "--into",
+        &db.url(),
+        "--table",
+        table,
+        "--json",
+        "-q",
+    ];
+    let mut b = spawn(dir.path(), &b_args);
+    drop(b.stdin.take());
+    std::thread::sleep(Duration::from_millis(500));
+    drop(a_in);
+    let a = a.wait_with_output().unwrap();
+    let b = b.wait_with_output().unwrap();
+    // One of them created the table; the other, if it came second, says so plainly: no
+    // raw catalog error, nothing written. Run again, it loads into the table.
+    let mut loaded = 0;
+    for (who, out) in [("a", &a), ("b", &b)] {
+        let err = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !err.contains("pg_type")
+                && !err.contains("duplicate key")
+                && !err.contains("already exists"),
+            "{who}: {err}"
+        );
+        match out.status.code() {
+            Some(0) => loaded += 1,
+            Some(2) => assert!(err.contains("created by another run"), "{who}: {err}"),
+            other => panic!("{who}: {other:?} {out:?}"),
+        }
+    }
+    assert!(loaded >= 1);
+    if b.status.code() == Some(2) {
+        assert_eq!(rowflow(dir.path(), &b_args).code, 0);
+    }
+    if a.status.code() == Some(2) {
+        let again = rowflow_stdin(dir.path(), &["run", &p, "-q"], &events(1, 3));
+        assert_eq!(again.code, 0, "{again:?}");
+    }
+    let t = db.ident(table);
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {t}")), 6);
+    db.drop_table(table);
+}
+
+/// Finding 10: `reject_file` pointed at the SQLite database replaced it with CSV text (an
+/// unrelated table gone) and the run reported success; pointed at the input, the input
+/// was overwritten.
+#[test]
+fn the_reject_file_never_overwrites_what_it_must_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "in.csv", "id,n\n1,1\n1,2\n");
+    let db = dir.path().join("d.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE precious (x); INSERT INTO precious VALUES (42);")
+        .unwrap();
+    let before_db = std::fs::read(&db).unwrap();
+    let before_csv = std::fs::read(&csv).unwrap();
+    let url = format!("sqlite://{}", db.display());
+    let other = write(dir.path(), "notes.txt", "my notes\n");
+    let old_rejects = write(dir.path(), "old.csv", "id,n,_line,_error\n9,x,2,bad\n");
+    for (target, ok) in [
+        (db.to_string_lossy().into_owned(), false),
+        (format!("{}-journal", db.display()), false),
+        (csv.clone(), false),
+        ("in.csv".to_string(), false),
+        (other.clone(), false),
+        (old_rejects.clone(), true),
+    ] {
+        let run = rowflow(
+            dir.path(),
+            &[
+                "load",
+                &csv,
+                "--into",
+                &url,
+                "--table",
+                "t",
+                "--key",
+                "id",
+                "--reject",
+                &target,
+                "--json",
+                "-q",
+                "--restart",
+            ],
+        );
+        if ok {
+            assert_eq!(run.code, 1, "{target}: {run:?}");
+        } else {
+            assert_eq!(run.code, 2, "{target}: {run:?}");
+            assert!(
+                run.stderr.contains("reject_file"),
+                "{target}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read(&csv).unwrap(),
+        before_csv,
+        "the input is intact"
+    );
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "my notes\n");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(
+        c.query_row("SELECT x FROM precious", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        42
+    );
+    assert_ne!(std::fs::read(&db).unwrap().len(), 0);
+    drop(before_db);
+    // An earlier reject file is replaced: it now holds this run's reject.
+    let rej = crate::harness::read_csv(Path::new(&old_rejects));
+    assert_eq!(rej.len(), 2);
+    assert_eq!(rej[1][..3], ["1", "2", "3"], "this run's reject, line 3");
+}

@@ -658,7 +658,22 @@ impl MySink {
                 swap_pending = true;
             }
             (None, _) => {
-                ddl(&mut conn, &table::create_sql(&t, opts, collation))?;
+                match conn.query_drop(table::create_sql(&t, opts, collation)) {
+                    Ok(()) => {}
+                    // Another run created it between the look above and now.
+                    Err(mysql::Error::MySqlError(m)) if m.code == 1050 => {
+                        return Err(sink_err(
+                            &display,
+                            format!(
+                                "table {} was created by another run while this one started (it \
+                                 did not exist when this run planned it); nothing was written: run \
+                                 again to load into it",
+                                t.sql()
+                            ),
+                        ));
+                    }
+                    Err(e) => return Err(connect.error(&e, "preparing the table")),
+                }
             }
             (Some(cols), mode) => {
                 let unique = mode != WriteMode::Upsert

@@ -381,7 +381,12 @@ fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
         .bytes()
         .filter(|&c| c != b'-')
         .collect();
-    let bad = || format!("invalid input syntax for type uuid: {s:?}");
+    let bad = || {
+        format!(
+            "invalid input syntax for type uuid: {}",
+            crate::error::quote_value(s)
+        )
+    };
     if hex.len() != 32 {
         return Err(bad());
     }

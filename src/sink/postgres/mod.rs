@@ -57,6 +57,8 @@ pub struct PgSink {
     first_ddl: Vec<String>,
     /// A transaction has committed (so `first_ddl` is done).
     first_done: bool,
+    /// The table did not exist when the sink opened: `first_ddl` creates it.
+    creates: bool,
     in_tx: bool,
     /// The staging table exists in this session and transaction.
     stage_ready: bool,
@@ -335,6 +337,7 @@ impl PgSink {
         let read = |e: postgres::Error| connect.error(&e, "reading the table's definition");
         let existing = table::table_columns(&mut client, &table).map_err(read)?;
         let mut first_ddl = Vec::new();
+        let mut creates = false;
         let columns: Vec<PgColumn> = match (existing, opts.mode) {
             (Some(_), WriteMode::Create) if writer == 0 => {
                 return Err(sink_err(
@@ -348,6 +351,7 @@ impl PgSink {
                 table::created_columns(opts)
             }
             (None, _) if writer == 0 => {
+                creates = true;
                 first_ddl.push(table::create_sql(&table, opts));
                 table::created_columns(opts)
             }
@@ -464,6 +468,7 @@ impl PgSink {
             merge_sql,
             first_ddl,
             first_done: false,
+            creates,
             in_tx: false,
             stage_ready: false,
             held: Held::default(),
@@ -511,6 +516,33 @@ impl PgSink {
                 &[&lock],
             )
             .map_err(|e| self.err(&e, "BEGIN"))?;
+        if !self.first_done && self.prepares && self.creates {
+            // Two runs creating the same new table at once would meet in the catalog
+            // (a raw unique violation of pg_type): the second waits for the first's
+            // transaction here, then finds the table there and says so.
+            self.client
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    &[&format!("rowflow-create\u{1f}{}", self.table.sql())],
+                )
+                .map_err(|e| self.err(&e, "preparing the table"))?;
+            let exists: bool = self
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.table.sql()])
+                .map_err(|e| self.err(&e, "preparing the table"))?
+                .get(0);
+            if exists {
+                return Err(sink_err(
+                    &self.connect.display,
+                    format!(
+                        "table {} was created by another run while this one started (it did not \
+                         exist when this run planned it); nothing was written: run again to load \
+                         into it",
+                        self.table.sql()
+                    ),
+                ));
+            }
+        }
         if !self.first_done && self.prepares {
             for ddl in self.first_ddl.clone() {
                 self.client

@@ -70,7 +70,12 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, String> {
 /// A JSON value as a value of type `t`.
 fn convert(v: &serde_json::Value, t: DataType) -> Result<Value, String> {
     use serde_json::Value as J;
-    let bad = || format!("{v} is not a valid {t}");
+    let bad = || {
+        format!(
+            "{} is not a valid {t}",
+            crate::error::quote_value(&v.to_string())
+        )
+    };
     Ok(match (v, t) {
         (J::Null, _) => Value::Null,
         (J::String(s), DataType::Text) => Value::Text(s.clone()),
