@@ -25,6 +25,8 @@ pub struct LoadSpec {
     pub inputs: Vec<Input>,
     /// Why a complete load is loaded again (the mode rebuilds or empties the table).
     pub reload: Option<String>,
+    /// The write mode.
+    pub mode: WriteMode,
 }
 
 impl LoadSpec {
@@ -51,6 +53,7 @@ impl LoadSpec {
             target,
             inputs,
             reload,
+            mode: spec.sink.mode,
         })
     }
 
@@ -115,6 +118,7 @@ pub fn start(
         },
     )?;
     let mut decision = decide(&load, &states, restart)?;
+    refuse_blocked_replace(&load, &decision)?;
     // The wait is one of the decisions the report lists.
     if let (Some(w), Decision::Load(l)) = (waited, &mut decision) {
         l.notes.insert(0, w);
@@ -137,6 +141,19 @@ pub fn preview(load: LoadSpec, restart: bool) -> Result<Started> {
         decision,
         lock: None,
     })
+}
+
+/// A `replace` that the database would refuse (objects depend on the table) is refused
+/// now, before any row is read, rather than after the inference scan.
+fn refuse_blocked_replace(load: &LoadSpec, decision: &Decision) -> Result<()> {
+    let replaces = match decision {
+        Decision::Load(l) => load.mode == WriteMode::Replace && l.resume.is_none(),
+        Decision::Skip(_) => false,
+    };
+    if replaces && let Some(why) = crate::sink::replace_blockers(&load.target, &load.table)? {
+        return Err(crate::sink::sink_err(&load.target.display(), why));
+    }
+    Ok(())
 }
 
 fn input_states(inputs: &[Input]) -> Result<Vec<InputState>> {

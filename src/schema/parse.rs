@@ -40,8 +40,41 @@ pub fn parse_value(text: &str, ty: DataType) -> Result<Value, String> {
         DataType::Date => parse_date(text.trim()).map(Value::Date).ok_or_else(bad),
         DataType::Timestamp => parse_timestamp(text.trim(), true)
             .map(Value::Timestamp)
-            .ok_or_else(bad),
+            .ok_or_else(|| {
+                if fraction_digits(text.trim()) > 9 {
+                    format!(
+                        "{} has more than 9 fractional digits of a second: nanoseconds are the \
+                         finest rowflow keeps (round the value, or load it as text)",
+                        crate::error::quote_value(text)
+                    )
+                } else {
+                    bad()
+                }
+            }),
     }
+}
+
+/// Digits after the seconds' decimal point of a timestamp (`HH:MM:SS.fffff...`).
+fn fraction_digits(s: &str) -> usize {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[19] != b'.' {
+        return 0;
+    }
+    b[20..].iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// A leap second (`23:59:60`, any `:60`) as PostgreSQL reads it: the first second of the
+/// next minute (the fraction kept). chrono holds it as second 59 with a nanosecond count
+/// of a second or more.
+fn leap_to_next_minute(t: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+    use chrono::Timelike;
+    let ns = t.nanosecond();
+    if ns < 1_000_000_000 {
+        return t;
+    }
+    t.with_nanosecond(ns - 1_000_000_000)
+        .and_then(|x| x.checked_add_signed(chrono::TimeDelta::seconds(1)))
+        .unwrap_or(t)
 }
 
 /// `[+-]digits` that fits in i64.
@@ -192,7 +225,11 @@ fn parse_timestamp_fast(s: &str) -> Option<DateTime<FixedOffset>> {
 /// RFC 3339 (`T` or a space between date and time, `Z` or `±HH:MM`). With
 /// `allow_naive`, a date-time without an offset is taken as UTC.
 pub(crate) fn parse_timestamp(s: &str, allow_naive: bool) -> Option<DateTime<FixedOffset>> {
-    if s.len() < 19 {
+    parse_timestamp_any(s, allow_naive).map(leap_to_next_minute)
+}
+
+fn parse_timestamp_any(s: &str, allow_naive: bool) -> Option<DateTime<FixedOffset>> {
+    if s.len() < 19 || fraction_digits(s) > 9 {
         return None;
     }
     if let Some(t) = parse_timestamp_fast(s) {
@@ -231,6 +268,34 @@ impl FromStr for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leap_seconds_roll_over_and_sub_nanoseconds_are_refused() {
+        let ts = |s: &str| match parse_value(s, DataType::Timestamp) {
+            Ok(Value::Timestamp(t)) => Ok(t.to_rfc3339()),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        // As PostgreSQL: '2016-12-31 23:59:60'::timestamptz is 2017-01-01 00:00:00.
+        assert_eq!(
+            ts("2016-12-31T23:59:60Z").unwrap(),
+            "2017-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            ts("2016-12-31 23:59:60.5+00:00").unwrap(),
+            "2017-01-01T00:00:00.500+00:00"
+        );
+        assert_eq!(
+            ts("2020-06-30T12:34:60Z").unwrap(),
+            "2020-06-30T12:35:00+00:00"
+        );
+        assert_eq!(
+            ts("2020-01-01T00:00:00.123456789Z").unwrap(),
+            "2020-01-01T00:00:00.123456789+00:00"
+        );
+        let e = ts("2020-01-01T00:00:00.1234567891Z").unwrap_err();
+        assert!(e.contains("more than 9 fractional digits"), "{e}");
+    }
 
     #[test]
     fn ints() {

@@ -178,6 +178,17 @@ pub fn list_checkpoints(
     }
 }
 
+/// Why `mode = "replace"` could not replace `table` (objects that depend on it:
+/// PostgreSQL views and foreign keys, MySQL foreign keys), if it could not; checked
+/// before any row is read.
+pub fn replace_blockers(target: &SinkTarget, table: &str) -> Result<Option<String>> {
+    match target {
+        SinkTarget::Sqlite { .. } => Ok(None),
+        SinkTarget::Postgres { url } => postgres::replace_blockers(url, table),
+        SinkTarget::Mysql { url } => mysql::replace_blockers(url, table),
+    }
+}
+
 /// The destination table as it is now: whether it exists, its identity where the
 /// database has one, whether it holds rows.
 pub fn table_state(target: &SinkTarget, table: &str) -> Result<crate::checkpoint::TableState> {

@@ -1127,3 +1127,336 @@ fn the_reject_file_never_overwrites_what_it_must_not() {
     assert_eq!(rej.len(), 2);
     assert_eq!(rej[1][..3], ["1", "2", "3"], "this run's reject, line 3");
 }
+
+// ---- `check` finds what the run would fail on; the database first ----
+
+/// Finding 6: a table with a dependent view and `mode = "replace"`: `check` said ok and
+/// the run failed after reading 53,248 rows, with a hint (`DROP ... CASCADE`) the user
+/// could not act on in rowflow.
+#[test]
+fn replace_of_a_table_others_depend_on_is_refused_before_any_row() {
+    for kind in [Kind::Postgres, Kind::Mysql] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(db) = Db::get(kind, dir.path()) else {
+            continue;
+        };
+        let table = table_name("deps", kind);
+        let child = table_name("deps_child", kind);
+        db.drop_table(&child);
+        db.exec(&format!(
+            "DROP VIEW IF EXISTS {}",
+            db.ident(&format!("{table}_v"))
+        ));
+        db.drop_table(&table);
+        let t = db.ident(&table);
+        db.exec(&format!("CREATE TABLE {t} (id INT PRIMARY KEY, kind TEXT)"));
+        let dependent = match kind {
+            Kind::Postgres => {
+                db.exec(&format!(
+                    "CREATE VIEW {} AS SELECT id FROM {t}",
+                    db.ident(&format!("{table}_v"))
+                ));
+                "view"
+            }
+            _ => {
+                db.exec(&format!(
+                    "CREATE TABLE {} (id INT, FOREIGN KEY (id) REFERENCES {t} (id)) ENGINE=InnoDB",
+                    db.ident(&child)
+                ));
+                "foreign key"
+            }
+        };
+        let p = write(
+            dir.path(),
+            "r.toml",
+            &format!(
+                "[source]\npath = \"-\"\n[source.schema]\nid = \"int\"\nkind = \"text\"\n[sink]\nurl = {:?}\ntable = {table:?}\nmode = \"replace\"\n",
+                db.url()
+            ),
+        );
+        let check = rowflow_stdin(dir.path(), &["check", &p], &events(1, 3));
+        assert_eq!(check.code, 2, "{kind:?}: {check:?}");
+        assert!(
+            check.stderr.contains("cannot be replaced") && check.stderr.contains(dependent),
+            "{kind:?}: {}",
+            check.stderr
+        );
+        // The run is refused at once, before it reads its input (which never comes).
+        let mut run = spawn(dir.path(), &["run", &p, "--json", "-q"]);
+        let _stdin = run.stdin.take();
+        let t0 = Instant::now();
+        while run.try_wait().unwrap().is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{kind:?}: still running"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{kind:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot be replaced") && err.contains(dependent),
+            "{kind:?}: {err}"
+        );
+        assert!(!err.contains("CASCADE;"), "{err}");
+        db.drop_table(&child);
+        db.exec(&format!(
+            "DROP VIEW IF EXISTS {}",
+            db.ident(&format!("{table}_v"))
+        ));
+        db.drop_table(&table);
+    }
+}
+
+/// Finding 6: the database was contacted only after the whole inference scan, so a
+/// wrong URL was reported after scanning the whole file. Here the input never ends: the
+/// error must come at once, from `run`, `load` and `check`.
+#[test]
+fn a_wrong_url_is_reported_before_the_input_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    let p = write(
+        dir.path(),
+        "w.toml",
+        &format!("[source]\npath = \"-\"\n[sink]\nurl = {url:?}\ntable = \"t\"\n"),
+    );
+    for args in [
+        vec!["run", p.as_str(), "-q"],
+        vec!["check", p.as_str()],
+        vec!["load", "-", "--into", &url, "--table", "t", "-q"],
+    ] {
+        let mut child = spawn(dir.path(), &args);
+        let _stdin = child.stdin.take(); // open, never written
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{args:?} waits for its input"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("connect"),
+            "{args:?}: {out:?}"
+        );
+    }
+}
+
+// ---- The smaller findings of 12 ----
+
+/// Finding 12: `delimiter = "\n"` (and a quote equal to the delimiter) was accepted and
+/// loaded 0 rows with exit 0.
+#[test]
+fn a_dialect_that_cannot_work_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "d.csv", "a,b\n1,2\n");
+    for (key, value, says) in [
+        ("delimiter", "\"\\n\"", "line end"),
+        ("quote", "\",\"", "must differ"),
+        ("comment", "\",\"", "must differ"),
+    ] {
+        let p = write(
+            dir.path(),
+            "d.toml",
+            &format!(
+                "[source]\npath = {csv:?}\n{key} = {value}\n[sink]\nurl = \"sqlite://d.db\"\ntable = \"t\"\n"
+            ),
+        );
+        let run = rowflow(dir.path(), &["run", &p, "-q"]);
+        assert_eq!(run.code, 2, "{key}: {run:?}");
+        assert!(run.stderr.contains(says), "{key}: {}", run.stderr);
+    }
+}
+
+/// Finding 12: a directory, a FIFO or a device given as input was "no such file".
+#[test]
+fn a_directory_fifo_or_device_says_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (input, says) in [
+        ("sub", "is a directory"),
+        (fifo.to_str().unwrap(), "named pipe"),
+        ("/dev/null", "is a device"),
+        ("nope.csv", "no such file"),
+    ] {
+        let run = rowflow(
+            dir.path(),
+            &[
+                "load",
+                input,
+                "--into",
+                "sqlite://x.db",
+                "--table",
+                "t",
+                "-q",
+            ],
+        );
+        assert_eq!(run.code, 2, "{input}: {run:?}");
+        assert!(run.stderr.contains(says), "{input}: {}", run.stderr);
+    }
+}
+
+/// Finding 12: a NUL byte in a header name made PostgreSQL's refusal look like a lost
+/// connection (60 s of retries).
+#[test]
+fn a_nul_byte_in_a_header_name_is_refused_at_once_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let csv = write(dir.path(), "n.csv", "id,na\0me\n1,x\n");
+    let t0 = Instant::now();
+    let run = rowflow(
+        dir.path(),
+        &[
+            "load",
+            &csv,
+            "--into",
+            &db.url(),
+            "--table",
+            "rf_trust_nul",
+            "-q",
+        ],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("NUL byte"), "{}", run.stderr);
+    assert!(t0.elapsed() < Duration::from_secs(10), "no retries");
+}
+
+/// Finding 12: a leap second `23:59:60` was stored as `23:59:59`; digits past
+/// nanoseconds were dropped without a word.
+#[test]
+fn leap_seconds_and_sub_nanosecond_digits_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = "rf_trust_leap";
+    db.drop_table(table);
+    let csv = write(
+        dir.path(),
+        "l.csv",
+        "id,at\n1,2016-12-31T23:59:60Z\n2,2020-01-01T00:00:00.1234567891Z\n",
+    );
+    let p = write(
+        dir.path(),
+        "l.toml",
+        &format!(
+            "[source]\npath = {csv:?}\n[source.schema]\nid = \"int\"\nat = \"timestamp\"\n[sink]\nurl = {:?}\ntable = {table:?}\n\
+             [errors]\nreject_file = \"rej.csv\"\n",
+            db.url()
+        ),
+    );
+    let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT (at AT TIME ZONE 'UTC')::text FROM {} ORDER BY id",
+            db.ident(table)
+        )),
+        vec![vec![Some("2017-01-01 00:00:00".to_string())]],
+        "as PostgreSQL reads '2016-12-31 23:59:60'"
+    );
+    let rej = crate::harness::read_csv(&dir.path().join("rej.csv"));
+    assert!(
+        rej[1]
+            .last()
+            .unwrap()
+            .contains("more than 9 fractional digits"),
+        "{rej:?}"
+    );
+    db.drop_table(table);
+}
+
+/// Finding 12: a resumed run exited 0 though rejects committed by the earlier run of the
+/// same load were in the reject file.
+#[test]
+fn a_resumed_run_exits_1_when_the_load_has_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("id,n\n1,1\n2,bad\n");
+    for i in 3..=60_000 {
+        body.push_str(&format!("{i},{i}\n"));
+    }
+    let csv = write(dir.path(), "r.csv", &body);
+    let db = dir.path().join("r.db");
+    let p = write(
+        dir.path(),
+        "r.toml",
+        &format!(
+            "[source]\npath = {csv:?}\n[source.schema]\nid = \"int\"\nn = \"int\"\n[sink]\nurl = \"sqlite://{}\"\n\
+             table = \"t\"\ncommit_rows = 1000\n[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 500\n",
+            db.display()
+        ),
+    );
+    let mut child = spawn(dir.path(), &["run", &p, "-q"]);
+    let t0 = Instant::now();
+    loop {
+        let n = rusqlite::Connection::open(&db)
+            .ok()
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .ok()
+            })
+            .unwrap_or(0);
+        if n > 0 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let run = rowflow(dir.path(), &["run", &p, "--json"]);
+    let j = run.json();
+    if j["already_committed"].as_u64().unwrap_or(0) == 0 {
+        // The first run finished before the kill: nothing to resume (checked elsewhere).
+        return;
+    }
+    assert_eq!(
+        j["rows_rejected"], 0,
+        "the reject was the earlier run's: {j}"
+    );
+    assert_eq!(j["rejected_before"], 1, "{j}");
+    assert_eq!(run.code, 1, "the load has a reject: {run:?}");
+}
+
+/// Finding 12: a second Ctrl-C exited 130, not the documented 2.
+#[test]
+fn a_second_ctrl_c_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = Mock::start(Duration::from_millis(200));
+    let csv = ids(dir.path(), 2000);
+    let p = http_pipeline(
+        dir.path(),
+        &csv,
+        &format!("url = \"{}\"\nconcurrency = 2", mock.url("/api?id={id}")),
+        "",
+    );
+    let child = spawn(dir.path(), &["run", &p, "-q"]);
+    let t0 = Instant::now();
+    while mock
+        .state
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst)
+        < 2
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sigint(&child);
+    std::thread::sleep(Duration::from_millis(20));
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -476,6 +476,17 @@ pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identit
         .map_err(|e| connect.error(&e, "clearing the old checkpoint"))
 }
 
+/// Why `table` cannot be replaced (other tables' foreign keys reference it), if it
+/// cannot.
+pub fn replace_blockers(url: &str, table: &str) -> Result<Option<String>> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+    let deps = table::dependents(&mut conn, &t)
+        .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
+    Ok((!deps.is_empty()).then(|| table::cannot_replace(&t, &deps)))
+}
+
 /// The checkpoint rows of the URL's database (or of `table`'s, and of loads into it,
 /// when given), for `rowflow checkpoints`.
 pub fn list_checkpoints(url: &str, table: Option<&str>) -> Result<Vec<crate::checkpoint::Listed>> {
@@ -576,7 +587,15 @@ pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
                 format!("table {} cannot be created: {why}", t.sql()),
             )),
         },
-        (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
+        (Some(_), WriteMode::Replace) => {
+            let deps = table::dependents(&mut conn, &t)
+                .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
+            if deps.is_empty() {
+                Ok(TableStatus::WillReplace)
+            } else {
+                Err(sink_err(&connect.display, table::cannot_replace(&t, &deps)))
+            }
+        }
         (Some(_), WriteMode::Create) => Err(sink_err(
             &connect.display,
             format!("table {} already exists (mode = \"create\")", t.sql()),
@@ -634,6 +653,12 @@ impl MySink {
                 .map_err(|e| connect.error(&e, "swapping in the new table"))?;
         }
         let existing = table::table_columns(&mut conn, &t).map_err(read)?;
+        if existing.is_some() && opts.mode == WriteMode::Replace && writer == 0 {
+            let deps = table::dependents(&mut conn, &t).map_err(read)?;
+            if !deps.is_empty() {
+                return Err(sink_err(&display, table::cannot_replace(&t, &deps)));
+            }
+        }
         let mut into = t.clone();
         let mut swap_pending = false;
         let collation = table::exact_collation(&mut conn)

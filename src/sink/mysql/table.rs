@@ -347,3 +347,36 @@ pub(crate) fn checkpoint_upsert_sql(t: &MyName) -> String {
         t.sibling(crate::checkpoint::TABLE).sql()
     )
 }
+
+/// Foreign keys of other tables that reference the table: `replace` (which renames and
+/// drops it) would break them.
+pub(crate) fn dependents(conn: &mut mysql::Conn, t: &MyName) -> mysql::Result<Vec<String>> {
+    let rows: Vec<(String, String)> = conn.exec(
+        "SELECT CONSTRAINT_NAME, TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
+         WHERE UNIQUE_CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND REFERENCED_TABLE_NAME = ? \
+           AND NOT (CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?) \
+         ORDER BY TABLE_NAME, CONSTRAINT_NAME",
+        (
+            t.schema.clone(),
+            t.name.clone(),
+            t.schema.clone(),
+            t.name.clone(),
+        ),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, tbl)| format!("foreign key {} of table {}", quote(&c), quote(&tbl)))
+        .collect())
+}
+
+/// The refusal of a `replace` of a table that other tables' foreign keys reference.
+pub(crate) fn cannot_replace(t: &MyName, deps: &[String]) -> String {
+    format!(
+        "table {} cannot be replaced: {} reference{} it, and mode = \"replace\" swaps in a new \
+         table and drops the old one. Drop or change {} first, or load with mode = \"append\"",
+        t.sql(),
+        deps.join(", "),
+        if deps.len() == 1 { "s" } else { "" },
+        if deps.len() == 1 { "it" } else { "them" },
+    )
+}

@@ -184,8 +184,16 @@ pub(crate) fn is_connection_error(e: &postgres::Error) -> bool {
                         | "55P03"
                 )
         }
-        // No SQLSTATE: I/O, a closed connection, a timeout, a failed connect.
-        None => e.as_db_error().is_none() && !e.to_string().contains("invalid"),
+        // No SQLSTATE: I/O, a closed connection, a timeout, a failed connect. Not a
+        // message the driver could not even encode (a NUL byte in a name or a query),
+        // which no reconnection cures.
+        None => {
+            let text = e.to_string();
+            e.as_db_error().is_none()
+                && !text.contains("invalid")
+                && !text.contains("encoding message")
+                && !text.contains("embedded null")
+        }
     }
 }
 

@@ -246,6 +246,16 @@ pub fn list_checkpoints(url: &str, table: Option<&str>) -> Result<Vec<crate::che
     Ok(out)
 }
 
+/// Why `table` cannot be replaced (objects that depend on it), if it exists and cannot.
+pub fn replace_blockers(url: &str, table: &str) -> Result<Option<String>> {
+    let connect = PgConnect::parse(url)?;
+    let mut client = connect.connect()?;
+    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+    let deps = table::dependents(&mut client, &t)
+        .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
+    Ok((!deps.is_empty()).then(|| table::cannot_replace(&t, &deps)))
+}
+
 /// The destination table as it is now (see [`crate::checkpoint::TableState`]), its
 /// identity being its oid.
 pub fn table_state(url: &str, table: &str) -> Result<crate::checkpoint::TableState> {
@@ -292,7 +302,18 @@ pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
                 format!("table {} cannot be created: {why}", table.sql()),
             )),
         },
-        (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
+        (Some(_), WriteMode::Replace) => {
+            let deps = table::dependents(&mut client, &table)
+                .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
+            if deps.is_empty() {
+                Ok(TableStatus::WillReplace)
+            } else {
+                Err(sink_err(
+                    &connect.display,
+                    table::cannot_replace(&table, &deps),
+                ))
+            }
+        }
         (Some(_), WriteMode::Create) => Err(sink_err(
             &connect.display,
             format!("table {} already exists (mode = \"create\")", table.sql()),
@@ -346,6 +367,10 @@ impl PgSink {
                 ));
             }
             (Some(_), WriteMode::Replace) if writer == 0 => {
+                let deps = table::dependents(&mut client, &table).map_err(read)?;
+                if !deps.is_empty() {
+                    return Err(sink_err(&display, table::cannot_replace(&table, &deps)));
+                }
                 first_ddl.push(format!("DROP TABLE {}", table.sql()));
                 first_ddl.push(table::create_sql(&table, opts));
                 table::created_columns(opts)

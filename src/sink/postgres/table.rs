@@ -116,6 +116,12 @@ pub(crate) fn check_name_lengths(table: &QualifiedName, opts: &SinkOptions) -> R
         .chain([("table", &table.name)])
         .chain(opts.schema.columns.iter().map(|c| ("column", &c.name)));
     for (what, name) in names {
+        if name.contains('\0') {
+            return Err(format!(
+                "{what} name {name:?} contains a NUL byte, which PostgreSQL does not allow in \
+                 names: rename it in the pipeline (a `rename` stage)"
+            ));
+        }
         if name.len() > MAX_IDENT {
             return Err(format!(
                 "{what} name {name:?} is {} bytes long; PostgreSQL keeps at most {MAX_IDENT} \
@@ -269,5 +275,43 @@ pub(crate) fn checkpoint_upsert_sql(table: &QualifiedName) -> String {
          ON CONFLICT (pipeline, target_table, input_id, writer) DO UPDATE SET input = EXCLUDED.input, \
          run_id = EXCLUDED.run_id, txn = EXCLUDED.txn, state = EXCLUDED.state, updated_at = now()",
         table.sibling(crate::checkpoint::TABLE).sql()
+    )
+}
+
+/// Objects that depend on the table and that dropping it (`replace`) would fail on, or
+/// with CASCADE take with it: views and materialized views on it, and foreign keys of
+/// other tables that reference it.
+pub(crate) fn dependents(
+    client: &mut Client,
+    table: &QualifiedName,
+) -> Result<Vec<String>, postgres::Error> {
+    let rows = client.query(
+        "SELECT DISTINCT CASE v.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END \
+                || v.oid::regclass::text \
+         FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class \
+         WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = to_regclass($1) \
+           AND v.oid <> to_regclass($1) \
+         UNION ALL \
+         SELECT 'foreign key ' || quote_ident(c.conname) || ' of table ' || c.conrelid::regclass::text \
+         FROM pg_constraint c \
+         WHERE c.contype = 'f' AND c.confrelid = to_regclass($1) AND c.conrelid <> to_regclass($1) \
+         ORDER BY 1",
+        &[&table.sql()],
+    )?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// The refusal of a `replace` of a table that other objects depend on.
+pub(crate) fn cannot_replace(table: &QualifiedName, deps: &[String]) -> String {
+    format!(
+        "table {} cannot be replaced: {} depend{} on it, and mode = \"replace\" drops the table \
+         (the database would refuse, or with CASCADE drop {}). Drop or change {} first, or keep \
+         the table and empty it instead: mode = \"append\" with truncate = true (a foreign key \
+         that references the table prevents that too)",
+        table.sql(),
+        deps.join(", "),
+        if deps.len() == 1 { "s" } else { "" },
+        if deps.len() == 1 { "it" } else { "them" },
+        if deps.len() == 1 { "it" } else { "them" },
     )
 }
