@@ -334,15 +334,9 @@ pub fn read_checkpoints(
     if !path.exists() {
         return Ok(Vec::new());
     }
-    // Read-write, though nothing is written: a process killed mid-transaction leaves a
-    // hot journal, which SQLite rolls back on open, and a read-only connection cannot.
-    let conn = open_conn(path, &target)?;
-    if table_columns(&conn, crate::checkpoint::TABLE)
-        .map_err(|e| sink_err(&target, e))?
-        .is_none()
-    {
+    let Some(conn) = checkpoint_conn(path, &target)? else {
         return Ok(Vec::new());
-    }
+    };
     let mut st = conn
         .prepare(&format!(
             "SELECT writer, run_id, state FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
@@ -373,13 +367,9 @@ pub fn list_checkpoints(
     if !path.exists() {
         return Err(sink_err(&target, "there is no database file there"));
     }
-    let conn = open_conn(path, &target)?;
-    if table_columns(&conn, crate::checkpoint::TABLE)
-        .map_err(|e| sink_err(&target, e))?
-        .is_none()
-    {
+    let Some(conn) = checkpoint_conn(path, &target)? else {
         return Ok(Vec::new());
-    }
+    };
     let mut st = conn
         .prepare(&format!(
             "SELECT pipeline, target_table, input, input_id, writer, run_id, state, updated_at FROM {} \
@@ -446,11 +436,7 @@ pub fn table_state(path: &Path, table: &str) -> Result<crate::checkpoint::TableS
 /// Delete the checkpoint rows of `id` (a run that starts over).
 pub fn clear_checkpoints(path: &Path, id: &crate::checkpoint::Identity) -> Result<()> {
     let target = format!("sqlite://{}", path.display());
-    let conn = open_conn(path, &target)?;
-    if table_columns(&conn, crate::checkpoint::TABLE)
-        .map_err(|e| sink_err(&target, e))?
-        .is_some()
-    {
+    if let Some(conn) = checkpoint_conn(path, &target)? {
         conn.execute(
             &format!(
                 "DELETE FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
@@ -461,6 +447,17 @@ pub fn clear_checkpoints(path: &Path, id: &crate::checkpoint::Identity) -> Resul
         .map_err(|e| sink_err(&target, e))?;
     }
     Ok(())
+}
+
+/// A connection to the database at `path`, when it has a checkpoint table. Read-write,
+/// even to read: a process killed mid-transaction leaves a hot journal, which SQLite
+/// rolls back on open, and a read-only connection cannot.
+fn checkpoint_conn(path: &Path, target: &str) -> Result<Option<Connection>> {
+    let conn = open_conn(path, target)?;
+    let exists = table_columns(&conn, crate::checkpoint::TABLE)
+        .map_err(|e| sink_err(target, e))?
+        .is_some();
+    Ok(exists.then_some(conn))
 }
 
 /// The checkpoint table (see [`crate::checkpoint`]).

@@ -25,9 +25,15 @@ impl Run {
     }
 }
 
+/// The binary under test: this build's, or `ROWFLOW_TEST_BIN` (to check that a test
+/// fails on another build, such as the commit before a fix).
+pub fn bin() -> String {
+    std::env::var("ROWFLOW_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rowflow").into())
+}
+
 /// Run `rowflow ARGS` in `cwd`.
 pub fn rowflow(cwd: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_rowflow"))
+    let out = Command::new(bin())
         .args(args)
         .current_dir(cwd)
         .output()
@@ -42,7 +48,7 @@ pub fn rowflow(cwd: &Path, args: &[&str]) -> Run {
 /// Start `rowflow ARGS` in `cwd` with piped stdin, stdout and stderr.
 pub fn spawn(cwd: &Path, args: &[&str]) -> std::process::Child {
     use std::process::Stdio;
-    Command::new(env!("CARGO_BIN_EXE_rowflow"))
+    Command::new(bin())
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::piped())
@@ -138,7 +144,7 @@ pub fn rowflow_measured(
         Path::new(TIME).exists(),
         "{TIME} is needed to measure peak memory (Debian package `time`; .ci/run installs it)"
     );
-    let bin = env!("CARGO_BIN_EXE_rowflow");
+    let bin = bin();
     let limit = vmem_kb.map_or(String::new(), |kb| format!("ulimit -v {kb} && "));
     let out = Command::new("sh")
         .arg("-c")
