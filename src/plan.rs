@@ -551,6 +551,7 @@ pub(crate) fn build_for(
             carry: Vec::new(),
             written_before: 0,
             started: crate::checkpoint::now_rfc3339(),
+            generation: 1,
         },
         source,
         stages: runtime_stages,
@@ -882,12 +883,25 @@ impl Plan {
         self.run.input_states = run_states;
         self.run.carry = l.carry;
         self.run.written_before = l.written_before;
+        self.run.generation = l.generation;
         if let Some(r) = l.resume {
             // The table is there already, as the interrupted run left it.
             self.sink.mode = match self.sink.mode {
                 crate::config::WriteMode::Upsert => crate::config::WriteMode::Upsert,
                 _ => crate::config::WriteMode::Append,
             };
+            // A load whose earlier runs already failed more rows than allowed would
+            // commit one batch and stop again, each time.
+            if let Some(max) = self.run.max_errors
+                && r.sum()[2] > max
+            {
+                return Err(Error::Config(format!(
+                    "this load already has {} failed rows, more than max_errors = {max} (the \
+                     earlier run stopped there; they are in the reject file): raise max_errors to \
+                     go on with the rest of the input, or run with --restart to load it again",
+                    r.sum()[2]
+                )));
+            }
             self.sink.truncate = false;
             self.sink.resuming = true;
             self.source.seek(r.start.into())?;

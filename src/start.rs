@@ -105,7 +105,6 @@ pub fn start(
     wait: bool,
     note: &mut dyn FnMut(&str),
 ) -> Result<Started> {
-    let states = input_states(&load.inputs)?;
     let mut waited = None;
     let lock = LoadLock::acquire(
         &load.target,
@@ -117,6 +116,8 @@ pub fn start(
             waited = Some(n.to_string());
         },
     )?;
+    // The inputs are looked at once the lock is held (a wait may have been long).
+    let states = input_states(&load.inputs)?;
     let mut decision = decide(&load, &states, restart)?;
     refuse_blocked_replace(&load, &decision)?;
     // The wait is one of the decisions the report lists.
@@ -156,12 +157,43 @@ fn refuse_blocked_replace(load: &LoadSpec, decision: &Decision) -> Result<()> {
     Ok(())
 }
 
+/// A load an earlier version of rowflow recorded (under its own key, in a format this one
+/// cannot read) must not be taken for a new one: that would load its inputs again.
+fn refuse_legacy(load: &LoadSpec) -> Result<()> {
+    let names: Vec<String> = load.inputs.iter().map(Input::display).collect();
+    let legacy_id = Identity::legacy_input_id(&names);
+    let rows = crate::sink::list_checkpoints(&load.target, Some(&load.table)).unwrap_or_default();
+    let found = rows.iter().any(|r| {
+        let old_format = r.stored.state.as_ref().is_none_or(|s| s.inputs.is_empty());
+        let same_load = if load.identity.pipeline.is_empty() {
+            r.identity.pipeline.starts_with("spec-")
+        } else {
+            r.identity.pipeline == load.identity.pipeline
+        };
+        old_format && same_load && r.identity.input_id == legacy_id
+    });
+    if found {
+        return Err(Error::Config(format!(
+            "{} was recorded by an earlier version of rowflow, in a checkpoint this version cannot \
+             read, so whether it completed is unknown; run with --restart to load it again from \
+             the beginning, or `rowflow checkpoints clear {} --table {}` to forget that record",
+            load.describe(),
+            load.target.display(),
+            load.table
+        )));
+    }
+    Ok(())
+}
+
 fn input_states(inputs: &[Input]) -> Result<Vec<InputState>> {
     inputs.iter().map(Input::state).collect()
 }
 
 fn decide(load: &LoadSpec, states: &[InputState], restart: bool) -> Result<Decision> {
     let stored = crate::sink::read_checkpoints(&load.target, &load.table, &load.identity)?;
+    if stored.is_empty() && !restart {
+        refuse_legacy(load)?;
+    }
     let table = if stored.is_empty() || restart {
         crate::checkpoint::TableState {
             name: load.table.clone(),

@@ -15,7 +15,7 @@
 //! - whatever the checkpoint says, a table that is gone, was created again or emptied
 //!   holds none of it: the load starts over.
 
-use super::{CommitState, DoneInput, InputState, Range, Resume, Shape, Stored, run_started};
+use super::{CommitState, DoneInput, InputState, Range, Resume, Shape, Stored, generation};
 use crate::report::thousands;
 
 /// What the destination table looks like now.
@@ -55,6 +55,8 @@ pub struct LoadPlan {
     /// Clear the checkpoint before the table is touched: the table is replaced or no
     /// longer holds what the checkpoint describes.
     pub clear_first: bool,
+    /// The generation this run's records belong to (see [`CommitState::generation`]).
+    pub generation: u64,
     /// One plain line per decision taken.
     pub notes: Vec<String>,
 }
@@ -85,6 +87,8 @@ pub fn decide(
     content_of: &mut dyn FnMut(usize) -> Result<String, String>,
 ) -> Result<Decision, String> {
     let all: Vec<usize> = (0..current.len()).collect();
+    // A run that starts the load anew opens a new generation.
+    let next_generation = stored.iter().map(generation).max().unwrap_or(0) + 1;
     let fresh = |notes: Vec<String>, clear_first: bool| {
         Decision::Load(LoadPlan {
             inputs: all.clone(),
@@ -92,6 +96,7 @@ pub fn decide(
             carry: Vec::new(),
             written_before: 0,
             clear_first,
+            generation: next_generation,
             notes,
         })
     };
@@ -106,13 +111,10 @@ pub fn decide(
             true,
         ));
     }
-    // The newest run's rows describe the load (its records carry what earlier runs
-    // completed); rows of an older run are left over until its first commit.
-    let newest = stored.iter().map(|s| run_started(&s.run_id)).max();
-    let rows: Vec<&Stored> = stored
-        .iter()
-        .filter(|s| Some(run_started(&s.run_id)) == newest)
-        .collect();
+    // The newest generation's rows describe the load (its records carry what earlier
+    // generations completed); rows of an older one are left over until its first commit.
+    let newest = stored.iter().map(generation).max().unwrap_or(0);
+    let rows: Vec<&Stored> = stored.iter().filter(|s| generation(s) == newest).collect();
     let states: Vec<&CommitState> = rows.iter().filter_map(|s| s.state.as_ref()).collect();
     if states.len() < rows.len() || states.iter().any(|s| s.inputs.is_empty()) {
         return Err(
@@ -201,7 +203,7 @@ pub fn decide(
         let resume = resume_of(&rows);
         let mut notes = vec![resume_note(&resume, &last_inputs)];
         let rest: Vec<usize> = all.iter().copied().filter(|i| !order.contains(i)).collect();
-        let extra = classify(current, &rest, &mut ledger, shape, &first.shape, content_of)?;
+        let extra = classify(current, &rest, &ledger, shape, &first.shape, content_of)?;
         notes.extend(extra.notes);
         order.extend(extra.load);
         return Ok(Decision::Load(LoadPlan {
@@ -210,6 +212,7 @@ pub fn decide(
             carry: ledger,
             written_before: first.written_before,
             clear_first: false,
+            generation: newest,
             notes,
         }));
     }
@@ -232,7 +235,8 @@ pub fn decide(
                 inp.name
             ));
         };
-        ledger.retain(|d| d.name != inp.name);
+        // Earlier versions of a file stay recorded: their rows are in the table too.
+        ledger.retain(|d| !(d.name == inp.name && d.content == content));
         ledger.push(DoneInput {
             name: inp.name.clone(),
             size,
@@ -241,7 +245,7 @@ pub fn decide(
             at: first.started.clone(),
         });
     }
-    let mut c = classify(current, &all, &mut ledger, shape, &first.shape, content_of)?;
+    let mut c = classify(current, &all, &ledger, shape, &first.shape, content_of)?;
     if last_stdin && current.iter().any(InputState::is_stdin) {
         c.notes.insert(
             0,
@@ -285,6 +289,7 @@ pub fn decide(
         carry: ledger,
         written_before: first.written_before + written,
         clear_first: false,
+        generation: next_generation,
         notes: c.notes,
     }))
 }
@@ -299,7 +304,7 @@ struct Classified {
 fn classify(
     current: &[InputState],
     which: &[usize],
-    ledger: &mut Vec<DoneInput>,
+    ledger: &[DoneInput],
     shape: &Shape,
     last_shape: &Shape,
     content_of: &mut dyn FnMut(usize) -> Result<String, String>,
@@ -312,27 +317,58 @@ fn classify(
     let mut skipped = Vec::new();
     for &i in which {
         let inp = &current[i];
-        let Some(d) = ledger
-            .iter()
-            .position(|d| !inp.is_stdin() && d.name == inp.name)
-        else {
+        if inp.is_stdin() {
             out.load.push(i);
             continue;
-        };
-        let same = Some(ledger[d].size) == inp.size && content_of(i)? == ledger[d].content;
-        if !same {
-            out.notes.push(format!(
-                "{} changed since it was loaded completely ({}): loading it again",
-                inp.name,
-                when(&ledger[d].at)
-            ));
-            // Its old version's record goes; this run records the new one.
-            ledger.remove(d);
-            out.load.push(i);
-        } else if ledger[d].shape == shape.hash {
-            skipped.push((i, ledger[d].at.clone()));
+        }
+        // The content decides, whatever the name (a renamed or rotated file, a path
+        // written another way is the same input; a file rewritten is another).
+        let candidates: Vec<usize> = (0..ledger.len())
+            .filter(|&k| Some(ledger[k].size) == inp.size)
+            .collect();
+        let content = if candidates.is_empty() {
+            None
         } else {
-            conflicts.push((i, ledger[d].shape.clone()));
+            Some(content_of(i)?)
+        };
+        let same: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&k| content.as_deref() == Some(ledger[k].content.as_str()))
+            .collect();
+        let loaded = same
+            .iter()
+            .copied()
+            .find(|&k| ledger[k].shape == shape.hash);
+        match (loaded, same.first()) {
+            (Some(k), _) => {
+                let d = &ledger[k];
+                skipped.push(if d.name == inp.name {
+                    format!(
+                        "skipping {}: loaded completely by an earlier run ({}), same content",
+                        inp.name,
+                        when(&d.at)
+                    )
+                } else {
+                    format!(
+                        "skipping {}: the same content as {}, loaded completely by an earlier \
+                         run ({})",
+                        inp.name,
+                        d.name,
+                        when(&d.at)
+                    )
+                });
+            }
+            (None, Some(&k)) => conflicts.push((i, ledger[k].shape.clone())),
+            (None, None) => {
+                if let Some(d) = ledger.iter().rev().find(|d| d.name == inp.name) {
+                    out.notes.push(format!(
+                        "{} changed since it was loaded completely ({}): loading it again",
+                        inp.name,
+                        when(&d.at)
+                    ));
+                }
+                out.load.push(i);
+            }
         }
     }
     if !conflicts.is_empty() {
@@ -351,13 +387,7 @@ fn classify(
             if files.len() == 1 { "was" } else { "were" },
         ));
     }
-    for (i, at) in skipped {
-        out.notes.push(format!(
-            "skipping {}: loaded completely by an earlier run ({}), same content",
-            current[i].name,
-            when(&at)
-        ));
-    }
+    out.notes.extend(skipped);
     Ok(out)
 }
 
@@ -501,6 +531,7 @@ mod tests {
             written_before: 0,
             table_id: None,
             started: "2026-12-01T00:00:00Z".into(),
+            generation: 1,
         }
     }
 
@@ -600,7 +631,11 @@ mod tests {
             "{:?}",
             l.notes
         );
-        assert!(l.carry.is_empty(), "the old version leaves the record");
+        assert_eq!(
+            l.carry.len(),
+            1,
+            "the old version stays recorded: its rows are in the table"
+        );
         // The same input under a changed pipeline: refused in append, saying what.
         let e = run(
             &done,
@@ -660,6 +695,37 @@ mod tests {
         assert!(
             !l.clear_first,
             "the record of a and b must survive until this run commits"
+        );
+    }
+
+    #[test]
+    fn a_renamed_file_with_the_same_content_is_the_same_input() {
+        let a = input("app.log.1", 100);
+        let done = [stored(
+            0,
+            "10-1",
+            state(5, vec![], true, vec![hashed(a.clone(), "ca")]),
+        )];
+        let rotated = input("app.log.2", 100);
+        let fresh = input("app.log.1", 120);
+        let l = load(
+            run(
+                &done,
+                &[fresh, rotated],
+                "s1",
+                None,
+                &table(),
+                &["cnew", "ca"],
+            )
+            .unwrap(),
+        );
+        assert_eq!(l.inputs, [0], "only the new file");
+        assert!(
+            l.notes
+                .iter()
+                .any(|n| n.contains("the same content as app.log.1")),
+            "{:?}",
+            l.notes
         );
     }
 
@@ -822,7 +888,7 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_run_counts_and_restart_clears() {
+    fn the_newest_generation_counts_and_restart_clears() {
         let a = input("a.csv", 100);
         let b = input("b.csv", 100);
         // An older complete run of a, and a newer run (of b) interrupted before writer
@@ -835,10 +901,12 @@ mod tests {
             shape: "s1".into(),
             at: String::new(),
         }];
+        // The generation decides, not the run ids' clock (the older run's id is later).
+        newer.generation = 2;
         let rows = [
             stored(
                 0,
-                "10-1",
+                "90-1",
                 state(5, vec![], true, vec![hashed(a.clone(), "ca")]),
             ),
             stored(1, "20-2", newer),

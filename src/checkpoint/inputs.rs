@@ -146,10 +146,25 @@ impl ContentHasher {
 
 /// The content hash of the whole file at `path`.
 pub fn content_hash(path: &Path) -> std::io::Result<String> {
+    content_hash_until(path, None)
+}
+
+/// [`content_hash`], giving up with [`std::io::ErrorKind::Interrupted`] once `stop` is
+/// set (checked every MiB).
+pub fn content_hash_until(
+    path: &Path,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> std::io::Result<String> {
     let mut f = File::open(path)?;
     let mut h = ContentHasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "stopped",
+            ));
+        }
         match f.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => h.update(&buf[..n]),

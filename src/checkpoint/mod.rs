@@ -34,7 +34,7 @@ mod shape;
 use serde::{Deserialize, Serialize};
 
 pub use decide::{Decision, LoadPlan, Skip, TableState, decide};
-pub use inputs::{ContentHasher, DoneInput, InputState, STDIN, content_hash};
+pub use inputs::{ContentHasher, DoneInput, InputState, STDIN, content_hash, content_hash_until};
 pub use shape::Shape;
 
 use crate::row::Position;
@@ -79,6 +79,18 @@ impl Identity {
             input,
             input_id,
         }
+    }
+
+    /// The input key rowflow 0.1 before this format used: a hash of the input names (a
+    /// load it recorded is found by it and refused rather than loaded a second time).
+    pub fn legacy_input_id(names: &[String]) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for n in names {
+            h.update(n.as_bytes());
+            h.update([0]);
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The load's name in messages and listings: the pipeline's name, or its inputs.
@@ -205,6 +217,13 @@ pub struct CommitState {
     /// When this run started (RFC 3339, UTC).
     #[serde(default)]
     pub started: String,
+    /// The load's generation: a run that starts the load from the beginning takes one
+    /// more than any recorded, and the runs that resume it keep it. The rows of the
+    /// highest generation describe the load (each writer's row is its latest, whichever
+    /// run of the generation wrote it); rows of an older one are left over until the new
+    /// generation's first commit deletes them. No clock is involved.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// The record a sink writes with a commit.
@@ -297,10 +316,10 @@ pub fn summarize(rows: &[Listed]) -> Vec<LoadSummary> {
                 .iter()
                 .filter(|r| r.place == place && r.identity == identity)
                 .collect();
-            let newest = mine.iter().map(|r| run_started(&r.stored.run_id)).max();
+            let newest = mine.iter().map(|r| generation(&r.stored)).max();
             let last: Vec<&Stored> = mine
                 .iter()
-                .filter(|r| Some(run_started(&r.stored.run_id)) == newest)
+                .filter(|r| Some(generation(&r.stored)) == newest)
                 .map(|r| &r.stored)
                 .collect();
             let updated_at = mine
@@ -407,11 +426,9 @@ pub fn new_run_id() -> String {
     format!("{nanos:x}-{:x}", std::process::id())
 }
 
-/// When the run `run_id` started (nanoseconds since the epoch; 0 when unreadable): the
-/// newest run's rows are the ones that count.
-pub(crate) fn run_started(run_id: &str) -> u128 {
-    let hex = run_id.split('-').next().unwrap_or("");
-    u128::from_str_radix(hex, 16).unwrap_or(0)
+/// The generation a row belongs to (0 when it cannot be read).
+pub(crate) fn generation(s: &Stored) -> u64 {
+    s.state.as_ref().map_or(0, |st| st.generation)
 }
 
 /// Now, as RFC 3339 in UTC with seconds.

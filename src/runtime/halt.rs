@@ -175,7 +175,7 @@ impl Budget {
     pub(crate) fn over_message(&self, n: u64) -> String {
         format!(
             "more than max_errors = {} rows failed ({n} over the whole load); stopped: the rows \
-             finished before are committed and every failed row is in the reject file; the rest \
+             finished before are committed, with their failed rows in the reject file; the rest \
              of the input is left for a resumed run",
             self.max_errors.unwrap_or_default(),
         )

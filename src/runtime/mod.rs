@@ -89,6 +89,8 @@ pub struct RunOptions {
     pub written_before: u64,
     /// When this run started (RFC 3339).
     pub started: String,
+    /// The load's generation this run belongs to.
+    pub generation: u64,
 }
 
 /// Shared counters, read by the progress ticker.
@@ -153,6 +155,20 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         inputs.clone(),
     ));
     let cap = opts.channel_batches.max(1);
+    // The reject file first: a run that cannot write it fails before it reads a row.
+    let committed_rejects = opts.resume.as_ref().map_or(0, |r| r.reject_bytes);
+    let rejects = match opts
+        .rejects
+        .clone()
+        .map(|t| RejectWriter::resume(t, committed_rejects))
+        .transpose()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            drop(lock);
+            return failed_before_start(e, start, inputs, target, table);
+        }
+    };
 
     // Reader thread.
     let (tx, mut rx) = mpsc::channel::<Batch>(cap);
@@ -160,7 +176,10 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         Some(r) => commits::Commits::new(r.start, r.start_records, r.skip.clone()),
         None => commits::Commits::new(Default::default(), 0, Vec::new()),
     }));
-    let reader = {
+    // The reader says when it is done; a reader blocked on an input that sends nothing
+    // (a pipe whose writer is idle) is not waited for once the run stops.
+    let (reader_done, reader_result_rx) = tokio::sync::oneshot::channel::<Result<()>>();
+    let _reader = {
         let skip = opts
             .resume
             .as_ref()
@@ -175,84 +194,92 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         let budget = budget.clone();
         std::thread::Builder::new()
             .name("rowflow-reader".into())
-            .spawn(move || -> Result<()> {
-                let mut seq = 0u64;
-                let mut records: Vec<SourceRecord> = Vec::with_capacity(batch_rows);
-                let mut last_bytes = 0u64;
-                let mut skip = skip.into_iter().peekable();
-                let mut reached_end = false;
-                while !halt.is_set() {
-                    records.clear();
-                    match source.read_batch(batch_rows, batch_bytes, &mut records) {
-                        Ok(()) => {}
-                        // Stopped while reading (Ctrl-C in a long line): not a failure.
-                        Err(Error::Interrupted(_)) => break,
-                        Err(e) => return Err(e),
-                    }
-                    if records.is_empty() {
-                        reached_end = true;
-                        break;
-                    }
-                    // A resumed run skips what an earlier run committed beyond its mark.
-                    if skip.peek().is_some() {
-                        let before = records.len();
-                        records.retain(|r| {
-                            let at = (r.pos.file, r.pos.record);
-                            while skip.peek().is_some_and(|s| s.last < at) {
-                                skip.next();
-                            }
-                            !skip.peek().is_some_and(|s| s.contains(at))
-                        });
-                        counters
-                            .rows_skipped
-                            .fetch_add((before - records.len()) as u64, Ordering::Relaxed);
+            .spawn(move || {
+                let result = (move || -> Result<()> {
+                    let mut seq = 0u64;
+                    let mut records: Vec<SourceRecord> = Vec::with_capacity(batch_rows);
+                    let mut last_bytes = 0u64;
+                    let mut skip = skip.into_iter().peekable();
+                    let mut reached_end = false;
+                    while !halt.is_set() {
+                        records.clear();
+                        match source.read_batch(batch_rows, batch_bytes, &mut records) {
+                            Ok(()) => {}
+                            // Stopped while reading (Ctrl-C in a long line): not a failure.
+                            Err(Error::Interrupted(_)) => break,
+                            Err(e) => return Err(e),
+                        }
                         if records.is_empty() {
-                            continue;
+                            reached_end = true;
+                            break;
                         }
-                    }
-                    let bytes_now = bytes_counter.load(Ordering::Relaxed);
-                    let first = records.first().map(|r| r.pos).unwrap_or_default();
-                    let end = records.last().map(|r| r.next).unwrap_or_default();
-                    let n = records.len() as u64;
-                    let mut batch = Batch {
-                        seq,
-                        rows: Vec::with_capacity(records.len()),
-                        records: n,
-                        bytes: bytes_now - last_bytes,
-                        first,
-                        end,
-                        ..Batch::default()
-                    };
-                    for r in records.drain(..) {
-                        let row = Row {
-                            pos: r.pos,
-                            values: Vec::new(),
-                            raw: r.raw,
+                        // A resumed run skips what an earlier run committed beyond its mark.
+                        if skip.peek().is_some() {
+                            let before = records.len();
+                            records.retain(|r| {
+                                let at = (r.pos.file, r.pos.record);
+                                while skip.peek().is_some_and(|s| s.last < at) {
+                                    skip.next();
+                                }
+                                !skip.peek().is_some_and(|s| s.contains(at))
+                            });
+                            counters
+                                .rows_skipped
+                                .fetch_add((before - records.len()) as u64, Ordering::Relaxed);
+                            if records.is_empty() {
+                                continue;
+                            }
+                        }
+                        let bytes_now = bytes_counter.load(Ordering::Relaxed);
+                        let first = records.first().map(|r| r.pos).unwrap_or_default();
+                        let end = records.last().map(|r| r.next).unwrap_or_default();
+                        let n = records.len() as u64;
+                        let mut batch = Batch {
+                            seq,
+                            rows: Vec::with_capacity(records.len()),
+                            records: n,
+                            bytes: bytes_now - last_bytes,
+                            first,
+                            end,
+                            ..Batch::default()
                         };
-                        match r.problem {
-                            // Not a record that can be loaded: rejected with its line.
-                            Some(why) => batch.reject(row, format!("read: {why}")),
-                            None => batch.rows.push(row),
+                        for r in records.drain(..) {
+                            let row = Row {
+                                pos: r.pos,
+                                values: Vec::new(),
+                                raw: r.raw,
+                            };
+                            match r.problem {
+                                // Not a record that can be loaded: rejected with its line.
+                                Some(why) => batch.reject(row, format!("read: {why}")),
+                                None => batch.rows.push(row),
+                            }
+                        }
+                        budget.failed(&batch.rejected, &halt);
+                        last_bytes = bytes_now;
+                        seq += 1;
+                        counters.rows_read.fetch_add(n, Ordering::Relaxed);
+                        if tx.blocking_send(batch).is_err() {
+                            break; // downstream stopped (an error there is reported by it)
                         }
                     }
-                    budget.failed(&batch.rejected, &halt);
-                    last_bytes = bytes_now;
-                    seq += 1;
-                    counters.rows_read.fetch_add(n, Ordering::Relaxed);
-                    if tx.blocking_send(batch).is_err() {
-                        break; // downstream stopped (an error there is reported by it)
+                    // The whole input is read: once these batches commit, the load is complete
+                    // (and its record says what the inputs contained).
+                    if reached_end {
+                        match source.content_hashes() {
+                            Ok(contents) => commits
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .input_done(seq, contents),
+                            // Stopped while hashing a resumed input: the load is not marked
+                            // complete; the next run finds everything committed.
+                            Err(Error::Interrupted(_)) => {}
+                            Err(e) => return Err(e),
+                        }
                     }
-                }
-                // The whole input is read: once these batches commit, the load is complete
-                // (and its record says what the inputs contained).
-                if reached_end {
-                    let contents = source.content_hashes()?;
-                    commits
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .input_done(seq, contents);
-                }
-                Ok(())
+                    Ok(())
+                })();
+                let _ = reader_done.send(result);
             })
             .expect("spawning a thread only fails when the OS is out of resources")
     };
@@ -292,18 +319,6 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
 
     // Sink threads: one per writer. With several, a router deals whole batches out in
     // turn.
-    let committed_rejects = opts.resume.as_ref().map_or(0, |r| r.reject_bytes);
-    let rejects = match opts
-        .rejects
-        .clone()
-        .map(|t| RejectWriter::resume(t, committed_rejects))
-        .transpose()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            return failed_before_start(e, start, inputs, target, table);
-        }
-    };
     let shared = Arc::new(sink_loop::Shared::new(
         rejects,
         commits.clone(),
@@ -392,16 +407,21 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
             }
         }
     }
-    let reader_result = tokio::task::spawn_blocking(move || reader.join())
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .unwrap_or_else(|| {
-            Err(Error::Stage {
-                stage: "reader".into(),
-                message: "the reader thread panicked".into(),
-            })
-        });
+    let reader_wait = if halt.is_set() {
+        Duration::from_secs(2)
+    } else {
+        Duration::MAX
+    };
+    let reader_result = match tokio::time::timeout(reader_wait, reader_result_rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(Error::Stage {
+            stage: "reader".into(),
+            message: "the reader thread panicked".into(),
+        }),
+        // Blocked in a read of an input that sends nothing: left behind (what it had
+        // read was not committed; the run is stopping anyway).
+        Err(_) => Ok(()),
+    };
     observer.progress(&snapshot(&counters));
 
     let totals = sink_end.totals;
@@ -419,8 +439,9 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         (_, Err(e), _, _) => Outcome::Failed(e),
         (_, _, Some(e), _) => Outcome::Failed(e),
         (_, _, _, Some(halt::Reason::Failed { error, .. })) => Outcome::Failed(error),
-        // Stopped, but everything was committed before it could matter.
-        _ if interrupted && !complete => Outcome::Interrupted,
+        // Stopped before the whole input was committed (by the signal seen here, or seen
+        // first by the reader while planning): interrupted, whatever else ended first.
+        _ if !complete => Outcome::Interrupted,
         _ => Outcome::Completed,
     };
     // What this run accounts for (committed); rows read but not committed (rolled back,

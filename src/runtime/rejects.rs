@@ -105,6 +105,9 @@ fn absolute(p: &Path) -> PathBuf {
 pub struct RejectWriter {
     target: RejectTarget,
     writer: Option<csv::Writer<BufWriter<File>>>,
+    /// Whether rows carry a `_file` column: several inputs, or (a resumed run) what the
+    /// file's header says, so that appended rows line up with it.
+    multi: bool,
 }
 
 impl RejectWriter {
@@ -117,6 +120,7 @@ impl RejectWriter {
             Err(e) => return Err(Error::io(&target.path, e)),
         }
         Ok(RejectWriter {
+            multi: target.inputs.len() > 1,
             target,
             writer: None,
         })
@@ -131,6 +135,7 @@ impl RejectWriter {
         }
         let path = target.path.clone();
         let f = std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
@@ -144,6 +149,19 @@ impl RejectWriter {
                 ),
             });
         }
+        // The header the interrupted run wrote decides the columns (a resumed run may
+        // read more inputs than it did).
+        let mut head = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&f, committed.min(1 << 20)),
+            &mut head,
+        )
+        .map_err(|e| Error::io(&path, e))?;
+        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        let multi = first
+            .strip_suffix(b"\r")
+            .unwrap_or(first)
+            .ends_with(b",_file,_line,_error");
         f.set_len(committed).map_err(|e| Error::io(&path, e))?;
         let mut f = f;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(|e| Error::io(&path, e))?;
@@ -153,6 +171,7 @@ impl RejectWriter {
         Ok(RejectWriter {
             target,
             writer: Some(w),
+            multi,
         })
     }
 
@@ -205,7 +224,7 @@ impl RejectWriter {
     }
 
     fn multi(&self) -> bool {
-        self.target.inputs.len() > 1
+        self.multi
     }
 
     /// Append one rejected row.

@@ -251,6 +251,7 @@ impl Loop {
                 written_before: self.opts.written_before,
                 table_id: None,
                 started: self.opts.started.clone(),
+                generation: self.opts.generation,
             },
             // A run that starts over clears what earlier runs left, in its first commit.
             clear_older: self.writer == 0 && self.txn == 0 && self.opts.resume.is_none(),
@@ -499,6 +500,11 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
         }
     }
     if l.shared.halt.rolls_back() {
+        return rolled_back(l);
+    }
+    if l.shared.halt.is_set() && l.txn == 0 && l.pending.records == 0 {
+        // Stopped before this writer had anything to commit: nothing is committed (not
+        // even the table's preparation: a replace stopped at once leaves the old table).
         return rolled_back(l);
     }
     match l.commit() {

@@ -95,8 +95,10 @@ impl LoadLock {
     }
 }
 
-/// The lock file of a SQLite database.
+/// The lock file of a SQLite database (beside the file itself: a database reached
+/// through a link or another spelling of its path has the same lock).
 pub fn sqlite_lock_path(db: &Path) -> PathBuf {
+    let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
     let mut p = db.as_os_str().to_owned();
     p.push(".rowflow-lock");
     PathBuf::from(p)

@@ -413,8 +413,16 @@ impl CsvSource {
     fn hashes_now(&mut self) -> Result<Vec<Option<String>>> {
         for (i, input) in self.opts.inputs.iter().enumerate() {
             if let (None, Input::File(p)) = (&self.hashes[i], input) {
-                self.hashes[i] =
-                    Some(crate::checkpoint::content_hash(p).map_err(|e| Error::io(p, e))?);
+                let h = crate::checkpoint::content_hash_until(p, Some(&self.opts.stop)).map_err(
+                    |e| {
+                        if e.kind() == std::io::ErrorKind::Interrupted {
+                            Error::Interrupted(format!("hashing {} stopped", p.display()))
+                        } else {
+                            Error::io(p, e)
+                        }
+                    },
+                )?;
+                self.hashes[i] = Some(h);
             }
         }
         Ok(self.hashes.clone())

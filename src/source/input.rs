@@ -76,6 +76,12 @@ pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
             out.push(Input::File(path));
         }
     }
+    // A file named twice (by two patterns, or two spellings of its path) is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|i| match i {
+        Input::File(p) => seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+        Input::Stdin => true,
+    });
     if out.iter().filter(|i| **i == Input::Stdin).count() > 1 {
         return Err(Error::Config(
             "standard input (-) can be read only once".into(),

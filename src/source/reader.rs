@@ -109,49 +109,46 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
-/// Which quotes are open in a record's bytes, fed as they come (the rules of the parser:
-/// a quote opens a quoted field, even within a field; in one, an escape takes the next
-/// byte and a doubled quote is one).
-#[derive(Debug, Clone, Copy, Default)]
-struct Quotes {
-    inside: bool,
-    escaped: bool,
-    /// A quote was seen inside a quoted field: it closes it unless another follows.
-    quote_seen: bool,
+/// Where a record's bytes leave the parser, fed as they come: csv_core's states for
+/// fields and quotes (a quote opens a quoted field only at the start of a field; within
+/// one, a quote ends it unless doubled, and an escape takes the next byte).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Quotes {
+    /// At the start of a field.
+    #[default]
+    FieldStart,
+    /// In an unquoted field (a quote here is a literal byte).
+    Field,
+    /// In a quoted field.
+    Quoted,
+    /// After an escape in a quoted field.
+    Escaped,
+    /// After a quote in a quoted field: it closed the field unless another follows.
+    AfterQuote,
 }
 
 impl Quotes {
     fn feed(&mut self, bytes: &[u8], d: &Dialect) {
+        let ends = |b: u8| b == d.delimiter || b == b'\n' || b == b'\r';
         for &b in bytes {
-            if self.inside {
-                if self.escaped {
-                    self.escaped = false;
-                    continue;
+            *self = match *self {
+                Quotes::FieldStart if b == d.quote => Quotes::Quoted,
+                Quotes::FieldStart | Quotes::Field | Quotes::AfterQuote if ends(b) => {
+                    Quotes::FieldStart
                 }
-                if self.quote_seen {
-                    self.quote_seen = false;
-                    if b == d.quote {
-                        continue;
-                    }
-                    self.inside = false;
-                } else {
-                    if Some(b) == d.escape {
-                        self.escaped = true;
-                    } else if b == d.quote {
-                        self.quote_seen = true;
-                    }
-                    continue;
-                }
-            }
-            if b == d.quote {
-                self.inside = true;
-            }
+                Quotes::FieldStart | Quotes::Field => Quotes::Field,
+                Quotes::Quoted if b == d.quote => Quotes::AfterQuote,
+                Quotes::Quoted if Some(b) == d.escape => Quotes::Escaped,
+                Quotes::Quoted | Quotes::Escaped => Quotes::Quoted,
+                Quotes::AfterQuote if b == d.quote => Quotes::Quoted,
+                Quotes::AfterQuote => Quotes::Field,
+            };
         }
     }
 
     /// Still inside a quoted field at the end of the input.
     fn unterminated(&self) -> bool {
-        self.inside && !self.quote_seen
+        matches!(self, Quotes::Quoted | Quotes::Escaped)
     }
 }
 
@@ -558,9 +555,7 @@ fn find_quoted_empties(raw: &[u8], ends: &[usize], d: &Dialect) -> Vec<u32> {
         } else if b == b'\n' || b == b'\r' {
             break;
         } else {
-            if b == d.quote {
-                in_quotes = true;
-            }
+            // A quote within an unquoted field is a literal byte (as in csv_core).
             field_start = false;
         }
         i += 1;
@@ -727,6 +722,17 @@ mod tests {
             recs[1].2.is_some(),
             "an escaped quote does not close: {recs:?}"
         );
+        // A quote inside an unquoted field is a literal byte, and with the escape being
+        // the quote, a closing quote still closes.
+        let recs = problems(b"a,b\n1,12\" screen", Dialect::default(), 1 << 20);
+        assert!(recs[1].2.is_none(), "{recs:?}");
+        assert_eq!(recs[1].1, ["1", "12\" screen"]);
+        let same = Dialect {
+            escape: Some(b'"'),
+            ..Dialect::default()
+        };
+        let recs = problems(b"a\n\"x\"", same, 1 << 20);
+        assert!(recs[1].2.is_none(), "{recs:?}");
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub(crate) fn lock(
     let mut conn = connect.connect()?;
     let key = lock_key(name);
     let err = |e: mysql::Error| connect.error(&e, "taking the lock of this load");
+    // The connection idles for the whole run: the server must not close it (and release
+    // the lock) after wait_timeout. A year is the most MySQL and MariaDB take.
+    conn.query_drop("SET SESSION wait_timeout = 31536000")
+        .map_err(err)?;
     let got: Option<Option<i64>> = conn
         .exec_first("SELECT GET_LOCK(?, 0)", (key.clone(),))
         .map_err(err)?;

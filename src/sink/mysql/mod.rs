@@ -547,24 +547,28 @@ pub fn table_state(url: &str, table: &str) -> Result<crate::checkpoint::TableSta
     let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
     let read = |e: mysql::Error| connect.error(&e, "looking at the table");
     let new_table = t.sibling(&format!("{}__rowflow_new", t.name));
-    let which = if table::exists(&mut conn, &t).map_err(read)? {
-        Some(t.clone())
-    } else if table::exists(&mut conn, &new_table).map_err(read)? {
-        Some(new_table)
-    } else {
-        None
-    };
-    let has_rows = match &which {
-        None => Some(false),
-        Some(w) => conn
+    // Both may exist: the old table and the new one an interrupted `replace` filled.
+    let mut exists = false;
+    let mut has_rows = Some(false);
+    for w in [&t, &new_table] {
+        if !table::exists(&mut conn, w).map_err(read)? {
+            continue;
+        }
+        exists = true;
+        let rows = conn
             .query_first::<i64, _>(format!("SELECT EXISTS (SELECT 1 FROM {})", w.sql()))
             .ok()
             .flatten()
-            .map(|n| n > 0),
-    };
+            .map(|n| n > 0);
+        has_rows = match (has_rows, rows) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        };
+    }
     Ok(crate::checkpoint::TableState {
         name: t.sql(),
-        exists: which.is_some(),
+        exists,
         id: None,
         has_rows,
     })

@@ -6,8 +6,10 @@ use super::conn::PgConnect;
 use crate::error::Result;
 
 /// The holder of the advisory lock on `name`, as its session describes itself.
-const HOLDER_SQL: &str = "SELECT a.application_name, coalesce(host(a.client_addr), 'a local socket'), \
-     to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), a.pid \
+const HOLDER_SQL: &str = "SELECT coalesce(a.application_name, 'another session'), \
+     coalesce(host(a.client_addr), 'a local socket'), \
+     coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '?'), \
+     a.pid \
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
        AND l.classid = ((hashtextextended($1, 0) >> 32) & 4294967295)::oid \
@@ -36,6 +38,14 @@ pub(crate) fn lock(
     client
         .execute("SELECT set_config('application_name', $1, false)", &[&me])
         .map_err(err)?;
+    // The connection idles for the whole run: a server that closes idle sessions would
+    // release the lock under it (PostgreSQL 14+; older servers have no such timeout).
+    for setting in [
+        "idle_session_timeout",
+        "idle_in_transaction_session_timeout",
+    ] {
+        let _ = client.execute("SELECT set_config($1, '0', false)", &[&setting]);
+    }
     let got: bool = client
         .query_one(
             "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",

@@ -398,6 +398,12 @@ impl Caller {
                 (None, _) => None,
             };
             let Some(wait) = wait else {
+                // Out of retries while the API was found down (by this row or others):
+                // not this row's fault; it is left for a resumed run.
+                if let Some(msg) = self.breaker.is_down() {
+                    self.stats.finished(status);
+                    return down(msg);
+                }
                 self.stats.finished(status);
                 let tries = if attempt == 0 {
                     "1 attempt".to_string()
