@@ -349,7 +349,13 @@ impl Pipeline {
         let obs = observer.clone();
         let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared> {
             let load = LoadSpec::of(&self.spec, &crate::plan::library_shapes(&self.stages))?;
-            let started = crate::start::start(load, self.restart, self.wait, &mut |n| obs.note(n))?;
+            let started = crate::start::start_until(
+                load,
+                self.restart,
+                self.wait,
+                &mut |n| obs.note(n),
+                &reading,
+            )?;
             if let Some(report) = Plan::skipped(&started) {
                 return Ok(Prepared::Done(Box::new(report)));
             }

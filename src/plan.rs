@@ -10,9 +10,7 @@ use crate::expr::{CompiledExpr, ExprContext, compile_filter, compile_select};
 use crate::runtime::{AsyncStage, RejectTarget, RunOptions, Stage};
 use crate::schema::{DataType, Schema, dedupe_names};
 use crate::sink::{SinkOptions, SinkTarget, quote_ident};
-use crate::source::{
-    CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types, resolve_inputs,
-};
+use crate::source::{CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types};
 use crate::transform::{Compute, Decode, DecodeOptions, Filter, Project, Transform};
 use crate::transform::{ComputedColumn, ProjectColumn, Target};
 
@@ -174,7 +172,7 @@ pub(crate) fn build_for(
     let load = crate::start::LoadSpec::of(spec, &library_shapes(&stages))?;
     let inputs = match inputs {
         Some(i) => i,
-        None => resolve_inputs(&src.all_paths())?,
+        None => load.inputs.clone(),
     };
     let has_stdin = inputs.contains(&Input::Stdin);
     let opts = CsvOptions {
@@ -395,6 +393,14 @@ pub(crate) fn build_for(
     if sk.table.is_empty() {
         errors.push("sink.table is empty".into());
     }
+    // The checkpoint table keeps both in columns of 190 characters (MySQL's longest
+    // indexable text in utf8mb4).
+    if sk.table.chars().count() > 190 {
+        errors.push("sink.table is longer than 190 characters".into());
+    }
+    if spec.name.as_ref().is_some_and(|n| n.chars().count() > 190) {
+        errors.push("the pipeline's name is longer than 190 characters".into());
+    }
     for k in &sk.key {
         if output_schema.index_of(k).is_none() {
             errors.push(format!(
@@ -483,18 +489,11 @@ pub(crate) fn build_for(
         )]));
     }
     let inputs_display: Vec<String> = inputs.iter().map(Input::display).collect();
-    let rejects = match spec.errors.on_error {
-        OnError::Skip => None,
-        _ => Some(RejectTarget {
-            path: spec
-                .errors
-                .reject_file
-                .clone()
-                .unwrap_or_else(|| default_reject_path(&sk.table)),
-            header: header.clone(),
-            inputs: inputs_display.clone(),
-        }),
-    };
+    let rejects = reject_path(spec).map(|path| RejectTarget {
+        path,
+        header: header.clone(),
+        inputs: inputs_display.clone(),
+    });
     if let Some(r) = &rejects {
         let db = match &target {
             SinkTarget::Sqlite { path } => Some(path.as_path()),
@@ -527,6 +526,8 @@ pub(crate) fn build_for(
             truncate: sk.truncate,
             resuming: false,
             sort_run_rows: sk.sort_run_rows,
+            lock: Default::default(),
+            known_runs: Vec::new(),
         },
         writers: sk.writers,
         output_schema,
@@ -572,6 +573,19 @@ fn stages_width_hint(stages: &[StageSpec]) -> usize {
             _ => 0,
         })
         .sum()
+}
+
+/// The reject file of `spec` (none with `on_error = "skip"`).
+pub(crate) fn reject_path(spec: &PipelineSpec) -> Option<PathBuf> {
+    match spec.errors.on_error {
+        OnError::Skip => None,
+        _ => Some(
+            spec.errors
+                .reject_file
+                .clone()
+                .unwrap_or_else(|| default_reject_path(&spec.sink.table)),
+        ),
+    }
 }
 
 fn default_reject_path(table: &str) -> PathBuf {
@@ -852,7 +866,18 @@ impl Plan {
         }
         let run_inputs = started.run_inputs();
         let run_states = started.run_states();
-        let crate::start::Started { decision, lock, .. } = started;
+        let crate::start::Started {
+            decision,
+            lock,
+            mut known_runs,
+            ..
+        } = started;
+        known_runs.push(self.run.run_id.clone());
+        self.sink.known_runs = known_runs;
+        // Every commit checks that this run still holds the load's lock.
+        self.sink.lock = std::sync::Arc::new(std::sync::Mutex::new(
+            lock.as_ref().map(|l| l.check()).unwrap_or_default(),
+        ));
         let crate::checkpoint::Decision::Load(l) = decision else {
             return Err(Error::Config(
                 "internal: a skipped load has no parts".into(),
@@ -873,12 +898,11 @@ impl Plan {
                 r.inputs = self.inputs.clone();
             }
         }
-        if l.clear_first {
-            // The old checkpoint goes before the table is touched: some preparation
-            // commits at once (MySQL's DDL, several writers), and a crash after it must
-            // not leave a checkpoint that describes another table's contents.
-            crate::sink::clear_checkpoints(&self.target, &self.sink.table, &self.run.identity)?;
-        }
+        // The earlier records of the load are not cleared here: this run's first commit
+        // replaces them, in the same transaction (a run that fails or is killed before
+        // it leaves them as they were). A table changed before that commit (MySQL's DDL,
+        // a table prepared for several writers) is recognised by the next run: dropped,
+        // recreated (PostgreSQL's oid) or empty.
         let notes = l.notes;
         self.run.input_states = run_states;
         self.run.carry = l.carry;

@@ -4,11 +4,11 @@
 //! line for each decision. The database is contacted here, first: a wrong URL or a
 //! server that is down is reported before the inputs are scanned.
 
-use crate::checkpoint::{Decision, Identity, InputState, Shape};
+use crate::checkpoint::{Decision, DoneInput, Identity, InputState, Shape};
 use crate::config::{PipelineSpec, WriteMode};
 use crate::error::{Error, Result};
 use crate::sink::{LoadLock, SinkTarget};
-use crate::source::{Input, resolve_inputs};
+use crate::source::{Input, resolve_inputs_except};
 
 /// What identifies a load and what it would write: from the spec, before planning.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ impl LoadSpec {
         };
         let target = SinkTarget::parse(&url)?;
         let patterns = spec.source.all_paths();
-        let inputs = resolve_inputs(&patterns)?;
+        let inputs = resolve_inputs_except(&patterns, crate::plan::reject_path(spec).as_deref())?;
         let reload = match spec.sink.mode {
             WriteMode::Replace => Some("mode \"replace\" rebuilds the table".to_string()),
             WriteMode::Create => Some("mode \"create\" creates the table".to_string()),
@@ -73,6 +73,8 @@ pub struct Started {
     pub decision: Decision,
     /// Held until the run ends.
     pub lock: Option<LoadLock>,
+    /// The runs whose checkpoint rows the load had at the start.
+    pub known_runs: Vec<String>,
 }
 
 impl Started {
@@ -105,8 +107,25 @@ pub fn start(
     wait: bool,
     note: &mut dyn FnMut(&str),
 ) -> Result<Started> {
+    start_until(
+        load,
+        restart,
+        wait,
+        note,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+}
+
+/// [`start`], giving up a wait for another run once `stop` is set.
+pub fn start_until(
+    load: LoadSpec,
+    restart: bool,
+    wait: bool,
+    note: &mut dyn FnMut(&str),
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Started> {
     let mut waited = None;
-    let lock = LoadLock::acquire(
+    let lock = LoadLock::acquire_until(
         &load.target,
         &load.identity.run_lock_name(),
         &load.describe(),
@@ -115,10 +134,11 @@ pub fn start(
             note(n);
             waited = Some(n.to_string());
         },
+        stop,
     )?;
     // The inputs are looked at once the lock is held (a wait may have been long).
     let states = input_states(&load.inputs)?;
-    let mut decision = decide(&load, &states, restart)?;
+    let (mut decision, known_runs) = decide(&load, &states, restart)?;
     refuse_blocked_replace(&load, &decision)?;
     // The wait is one of the decisions the report lists.
     if let (Some(w), Decision::Load(l)) = (waited, &mut decision) {
@@ -129,18 +149,20 @@ pub fn start(
         states,
         decision,
         lock: Some(lock),
+        known_runs,
     })
 }
 
 /// What a run of `load` would do now (for `rowflow check`): no lock, nothing changed.
 pub fn preview(load: LoadSpec, restart: bool) -> Result<Started> {
     let states = input_states(&load.inputs)?;
-    let decision = decide(&load, &states, restart)?;
+    let (decision, known_runs) = decide(&load, &states, restart)?;
     Ok(Started {
         load,
         states,
         decision,
         lock: None,
+        known_runs,
     })
 }
 
@@ -157,13 +179,15 @@ fn refuse_blocked_replace(load: &LoadSpec, decision: &Decision) -> Result<()> {
     Ok(())
 }
 
-/// A load an earlier version of rowflow recorded (under its own key, in a format this one
-/// cannot read) must not be taken for a new one: that would load its inputs again.
-fn refuse_legacy(load: &LoadSpec) -> Result<()> {
+/// For a load with no record yet: refuse when an earlier version of rowflow recorded it
+/// (under its own key, in a format this one cannot read: taking it for a new load would
+/// load its inputs again), and otherwise return what other loads into the same table
+/// completed (the same files may have come in another way).
+fn look_around(load: &LoadSpec) -> Result<Vec<DoneInput>> {
+    let rows = crate::sink::list_checkpoints(&load.target, Some(&load.table)).unwrap_or_default();
     let names: Vec<String> = load.inputs.iter().map(Input::display).collect();
     let legacy_id = Identity::legacy_input_id(&names);
-    let rows = crate::sink::list_checkpoints(&load.target, Some(&load.table)).unwrap_or_default();
-    let found = rows.iter().any(|r| {
+    let legacy = rows.iter().any(|r| {
         let old_format = r.stored.state.as_ref().is_none_or(|s| s.inputs.is_empty());
         let same_load = if load.identity.pipeline.is_empty() {
             r.identity.pipeline.starts_with("spec-")
@@ -172,7 +196,7 @@ fn refuse_legacy(load: &LoadSpec) -> Result<()> {
         };
         old_format && same_load && r.identity.input_id == legacy_id
     });
-    if found {
+    if legacy {
         return Err(Error::Config(format!(
             "{} was recorded by an earlier version of rowflow, in a checkpoint this version cannot \
              read, so whether it completed is unknown; run with --restart to load it again from \
@@ -182,17 +206,48 @@ fn refuse_legacy(load: &LoadSpec) -> Result<()> {
             load.table
         )));
     }
-    Ok(())
+    let mut keys: Vec<&Identity> = Vec::new();
+    for r in &rows {
+        if r.identity != load.identity && !keys.contains(&&r.identity) {
+            keys.push(&r.identity);
+        }
+    }
+    Ok(keys
+        .into_iter()
+        .flat_map(|k| {
+            let mine: Vec<&crate::checkpoint::Stored> = rows
+                .iter()
+                .filter(|r| &r.identity == k)
+                .map(|r| &r.stored)
+                .collect();
+            crate::checkpoint::completed_inputs(&mine)
+        })
+        .collect())
 }
 
 fn input_states(inputs: &[Input]) -> Result<Vec<InputState>> {
     inputs.iter().map(Input::state).collect()
 }
 
-fn decide(load: &LoadSpec, states: &[InputState], restart: bool) -> Result<Decision> {
+fn decide(
+    load: &LoadSpec,
+    states: &[InputState],
+    restart: bool,
+) -> Result<(Decision, Vec<String>)> {
     let stored = crate::sink::read_checkpoints(&load.target, &load.table, &load.identity)?;
-    if stored.is_empty() && !restart {
-        refuse_legacy(load)?;
+    let mut known_runs: Vec<String> = stored.iter().map(|s| s.run_id.clone()).collect();
+    known_runs.dedup();
+    let mut others = if stored.is_empty() && !restart {
+        look_around(load)?
+    } else {
+        Vec::new()
+    };
+    if !others.is_empty() {
+        // What other loads wrote counts only while the table still holds rows.
+        let t = crate::sink::table_state(&load.target, &load.table)?;
+        if !t.exists || t.has_rows == Some(false) {
+            others.clear();
+        }
     }
     let table = if stored.is_empty() || restart {
         crate::checkpoint::TableState {
@@ -211,6 +266,7 @@ fn decide(load: &LoadSpec, states: &[InputState], restart: bool) -> Result<Decis
         restart,
         load.reload.as_deref(),
         &table,
+        &others,
         &mut |i| match &load.inputs[i] {
             Input::File(p) => {
                 crate::checkpoint::content_hash(p).map_err(|e| format!("{}: {e}", p.display()))
@@ -218,6 +274,7 @@ fn decide(load: &LoadSpec, states: &[InputState], restart: bool) -> Result<Decis
             Input::Stdin => Ok(String::new()),
         },
     )
+    .map(|d| (d, known_runs))
     .map_err(|e| {
         Error::Config(format!(
             "checkpoint of {} in {}: {e}",

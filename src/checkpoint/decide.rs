@@ -52,8 +52,9 @@ pub struct LoadPlan {
     pub carry: Vec<DoneInput>,
     /// Rows those earlier runs wrote.
     pub written_before: u64,
-    /// Clear the checkpoint before the table is touched: the table is replaced or no
-    /// longer holds what the checkpoint describes.
+    /// The earlier records no longer describe the table (restarted, rebuilt, or the
+    /// table is gone): this run starts the load's record anew (its first commit replaces
+    /// them).
     pub clear_first: bool,
     /// The generation this run's records belong to (see [`CommitState::generation`]).
     pub generation: u64,
@@ -77,6 +78,7 @@ pub struct Skip {
 /// everything again after a complete load, e.g. `mode "replace" rebuilds the table`),
 /// the `table` as it is, and `content_of(i)`: the hash of current input `i`'s whole
 /// content (read only for an input that looks like one already loaded).
+#[allow(clippy::too_many_arguments)]
 pub fn decide(
     stored: &[Stored],
     current: &[InputState],
@@ -84,6 +86,7 @@ pub fn decide(
     restart: bool,
     reload: Option<&str>,
     table: &TableState,
+    others: &[DoneInput],
     content_of: &mut dyn FnMut(usize) -> Result<String, String>,
 ) -> Result<Decision, String> {
     let all: Vec<usize> = (0..current.len()).collect();
@@ -100,16 +103,45 @@ pub fn decide(
             notes,
         })
     };
-    if stored.is_empty() {
-        return Ok(fresh(Vec::new(), false));
-    }
     if restart {
-        return Ok(fresh(
-            vec![
-                "--restart: starting over (the earlier checkpoint of this load is cleared)".into(),
-            ],
-            true,
-        ));
+        let note = "--restart: starting over (the earlier checkpoint of this load is cleared)";
+        let notes = if stored.is_empty() {
+            Vec::new()
+        } else {
+            vec![note.to_string()]
+        };
+        return Ok(fresh(notes, true));
+    }
+    if stored.is_empty() {
+        // A new load; but another load into the same table (the same files named
+        // another way, a shell-expanded glob that gained a file) may have loaded some of
+        // its inputs already: those, with the same content and pipeline, are skipped.
+        if reload.is_some() || others.is_empty() {
+            return Ok(fresh(Vec::new(), false));
+        }
+        let (load, notes, matched) = known_elsewhere(current, others, shape, content_of)?;
+        if load.is_empty() {
+            return Ok(Decision::Skip(Skip {
+                reason: format!(
+                    "{} {} already loaded completely into {} by another load, with the same \
+                     content and pipeline; nothing to do (use --restart to load again)",
+                    names(current, &all),
+                    if current.len() == 1 { "was" } else { "were" },
+                    table.name
+                ),
+                committed: 0,
+                totals: [0; 3],
+            }));
+        }
+        return Ok(Decision::Load(LoadPlan {
+            inputs: load,
+            resume: None,
+            carry: matched,
+            written_before: 0,
+            clear_first: false,
+            generation: next_generation,
+            notes,
+        }));
     }
     // The newest generation's rows describe the load (its records carry what earlier
     // generations completed); rows of an older one are left over until its first commit.
@@ -391,6 +423,89 @@ fn classify(
     Ok(out)
 }
 
+/// What [`known_elsewhere`] finds: the inputs to load, the notes, the records of the
+/// skipped ones.
+type Known = (Vec<usize>, Vec<String>, Vec<DoneInput>);
+
+/// The current inputs to load, given what other loads into the table completed
+/// (`others`): those with the same content and shape as one of them are skipped, with a
+/// note, and their records come back to be carried by this load.
+fn known_elsewhere(
+    current: &[InputState],
+    others: &[DoneInput],
+    shape: &Shape,
+    content_of: &mut dyn FnMut(usize) -> Result<String, String>,
+) -> Result<Known, String> {
+    let mut load = Vec::new();
+    let mut notes = Vec::new();
+    let mut matched: Vec<DoneInput> = Vec::new();
+    for (i, inp) in current.iter().enumerate() {
+        let same_size = others
+            .iter()
+            .any(|d| Some(d.size) == inp.size && d.shape == shape.hash);
+        if inp.is_stdin() || !same_size {
+            load.push(i);
+            continue;
+        }
+        let content = content_of(i)?;
+        let known = others
+            .iter()
+            .find(|d| Some(d.size) == inp.size && d.shape == shape.hash && d.content == content);
+        match known {
+            Some(d) => {
+                notes.push(format!(
+                    "skipping {}: its content ({}) was loaded completely into this table by \
+                     another load ({}), with the same pipeline",
+                    inp.name,
+                    d.name,
+                    when(&d.at)
+                ));
+                if !matched.contains(d) {
+                    matched.push(d.clone());
+                }
+            }
+            None => load.push(i),
+        }
+    }
+    Ok((load, notes, matched))
+}
+
+/// What the checkpoint rows of another load into the same table say was loaded
+/// completely (their newest generation's record, and its inputs when it was complete).
+pub fn completed_inputs(rows: &[&Stored]) -> Vec<DoneInput> {
+    let newest = rows.iter().map(|s| generation(s)).max().unwrap_or(0);
+    let states: Vec<&CommitState> = rows
+        .iter()
+        .filter(|s| generation(s) == newest)
+        .filter_map(|s| s.state.as_ref())
+        .collect();
+    let Some(first) = states.first() else {
+        return Vec::new();
+    };
+    let mut out = first.done.clone();
+    if states.iter().any(|s| s.complete) {
+        for inp in &first.inputs {
+            let content = states.iter().find_map(|s| {
+                s.inputs
+                    .iter()
+                    .find(|i| i.name == inp.name)?
+                    .content
+                    .clone()
+            });
+            if let (Some(size), Some(content)) = (inp.size, content) {
+                out.push(DoneInput {
+                    name: inp.name.clone(),
+                    size,
+                    content,
+                    shape: first.shape.hash.clone(),
+                    at: first.started.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Why the table no longer holds what the checkpoint records, if it does not.
 fn table_gone(table: &TableState, recorded_id: Option<&str>, written: u64) -> Option<String> {
     let t = &table.name;
@@ -574,9 +689,16 @@ mod tests {
         t: &TableState,
         contents: &[&str],
     ) -> Result<Decision, String> {
-        decide(stored, current, &shape(sh), false, reload, t, &mut |i| {
-            Ok(contents[i].to_string())
-        })
+        decide(
+            stored,
+            current,
+            &shape(sh),
+            false,
+            reload,
+            t,
+            &[],
+            &mut |i| Ok(contents[i].to_string()),
+        )
     }
 
     fn load(d: Decision) -> LoadPlan {
@@ -931,6 +1053,7 @@ mod tests {
             true,
             None,
             &table(),
+            &[],
             &mut |_| Ok(String::new()),
         )
         .unwrap();

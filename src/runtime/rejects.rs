@@ -138,7 +138,17 @@ impl RejectWriter {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::Input {
+                    file: path.display().to_string(),
+                    message: format!(
+                        "the reject file, which held the {committed} bytes of rejects the \
+                         interrupted run committed, is gone: put it back to resume, or run with \
+                         --restart to load the input from the beginning"
+                    ),
+                },
+                _ => Error::io(&path, e),
+            })?;
         let len = f.metadata().map_err(|e| Error::io(&path, e))?.len();
         if len < committed {
             return Err(Error::Input {

@@ -188,39 +188,62 @@ pub fn toml_key(name: &str) -> String {
 /// ignoring ASCII case, as SQLite and MySQL compare column names (`Id` and `id` are one
 /// column there). Returns the new names and a note per renamed column.
 pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
+    use std::collections::{HashMap, HashSet};
+    // Sets and a next suffix per base keep this linear: a header of 20,000 copies of one
+    // name is renamed in milliseconds.
+    let all: HashSet<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let mut used: HashSet<String> = HashSet::with_capacity(names.len());
+    let mut next_suffix: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<String> = Vec::with_capacity(names.len());
     let mut notes = Vec::new();
-    let same = |a: &String, b: &str| a.eq_ignore_ascii_case(b);
-    let taken = |out: &Vec<String>, n: &str| {
-        out.iter().any(|o| same(o, n)) || names.iter().any(|o| same(o, n))
-    };
+    let mut renamed = 0usize;
     for (i, name) in names.iter().enumerate() {
         let mut candidate = if name.is_empty() {
             format!("column_{}", i + 1)
         } else {
             name.clone()
         };
-        let first_use = !name.is_empty() && !out.iter().any(|o| same(o, name));
+        let first_use = !name.is_empty() && !used.contains(&name.to_ascii_lowercase());
         if !first_use {
             let base = candidate.clone();
-            let mut k = 2;
-            while taken(&out, &candidate) {
+            let key = base.to_ascii_lowercase();
+            let taken = |c: &str| {
+                let c = c.to_ascii_lowercase();
+                used.contains(&c) || all.contains(&c)
+            };
+            let mut k = next_suffix.get(&key).copied().unwrap_or(2);
+            if next_suffix.contains_key(&key) || taken(&candidate) {
                 candidate = format!("{base}_{k}");
+                while taken(&candidate) {
+                    k += 1;
+                    candidate = format!("{base}_{k}");
+                }
                 k += 1;
             }
-            let what = if name.is_empty() {
-                "empty"
-            } else {
-                "duplicate"
-            };
-            notes.push(format!(
-                "column {} has a {what} name {:?}; renamed to {:?}",
-                i + 1,
-                name,
-                candidate
-            ));
+            next_suffix.insert(key, k);
+            renamed += 1;
+            if notes.len() < 20 {
+                let what = if name.is_empty() {
+                    "empty"
+                } else {
+                    "duplicate"
+                };
+                notes.push(format!(
+                    "column {} has a {what} name {}; renamed to {}",
+                    i + 1,
+                    crate::error::quote_value(name),
+                    crate::error::quote_value(&candidate)
+                ));
+            }
         }
+        used.insert(candidate.to_ascii_lowercase());
         out.push(candidate);
+    }
+    if renamed > notes.len() {
+        notes.push(format!(
+            "... and {} more columns renamed the same way",
+            renamed - notes.len()
+        ));
     }
     (out, notes)
 }
@@ -228,6 +251,22 @@ pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_of_one_name_repeated_is_renamed_in_linear_time() {
+        let names: Vec<String> = (0..20_000).map(|_| "x".to_string()).collect();
+        let (out, notes) = dedupe_names(&names);
+        assert_eq!(out[0], "x");
+        assert_eq!(out[1], "x_2");
+        assert_eq!(out[19_999], "x_20000");
+        let distinct: std::collections::HashSet<String> =
+            out.iter().map(|n| n.to_ascii_lowercase()).collect();
+        assert_eq!(distinct.len(), 20_000);
+        assert_eq!(notes.len(), 21, "20 notes and a summary");
+        // A name that is someone else's suffix is kept free: `x,x,x_2` gives `x_3`.
+        let (out, _) = dedupe_names(&["x".into(), "x".into(), "x_2".into()]);
+        assert_eq!(out, ["x", "x_3", "x_2"]);
+    }
 
     #[test]
     fn type_names_round_trip() {

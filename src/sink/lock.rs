@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::SinkTarget;
 use crate::error::{Error, Result};
@@ -20,7 +21,55 @@ use crate::error::{Error, Result};
 /// A held lock; dropping it releases it.
 pub struct LoadLock {
     held: Option<Held>,
+    check: LockCheck,
 }
+
+/// How a sink checks, in every transaction before it commits, that its run still holds
+/// the load's lock. The lock's session can be closed under a run (an idle timeout, a
+/// proxy, an administrator); another run could then start the same load: the first one's
+/// next commit fails instead of both loading the same rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LockCheck {
+    /// Nothing to check (no lock taken: `check`, library plans run without one).
+    #[default]
+    None,
+    /// The lock file still is the file this run locked.
+    Sqlite {
+        /// The lock file.
+        path: PathBuf,
+        /// Its device and inode when locked.
+        id: (u64, u64),
+    },
+    /// The session `pid` still holds the advisory lock `name`.
+    Postgres {
+        /// The lock's name.
+        name: String,
+        /// The holding session's server process.
+        pid: i32,
+    },
+    /// The connection `conn` still holds `GET_LOCK(key)`.
+    Mysql {
+        /// The lock's key.
+        key: String,
+        /// The holding connection's id.
+        conn: u64,
+    },
+}
+
+/// The error when the check fails; `how` says how the lock went.
+pub(crate) fn lost(target: &str, how: &str) -> Error {
+    super::sink_err(
+        target,
+        format!(
+            "the lock of this load was lost ({how}): this run stopped before its commit, so \
+             that another run of the load cannot write the same rows too; run again to resume"
+        ),
+    )
+}
+
+/// How a server's lock goes.
+pub(crate) const SESSION_CLOSED: &str =
+    "its database session was closed: an idle timeout, a proxy, or an administrator";
 
 impl Drop for LoadLock {
     fn drop(&mut self) {
@@ -37,6 +86,19 @@ enum Held {
     Sqlite { _file: File },
     Postgres { _client: Box<postgres::Client> },
     Mysql { _conn: Box<mysql::Conn> },
+}
+
+/// How often a wait for another run looks again (and at the stop flag).
+pub(crate) const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `Err(Interrupted)` once `stop` is set.
+pub(crate) fn stopped(stop: &AtomicBool) -> Result<()> {
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted(
+            "stopped while waiting for the other run".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Who this process is, for the other run's message: `pid 123 on host, started ...`.
@@ -80,18 +142,56 @@ impl LoadLock {
         wait: bool,
         waiting: &mut dyn FnMut(&str),
     ) -> Result<LoadLock> {
-        let held = match target {
-            SinkTarget::Sqlite { path } => Held::Sqlite {
-                _file: sqlite_lock(path, what, wait, waiting)?,
-            },
-            SinkTarget::Postgres { url } => Held::Postgres {
-                _client: Box::new(super::postgres::lock(url, name, what, wait, waiting)?),
-            },
-            SinkTarget::Mysql { url } => Held::Mysql {
-                _conn: Box::new(super::mysql::lock(url, name, what, wait, waiting)?),
-            },
+        Self::acquire_until(target, name, what, wait, waiting, &AtomicBool::new(false))
+    }
+
+    /// [`LoadLock::acquire`], giving up a wait with [`Error::Interrupted`] once `stop` is
+    /// set (Ctrl-C while waiting for another run).
+    pub fn acquire_until(
+        target: &SinkTarget,
+        name: &str,
+        what: &str,
+        wait: bool,
+        waiting: &mut dyn FnMut(&str),
+        stop: &AtomicBool,
+    ) -> Result<LoadLock> {
+        let (held, check) = match target {
+            SinkTarget::Sqlite { path } => {
+                let (file, check) = sqlite_lock(path, what, wait, waiting, stop)?;
+                (Held::Sqlite { _file: file }, check)
+            }
+            SinkTarget::Postgres { url } => {
+                let (client, pid) = super::postgres::lock(url, name, what, wait, waiting, stop)?;
+                let check = LockCheck::Postgres {
+                    name: name.to_string(),
+                    pid,
+                };
+                (
+                    Held::Postgres {
+                        _client: Box::new(client),
+                    },
+                    check,
+                )
+            }
+            SinkTarget::Mysql { url } => {
+                let (conn, key, id) = super::mysql::lock(url, name, what, wait, waiting, stop)?;
+                (
+                    Held::Mysql {
+                        _conn: Box::new(conn),
+                    },
+                    LockCheck::Mysql { key, conn: id },
+                )
+            }
         };
-        Ok(LoadLock { held: Some(held) })
+        Ok(LoadLock {
+            held: Some(held),
+            check,
+        })
+    }
+
+    /// How a sink checks that this lock is still held.
+    pub fn check(&self) -> LockCheck {
+        self.check.clone()
     }
 }
 
@@ -104,7 +204,19 @@ pub fn sqlite_lock_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn sqlite_lock(db: &Path, what: &str, wait: bool, waiting: &mut dyn FnMut(&str)) -> Result<File> {
+/// Whether the SQLite lock file is still the one locked (see [`LockCheck::Sqlite`]).
+pub(crate) fn sqlite_lock_held(path: &Path, id: (u64, u64)) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == id)
+}
+
+fn sqlite_lock(
+    db: &Path,
+    what: &str,
+    wait: bool,
+    waiting: &mut dyn FnMut(&str),
+    stop: &AtomicBool,
+) -> Result<(File, LockCheck)> {
     use std::io::{Read, Seek, Write};
     use std::os::unix::io::AsRawFd;
     let path = sqlite_lock_path(db);
@@ -143,12 +255,16 @@ fn sqlite_lock(db: &Path, what: &str, wait: bool, waiting: &mut dyn FnMut(&str))
             db.display()
         ));
         loop {
-            // SAFETY: as above; blocking until the holder's descriptor is closed.
-            if unsafe { libc::flock(fd, libc::LOCK_EX) } == 0 {
+            stopped(stop)?;
+            std::thread::sleep(POLL);
+            // SAFETY: as above.
+            if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
                 break;
             }
             let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
+            if e.kind() != std::io::ErrorKind::WouldBlock
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
                 return Err(Error::io(&path, e));
             }
         }
@@ -159,5 +275,13 @@ fn sqlite_lock(db: &Path, what: &str, wait: bool, waiting: &mut dyn FnMut(&str))
     let _ = f.rewind();
     let _ = f.write_all(me.as_bytes());
     let _ = f.flush();
-    Ok(f)
+    let meta = f.metadata().map_err(|e| Error::io(&path, e))?;
+    let check = {
+        use std::os::unix::fs::MetadataExt;
+        LockCheck::Sqlite {
+            path: path.clone(),
+            id: (meta.dev(), meta.ino()),
+        }
+    };
+    Ok((f, check))
 }

@@ -15,7 +15,7 @@ mod sqlite_stmt;
 pub(crate) mod url;
 
 pub use dialect::quote_ident;
-pub use lock::LoadLock;
+pub use lock::{LoadLock, LockCheck};
 pub use mysql::MySink;
 pub use postgres::PgSink;
 pub use sqlite::{SqliteEncode, SqliteSink};
@@ -47,7 +47,17 @@ pub struct SinkOptions {
     /// Rows sorted in memory per run spilled to a temporary file (keyed tables of SQLite
     /// and MySQL); `None`: the sink's default.
     pub sort_run_rows: Option<usize>,
+    /// The load's lock, checked in every transaction before it commits (shared by the
+    /// writers: one that takes the lock over after a server restart tells the others).
+    pub lock: SharedLock,
+    /// The runs whose checkpoint rows this load had when this run started, and this
+    /// run: after taking the lock over (a server restart), a row of any other run means
+    /// another run of the load committed meanwhile, and this one must stop.
+    pub known_runs: Vec<String>,
 }
+
+/// A [`LockCheck`] the writers of a run share.
+pub type SharedLock = Arc<std::sync::Mutex<LockCheck>>;
 
 /// Rows written by a call, and rows the database refused (with its message).
 #[derive(Debug, Default)]

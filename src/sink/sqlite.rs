@@ -29,6 +29,8 @@ pub struct SqliteSink {
     insert_many: RawInsert,
     conn: Connection,
     target: String,
+    /// The load's lock, checked before every commit.
+    lock: crate::sink::SharedLock,
     chunk: usize,
     key_idx: Vec<usize>,
     /// Sort rows by key (unless SQLite's key equality may differ from rowflow's, see
@@ -625,6 +627,7 @@ impl SqliteSink {
             held_blobs: Vec::new(),
             runs: Runs::default(),
             sort_run_rows: opts.sort_run_rows.unwrap_or(SORT_RUN_ROWS),
+            lock: opts.lock.clone(),
         })
     }
 }
@@ -947,6 +950,15 @@ impl Sink for SqliteSink {
                     ],
                 )
                 .map_err(|e| sink_err(&self.target, e))?;
+            let check = self.lock.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let crate::sink::LockCheck::Sqlite { path, id } = &check
+                && !crate::sink::lock::sqlite_lock_held(path, *id)
+            {
+                return Err(crate::sink::lock::lost(
+                    &self.target,
+                    "its lock file was removed or replaced",
+                ));
+            }
             self.conn
                 .execute_batch("COMMIT")
                 .map_err(|e| sink_err(&self.target, e))?;
@@ -987,6 +999,8 @@ mod tests {
             truncate: false,
             resuming: false,
             sort_run_rows: None,
+            lock: Default::default(),
+            known_runs: Vec::new(),
         }
     }
 

@@ -31,8 +31,14 @@ impl Input {
     /// (see [`crate::checkpoint::InputState`]).
     pub fn state(&self) -> Result<crate::checkpoint::InputState> {
         match self {
-            Input::File(p) => crate::checkpoint::InputState::of_file(&self.display(), p)
-                .map_err(|e| Error::io(p, e)),
+            // Named by the file it resolves to, not by how the path was written: the
+            // same file reached from another directory is the same input.
+            Input::File(p) => {
+                let name = std::fs::canonicalize(p)
+                    .map(|c| c.display().to_string())
+                    .unwrap_or_else(|_| self.display());
+                crate::checkpoint::InputState::of_file(&name, p).map_err(|e| Error::io(p, e))
+            }
             Input::Stdin => Ok(crate::checkpoint::InputState::stdin()),
         }
     }
@@ -49,6 +55,23 @@ impl Input {
 /// Expand paths and globs, in order. A glob must match at least one file; a plain path
 /// must exist.
 pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
+    resolve_inputs_except(patterns, None)
+}
+
+/// [`resolve_inputs`], leaving out of what globs match the file `except` (the run's own
+/// reject file, which `*.csv` beside it would otherwise read as an input).
+pub fn resolve_inputs_except(
+    patterns: &[String],
+    except: Option<&std::path::Path>,
+) -> Result<Vec<Input>> {
+    let same = |p: &std::path::Path| {
+        except.is_some_and(
+            |e| match (std::fs::canonicalize(p), std::fs::canonicalize(e)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            },
+        )
+    };
     if patterns.is_empty() {
         return Err(Error::Config(
             "the source has no input: set source.path (a file, a glob or - for stdin)".into(),
@@ -63,7 +86,7 @@ pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
                 glob::glob(p).map_err(|e| Error::Config(format!("invalid glob {p:?}: {e}")))?;
             let mut matched: Vec<PathBuf> = paths
                 .filter_map(|r| r.ok())
-                .filter(|p| p.is_file())
+                .filter(|p| p.is_file() && !same(p))
                 .collect();
             matched.sort();
             if matched.is_empty() {

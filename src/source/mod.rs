@@ -14,6 +14,7 @@ pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER, bytes_done};
 pub use self::infer::{InferOptions, infer_types};
 pub use self::input::{
     Compression, Input, SharedHasher, open_input, open_input_at, open_input_hashed, resolve_inputs,
+    resolve_inputs_except,
 };
 pub use self::reader::{DEFAULT_MAX_RECORD, Dialect, ReadRecord, RecordReader, RecordStart};
 

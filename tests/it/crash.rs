@@ -161,7 +161,12 @@ fn kill_and_resume(kind: Kind, trials: u64, rows: u64, writers: usize, seed: u64
         std::fs::read(dir.path().join(format!("{reference}.rejects.csv"))).unwrap();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut resumed = 0;
-    for trial in 0..trials {
+    // Up to three more trials when none was killed after a commit yet (on a busy
+    // machine a run can end before its kill, or be killed before its first commit).
+    for trial in 0..trials + 3 {
+        if trial >= trials && resumed > 0 {
+            break;
+        }
         let table = format!("crash_{suffix}");
         db.drop_table(&table);
         let p = pipeline(
@@ -180,7 +185,7 @@ fn kill_and_resume(kind: Kind, trials: u64, rows: u64, writers: usize, seed: u64
             let mut child = spawn(dir.path(), &args);
             let wait = Duration::from_millis(50 + rng.below(clean_time.as_millis() as u64));
             std::thread::sleep(wait);
-            if trial + 1 == trials && k + 1 == kills && resumed == 0 {
+            if trial + 1 >= trials && k + 1 == kills && resumed == 0 {
                 // No kill has come after a commit yet (on a busy machine every run can
                 // be slower than the clean one): this one waits for committed rows in
                 // the table, or for the run's end (which resumes too), up to a minute.

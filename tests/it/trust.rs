@@ -1509,3 +1509,146 @@ fn a_load_recorded_by_the_earlier_format_is_not_loaded_twice() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["rows_written"], 4);
 }
+
+/// Hostile test: `rowflow load data/*.csv` expanded by the shell names other files once a
+/// file is added (another load), and `./a.csv` is another spelling of `a.csv`: the files
+/// another load completed into the table are skipped, not loaded a second time.
+#[test]
+fn files_another_load_completed_into_the_table_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.csv", &events(1, 3));
+    write(dir.path(), "b.csv", &events(10, 4));
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    let load = |files: &[&str]| {
+        let mut args = vec!["load"];
+        args.extend_from_slice(files);
+        args.extend_from_slice(&["--into", &url, "--table", "ev", "--json", "-q"]);
+        rowflow(dir.path(), &args)
+    };
+    assert_eq!(load(&["a.csv"]).json()["rows_written"], 3);
+    let j = load(&["a.csv", "b.csv"]).json();
+    assert_eq!(j["rows_written"], 4, "only b.csv: {j}");
+    assert!(j["notes"].to_string().contains("another load"), "{j}");
+    let j = load(&["./a.csv"]).json();
+    assert_eq!(j["status"], "skipped", "{j}");
+    // And the next run of the two-file load skips both (a.csv is in its own record now).
+    assert_eq!(load(&["a.csv", "b.csv"]).json()["status"], "skipped");
+    let n: i64 = rusqlite::Connection::open(dir.path().join("x.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM ev", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 7);
+}
+
+/// Hostile test: the lock's session closed under a run (an idle timeout, a proxy, an
+/// administrator) let a second run load the same rows too.
+#[test]
+fn a_run_that_lost_its_lock_stops_before_it_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    // SQLite: the lock file replaced under the run.
+    let db = dir.path().join("l.db");
+    let url = format!("sqlite://{}", db.display());
+    let args = ["load", "-", "--into", &url, "--table", "ev", "--json", "-q"];
+    let mut run = spawn(dir.path(), &args);
+    let mut input = run.stdin.take().unwrap();
+    input.write_all(events(1, 20_000).as_bytes()).unwrap();
+    let lock = rowflow::sink::lock::sqlite_lock_path(&db);
+    std::fs::remove_file(&lock).unwrap();
+    drop(input);
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("lock of this load was lost"),
+        "{out:?}"
+    );
+    // PostgreSQL: the session holding the advisory lock is ended (as a server restart or
+    // an idle timeout would). Alone, the run takes the lock over and commits.
+    let Some(pg) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = "rf_trust_lost_lock";
+    pg.drop_table(table);
+    let url = pg.url();
+    let args = [
+        "load", "-", "--into", &url, "--table", table, "--json", "-q",
+    ];
+    let end_lock_session = |pid: u32| {
+        pg.exec(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name LIKE 'rowflow pid {pid} %'"
+        ))
+    };
+    let mut run = spawn(dir.path(), &args);
+    let mut input = run.stdin.take().unwrap();
+    input.write_all(events(1, 20_000).as_bytes()).unwrap();
+    end_lock_session(run.id());
+    drop(input);
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "taken over: {out:?}");
+    let t = pg.ident(table);
+    assert_eq!(pg.count(&format!("SELECT count(*) FROM {t}")), 20_000);
+    // But when another run of the load took it meanwhile, and committed, the first one
+    // stops before its commit.
+    pg.drop_table(table);
+    pg.exec(&format!("CREATE TABLE {t} (id bigint, kind text)"));
+    let mut first = spawn(dir.path(), &args);
+    let mut input = first.stdin.take().unwrap();
+    input.write_all(events(1, 20_000).as_bytes()).unwrap();
+    end_lock_session(first.id());
+    let second = rowflow_stdin(dir.path(), &args, &events(100_000, 5));
+    assert_eq!(second.code, 0, "{second:?}");
+    drop(input);
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("another run of the load committed"),
+        "{out:?}"
+    );
+    assert_eq!(
+        pg.count(&format!("SELECT count(*) FROM {t}")),
+        5,
+        "only the second run's"
+    );
+    pg.drop_table(table);
+}
+
+/// Hostile test: Ctrl-C while waiting (`--wait`) for another run was ignored until that
+/// run ended.
+#[test]
+fn ctrl_c_while_waiting_for_another_run_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let args = ["load", "-", "--into", &url, "--table", "ev", "-q"];
+    let mut first = spawn(dir.path(), &args);
+    let mut first_in = first.stdin.take().unwrap();
+    first_in.write_all(events(1, 20_000).as_bytes()).unwrap();
+    let waiting = spawn(dir.path(), &[&args[..], &["--wait", "--json"]].concat());
+    std::thread::sleep(Duration::from_millis(800));
+    let t0 = Instant::now();
+    sigint(&waiting);
+    let out = waiting.wait_with_output().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    drop(first_in);
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+}
+
+/// Hostile test: with `path = "*.csv"`, the reject file beside the inputs was read as an
+/// input by the next run (and refused).
+#[test]
+fn a_glob_does_not_read_the_reject_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.csv", "id,n\n1,1\n1,2\n");
+    let p = write(
+        dir.path(),
+        "g.toml",
+        "[source]\npath = \"*.csv\"\n[sink]\nurl = \"sqlite://g.db\"\ntable = \"t\"\nkey = [\"id\"]\n\
+         [errors]\nreject_file = \"rejects.csv\"\n",
+    );
+    assert_eq!(rowflow(dir.path(), &["run", &p, "-q"]).code, 1);
+    assert!(dir.path().join("rejects.csv").exists());
+    write(dir.path(), "b.csv", "id,n\n2,2\n");
+    let run = rowflow(dir.path(), &["run", &p, "-q", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 1);
+}

@@ -21,7 +21,8 @@ pub(crate) fn lock(
     what: &str,
     wait: bool,
     waiting: &mut dyn FnMut(&str),
-) -> Result<Conn> {
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(Conn, String, u64)> {
     let connect = MyConnect::parse(url)?;
     let mut conn = connect.connect()?;
     let key = lock_key(name);
@@ -33,8 +34,12 @@ pub(crate) fn lock(
     let got: Option<Option<i64>> = conn
         .exec_first("SELECT GET_LOCK(?, 0)", (key.clone(),))
         .map_err(err)?;
+    let id: u64 = conn
+        .query_first("SELECT CONNECTION_ID()")
+        .map_err(err)?
+        .unwrap_or_default();
     if got.flatten() == Some(1) {
-        return Ok(conn);
+        return Ok((conn, key, id));
     }
     let holder: Option<(u64, String, u64)> = conn
         .exec_first(
@@ -53,12 +58,12 @@ pub(crate) fn lock(
         "waiting for the other run of {what} to end ({holder})"
     ));
     loop {
-        // A year at a time: MySQL and MariaDB take no "forever".
+        crate::sink::lock::stopped(stop)?;
         let got: Option<Option<i64>> = conn
-            .exec_first("SELECT GET_LOCK(?, 31536000)", (key.clone(),))
+            .exec_first("SELECT GET_LOCK(?, 1)", (key.clone(),))
             .map_err(err)?;
         if got.flatten() == Some(1) {
-            return Ok(conn);
+            return Ok((conn, key, id));
         }
     }
 }

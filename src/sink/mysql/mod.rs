@@ -790,6 +790,57 @@ impl MySink {
         })
     }
 
+    /// Before a commit: does this run still hold the load's lock? When its connection is
+    /// gone (a server restart, a closed session), this connection takes the lock over,
+    /// unless another run holds it now: then the run stops before it commits.
+    fn check_lock(&mut self) -> Result<()> {
+        let shared = self.opts.lock.clone();
+        let mut check = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let crate::sink::LockCheck::Mysql { key, conn } = &mut *check else {
+            return Ok(());
+        };
+        let doing = "checking the lock of this load";
+        let holder: Option<Option<u64>> = self
+            .conn
+            .exec_first("SELECT IS_USED_LOCK(?)", (key.clone(),))
+            .map_err(|e| self.err(&e, doing))?;
+        if holder.flatten() == Some(*conn) {
+            return Ok(());
+        }
+        let got: Option<(Option<i64>, u64)> = self
+            .conn
+            .exec_first("SELECT GET_LOCK(?, 0), CONNECTION_ID()", (key.clone(),))
+            .map_err(|e| self.err(&e, doing))?;
+        match got {
+            Some((Some(1), id)) => *conn = id,
+            _ => {
+                return Err(crate::sink::lock::lost(
+                    &self.connect.display,
+                    crate::sink::lock::SESSION_CLOSED,
+                ));
+            }
+        }
+        // Taken over: no other run may have committed to this load while it was free.
+        let id = &self.checkpoint;
+        let runs: Vec<String> = self
+            .conn
+            .exec(
+                format!(
+                    "SELECT DISTINCT run_id FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
+                    self.table.sibling(crate::checkpoint::TABLE).sql()
+                ),
+                (id.pipeline.clone(), id.table.clone(), id.input_id.clone()),
+            )
+            .map_err(|e| self.err(&e, doing))?;
+        if runs.iter().any(|r| !self.opts.known_runs.contains(r)) {
+            return Err(crate::sink::lock::lost(
+                &self.connect.display,
+                "another run of the load committed while its session was gone",
+            ));
+        }
+        Ok(())
+    }
+
     fn err(&self, e: &mysql::Error, doing: &str) -> Error {
         self.connect.error(e, doing)
     }
@@ -1259,6 +1310,9 @@ impl Sink for MySink {
         // The record is written even with no rows (the last commit marks the load
         // complete).
         self.begin()?;
+        // First, before this transaction clears older rows: after a lock taken over,
+        // another run's rows are the sign that it committed meanwhile.
+        self.check_lock()?;
         let id = &record.identity;
         if record.clear_older {
             let sql = format!(

@@ -22,7 +22,8 @@ pub(crate) fn lock(
     what: &str,
     wait: bool,
     waiting: &mut dyn FnMut(&str),
-) -> Result<Client> {
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(Client, i32)> {
     let connect = PgConnect::parse(url)?;
     let mut client = connect.connect()?;
     let err = |e: postgres::Error| connect.error(&e, "taking the lock of this load");
@@ -53,8 +54,12 @@ pub(crate) fn lock(
         )
         .map_err(err)?
         .get(0);
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .map_err(err)?
+        .get(0);
     if got {
-        return Ok(client);
+        return Ok((client, pid));
     }
     let holder = client
         .query_opt(HOLDER_SQL, &[&name])
@@ -75,9 +80,25 @@ pub(crate) fn lock(
     waiting(&format!(
         "waiting for the other run of {what} to end ({holder})"
     ));
-    client.batch_execute("SET lock_timeout = 0").map_err(err)?;
-    client
-        .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&name])
-        .map_err(err)?;
-    Ok(client)
+    loop {
+        crate::sink::lock::stopped(stop)?;
+        std::thread::sleep(crate::sink::lock::POLL);
+        let got: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&name],
+            )
+            .map_err(err)?
+            .get(0);
+        if got {
+            return Ok((client, pid));
+        }
+    }
 }
+
+/// Whether session `pid` still holds the advisory lock `name` (checked by a writer in its
+/// transaction, before it commits).
+pub(crate) const HELD_SQL: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+     AND granted AND pid = $2 AND objsubid = 1 \
+     AND classid = ((hashtextextended($1, 0) >> 32) & 4294967295)::oid \
+     AND objid = (hashtextextended($1, 0) & 4294967295)::oid)";

@@ -522,6 +522,60 @@ impl PgSink {
         self.connect.error(e, doing)
     }
 
+    /// Before a commit: does this run still hold the load's lock? When its session is
+    /// gone (a server restart, a closed session), this connection takes the lock over,
+    /// unless another run holds it now: then the run stops before it commits.
+    fn check_lock(&mut self) -> Result<()> {
+        let shared = self.opts.lock.clone();
+        let mut check = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let crate::sink::LockCheck::Postgres { name, pid } = &mut *check else {
+            return Ok(());
+        };
+        let doing = "checking the lock of this load";
+        let held: bool = self
+            .client
+            .query_one(lock::HELD_SQL, &[&*name, &*pid])
+            .map_err(|e| self.err(&e, doing))?
+            .get(0);
+        if held {
+            return Ok(());
+        }
+        let row = self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0)), pg_backend_pid()",
+                &[&*name],
+            )
+            .map_err(|e| self.err(&e, doing))?;
+        if !row.get::<_, bool>(0) {
+            return Err(crate::sink::lock::lost(
+                &self.connect.display,
+                crate::sink::lock::SESSION_CLOSED,
+            ));
+        }
+        *pid = row.get(1);
+        // Taken over: no other run may have committed to this load while it was free.
+        let sql = format!(
+            "SELECT DISTINCT run_id FROM {} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3",
+            self.table.sibling(crate::checkpoint::TABLE).sql()
+        );
+        let id = &self.checkpoint;
+        let runs = self
+            .client
+            .query(sql.as_str(), &[&id.pipeline, &id.table, &id.input_id])
+            .map_err(|e| self.err(&e, doing))?;
+        if runs
+            .iter()
+            .any(|r| !self.opts.known_runs.contains(&r.get::<_, String>(0)))
+        {
+            return Err(crate::sink::lock::lost(
+                &self.connect.display,
+                "another run of the load committed while its session was gone",
+            ));
+        }
+        Ok(())
+    }
+
     /// Open the transaction: `BEGIN`, the first transaction's table preparation, and
     /// the staging table for upsert.
     fn begin(&mut self) -> Result<()> {
@@ -914,6 +968,9 @@ impl Sink for PgSink {
         // The record is written even with no rows (the last commit marks the load
         // complete).
         self.begin()?;
+        // First, before this transaction clears older rows: after a lock taken over,
+        // another run's rows are the sign that it committed meanwhile.
+        self.check_lock()?;
         let id = &record.identity;
         if record.clear_older {
             let sql = format!(
@@ -1152,6 +1209,8 @@ mod tests {
             truncate: false,
             resuming: false,
             sort_run_rows: None,
+            lock: Default::default(),
+            known_runs: Vec::new(),
         };
         let t = table::parse_name("s.t").unwrap();
         let sql = merge_sql(&t, &opts, &["\"id\"".into(), "\"v\"".into()]);

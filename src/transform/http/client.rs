@@ -312,6 +312,8 @@ impl Caller {
             .with_jitter()
             .build();
         let mut attempt = 0u32;
+        // A row stopped because the API is down is not finished: it is not counted as
+        // failed (it is left for a resumed run).
         let down = |msg: String| {
             (
                 Err(Failure {
@@ -341,7 +343,6 @@ impl Caller {
                     if matches!(status, 502..=504) {
                         let reason = status_reason(status, &body);
                         if let Some(msg) = self.breaker.unreachable(url, &reason) {
-                            self.stats.finished(Some(status));
                             return down(msg);
                         }
                     } else {
@@ -366,7 +367,6 @@ impl Caller {
                 }
                 Ok(Err(AttemptError::Transport(e))) => {
                     if let Some(msg) = self.breaker.unreachable(url, &e) {
-                        self.stats.finished(None);
                         return down(msg);
                     }
                     (None, e, None)
@@ -374,7 +374,6 @@ impl Caller {
                 Err(_) => {
                     let e = format!("timed out after {} s", secs(self.timeout));
                     if let Some(msg) = self.breaker.unreachable(url, &e) {
-                        self.stats.finished(None);
                         return down(msg);
                     }
                     (None, e, None)
@@ -401,7 +400,6 @@ impl Caller {
                 // Out of retries while the API was found down (by this row or others):
                 // not this row's fault; it is left for a resumed run.
                 if let Some(msg) = self.breaker.is_down() {
-                    self.stats.finished(status);
                     return down(msg);
                 }
                 self.stats.finished(status);
