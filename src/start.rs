@@ -267,10 +267,12 @@ fn decide(
         load.reload.as_deref(),
         &table,
         &others,
-        &mut |i| match &load.inputs[i] {
-            Input::File(p) => {
-                crate::checkpoint::content_hash(p).map_err(|e| format!("{}: {e}", p.display()))
+        &mut |i, prefix| match &load.inputs[i] {
+            Input::File(p) => match prefix {
+                None => crate::checkpoint::content_hash(p),
+                Some(n) => crate::checkpoint::content_hash_prefix(p, n),
             }
+            .map_err(|e| format!("{}: {e}", p.display())),
             Input::Stdin => Ok(String::new()),
         },
     )

@@ -87,7 +87,7 @@ pub fn decide(
     reload: Option<&str>,
     table: &TableState,
     others: &[DoneInput],
-    content_of: &mut dyn FnMut(usize) -> Result<String, String>,
+    content_of: &mut dyn FnMut(usize, Option<u64>) -> Result<String, String>,
 ) -> Result<Decision, String> {
     let all: Vec<usize> = (0..current.len()).collect();
     // A run that starts the load anew opens a new generation.
@@ -339,7 +339,7 @@ fn classify(
     ledger: &[DoneInput],
     shape: &Shape,
     last_shape: &Shape,
-    content_of: &mut dyn FnMut(usize) -> Result<String, String>,
+    content_of: &mut dyn FnMut(usize, Option<u64>) -> Result<String, String>,
 ) -> Result<Classified, String> {
     let mut out = Classified {
         load: Vec::new(),
@@ -347,6 +347,7 @@ fn classify(
     };
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();
+    let mut grown: Vec<(usize, u64, String)> = Vec::new();
     for &i in which {
         let inp = &current[i];
         if inp.is_stdin() {
@@ -361,7 +362,7 @@ fn classify(
         let content = if candidates.is_empty() {
             None
         } else {
-            Some(content_of(i)?)
+            Some(content_of(i, None)?)
         };
         let same: Vec<usize> = candidates
             .into_iter()
@@ -393,15 +394,38 @@ fn classify(
             (None, Some(&k)) => conflicts.push((i, ledger[k].shape.clone())),
             (None, None) => {
                 if let Some(d) = ledger.iter().rev().find(|d| d.name == inp.name) {
+                    // A file that grew (rows appended to it): what was loaded is its start.
+                    let grew = inp.size.is_some_and(|n| n > d.size)
+                        && content_of(i, Some(d.size))? == d.content;
+                    if grew && shape.parts.get("sink.mode").map(String::as_str) == Some("=append") {
+                        grown.push((i, d.size, d.at.clone()));
+                        continue;
+                    }
                     out.notes.push(format!(
-                        "{} changed since it was loaded completely ({}): loading it again",
+                        "{} {} since it was loaded completely ({}): loading it again{}",
                         inp.name,
-                        when(&d.at)
+                        if grew { "grew" } else { "changed" },
+                        when(&d.at),
+                        if grew {
+                            " (its first rows are updated again, as the mode upserts)"
+                        } else {
+                            ""
+                        }
                     ));
                 }
                 out.load.push(i);
             }
         }
+    }
+    if let Some((i, size, at)) = grown.first() {
+        return Err(format!(
+            "{} grew since it was loaded completely ({}): its first {size} bytes are the ones \
+             loaded then, so loading it again would write their rows a second time (mode \
+             \"append\"). Give the new rows a file of their own, use mode = \"upsert\" with a \
+             key, or run with --restart to load all of it again",
+            current[*i].name,
+            when(at)
+        ));
     }
     if !conflicts.is_empty() {
         let files: Vec<usize> = conflicts.iter().map(|(i, _)| *i).collect();
@@ -434,7 +458,7 @@ fn known_elsewhere(
     current: &[InputState],
     others: &[DoneInput],
     shape: &Shape,
-    content_of: &mut dyn FnMut(usize) -> Result<String, String>,
+    content_of: &mut dyn FnMut(usize, Option<u64>) -> Result<String, String>,
 ) -> Result<Known, String> {
     let mut load = Vec::new();
     let mut notes = Vec::new();
@@ -447,7 +471,7 @@ fn known_elsewhere(
             load.push(i);
             continue;
         }
-        let content = content_of(i)?;
+        let content = content_of(i, None)?;
         let known = others
             .iter()
             .find(|d| Some(d.size) == inp.size && d.shape == shape.hash && d.content == content);
@@ -697,7 +721,7 @@ mod tests {
             reload,
             t,
             &[],
-            &mut |i| Ok(contents[i].to_string()),
+            &mut |i, _| Ok(contents[i].to_string()),
         )
     }
 
@@ -1054,7 +1078,7 @@ mod tests {
             None,
             &table(),
             &[],
-            &mut |_| Ok(String::new()),
+            &mut |_, _| Ok(String::new()),
         )
         .unwrap();
         let l = load(d);

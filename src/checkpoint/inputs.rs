@@ -155,7 +155,22 @@ pub fn content_hash_until(
     path: &Path,
     stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
+    content_hash_of(path, u64::MAX, stop)
+}
+
+/// The content hash of the first `len` bytes of the file at `path` (what its content
+/// was, if it only grew since).
+pub fn content_hash_prefix(path: &Path, len: u64) -> std::io::Result<String> {
+    content_hash_of(path, len, None)
+}
+
+fn content_hash_of(
+    path: &Path,
+    len: u64,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> std::io::Result<String> {
+    let f = File::open(path)?;
+    let mut f = f.take(len);
     let mut h = ContentHasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -169,14 +169,18 @@ impl CsvSource {
         let file = self.input_name(i);
         reader.set_max_record(self.opts.max_header, false);
         let header = reader.read().map_err(|e| {
-            if e.get_ref().is_some_and(|x| x.is::<super::reader::TooLarge>()) {
+            if e.get_ref()
+                .is_some_and(|x| x.is::<super::reader::TooLarge>())
+            {
                 Error::Input {
                     file: file.clone(),
                     message: format!(
-                        "line 1: the header is longer than source.max_header_bytes = {} bytes (no end \
-                         of line was found within it): is this a CSV file, with this delimiter and \
-                         quote? (raise max_header_bytes for a header that long)",
-                        self.opts.max_header
+                        "line 1: the header is longer than source.max_header_bytes = {} bytes (or \
+                         has more than {} fields; no end of line was found within it): is this a \
+                         CSV file, with this delimiter and quote? (raise max_header_bytes for a \
+                         header that long)",
+                        self.opts.max_header,
+                        self.opts.max_header / 8
                     ),
                 }
             } else {

@@ -1652,3 +1652,29 @@ fn a_glob_does_not_read_the_reject_file() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["rows_written"], 1);
 }
+
+/// Hostile test: rows appended to a file loaded completely made the next append run
+/// load all of it again (its first rows twice).
+#[test]
+fn a_file_that_grew_is_not_loaded_twice_in_append_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "log.csv", &events(1, 5));
+    let (first, db) = crate::harness::load(dir.path(), Path::new(&csv), &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let mut body = events(1, 5);
+    body.push_str("6,e6\n7,e7\n");
+    std::fs::write(&csv, &body).unwrap();
+    let (again, _) = crate::harness::load(dir.path(), Path::new(&csv), &[]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(
+        again.stderr.contains("grew since it was loaded completely")
+            && again.stderr.contains("--restart"),
+        "{}",
+        again.stderr
+    );
+    let n: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 5, "nothing written twice");
+}

@@ -295,6 +295,13 @@ pub(crate) fn dependents(
          SELECT 'foreign key ' || quote_ident(c.conname) || ' of table ' || c.conrelid::regclass::text \
          FROM pg_constraint c \
          WHERE c.contype = 'f' AND c.confrelid = to_regclass($1) AND c.conrelid <> to_regclass($1) \
+         UNION ALL \
+         SELECT 'table ' || i.inhrelid::regclass::text || ', which inherits from it' \
+         FROM pg_inherits i WHERE i.inhparent = to_regclass($1) \
+         UNION ALL \
+         SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid) || ', which uses its row type' \
+         FROM pg_depend d JOIN pg_class t ON t.oid = to_regclass($1) \
+         WHERE d.refclassid = 'pg_type'::regclass AND d.refobjid = t.reltype AND d.deptype = 'n' \
          ORDER BY 1",
         &[&table.sql()],
     )?;
