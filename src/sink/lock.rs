@@ -101,6 +101,36 @@ pub(crate) fn stopped(stop: &AtomicBool) -> Result<()> {
     Ok(())
 }
 
+/// The protocol every database's lock follows: try once; when another run holds it,
+/// refuse naming it (`holder`), or, with `wait`, say so once and try again every
+/// [`POLL`] until the lock is got or `stop` is set. `what` names the load in messages.
+pub(crate) fn take(
+    mut try_once: impl FnMut() -> Result<bool>,
+    holder: impl FnOnce() -> Result<String>,
+    what: &str,
+    wait: bool,
+    waiting: &mut dyn FnMut(&str),
+    stop: &AtomicBool,
+) -> Result<()> {
+    if try_once()? {
+        return Ok(());
+    }
+    let holder = holder()?;
+    if !wait {
+        return Err(busy(what, &holder));
+    }
+    waiting(&format!(
+        "waiting for the other run of {what} to end ({holder})"
+    ));
+    loop {
+        stopped(stop)?;
+        std::thread::sleep(POLL);
+        if try_once()? {
+            return Ok(());
+        }
+    }
+}
+
 /// Who this process is, for the other run's message: `pid 123 on host, started ...`.
 pub(crate) fn whoami() -> String {
     format!(
@@ -233,42 +263,30 @@ fn sqlite_lock(
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
     let fd = f.as_raw_fd();
-    // SAFETY: flock on a descriptor this function owns; no memory is involved.
-    let got = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    if !got {
+    let try_once = || {
+        // SAFETY: flock on a descriptor this function owns; no memory is involved.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Ok(false),
+            _ => Err(Error::io(&path, e)),
+        }
+    };
+    let holder = || {
         let mut holder = String::new();
         let _ = (&f).take(512).read_to_string(&mut holder);
         let holder = holder.trim();
-        let holder = if holder.is_empty() {
+        Ok(if holder.is_empty() {
             "another rowflow run".to_string()
         } else {
             holder.to_string()
-        };
-        if !wait {
-            return Err(busy(
-                &format!("a load into {} ({what} or another)", db.display()),
-                &holder,
-            ));
-        }
-        waiting(&format!(
-            "waiting for the run that is loading into {} to end ({holder})",
-            db.display()
-        ));
-        loop {
-            stopped(stop)?;
-            std::thread::sleep(POLL);
-            // SAFETY: as above.
-            if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::WouldBlock
-                && e.kind() != std::io::ErrorKind::Interrupted
-            {
-                return Err(Error::io(&path, e));
-            }
-        }
-    }
+        })
+    };
+    // The lock is the whole database's: the message names it so.
+    let whole = format!("a load into {} ({what} or another)", db.display());
+    take(try_once, holder, &whole, wait, waiting, stop)?;
     // Say who holds it, for the next one.
     let me = format!("{what}: {}", whoami());
     let _ = f.set_len(0);

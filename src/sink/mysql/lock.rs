@@ -31,39 +31,31 @@ pub(crate) fn lock(
     // the lock) after wait_timeout. A year is the most MySQL and MariaDB take.
     conn.query_drop("SET SESSION wait_timeout = 31536000")
         .map_err(err)?;
-    let got: Option<Option<i64>> = conn
-        .exec_first("SELECT GET_LOCK(?, 0)", (key.clone(),))
-        .map_err(err)?;
     let id: u64 = conn
         .query_first("SELECT CONNECTION_ID()")
         .map_err(err)?
         .unwrap_or_default();
-    if got.flatten() == Some(1) {
-        return Ok((conn, key, id));
-    }
-    let holder: Option<(u64, String, u64)> = conn
-        .exec_first(
-            "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)",
-            (key.clone(),),
-        )
-        .map_err(err)?;
-    let holder = holder.map_or_else(
-        || "another rowflow run".to_string(),
-        |(id, host, idle)| format!("server connection {id} from {host}, idle for {idle} s"),
-    );
-    if !wait {
-        return Err(crate::sink::lock::busy(what, &holder));
-    }
-    waiting(&format!(
-        "waiting for the other run of {what} to end ({holder})"
-    ));
-    loop {
-        crate::sink::lock::stopped(stop)?;
+    let conn = std::cell::RefCell::new(conn);
+    let try_once = || -> Result<bool> {
         let got: Option<Option<i64>> = conn
-            .exec_first("SELECT GET_LOCK(?, 1)", (key.clone(),))
+            .borrow_mut()
+            .exec_first("SELECT GET_LOCK(?, 0)", (key.clone(),))
             .map_err(err)?;
-        if got.flatten() == Some(1) {
-            return Ok((conn, key, id));
-        }
-    }
+        Ok(got.flatten() == Some(1))
+    };
+    let holder = || -> Result<String> {
+        let holder: Option<(u64, String, u64)> = conn
+            .borrow_mut()
+            .exec_first(
+                "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)",
+                (key.clone(),),
+            )
+            .map_err(err)?;
+        Ok(holder.map_or_else(
+            || "another rowflow run".to_string(),
+            |(id, host, idle)| format!("server connection {id} from {host}, idle for {idle} s"),
+        ))
+    };
+    crate::sink::lock::take(try_once, holder, what, wait, waiting, stop)?;
+    Ok((conn.into_inner(), key, id))
 }

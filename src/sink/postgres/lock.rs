@@ -47,53 +47,39 @@ pub(crate) fn lock(
     ] {
         let _ = client.execute("SELECT set_config($1, '0', false)", &[&setting]);
     }
-    let got: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-            &[&name],
-        )
-        .map_err(err)?
-        .get(0);
     let pid: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
         .map_err(err)?
         .get(0);
-    if got {
-        return Ok((client, pid));
-    }
-    let holder = client
-        .query_opt(HOLDER_SQL, &[&name])
-        .map_err(err)?
-        .map(|r| {
-            format!(
-                "{} from {}, connected since {} (server process {})",
-                r.get::<_, String>(0),
-                r.get::<_, String>(1),
-                r.get::<_, String>(2),
-                r.get::<_, i32>(3)
-            )
-        })
-        .unwrap_or_else(|| "another rowflow run".into());
-    if !wait {
-        return Err(crate::sink::lock::busy(what, &holder));
-    }
-    waiting(&format!(
-        "waiting for the other run of {what} to end ({holder})"
-    ));
-    loop {
-        crate::sink::lock::stopped(stop)?;
-        std::thread::sleep(crate::sink::lock::POLL);
-        let got: bool = client
+    let client = std::cell::RefCell::new(client);
+    let try_once = || -> Result<bool> {
+        Ok(client
+            .borrow_mut()
             .query_one(
                 "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
                 &[&name],
             )
             .map_err(err)?
-            .get(0);
-        if got {
-            return Ok((client, pid));
-        }
-    }
+            .get(0))
+    };
+    let holder = || -> Result<String> {
+        Ok(client
+            .borrow_mut()
+            .query_opt(HOLDER_SQL, &[&name])
+            .map_err(err)?
+            .map(|r| {
+                format!(
+                    "{} from {}, connected since {} (server process {})",
+                    r.get::<_, String>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2),
+                    r.get::<_, i32>(3)
+                )
+            })
+            .unwrap_or_else(|| "another rowflow run".into()))
+    };
+    crate::sink::lock::take(try_once, holder, what, wait, waiting, stop)?;
+    Ok((client.into_inner(), pid))
 }
 
 /// Whether session `pid` still holds the advisory lock `name` (checked by a writer in its
