@@ -591,7 +591,13 @@ fn resume_from(writers: &[u32], states: &[&CommitState]) -> Resume {
         .collect();
     skip.sort_by_key(|r| r.first);
     skip.dedup();
-    let committed_records = best.lwm_records + skip.iter().map(|r| r.records).sum::<u64>();
+    // Counted from the writers' totals (each row holds its writer's, over the runs of
+    // the generation), not from the ranges: two writers' records may describe the same
+    // batches merged differently, and overlapping ranges would be counted twice.
+    let committed_records = states
+        .iter()
+        .map(|s| s.written + s.filtered + s.rejected)
+        .sum();
     Resume {
         start,
         start_records: best.lwm_records,
@@ -987,7 +993,7 @@ mod tests {
         let r = l.resume.unwrap();
         assert_eq!(r.start.record, 150);
         assert_eq!(r.skip, vec![range(151, 200), range(201, 300)]);
-        assert_eq!(r.committed_records, 150 + 50 + 100);
+        assert_eq!(r.committed_records, 100 + 150, "the writers' totals");
         assert_eq!(r.sum(), [250, 0, 0]);
         assert_eq!(r.reject_bytes, 150);
         assert!(

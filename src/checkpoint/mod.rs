@@ -353,12 +353,6 @@ pub fn summarize(rows: &[Listed]) -> Vec<LoadSummary> {
                 .max_by_key(|s| (s.lwm_records, s.lwm))
                 .copied()
                 .unwrap_or(first);
-            let beyond: u64 = states
-                .iter()
-                .flat_map(|s| s.ranges.iter())
-                .filter(|r| r.first >= (best.lwm.file, best.lwm.record + 1))
-                .map(|r| r.records)
-                .sum();
             let totals = states.iter().fold([0; 3], |a, s| {
                 [a[0] + s.written, a[1] + s.filtered, a[2] + s.rejected]
             });
@@ -366,7 +360,7 @@ pub fn summarize(rows: &[Listed]) -> Vec<LoadSummary> {
                 inputs: first.inputs.iter().map(|i| i.name.clone()).collect(),
                 done: first.done.iter().map(|d| d.name.clone()).collect(),
                 complete,
-                committed: best.lwm_records + beyond,
+                committed: totals.iter().sum(),
                 totals,
                 resume_at: (!complete).then(|| {
                     format!(
