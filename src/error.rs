@@ -79,32 +79,3 @@ impl Error {
         }
     }
 }
-
-/// The most of a value an error message quotes, in bytes.
-pub const QUOTED_BYTES: usize = 200;
-
-/// A value as error messages quote it: in quotes, escaped, and cut to its first
-/// [`QUOTED_BYTES`] bytes with its length said, so that a huge value never floods a
-/// message, a log or the reject file.
-pub fn quote_value(s: &str) -> String {
-    if s.len() <= QUOTED_BYTES {
-        return format!("{s:?}");
-    }
-    let mut cut = QUOTED_BYTES;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{:?}... ({} bytes)", &s[..cut], s.len())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn long_values_are_cut_when_quoted() {
-        assert_eq!(super::quote_value("ab\"c"), "\"ab\\\"c\"");
-        let long = "é".repeat(1000);
-        let q = super::quote_value(&long);
-        assert!(q.len() < 260, "{q}");
-        assert!(q.ends_with("... (2000 bytes)"), "{q}");
-    }
-}

@@ -19,7 +19,7 @@
 //! | [`sink`] | destinations: SQLite, PostgreSQL, MySQL/MariaDB |
 //! | [`start`] | starting a load: its lock, its checkpoint, what the run does |
 //! | [`checkpoint`] | commit records written with every transaction; the decisions between runs |
-//! | [`row`], [`schema`], [`error`], [`report`] | leaf types |
+//! | [`row`], [`schema`], [`error`], [`report`], [`format`], [`redact`] | leaf types, formatting, secrets kept out of output |
 //! | [`generate`] | the deterministic generator of the standard `users` workload |
 //!
 //! Dependencies point down: `pipeline → plan/runtime → source/transform/sink →
@@ -57,9 +57,11 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod format;
 pub mod generate;
 pub mod pipeline;
 pub mod plan;
+pub mod redact;
 pub mod report;
 pub mod row;
 pub mod runtime;

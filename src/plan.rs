@@ -1,10 +1,9 @@
 //! Spec → validated plan. Every check happens here, before the first row is read, and
 //! every problem found is reported at once.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{InferMode, OnError, PipelineSpec, TransformSpec};
+use crate::config::{InferMode, PipelineSpec, TransformSpec};
 use crate::error::{Error, Result};
 use crate::expr::{CompiledExpr, ExprContext, compile_filter, compile_select};
 use crate::runtime::{AsyncStage, RejectTarget, RunOptions, Stage};
@@ -200,7 +199,7 @@ pub(crate) fn build_for(
             Some(i) => explicit[i] = Some(ty),
             None => errors.push(format!(
                 "source.schema: no column {col:?} in the input{}",
-                suggest(col, &names)
+                crate::format::did_you_mean(col, &names)
             )),
         }
     }
@@ -405,7 +404,7 @@ pub(crate) fn build_for(
         if output_schema.index_of(k).is_none() {
             errors.push(format!(
                 "sink.key: no column {k:?} in the output{}",
-                suggest(
+                crate::format::did_you_mean(
                     k,
                     &output_schema.names().map(String::from).collect::<Vec<_>>()
                 )
@@ -489,7 +488,7 @@ pub(crate) fn build_for(
         )]));
     }
     let inputs_display: Vec<String> = inputs.iter().map(Input::display).collect();
-    let rejects = reject_path(spec).map(|path| RejectTarget {
+    let rejects = spec.reject_path().map(|path| RejectTarget {
         path,
         header: header.clone(),
         inputs: inputs_display.clone(),
@@ -575,33 +574,6 @@ fn stages_width_hint(stages: &[StageSpec]) -> usize {
         .sum()
 }
 
-/// The reject file of `spec` (none with `on_error = "skip"`).
-pub(crate) fn reject_path(spec: &PipelineSpec) -> Option<PathBuf> {
-    match spec.errors.on_error {
-        OnError::Skip => None,
-        _ => Some(
-            spec.errors
-                .reject_file
-                .clone()
-                .unwrap_or_else(|| default_reject_path(&spec.sink.table)),
-        ),
-    }
-}
-
-fn default_reject_path(table: &str) -> PathBuf {
-    let safe: String = table
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    PathBuf::from(format!("{safe}.rejects.csv"))
-}
-
 fn one_byte(key: &str, s: &str, errors: &mut Vec<String>) -> Option<u8> {
     let s = if s == "\\t" || s == "tab" { "\t" } else { s };
     match s.as_bytes() {
@@ -636,40 +608,15 @@ fn describe_spec(t: &TransformSpec) -> String {
     }
 }
 
-/// "did you mean" for a misspelt column.
-pub(crate) fn suggest(name: &str, names: &[String]) -> String {
-    let best = names
-        .iter()
-        .map(|n| (strsim(name, n), n))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((d, n)) if d <= 2.max(name.len() / 3) => format!(" (did you mean {n:?}?)"),
-        _ => format!(" (columns: {})", names.join(", ")),
-    }
-}
-
-fn strsim(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.to_lowercase().chars().collect();
-    let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 type Planned = (Option<Arc<dyn Transform>>, Schema);
 
 fn find(schema: &Schema, col: &str) -> std::result::Result<usize, String> {
     schema.index_of(col).ok_or_else(|| {
         let names: Vec<String> = schema.names().map(String::from).collect();
-        format!("no column {col:?}{}", suggest(col, &names))
+        format!(
+            "no column {col:?}{}",
+            crate::format::did_you_mean(col, &names)
+        )
     })
 }
 

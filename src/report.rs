@@ -173,7 +173,7 @@ impl Report {
         let (status, error) = match &self.outcome {
             Outcome::Completed => ("completed", None),
             Outcome::Interrupted => ("interrupted", None),
-            Outcome::Failed(e) => ("failed", Some(crate::sink::redact_text(&e.to_string()))),
+            Outcome::Failed(e) => ("failed", Some(crate::redact::redact_text(&e.to_string()))),
             Outcome::Skipped(_) => ("skipped", None),
         };
         let reason = match &self.outcome {
@@ -219,17 +219,4 @@ impl Report {
             "exit_code": self.exit_code(),
         })
     }
-}
-
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -39,7 +39,7 @@ impl LoadSpec {
         };
         let target = SinkTarget::parse(&url)?;
         let patterns = spec.source.all_paths();
-        let inputs = resolve_inputs_except(&patterns, crate::plan::reject_path(spec).as_deref())?;
+        let inputs = resolve_inputs_except(&patterns, spec.reject_path().as_deref())?;
         let reload = match spec.sink.mode {
             WriteMode::Replace => Some("mode \"replace\" rebuilds the table".to_string()),
             WriteMode::Create => Some("mode \"create\" creates the table".to_string()),

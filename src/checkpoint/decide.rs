@@ -16,7 +16,7 @@
 //!   holds none of it: the load starts over.
 
 use super::{CommitState, DoneInput, InputState, Range, Resume, Shape, Stored, generation};
-use crate::report::thousands;
+use crate::format::thousands;
 
 /// What the destination table looks like now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -365,7 +365,7 @@ pub fn summarize(rows: &[Listed]) -> Vec<LoadSummary> {
                 resume_at: (!complete).then(|| {
                     format!(
                         "line {} of {}",
-                        crate::report::thousands(best.lwm.line.max(1)),
+                        crate::format::thousands(best.lwm.line.max(1)),
                         first
                             .inputs
                             .get(best.lwm.file as usize)

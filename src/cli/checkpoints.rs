@@ -2,7 +2,7 @@
 //! words; `rowflow checkpoints clear URL --table T [--load NAME]`: remove records.
 
 use rowflow::checkpoint::{Identity, LoadSummary, summarize};
-use rowflow::report::thousands;
+use rowflow::format::thousands;
 use rowflow::sink::{LoadLock, SinkTarget, list_checkpoints};
 
 use super::fail;

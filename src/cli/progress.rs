@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rowflow::report::thousands;
+use rowflow::format::thousands;
 use rowflow::{Observer, Outcome, Pipeline, Report, Snapshot};
 
 use super::{OutputArgs, fail, runtime};

@@ -640,7 +640,7 @@ impl PipelineSpec {
     /// environment variables, then `overrides` (`dotted.key=value`) are applied.
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
         Self::parse(text, None, overrides)
-            .map_err(|e| Error::Config(crate::sink::redact_text(&e.to_string())))
+            .map_err(|e| Error::Config(crate::redact::redact_text(&e.to_string())))
     }
 
     /// Read and parse a pipeline file. Relative paths written in the file (source paths,
@@ -652,7 +652,7 @@ impl PipelineSpec {
         // A parse error may quote the file's line or a `--set` value: a URL there
         // keeps its password out of the message.
         let mut spec = Self::parse(&text, Some(base), overrides).map_err(|e| {
-            Error::Config(crate::sink::redact_text(&format!(
+            Error::Config(crate::redact::redact_text(&format!(
                 "{}: {e}",
                 path.display()
             )))
@@ -690,6 +690,31 @@ impl PipelineSpec {
                 })
             }
             Err(e) => Err(Error::Config(format!("invalid pipeline file: {e}"))),
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// The reject file (none with `on_error = "skip"`): `errors.reject_file`, or
+    /// `<table>.rejects.csv` in the current directory.
+    pub fn reject_path(&self) -> Option<PathBuf> {
+        match self.errors.on_error {
+            OnError::Skip => None,
+            _ => Some(self.errors.reject_file.clone().unwrap_or_else(|| {
+                let safe: String = self
+                    .sink
+                    .table
+                    .chars()
+                    .map(|c| {
+                        if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                PathBuf::from(format!("{safe}.rejects.csv"))
+            })),
         }
     }
 }
@@ -735,7 +760,7 @@ fn relativize(root: &mut toml::Value, base: &Path) {
 }
 
 /// `Debug` of a spec with secrets hidden: every field as the pipeline file would write it,
-/// with `url` through [`redact_url`](crate::sink::redact_url) and each header value as
+/// with `url` through [`redact_url`](crate::redact::redact_url) and each header value as
 /// `***`. Built from the serialized form, so a new field shows up by itself.
 fn debug_redacted<T: Serialize>(
     name: &str,
@@ -746,7 +771,7 @@ fn debug_redacted<T: Serialize>(
     if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(spec) {
         for (k, mut v) in fields {
             match (k.as_str(), &mut v) {
-                ("url", serde_json::Value::String(u)) => *u = crate::sink::redact_url(u),
+                ("url", serde_json::Value::String(u)) => *u = crate::redact::redact_url(u),
                 ("headers", serde_json::Value::Object(h)) => {
                     h.values_mut().for_each(|x| *x = "***".into())
                 }

@@ -103,38 +103,6 @@ pub(crate) fn pos(e: &Expr) -> Span {
     }
 }
 
-/// Levenshtein distance over characters. (`prev` and `cur` have `b.len() + 1`
-/// entries and every index below is at most `b.len()`.)
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-/// The closest candidate to `name`, if it is close enough to be a likely typo.
-pub(crate) fn suggest<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let lname = name.to_lowercase();
-    let limit = (lname.chars().count() / 3).max(2);
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&lname, &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
 fn cmp_op(op: &BinaryOperator) -> Option<CmpOp> {
     Some(match op {
         BinaryOperator::Eq => CmpOp::Eq,
@@ -517,7 +485,7 @@ impl<'s> Compiler<'s> {
                 Ok(t)
             }
             Ok(None) => {
-                let hint = match suggest(&full, self.schema.names()) {
+                let hint = match crate::format::closest(&full, self.schema.names()) {
                     Some(s) => format!(" (did you mean \"{s}\"?)"),
                     None if self.schema.is_empty() => " (the input has no columns)".to_string(),
                     None => {

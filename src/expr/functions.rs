@@ -9,7 +9,7 @@ use sqlparser::tokenizer::Span;
 
 use super::EvalError;
 use super::ExprError;
-use super::compile::{Compiler, string_value, suggest};
+use super::compile::{Compiler, string_value};
 use super::datetime::{self, AgeField, DATE_FIELDS, DateField, TRUNC_UNITS, TruncUnit};
 use super::eval::{ArithOp, CowResult, Node, Repl, TextResult, type_error};
 use super::text::{self, TrimSide};
@@ -154,7 +154,7 @@ fn coerce_arg(
             format!(
                 "{} expects {ty}, got {}",
                 arg_label(fname, idx, total),
-                crate::error::quote_value(s)
+                crate::format::quote_value(s)
             ),
             None,
         ));
@@ -978,7 +978,7 @@ pub(crate) fn build(
         }
         "age" => Err(c.invalid(span, AGE_HELP)),
         other => {
-            let hint = match suggest(other, KNOWN.iter().copied()) {
+            let hint = match crate::format::closest(other, KNOWN.iter().copied()) {
                 Some(s) => format!(" (did you mean {s}()?)"),
                 None => " (see docs/expressions.md for the supported functions)".to_string(),
             };

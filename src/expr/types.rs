@@ -132,7 +132,7 @@ pub(crate) fn parse_literal(s: &str, ty: DataType) -> Result<Value, String> {
     if ty == DataType::Timestamp {
         return parse_timestamp_lenient(s)
             .map(Value::Timestamp)
-            .ok_or_else(|| format!("{} is not a valid timestamp", crate::error::quote_value(s)));
+            .ok_or_else(|| format!("{} is not a valid timestamp", crate::format::quote_value(s)));
     }
     parse_value(s, ty)
 }
@@ -425,7 +425,7 @@ fn cast_error(v: &Value, to: CastTo) -> EvalError {
     match v {
         Value::Text(s) => EvalError::new(format!(
             "cannot cast {} to {}",
-            crate::error::quote_value(s),
+            crate::format::quote_value(s),
             to.data_type()
         )),
         other => EvalError::new(format!(

@@ -231,8 +231,8 @@ pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
                 notes.push(format!(
                     "column {} has a {what} name {}; renamed to {}",
                     i + 1,
-                    crate::error::quote_value(name),
-                    crate::error::quote_value(&candidate)
+                    crate::format::quote_value(name),
+                    crate::format::quote_value(&candidate)
                 ));
             }
         }

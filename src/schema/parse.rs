@@ -10,14 +10,14 @@ use crate::row::Value;
 /// Parse one non-null field as `ty`. The error is a short reason such as
 /// `"abc" is not a valid int`.
 pub fn parse_value(text: &str, ty: DataType) -> Result<Value, String> {
-    let bad = || format!("{} is not a valid {ty}", crate::error::quote_value(text));
+    let bad = || format!("{} is not a valid {ty}", crate::format::quote_value(text));
     match ty {
         DataType::Text => Ok(Value::Text(text.to_string())),
         DataType::Int => parse_int(text.trim()).map(Value::Int).ok_or_else(|| {
             if is_integer_literal(text.trim()) {
                 format!(
                     "{} is out of range for int (use decimal or text)",
-                    crate::error::quote_value(text)
+                    crate::format::quote_value(text)
                 )
             } else {
                 bad()
@@ -27,7 +27,7 @@ pub fn parse_value(text: &str, ty: DataType) -> Result<Value, String> {
             if is_float_literal(text.trim()) {
                 format!(
                     "{} is out of range for float (use decimal or text)",
-                    crate::error::quote_value(text)
+                    crate::format::quote_value(text)
                 )
             } else {
                 bad()
@@ -45,7 +45,7 @@ pub fn parse_value(text: &str, ty: DataType) -> Result<Value, String> {
                     format!(
                         "{} has more than 9 fractional digits of a second: nanoseconds are the \
                          finest rowflow keeps (round the value, or load it as text)",
-                        crate::error::quote_value(text)
+                        crate::format::quote_value(text)
                     )
                 } else {
                     bad()

@@ -14,12 +14,13 @@ mod sqlite;
 mod sqlite_stmt;
 pub(crate) mod url;
 
+pub use crate::redact::{redact_text, redact_url};
 pub use dialect::quote_ident;
 pub use lock::{LoadLock, LockCheck};
 pub use mysql::MySink;
 pub use postgres::PgSink;
 pub use sqlite::{SqliteEncode, SqliteSink};
-pub use url::{SinkTarget, redact_text, redact_url};
+pub use url::SinkTarget;
 
 use std::sync::Arc;
 
@@ -308,7 +309,7 @@ pub(crate) fn destination_error(
     message: String,
     connection: bool,
 ) -> crate::error::Error {
-    let message = url::scrub(&message, secrets);
+    let message = crate::redact::scrub(&message, secrets);
     let target = target.to_string();
     if connection {
         crate::error::Error::Connection { target, message }

@@ -56,6 +56,6 @@ pub(crate) fn lock(
             |(id, host, idle)| format!("server connection {id} from {host}, idle for {idle} s"),
         ))
     };
-    crate::sink::lock::take(try_once, holder, what, wait, waiting, stop)?;
+    crate::sink::lock::protocol::take(try_once, holder, what, wait, waiting, stop)?;
     Ok((conn.into_inner(), key, id))
 }

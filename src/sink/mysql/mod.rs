@@ -40,10 +40,10 @@ use super::{Sink, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
+use crate::redact::{redact_url, scrub, url_secrets};
 use crate::row::{Batch, PackedRows, Rejected, Value};
 use crate::schema::DataType;
 use crate::sink::sink_err;
-use crate::sink::url::{redact_url, scrub, url_secrets};
 
 /// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
 /// rows 3.7 s, 200 rows 2.3 s, 1,000 rows 3.1 s; huge statements are slower.
@@ -93,9 +93,9 @@ impl MyConnect {
                         }
                     }
                 }
-                "ssl-ca" | "sslrootcert" => ca = Some(crate::sink::url::percent_decode(v)),
-                "ssl-cert" | "sslcert" => cert = Some(crate::sink::url::percent_decode(v)),
-                "ssl-key" | "sslkey" => key = Some(crate::sink::url::percent_decode(v)),
+                "ssl-ca" | "sslrootcert" => ca = Some(crate::redact::percent_decode(v)),
+                "ssl-cert" | "sslcert" => cert = Some(crate::redact::percent_decode(v)),
+                "ssl-key" | "sslkey" => key = Some(crate::redact::percent_decode(v)),
                 _ => kept.push(kv),
             }
         }

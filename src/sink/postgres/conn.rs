@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{Error, Result};
-use crate::sink::url::{redact_url, scrub, url_secrets};
+use crate::redact::{redact_url, scrub, url_secrets};
 
 /// How the server's certificate is checked (libpq's `sslmode` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +74,9 @@ impl PgConnect {
                         }
                     }
                 }
-                "sslrootcert" => root_cert = Some(crate::sink::url::percent_decode(v)),
-                "sslcert" => cert = Some(crate::sink::url::percent_decode(v)),
-                "sslkey" => key = Some(crate::sink::url::percent_decode(v)),
+                "sslrootcert" => root_cert = Some(crate::redact::percent_decode(v)),
+                "sslcert" => cert = Some(crate::redact::percent_decode(v)),
+                "sslkey" => key = Some(crate::redact::percent_decode(v)),
                 _ => kept.push(kv),
             }
         }

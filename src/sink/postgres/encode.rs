@@ -384,7 +384,7 @@ fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
     let bad = || {
         format!(
             "invalid input syntax for type uuid: {}",
-            crate::error::quote_value(s)
+            crate::format::quote_value(s)
         )
     };
     if hex.len() != 32 {

@@ -31,7 +31,7 @@ pub(crate) fn lock(
     let mut me = format!(
         "rowflow pid {} on {}",
         std::process::id(),
-        crate::sink::lock::hostname()
+        crate::sink::lock::protocol::hostname()
     );
     while me.len() > 63 {
         me.pop();
@@ -78,7 +78,7 @@ pub(crate) fn lock(
             })
             .unwrap_or_else(|| "another rowflow run".into()))
     };
-    crate::sink::lock::take(try_once, holder, what, wait, waiting, stop)?;
+    crate::sink::lock::protocol::take(try_once, holder, what, wait, waiting, stop)?;
     Ok((client.into_inner(), pid))
 }
 

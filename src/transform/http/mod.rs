@@ -195,7 +195,7 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
                 let names: Vec<String> = input.names().map(String::from).collect();
                 errors.push(format!(
                     "batch_key: no column {k:?}{}",
-                    crate::plan::suggest(k, &names)
+                    crate::format::did_you_mean(k, &names)
                 ));
                 None
             }
@@ -235,7 +235,7 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
     let mut describe = format!(
         "http {}({method} {}, concurrency {}",
         spec.name,
-        crate::sink::redact_url(&spec.url),
+        crate::redact::redact_url(&spec.url),
         spec.concurrency
     );
     if let Some(r) = spec.rate_limit {

@@ -73,7 +73,7 @@ fn convert(v: &serde_json::Value, t: DataType) -> Result<Value, String> {
     let bad = || {
         format!(
             "{} is not a valid {t}",
-            crate::error::quote_value(&v.to_string())
+            crate::format::quote_value(&v.to_string())
         )
     };
     Ok(match (v, t) {

@@ -43,7 +43,7 @@ impl Template {
                         let names: Vec<String> = schema.names().map(String::from).collect();
                         format!(
                             "placeholder {{{name}}} in {text:?} names no column{}",
-                            crate::plan::suggest(&name, &names)
+                            crate::format::did_you_mean(&name, &names)
                         )
                     })?;
                     if !lit.is_empty() {
