@@ -19,6 +19,7 @@
 //! | [`sink`] | destinations: SQLite, PostgreSQL, MySQL/MariaDB |
 //! | [`start`] | starting a load: its lock, its checkpoint, what the run does |
 //! | [`checkpoint`] | commit records written with every transaction; the decisions between runs |
+//! | [`value`] | the typed values rows carry and their types (the leaf under rows and schemas) |
 //! | [`row`], [`schema`], [`error`], [`report`], [`format`], [`redact`] | leaf types, formatting, secrets kept out of output |
 //! | [`generate`] | the deterministic generator of the standard `users` workload |
 //!
@@ -70,6 +71,7 @@ pub mod sink;
 pub mod source;
 pub mod start;
 pub mod transform;
+pub mod value;
 
 pub use config::{OnError, PipelineSpec, SinkSpec, SourceSpec, TransformSpec, WriteMode};
 pub use error::{Error, Result};

@@ -27,9 +27,10 @@ use crate::expr::ExprContext;
 use crate::plan::{AsyncSpec, Plan, Prepared, StageSpec};
 use crate::report::{Observer, Report, Silent};
 use crate::row::{Position, Row, Value};
-use crate::runtime::{AsyncFn, StopSignal};
+use crate::runtime::StopSignal;
 use crate::schema::{DataType, Schema};
 use crate::start::LoadSpec;
+use crate::transform::AsyncFn;
 
 /// A pipeline: a spec plus, for library users, async stages written in Rust.
 pub struct Pipeline {
@@ -142,7 +143,7 @@ where
     Fut: Future<Output = std::result::Result<Option<Record>, E>> + Send + 'static,
     E: Display + 'static,
 {
-    use crate::runtime::AsyncOutcome as O;
+    use crate::transform::AsyncOutcome as O;
     move |schema: Arc<Schema>| -> AsyncFn {
         let f = Arc::new(f);
         Arc::new(move |mut row: Row| {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use crate::config::{InferMode, PipelineSpec, TransformSpec};
 use crate::error::{Error, Result};
 use crate::expr::{CompiledExpr, ExprContext, compile_filter, compile_select};
-use crate::runtime::{AsyncStage, RejectTarget, RunOptions, Stage};
+use crate::runtime::{RejectTarget, RunOptions, Stage};
 use crate::schema::{DataType, Schema, dedupe_names};
 use crate::sink::{SinkOptions, SinkTarget, quote_ident};
 use crate::source::{CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types};
+use crate::transform::AsyncStage;
 use crate::transform::{Compute, Decode, DecodeOptions, Filter, Project, Transform};
 use crate::transform::{ComputedColumn, ProjectColumn, Target};
 
@@ -32,7 +33,7 @@ pub struct AsyncSpec {
     /// Columns the function adds (NULL until it sets them).
     pub add_columns: Vec<(String, DataType)>,
     /// Builds the runtime function once the stage's output schema is known.
-    pub make: Box<dyn FnOnce(Arc<Schema>) -> crate::runtime::AsyncFn + Send>,
+    pub make: Box<dyn FnOnce(Arc<Schema>) -> crate::transform::AsyncFn + Send>,
 }
 
 /// One step of the plan, for display.
@@ -352,7 +353,7 @@ pub(crate) fn build_for(
                     name: a.name.clone(),
                     concurrency: a.concurrency,
                     ordered: a.ordered,
-                    work: crate::runtime::AsyncWork::Each((a.make)(out.clone())),
+                    work: crate::transform::AsyncWork::Each((a.make)(out.clone())),
                 }));
                 steps.push(PlanStep {
                     describe: format!(

@@ -26,7 +26,7 @@ pub struct Snapshot {
     /// Time since the start.
     pub elapsed: Duration,
     /// Each HTTP stage's counters.
-    pub http: Vec<crate::transform::HttpSnapshot>,
+    pub http: Vec<HttpSnapshot>,
 }
 
 /// Receives progress while a pipeline runs. Called from a runtime task; keep it quick.
@@ -102,7 +102,7 @@ pub struct Report {
     /// The first few rejects, as `file:line: reason`.
     pub first_rejects: Vec<String>,
     /// Each HTTP stage's counters at the end.
-    pub http: Vec<crate::transform::HttpSnapshot>,
+    pub http: Vec<HttpSnapshot>,
     /// How the run ended.
     pub outcome: Outcome,
 }
@@ -219,4 +219,34 @@ impl Report {
             "exit_code": self.exit_code(),
         })
     }
+}
+
+/// A point-in-time view of an HTTP stage (for progress and the report).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpSnapshot {
+    /// The stage's name.
+    pub name: String,
+    /// Requests in flight now.
+    pub in_flight: u64,
+    /// Attempts sent, retries included.
+    pub requests: u64,
+    /// Retries (attempts after the first of a request).
+    pub retries: u64,
+    /// Requests answered from the cache.
+    pub cache_hits: u64,
+    /// Final answers with a 2xx (or 1xx) status.
+    pub status_2xx: u64,
+    /// Final answers with a 3xx status.
+    pub status_3xx: u64,
+    /// Final answers with a 4xx status.
+    pub status_4xx: u64,
+    /// Final answers with a 5xx status.
+    pub status_5xx: u64,
+    /// Requests that failed for good (any final answer other than 2xx, or none at all),
+    /// after their retries: their rows were rejected.
+    pub failed: u64,
+    /// Of those, the requests that got no answer at all (timeouts, connection errors).
+    pub no_answer: u64,
+    /// Latency of attempts, in milliseconds: p50, p95, p99 (0 when none).
+    pub latency_ms: [f64; 3],
 }

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-pub use async_stage::{AsyncFn, AsyncStage, AsyncWork, GroupFn, Outcome as AsyncOutcome};
 pub use rejects::{RejectTarget, RejectWriter, check_reject_path};
 
 use crate::config::OnError;
@@ -38,7 +37,7 @@ use crate::report::{Observer, Outcome, Report, Snapshot};
 use crate::row::{Batch, Row};
 use crate::sink::Sink;
 use crate::source::{Source, SourceRecord};
-use crate::transform::Transform;
+use crate::transform::{AsyncStage, Transform};
 
 /// A stage as the runtime sees it.
 pub enum Stage {

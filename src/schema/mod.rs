@@ -5,96 +5,9 @@
 mod infer;
 mod parse;
 
-use std::fmt;
-use std::str::FromStr;
-
+pub use crate::value::{DataType, UnknownType};
 pub use infer::{Inferrer, TypeSet};
 pub use parse::parse_value;
-
-/// The column types rowflow knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DataType {
-    /// 64-bit signed integer (`int`, `bigint`, `integer`).
-    Int,
-    /// 64-bit float (`float`, `double`, `double precision`, `real`, `float8`).
-    Float,
-    /// Exact decimal, up to 28 significant digits (`decimal`, `numeric`).
-    Decimal,
-    /// Boolean (`bool`, `boolean`).
-    Bool,
-    /// Calendar date, `YYYY-MM-DD` (`date`).
-    Date,
-    /// Instant with a UTC offset, RFC 3339 (`timestamp`, `timestamptz`).
-    Timestamp,
-    /// UTF-8 text (`text`, `varchar`, `string`).
-    Text,
-}
-
-impl DataType {
-    /// Every type, in the order inference prefers them.
-    pub const ALL: [DataType; 7] = [
-        DataType::Int,
-        DataType::Decimal,
-        DataType::Float,
-        DataType::Bool,
-        DataType::Date,
-        DataType::Timestamp,
-        DataType::Text,
-    ];
-
-    /// The canonical name, as printed by `rowflow schema` and accepted in pipeline files.
-    pub fn name(self) -> &'static str {
-        match self {
-            DataType::Int => "int",
-            DataType::Float => "float",
-            DataType::Decimal => "decimal",
-            DataType::Bool => "bool",
-            DataType::Date => "date",
-            DataType::Timestamp => "timestamp",
-            DataType::Text => "text",
-        }
-    }
-
-    /// True for int, float and decimal.
-    pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Int | DataType::Float | DataType::Decimal)
-    }
-}
-
-impl fmt::Display for DataType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Error for an unknown type name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown type `{0}` (expected one of: int, float, decimal, bool, date, timestamp, text)")]
-pub struct UnknownType(pub String);
-
-impl FromStr for DataType {
-    type Err = UnknownType;
-
-    /// Accepts the canonical names and the usual SQL spellings, case-insensitively.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm = s.trim().to_ascii_lowercase();
-        let norm = norm.split_whitespace().collect::<Vec<_>>().join(" ");
-        Ok(match norm.as_str() {
-            "int" | "integer" | "bigint" | "int8" | "int4" | "smallint" | "i64" => DataType::Int,
-            "float" | "double" | "double precision" | "real" | "float8" | "float4" | "f64" => {
-                DataType::Float
-            }
-            "decimal" | "numeric" => DataType::Decimal,
-            "bool" | "boolean" => DataType::Bool,
-            "date" => DataType::Date,
-            "timestamp" | "timestamptz" | "timestamp with time zone" | "datetime" => {
-                DataType::Timestamp
-            }
-            "text" | "varchar" | "string" | "char" | "character varying" => DataType::Text,
-            _ => return Err(UnknownType(s.to_string())),
-        })
-    }
-}
 
 /// A named, typed column.
 #[derive(Debug, Clone, PartialEq, Eq)]

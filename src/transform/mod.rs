@@ -6,16 +6,18 @@
 //! The `http` stage is asynchronous: it plans into work that the runtime runs as an
 //! async stage, with its concurrency bound.
 
+mod async_fn;
 mod compute;
 mod decode;
 mod filter;
 pub mod http;
 mod project;
 
+pub use async_fn::{AsyncFn, AsyncStage, AsyncWork, GroupFn, Outcome as AsyncOutcome};
 pub use compute::{Compute, ComputedColumn, Target};
 pub use decode::{Decode, DecodeOptions};
 pub use filter::Filter;
-pub use http::{HttpSnapshot, HttpStats};
+pub use http::HttpStats;
 pub use project::{Project, ProjectColumn};
 
 use crate::row::Batch;

@@ -20,12 +20,12 @@ use futures::future::BoxFuture;
 
 use self::client::{Caller, CallerOptions};
 use self::response::{Field, Mapping, parse_json};
-pub use self::stats::{HttpSnapshot, HttpStats};
+pub use self::stats::HttpStats;
 use self::template::{Escape, Template};
 use crate::config::{HttpField, HttpSpec};
 use crate::row::{Row, Value};
-use crate::runtime::{AsyncOutcome, AsyncWork};
 use crate::schema::{Column, DataType, Schema};
+use crate::transform::{AsyncOutcome, AsyncWork};
 
 /// A planned HTTP stage: what the runtime runs, the schema after it, its counters.
 pub struct HttpPlan {

@@ -5,6 +5,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::report::HttpSnapshot;
+
 /// Shared counters of one HTTP stage.
 #[derive(Debug)]
 pub struct HttpStats {
@@ -18,36 +20,6 @@ pub struct HttpStats {
     /// (timeouts, connection errors).
     classes: [AtomicU64; 5],
     latency: Mutex<hdrhistogram::Histogram<u64>>,
-}
-
-/// A point-in-time view of an HTTP stage (for progress and the report).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HttpSnapshot {
-    /// The stage's name.
-    pub name: String,
-    /// Requests in flight now.
-    pub in_flight: u64,
-    /// Attempts sent, retries included.
-    pub requests: u64,
-    /// Retries (attempts after the first of a request).
-    pub retries: u64,
-    /// Requests answered from the cache.
-    pub cache_hits: u64,
-    /// Final answers with a 2xx (or 1xx) status.
-    pub status_2xx: u64,
-    /// Final answers with a 3xx status.
-    pub status_3xx: u64,
-    /// Final answers with a 4xx status.
-    pub status_4xx: u64,
-    /// Final answers with a 5xx status.
-    pub status_5xx: u64,
-    /// Requests that failed for good (any final answer other than 2xx, or none at all),
-    /// after their retries: their rows were rejected.
-    pub failed: u64,
-    /// Of those, the requests that got no answer at all (timeouts, connection errors).
-    pub no_answer: u64,
-    /// Latency of attempts, in milliseconds: p50, p95, p99 (0 when none).
-    pub latency_ms: [f64; 3],
 }
 
 impl HttpStats {

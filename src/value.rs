@@ -1,0 +1,216 @@
+//! The typed values rows carry and their types: a leaf that rows, schemas, expressions
+//! and sinks all build on.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use rust_decimal::Decimal;
+
+/// The column types rowflow knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DataType {
+    /// 64-bit signed integer (`int`, `bigint`, `integer`).
+    Int,
+    /// 64-bit float (`float`, `double`, `double precision`, `real`, `float8`).
+    Float,
+    /// Exact decimal, up to 28 significant digits (`decimal`, `numeric`).
+    Decimal,
+    /// Boolean (`bool`, `boolean`).
+    Bool,
+    /// Calendar date, `YYYY-MM-DD` (`date`).
+    Date,
+    /// Instant with a UTC offset, RFC 3339 (`timestamp`, `timestamptz`).
+    Timestamp,
+    /// UTF-8 text (`text`, `varchar`, `string`).
+    Text,
+}
+
+impl DataType {
+    /// Every type, in the order inference prefers them.
+    pub const ALL: [DataType; 7] = [
+        DataType::Int,
+        DataType::Decimal,
+        DataType::Float,
+        DataType::Bool,
+        DataType::Date,
+        DataType::Timestamp,
+        DataType::Text,
+    ];
+
+    /// The canonical name, as printed by `rowflow schema` and accepted in pipeline files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::Int => "int",
+            DataType::Float => "float",
+            DataType::Decimal => "decimal",
+            DataType::Bool => "bool",
+            DataType::Date => "date",
+            DataType::Timestamp => "timestamp",
+            DataType::Text => "text",
+        }
+    }
+
+    /// True for int, float and decimal.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, DataType::Int | DataType::Float | DataType::Decimal)
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Error for an unknown type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown type `{0}` (expected one of: int, float, decimal, bool, date, timestamp, text)")]
+pub struct UnknownType(pub String);
+
+impl FromStr for DataType {
+    type Err = UnknownType;
+
+    /// Accepts the canonical names and the usual SQL spellings, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase();
+        let norm = norm.split_whitespace().collect::<Vec<_>>().join(" ");
+        Ok(match norm.as_str() {
+            "int" | "integer" | "bigint" | "int8" | "int4" | "smallint" | "i64" => DataType::Int,
+            "float" | "double" | "double precision" | "real" | "float8" | "float4" | "f64" => {
+                DataType::Float
+            }
+            "decimal" | "numeric" => DataType::Decimal,
+            "bool" | "boolean" => DataType::Bool,
+            "date" => DataType::Date,
+            "timestamp" | "timestamptz" | "timestamp with time zone" | "datetime" => {
+                DataType::Timestamp
+            }
+            "text" | "varchar" | "string" | "char" | "character varying" => DataType::Text,
+            _ => return Err(UnknownType(s.to_string())),
+        })
+    }
+}
+
+/// One typed value. `Null` is SQL NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// 64-bit signed integer.
+    Int(i64),
+    /// 64-bit float.
+    Float(f64),
+    /// Exact decimal (up to 28 significant digits).
+    Decimal(Decimal),
+    /// Boolean.
+    Bool(bool),
+    /// Calendar date.
+    Date(NaiveDate),
+    /// Instant with the UTC offset it was written with.
+    Timestamp(DateTime<FixedOffset>),
+    /// UTF-8 text.
+    Text(String),
+}
+
+impl Value {
+    /// True for SQL NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The type of a non-null value; `None` for NULL.
+    pub fn data_type(&self) -> Option<DataType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Int(_) => DataType::Int,
+            Value::Float(_) => DataType::Float,
+            Value::Decimal(_) => DataType::Decimal,
+            Value::Bool(_) => DataType::Bool,
+            Value::Date(_) => DataType::Date,
+            Value::Timestamp(_) => DataType::Timestamp,
+            Value::Text(_) => DataType::Text,
+        })
+    }
+}
+
+/// Text form used for display, the reject file and text-typed sinks. NULL prints as
+/// the empty string; timestamps as RFC 3339 with their offset; dates as `YYYY-MM-DD`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Decimal(v) => write!(f, "{v}"),
+            Value::Bool(v) => f.write_str(if *v { "true" } else { "false" }),
+            Value::Date(v) => write_date(f, *v),
+            Value::Timestamp(v) => write_timestamp(f, v),
+            Value::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+fn write_date(f: &mut impl fmt::Write, d: NaiveDate) -> fmt::Result {
+    use chrono::Datelike;
+    let y = d.year();
+    if (0..=9999).contains(&y) {
+        write!(f, "{y:04}-{:02}-{:02}", d.month(), d.day())
+    } else {
+        write!(f, "{y:+05}-{:02}-{:02}", d.month(), d.day())
+    }
+}
+
+/// RFC 3339 with the value's own offset (`+00:00` for UTC), fractional seconds only
+/// when present. Written by hand: this runs for every timestamp a sink stores as text.
+fn write_timestamp(f: &mut impl fmt::Write, t: &DateTime<FixedOffset>) -> fmt::Result {
+    use chrono::Timelike;
+    write_date(f, t.date_naive())?;
+    let (h, m, s) = (t.hour(), t.minute(), t.second());
+    write!(f, "T{h:02}:{m:02}:{s:02}")?;
+    let nanos = t.nanosecond() % 1_000_000_000;
+    if nanos != 0 {
+        if nanos.is_multiple_of(1_000_000) {
+            write!(f, ".{:03}", nanos / 1_000_000)?;
+        } else if nanos.is_multiple_of(1_000) {
+            write!(f, ".{:06}", nanos / 1_000)?;
+        } else {
+            write!(f, ".{nanos:09}")?;
+        }
+    }
+    let off = t.offset().local_minus_utc();
+    let sign = if off < 0 { '-' } else { '+' };
+    let off = off.abs();
+    write!(f, "{sign}{:02}:{:02}", off / 3600, (off % 3600) / 60)
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
