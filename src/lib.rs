@@ -52,7 +52,8 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+#![deny(missing_docs)]
 
 pub mod checkpoint;
 pub mod config;
