@@ -893,9 +893,10 @@ impl Plan {
         }
         let mut stages = self.stages;
         if let Some(enc) = sinks.first().and_then(|s| s.encoder()) {
+            let step: Arc<dyn Transform> = Arc::new(crate::runtime::EncodeStep(enc));
             match stages.last_mut() {
-                Some(Stage::Cpu(ts)) => ts.push(enc),
-                _ => stages.push(Stage::Cpu(vec![enc])),
+                Some(Stage::Cpu(ts)) => ts.push(step),
+                _ => stages.push(Stage::Cpu(vec![step])),
             }
         }
         Ok(Prepared::Run(

@@ -8,6 +8,28 @@ use std::fmt;
 
 pub use crate::value::Value;
 
+/// A batch's rows as a sink's encoder prepared them: a value of the sink's own type,
+/// which only that sink reads back.
+pub struct Encoded(pub Box<dyn std::any::Any + Send>);
+
+impl Encoded {
+    /// `value`, to be read back as a `T` by [`Encoded::take`].
+    pub fn new<T: Send + 'static>(value: T) -> Self {
+        Encoded(Box::new(value))
+    }
+
+    /// The `T` inside, if it is one.
+    pub fn take<T: 'static>(self) -> Option<T> {
+        self.0.downcast::<T>().ok().map(|b| *b)
+    }
+}
+
+impl fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Encoded(..)")
+    }
+}
+
 /// Where a record starts in its input.
 ///
 /// `line` is the physical line where the record starts (1-based; the header, when there
@@ -217,16 +239,9 @@ pub struct Batch {
     /// Position just past the last record of this batch: where a resumed run would
     /// start (`record` is the last record's number).
     pub end: Position,
-    /// Rows encoded by the SQLite sink's encoder (on a worker thread) in its own
-    /// compact format, instead of `rows` (keyed tables).
-    pub encoded: Vec<Vec<u8>>,
-    /// Rows encoded by a server sink's encoder (PostgreSQL `COPY` tuples, MySQL
-    /// `LOAD DATA` lines), back to back, one per row of `rows`.
-    pub packed: PackedRows,
-    /// The key values of each row of `rows`, in key order, back to back, when the sink's
-    /// encoder took them out of the rows (PostgreSQL and MySQL: the sink sorts by them; the
-    /// rows keep no values then).
-    pub keys: Vec<Value>,
+    /// The sink's own encoding of `rows`, made by its encoder on a worker thread (the
+    /// last CPU step): what it holds is the sink's business.
+    pub encoded: Option<Encoded>,
 }
 
 /// Encoded rows back to back in one buffer: a batch of them costs two allocations, not

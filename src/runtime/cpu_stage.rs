@@ -27,6 +27,19 @@ pub(super) struct CpuRun {
     pub drain: bool,
 }
 
+/// A sink's encoder as the last step of a CPU stage.
+pub struct EncodeStep(pub Arc<dyn crate::sink::Encode>);
+
+impl Transform for EncodeStep {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+
+    fn apply(&self, batch: &mut Batch) {
+        self.0.encode(batch);
+    }
+}
+
 pub(super) async fn run(
     transforms: Arc<Vec<Arc<dyn Transform>>>,
     mut rx: mpsc::Receiver<Batch>,

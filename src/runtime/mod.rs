@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+pub use cpu_stage::EncodeStep;
 pub use rejects::{RejectTarget, RejectWriter, check_reject_path};
 
 use crate::config::OnError;

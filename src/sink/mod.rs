@@ -85,6 +85,40 @@ impl Written {
     }
 }
 
+/// Prepares rows for a sink on the worker threads, as the run's last CPU step, so that
+/// the sink thread (the critical path) does as little as possible: the sink's own
+/// encoding goes into [`Batch::encoded`], and failing rows into `batch.rejected`.
+pub trait Encode: Send + Sync {
+    /// A short description, for plans.
+    fn describe(&self) -> String;
+    /// Encode the rows of `batch`.
+    fn encode(&self, batch: &mut Batch);
+}
+
+/// Rows a server sink's encoder packed (PostgreSQL `COPY` tuples, MySQL `LOAD DATA`
+/// lines), one per row, with the key values taken out of the rows (the sink sorts by
+/// them; the rows keep no values then).
+pub(crate) struct Packed {
+    /// The encoded rows, back to back.
+    pub rows: crate::row::PackedRows,
+    /// The rows' key values, in key order, back to back.
+    pub keys: Vec<crate::row::Value>,
+}
+
+impl Packed {
+    /// What `batch`'s encoder packed (nothing when its rows came unencoded).
+    pub(crate) fn take(batch: &mut Batch) -> Packed {
+        batch
+            .encoded
+            .take()
+            .and_then(crate::row::Encoded::take::<Packed>)
+            .unwrap_or(Packed {
+                rows: crate::row::PackedRows::default(),
+                keys: Vec::new(),
+            })
+    }
+}
+
 /// A destination for rows.
 ///
 /// A sink may write rows at once or hold some back (e.g. to sort them by key); every
@@ -98,9 +132,8 @@ impl Written {
 /// runtime then calls `reconnect` (with backoff) until it succeeds, and retries a
 /// failed `commit`.
 pub trait Sink: Send {
-    /// A transform that prepares rows for this sink on the worker threads (the last CPU
-    /// stage), so the sink thread does as little as possible.
-    fn encoder(&self) -> Option<Arc<dyn crate::transform::Transform>> {
+    /// What prepares rows for this sink on the worker threads (see [`Encode`]).
+    fn encoder(&self) -> Option<Arc<dyn Encode>> {
         None
     }
     /// Take the rows of `batch` into the open transaction (opening one if needed).

@@ -830,12 +830,12 @@ impl SqliteEncode {
     }
 }
 
-impl crate::transform::Transform for SqliteEncode {
+impl crate::sink::Encode for SqliteEncode {
     fn describe(&self) -> String {
         "encode for sqlite".into()
     }
 
-    fn apply(&self, batch: &mut Batch) {
+    fn encode(&self, batch: &mut Batch) {
         let mut failed = Vec::new();
         for (n, row) in batch.rows.iter_mut().enumerate() {
             for v in &mut row.values {
@@ -853,7 +853,8 @@ impl crate::transform::Transform for SqliteEncode {
         }
         batch.reject_indexes(failed);
         if !self.key_idx.is_empty() {
-            batch.encoded = batch.rows.iter().map(encode_row).collect();
+            let blobs: Vec<Vec<u8>> = batch.rows.iter().map(encode_row).collect();
+            batch.encoded = Some(crate::row::Encoded::new(blobs));
             batch.rows.clear();
         }
     }
@@ -869,7 +870,7 @@ fn is_row_error(e: &rusqlite::Error) -> bool {
 }
 
 impl Sink for SqliteSink {
-    fn encoder(&self) -> Option<std::sync::Arc<dyn crate::transform::Transform>> {
+    fn encoder(&self) -> Option<std::sync::Arc<dyn crate::sink::Encode>> {
         Some(self.encode.clone())
     }
 
@@ -881,15 +882,20 @@ impl Sink for SqliteSink {
             self.in_tx = true;
         }
         let mut out = Written::default();
+        let mut blobs: Vec<Vec<u8>> = batch
+            .encoded
+            .take()
+            .and_then(crate::row::Encoded::take)
+            .unwrap_or_default();
         for row in std::mem::take(&mut batch.rows) {
             match unstorable(&row, &self.key_idx, &self.names) {
                 Some(reason) => out.rejected.push(reject(row, reason)),
                 // Keyed rows normally arrive encoded; encode stragglers here.
-                None if !self.key_idx.is_empty() => batch.encoded.push(encode_row(&row)),
+                None if !self.key_idx.is_empty() => blobs.push(encode_row(&row)),
                 None => self.held.push(row),
             }
         }
-        for blob in std::mem::take(&mut batch.encoded) {
+        for blob in blobs {
             let key = if self.order_by_key {
                 blob_key(&self.key_idx, &blob)
             } else {

@@ -272,12 +272,12 @@ impl MyEncode {
     }
 }
 
-impl crate::transform::Transform for MyEncode {
+impl crate::sink::Encode for MyEncode {
     fn describe(&self) -> String {
         "check for mysql".into()
     }
 
-    fn apply(&self, batch: &mut Batch) {
+    fn encode(&self, batch: &mut Batch) {
         let failed: Vec<(usize, String)> = batch
             .rows
             .iter_mut()
@@ -298,8 +298,10 @@ impl crate::transform::Transform for MyEncode {
             take_keys(r, &self.key_idx, &mut keys);
         }
         packed.trim();
-        batch.packed = packed;
-        batch.keys = keys;
+        batch.encoded = Some(crate::row::Encoded::new(crate::sink::Packed {
+            rows: packed,
+            keys,
+        }));
     }
 }
 
@@ -1191,7 +1193,7 @@ impl MySink {
 }
 
 impl Sink for MySink {
-    fn encoder(&self) -> Option<Arc<dyn crate::transform::Transform>> {
+    fn encoder(&self) -> Option<Arc<dyn crate::sink::Encode>> {
         Some(self.encode.clone())
     }
 
@@ -1202,13 +1204,14 @@ impl Sink for MySink {
         };
         let encode = self.encode.clone();
         // Key values: taken out by the encoder, or (rows encoded just now) here.
-        let mut keys = std::mem::take(&mut batch.keys);
-        if batch.packed.len() != batch.rows.len() {
+        let packed = crate::sink::Packed::take(batch);
+        let mut keys = packed.keys;
+        if packed.rows.len() != batch.rows.len() {
             keys.clear();
         }
         let (rows, tuples) = encoded_rows(
             std::mem::take(&mut batch.rows),
-            std::mem::take(&mut batch.packed),
+            packed.rows,
             &mut out,
             |row| {
                 encode.check(&mut row.values)?;

@@ -117,7 +117,7 @@ pub(crate) const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The trailer of a binary COPY stream.
 pub(crate) const BINARY_TRAILER: &[u8] = &[0xff, 0xff];
 
-impl crate::transform::Transform for PgEncode {
+impl crate::sink::Encode for PgEncode {
     fn describe(&self) -> String {
         format!(
             "encode for postgres ({} COPY)",
@@ -125,7 +125,7 @@ impl crate::transform::Transform for PgEncode {
         )
     }
 
-    fn apply(&self, batch: &mut Batch) {
+    fn encode(&self, batch: &mut Batch) {
         let mut failed = Vec::new();
         let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 256);
         let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
@@ -137,8 +137,10 @@ impl crate::transform::Transform for PgEncode {
         }
         batch.reject_indexes(failed);
         packed.trim();
-        batch.packed = packed;
-        batch.keys = keys;
+        batch.encoded = Some(crate::row::Encoded::new(crate::sink::Packed {
+            rows: packed,
+            keys,
+        }));
     }
 }
 

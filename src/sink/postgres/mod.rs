@@ -915,7 +915,7 @@ fn copy_line(context: &str, rel: &str) -> (Option<usize>, Option<String>) {
 }
 
 impl Sink for PgSink {
-    fn encoder(&self) -> Option<Arc<dyn crate::transform::Transform>> {
+    fn encoder(&self) -> Option<Arc<dyn crate::sink::Encode>> {
         Some(self.encode.clone())
     }
 
@@ -926,13 +926,14 @@ impl Sink for PgSink {
         };
         let encode = self.encode.clone();
         // Key values: taken out by the encoder, or (rows encoded just now) here.
-        let mut keys = std::mem::take(&mut batch.keys);
-        if batch.packed.len() != batch.rows.len() {
+        let packed = crate::sink::Packed::take(batch);
+        let mut keys = packed.keys;
+        if packed.rows.len() != batch.rows.len() {
             keys.clear();
         }
         let (rows, tuples) = encoded_rows(
             std::mem::take(&mut batch.rows),
-            std::mem::take(&mut batch.packed),
+            packed.rows,
             &mut out,
             |row| {
                 let t = encode.encode(&row.values)?;
