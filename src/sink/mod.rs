@@ -5,10 +5,10 @@
 //! Sinks are blocking and run on a thread of their own.
 
 mod dialect;
-mod held;
 pub mod lock;
 mod mysql;
 mod postgres;
+mod server;
 mod spill;
 mod sqlite;
 mod sqlite_stmt;
@@ -17,8 +17,6 @@ pub(crate) mod url;
 pub use crate::redact::{redact_text, redact_url};
 pub use dialect::quote_ident;
 pub use lock::{LoadLock, LockCheck};
-pub use mysql::MySink;
-pub use postgres::PgSink;
 pub use sqlite::{SqliteEncode, SqliteSink};
 pub use url::SinkTarget;
 
@@ -180,14 +178,14 @@ pub fn open_sink(
 ) -> Result<Box<dyn Sink>> {
     match target {
         SinkTarget::Sqlite { path } => Ok(Box::new(SqliteSink::open(path, opts)?)),
-        SinkTarget::Postgres { url } => Ok(Box::new(PgSink::open(
+        SinkTarget::Postgres { url } => Ok(Box::new(postgres::open(
             url,
             opts,
             checkpoint.clone(),
             writer,
             writers,
         )?)),
-        SinkTarget::Mysql { url } => Ok(Box::new(MySink::open(
+        SinkTarget::Mysql { url } => Ok(Box::new(mysql::open(
             url,
             opts,
             checkpoint.clone(),

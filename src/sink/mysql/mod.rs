@@ -14,201 +14,42 @@
 //! - The session runs in strict mode (`STRICT_ALL_TABLES`), so a value that does not fit
 //!   is an error, never silently truncated, and in UTC (`time_zone = '+00:00'`).
 //! - `upsert` is `INSERT ... ON DUPLICATE KEY UPDATE` (the last occurrence wins).
-//! - Lost connections, deadlocks and lock timeouts: the sink reconnects, checks its
-//!   checkpoint row to learn whether an interrupted `COMMIT` happened, and otherwise
-//!   replays its open transaction.
+//! - Lost connections, deadlocks and lock timeouts: held rows, commit with checkpoint,
+//!   commit in doubt and replay are the server protocol's ([`crate::sink::server`]);
+//!   this driver says how MySQL does each step.
 //! - MySQL's DDL is not transactional. `replace` loads into a new table and swaps it in
 //!   (`RENAME TABLE`) right after the first commit, so a run that fails before its
 //!   first commit leaves the old table; `create` creates the table at the start and
 //!   `truncate = true` empties it at the start.
 
-mod line;
+mod conn;
+mod encode;
 mod lock;
 mod table;
 
 use std::sync::Arc;
 
+use mysql::Conn;
 use mysql::prelude::Queryable;
-use mysql::{Conn, OptsBuilder};
 
-use self::line::{infile_row, line_params};
+use self::conn::{MyConnect, describe, is_connection_error, is_row_error};
+use self::encode::{MyEncode, infile_row, line_params};
 pub(crate) use self::lock::lock;
 use self::table::{MyName, quote};
-use super::held::{Chunk, Held, encoded_rows, held_key_order, take_keys};
+use super::server::{Chunk, Driver, Held, Hold, ServerSink, Tx, held_key_order};
 use super::spill::{Runs, SortKey, blob_key, decode_keyed, encode_keyed, keyed_payload};
-use super::{Sink, SinkOptions, TableStatus, Written};
+use super::{LockCheck, SinkOptions, TableStatus, Written};
 use crate::checkpoint::CommitRecord;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
-use crate::redact::{redact_url, scrub, url_secrets};
-use crate::row::{Batch, PackedRows, Rejected, Value};
+use crate::redact::scrub;
+use crate::row::{PackedRows, Rejected, Row, Value};
 use crate::schema::DataType;
 use crate::sink::sink_err;
 
 /// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
 /// rows 3.7 s, 200 rows 2.3 s, 1,000 rows 3.1 s; huge statements are slower.
 const ROWS_PER_STATEMENT: usize = 250;
-
-/// A parsed MySQL URL.
-struct MyConnect {
-    opts: mysql::Opts,
-    display: String,
-    /// The URL's secrets, scrubbed from messages.
-    secrets: Vec<String>,
-}
-
-impl MyConnect {
-    /// Parse `mysql://user:password@host:port/db`. TLS: `ssl-mode=DISABLED` (default),
-    /// `REQUIRED` (encrypted, certificate not checked), `VERIFY_CA`, `VERIFY_IDENTITY`,
-    /// `ssl-ca=PATH` for the trusted roots, and `ssl-cert=PATH` with `ssl-key=PATH` for a
-    /// client certificate (PEM) when the server asks for one (`REQUIRE X509`).
-    fn parse(url: &str) -> Result<Self> {
-        let display = redact_url(url);
-        let secrets = url_secrets(url);
-        let bad = |m: String| Error::Config(scrub(&format!("sink url {display}: {m}"), &secrets));
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut kept = Vec::new();
-        let mut ssl: Option<mysql::SslOpts> = None;
-        let mut ca = None;
-        let (mut cert, mut key) = (None, None);
-        for kv in query.split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            match k.replace('_', "-").to_ascii_lowercase().as_str() {
-                "ssl-mode" | "sslmode" => {
-                    ssl = match v.to_ascii_uppercase().replace('-', "_").as_str() {
-                        "DISABLED" | "DISABLE" => None,
-                        "REQUIRED" | "REQUIRE" => Some(
-                            mysql::SslOpts::default()
-                                .with_danger_accept_invalid_certs(true)
-                                .with_danger_skip_domain_validation(true),
-                        ),
-                        "VERIFY_CA" => {
-                            Some(mysql::SslOpts::default().with_danger_skip_domain_validation(true))
-                        }
-                        "VERIFY_IDENTITY" | "VERIFY_FULL" => Some(mysql::SslOpts::default()),
-                        other => {
-                            return Err(bad(format!(
-                                "ssl-mode={other} is not one of DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
-                            )));
-                        }
-                    }
-                }
-                "ssl-ca" | "sslrootcert" => ca = Some(crate::redact::percent_decode(v)),
-                "ssl-cert" | "sslcert" => cert = Some(crate::redact::percent_decode(v)),
-                "ssl-key" | "sslkey" => key = Some(crate::redact::percent_decode(v)),
-                _ => kept.push(kv),
-            }
-        }
-        let rebuilt = if kept.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        };
-        let opts = mysql::Opts::from_url(&rebuilt).map_err(|e| bad(e.to_string()))?;
-        if let (Some(s), Some(ca)) = (ssl.as_mut(), ca) {
-            *s = s
-                .clone()
-                .with_root_cert_path(Some(std::path::PathBuf::from(ca)));
-        }
-        match (cert, key) {
-            (None, None) => {}
-            (Some(cert), Some(key)) => {
-                // Opened here, so that a missing or unreadable file is a clear error now
-                // (not a failed connection on every attempt).
-                for (what, path) in [("ssl-cert", &cert), ("ssl-key", &key)] {
-                    std::fs::File::open(path).map_err(|e| bad(format!("{what} {path}: {e}")))?;
-                }
-                let Some(s) = ssl.as_mut() else {
-                    return Err(bad(
-                        "ssl-cert and ssl-key need TLS: add ssl-mode=REQUIRED, VERIFY_CA or VERIFY_IDENTITY".into(),
-                    ));
-                };
-                *s = s
-                    .clone()
-                    .with_client_identity(Some(mysql::ClientIdentity::new(
-                        std::path::PathBuf::from(cert),
-                        std::path::PathBuf::from(key),
-                    )));
-            }
-            _ => return Err(bad("ssl-cert and ssl-key go together".into())),
-        }
-        let opts: mysql::Opts = OptsBuilder::from_opts(opts)
-            .ssl_opts(ssl)
-            .tcp_connect_timeout(Some(std::time::Duration::from_secs(10)))
-            .read_timeout(Some(std::time::Duration::from_secs(600)))
-            .stmt_cache_size(64)
-            .init(vec![
-                "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
-                 ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
-                "SET SESSION time_zone = '+00:00'",
-                // Fewer gap locks, so parallel writers do not deadlock each other.
-                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                "SET NAMES utf8mb4",
-            ])
-            .into();
-        Ok(MyConnect {
-            opts,
-            display,
-            secrets,
-        })
-    }
-
-    fn connect(&self) -> Result<Conn> {
-        Conn::new(self.opts.clone()).map_err(|e| self.error(&e, "connecting"))
-    }
-
-    fn error(&self, e: &mysql::Error, doing: &str) -> Error {
-        crate::sink::destination_error(
-            &self.display,
-            &self.secrets,
-            format!("{doing}: {}", describe(e)),
-            is_connection_error(e),
-        )
-    }
-}
-
-fn describe(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::MySqlError(m) => format!("{} (MySQL error {})", m.message, m.code),
-        other => other.to_string(),
-    }
-}
-
-/// Lost connections, and errors after which the server has rolled the transaction
-/// back (deadlock) or may have (lock wait timeout): reconnect and replay.
-fn is_connection_error(e: &mysql::Error) -> bool {
-    match e {
-        mysql::Error::MySqlError(m) => matches!(
-            m.code,
-            1053 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013 | 4031 | 1040
-        ),
-        mysql::Error::IoError(_) | mysql::Error::CodecError(_) => true,
-        mysql::Error::DriverError(d) => !matches!(
-            d,
-            mysql::DriverError::MismatchedStmtParams(..)
-                | mysql::DriverError::Params(_)
-                | mysql::DriverError::MixedParams
-        ),
-        _ => false,
-    }
-}
-
-/// A server error about the row's values: the statement changed nothing, and
-/// bisecting finds the row.
-fn is_row_error(e: &mysql::Error) -> bool {
-    matches!(
-        e,
-        mysql::Error::MySqlError(m) if matches!(
-            m.code,
-            1048 | 1062 | 1264 | 1265 | 1292 | 1300 | 1364 | 1365 | 1366 | 1367 | 1406 | 1411
-                | 1451 | 1452 | 1690 | 3819 | 4025 | 1918 | 3140
-                // A partition for the value missing, a duplicate entry reported with the
-                // key's name or in an unknown index, and a trigger's `SIGNAL SQLSTATE
-                // '45000'` refusing the row.
-                | 1526 | 1586 | 1859 | 1644
-        )
-    )
-}
 
 /// Do rowflow and the server agree on which key values are equal? Only then may rows be
 /// reordered by key (the sort keeps the input order among keys rowflow calls equal, and
@@ -225,84 +66,6 @@ fn exact_keys(opts: &SinkOptions) -> bool {
             .find(|c| &c.name == k)
             .is_some_and(|c| matches!(c.data_type, D::Int | D::Date | D::Bool))
     })
-}
-
-/// Checks and normalises values on the worker threads: NULL keys and NaN/infinite
-/// floats are row errors, timestamps become UTC, dates must be within year 1..9999.
-pub(crate) struct MyEncode {
-    names: Vec<String>,
-    key_idx: Vec<usize>,
-}
-
-impl MyEncode {
-    fn check(&self, values: &mut [Value]) -> std::result::Result<(), String> {
-        for &k in &self.key_idx {
-            if values.get(k).is_none_or(Value::is_null) {
-                return Err(format!(
-                    "sink: key column {:?} is NULL (a key identifies the row; it cannot be NULL)",
-                    self.names[k]
-                ));
-            }
-        }
-        for (i, v) in values.iter_mut().enumerate() {
-            let bad = |m: &str| format!("sink: column {:?}: {m}", self.names[i]);
-            match v {
-                Value::Float(f) if !f.is_finite() => {
-                    return Err(bad(&format!(
-                        "{f} cannot be stored in MySQL (no NaN or infinity)"
-                    )));
-                }
-                Value::Timestamp(t) => {
-                    let utc =
-                        t.with_timezone(&chrono::FixedOffset::east_opt(0).unwrap_or(*t.offset()));
-                    if !(1..=9999).contains(&chrono::Datelike::year(&utc)) {
-                        return Err(bad(
-                            "timestamp out of MySQL's range (years 1 to 9999 in UTC)",
-                        ));
-                    }
-                    *t = utc;
-                }
-                Value::Date(d) if !(1..=9999).contains(&chrono::Datelike::year(d)) => {
-                    return Err(bad("date out of MySQL's range (years 1 to 9999)"));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-}
-
-impl crate::sink::Encode for MyEncode {
-    fn describe(&self) -> String {
-        "check for mysql".into()
-    }
-
-    fn encode(&self, batch: &mut Batch) {
-        let failed: Vec<(usize, String)> = batch
-            .rows
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(n, r)| self.check(&mut r.values).err().map(|e| (n, e)))
-            .collect();
-        batch.reject_indexes(failed);
-        let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 192);
-        let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
-        for r in &mut batch.rows {
-            packed
-                .push_with(|b| {
-                    infile_row(b, &r.values);
-                    Ok::<(), ()>(())
-                })
-                .expect("infile_row does not fail");
-            // The INSERT fallback binds the line's fields ([`line_params`]).
-            take_keys(r, &self.key_idx, &mut keys);
-        }
-        packed.trim();
-        batch.encoded = Some(crate::row::Encoded::new(crate::sink::Packed {
-            rows: packed,
-            keys,
-        }));
-    }
 }
 
 /// Keyed tables: rows a writer holds in memory before it sorts them into a run and
@@ -329,7 +92,10 @@ struct Spilled {
 type Refused = Vec<(usize, String)>;
 
 /// Writes rows into one MySQL/MariaDB table.
-pub struct MySink {
+pub(crate) type MySink = ServerSink<MyDriver>;
+
+/// MySQL's side of the server protocol.
+pub(crate) struct MyDriver {
     connect: MyConnect,
     conn: Conn,
     /// The table rows go into now (the new table, for `replace`, until the swap).
@@ -345,18 +111,8 @@ pub struct MySink {
     packet: usize,
     /// The columns' types (the `INSERT` fallback binds the lines' fields by them).
     types: Vec<DataType>,
-    in_tx: bool,
-    /// The open transaction's rows in memory.
-    held: Held,
     /// The open transaction's rows spilled to temporary files (keyed tables).
     spilled: Spilled,
-    /// What an unfinished replay found so far (kept across attempts).
-    replayed: Written,
-    /// A `COMMIT` whose outcome is unknown (connection lost): its run and transaction
-    /// number, and the server session that sent it (which may still be running it).
-    in_doubt: Option<(String, u64, Option<Session>)>,
-    /// The server session of the current connection.
-    session: Option<Session>,
     /// `replace`: swap the new table in after the first commit.
     swap_pending: bool,
     checkpoint: crate::checkpoint::Identity,
@@ -627,234 +383,167 @@ pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
     }
 }
 
-impl MySink {
-    /// Connect, check the table against the rows and prepare it. Writers other than 0
-    /// find it prepared.
-    pub fn open(
-        url: &str,
-        opts: &SinkOptions,
-        checkpoint: crate::checkpoint::Identity,
-        writer: u32,
-        writers: u32,
-    ) -> Result<Self> {
-        let connect = MyConnect::parse(url)?;
-        let mut conn = connect.connect()?;
-        let display = connect.display.clone();
-        let t = table::parse_name(&opts.table).map_err(|e| sink_err(&display, e))?;
-        let ddl = |conn: &mut Conn, sql: &str| {
-            conn.query_drop(sql)
-                .map_err(|e| connect.error(&e, "preparing the table"))
-        };
-        let read = |e: mysql::Error| connect.error(&e, "reading the table's definition");
-        let new_table = t.sibling(&format!("{}__rowflow_new", t.name));
-        if opts.resuming
-            && writer == 0
-            && table::table_columns(&mut conn, &new_table)
-                .map_err(read)?
-                .is_some()
-        {
-            // The interrupted run committed into the new table of a `replace` but was
-            // stopped before swapping it in: swap it in now.
-            swap_tables(&mut conn, &t, &new_table)
-                .map_err(|e| connect.error(&e, "swapping in the new table"))?;
+/// Connect, check the table against the rows and prepare it. Writers other than 0 find
+/// it prepared.
+pub fn open(
+    url: &str,
+    opts: &SinkOptions,
+    checkpoint: crate::checkpoint::Identity,
+    writer: u32,
+    writers: u32,
+) -> Result<MySink> {
+    let connect = MyConnect::parse(url)?;
+    let mut conn = connect.connect()?;
+    let display = connect.display.clone();
+    let t = table::parse_name(&opts.table).map_err(|e| sink_err(&display, e))?;
+    let ddl = |conn: &mut Conn, sql: &str| {
+        conn.query_drop(sql)
+            .map_err(|e| connect.error(&e, "preparing the table"))
+    };
+    let read = |e: mysql::Error| connect.error(&e, "reading the table's definition");
+    let new_table = t.sibling(&format!("{}__rowflow_new", t.name));
+    if opts.resuming
+        && writer == 0
+        && table::table_columns(&mut conn, &new_table)
+            .map_err(read)?
+            .is_some()
+    {
+        // The interrupted run committed into the new table of a `replace` but was
+        // stopped before swapping it in: swap it in now.
+        swap_tables(&mut conn, &t, &new_table)
+            .map_err(|e| connect.error(&e, "swapping in the new table"))?;
+    }
+    let existing = table::table_columns(&mut conn, &t).map_err(read)?;
+    if existing.is_some() && opts.mode == WriteMode::Replace && writer == 0 {
+        let deps = table::dependents(&mut conn, &t).map_err(read)?;
+        if !deps.is_empty() {
+            return Err(sink_err(&display, table::cannot_replace(&t, &deps)));
         }
-        let existing = table::table_columns(&mut conn, &t).map_err(read)?;
-        if existing.is_some() && opts.mode == WriteMode::Replace && writer == 0 {
-            let deps = table::dependents(&mut conn, &t).map_err(read)?;
-            if !deps.is_empty() {
-                return Err(sink_err(&display, table::cannot_replace(&t, &deps)));
-            }
+    }
+    let mut into = t.clone();
+    let mut swap_pending = false;
+    let collation = table::exact_collation(&mut conn)
+        .map_err(|e| connect.error(&e, "reading the server's collations"))?;
+    match (existing, opts.mode) {
+        // Writer 0 prepared the table before this one opened.
+        (_, _) if writer > 0 => {}
+        (Some(_), WriteMode::Create) => {
+            return Err(sink_err(
+                &display,
+                format!("table {} already exists (mode = \"create\")", t.sql()),
+            ));
         }
-        let mut into = t.clone();
-        let mut swap_pending = false;
-        let collation = table::exact_collation(&mut conn)
-            .map_err(|e| connect.error(&e, "reading the server's collations"))?;
-        match (existing, opts.mode) {
-            // Writer 0 prepared the table before this one opened.
-            (_, _) if writer > 0 => {}
-            (Some(_), WriteMode::Create) => {
-                return Err(sink_err(
-                    &display,
-                    format!("table {} already exists (mode = \"create\")", t.sql()),
-                ));
-            }
-            (Some(_), WriteMode::Replace) if writers > 1 => {
-                ddl(&mut conn, &format!("DROP TABLE {}", t.sql()))?;
-                ddl(&mut conn, &table::create_sql(&t, opts, collation))?;
-            }
-            (Some(_), WriteMode::Replace) => {
-                into = new_table.clone();
-                ddl(&mut conn, &format!("DROP TABLE IF EXISTS {}", into.sql()))?;
-                ddl(&mut conn, &table::create_sql(&into, opts, collation))?;
-                swap_pending = true;
-            }
-            (None, _) => {
-                match conn.query_drop(table::create_sql(&t, opts, collation)) {
-                    Ok(()) => {}
-                    // Another run created it between the look above and now.
-                    Err(mysql::Error::MySqlError(m)) if m.code == 1050 => {
-                        return Err(sink_err(
-                            &display,
-                            format!(
-                                "table {} was created by another run while this one started (it \
-                                 did not exist when this run planned it); nothing was written: run \
-                                 again to load into it",
-                                t.sql()
-                            ),
-                        ));
-                    }
-                    Err(e) => return Err(connect.error(&e, "preparing the table")),
-                }
-            }
-            (Some(cols), mode) => {
-                let unique = mode != WriteMode::Upsert
-                    || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
-                let engine = table::non_transactional_engine(&mut conn, &t).map_err(read)?;
-                let problems = table::incompatibilities(opts, &cols, unique, engine.as_deref());
-                if !problems.is_empty() {
+        (Some(_), WriteMode::Replace) if writers > 1 => {
+            ddl(&mut conn, &format!("DROP TABLE {}", t.sql()))?;
+            ddl(&mut conn, &table::create_sql(&t, opts, collation))?;
+        }
+        (Some(_), WriteMode::Replace) => {
+            into = new_table.clone();
+            ddl(&mut conn, &format!("DROP TABLE IF EXISTS {}", into.sql()))?;
+            ddl(&mut conn, &table::create_sql(&into, opts, collation))?;
+            swap_pending = true;
+        }
+        (None, _) => {
+            match conn.query_drop(table::create_sql(&t, opts, collation)) {
+                Ok(()) => {}
+                // Another run created it between the look above and now.
+                Err(mysql::Error::MySqlError(m)) if m.code == 1050 => {
                     return Err(sink_err(
                         &display,
                         format!(
-                            "table {} is not compatible: {}",
-                            t.sql(),
-                            problems.join("; ")
+                            "table {} was created by another run while this one started (it \
+                             did not exist when this run planned it); nothing was written: run \
+                             again to load into it",
+                            t.sql()
                         ),
                     ));
                 }
-                if opts.truncate {
-                    ddl(&mut conn, &format!("TRUNCATE TABLE {}", t.sql()))?;
-                }
+                Err(e) => return Err(connect.error(&e, "preparing the table")),
             }
         }
-        // The checkpoint table, made only when missing: a user who may write the table
-        // but not create tables can load once it is there (see the error's hint).
-        if writer == 0 {
-            let ck = t.sibling(crate::checkpoint::TABLE);
-            let exists = table::exists(&mut conn, &ck)
-                .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
-            if !exists {
-                let sql = table::checkpoint_table_sql(&t);
-                conn.query_drop(&sql).map_err(|e| {
-                    let denied = matches!(&e, mysql::Error::MySqlError(m) if m.code == 1142);
-                    let hint = if denied {
-                        format!(
-                            " (rowflow keeps its checkpoints in {ck}, in the table's database; \
-                             if it is missing, create it once as a user who may, with: {sql}; \
-                             then GRANT SELECT, INSERT, UPDATE, DELETE ON {ck} to this user)",
-                            ck = ck.sql()
-                        )
-                    } else {
-                        String::new()
-                    };
-                    connect.error(&e, &format!("creating the checkpoint table{hint}"))
-                })?;
-            }
-        }
-        let packet: u64 = conn
-            .query_first("SELECT @@max_allowed_packet")
-            .map_err(|e| connect.error(&e, "reading max_allowed_packet"))?
-            .unwrap_or(4 << 20);
-        let ncols = opts.schema.len().max(1);
-        // Rows per statement: the placeholder limit (the bytes are measured per row
-        // when a statement is made, see `statements`).
-        let chunk_rows = (65_535 / ncols).clamp(1, ROWS_PER_STATEMENT);
-        let infile = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut conn = with_infile(conn, &infile);
-        let session = session_of(&mut conn);
-        Ok(MySink {
-            session,
-            load_data: true,
-            infile,
-            connect,
-            conn,
-            into,
-            table: t,
-            encode: Arc::new(MyEncode {
-                names: opts.schema.names().map(String::from).collect(),
-                key_idx: opts
-                    .key
-                    .iter()
-                    .filter_map(|k| opts.schema.index_of(k))
-                    .collect(),
-            }),
-            opts: opts.clone(),
-            chunk_rows,
-            packet: packet as usize,
-            types: opts.schema.columns.iter().map(|c| c.data_type).collect(),
-            in_tx: false,
-            held: Held::default(),
-            spilled: Spilled::default(),
-            replayed: Written::default(),
-            in_doubt: None,
-            swap_pending,
-            checkpoint,
-            writer,
-        })
-    }
-
-    /// Before a commit: does this run still hold the load's lock? When its connection is
-    /// gone (a server restart, a closed session), this connection takes the lock over,
-    /// unless another run holds it now: then the run stops before it commits.
-    fn check_lock(&mut self) -> Result<()> {
-        let shared = self.opts.lock.clone();
-        let mut check = shared.lock().unwrap_or_else(|p| p.into_inner());
-        let crate::sink::LockCheck::Mysql { key, conn } = &mut *check else {
-            return Ok(());
-        };
-        let doing = "checking the lock of this load";
-        let holder: Option<Option<u64>> = self
-            .conn
-            .exec_first("SELECT IS_USED_LOCK(?)", (key.clone(),))
-            .map_err(|e| self.err(&e, doing))?;
-        if holder.flatten() == Some(*conn) {
-            return Ok(());
-        }
-        let got: Option<(Option<i64>, u64)> = self
-            .conn
-            .exec_first("SELECT GET_LOCK(?, 0), CONNECTION_ID()", (key.clone(),))
-            .map_err(|e| self.err(&e, doing))?;
-        match got {
-            Some((Some(1), id)) => *conn = id,
-            _ => {
-                return Err(crate::sink::lock::lost(
-                    &self.connect.display,
-                    crate::sink::lock::SESSION_CLOSED,
+        (Some(cols), mode) => {
+            let unique = mode != WriteMode::Upsert
+                || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
+            let engine = table::non_transactional_engine(&mut conn, &t).map_err(read)?;
+            let problems = table::incompatibilities(opts, &cols, unique, engine.as_deref());
+            if !problems.is_empty() {
+                return Err(sink_err(
+                    &display,
+                    format!(
+                        "table {} is not compatible: {}",
+                        t.sql(),
+                        problems.join("; ")
+                    ),
                 ));
             }
+            if opts.truncate {
+                ddl(&mut conn, &format!("TRUNCATE TABLE {}", t.sql()))?;
+            }
         }
-        // Taken over: no other run may have committed to this load while it was free.
-        let id = &self.checkpoint;
-        let runs: Vec<String> = self
-            .conn
-            .exec(
-                format!(
-                    "SELECT DISTINCT run_id FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
-                    self.table.sibling(crate::checkpoint::TABLE).sql()
-                ),
-                (id.pipeline.clone(), id.table.clone(), id.input_id.clone()),
-            )
-            .map_err(|e| self.err(&e, doing))?;
-        if runs.iter().any(|r| !self.opts.known_runs.contains(r)) {
-            return Err(crate::sink::lock::lost(
-                &self.connect.display,
-                "another run of the load committed while its session was gone",
-            ));
-        }
-        Ok(())
     }
+    // The checkpoint table, made only when missing: a user who may write the table
+    // but not create tables can load once it is there (see the error's hint).
+    if writer == 0 {
+        let ck = t.sibling(crate::checkpoint::TABLE);
+        let exists = table::exists(&mut conn, &ck)
+            .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
+        if !exists {
+            let sql = table::checkpoint_table_sql(&t);
+            conn.query_drop(&sql).map_err(|e| {
+                let denied = matches!(&e, mysql::Error::MySqlError(m) if m.code == 1142);
+                let hint = if denied {
+                    format!(
+                        " (rowflow keeps its checkpoints in {ck}, in the table's database; \
+                         if it is missing, create it once as a user who may, with: {sql}; \
+                         then GRANT SELECT, INSERT, UPDATE, DELETE ON {ck} to this user)",
+                        ck = ck.sql()
+                    )
+                } else {
+                    String::new()
+                };
+                connect.error(&e, &format!("creating the checkpoint table{hint}"))
+            })?;
+        }
+    }
+    let packet: u64 = conn
+        .query_first("SELECT @@max_allowed_packet")
+        .map_err(|e| connect.error(&e, "reading max_allowed_packet"))?
+        .unwrap_or(4 << 20);
+    let ncols = opts.schema.len().max(1);
+    // Rows per statement: the placeholder limit (the bytes are measured per row
+    // when a statement is made, see `statements`).
+    let chunk_rows = (65_535 / ncols).clamp(1, ROWS_PER_STATEMENT);
+    let infile = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let conn = with_infile(conn, &infile);
+    Ok(ServerSink::new(MyDriver {
+        load_data: true,
+        infile,
+        connect,
+        conn,
+        into,
+        table: t,
+        encode: Arc::new(MyEncode {
+            names: opts.schema.names().map(String::from).collect(),
+            key_idx: opts
+                .key
+                .iter()
+                .filter_map(|k| opts.schema.index_of(k))
+                .collect(),
+        }),
+        opts: opts.clone(),
+        chunk_rows,
+        packet: packet as usize,
+        types: opts.schema.columns.iter().map(|c| c.data_type).collect(),
+        spilled: Spilled::default(),
+        swap_pending,
+        checkpoint,
+        writer,
+    }))
+}
 
+impl MyDriver {
     fn err(&self, e: &mysql::Error, doing: &str) -> Error {
         self.connect.error(e, doing)
-    }
-
-    fn begin(&mut self) -> Result<()> {
-        if !self.in_tx {
-            self.conn
-                .query_drop("START TRANSACTION")
-                .map_err(|e| self.err(&e, "START TRANSACTION"))?;
-            self.in_tx = true;
-        }
-        Ok(())
     }
 
     fn insert_sql(&self, rows: usize) -> String {
@@ -893,20 +582,19 @@ impl MySink {
         sql
     }
 
-    /// Write the rows of chunk `c`, isolating refused ones by bisection. Returns (rows
+    /// Write the rows `lines`, isolating refused ones by bisection. Returns (rows
     /// written, refused (index, reason)).
-    fn send(&mut self, c: usize) -> Result<(u64, Vec<(usize, String)>)> {
-        let n = self.held.chunks[c].tuples.len();
+    fn send(&mut self, lines: &PackedRows) -> Result<(u64, Vec<(usize, String)>)> {
+        let n = lines.len();
         // With LOAD DATA when it can; when something did not fit, the INSERTs below
         // find it (they fail loudly).
-        if self.load_data && self.opts.mode != WriteMode::Upsert && n > 0 && self.load(c)? {
+        if self.load_data && self.opts.mode != WriteMode::Upsert && n > 0 && self.load(lines)? {
             return Ok((n as u64, Vec::new()));
         }
-        let (mut todo, mut refused) = self.statements(c);
+        let (mut todo, mut refused) = self.statements(lines);
         let mut written = 0u64;
         while let Some((a, b)) = todo.pop() {
             let sql = self.insert_sql(b - a);
-            let lines = &self.held.chunks[c].tuples;
             let mut params: Vec<mysql::Value> =
                 Vec::with_capacity((b - a) * self.opts.schema.len());
             for i in a..b {
@@ -929,12 +617,11 @@ impl MySink {
         Ok((written, refused))
     }
 
-    /// The `INSERT`s for chunk `c`, as row ranges (last first, to be popped): at most
+    /// The `INSERT`s for `lines`, as row ranges (last first, to be popped): at most
     /// `chunk_rows` rows and half the server's packet limit each, measured on the rows'
     /// lines. A row that cannot fit in one packet even alone is refused here with the
     /// reason (the server would drop the connection, and every retry would too).
-    fn statements(&self, c: usize) -> (Vec<(usize, usize)>, Refused) {
-        let lines = &self.held.chunks[c].tuples;
+    fn statements(&self, lines: &PackedRows) -> (Vec<(usize, usize)>, Refused) {
         let n = lines.len();
         // A bound parameter costs its bytes plus a type and a length (a few bytes); a
         // line holds every field with its escapes and a separator, so it is at least
@@ -979,17 +666,17 @@ impl MySink {
         (ranges, refused)
     }
 
-    /// `LOAD DATA LOCAL INFILE` of chunk `c`, streamed from memory, in a savepoint.
+    /// `LOAD DATA LOCAL INFILE` of `lines`, streamed from memory, in a savepoint.
     /// With LOCAL the server turns bad values and duplicate keys into warnings and skips
     /// rows, so anything but "every row, no warning" is rolled back and `false` is
     /// returned (the caller then finds the culprits row by row). A server that does not
     /// allow LOCAL INFILE switches the sink to INSERTs for good.
-    fn load(&mut self, c: usize) -> Result<bool> {
-        let n = self.held.chunks[c].tuples.len() as u64;
+    fn load(&mut self, lines: &PackedRows) -> Result<bool> {
+        let n = lines.len() as u64;
         {
             let mut data = self.infile.lock().unwrap_or_else(|p| p.into_inner());
             data.clear();
-            data.extend_from_slice(self.held.chunks[c].tuples.bytes());
+            data.extend_from_slice(lines.bytes());
         }
         self.conn
             .query_drop("SAVEPOINT rowflow")
@@ -1033,26 +720,6 @@ impl MySink {
         Ok(clean)
     }
 
-    /// Every live row of the open transaction, sent again (after a reconnection).
-    /// What it finds is kept in the sink until a replay completes: if the connection is
-    /// lost again midway, rows it refused are not lost with it.
-    fn replay(&mut self) -> Result<Written> {
-        self.begin()?;
-        for c in 0..self.held.chunks.len() {
-            let (written, refused) = self.send(c)?;
-            let mut out = std::mem::take(&mut self.replayed);
-            self.held.sent(c, written, refused, &mut out);
-            self.replayed = out;
-        }
-        if !self.spilled.runs.is_empty() {
-            let mut out = std::mem::take(&mut self.replayed);
-            let sent = self.send_spilled(&mut out);
-            self.replayed = out;
-            sent?;
-        }
-        Ok(std::mem::take(&mut self.replayed))
-    }
-
     /// The order to send held rows `idx` ((chunk, row) pairs) in: by key when that is
     /// safe ([`exact_keys`]), else as they came.
     fn key_order(&self, chunks: &[Chunk], idx: &[(usize, usize)]) -> Vec<usize> {
@@ -1064,8 +731,8 @@ impl MySink {
 
     /// Write the rows held in memory (none sent yet: keyed tables send at `flush`) to a
     /// new run file, in the order they will be sent, and let them go.
-    fn spill_held(&mut self) -> Result<()> {
-        let chunks = std::mem::take(&mut self.held.chunks);
+    fn spill_held(&mut self, held: &mut Held) -> Result<()> {
+        let chunks = std::mem::take(&mut held.chunks);
         let idx: Vec<(usize, usize)> = chunks
             .iter()
             .enumerate()
@@ -1087,8 +754,8 @@ impl MySink {
         let spilled = self.spilled.runs.spill(blobs);
         // Done with (freed off the sink thread); on failure too: the run cannot be
         // completed, and the error ends the transaction.
-        self.held.chunks = chunks;
-        self.held.clear();
+        held.chunks = chunks;
+        held.clear();
         spilled.map_err(|e| {
             sink_err(
                 &self.connect.display,
@@ -1110,7 +777,6 @@ impl MySink {
 
     /// [`send_spilled`](Self::send_spilled) over `runs`.
     fn send_merged(&mut self, runs: &Runs, out: &mut Written) -> Result<()> {
-        self.begin()?;
         let nkeys = self.encode.key_idx.len();
         let k: Vec<usize> = (0..nkeys).collect();
         let display = self.connect.display.clone();
@@ -1149,11 +815,7 @@ impl MySink {
             if blobs.is_empty() {
                 return Ok(());
             }
-            // The chunk holds the lines only: `send` needs nothing else.
-            let c = self.held.push_keyed(Vec::new(), lines, Vec::new());
-            let sent = self.send(c);
-            self.held.chunks.pop();
-            let (_, refused) = sent?;
+            let (_, refused) = self.send(&lines)?;
             let mut refused = refused.into_iter().peekable();
             for (j, &i) in index.iter().enumerate() {
                 let counted = i < self.spilled.reported;
@@ -1192,93 +854,205 @@ impl MySink {
     }
 }
 
-impl Sink for MySink {
-    fn encoder(&self) -> Option<Arc<dyn crate::sink::Encode>> {
-        Some(self.encode.clone())
+impl Driver for MyDriver {
+    type Session = Session;
+    const BEGIN: &'static str = "START TRANSACTION";
+
+    fn target(&self) -> &str {
+        &self.connect.display
     }
 
-    fn write(&mut self, batch: &mut Batch) -> Result<Written> {
-        let mut out = Written {
-            spent: self.held.take_spent(),
-            ..Written::default()
+    fn opts(&self) -> &SinkOptions {
+        &self.opts
+    }
+
+    fn encoder(&self) -> Arc<dyn crate::sink::Encode> {
+        self.encode.clone()
+    }
+
+    fn key_idx(&self) -> &[usize] {
+        &self.encode.key_idx
+    }
+
+    fn encode_row(&self, row: &mut Row) -> std::result::Result<Vec<u8>, String> {
+        self.encode.check(&mut row.values)?;
+        let mut line = Vec::new();
+        infile_row(&mut line, &row.values);
+        Ok(line)
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<()> {
+        self.conn.query_drop(sql).map_err(|e| self.err(&e, sql))
+    }
+
+    fn reconnect(&mut self) -> Result<()> {
+        self.conn = with_infile(self.connect.connect()?, &self.infile);
+        Ok(())
+    }
+
+    fn session(&mut self) -> Option<Session> {
+        session_of(&mut self.conn)
+    }
+
+    fn session_gone(&mut self, old: &Session) -> Result<bool> {
+        session_gone(&mut self.conn, old)
+            .map_err(|e| self.err(&e, "waiting for the lost session to end"))
+    }
+
+    fn end_session(&mut self, old: &Session) {
+        let _ = self.conn.query_drop(format!("KILL {}", old.id));
+    }
+
+    fn session_name(old: &Session) -> String {
+        old.id.to_string()
+    }
+
+    fn hold_lock(&mut self, check: &mut LockCheck) -> Result<Hold> {
+        let LockCheck::Mysql { key, conn } = check else {
+            return Ok(Hold::Held);
         };
-        let encode = self.encode.clone();
-        // Key values: taken out by the encoder, or (rows encoded just now) here.
-        let packed = crate::sink::Packed::take(batch);
-        let mut keys = packed.keys;
-        if packed.rows.len() != batch.rows.len() {
-            keys.clear();
+        let doing = "checking the lock of this load";
+        let holder: Option<Option<u64>> = self
+            .conn
+            .exec_first("SELECT IS_USED_LOCK(?)", (key.clone(),))
+            .map_err(|e| self.err(&e, doing))?;
+        if holder.flatten() == Some(*conn) {
+            return Ok(Hold::Held);
         }
-        let (rows, tuples) = encoded_rows(
-            std::mem::take(&mut batch.rows),
-            packed.rows,
-            &mut out,
-            |row| {
-                encode.check(&mut row.values)?;
-                let mut line = Vec::new();
-                infile_row(&mut line, &row.values);
-                take_keys(row, &encode.key_idx, &mut keys);
-                Ok(Some(line))
-            },
+        let got: Option<(Option<i64>, u64)> = self
+            .conn
+            .exec_first("SELECT GET_LOCK(?, 0), CONNECTION_ID()", (key.clone(),))
+            .map_err(|e| self.err(&e, doing))?;
+        match got {
+            Some((Some(1), id)) => {
+                *conn = id;
+                Ok(Hold::TakenOver)
+            }
+            _ => Ok(Hold::Lost),
+        }
+    }
+
+    fn checkpoint_runs(&mut self) -> Result<Vec<String>> {
+        let id = &self.checkpoint;
+        self.conn
+            .exec(
+                format!(
+                    "SELECT DISTINCT run_id FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
+                    self.table.sibling(crate::checkpoint::TABLE).sql()
+                ),
+                (id.pipeline.clone(), id.table.clone(), id.input_id.clone()),
+            )
+            .map_err(|e| self.err(&e, "checking the lock of this load"))
+    }
+
+    fn clear_older(&mut self, record: &CommitRecord) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND run_id <> ?",
+            self.table.sibling(crate::checkpoint::TABLE).sql()
         );
-        if rows.is_empty() {
-            return Ok(out);
+        let id = &record.identity;
+        let params: Vec<mysql::Value> = vec![
+            id.pipeline.clone().into(),
+            id.table.clone().into(),
+            id.input_id.clone().into(),
+            record.run_id.clone().into(),
+        ];
+        self.conn
+            .exec_drop(sql, params)
+            .map_err(|e| self.err(&e, "clearing the old checkpoint"))
+    }
+
+    fn write_checkpoint(&mut self, record: &CommitRecord) -> Result<()> {
+        let id = &record.identity;
+        let params: Vec<mysql::Value> = vec![
+            id.pipeline.clone().into(),
+            id.table.clone().into(),
+            id.input_id.clone().into(),
+            record.writer.into(),
+            id.input.clone().into(),
+            record.run_id.clone().into(),
+            (record.txn as i64).into(),
+            record.state_json().into(),
+        ];
+        self.conn
+            .exec_drop(table::checkpoint_upsert_sql(&self.table), params)
+            .map_err(|e| self.err(&e, "writing the checkpoint"))
+    }
+
+    fn own_checkpoint(&mut self) -> Result<Option<(String, i64)>> {
+        let sql = format!(
+            "SELECT run_id, txn FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND writer = ?",
+            self.table.sibling(crate::checkpoint::TABLE).sql()
+        );
+        let id = &self.checkpoint;
+        let params: Vec<mysql::Value> = vec![
+            id.pipeline.clone().into(),
+            id.table.clone().into(),
+            id.input_id.clone().into(),
+            self.writer.into(),
+        ];
+        self.conn
+            .exec_first(sql, params)
+            .map_err(|e| self.err(&e, "reading the checkpoint"))
+    }
+
+    /// The spilled runs are done with; `replace` swaps the new table in.
+    fn committed(&mut self) -> Result<()> {
+        self.spilled = Spilled::default();
+        self.swap()
+    }
+
+    fn discard(&mut self) {
+        self.spilled = Spilled::default();
+    }
+
+    fn rolled_back(&mut self) {
+        if self.swap_pending {
+            // Nothing was committed: the old table stays, the new one goes.
+            let _ = self
+                .conn
+                .query_drop(format!("DROP TABLE IF EXISTS {}", self.into.sql()));
+            self.swap_pending = false;
         }
-        let c = self.held.push_keyed(rows, tuples, keys);
+    }
+
+    /// Keyed tables: held until `flush`, then written in key order; past a run's worth,
+    /// sorted and spilled to a temporary file. Others: written now.
+    fn take(&mut self, tx: &mut Tx<Self>, c: usize, out: &mut Written) -> Result<()> {
         if !self.encode.key_idx.is_empty() {
-            // Keyed tables: held until `flush`, then written in key order; past a run's
-            // worth, sorted and spilled to a temporary file.
-            let held: usize = self.held.chunks.iter().map(|c| c.rows.len()).sum();
+            let held: usize = tx.held.chunks.iter().map(|c| c.rows.len()).sum();
             if held >= self.opts.sort_run_rows.unwrap_or(RUN_ROWS) {
-                self.spill_held()?;
+                self.spill_held(&mut tx.held)?;
             }
-            return Ok(out);
+            return Ok(());
         }
-        match self.begin().and_then(|()| self.send(c)) {
-            Ok((written, refused)) => {
-                self.held.sent(c, written, refused, &mut out);
-                Ok(out)
-            }
-            Err(e) => {
-                // Rows refused before sending are reported by the replay that follows a
-                // lost connection.
-                self.replayed.absorb(out);
-                Err(e)
-            }
-        }
+        tx.begin(self)?;
+        let (written, refused) = self.send(&tx.held.chunks[c].tuples)?;
+        tx.held.sent(c, written, refused, out);
+        Ok(())
     }
 
     /// Keyed tables: the rows held since the last flush, as one chunk in key order when
     /// that is safe ([`exact_keys`]; InnoDB stores a table in primary-key order: a
     /// transaction's rows then visit each page once, instead of once per batch), written
     /// now.
-    fn flush(&mut self) -> Result<Written> {
-        let mut out = Written {
-            spent: self.held.take_spent(),
-            ..Written::default()
-        };
+    fn flush(&mut self, tx: &mut Tx<Self>, out: &mut Written) -> Result<()> {
+        let held = &mut tx.held;
         if !self.spilled.runs.is_empty() {
             // Some of the transaction is on disk: the rest joins it, and the runs are
             // merged and sent in key order.
-            self.spill_held()?;
-            return match self.send_spilled(&mut out) {
-                Ok(()) => {
-                    out.spent.extend(self.held.take_spent());
-                    Ok(out)
-                }
-                Err(e) => {
-                    // What the pieces sent so far found is reported by the replay.
-                    self.replayed.absorb(out);
-                    Err(e)
-                }
-            };
+            self.spill_held(held)?;
+            tx.begin(self)?;
+            self.send_spilled(out)?;
+            out.spent.extend(tx.held.take_spent());
+            return Ok(());
         }
-        let (mut unsent, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.held.chunks)
+        let (mut unsent, sent): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut held.chunks)
             .into_iter()
             .partition(|c| !c.reported);
-        self.held.chunks = sent;
+        held.chunks = sent;
         if unsent.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
         let nkeys = self.encode.key_idx.len();
         let idx: Vec<(usize, usize)> = unsent
@@ -1302,116 +1076,22 @@ impl Sink for MySink {
             );
             rows.push(std::mem::take(&mut unsent[c].rows[i]));
         }
-        let c = self.held.push_keyed(rows, tuples, keys);
-        self.begin()?;
-        let (written, refused) = self.send(c)?;
-        self.held.sent(c, written, refused, &mut out);
-        Ok(out)
-    }
-
-    fn commit(&mut self, record: &CommitRecord) -> Result<()> {
-        // The record is written even with no rows (the last commit marks the load
-        // complete).
-        self.begin()?;
-        // First, before this transaction clears older rows: after a lock taken over,
-        // another run's rows are the sign that it committed meanwhile.
-        self.check_lock()?;
-        let id = &record.identity;
-        if record.clear_older {
-            let sql = format!(
-                "DELETE FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND run_id <> ?",
-                self.table.sibling(crate::checkpoint::TABLE).sql()
-            );
-            let params: Vec<mysql::Value> = vec![
-                id.pipeline.clone().into(),
-                id.table.clone().into(),
-                id.input_id.clone().into(),
-                record.run_id.clone().into(),
-            ];
-            self.conn
-                .exec_drop(sql, params)
-                .map_err(|e| self.err(&e, "clearing the old checkpoint"))?;
-        }
-        let params: Vec<mysql::Value> = vec![
-            id.pipeline.clone().into(),
-            id.table.clone().into(),
-            id.input_id.clone().into(),
-            record.writer.into(),
-            id.input.clone().into(),
-            record.run_id.clone().into(),
-            (record.txn as i64).into(),
-            record.state_json().into(),
-        ];
-        self.conn
-            .exec_drop(table::checkpoint_upsert_sql(&self.table), params)
-            .map_err(|e| self.err(&e, "writing the checkpoint"))?;
-        self.in_doubt = Some((record.run_id.clone(), record.txn, self.session.clone()));
-        self.conn
-            .query_drop("COMMIT")
-            .map_err(|e| self.err(&e, "COMMIT"))?;
-        self.in_doubt = None;
-        self.in_tx = false;
-        self.held.clear();
-        self.spilled = Spilled::default();
-        self.swap()
-    }
-
-    fn rollback(&mut self) -> Result<()> {
-        self.held.clear();
-        self.spilled = Spilled::default();
-        if self.in_tx {
-            self.in_tx = false;
-            self.conn
-                .query_drop("ROLLBACK")
-                .map_err(|e| self.err(&e, "ROLLBACK"))?;
-        }
-        if self.swap_pending {
-            // Nothing was committed: the old table stays, the new one goes.
-            let _ = self
-                .conn
-                .query_drop(format!("DROP TABLE IF EXISTS {}", self.into.sql()));
-            self.swap_pending = false;
-        }
+        let c = held.push_keyed(rows, tuples, keys);
+        tx.begin(self)?;
+        let (written, refused) = self.send(&tx.held.chunks[c].tuples)?;
+        tx.held.sent(c, written, refused, out);
         Ok(())
     }
 
-    fn reconnect(&mut self) -> Result<Written> {
-        self.conn = with_infile(self.connect.connect()?, &self.infile);
-        self.session = session_of(&mut self.conn);
-        self.in_tx = false;
-        if let Some((run_id, txn, old)) = self.in_doubt.clone() {
-            // The session that sent the COMMIT may still be finishing it: end it and
-            // wait, so that what the checkpoint says is final. It stays in doubt until
-            // then: a failure here leaves that same session to wait for next time.
-            if let Some(old) = &old {
-                self.end_session(old)?;
-            }
-            let sql = format!(
-                "SELECT run_id, txn FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? AND writer = ?",
-                self.table.sibling(crate::checkpoint::TABLE).sql()
-            );
-            let id = &self.checkpoint;
-            let params: Vec<mysql::Value> = vec![
-                id.pipeline.clone().into(),
-                id.table.clone().into(),
-                id.input_id.clone().into(),
-                self.writer.into(),
-            ];
-            let row: Option<(String, i64)> = self
-                .conn
-                .exec_first(sql, params)
-                .map_err(|e| self.err(&e, "reading the checkpoint"))?;
-            if row.is_some_and(|(r, t)| r == run_id && t == txn as i64) {
-                self.held.clear();
-                self.spilled = Spilled::default();
-                self.swap()?;
-                // Known, and done (a failure above keeps it in doubt for the next try).
-                self.in_doubt = None;
-                return Ok(std::mem::take(&mut self.replayed));
-            }
-            self.in_doubt = None;
+    fn replay(&mut self, tx: &mut Tx<Self>, out: &mut Written) -> Result<()> {
+        for c in 0..tx.held.chunks.len() {
+            let (written, refused) = self.send(&tx.held.chunks[c].tuples)?;
+            tx.held.sent(c, written, refused, out);
         }
-        self.replay()
+        if !self.spilled.runs.is_empty() {
+            self.send_spilled(out)?;
+        }
+        Ok(())
     }
 }
 
@@ -1420,7 +1100,7 @@ impl Sink for MySink {
 /// again from 1 when it restarts: the same id on a restarted server is someone else's
 /// session, which must not be ended for ours.
 #[derive(Debug, Clone, PartialEq)]
-struct Session {
+pub(crate) struct Session {
     id: u32,
     /// None when the uptime could not be read: the id alone then names the session.
     server_started: Option<i64>,
@@ -1443,48 +1123,20 @@ fn session_of(conn: &mut Conn) -> Option<Session> {
     })
 }
 
-/// End the server session `old` (a lost connection's) from `conn` if it is still there,
-/// and wait until it is gone: true once it is, false after `wait`. On a server that
-/// restarted since, it is gone already, and a session with its id is someone else's.
-fn end_session(conn: &mut Conn, old: &Session, wait: std::time::Duration) -> mysql::Result<bool> {
+/// Whether the server session `old` (a lost connection's) is gone. On a server that
+/// restarted since, it is, and a session with its id is someone else's.
+fn session_gone(conn: &mut Conn, old: &Session) -> mysql::Result<bool> {
     if let (Some(then), Some(now)) = (old.server_started, server_started(conn)) {
         // Uptime is in whole seconds, read at two moments: allow for the rounding.
         if (now - then).abs() > 2 {
             return Ok(true);
         }
     }
-    let alive = |conn: &mut Conn| -> mysql::Result<bool> {
-        let row: Option<u32> = conn.exec_first(
-            "SELECT 1 FROM information_schema.processlist WHERE id = ?",
-            (old.id,),
-        )?;
-        Ok(row.is_some())
-    };
-    if alive(conn)? {
-        let _ = conn.query_drop(format!("KILL {}", old.id));
-    }
-    let t0 = std::time::Instant::now();
-    while alive(conn)? {
-        if t0.elapsed() > wait {
-            return Ok(false);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Ok(true)
-}
-
-impl MySink {
-    /// End the lost session `old` and wait until it is gone, at most 30 seconds.
-    fn end_session(&mut self, old: &Session) -> Result<()> {
-        match end_session(&mut self.conn, old, std::time::Duration::from_secs(30)) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Connection {
-                target: self.connect.display.clone(),
-                message: format!("the lost session ({}) is still running its COMMIT", old.id),
-            }),
-            Err(e) => Err(self.err(&e, "waiting for the lost session to end")),
-        }
-    }
+    let row: Option<u32> = conn.exec_first(
+        "SELECT 1 FROM information_schema.processlist WHERE id = ?",
+        (old.id,),
+    )?;
+    Ok(row.is_none())
 }
 
 #[cfg(test)]
@@ -1522,10 +1174,19 @@ mod tests {
             ..real.clone()
         };
         let wait = std::time::Duration::from_secs(10);
-        assert!(end_session(&mut us, &before_restart, wait).unwrap());
+        let ends = |us: &mut Conn, old: &Session| {
+            crate::sink::server::wait_session_end(
+                |c: &mut Conn| Ok(session_gone(c, old).unwrap()),
+                |c: &mut Conn| drop(c.query_drop(format!("KILL {}", old.id))),
+                us,
+                wait,
+            )
+            .unwrap()
+        };
+        assert!(ends(&mut us, &before_restart));
         let still: Option<u32> = bystander.query_first("SELECT 1").unwrap();
         assert_eq!(still, Some(1), "someone else's session was left alone");
-        assert!(end_session(&mut us, &real, wait).unwrap());
+        assert!(ends(&mut us, &real));
         assert!(
             bystander.query_first::<u32, _>("SELECT 1").is_err(),
             "the lost session itself is ended"
@@ -1545,21 +1206,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("ssl-mode") && !e.contains("s3cret"), "{e}");
-    }
-
-    #[test]
-    fn timestamps_bind_in_utc_microseconds() {
-        use super::line::bind;
-        let enc = MyEncode {
-            names: vec!["t".into()],
-            key_idx: vec![],
-        };
-        let mut v = vec![Value::Timestamp(
-            chrono::DateTime::parse_from_rfc3339("2024-03-01T01:30:00.0000015+02:00").unwrap(),
-        )];
-        enc.check(&mut v).unwrap();
-        assert_eq!(bind(&v[0]), mysql::Value::Date(2024, 2, 29, 23, 30, 0, 2));
-        let mut nan = vec![Value::Float(f64::NAN)];
-        assert!(enc.check(&mut nan).unwrap_err().contains("column \"t\""));
     }
 }

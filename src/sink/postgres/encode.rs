@@ -131,7 +131,7 @@ impl crate::sink::Encode for PgEncode {
         let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
         for (n, row) in batch.rows.iter_mut().enumerate() {
             match packed.push_with(|out| self.encode_into(&row.values, out)) {
-                Ok(()) => crate::sink::held::take_keys(row, &self.key_idx, &mut keys),
+                Ok(()) => crate::sink::server::take_keys(row, &self.key_idx, &mut keys),
                 Err(reason) => failed.push((n, reason)),
             }
         }

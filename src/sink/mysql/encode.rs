@@ -1,9 +1,89 @@
-//! The `LOAD DATA` line format: rows written as lines (tab-separated, `\N` for NULL,
-//! backslash escapes) on the worker threads, and read back into `INSERT` parameters
-//! when the sink falls back to statements.
+//! Rows → `LOAD DATA` lines, on the worker threads: values checked and normalised
+//! ([`MyEncode`]), then written as lines (tab-separated, `\N` for NULL, backslash
+//! escapes), which are read back into `INSERT` parameters when the sink falls back to
+//! statements.
 
-use crate::row::Value;
+use crate::row::{Batch, PackedRows, Value};
 use crate::schema::DataType;
+use crate::sink::server::take_keys;
+
+/// Checks and normalises values on the worker threads: NULL keys and NaN/infinite
+/// floats are row errors, timestamps become UTC, dates must be within year 1..9999.
+pub(crate) struct MyEncode {
+    pub(super) names: Vec<String>,
+    pub(super) key_idx: Vec<usize>,
+}
+
+impl MyEncode {
+    pub(super) fn check(&self, values: &mut [Value]) -> std::result::Result<(), String> {
+        for &k in &self.key_idx {
+            if values.get(k).is_none_or(Value::is_null) {
+                return Err(format!(
+                    "sink: key column {:?} is NULL (a key identifies the row; it cannot be NULL)",
+                    self.names[k]
+                ));
+            }
+        }
+        for (i, v) in values.iter_mut().enumerate() {
+            let bad = |m: &str| format!("sink: column {:?}: {m}", self.names[i]);
+            match v {
+                Value::Float(f) if !f.is_finite() => {
+                    return Err(bad(&format!(
+                        "{f} cannot be stored in MySQL (no NaN or infinity)"
+                    )));
+                }
+                Value::Timestamp(t) => {
+                    let utc =
+                        t.with_timezone(&chrono::FixedOffset::east_opt(0).unwrap_or(*t.offset()));
+                    if !(1..=9999).contains(&chrono::Datelike::year(&utc)) {
+                        return Err(bad(
+                            "timestamp out of MySQL's range (years 1 to 9999 in UTC)",
+                        ));
+                    }
+                    *t = utc;
+                }
+                Value::Date(d) if !(1..=9999).contains(&chrono::Datelike::year(d)) => {
+                    return Err(bad("date out of MySQL's range (years 1 to 9999)"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::sink::Encode for MyEncode {
+    fn describe(&self) -> String {
+        "check for mysql".into()
+    }
+
+    fn encode(&self, batch: &mut Batch) {
+        let failed: Vec<(usize, String)> = batch
+            .rows
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(n, r)| self.check(&mut r.values).err().map(|e| (n, e)))
+            .collect();
+        batch.reject_indexes(failed);
+        let mut packed = PackedRows::with_capacity(batch.rows.len(), batch.rows.len() * 192);
+        let mut keys = Vec::with_capacity(batch.rows.len() * self.key_idx.len());
+        for r in &mut batch.rows {
+            packed
+                .push_with(|b| {
+                    infile_row(b, &r.values);
+                    Ok::<(), ()>(())
+                })
+                .expect("infile_row does not fail");
+            // The INSERT fallback binds the line's fields ([`line_params`]).
+            take_keys(r, &self.key_idx, &mut keys);
+        }
+        packed.trim();
+        batch.encoded = Some(crate::row::Encoded::new(crate::sink::Packed {
+            rows: packed,
+            keys,
+        }));
+    }
+}
 
 /// The fields of a `LOAD DATA` line (as [`infile_row`] writes it) as `INSERT`
 /// parameters, for columns of `types`: `\N` is NULL; integers and booleans are bound as
@@ -194,6 +274,21 @@ fn push_date(out: &mut Vec<u8>, y: i32, m: u32, d: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_bind_in_utc_microseconds() {
+        let enc = MyEncode {
+            names: vec!["t".into()],
+            key_idx: vec![],
+        };
+        let mut v = vec![Value::Timestamp(
+            chrono::DateTime::parse_from_rfc3339("2024-03-01T01:30:00.0000015+02:00").unwrap(),
+        )];
+        enc.check(&mut v).unwrap();
+        assert_eq!(bind(&v[0]), mysql::Value::Date(2024, 2, 29, 23, 30, 0, 2));
+        let mut nan = vec![Value::Float(f64::NAN)];
+        assert!(enc.check(&mut nan).unwrap_err().contains("column \"t\""));
+    }
 
     #[test]
     fn infile_rows_are_escaped_and_formatted() {
