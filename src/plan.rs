@@ -439,7 +439,7 @@ pub(crate) fn build_for(
                 .into(),
         );
     }
-    if sk.writers > 1 && matches!(target, Some(SinkTarget::Sqlite { .. })) {
+    if sk.writers > 1 && target.as_ref().is_some_and(|t| t.backend().single_writer()) {
         errors.push(
             "sink.writers > 1 needs a server database (PostgreSQL or MySQL); SQLite has one writer"
                 .into(),
@@ -495,10 +495,7 @@ pub(crate) fn build_for(
         inputs: inputs_display.clone(),
     });
     if let Some(r) = &rejects {
-        let db = match &target {
-            SinkTarget::Sqlite { path } => Some(path.as_path()),
-            _ => None,
-        };
+        let db = target.database_file();
         let files: Vec<&std::path::Path> = inputs
             .iter()
             .filter_map(|i| match i {

@@ -279,6 +279,32 @@ pub struct Listed {
     pub updated_at: String,
 }
 
+/// A checkpoint row as the sinks read it for `rowflow checkpoints`: pipeline, target
+/// table, input, input id, writer, run id, state (JSON), updated at.
+pub(crate) type ListedRow = (String, String, String, String, i64, String, String, String);
+
+impl Listed {
+    /// The row `row` of the checkpoint table at `place`.
+    pub(crate) fn from_row(place: String, row: ListedRow) -> Listed {
+        let (pipeline, table, input, input_id, writer, run_id, state, updated_at) = row;
+        Listed {
+            place,
+            identity: Identity {
+                pipeline,
+                table,
+                input,
+                input_id,
+            },
+            stored: Stored {
+                writer: writer as u32,
+                run_id,
+                state: serde_json::from_str(&state).ok(),
+            },
+            updated_at,
+        }
+    }
+}
+
 /// What one load's checkpoint rows say, in plain words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadSummary {

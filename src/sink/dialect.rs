@@ -1,4 +1,9 @@
-//! SQL dialect details shared by sinks: identifier quoting and qualified table names.
+//! SQL dialect details shared by sinks: identifier quoting, qualified table names, and
+//! the statements every dialect builds alike (`CREATE TABLE` for the pipeline's columns,
+//! the upsert clause), one builder per dialect.
+
+use crate::schema::Column;
+use crate::sink::SinkOptions;
 
 /// Quote an identifier with double quotes, doubling any quote inside. Every identifier
 /// rowflow sends to a database goes through here (or its dialect's equivalent), so a
@@ -90,6 +95,83 @@ impl TableName {
 /// Quote a MySQL identifier with backticks, doubling any backtick inside.
 pub(crate) fn quote_backtick(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
+}
+
+/// The pipeline's columns, quoted with `quote`.
+pub(crate) fn column_list(opts: &SinkOptions, quote: fn(&str) -> String) -> Vec<String> {
+    opts.schema.columns.iter().map(|c| quote(&c.name)).collect()
+}
+
+/// `CREATE TABLE` for the pipeline's columns, of the types `column_type` gives (it is told
+/// whether the column is part of the key), key columns NOT NULL, the key as primary key
+/// (unless `column_type` declares it inline: `inline_key`), then `options`.
+pub(crate) fn create_table_sql(
+    table_sql: &str,
+    opts: &SinkOptions,
+    quote: fn(&str) -> String,
+    column_type: impl Fn(&Column, bool) -> String,
+    inline_key: bool,
+    options: &str,
+) -> String {
+    let mut cols: Vec<String> = opts
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let key = opts.key.contains(&c.name);
+            let not_null = if key { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", quote(&c.name), column_type(c, key))
+        })
+        .collect();
+    if !opts.key.is_empty() && !inline_key {
+        let k: Vec<String> = opts.key.iter().map(|k| quote(k)).collect();
+        cols.push(format!("PRIMARY KEY ({})", k.join(", ")));
+    }
+    format!("CREATE TABLE {table_sql} ({}){options}", cols.join(", "))
+}
+
+/// The non-key columns of an upsert, each set to `new(quoted name)`.
+fn upsert_sets(
+    opts: &SinkOptions,
+    quote: fn(&str) -> String,
+    new: impl Fn(&str) -> String,
+) -> Vec<String> {
+    opts.schema
+        .columns
+        .iter()
+        .filter(|c| !opts.key.contains(&c.name))
+        .map(|c| {
+            let q = quote(&c.name);
+            format!("{q} = {}", new(&q))
+        })
+        .collect()
+}
+
+/// PostgreSQL's and SQLite's upsert clause: `ON CONFLICT (key) DO UPDATE SET c =
+/// excluded.c, ...` (`excluded` spelled as given), or `DO NOTHING` when every column is
+/// part of the key.
+pub(crate) fn on_conflict(opts: &SinkOptions, excluded: &str) -> String {
+    let keys: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
+    let sets = upsert_sets(opts, quote_ident, |q| format!("{excluded}.{q}"));
+    let action = if sets.is_empty() {
+        "DO NOTHING".to_string()
+    } else {
+        format!("DO UPDATE SET {}", sets.join(", "))
+    };
+    format!("ON CONFLICT ({}) {action}", keys.join(", "))
+}
+
+/// MySQL's upsert clause: `ON DUPLICATE KEY UPDATE c = VALUES(c), ...`; with only key
+/// columns, a duplicate changes nothing (`k = k`).
+pub(crate) fn on_duplicate_key(opts: &SinkOptions) -> String {
+    let sets = upsert_sets(opts, quote_backtick, |q| format!("VALUES({q})"));
+    let sets = if sets.is_empty() {
+        let k = quote_backtick(&opts.key[0]);
+        format!("{k} = {k}")
+    } else {
+        sets.join(", ")
+    };
+    format!("ON DUPLICATE KEY UPDATE {sets}")
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //!
 //! Sinks are blocking and run on a thread of their own.
 
+mod backend;
+mod compat;
 mod dialect;
 pub mod lock;
 mod mysql;
@@ -11,13 +13,11 @@ mod postgres;
 mod server;
 mod spill;
 mod sqlite;
-mod sqlite_stmt;
 pub(crate) mod url;
 
 pub use crate::redact::{redact_text, redact_url};
 pub use dialect::quote_ident;
 pub use lock::{LoadLock, LockCheck};
-pub use sqlite::{SqliteEncode, SqliteSink};
 pub use url::SinkTarget;
 
 use std::sync::Arc;
@@ -176,23 +176,7 @@ pub fn open_sink(
     writer: u32,
     writers: u32,
 ) -> Result<Box<dyn Sink>> {
-    match target {
-        SinkTarget::Sqlite { path } => Ok(Box::new(SqliteSink::open(path, opts)?)),
-        SinkTarget::Postgres { url } => Ok(Box::new(postgres::open(
-            url,
-            opts,
-            checkpoint.clone(),
-            writer,
-            writers,
-        )?)),
-        SinkTarget::Mysql { url } => Ok(Box::new(mysql::open(
-            url,
-            opts,
-            checkpoint.clone(),
-            writer,
-            writers,
-        )?)),
-    }
+    target.backend().open(opts, checkpoint, writer, writers)
 }
 
 /// The checkpoint rows of `identity` at `target` (none when there are none yet).
@@ -201,11 +185,7 @@ pub fn read_checkpoints(
     table: &str,
     identity: &crate::checkpoint::Identity,
 ) -> Result<Vec<crate::checkpoint::Stored>> {
-    match target {
-        SinkTarget::Sqlite { path } => sqlite::read_checkpoints(path, identity),
-        SinkTarget::Postgres { url } => postgres::read_checkpoints(url, table, identity),
-        SinkTarget::Mysql { url } => mysql::read_checkpoints(url, table, identity),
-    }
+    target.backend().read_checkpoints(table, identity)
 }
 
 /// The checkpoint rows at `target` (beside `table`, and of loads into it, when given).
@@ -213,32 +193,20 @@ pub fn list_checkpoints(
     target: &SinkTarget,
     table: Option<&str>,
 ) -> Result<Vec<crate::checkpoint::Listed>> {
-    match target {
-        SinkTarget::Sqlite { path } => sqlite::list_checkpoints(path, table),
-        SinkTarget::Postgres { url } => postgres::list_checkpoints(url, table),
-        SinkTarget::Mysql { url } => mysql::list_checkpoints(url, table),
-    }
+    target.backend().list_checkpoints(table)
 }
 
 /// Why `mode = "replace"` could not replace `table` (objects that depend on it:
 /// PostgreSQL views and foreign keys, MySQL foreign keys), if it could not; checked
 /// before any row is read.
 pub fn replace_blockers(target: &SinkTarget, table: &str) -> Result<Option<String>> {
-    match target {
-        SinkTarget::Sqlite { .. } => Ok(None),
-        SinkTarget::Postgres { url } => postgres::replace_blockers(url, table),
-        SinkTarget::Mysql { url } => mysql::replace_blockers(url, table),
-    }
+    target.backend().replace_blockers(table)
 }
 
 /// The destination table as it is now: whether it exists, its identity where the
 /// database has one, whether it holds rows.
 pub fn table_state(target: &SinkTarget, table: &str) -> Result<crate::checkpoint::TableState> {
-    match target {
-        SinkTarget::Sqlite { path } => sqlite::table_state(path, table),
-        SinkTarget::Postgres { url } => postgres::table_state(url, table),
-        SinkTarget::Mysql { url } => mysql::table_state(url, table),
-    }
+    target.backend().table_state(table)
 }
 
 /// Delete the checkpoint rows of `identity` at `target` (a run that starts over), in a
@@ -248,20 +216,12 @@ pub fn clear_checkpoints(
     table: &str,
     identity: &crate::checkpoint::Identity,
 ) -> Result<()> {
-    match target {
-        SinkTarget::Sqlite { path } => sqlite::clear_checkpoints(path, identity),
-        SinkTarget::Postgres { url } => postgres::clear_checkpoints(url, table, identity),
-        SinkTarget::Mysql { url } => mysql::clear_checkpoints(url, table, identity),
-    }
+    target.backend().clear_checkpoints(table, identity)
 }
 
 /// Check the destination without changing it.
 pub fn check_sink(target: &SinkTarget, opts: &SinkOptions) -> Result<TableStatus> {
-    match target {
-        SinkTarget::Sqlite { path } => sqlite::check(path, opts),
-        SinkTarget::Postgres { url } => postgres::check(url, opts),
-        SinkTarget::Mysql { url } => mysql::check(url, opts),
-    }
+    target.backend().check(opts)
 }
 
 /// The stable order of `n` rows by their key columns (`values(i)` gives row `i`'s
@@ -357,11 +317,7 @@ pub(crate) fn destination_error(
 /// PostgreSQL's index inserts gain little from it while the sink would hold the rows for
 /// a replay: 50,000.
 pub fn default_commit_rows(target: &SinkTarget, keyed: bool) -> usize {
-    match target {
-        SinkTarget::Sqlite { .. } => 1_000_000,
-        SinkTarget::Mysql { .. } if keyed => 1_000_000,
-        SinkTarget::Postgres { .. } | SinkTarget::Mysql { .. } => 50_000,
-    }
+    target.backend().default_commit_rows(keyed)
 }
 
 #[cfg(test)]

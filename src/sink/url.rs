@@ -81,6 +81,14 @@ impl SinkTarget {
         )))
     }
 
+    /// The database file, for a database that is one (SQLite).
+    pub fn database_file(&self) -> Option<&std::path::Path> {
+        match self {
+            SinkTarget::Sqlite { path } => Some(path),
+            SinkTarget::Postgres { .. } | SinkTarget::Mysql { .. } => None,
+        }
+    }
+
     /// A display form safe for logs (passwords replaced by `***`).
     pub fn display(&self) -> String {
         match self {

@@ -20,11 +20,12 @@ pub(crate) mod protocol;
 use protocol::{take, whoami};
 
 use super::SinkTarget;
+use super::backend::LockHandle;
 use crate::error::{Error, Result};
 
 /// A held lock; dropping it releases it.
 pub struct LoadLock {
-    held: Option<Held>,
+    held: Option<LockHandle>,
     check: LockCheck,
 }
 
@@ -85,13 +86,6 @@ impl Drop for LoadLock {
     }
 }
 
-/// What keeps the lock: dropping it releases it.
-enum Held {
-    Sqlite { _file: File },
-    Postgres { _client: Box<postgres::Client> },
-    Mysql { _conn: Box<mysql::Conn> },
-}
-
 impl LoadLock {
     /// Take the lock `name` at `target` for the load described as `what` (for messages).
     /// Without `wait`, a lock another run holds is refused with [`Error::Busy`] naming
@@ -117,34 +111,7 @@ impl LoadLock {
         waiting: &mut dyn FnMut(&str),
         stop: &AtomicBool,
     ) -> Result<LoadLock> {
-        let (held, check) = match target {
-            SinkTarget::Sqlite { path } => {
-                let (file, check) = sqlite_lock(path, what, wait, waiting, stop)?;
-                (Held::Sqlite { _file: file }, check)
-            }
-            SinkTarget::Postgres { url } => {
-                let (client, pid) = super::postgres::lock(url, name, what, wait, waiting, stop)?;
-                let check = LockCheck::Postgres {
-                    name: name.to_string(),
-                    pid,
-                };
-                (
-                    Held::Postgres {
-                        _client: Box::new(client),
-                    },
-                    check,
-                )
-            }
-            SinkTarget::Mysql { url } => {
-                let (conn, key, id) = super::mysql::lock(url, name, what, wait, waiting, stop)?;
-                (
-                    Held::Mysql {
-                        _conn: Box::new(conn),
-                    },
-                    LockCheck::Mysql { key, conn: id },
-                )
-            }
-        };
+        let (held, check) = target.backend().lock(name, what, wait, waiting, stop)?;
         Ok(LoadLock {
             held: Some(held),
             check,
@@ -172,7 +139,7 @@ pub(crate) fn sqlite_lock_held(path: &Path, id: (u64, u64)) -> bool {
     std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == id)
 }
 
-fn sqlite_lock(
+pub(crate) fn sqlite_lock(
     db: &Path,
     what: &str,
     wait: bool,

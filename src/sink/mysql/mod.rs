@@ -34,12 +34,16 @@ use mysql::prelude::Queryable;
 
 use self::conn::{MyConnect, describe, is_connection_error, is_row_error};
 use self::encode::{MyEncode, infile_row, line_params};
-pub(crate) use self::lock::lock;
-use self::table::{MyName, quote};
+use self::table::{MyCatalog, MyName, quote};
+use super::compat::{self, Catalog};
+use super::dialect::{column_list, on_duplicate_key};
 use super::server::{Chunk, Driver, Held, Hold, ServerSink, Tx, held_key_order};
 use super::spill::{Runs, SortKey, blob_key, decode_keyed, encode_keyed, keyed_payload};
-use super::{LockCheck, SinkOptions, TableStatus, Written};
-use crate::checkpoint::CommitRecord;
+use super::{LockCheck, Sink, SinkOptions, TableStatus, Written};
+use std::sync::atomic::AtomicBool;
+
+use super::backend::{Backend, LockHandle};
+use crate::checkpoint::{CommitRecord, Identity, Listed, Stored, TableState};
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::redact::scrub;
@@ -154,232 +158,227 @@ fn with_infile(mut conn: Conn, data: &Arc<std::sync::Mutex<Vec<u8>>>) -> Conn {
     conn
 }
 
-/// The checkpoint rows of `id` (none when there is no checkpoint table yet).
-pub fn read_checkpoints(
-    url: &str,
-    table: &str,
-    id: &crate::checkpoint::Identity,
-) -> Result<Vec<crate::checkpoint::Stored>> {
-    let connect = MyConnect::parse(url)?;
-    let mut conn = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    // A locking read, in a transaction: it waits (innodb_lock_wait_timeout) for the
-    // transactions of an earlier run of this load that the server may still be
-    // committing, since they hold locks on these rows; a run killed during COMMIT
-    // leaves it to finish on the server, and reading before it lands would send its
-    // rows again.
-    let sql = format!(
-        "SELECT writer, run_id, state FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? \
-         LOCK IN SHARE MODE",
-        t.sibling(crate::checkpoint::TABLE).sql()
-    );
-    conn.query_drop("START TRANSACTION")
-        .map_err(|e| connect.error(&e, "reading the checkpoint"))?;
-    let params: Vec<mysql::Value> = vec![
-        id.pipeline.clone().into(),
-        id.table.clone().into(),
-        id.input_id.clone().into(),
-    ];
-    match conn.exec::<(u32, String, String), _, _>(sql, params) {
-        Ok(rows) => Ok(rows
-            .into_iter()
-            .map(|(writer, run_id, state)| crate::checkpoint::Stored {
-                writer,
-                run_id,
-                state: serde_json::from_str(&state).ok(),
-            })
-            .collect()),
-        // No checkpoint table yet.
-        Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(Vec::new()),
-        // Denied (MySQL checks privileges before existence): nothing to resume only if
-        // this user cannot see the table at all, which means it has no privilege on it,
-        // so it cannot have written checkpoints there either (opening the sink then
-        // makes the table or says how). A table it sees but may not read would lose the
-        // resume point: refused, with the grant to ask for.
-        Err(mysql::Error::MySqlError(m)) if m.code == 1142 => {
-            let ck = t.sibling(crate::checkpoint::TABLE);
-            let visible = table::exists(&mut conn, &ck)
-                .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
-            if !visible {
-                return Ok(Vec::new());
-            }
-            Err(connect.error(
-                &mysql::Error::MySqlError(m),
-                &format!(
-                    "reading the checkpoint (GRANT SELECT, INSERT, UPDATE, DELETE ON {} \
-                     to this user)",
-                    ck.sql()
-                ),
-            ))
-        }
-        Err(e) => Err(connect.error(&e, "reading the checkpoint")),
-    }
+/// Mysql as rowflow uses it at a destination.
+pub(crate) struct Mysql<'a> {
+    /// The database's URL.
+    pub url: &'a str,
 }
 
-/// Delete the checkpoint rows of `id` (a run that starts over).
-pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identity) -> Result<()> {
-    let connect = MyConnect::parse(url)?;
-    let mut conn = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    let sql = format!(
-        "DELETE FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
-        t.sibling(crate::checkpoint::TABLE).sql()
-    );
-    let params: Vec<mysql::Value> = vec![
-        id.pipeline.clone().into(),
-        id.table.clone().into(),
-        id.input_id.clone().into(),
-    ];
-    conn.exec_drop(sql, params)
-        .map_err(|e| connect.error(&e, "clearing the old checkpoint"))
-}
-
-/// Why `table` cannot be replaced (other tables' foreign keys reference it), if it
-/// cannot.
-pub fn replace_blockers(url: &str, table: &str) -> Result<Option<String>> {
-    let connect = MyConnect::parse(url)?;
-    let mut conn = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    let deps = table::dependents(&mut conn, &t)
-        .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
-    Ok((!deps.is_empty()).then(|| table::cannot_replace(&t, &deps)))
-}
-
-/// The checkpoint rows of the URL's database (or of `table`'s, and of loads into it,
-/// when given), for `rowflow checkpoints`.
-pub fn list_checkpoints(url: &str, table: Option<&str>) -> Result<Vec<crate::checkpoint::Listed>> {
-    let connect = MyConnect::parse(url)?;
-    let mut conn = connect.connect()?;
-    let place = match table {
-        Some(t) => table::parse_name(t).map_err(|e| sink_err(&connect.display, e))?,
-        None => table::parse_name(crate::checkpoint::TABLE)
-            .map_err(|e| sink_err(&connect.display, e))?,
-    }
-    .sibling(crate::checkpoint::TABLE);
-    let read = |e: mysql::Error| connect.error(&e, "reading the checkpoints");
-    if !table::exists(&mut conn, &place).map_err(read)? {
-        return Ok(Vec::new());
-    }
-    type Row = (String, String, String, String, i64, String, String, String);
-    let rows: Vec<Row> = conn
-        .exec(
-            format!(
-                "SELECT pipeline, target_table, input, input_id, writer, run_id, state, \
-                 DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%SZ') FROM {} \
-                 WHERE ? IS NULL OR target_table = ? ORDER BY target_table, pipeline, input, writer",
-                place.sql()
-            ),
-            (table, table),
-        )
-        .map_err(read)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(pipeline, t, input, input_id, writer, run_id, state, updated_at)| {
-                crate::checkpoint::Listed {
-                    place: place.schema.clone().unwrap_or_default(),
-                    identity: crate::checkpoint::Identity {
-                        pipeline,
-                        table: t,
-                        input,
-                        input_id,
-                    },
-                    stored: crate::checkpoint::Stored {
-                        writer: writer as u32,
-                        run_id,
-                        state: serde_json::from_str(&state).ok(),
-                    },
-                    updated_at,
+impl Backend for Mysql<'_> {
+    /// The checkpoint rows of `id` (none when there is no checkpoint table yet).
+    fn read_checkpoints(&self, table: &str, id: &Identity) -> Result<Vec<Stored>> {
+        let url = self.url;
+        let connect = MyConnect::parse(url)?;
+        let mut conn = connect.connect()?;
+        let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        // A locking read, in a transaction: it waits (innodb_lock_wait_timeout) for the
+        // transactions of an earlier run of this load that the server may still be
+        // committing, since they hold locks on these rows; a run killed during COMMIT
+        // leaves it to finish on the server, and reading before it lands would send its
+        // rows again.
+        let sql = format!(
+            "SELECT writer, run_id, state FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ? \
+             LOCK IN SHARE MODE",
+            t.sibling(crate::checkpoint::TABLE).sql()
+        );
+        conn.query_drop("START TRANSACTION")
+            .map_err(|e| connect.error(&e, "reading the checkpoint"))?;
+        let params: Vec<mysql::Value> = vec![
+            id.pipeline.clone().into(),
+            id.table.clone().into(),
+            id.input_id.clone().into(),
+        ];
+        match conn.exec::<(u32, String, String), _, _>(sql, params) {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|(writer, run_id, state)| crate::checkpoint::Stored {
+                    writer,
+                    run_id,
+                    state: serde_json::from_str(&state).ok(),
+                })
+                .collect()),
+            // No checkpoint table yet.
+            Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(Vec::new()),
+            // Denied (MySQL checks privileges before existence): nothing to resume only if
+            // this user cannot see the table at all, which means it has no privilege on it,
+            // so it cannot have written checkpoints there either (opening the sink then
+            // makes the table or says how). A table it sees but may not read would lose the
+            // resume point: refused, with the grant to ask for.
+            Err(mysql::Error::MySqlError(m)) if m.code == 1142 => {
+                let ck = t.sibling(crate::checkpoint::TABLE);
+                let visible = table::exists(&mut conn, &ck)
+                    .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?;
+                if !visible {
+                    return Ok(Vec::new());
                 }
-            },
-        )
-        .collect())
-}
-
-/// The destination table as it is now (see [`crate::checkpoint::TableState`]): for an
-/// interrupted `replace` that committed into the new table but did not swap it in yet,
-/// the new table.
-pub fn table_state(url: &str, table: &str) -> Result<crate::checkpoint::TableState> {
-    let connect = MyConnect::parse(url)?;
-    let mut conn = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    let read = |e: mysql::Error| connect.error(&e, "looking at the table");
-    let new_table = t.sibling(&format!("{}__rowflow_new", t.name));
-    // Both may exist: the old table and the new one an interrupted `replace` filled.
-    let mut exists = false;
-    let mut has_rows = Some(false);
-    for w in [&t, &new_table] {
-        if !table::exists(&mut conn, w).map_err(read)? {
-            continue;
-        }
-        exists = true;
-        let rows = conn
-            .query_first::<i64, _>(format!("SELECT EXISTS (SELECT 1 FROM {})", w.sql()))
-            .ok()
-            .flatten()
-            .map(|n| n > 0);
-        has_rows = match (has_rows, rows) {
-            (Some(true), _) | (_, Some(true)) => Some(true),
-            (Some(false), Some(false)) => Some(false),
-            _ => None,
-        };
-    }
-    Ok(crate::checkpoint::TableState {
-        name: t.sql(),
-        exists,
-        id: None,
-        has_rows,
-    })
-}
-
-/// Check the destination without changing it.
-pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
-    let connect = MyConnect::parse(url)?;
-    let mut conn = connect.connect()?;
-    let t = table::parse_name(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
-    let read = |e: mysql::Error| connect.error(&e, "reading the table's definition");
-    match (
-        table::table_columns(&mut conn, &t).map_err(read)?,
-        opts.mode,
-    ) {
-        (None, _) => match table::cannot_create(&mut conn, &t).map_err(read)? {
-            None => Ok(TableStatus::Missing),
-            Some(why) => Err(sink_err(
-                &connect.display,
-                format!("table {} cannot be created: {why}", t.sql()),
-            )),
-        },
-        (Some(_), WriteMode::Replace) => {
-            let deps = table::dependents(&mut conn, &t)
-                .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
-            if deps.is_empty() {
-                Ok(TableStatus::WillReplace)
-            } else {
-                Err(sink_err(&connect.display, table::cannot_replace(&t, &deps)))
-            }
-        }
-        (Some(_), WriteMode::Create) => Err(sink_err(
-            &connect.display,
-            format!("table {} already exists (mode = \"create\")", t.sql()),
-        )),
-        (Some(cols), mode) => {
-            let unique = mode != WriteMode::Upsert
-                || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
-            let engine = table::non_transactional_engine(&mut conn, &t).map_err(read)?;
-            let problems = table::incompatibilities(opts, &cols, unique, engine.as_deref());
-            if problems.is_empty() {
-                Ok(TableStatus::Compatible)
-            } else {
-                Err(sink_err(
-                    &connect.display,
-                    format!(
-                        "table {} is not compatible: {}",
-                        t.sql(),
-                        problems.join("; ")
+                Err(connect.error(
+                    &mysql::Error::MySqlError(m),
+                    &format!(
+                        "reading the checkpoint (GRANT SELECT, INSERT, UPDATE, DELETE ON {} \
+                         to this user)",
+                        ck.sql()
                     ),
                 ))
             }
+            Err(e) => Err(connect.error(&e, "reading the checkpoint")),
         }
+    }
+
+    /// Delete the checkpoint rows of `id` (a run that starts over).
+    fn clear_checkpoints(&self, table: &str, id: &Identity) -> Result<()> {
+        let url = self.url;
+        let connect = MyConnect::parse(url)?;
+        let mut conn = connect.connect()?;
+        let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        let sql = format!(
+            "DELETE FROM {} WHERE pipeline = ? AND target_table = ? AND input_id = ?",
+            t.sibling(crate::checkpoint::TABLE).sql()
+        );
+        let params: Vec<mysql::Value> = vec![
+            id.pipeline.clone().into(),
+            id.table.clone().into(),
+            id.input_id.clone().into(),
+        ];
+        conn.exec_drop(sql, params)
+            .map_err(|e| connect.error(&e, "clearing the old checkpoint"))
+    }
+
+    /// Why `table` cannot be replaced (other tables' foreign keys reference it), if it
+    /// cannot.
+    fn replace_blockers(&self, table: &str) -> Result<Option<String>> {
+        let url = self.url;
+        let connect = MyConnect::parse(url)?;
+        let mut conn = connect.connect()?;
+        let table = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        MyCatalog {
+            conn: &mut conn,
+            connect: &connect,
+            table: &table,
+        }
+        .replace_blockers()
+    }
+
+    /// The checkpoint rows of the URL's database (or of `table`'s, and of loads into it,
+    /// when given), for `rowflow checkpoints`.
+    fn list_checkpoints(&self, table: Option<&str>) -> Result<Vec<Listed>> {
+        let url = self.url;
+        let connect = MyConnect::parse(url)?;
+        let mut conn = connect.connect()?;
+        let place = match table {
+            Some(t) => table::parse_name(t).map_err(|e| sink_err(&connect.display, e))?,
+            None => table::parse_name(crate::checkpoint::TABLE)
+                .map_err(|e| sink_err(&connect.display, e))?,
+        }
+        .sibling(crate::checkpoint::TABLE);
+        let read = |e: mysql::Error| connect.error(&e, "reading the checkpoints");
+        if !table::exists(&mut conn, &place).map_err(read)? {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<crate::checkpoint::ListedRow> = conn
+            .exec(
+                format!(
+                    "SELECT pipeline, target_table, input, input_id, writer, run_id, state, \
+                     DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%SZ') FROM {} \
+                     WHERE ? IS NULL OR target_table = ? ORDER BY target_table, pipeline, input, writer",
+                    place.sql()
+                ),
+                (table, table),
+            )
+            .map_err(read)?;
+        let schema = place.schema.clone().unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::checkpoint::Listed::from_row(schema.clone(), r))
+            .collect())
+    }
+
+    /// The destination table as it is now (see [`crate::checkpoint::TableState`]): for an
+    /// interrupted `replace` that committed into the new table but did not swap it in yet,
+    /// the new table.
+    fn table_state(&self, table: &str) -> Result<TableState> {
+        let url = self.url;
+        let connect = MyConnect::parse(url)?;
+        let mut conn = connect.connect()?;
+        let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        let read = |e: mysql::Error| connect.error(&e, "looking at the table");
+        let new_table = t.sibling(&format!("{}__rowflow_new", t.name));
+        // Both may exist: the old table and the new one an interrupted `replace` filled.
+        let mut exists = false;
+        let mut has_rows = Some(false);
+        for w in [&t, &new_table] {
+            if !table::exists(&mut conn, w).map_err(read)? {
+                continue;
+            }
+            exists = true;
+            let rows = conn
+                .query_first::<i64, _>(format!("SELECT EXISTS (SELECT 1 FROM {})", w.sql()))
+                .ok()
+                .flatten()
+                .map(|n| n > 0);
+            has_rows = match (has_rows, rows) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            };
+        }
+        Ok(crate::checkpoint::TableState {
+            name: t.sql(),
+            exists,
+            id: None,
+            has_rows,
+        })
+    }
+
+    /// Check the destination without changing it.
+    fn check(&self, opts: &SinkOptions) -> Result<TableStatus> {
+        let url = self.url;
+        let connect = MyConnect::parse(url)?;
+        let mut conn = connect.connect()?;
+        let table = table::parse_name(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
+        compat::check(
+            &mut MyCatalog {
+                conn: &mut conn,
+                connect: &connect,
+                table: &table,
+            },
+            opts,
+        )
+    }
+
+    fn open(
+        &self,
+        opts: &SinkOptions,
+        checkpoint: &Identity,
+        writer: u32,
+        writers: u32,
+    ) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(open(
+            self.url,
+            opts,
+            checkpoint.clone(),
+            writer,
+            writers,
+        )?))
+    }
+
+    /// A keyed table's rows go in key order through sorted runs spilled to temporary
+    /// files, so a large transaction costs little memory and fills the table's B-tree in
+    /// order (measured on MariaDB 10.11, 1,000,000 workload rows, 2 writers: 4.0 s in
+    /// one transaction against 8.2 s in transactions of 50,000).
+    fn default_commit_rows(&self, keyed: bool) -> usize {
+        if keyed { 1_000_000 } else { 50_000 }
+    }
+
+    fn lock(
+        &self,
+        name: &str,
+        what: &str,
+        wait: bool,
+        waiting: &mut dyn FnMut(&str),
+        stop: &AtomicBool,
+    ) -> Result<(LockHandle, LockCheck)> {
+        let (conn, key, id) = lock::lock(self.url, name, what, wait, waiting, stop)?;
+        Ok((Box::new(conn), LockCheck::Mysql { key, conn: id }))
     }
 }
 
@@ -413,12 +412,21 @@ pub fn open(
         swap_tables(&mut conn, &t, &new_table)
             .map_err(|e| connect.error(&e, "swapping in the new table"))?;
     }
-    let existing = table::table_columns(&mut conn, &t).map_err(read)?;
-    if existing.is_some() && opts.mode == WriteMode::Replace && writer == 0 {
-        let deps = table::dependents(&mut conn, &t).map_err(read)?;
-        if !deps.is_empty() {
-            return Err(sink_err(&display, table::cannot_replace(&t, &deps)));
-        }
+    let mut cat = MyCatalog {
+        conn: &mut conn,
+        connect: &connect,
+        table: &t,
+    };
+    let existing = cat.columns()?;
+    if existing.is_some()
+        && opts.mode == WriteMode::Replace
+        && writer == 0
+        && let Some(why) = cat.replace_blockers()?
+    {
+        return Err(sink_err(&display, why));
+    }
+    if let (Some(cols), WriteMode::Append | WriteMode::Upsert, 0) = (&existing, opts.mode, writer) {
+        compat::ensure_fits(&mut cat, opts, cols)?;
     }
     let mut into = t.clone();
     let mut swap_pending = false;
@@ -428,10 +436,11 @@ pub fn open(
         // Writer 0 prepared the table before this one opened.
         (_, _) if writer > 0 => {}
         (Some(_), WriteMode::Create) => {
-            return Err(sink_err(
-                &display,
-                format!("table {} already exists (mode = \"create\")", t.sql()),
-            ));
+            return Err(compat::already_exists(&MyCatalog {
+                conn: &mut conn,
+                connect: &connect,
+                table: &t,
+            }));
         }
         (Some(_), WriteMode::Replace) if writers > 1 => {
             ddl(&mut conn, &format!("DROP TABLE {}", t.sql()))?;
@@ -448,34 +457,13 @@ pub fn open(
                 Ok(()) => {}
                 // Another run created it between the look above and now.
                 Err(mysql::Error::MySqlError(m)) if m.code == 1050 => {
-                    return Err(sink_err(
-                        &display,
-                        format!(
-                            "table {} was created by another run while this one started (it \
-                             did not exist when this run planned it); nothing was written: run \
-                             again to load into it",
-                            t.sql()
-                        ),
-                    ));
+                    return Err(compat::created_meanwhile(&display, &t.sql()));
                 }
                 Err(e) => return Err(connect.error(&e, "preparing the table")),
             }
         }
-        (Some(cols), mode) => {
-            let unique = mode != WriteMode::Upsert
-                || table::has_unique_on(&mut conn, &t, &opts.key).map_err(read)?;
-            let engine = table::non_transactional_engine(&mut conn, &t).map_err(read)?;
-            let problems = table::incompatibilities(opts, &cols, unique, engine.as_deref());
-            if !problems.is_empty() {
-                return Err(sink_err(
-                    &display,
-                    format!(
-                        "table {} is not compatible: {}",
-                        t.sql(),
-                        problems.join("; ")
-                    ),
-                ));
-            }
+        // Checked above.
+        (Some(_), _) => {
             if opts.truncate {
                 ddl(&mut conn, &format!("TRUNCATE TABLE {}", t.sql()))?;
             }
@@ -547,13 +535,7 @@ impl MyDriver {
     }
 
     fn insert_sql(&self, rows: usize) -> String {
-        let cols: Vec<String> = self
-            .opts
-            .schema
-            .columns
-            .iter()
-            .map(|c| quote(&c.name))
-            .collect();
+        let cols = column_list(&self.opts, quote);
         let one = format!("({})", vec!["?"; cols.len()].join(", "));
         let mut sql = format!(
             "INSERT INTO {} ({}) VALUES {}",
@@ -562,22 +544,8 @@ impl MyDriver {
             vec![one.as_str(); rows].join(", ")
         );
         if self.opts.mode == WriteMode::Upsert {
-            let sets: Vec<String> = self
-                .opts
-                .schema
-                .columns
-                .iter()
-                .filter(|c| !self.opts.key.contains(&c.name))
-                .map(|c| format!("{0} = VALUES({0})", quote(&c.name)))
-                .collect();
-            // With only key columns, a duplicate changes nothing.
-            let sets = if sets.is_empty() {
-                let k = quote(&self.opts.key[0]);
-                format!("{k} = {k}")
-            } else {
-                sets.join(", ")
-            };
-            sql.push_str(&format!(" ON DUPLICATE KEY UPDATE {sets}"));
+            sql.push(' ');
+            sql.push_str(&on_duplicate_key(&self.opts));
         }
         sql
     }
@@ -615,6 +583,13 @@ impl MyDriver {
         }
         refused.sort_by_key(|(i, _)| *i);
         Ok((written, refused))
+    }
+
+    /// Send chunk `c` of `held` and account for its rows in `out`.
+    fn send_chunk(&mut self, held: &mut Held, c: usize, out: &mut Written) -> Result<()> {
+        let (written, refused) = self.send(&held.chunks[c].tuples)?;
+        held.sent(c, written, refused, out);
+        Ok(())
     }
 
     /// The `INSERT`s for `lines`, as row ranges (last first, to be popped): at most
@@ -681,13 +656,7 @@ impl MyDriver {
         self.conn
             .query_drop("SAVEPOINT rowflow")
             .map_err(|e| self.err(&e, "SAVEPOINT"))?;
-        let cols: Vec<String> = self
-            .opts
-            .schema
-            .columns
-            .iter()
-            .map(|c| quote(&c.name))
-            .collect();
+        let cols = column_list(&self.opts, quote);
         let sql = format!(
             "LOAD DATA LOCAL INFILE 'rowflow-batch' INTO TABLE {} CHARACTER SET utf8mb4 \
              FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
@@ -1027,9 +996,7 @@ impl Driver for MyDriver {
             return Ok(());
         }
         tx.begin(self)?;
-        let (written, refused) = self.send(&tx.held.chunks[c].tuples)?;
-        tx.held.sent(c, written, refused, out);
-        Ok(())
+        self.send_chunk(&mut tx.held, c, out)
     }
 
     /// Keyed tables: the rows held since the last flush, as one chunk in key order when
@@ -1078,15 +1045,12 @@ impl Driver for MyDriver {
         }
         let c = held.push_keyed(rows, tuples, keys);
         tx.begin(self)?;
-        let (written, refused) = self.send(&tx.held.chunks[c].tuples)?;
-        tx.held.sent(c, written, refused, out);
-        Ok(())
+        self.send_chunk(&mut tx.held, c, out)
     }
 
     fn replay(&mut self, tx: &mut Tx<Self>, out: &mut Written) -> Result<()> {
         for c in 0..tx.held.chunks.len() {
-            let (written, refused) = self.send(&tx.held.chunks[c].tuples)?;
-            tx.held.sent(c, written, refused, out);
+            self.send_chunk(&mut tx.held, c, out)?;
         }
         if !self.spilled.runs.is_empty() {
             self.send_spilled(out)?;

@@ -25,12 +25,15 @@ use postgres::Client;
 
 use self::conn::PgConnect;
 use self::encode::{BINARY_HEADER, BINARY_TRAILER, EncodeColumn, PgEncode, PgType};
-pub(crate) use self::lock::lock;
-use self::table::{PgColumn, QualifiedName};
-use super::dialect::quote_ident;
+use self::table::{PgCatalog, PgColumn, QualifiedName};
+use super::compat::{self, Catalog};
+use super::dialect::{column_list, on_conflict, quote_ident};
 use super::server::{Driver, Held, Hold, ServerSink, Tx, held_key_order};
-use super::{LockCheck, SinkOptions, TableStatus, Written};
-use crate::checkpoint::CommitRecord;
+use super::{LockCheck, Sink, SinkOptions, TableStatus, Written};
+use std::sync::atomic::AtomicBool;
+
+use super::backend::{Backend, LockHandle};
+use crate::checkpoint::{CommitRecord, Identity, Listed, Stored, TableState};
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::Row;
@@ -99,236 +102,246 @@ const COPY_ROWS: usize = 65_536;
 const RETRY_ROWS: usize = 4_096;
 const ORD: &str = "_rowflow_ord";
 
-/// The checkpoint rows of `id` (none when there is no checkpoint table yet).
-pub fn read_checkpoints(
-    url: &str,
-    table: &str,
-    id: &crate::checkpoint::Identity,
-) -> Result<Vec<crate::checkpoint::Stored>> {
-    let connect = PgConnect::parse(url)?;
-    let mut client = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    let cp = t.sibling(crate::checkpoint::TABLE).sql();
-    let read = |e: postgres::Error| connect.error(&e, "reading the checkpoint");
-    // Wait (a minute at most) for the transactions of an earlier run of this load that
-    // the server may still be committing: a run killed during COMMIT leaves it to
-    // finish on the server, and reading the checkpoint before it lands would send its
-    // rows again.
-    client
-        .batch_execute("SET lock_timeout = '60s'")
-        .map_err(read)?;
-    client
-        .execute(
-            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
-            &[&id.lock_name()],
-        )
-        .map_err(|e| {
-            connect.error(
-                &e,
-                "waiting for the transactions of an earlier run of this load to end",
-            )
-        })?;
-    let exists: Option<u32> = client
-        .query_one("SELECT to_regclass($1)::oid", &[&cp])
-        .map_err(read)?
-        .get(0);
-    if exists.is_none() {
-        return Ok(Vec::new());
-    }
-    let rows = client
-        .query(
-            format!("SELECT writer, run_id, state FROM {cp} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3")
-                .as_str(),
-            &[&id.pipeline, &id.table, &id.input_id],
-        )
-        .map_err(read)?;
-    Ok(rows
-        .iter()
-        .map(|r| crate::checkpoint::Stored {
-            writer: r.get::<_, i32>(0) as u32,
-            run_id: r.get(1),
-            state: serde_json::from_str(r.get::<_, &str>(2)).ok(),
-        })
-        .collect())
+/// Postgres as rowflow uses it at a destination.
+pub(crate) struct Postgres<'a> {
+    /// The database's URL.
+    pub url: &'a str,
 }
 
-/// Delete the checkpoint rows of `id` (a run that starts over).
-pub fn clear_checkpoints(url: &str, table: &str, id: &crate::checkpoint::Identity) -> Result<()> {
-    let connect = PgConnect::parse(url)?;
-    let mut client = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    let cp = t.sibling(crate::checkpoint::TABLE).sql();
-    client
-        .execute(
-            format!("DELETE FROM {cp} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3")
-                .as_str(),
-            &[&id.pipeline, &id.table, &id.input_id],
-        )
-        .map_err(|e| connect.error(&e, "clearing the old checkpoint"))?;
-    Ok(())
-}
-
-/// The checkpoint rows of every checkpoint table the user can see (only the one beside
-/// `table`, and of loads into it, when given), for `rowflow checkpoints`.
-pub fn list_checkpoints(url: &str, table: Option<&str>) -> Result<Vec<crate::checkpoint::Listed>> {
-    let connect = PgConnect::parse(url)?;
-    let mut client = connect.connect()?;
-    let read = |e: postgres::Error| connect.error(&e, "reading the checkpoints");
-    let places: Vec<QualifiedName> = match table {
-        Some(t) => {
-            let t = table::parse_name(t).map_err(|e| sink_err(&connect.display, e))?;
-            vec![t.sibling(crate::checkpoint::TABLE)]
-        }
-        None => client
-            .query(
-                "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
-                &[&crate::checkpoint::TABLE],
+impl Backend for Postgres<'_> {
+    /// The checkpoint rows of `id` (none when there is no checkpoint table yet).
+    fn read_checkpoints(&self, table: &str, id: &Identity) -> Result<Vec<Stored>> {
+        let url = self.url;
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
+        let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        let cp = t.sibling(crate::checkpoint::TABLE).sql();
+        let read = |e: postgres::Error| connect.error(&e, "reading the checkpoint");
+        // Wait (a minute at most) for the transactions of an earlier run of this load that
+        // the server may still be committing: a run killed during COMMIT leaves it to
+        // finish on the server, and reading the checkpoint before it lands would send its
+        // rows again.
+        client
+            .batch_execute("SET lock_timeout = '60s'")
+            .map_err(read)?;
+        client
+            .execute(
+                "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+                &[&id.lock_name()],
             )
-            .map_err(read)?
-            .iter()
-            .filter_map(|r| {
-                table::parse_name(&format!(
-                    "{}.{}",
-                    quote_ident(r.get::<_, &str>(0)),
-                    quote_ident(crate::checkpoint::TABLE)
-                ))
-                .ok()
-            })
-            .collect(),
-    };
-    let mut out = Vec::new();
-    for place in places {
+            .map_err(|e| {
+                connect.error(
+                    &e,
+                    "waiting for the transactions of an earlier run of this load to end",
+                )
+            })?;
         let exists: Option<u32> = client
-            .query_one("SELECT to_regclass($1)::oid", &[&place.sql()])
+            .query_one("SELECT to_regclass($1)::oid", &[&cp])
             .map_err(read)?
             .get(0);
         if exists.is_none() {
-            continue;
+            return Ok(Vec::new());
         }
         let rows = client
             .query(
-                format!(
-                    "SELECT pipeline, target_table, input, input_id, writer, run_id, state, \
-                     to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM {} \
-                     WHERE $1::text IS NULL OR target_table = $1 \
-                     ORDER BY target_table, pipeline, input, writer",
-                    place.sql()
-                )
-                .as_str(),
-                &[&table],
+                format!("SELECT writer, run_id, state FROM {cp} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3")
+                    .as_str(),
+                &[&id.pipeline, &id.table, &id.input_id],
             )
             .map_err(read)?;
-        let schema = place.schema.clone().unwrap_or_default();
-        out.extend(rows.iter().map(|r| crate::checkpoint::Listed {
-            place: schema.clone(),
-            identity: crate::checkpoint::Identity {
-                pipeline: r.get(0),
-                table: r.get(1),
-                input: r.get(2),
-                input_id: r.get(3),
-            },
-            stored: crate::checkpoint::Stored {
-                writer: r.get::<_, i32>(4) as u32,
-                run_id: r.get(5),
-                state: serde_json::from_str(r.get::<_, &str>(6)).ok(),
-            },
-            updated_at: r.get(7),
-        }));
+        Ok(rows
+            .iter()
+            .map(|r| crate::checkpoint::Stored {
+                writer: r.get::<_, i32>(0) as u32,
+                run_id: r.get(1),
+                state: serde_json::from_str(r.get::<_, &str>(2)).ok(),
+            })
+            .collect())
     }
-    Ok(out)
-}
 
-/// Why `table` cannot be replaced (objects that depend on it), if it exists and cannot.
-pub fn replace_blockers(url: &str, table: &str) -> Result<Option<String>> {
-    let connect = PgConnect::parse(url)?;
-    let mut client = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    let deps = table::dependents(&mut client, &t)
-        .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
-    Ok((!deps.is_empty()).then(|| table::cannot_replace(&t, &deps)))
-}
-
-/// The destination table as it is now (see [`crate::checkpoint::TableState`]), its
-/// identity being its oid.
-pub fn table_state(url: &str, table: &str) -> Result<crate::checkpoint::TableState> {
-    let connect = PgConnect::parse(url)?;
-    let mut client = connect.connect()?;
-    let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
-    let oid: Option<u32> = client
-        .query_one("SELECT to_regclass($1)::oid", &[&t.sql()])
-        .map_err(|e| connect.error(&e, "looking at the table"))?
-        .get(0);
-    let has_rows = match oid {
-        None => Some(false),
-        Some(_) => client
-            .query_one(
-                format!("SELECT EXISTS (SELECT 1 FROM {})", t.sql()).as_str(),
-                &[],
+    /// Delete the checkpoint rows of `id` (a run that starts over).
+    fn clear_checkpoints(&self, table: &str, id: &Identity) -> Result<()> {
+        let url = self.url;
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
+        let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        let cp = t.sibling(crate::checkpoint::TABLE).sql();
+        client
+            .execute(
+                format!(
+                    "DELETE FROM {cp} WHERE pipeline = $1 AND target_table = $2 AND input_id = $3"
+                )
+                .as_str(),
+                &[&id.pipeline, &id.table, &id.input_id],
             )
-            .ok()
-            .map(|r| r.get::<_, bool>(0)),
-    };
-    Ok(crate::checkpoint::TableState {
-        name: t.sql(),
-        exists: oid.is_some(),
-        id: oid.map(|o| o.to_string()),
-        has_rows,
-    })
-}
+            .map_err(|e| connect.error(&e, "clearing the old checkpoint"))?;
+        Ok(())
+    }
 
-/// Check the destination without changing it (for `rowflow check`).
-pub fn check(url: &str, opts: &SinkOptions) -> Result<TableStatus> {
-    let connect = PgConnect::parse(url)?;
-    let mut client = connect.connect()?;
-    let table = table::parse_name(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
-    table::check_name_lengths(&table, opts).map_err(|e| sink_err(&connect.display, e))?;
-    let existing = table::table_columns(&mut client, &table)
-        .map_err(|e| connect.error(&e, "reading the table's definition"))?;
-    match (existing, opts.mode) {
-        (None, _) => match table::cannot_create(&mut client, &table)
-            .map_err(|e| connect.error(&e, "reading the schema"))?
-        {
-            None => Ok(TableStatus::Missing),
-            Some(why) => Err(sink_err(
-                &connect.display,
-                format!("table {} cannot be created: {why}", table.sql()),
-            )),
-        },
-        (Some(_), WriteMode::Replace) => {
-            let deps = table::dependents(&mut client, &table)
-                .map_err(|e| connect.error(&e, "reading what depends on the table"))?;
-            if deps.is_empty() {
-                Ok(TableStatus::WillReplace)
-            } else {
-                Err(sink_err(
-                    &connect.display,
-                    table::cannot_replace(&table, &deps),
-                ))
+    /// The checkpoint rows of every checkpoint table the user can see (only the one beside
+    /// `table`, and of loads into it, when given), for `rowflow checkpoints`.
+    fn list_checkpoints(&self, table: Option<&str>) -> Result<Vec<Listed>> {
+        let url = self.url;
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
+        let read = |e: postgres::Error| connect.error(&e, "reading the checkpoints");
+        let places: Vec<QualifiedName> = match table {
+            Some(t) => {
+                let t = table::parse_name(t).map_err(|e| sink_err(&connect.display, e))?;
+                vec![t.sibling(crate::checkpoint::TABLE)]
             }
-        }
-        (Some(_), WriteMode::Create) => Err(sink_err(
-            &connect.display,
-            format!("table {} already exists (mode = \"create\")", table.sql()),
-        )),
-        (Some(cols), _) => {
-            let unique = opts.mode != WriteMode::Upsert
-                || table::has_unique_on(&mut client, &table, &opts.key)
-                    .map_err(|e| connect.error(&e, "reading the table's indexes"))?;
-            let problems = table::incompatibilities(opts, &cols, unique);
-            if problems.is_empty() {
-                Ok(TableStatus::Compatible)
-            } else {
-                Err(sink_err(
-                    &connect.display,
+            None => client
+                .query(
+                    "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.relname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
+                    &[&crate::checkpoint::TABLE],
+                )
+                .map_err(read)?
+                .iter()
+                .filter_map(|r| {
+                    table::parse_name(&format!(
+                        "{}.{}",
+                        quote_ident(r.get::<_, &str>(0)),
+                        quote_ident(crate::checkpoint::TABLE)
+                    ))
+                    .ok()
+                })
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for place in places {
+            let exists: Option<u32> = client
+                .query_one("SELECT to_regclass($1)::oid", &[&place.sql()])
+                .map_err(read)?
+                .get(0);
+            if exists.is_none() {
+                continue;
+            }
+            let rows = client
+                .query(
                     format!(
-                        "table {} is not compatible: {}",
-                        table.sql(),
-                        problems.join("; ")
-                    ),
-                ))
-            }
+                        "SELECT pipeline, target_table, input, input_id, writer, run_id, state, \
+                         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM {} \
+                         WHERE $1::text IS NULL OR target_table = $1 \
+                         ORDER BY target_table, pipeline, input, writer",
+                        place.sql()
+                    )
+                    .as_str(),
+                    &[&table],
+                )
+                .map_err(read)?;
+            let schema = place.schema.clone().unwrap_or_default();
+            out.extend(rows.iter().map(|r| {
+                let writer = i64::from(r.get::<_, i32>(4));
+                let row = (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    writer,
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                );
+                crate::checkpoint::Listed::from_row(schema.clone(), row)
+            }));
         }
+        Ok(out)
+    }
+
+    /// Why `table` cannot be replaced (objects that depend on it), if it exists and cannot.
+    fn replace_blockers(&self, table: &str) -> Result<Option<String>> {
+        let url = self.url;
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
+        let table = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        PgCatalog {
+            client: &mut client,
+            connect: &connect,
+            table: &table,
+        }
+        .replace_blockers()
+    }
+
+    /// The destination table as it is now (see [`crate::checkpoint::TableState`]), its
+    /// identity being its oid.
+    fn table_state(&self, table: &str) -> Result<TableState> {
+        let url = self.url;
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
+        let t = table::parse_name(table).map_err(|e| sink_err(&connect.display, e))?;
+        let oid: Option<u32> = client
+            .query_one("SELECT to_regclass($1)::oid", &[&t.sql()])
+            .map_err(|e| connect.error(&e, "looking at the table"))?
+            .get(0);
+        let has_rows = match oid {
+            None => Some(false),
+            Some(_) => client
+                .query_one(
+                    format!("SELECT EXISTS (SELECT 1 FROM {})", t.sql()).as_str(),
+                    &[],
+                )
+                .ok()
+                .map(|r| r.get::<_, bool>(0)),
+        };
+        Ok(crate::checkpoint::TableState {
+            name: t.sql(),
+            exists: oid.is_some(),
+            id: oid.map(|o| o.to_string()),
+            has_rows,
+        })
+    }
+
+    /// Check the destination without changing it (for `rowflow check`).
+    fn check(&self, opts: &SinkOptions) -> Result<TableStatus> {
+        let url = self.url;
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
+        let table = table::parse_name(&opts.table).map_err(|e| sink_err(&connect.display, e))?;
+        table::check_name_lengths(&table, opts).map_err(|e| sink_err(&connect.display, e))?;
+        compat::check(
+            &mut PgCatalog {
+                client: &mut client,
+                connect: &connect,
+                table: &table,
+            },
+            opts,
+        )
+    }
+
+    fn open(
+        &self,
+        opts: &SinkOptions,
+        checkpoint: &Identity,
+        writer: u32,
+        writers: u32,
+    ) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(open(
+            self.url,
+            opts,
+            checkpoint.clone(),
+            writer,
+            writers,
+        )?))
+    }
+
+    /// PostgreSQL's index inserts gain little from large transactions while the sink
+    /// would hold their rows for a replay.
+    fn default_commit_rows(&self, _keyed: bool) -> usize {
+        50_000
+    }
+
+    fn lock(
+        &self,
+        name: &str,
+        what: &str,
+        wait: bool,
+        waiting: &mut dyn FnMut(&str),
+        stop: &AtomicBool,
+    ) -> Result<(LockHandle, LockCheck)> {
+        let (client, pid) = lock::lock(self.url, name, what, wait, waiting, stop)?;
+        let name = name.to_string();
+        Ok((Box::new(client), LockCheck::Postgres { name, pid }))
     }
 }
 
@@ -347,21 +360,19 @@ pub fn open(
     let display = connect.display.clone();
     let table = table::parse_name(&opts.table).map_err(|e| sink_err(&display, e))?;
     table::check_name_lengths(&table, opts).map_err(|e| sink_err(&display, e))?;
-    let read = |e: postgres::Error| connect.error(&e, "reading the table's definition");
-    let existing = table::table_columns(&mut client, &table).map_err(read)?;
+    let mut cat = PgCatalog {
+        client: &mut client,
+        connect: &connect,
+        table: &table,
+    };
+    let existing = cat.columns()?;
     let mut first_ddl = Vec::new();
     let mut creates = false;
     let columns: Vec<PgColumn> = match (existing, opts.mode) {
-        (Some(_), WriteMode::Create) if writer == 0 => {
-            return Err(sink_err(
-                &display,
-                format!("table {} already exists (mode = \"create\")", table.sql()),
-            ));
-        }
+        (Some(_), WriteMode::Create) if writer == 0 => return Err(compat::already_exists(&cat)),
         (Some(_), WriteMode::Replace) if writer == 0 => {
-            let deps = table::dependents(&mut client, &table).map_err(read)?;
-            if !deps.is_empty() {
-                return Err(sink_err(&display, table::cannot_replace(&table, &deps)));
+            if let Some(why) = cat.replace_blockers()? {
+                return Err(sink_err(&display, why));
             }
             first_ddl.push(format!("DROP TABLE {}", table.sql()));
             first_ddl.push(table::create_sql(&table, opts));
@@ -376,20 +387,8 @@ pub fn open(
         (None, _) | (Some(_), WriteMode::Create | WriteMode::Replace) => {
             table::created_columns(opts)
         }
-        (Some(cols), mode) => {
-            let unique = mode != WriteMode::Upsert
-                || table::has_unique_on(&mut client, &table, &opts.key).map_err(read)?;
-            let problems = table::incompatibilities(opts, &cols, unique);
-            if !problems.is_empty() {
-                return Err(sink_err(
-                    &display,
-                    format!(
-                        "table {} is not compatible: {}",
-                        table.sql(),
-                        problems.join("; ")
-                    ),
-                ));
-            }
+        (Some(cols), _) => {
+            compat::ensure_fits(&mut cat, opts, &cols)?;
             if opts.truncate && writer == 0 {
                 first_ddl.push(format!("TRUNCATE {}", table.sql()));
             }
@@ -444,12 +443,7 @@ pub fn open(
         .iter()
         .filter_map(|k| opts.schema.index_of(k))
         .collect();
-    let col_list: Vec<String> = opts
-        .schema
-        .columns
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect();
+    let col_list = column_list(opts, quote_ident);
     let format = if binary { "binary" } else { "text" };
     let upsert = opts.mode == WriteMode::Upsert;
     let into = if upsert {
@@ -742,14 +736,9 @@ impl Driver for PgDriver {
                 .map_err(|e| self.err(&e, "preparing the table"))?
                 .get(0);
             if exists {
-                return Err(sink_err(
+                return Err(compat::created_meanwhile(
                     &self.connect.display,
-                    format!(
-                        "table {} was created by another run while this one started (it did not \
-                         exist when this run planned it); nothing was written: run again to load \
-                         into it",
-                        self.table.sql()
-                    ),
+                    &self.table.sql(),
                 ));
             }
         }
@@ -761,13 +750,7 @@ impl Driver for PgDriver {
             }
         }
         if self.merge_sql.is_some() && !self.stage_ready {
-            let cols: Vec<String> = self
-                .opts
-                .schema
-                .columns
-                .iter()
-                .map(|c| quote_ident(&c.name))
-                .collect();
+            let cols = column_list(&self.opts, quote_ident);
             let sql = format!(
                 "CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {t} WITH NO DATA; \
                  ALTER TABLE {stage} ADD COLUMN IF NOT EXISTS {ord} bigserial; TRUNCATE {stage}",
@@ -956,26 +939,15 @@ impl Driver for PgDriver {
 /// ON CONFLICT (key) DO UPDATE SET ...`
 fn merge_sql(table: &QualifiedName, opts: &SinkOptions, cols: &[String]) -> String {
     let keys: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
-    let sets: Vec<String> = opts
-        .schema
-        .columns
-        .iter()
-        .filter(|c| !opts.key.contains(&c.name))
-        .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
-        .collect();
-    let action = if sets.is_empty() {
-        "DO NOTHING".to_string()
-    } else {
-        format!("DO UPDATE SET {}", sets.join(", "))
-    };
     format!(
         "INSERT INTO {t} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {stage} \
-         ORDER BY {keys}, {ord} DESC ON CONFLICT ({keys}) {action}",
+         ORDER BY {keys}, {ord} DESC {upsert}",
         t = table.sql(),
         cols = cols.join(", "),
         keys = keys.join(", "),
         stage = quote_ident(STAGE),
         ord = quote_ident(ORD),
+        upsert = on_conflict(opts, "EXCLUDED"),
     )
 }
 

@@ -9,8 +9,8 @@ use std::ptr;
 
 use rusqlite::{Connection, ffi};
 
-use super::spill::BindVal;
 use crate::row::Value;
+use crate::sink::spill::BindVal;
 
 /// A prepared statement owned by the sink thread.
 pub(super) struct RawInsert {

@@ -6,23 +6,38 @@
 //! BOOLEAN (0/1), date → DATE (text `YYYY-MM-DD`), timestamp → TIMESTAMP (RFC 3339 text
 //! with its offset, which SQLite's date functions read), text → TEXT.
 
+mod conn;
+mod encode;
+mod stmt;
+mod table;
+
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, params};
 
+use self::conn::{checkpoint_conn, open_conn};
+pub(crate) use self::encode::SqliteEncode;
+use self::encode::unstorable;
+use self::stmt::{RawInsert, bind_values};
+use self::table::{
+    SqliteCatalog, checkpoint_table_sql, checkpoint_upsert_sql, create_sql, exact_key_order,
+    insert_sql, table_columns,
+};
+use super::compat::{self, Catalog};
 use super::dialect::quote_ident;
 use super::spill::{BindVal, Runs, SortKey, blob_key, blob_values, decode_row, encode_row};
-use super::sqlite_stmt::{RawInsert, bind_values};
-use super::{Sink, SinkOptions, TableStatus, Written};
-use crate::checkpoint::CommitRecord;
+use super::{LockCheck, Sink, SinkOptions, TableStatus, Written};
+use std::sync::atomic::AtomicBool;
+
+use super::backend::{Backend, LockHandle};
+use crate::checkpoint::{CommitRecord, Identity, Listed, Stored, TableState};
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
-use crate::row::{Batch, Rejected, Row, Value};
-use crate::schema::DataType;
+use crate::row::{Batch, Rejected, Row};
 use crate::sink::sink_err;
 
 /// Writes rows into one SQLite table.
-pub struct SqliteSink {
+pub(crate) struct SqliteSink {
     // Statements first: fields drop in order, and statements must go before `conn`.
     insert_one: RawInsert,
     /// The same statement with `chunk` rows of VALUES.
@@ -61,468 +76,182 @@ const SORT_RUN_ROWS: usize = 32768;
 /// below SQLite's limit on bound parameters (32766).
 const CHUNK_ROWS: usize = 64;
 
-/// The declared type for a column of a created table.
-pub fn sqlite_type(t: DataType) -> &'static str {
-    match t {
-        DataType::Int => "INTEGER",
-        DataType::Float => "REAL",
-        DataType::Decimal => "TEXT",
-        DataType::Bool => "BOOLEAN",
-        DataType::Date => "DATE",
-        DataType::Timestamp => "TIMESTAMP",
-        DataType::Text => "TEXT",
-    }
+/// Sqlite as rowflow uses it at a destination.
+pub(crate) struct Sqlite<'a> {
+    /// The database's file.
+    pub path: &'a Path,
 }
 
-/// SQLite's type affinity for a declared type (the rules of section 3.1 of its docs).
-fn affinity(declared: &str) -> &'static str {
-    let d = declared.to_ascii_uppercase();
-    if d.contains("INT") {
-        "INTEGER"
-    } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
-        "TEXT"
-    } else if d.contains("BLOB") || d.is_empty() {
-        "BLOB"
-    } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
-        "REAL"
-    } else {
-        "NUMERIC"
-    }
-}
-
-struct TableColumn {
-    name: String,
-    declared: String,
-    not_null: bool,
-    has_default: bool,
-    pk: i64,
-}
-
-fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Option<Vec<TableColumn>>> {
-    let exists: Option<i64> = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            params![table],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_none() {
-        return Ok(None);
-    }
-    let mut stmt = conn.prepare(
-        "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk FROM pragma_table_info(?1)",
-    )?;
-    let cols = stmt
-        .query_map(params![table], |r| {
-            Ok(TableColumn {
-                name: r.get(0)?,
-                declared: r.get(1)?,
-                not_null: r.get(2)?,
-                has_default: r.get(3)?,
-                pk: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Some(cols))
-}
-
-/// Do SQLite and rowflow agree on which key values of the existing table are equal?
-/// Only then may rows be reordered by key: the sort keeps the input order among keys
-/// rowflow calls equal, and the first occurrence (or with upsert the last) must stay the
-/// one SQLite sees first (last). Not so when a text key has a collation (`NOCASE`
-/// calls `a` and `A` equal, `RTRIM` ignores trailing spaces), or a key column has REAL
-/// affinity (integers beyond 2^53 and decimals are rounded).
-fn exact_key_order(
-    conn: &Connection,
-    opts: &SinkOptions,
-    cols: &[TableColumn],
-) -> rusqlite::Result<bool> {
-    let sql: Option<String> = conn
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            params![opts.table],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
-    let collate = sql.is_some_and(|s| s.to_ascii_uppercase().contains("COLLATE"));
-    Ok(opts.key.iter().all(|k| {
-        let text = opts
-            .schema
-            .columns
-            .iter()
-            .any(|c| &c.name == k && c.data_type == DataType::Text);
-        let real = cols
-            .iter()
-            .any(|t| &t.name == k && affinity(&t.declared) == "REAL");
-        !(real || (text && collate))
-    }))
-}
-
-/// Is there a primary key or unique index on exactly `key`?
-fn has_unique_on(
-    conn: &Connection,
-    table: &str,
-    cols: &[TableColumn],
-    key: &[String],
-) -> rusqlite::Result<bool> {
-    let mut pk: Vec<(i64, &str)> = cols
-        .iter()
-        .filter(|c| c.pk > 0)
-        .map(|c| (c.pk, c.name.as_str()))
-        .collect();
-    pk.sort();
-    let pk: Vec<&str> = pk.into_iter().map(|(_, n)| n).collect();
-    let mut want: Vec<&str> = key.iter().map(String::as_str).collect();
-    want.sort();
-    let mut pk_sorted = pk.clone();
-    pk_sorted.sort();
-    if pk_sorted == want {
-        return Ok(true);
-    }
-    let mut idx = conn.prepare("SELECT name FROM pragma_index_list(?1) WHERE \"unique\" = 1")?;
-    let names = idx
-        .query_map(params![table], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for n in names {
-        let mut info = conn.prepare("SELECT name FROM pragma_index_info(?1)")?;
-        let mut icols = info
-            .query_map(params![n], |r| r.get::<_, Option<String>>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>();
-        icols.sort();
-        if icols.iter().map(String::as_str).collect::<Vec<_>>() == want {
-            return Ok(true);
+impl Backend for Sqlite<'_> {
+    /// The checkpoint rows of `id` in the database at `path` (none when there is no
+    /// database or no checkpoint table yet).
+    fn read_checkpoints(&self, _table: &str, id: &Identity) -> Result<Vec<Stored>> {
+        let path = self.path;
+        let target = format!("sqlite://{}", path.display());
+        if !path.exists() {
+            return Ok(Vec::new());
         }
-    }
-    Ok(false)
-}
-
-/// Problems that make an existing table unusable for these rows.
-fn incompatibilities(
-    conn: &Connection,
-    opts: &SinkOptions,
-    cols: &[TableColumn],
-) -> rusqlite::Result<Vec<String>> {
-    let mut problems = Vec::new();
-    for c in &opts.schema.columns {
-        match cols.iter().find(|t| t.name == c.name) {
-            None => problems.push(format!("column {:?} is missing from the table", c.name)),
-            Some(t) => {
-                let aff = affinity(&t.declared);
-                if c.data_type == DataType::Text && matches!(aff, "INTEGER" | "REAL" | "NUMERIC") {
-                    problems.push(format!(
-                        "column {:?} is text but the table declares it {:?} ({aff} affinity), \
-                         which would turn values such as \"007\" into numbers; cast it in the \
-                         pipeline or change the table",
-                        c.name, t.declared
-                    ));
-                }
-                if c.data_type == DataType::Int && aff == "REAL" {
-                    problems.push(format!(
-                        "column {:?} is int but the table declares it {:?} (REAL affinity), \
-                         which loses precision above 2^53",
-                        c.name, t.declared
-                    ));
-                }
-            }
-        }
-    }
-    for t in cols {
-        let provided = opts.schema.index_of(&t.name).is_some();
-        let is_rowid = t.pk == 1
-            && affinity(&t.declared) == "INTEGER"
-            && t.declared.eq_ignore_ascii_case("INTEGER");
-        if !provided && t.not_null && !t.has_default && !is_rowid {
-            problems.push(format!(
-                "the table's column {:?} is NOT NULL without a default, and the pipeline does not produce it",
-                t.name
-            ));
-        }
-    }
-    if opts.mode == WriteMode::Upsert && !has_unique_on(conn, &opts.table, cols, &opts.key)? {
-        problems.push(format!(
-            "upsert needs a primary key or unique index on ({}) in the existing table",
-            opts.key.join(", ")
-        ));
-    }
-    Ok(problems)
-}
-
-fn create_sql(opts: &SinkOptions) -> String {
-    let single_int_key = opts.key.len() == 1
-        && opts
-            .schema
-            .columns
-            .iter()
-            .any(|c| c.name == opts.key[0] && c.data_type == DataType::Int);
-    let mut cols: Vec<String> = opts
-        .schema
-        .columns
-        .iter()
-        .map(|c| {
-            let mut s = format!("{} {}", quote_ident(&c.name), sqlite_type(c.data_type));
-            if opts.key.contains(&c.name) {
-                if single_int_key {
-                    s.push_str(" PRIMARY KEY");
-                }
-                s.push_str(" NOT NULL");
-            }
-            s
-        })
-        .collect();
-    if !opts.key.is_empty() && !single_int_key {
-        let k: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
-        cols.push(format!("PRIMARY KEY ({})", k.join(", ")));
-    }
-    format!(
-        "CREATE TABLE {} ({})",
-        quote_ident(&opts.table),
-        cols.join(", ")
-    )
-}
-
-fn insert_sql(opts: &SinkOptions, rows: usize) -> String {
-    let names: Vec<String> = opts
-        .schema
-        .columns
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect();
-    let n = names.len();
-    let values: Vec<String> = (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=n).map(|i| format!("?{}", r * n + i)).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
-    let mut sql = format!(
-        "INSERT INTO {} ({}) VALUES {}",
-        quote_ident(&opts.table),
-        names.join(", "),
-        values.join(", ")
-    );
-    if opts.mode == WriteMode::Upsert {
-        let keys: Vec<String> = opts.key.iter().map(|k| quote_ident(k)).collect();
-        let sets: Vec<String> = opts
-            .schema
-            .columns
-            .iter()
-            .filter(|c| !opts.key.contains(&c.name))
-            .map(|c| format!("{0} = excluded.{0}", quote_ident(&c.name)))
-            .collect();
-        if sets.is_empty() {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")));
-        } else {
-            sql.push_str(&format!(
-                " ON CONFLICT ({}) DO UPDATE SET {}",
-                keys.join(", "),
-                sets.join(", ")
-            ));
-        }
-    }
-    sql
-}
-
-/// The checkpoint rows of `id` in the database at `path` (none when there is no
-/// database or no checkpoint table yet).
-pub fn read_checkpoints(
-    path: &Path,
-    id: &crate::checkpoint::Identity,
-) -> Result<Vec<crate::checkpoint::Stored>> {
-    let target = format!("sqlite://{}", path.display());
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let Some(conn) = checkpoint_conn(path, &target)? else {
-        return Ok(Vec::new());
-    };
-    let mut st = conn
-        .prepare(&format!(
-            "SELECT writer, run_id, state FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
-            quote_ident(crate::checkpoint::TABLE)
-        ))
-        .map_err(|e| sink_err(&target, e))?;
-    let rows = st
-        .query_map(params![id.pipeline, id.table, id.input_id], |r| {
-            Ok(crate::checkpoint::Stored {
-                writer: r.get(0)?,
-                run_id: r.get(1)?,
-                state: serde_json::from_str(&r.get::<_, String>(2)?).ok(),
-            })
-        })
-        .map_err(|e| sink_err(&target, e))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(|e| sink_err(&target, e))?;
-    Ok(rows)
-}
-
-/// The checkpoint rows in the database at `path` (of loads into `table` only, when
-/// given), for `rowflow checkpoints`.
-pub fn list_checkpoints(
-    path: &Path,
-    table: Option<&str>,
-) -> Result<Vec<crate::checkpoint::Listed>> {
-    let target = format!("sqlite://{}", path.display());
-    if !path.exists() {
-        return Err(sink_err(&target, "there is no database file there"));
-    }
-    let Some(conn) = checkpoint_conn(path, &target)? else {
-        return Ok(Vec::new());
-    };
-    let mut st = conn
-        .prepare(&format!(
-            "SELECT pipeline, target_table, input, input_id, writer, run_id, state, updated_at FROM {} \
-             WHERE ?1 IS NULL OR target_table = ?1 ORDER BY target_table, pipeline, input, writer",
-            quote_ident(crate::checkpoint::TABLE)
-        ))
-        .map_err(|e| sink_err(&target, e))?;
-    let rows = st
-        .query_map(params![table], |r| {
-            Ok(crate::checkpoint::Listed {
-                place: String::new(),
-                identity: crate::checkpoint::Identity {
-                    pipeline: r.get(0)?,
-                    table: r.get(1)?,
-                    input: r.get(2)?,
-                    input_id: r.get(3)?,
-                },
-                stored: crate::checkpoint::Stored {
-                    writer: r.get(4)?,
-                    run_id: r.get(5)?,
-                    state: serde_json::from_str(&r.get::<_, String>(6)?).ok(),
-                },
-                updated_at: r.get(7)?,
-            })
-        })
-        .map_err(|e| sink_err(&target, e))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(|e| sink_err(&target, e))?;
-    Ok(rows)
-}
-
-/// The destination table as it is now (see [`crate::checkpoint::TableState`]).
-pub fn table_state(path: &Path, table: &str) -> Result<crate::checkpoint::TableState> {
-    let target = format!("sqlite://{}", path.display());
-    let name = quote_ident(table);
-    if !path.exists() {
-        return Ok(crate::checkpoint::TableState {
-            name,
-            exists: false,
-            id: None,
-            has_rows: Some(false),
-        });
-    }
-    let conn = open_conn(path, &target)?;
-    let exists = table_columns(&conn, table)
-        .map_err(|e| sink_err(&target, e))?
-        .is_some();
-    let has_rows = if exists {
-        conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), [], |r| {
-            r.get::<_, bool>(0)
-        })
-        .ok()
-    } else {
-        Some(false)
-    };
-    Ok(crate::checkpoint::TableState {
-        name,
-        exists,
-        id: None,
-        has_rows,
-    })
-}
-
-/// Delete the checkpoint rows of `id` (a run that starts over).
-pub fn clear_checkpoints(path: &Path, id: &crate::checkpoint::Identity) -> Result<()> {
-    let target = format!("sqlite://{}", path.display());
-    if let Some(conn) = checkpoint_conn(path, &target)? {
-        conn.execute(
-            &format!(
-                "DELETE FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
+        let Some(conn) = checkpoint_conn(path, &target)? else {
+            return Ok(Vec::new());
+        };
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT writer, run_id, state FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
                 quote_ident(crate::checkpoint::TABLE)
-            ),
-            params![id.pipeline, id.table, id.input_id],
-        )
-        .map_err(|e| sink_err(&target, e))?;
+            ))
+            .map_err(|e| sink_err(&target, e))?;
+        let rows = st
+            .query_map(params![id.pipeline, id.table, id.input_id], |r| {
+                Ok(crate::checkpoint::Stored {
+                    writer: r.get(0)?,
+                    run_id: r.get(1)?,
+                    state: serde_json::from_str(&r.get::<_, String>(2)?).ok(),
+                })
+            })
+            .map_err(|e| sink_err(&target, e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| sink_err(&target, e))?;
+        Ok(rows)
     }
-    Ok(())
-}
 
-/// A connection to the database at `path`, when it has a checkpoint table. Read-write,
-/// even to read: a process killed mid-transaction leaves a hot journal, which SQLite
-/// rolls back on open, and a read-only connection cannot.
-fn checkpoint_conn(path: &Path, target: &str) -> Result<Option<Connection>> {
-    let conn = open_conn(path, target)?;
-    let exists = table_columns(&conn, crate::checkpoint::TABLE)
-        .map_err(|e| sink_err(target, e))?
-        .is_some();
-    Ok(exists.then_some(conn))
-}
-
-/// The checkpoint table (see [`crate::checkpoint`]).
-fn checkpoint_table_sql() -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {} (pipeline TEXT NOT NULL, target_table TEXT NOT NULL, \
-         input_id TEXT NOT NULL, writer INTEGER NOT NULL, input TEXT NOT NULL, run_id TEXT NOT NULL, \
-         txn INTEGER NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL, \
-         PRIMARY KEY (pipeline, target_table, input_id, writer))",
-        quote_ident(crate::checkpoint::TABLE)
-    )
-}
-
-fn checkpoint_upsert_sql() -> String {
-    format!(
-        "INSERT INTO {} (pipeline, target_table, input_id, writer, input, run_id, txn, state, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
-         ON CONFLICT (pipeline, target_table, input_id, writer) DO UPDATE SET input = excluded.input, \
-         run_id = excluded.run_id, txn = excluded.txn, state = excluded.state, updated_at = excluded.updated_at",
-        quote_ident(crate::checkpoint::TABLE)
-    )
-}
-
-fn open_conn(path: &Path, target: &str) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|e| sink_err(target, e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(|e| sink_err(target, e))?;
-    Ok(conn)
-}
-
-/// Check the destination without writing (for `rowflow check`).
-pub fn check(path: &Path, opts: &SinkOptions) -> Result<TableStatus> {
-    let target = format!("sqlite://{}", path.display());
-    if !path.exists() {
-        return Ok(TableStatus::Missing);
-    }
-    // Read-write (nothing is written): a hot journal left by a killed run is rolled back
-    // on open, which a read-only connection cannot do.
-    let conn = open_conn(path, &target)?;
-    let cols = table_columns(&conn, &opts.table).map_err(|e| sink_err(&target, e))?;
-    match (cols, opts.mode) {
-        (None, _) => Ok(TableStatus::Missing),
-        (Some(_), WriteMode::Replace) => Ok(TableStatus::WillReplace),
-        (Some(_), WriteMode::Create) => Err(sink_err(
-            &target,
-            format!("table {:?} already exists (mode = \"create\")", opts.table),
-        )),
-        (Some(cols), _) => {
-            let problems =
-                incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
-            if problems.is_empty() {
-                Ok(TableStatus::Compatible)
-            } else {
-                Err(sink_err(
-                    &target,
-                    format!(
-                        "table {:?} is not compatible: {}",
-                        opts.table,
-                        problems.join("; ")
-                    ),
-                ))
-            }
+    /// The checkpoint rows in the database at `path` (of loads into `table` only, when
+    /// given), for `rowflow checkpoints`.
+    fn list_checkpoints(&self, table: Option<&str>) -> Result<Vec<Listed>> {
+        let path = self.path;
+        let target = format!("sqlite://{}", path.display());
+        if !path.exists() {
+            return Err(sink_err(&target, "there is no database file there"));
         }
+        let Some(conn) = checkpoint_conn(path, &target)? else {
+            return Ok(Vec::new());
+        };
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT pipeline, target_table, input, input_id, writer, run_id, state, updated_at FROM {} \
+                 WHERE ?1 IS NULL OR target_table = ?1 ORDER BY target_table, pipeline, input, writer",
+                quote_ident(crate::checkpoint::TABLE)
+            ))
+            .map_err(|e| sink_err(&target, e))?;
+        let rows = st
+            .query_map(params![table], |r| {
+                let row = (
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                );
+                Ok(crate::checkpoint::Listed::from_row(String::new(), row))
+            })
+            .map_err(|e| sink_err(&target, e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| sink_err(&target, e))?;
+        Ok(rows)
+    }
+
+    /// The destination table as it is now (see [`crate::checkpoint::TableState`]).
+    fn table_state(&self, table: &str) -> Result<TableState> {
+        let path = self.path;
+        let target = format!("sqlite://{}", path.display());
+        let name = quote_ident(table);
+        if !path.exists() {
+            return Ok(crate::checkpoint::TableState {
+                name,
+                exists: false,
+                id: None,
+                has_rows: Some(false),
+            });
+        }
+        let conn = open_conn(path, &target)?;
+        let exists = table_columns(&conn, table)
+            .map_err(|e| sink_err(&target, e))?
+            .is_some();
+        let has_rows = if exists {
+            conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), [], |r| {
+                r.get::<_, bool>(0)
+            })
+            .ok()
+        } else {
+            Some(false)
+        };
+        Ok(crate::checkpoint::TableState {
+            name,
+            exists,
+            id: None,
+            has_rows,
+        })
+    }
+
+    /// Delete the checkpoint rows of `id` (a run that starts over).
+    fn clear_checkpoints(&self, _table: &str, id: &Identity) -> Result<()> {
+        let path = self.path;
+        let target = format!("sqlite://{}", path.display());
+        if let Some(conn) = checkpoint_conn(path, &target)? {
+            conn.execute(
+                &format!(
+                    "DELETE FROM {} WHERE pipeline = ?1 AND target_table = ?2 AND input_id = ?3",
+                    quote_ident(crate::checkpoint::TABLE)
+                ),
+                params![id.pipeline, id.table, id.input_id],
+            )
+            .map_err(|e| sink_err(&target, e))?;
+        }
+        Ok(())
+    }
+
+    /// Check the destination without writing (for `rowflow check`).
+    fn check(&self, opts: &SinkOptions) -> Result<TableStatus> {
+        let path = self.path;
+        let target = format!("sqlite://{}", path.display());
+        if !path.exists() {
+            return Ok(TableStatus::Missing);
+        }
+        // Read-write (nothing is written): a hot journal left by a killed run is rolled back
+        // on open, which a read-only connection cannot do.
+        let conn = open_conn(path, &target)?;
+        compat::check(
+            &mut SqliteCatalog {
+                conn: &conn,
+                target: &target,
+                table: &opts.table,
+            },
+            opts,
+        )
+    }
+
+    fn open(
+        &self,
+        opts: &SinkOptions,
+        _checkpoint: &Identity,
+        _writer: u32,
+        _writers: u32,
+    ) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(SqliteSink::open(self.path, opts)?))
+    }
+
+    fn single_writer(&self) -> bool {
+        true
+    }
+
+    /// A keyed table's rows go in key order through sorted runs spilled to temporary
+    /// files: a large transaction costs little memory and fills the B-tree in order.
+    fn default_commit_rows(&self, _keyed: bool) -> usize {
+        1_000_000
+    }
+
+    fn lock(
+        &self,
+        _name: &str,
+        what: &str,
+        wait: bool,
+        waiting: &mut dyn FnMut(&str),
+        stop: &AtomicBool,
+    ) -> Result<(LockHandle, LockCheck)> {
+        let (file, check) = crate::sink::lock::sqlite_lock(self.path, what, wait, waiting, stop)?;
+        Ok((Box::new(file), check))
     }
 }
 
@@ -550,7 +279,12 @@ impl SqliteSink {
         // as it was, and `replace` never loses the old table to a failed run.
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sink_err(&target, e))?;
-        let existing = table_columns(&conn, &opts.table).map_err(|e| sink_err(&target, e))?;
+        let mut cat = SqliteCatalog {
+            conn: &conn,
+            target: &target,
+            table: &opts.table,
+        };
+        let existing = cat.columns()?;
         // Before `replace` drops it: a created table always compares keys exactly.
         let exact_keys = match &existing {
             Some(cols) if opts.mode != WriteMode::Replace => {
@@ -560,30 +294,14 @@ impl SqliteSink {
         };
         let create = match (existing, opts.mode) {
             (None, _) => true,
-            (Some(_), WriteMode::Create) => {
-                return Err(sink_err(
-                    &target,
-                    format!("table {:?} already exists (mode = \"create\")", opts.table),
-                ));
-            }
+            (Some(_), WriteMode::Create) => return Err(compat::already_exists(&cat)),
             (Some(_), WriteMode::Replace) => {
                 conn.execute_batch(&format!("DROP TABLE {}", quote_ident(&opts.table)))
                     .map_err(|e| sink_err(&target, e))?;
                 true
             }
             (Some(cols), _) => {
-                let problems =
-                    incompatibilities(&conn, opts, &cols).map_err(|e| sink_err(&target, e))?;
-                if !problems.is_empty() {
-                    return Err(sink_err(
-                        &target,
-                        format!(
-                            "table {:?} is not compatible: {}",
-                            opts.table,
-                            problems.join("; ")
-                        ),
-                    ));
-                }
+                compat::ensure_fits(&mut cat, opts, &cols)?;
                 if opts.truncate {
                     // SQLite's truncate optimisation: a DELETE without WHERE.
                     conn.execute_batch(&format!("DELETE FROM {}", quote_ident(&opts.table)))
@@ -638,25 +356,6 @@ fn reject(row: Row, reason: String) -> Rejected {
         raw: row.raw,
         reason,
     }
-}
-
-/// Why SQLite could not store a row as it is, if so (checked on the workers).
-fn unstorable(row: &Row, key_idx: &[usize], names: &[String]) -> Option<String> {
-    let name = |i: usize| names.get(i).map_or("?", String::as_str);
-    if let Some(&k) = key_idx.iter().find(|&&k| row.values[k].is_null()) {
-        return Some(format!(
-            "sink: key column {:?} is NULL (a key identifies the row; it cannot be NULL)",
-            name(k)
-        ));
-    }
-    let nan = row
-        .values
-        .iter()
-        .position(|v| matches!(v, Value::Float(f) if f.is_nan()))?;
-    Some(format!(
-        "sink: column {:?}: NaN cannot be stored in SQLite (it would become NULL)",
-        name(nan)
-    ))
 }
 
 impl SqliteSink {
@@ -806,60 +505,6 @@ impl SqliteSink {
     }
 }
 
-/// Prepares rows for SQLite on the worker threads, so that the sink thread only binds:
-/// dates, timestamps and decimals become text, bools 0/1; rows SQLite cannot store as
-/// they are (a NULL key, a NaN) are rejected here. For a keyed table each row is also
-/// encoded into the sink's compact format (see `spill`), which the sink sorts, spills
-/// and binds without rebuilding rows.
-pub struct SqliteEncode {
-    key_idx: Vec<usize>,
-    names: Vec<String>,
-}
-
-impl SqliteEncode {
-    /// An encoder for rows of `schema` written to a table keyed on `key`.
-    pub fn new(opts: &SinkOptions) -> Self {
-        SqliteEncode {
-            key_idx: opts
-                .key
-                .iter()
-                .filter_map(|k| opts.schema.index_of(k))
-                .collect(),
-            names: opts.schema.names().map(String::from).collect(),
-        }
-    }
-}
-
-impl crate::sink::Encode for SqliteEncode {
-    fn describe(&self) -> String {
-        "encode for sqlite".into()
-    }
-
-    fn encode(&self, batch: &mut Batch) {
-        let mut failed = Vec::new();
-        for (n, row) in batch.rows.iter_mut().enumerate() {
-            for v in &mut row.values {
-                match v {
-                    Value::Bool(b) => *v = Value::Int(*b as i64),
-                    Value::Date(_) | Value::Timestamp(_) | Value::Decimal(_) => {
-                        *v = Value::Text(v.to_string())
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(reason) = unstorable(row, &self.key_idx, &self.names) {
-                failed.push((n, reason));
-            }
-        }
-        batch.reject_indexes(failed);
-        if !self.key_idx.is_empty() {
-            let blobs: Vec<Vec<u8>> = batch.rows.iter().map(encode_row).collect();
-            batch.encoded = Some(crate::row::Encoded::new(blobs));
-            batch.rows.clear();
-        }
-    }
-}
-
 /// A row-level problem (the row is rejected) as opposed to a failure of the database.
 fn is_row_error(e: &rusqlite::Error) -> bool {
     matches!(
@@ -990,7 +635,9 @@ impl Sink for SqliteSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::row::Value;
     use crate::row::{Position, RawRecord, Row};
+    use crate::schema::DataType;
     use crate::schema::Schema;
 
     fn opts(mode: WriteMode, key: &[&str]) -> SinkOptions {
@@ -1097,9 +744,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("column \"v\" is text"), "{e}");
-        assert!(check(&db, &opts(WriteMode::Append, &[])).is_err());
+        assert!(
+            Sqlite { path: &db }
+                .check(&opts(WriteMode::Append, &[]))
+                .is_err()
+        );
         assert_eq!(
-            check(&db, &opts(WriteMode::Replace, &[])).unwrap(),
+            Sqlite { path: &db }
+                .check(&opts(WriteMode::Replace, &[]))
+                .unwrap(),
             TableStatus::WillReplace
         );
         let e = SqliteSink::open(&db, &opts(WriteMode::Upsert, &["id"]))

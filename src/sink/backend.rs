@@ -1,0 +1,66 @@
+//! One implementation per database of everything rowflow does at a destination besides
+//! writing rows: checking the table, reading and clearing checkpoints, taking the run
+//! lock, opening writers. [`SinkTarget::backend`] chooses it; no other place matches the
+//! target's kind.
+
+use std::sync::atomic::AtomicBool;
+
+use super::lock::LockCheck;
+use super::{Sink, SinkOptions, SinkTarget, TableStatus};
+use crate::checkpoint::{Identity, Listed, Stored, TableState};
+use crate::error::Result;
+
+/// What a run lock keeps open (a file, a connection); dropping it releases the lock.
+pub(crate) type LockHandle = Box<dyn Send>;
+
+/// A database, as rowflow uses it at a destination.
+pub(crate) trait Backend {
+    /// Open writer `writer` (of `writers`); writer 0 prepares the table.
+    fn open(
+        &self,
+        opts: &SinkOptions,
+        checkpoint: &Identity,
+        writer: u32,
+        writers: u32,
+    ) -> Result<Box<dyn Sink>>;
+    /// Check the destination without changing it.
+    fn check(&self, opts: &SinkOptions) -> Result<TableStatus>;
+    /// The checkpoint rows of `id` (none when there are none yet).
+    fn read_checkpoints(&self, table: &str, id: &Identity) -> Result<Vec<Stored>>;
+    /// The checkpoint rows (beside `table`, and of loads into it, when given).
+    fn list_checkpoints(&self, table: Option<&str>) -> Result<Vec<Listed>>;
+    /// Delete the checkpoint rows of `id`.
+    fn clear_checkpoints(&self, table: &str, id: &Identity) -> Result<()>;
+    /// Why `table` could not be replaced, if it could not.
+    fn replace_blockers(&self, _table: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// The destination table as it is now.
+    fn table_state(&self, table: &str) -> Result<TableState>;
+    /// Whether the database takes one writer at a time (SQLite).
+    fn single_writer(&self) -> bool {
+        false
+    }
+    /// Rows per transaction when the pipeline does not say.
+    fn default_commit_rows(&self, keyed: bool) -> usize;
+    /// Take the run lock `name` for the load described as `what`.
+    fn lock(
+        &self,
+        name: &str,
+        what: &str,
+        wait: bool,
+        waiting: &mut dyn FnMut(&str),
+        stop: &AtomicBool,
+    ) -> Result<(LockHandle, LockCheck)>;
+}
+
+impl SinkTarget {
+    /// The database behind this target.
+    pub(crate) fn backend(&self) -> Box<dyn Backend + '_> {
+        match self {
+            SinkTarget::Sqlite { path } => Box::new(super::sqlite::Sqlite { path }),
+            SinkTarget::Postgres { url } => Box::new(super::postgres::Postgres { url }),
+            SinkTarget::Mysql { url } => Box::new(super::mysql::Mysql { url }),
+        }
+    }
+}
