@@ -24,12 +24,13 @@ use std::sync::Arc;
 use crate::config::{OnError, PipelineSpec, SinkSpec, SourceSpec, TransformSpec};
 use crate::error::{Error, Result};
 use crate::expr::ExprContext;
-use crate::plan::{AsyncSpec, Plan, Prepared, StageSpec};
+use crate::plan::{AsyncSpec, Plan, StageSpec};
 use crate::report::{Observer, Report, Silent};
 use crate::row::{Position, Row, Value};
 use crate::runtime::StopSignal;
 use crate::schema::{DataType, Schema};
 use crate::start::LoadSpec;
+use crate::start::Prepared;
 use crate::transform::AsyncFn;
 
 /// A pipeline: a spec plus, for library users, async stages written in Rust.
@@ -357,7 +358,7 @@ impl Pipeline {
                 &mut |n| obs.note(n),
                 &reading,
             )?;
-            if let Some(report) = Plan::skipped(&started) {
+            if let Some(report) = started.skipped() {
                 return Ok(Prepared::Done(Box::new(report)));
             }
             let ctx = ExprContext::from_clock();
@@ -371,7 +372,7 @@ impl Pipeline {
             for n in &plan.notes {
                 obs.note(n);
             }
-            plan.into_parts(started)
+            crate::start::prepare(plan, started)
         })
         .await
         .map_err(|e| Error::Stage {
@@ -396,13 +397,14 @@ pub async fn run_plan(plan: Plan, observer: Arc<dyn Observer>, stop: StopSignal)
         observer.note(n);
     }
     let obs = observer.clone();
-    let prepared =
-        tokio::task::spawn_blocking(move || plan.start_and_prepare(&mut |n| obs.note(n)))
-            .await
-            .map_err(|e| Error::Stage {
-                stage: "sink".into(),
-                message: e.to_string(),
-            })??;
+    let prepared = tokio::task::spawn_blocking(move || {
+        crate::start::start_and_prepare(plan, &mut |n| obs.note(n))
+    })
+    .await
+    .map_err(|e| Error::Stage {
+        stage: "sink".into(),
+        message: e.to_string(),
+    })??;
     finish(prepared, observer, stop).await
 }
 

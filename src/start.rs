@@ -2,13 +2,20 @@
 //! same load out, read the load's checkpoint, look at the table, and decide what this
 //! run does (resume, skip inputs already loaded, load again, refuse), with one plain
 //! line for each decision. The database is contacted here, first: a wrong URL or a
-//! server that is down is reported before the inputs are scanned.
+//! server that is down is reported before the inputs are scanned. Then, with the plan
+//! built, the decision is applied to it, the sink's writers are opened (preparing the
+//! table) and the runtime gets its parts.
+
+use std::sync::Arc;
 
 use crate::checkpoint::{Decision, DoneInput, Identity, InputState, Shape};
 use crate::config::{PipelineSpec, WriteMode};
 use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::runtime::Stage;
 use crate::sink::{LoadLock, SinkTarget};
-use crate::source::{Input, resolve_inputs_except};
+use crate::source::{Input, Source, resolve_inputs_except};
+use crate::transform::Transform;
 
 /// What identifies a load and what it would write: from the spec, before planning.
 #[derive(Debug, Clone)]
@@ -284,4 +291,150 @@ fn decide(
             load.target.display()
         ))
     })
+}
+
+/// A plan ready to run, or a load that is already done.
+pub(crate) enum Prepared {
+    /// Run these parts; say these notes first.
+    Run(Box<crate::runtime::RunParts>, Vec<String>),
+    /// Every input was loaded completely before: this is the report.
+    Done(Box<crate::report::Report>),
+}
+
+/// Start the load `plan` runs (lock, checkpoint, decision) and get it ready to run.
+pub(crate) fn start_and_prepare(plan: Plan, note: &mut dyn FnMut(&str)) -> Result<Prepared> {
+    let started = start(plan.load.clone(), plan.restart, plan.wait, note)?;
+    prepare(plan, started)
+}
+
+impl Started {
+    /// The report of a load with nothing to do.
+    pub(crate) fn skipped(&self) -> Option<crate::report::Report> {
+        let started = self;
+        let Decision::Skip(s) = &started.decision else {
+            return None;
+        };
+        Some(crate::report::Report {
+            already_committed: s.committed,
+            note: Some(s.reason.clone()),
+            notes: vec![s.reason.clone()],
+            outcome: crate::report::Outcome::Skipped(s.reason.clone()),
+            ..crate::report::Report::empty(
+                started.run_inputs().iter().map(Input::display).collect(),
+                started.load.target.display(),
+                started.load.table.clone(),
+            )
+        })
+    }
+}
+
+/// Apply how the load starts (`started`: resuming an interrupted run from its
+/// checkpoint, or from the beginning, over the inputs it decided on), open the
+/// sink's writers (preparing the table), and hand everything to the runtime. The
+/// sink's encoder joins the last CPU stage, so rows reach the sink thread ready to
+/// write.
+pub(crate) fn prepare(mut plan: Plan, started: Started) -> Result<Prepared> {
+    if let Some(report) = started.skipped() {
+        return Ok(Prepared::Done(Box::new(report)));
+    }
+    let run_inputs = started.run_inputs();
+    let run_states = started.run_states();
+    let Started {
+        decision,
+        lock,
+        mut known_runs,
+        ..
+    } = started;
+    known_runs.push(plan.run.run_id.clone());
+    plan.sink.known_runs = known_runs;
+    // Every commit checks that this run still holds the load's lock.
+    plan.sink.lock = std::sync::Arc::new(std::sync::Mutex::new(
+        lock.as_ref().map(|l| l.check()).unwrap_or_default(),
+    ));
+    let Decision::Load(l) = decision else {
+        return Err(Error::Config(
+            "internal: a skipped load has no parts".into(),
+        ));
+    };
+    if run_inputs.as_slice() != plan.source.input_list() {
+        if plan.source.input_list().contains(&Input::Stdin) {
+            return Err(Error::Config(
+                "standard input was read to plan this pipeline and cannot be read again for \
+                 another set of inputs; plan it again"
+                    .into(),
+            ));
+        }
+        plan.source = plan.source.with_inputs(run_inputs.clone())?;
+        plan.inputs = run_inputs.iter().map(Input::display).collect();
+        plan.run.inputs = plan.inputs.clone();
+        if let Some(r) = plan.run.rejects.as_mut() {
+            r.inputs = plan.inputs.clone();
+        }
+    }
+    // The earlier records of the load are not cleared here: this run's first commit
+    // replaces them, in the same transaction (a run that fails or is killed before
+    // it leaves them as they were). A table changed before that commit (MySQL's DDL,
+    // a table prepared for several writers) is recognised by the next run: dropped,
+    // recreated (PostgreSQL's oid) or empty.
+    let notes = l.notes;
+    plan.run.input_states = run_states;
+    plan.run.carry = l.carry;
+    plan.run.written_before = l.written_before;
+    plan.run.generation = l.generation;
+    if let Some(r) = l.resume {
+        // The table is there already, as the interrupted run left it.
+        plan.sink.mode = match plan.sink.mode {
+            crate::config::WriteMode::Upsert => crate::config::WriteMode::Upsert,
+            _ => crate::config::WriteMode::Append,
+        };
+        // A load whose earlier runs already failed more rows than allowed would
+        // commit one batch and stop again, each time.
+        if let Some(max) = plan.run.max_errors
+            && r.sum()[2] > max
+        {
+            return Err(Error::Config(format!(
+                "this load already has {} failed rows, more than max_errors = {max} (the \
+                 earlier run stopped there; they are in the reject file): raise max_errors to \
+                 go on with the rest of the input, or run with --restart to load it again",
+                r.sum()[2]
+            )));
+        }
+        plan.sink.truncate = false;
+        plan.sink.resuming = true;
+        plan.source.seek(r.start.into())?;
+        plan.run.resume = Some(r);
+    }
+    let writers = plan.writers.max(1) as u32;
+    let mut sinks = Vec::with_capacity(writers as usize);
+    // Writer 0 first: it prepares the table the others write to.
+    for w in 0..writers {
+        sinks.push(crate::sink::open_sink(
+            &plan.target,
+            &plan.sink,
+            &plan.run.identity,
+            w,
+            writers,
+        )?);
+    }
+    let mut stages = plan.stages;
+    if let Some(enc) = sinks.first().and_then(|s| s.encoder()) {
+        let step: Arc<dyn Transform> = Arc::new(crate::runtime::EncodeStep(enc));
+        match stages.last_mut() {
+            Some(Stage::Cpu(ts)) => ts.push(step),
+            _ => stages.push(Stage::Cpu(vec![step])),
+        }
+    }
+    Ok(Prepared::Run(
+        Box::new(crate::runtime::RunParts {
+            source: Box::new(plan.source),
+            stages,
+            sinks,
+            opts: plan.run,
+            target: plan.target.display(),
+            table: plan.sink.table,
+            http: plan.http,
+            lock,
+        }),
+        notes,
+    ))
 }

@@ -1,8 +1,8 @@
 //! `rowflow schema FILE`: the inferred schema as a pasteable TOML block.
 
+use rowflow::SourceSpec;
 use rowflow::config::InferMode;
-use rowflow::expr::ExprContext;
-use rowflow::{Pipeline, SinkSpec, SourceSpec};
+use rowflow::plan::SourcePlan;
 
 use super::fail;
 
@@ -30,15 +30,13 @@ pub fn run(a: SchemaArgs) -> i32 {
         source.infer = InferMode::Sample;
         source.sample_rows = n.max(1);
     }
-    // The sink is not opened by planning; the URL only has to parse.
-    let p = Pipeline::new(source, SinkSpec::new("sqlite://unused.db", "unused"));
-    match p.plan(&ExprContext::from_clock()) {
+    match SourcePlan::new(&source) {
         Ok(plan) => {
             for n in &plan.notes {
                 println!("# {n}");
             }
             println!("[source.schema]");
-            print!("{}", plan.input_schema.to_toml());
+            print!("{}", plan.schema.to_toml());
             0
         }
         Err(e) => fail(e),

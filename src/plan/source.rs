@@ -1,0 +1,302 @@
+//! Planning the source: the CSV dialect checked, the inputs opened, the header read, and
+//! each column's type declared or inferred.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::config::{InferMode, SourceSpec};
+use crate::error::{Error, Result};
+use crate::schema::{DataType, Schema, dedupe_names};
+use crate::source::{CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types};
+
+/// The source's dialect and limits, checked (no I/O); problems go to `errors`.
+pub(crate) fn dialect(src: &SourceSpec, errors: &mut Vec<String>) -> Dialect {
+    let dialect = Dialect {
+        delimiter: one_byte("source.delimiter", &src.delimiter, errors).unwrap_or(b','),
+        quote: one_byte("source.quote", &src.quote, errors).unwrap_or(b'"'),
+        escape: src
+            .escape
+            .as_deref()
+            .and_then(|e| one_byte("source.escape", e, errors)),
+        comment: src
+            .comment
+            .as_deref()
+            .and_then(|c| one_byte("source.comment", c, errors)),
+    };
+    if src.sample_rows == 0 {
+        errors.push("source.sample_rows must be at least 1".into());
+    }
+    if !(1024..=1 << 30).contains(&src.max_record_bytes) {
+        errors.push("source.max_record_bytes must be from 1024 to 1073741824 (1 GiB)".into());
+    }
+    if !(64..=1 << 30).contains(&src.max_header_bytes) {
+        errors.push("source.max_header_bytes must be from 64 to 1073741824 (1 GiB)".into());
+    }
+    let chars = [
+        ("delimiter", Some(dialect.delimiter)),
+        ("quote", Some(dialect.quote)),
+        ("escape", dialect.escape),
+        ("comment", dialect.comment),
+    ];
+    for (i, (a, x)) in chars.iter().enumerate() {
+        let Some(x) = x else { continue };
+        if matches!(x, b'\n' | b'\r') {
+            errors.push(format!(
+                "source.{a} cannot be a line end ({:?}): records end at line ends",
+                *x as char
+            ));
+        }
+        for (b, y) in &chars[i + 1..] {
+            if Some(*x) == *y && !(*a == "quote" && *b == "escape") {
+                errors.push(format!(
+                    "source.{a} and source.{b} are both {:?}: they must differ",
+                    *x as char
+                ));
+            }
+        }
+    }
+    dialect
+}
+
+/// A dialect character: one ASCII byte (`\t` and `tab` spell a tab).
+fn one_byte(key: &str, s: &str, errors: &mut Vec<String>) -> Option<u8> {
+    let s = if s == "\\t" || s == "tab" { "\t" } else { s };
+    match s.as_bytes() {
+        [b] if b.is_ascii() => Some(*b),
+        _ => {
+            errors.push(format!("{key} must be a single ASCII character, got {s:?}"));
+            None
+        }
+    }
+}
+
+/// A source, planned: open at its first record, with its columns' names and types.
+pub struct SourcePlan {
+    pub(crate) source: CsvSource,
+    /// The header as read.
+    pub header: Vec<String>,
+    /// The input's columns (empty and repeated names renamed) and their types.
+    pub schema: Schema,
+    /// What planning decided (renamed columns, how types were found), one line each.
+    pub notes: Vec<String>,
+    /// The hint for a value that does not parse as its inferred type.
+    pub(crate) type_hint: Option<String>,
+}
+
+impl SourcePlan {
+    /// Plan the source `spec` describes over its inputs (globs resolved): the header is
+    /// read and the types inferred as a run would (`rowflow schema`).
+    pub fn new(spec: &SourceSpec) -> Result<SourcePlan> {
+        let mut errors = Vec::new();
+        let d = dialect(spec, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Plan(errors));
+        }
+        let inputs = crate::source::resolve_inputs_except(&spec.all_paths(), None)?;
+        let plan = SourcePlan::open(spec, d, inputs, Arc::default(), &mut errors)?;
+        if !errors.is_empty() {
+            return Err(Error::Plan(errors));
+        }
+        Ok(plan)
+    }
+
+    /// Open `inputs` with `dialect`, read the header and find the types: those declared
+    /// in `[source.schema]` (problems with them go to `errors`), the rest inferred from a
+    /// sample or a scan of the whole input. Once `stop` is set, reading stops with
+    /// [`Error::Interrupted`].
+    pub(crate) fn open(
+        src: &SourceSpec,
+        dialect: Dialect,
+        inputs: Vec<Input>,
+        stop: Arc<AtomicBool>,
+        errors: &mut Vec<String>,
+    ) -> Result<SourcePlan> {
+        let has_stdin = inputs.contains(&Input::Stdin);
+        let opts = CsvOptions {
+            max_record: src.max_record_bytes,
+            max_header: src.max_header_bytes,
+            stop,
+            ..CsvOptions::new(inputs, dialect, src.has_header)
+        };
+        let mut source = CsvSource::open(opts.clone())?;
+        let header: Vec<String> = source.columns().to_vec();
+        let (names, mut notes) = dedupe_names(&header);
+        let explicit = declared_types(src, &names, errors);
+        let mut type_hint = None;
+        let types: Vec<DataType> = if explicit.iter().all(Option::is_some) {
+            notes.push("all column types are declared in [source.schema]; no inference".into());
+            explicit
+                .iter()
+                .map(|t| t.unwrap_or(DataType::Text))
+                .collect()
+        } else {
+            let inferred = if has_stdin || src.infer == InferMode::Sample {
+                let sample = source.peek(src.sample_rows)?;
+                let mut inf = crate::schema::Inferrer::new(names.len());
+                crate::source::infer::feed_records(&mut inf, sample.iter(), &src.null_values);
+                notes.push(format!(
+                    "types inferred from the first {} records{}",
+                    sample.len(),
+                    if has_stdin && src.infer == InferMode::Scan {
+                        " (standard input cannot be scanned twice)"
+                    } else {
+                        ""
+                    }
+                ));
+                type_hint = Some(format!(
+                    "types were inferred from the first {} rows; declare this column's type in [source.schema]",
+                    sample.len()
+                ));
+                inf.finish()
+            } else {
+                let t0 = std::time::Instant::now();
+                let infer = InferOptions {
+                    null_values: src.null_values.clone(),
+                    limit: None,
+                };
+                let t = infer_types(&opts, names.len(), &infer)?;
+                notes.push(format!(
+                    "types inferred by scanning the whole input ({:.2} s)",
+                    t0.elapsed().as_secs_f64()
+                ));
+                t
+            };
+            explicit
+                .iter()
+                .zip(inferred)
+                .map(|(e, i)| e.unwrap_or(i))
+                .collect()
+        };
+        Ok(SourcePlan {
+            source,
+            header,
+            schema: Schema::new(names.iter().cloned().zip(types)),
+            notes,
+            type_hint,
+        })
+    }
+}
+
+/// The types `[source.schema]` declares, by column of `names` (None: to infer).
+fn declared_types(
+    src: &SourceSpec,
+    names: &[String],
+    errors: &mut Vec<String>,
+) -> Vec<Option<DataType>> {
+    let mut explicit: Vec<Option<DataType>> = vec![None; names.len()];
+    for (col, ty) in &src.schema {
+        let ty = match ty.parse::<DataType>() {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!("source.schema.{col}: {e}"));
+                continue;
+            }
+        };
+        match names.iter().position(|n| n == col) {
+            Some(i) => explicit[i] = Some(ty),
+            None => errors.push(format!(
+                "source.schema: no column {col:?} in the input{}",
+                crate::format::did_you_mean(col, names)
+            )),
+        }
+    }
+    explicit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SourceSpec {
+        SourceSpec::paths(["x.csv"])
+    }
+
+    #[test]
+    fn dialect_characters_are_single_bytes_that_differ() {
+        let mut s = spec();
+        s.delimiter = "tab".into();
+        let mut errors = Vec::new();
+        assert_eq!(dialect(&s, &mut errors).delimiter, b'\t');
+        assert!(errors.is_empty(), "{errors:?}");
+
+        s.delimiter = ";;".into();
+        s.quote = ";".into();
+        s.comment = Some("\n".into());
+        let mut errors = Vec::new();
+        dialect(&s, &mut errors);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("source.delimiter must be a single")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("source.comment cannot be a line end")),
+            "{errors:?}"
+        );
+
+        let mut s = spec();
+        s.quote = ",".into();
+        let mut errors = Vec::new();
+        dialect(&s, &mut errors);
+        assert_eq!(
+            errors,
+            vec!["source.delimiter and source.quote are both ',': they must differ"]
+        );
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let mut s = spec();
+        s.sample_rows = 0;
+        s.max_record_bytes = 10;
+        s.max_header_bytes = 1;
+        let mut errors = Vec::new();
+        dialect(&s, &mut errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn declared_types_are_used_and_unknown_columns_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "id,name,,name\n1,x,2,y\n2,z,3,w\n").unwrap();
+        let mut s = SourceSpec::paths(vec![path.to_string_lossy().into_owned()]);
+        s.schema.insert("id".into(), "text".into());
+        s.schema.insert("nmae".into(), "int".into());
+        s.schema.insert("name".into(), "bogus".into());
+        let mut errors = Vec::new();
+        let d = dialect(&s, &mut errors);
+        let inputs = vec![Input::File(path)];
+        let plan = SourcePlan::open(&s, d, inputs, Arc::default(), &mut errors).unwrap();
+        assert_eq!(plan.header, vec!["id", "name", "", "name"]);
+        let cols: Vec<(String, DataType)> = plan
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.data_type))
+            .collect();
+        assert_eq!(cols[0], ("id".into(), DataType::Text), "declared");
+        assert_eq!(cols[2].1, DataType::Int, "inferred");
+        assert_ne!(cols[3].0, "name", "a repeated name is renamed");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("no column \"nmae\"") && e.contains("name")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with("source.schema.name:")),
+            "{errors:?}"
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("scanning the whole input")),
+            "{:?}",
+            plan.notes
+        );
+    }
+}
