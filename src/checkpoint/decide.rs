@@ -89,19 +89,14 @@ pub fn decide(
     others: &[DoneInput],
     content_of: &mut dyn FnMut(usize, Option<u64>) -> Result<String, String>,
 ) -> Result<Decision, String> {
-    let all: Vec<usize> = (0..current.len()).collect();
-    // A run that starts the load anew opens a new generation.
-    let next_generation = stored.iter().map(generation).max().unwrap_or(0) + 1;
-    let fresh = |notes: Vec<String>, clear_first: bool| {
-        Decision::Load(LoadPlan {
-            inputs: all.clone(),
-            resume: None,
-            carry: Vec::new(),
-            written_before: 0,
-            clear_first,
-            generation: next_generation,
-            notes,
-        })
+    let run = Run {
+        current,
+        shape,
+        reload,
+        table,
+        all: (0..current.len()).collect(),
+        // A run that starts the load anew opens a new generation.
+        next_generation: stored.iter().map(generation).max().unwrap_or(0) + 1,
     };
     if restart {
         let note = "--restart: starting over (the earlier checkpoint of this load is cleared)";
@@ -110,92 +105,169 @@ pub fn decide(
         } else {
             vec![note.to_string()]
         };
-        return Ok(fresh(notes, true));
+        return Ok(run.fresh(notes, true));
     }
     if stored.is_empty() {
-        // A new load; but another load into the same table (the same files named
-        // another way, a shell-expanded glob that gained a file) may have loaded some of
-        // its inputs already: those, with the same content and pipeline, are skipped.
-        if reload.is_some() || others.is_empty() {
-            return Ok(fresh(Vec::new(), false));
+        return run.new_load(others, content_of);
+    }
+    let last = Last::read(stored)?;
+    if let Some(why) = table_gone(
+        table,
+        last.table_id.as_deref(),
+        last.first.written_before + last.written,
+    ) {
+        return Ok(run.fresh(
+            vec![format!(
+                "{why}, so it no longer holds what the checkpoint of this load records: loading {} \
+                 from the beginning",
+                names(current, &run.all)
+            )],
+            true,
+        ));
+    }
+    if last.complete {
+        run.after_complete(&last, content_of)
+    } else {
+        run.resume_interrupted(&last, content_of)
+    }
+}
+
+/// What a run starts with, besides the checkpoint.
+struct Run<'a> {
+    current: &'a [InputState],
+    shape: &'a Shape,
+    reload: Option<&'a str>,
+    table: &'a TableState,
+    /// Every current input, in order.
+    all: Vec<usize>,
+    /// The generation a run that starts the load anew opens.
+    next_generation: u64,
+}
+
+/// What the newest generation's checkpoint rows say about the last run. Its records
+/// carry what earlier generations completed; rows of an older one are left over until
+/// the newest one's first commit.
+struct Last<'a> {
+    /// The newest generation.
+    generation: u64,
+    rows: Vec<&'a Stored>,
+    /// The first writer's record.
+    first: &'a CommitState,
+    /// Some writer's record marks the load complete.
+    complete: bool,
+    /// The last run's inputs, with the content any writer recorded.
+    inputs: Vec<InputState>,
+    /// Rows the last run wrote.
+    written: u64,
+    /// The table the last run wrote to, as the database identifies it.
+    table_id: Option<String>,
+}
+
+impl<'a> Last<'a> {
+    fn read(stored: &'a [Stored]) -> Result<Last<'a>, String> {
+        let newest = stored.iter().map(generation).max().unwrap_or(0);
+        let rows: Vec<&Stored> = stored.iter().filter(|s| generation(s) == newest).collect();
+        let states: Vec<&CommitState> = rows.iter().filter_map(|s| s.state.as_ref()).collect();
+        if states.len() < rows.len() || states.iter().any(|s| s.inputs.is_empty()) {
+            return Err(
+                "the checkpoint in the database was written by another version of rowflow and cannot \
+                 be read; run with --restart to start over"
+                    .into(),
+            );
         }
-        let (load, notes, matched) = known_elsewhere(current, others, shape, content_of)?;
+        let first = states[0];
+        let mut inputs = first.inputs.clone();
+        for s in &states {
+            for (l, i) in inputs.iter_mut().zip(&s.inputs) {
+                if l.content.is_none() {
+                    l.content = i.content.clone();
+                }
+            }
+        }
+        Ok(Last {
+            generation: newest,
+            first,
+            complete: states.iter().any(|s| s.complete),
+            inputs,
+            written: states.iter().map(|s| s.written).sum(),
+            table_id: states.iter().find_map(|s| s.table_id.clone()),
+            rows,
+        })
+    }
+}
+
+impl Run<'_> {
+    /// Load every input from the beginning.
+    fn fresh(&self, notes: Vec<String>, clear_first: bool) -> Decision {
+        Decision::Load(LoadPlan {
+            inputs: self.all.clone(),
+            resume: None,
+            carry: Vec::new(),
+            written_before: 0,
+            clear_first,
+            generation: self.next_generation,
+            notes,
+        })
+    }
+
+    /// A new load; but another load into the same table (the same files named another
+    /// way, a shell-expanded glob that gained a file) may have loaded some of its inputs
+    /// already: those, with the same content and pipeline, are skipped.
+    fn new_load(
+        &self,
+        others: &[DoneInput],
+        content_of: &mut dyn FnMut(usize, Option<u64>) -> Result<String, String>,
+    ) -> Result<Decision, String> {
+        if self.reload.is_some() || others.is_empty() {
+            return Ok(self.fresh(Vec::new(), false));
+        }
+        let (load, notes, matched) = known_elsewhere(self.current, others, self.shape, content_of)?;
         if load.is_empty() {
             return Ok(Decision::Skip(Skip {
                 reason: format!(
                     "{} {} already loaded completely into {} by another load, with the same \
                      content and pipeline; nothing to do (use --restart to load again)",
-                    names(current, &all),
-                    if current.len() == 1 { "was" } else { "were" },
-                    table.name
+                    names(self.current, &self.all),
+                    if self.current.len() == 1 {
+                        "was"
+                    } else {
+                        "were"
+                    },
+                    self.table.name
                 ),
                 committed: 0,
                 totals: [0; 3],
             }));
         }
-        return Ok(Decision::Load(LoadPlan {
+        Ok(Decision::Load(LoadPlan {
             inputs: load,
             resume: None,
             carry: matched,
             written_before: 0,
             clear_first: false,
-            generation: next_generation,
+            generation: self.next_generation,
             notes,
-        }));
+        }))
     }
-    // The newest generation's rows describe the load (its records carry what earlier
-    // generations completed); rows of an older one are left over until its first commit.
-    let newest = stored.iter().map(generation).max().unwrap_or(0);
-    let rows: Vec<&Stored> = stored.iter().filter(|s| generation(s) == newest).collect();
-    let states: Vec<&CommitState> = rows.iter().filter_map(|s| s.state.as_ref()).collect();
-    if states.len() < rows.len() || states.iter().any(|s| s.inputs.is_empty()) {
-        return Err(
-            "the checkpoint in the database was written by another version of rowflow and cannot \
-             be read; run with --restart to start over"
-                .into(),
-        );
-    }
-    let first = states[0];
-    let complete = states.iter().any(|s| s.complete);
-    let mut last_inputs = first.inputs.clone();
-    for s in &states {
-        for (l, i) in last_inputs.iter_mut().zip(&s.inputs) {
-            if l.content.is_none() {
-                l.content = i.content.clone();
-            }
-        }
-    }
-    let written: u64 = states.iter().map(|s| s.written).sum();
-    let recorded_id = states.iter().find_map(|s| s.table_id.clone());
-    if let Some(why) = table_gone(
-        table,
-        recorded_id.as_deref(),
-        first.written_before + written,
-    ) {
-        return Ok(fresh(
-            vec![format!(
-                "{why}, so it no longer holds what the checkpoint of this load records: loading {} \
-                 from the beginning",
-                names(current, &all)
-            )],
-            true,
-        ));
-    }
-    let mut ledger = first.done.clone();
-    let changes = shape.changes_from(&first.shape);
 
-    if !complete {
-        if last_inputs.iter().any(InputState::is_stdin) {
+    /// The last run was interrupted: resume it where its commits end, over the same
+    /// inputs unchanged and the same pipeline (inputs added since are loaded after).
+    fn resume_interrupted(
+        &self,
+        last: &Last,
+        content_of: &mut dyn FnMut(usize, Option<u64>) -> Result<String, String>,
+    ) -> Result<Decision, String> {
+        if last.inputs.iter().any(InputState::is_stdin) {
             return Err(
                 "an interrupted load from standard input cannot be resumed (standard input cannot \
                  be read again); run with --restart to load it anew"
                     .into(),
             );
         }
-        let mut order = Vec::with_capacity(current.len());
-        for old in &last_inputs {
-            match current.iter().position(|c| c.name == old.name) {
-                Some(i) if current[i].same_as(old) => order.push(i),
+        let mut order = Vec::with_capacity(self.current.len());
+        for old in &last.inputs {
+            match self.current.iter().position(|c| c.name == old.name) {
+                Some(i) if self.current[i].same_as(old) => order.push(i),
                 Some(_) => {
                     return Err(format!(
                         "{} changed since the interrupted run that this checkpoint records (its size \
@@ -214,9 +286,10 @@ pub fn decide(
                 }
             }
         }
+        let changes = self.shape.changes_from(&last.first.shape);
         if !changes.is_empty() {
-            if let Some(why) = reload {
-                return Ok(fresh(
+            if let Some(why) = self.reload {
+                return Ok(self.fresh(
                     vec![format!(
                         "the pipeline changed since the interrupted run ({}): starting over ({why})",
                         changes.join("; ")
@@ -232,61 +305,107 @@ pub fn decide(
                 changes.join("; ")
             ));
         }
-        let resume = resume_of(&rows);
-        let mut notes = vec![resume_note(&resume, &last_inputs)];
-        let rest: Vec<usize> = all.iter().copied().filter(|i| !order.contains(i)).collect();
-        let extra = classify(current, &rest, &ledger, shape, &first.shape, content_of)?;
+        let resume = resume_of(&last.rows);
+        let mut notes = vec![resume_note(&resume, &last.inputs)];
+        let ledger = last.first.done.clone();
+        let rest: Vec<usize> = self
+            .all
+            .iter()
+            .copied()
+            .filter(|i| !order.contains(i))
+            .collect();
+        let extra = classify(
+            self.current,
+            &rest,
+            &ledger,
+            self.shape,
+            &last.first.shape,
+            content_of,
+        )?;
         notes.extend(extra.notes);
         order.extend(extra.load);
-        return Ok(Decision::Load(LoadPlan {
+        Ok(Decision::Load(LoadPlan {
             inputs: order,
             resume: Some(resume),
             carry: ledger,
-            written_before: first.written_before,
+            written_before: last.first.written_before,
             clear_first: false,
-            generation: newest,
+            generation: last.generation,
             notes,
-        }));
+        }))
     }
 
-    // The last run was complete.
-    if let Some(why) = reload {
-        return Ok(fresh(
-            vec![format!(
-                "loading again: {why} (the earlier load of this load was complete)"
-            )],
-            true,
-        ));
-    }
-    let last_stdin = last_inputs.iter().any(InputState::is_stdin);
-    for inp in last_inputs.iter().filter(|i| !i.is_stdin()) {
-        let (Some(size), Some(content)) = (inp.size, inp.content.clone()) else {
-            return Err(format!(
-                "the checkpoint of the completed load does not record the content of {}; run with \
-                 --restart to load it again",
-                inp.name
+    /// The last run was complete: load what is new or changed since (everything, when
+    /// the mode rebuilds or empties the table), skip what was loaded with the same
+    /// content and pipeline.
+    fn after_complete(
+        &self,
+        last: &Last,
+        content_of: &mut dyn FnMut(usize, Option<u64>) -> Result<String, String>,
+    ) -> Result<Decision, String> {
+        if let Some(why) = self.reload {
+            return Ok(self.fresh(
+                vec![format!(
+                    "loading again: {why} (the earlier load of this load was complete)"
+                )],
+                true,
             ));
-        };
-        // Earlier versions of a file stay recorded: their rows are in the table too.
-        ledger.retain(|d| !(d.name == inp.name && d.content == content));
-        ledger.push(DoneInput {
-            name: inp.name.clone(),
-            size,
-            content,
-            shape: first.shape.hash.clone(),
-            at: first.started.clone(),
-        });
+        }
+        let first = last.first;
+        let mut ledger = first.done.clone();
+        for inp in last.inputs.iter().filter(|i| !i.is_stdin()) {
+            let (Some(size), Some(content)) = (inp.size, inp.content.clone()) else {
+                return Err(format!(
+                    "the checkpoint of the completed load does not record the content of {}; run \
+                     with --restart to load it again",
+                    inp.name
+                ));
+            };
+            // Earlier versions of a file stay recorded: their rows are in the table too.
+            ledger.retain(|d| !(d.name == inp.name && d.content == content));
+            ledger.push(DoneInput {
+                name: inp.name.clone(),
+                size,
+                content,
+                shape: first.shape.hash.clone(),
+                at: first.started.clone(),
+            });
+        }
+        let current = self.current;
+        let mut c = classify(
+            current,
+            &self.all,
+            &ledger,
+            self.shape,
+            &first.shape,
+            content_of,
+        )?;
+        if last.inputs.iter().any(InputState::is_stdin) && current.iter().any(InputState::is_stdin)
+        {
+            c.notes.insert(
+                0,
+                "standard input is a new load each time (the last one was complete): loading it"
+                    .into(),
+            );
+        }
+        if c.load.is_empty() {
+            return Ok(Decision::Skip(self.skip_all(last)));
+        }
+        Ok(Decision::Load(LoadPlan {
+            inputs: c.load,
+            resume: None,
+            carry: ledger,
+            written_before: first.written_before + last.written,
+            clear_first: false,
+            generation: self.next_generation,
+            notes: c.notes,
+        }))
     }
-    let mut c = classify(current, &all, &ledger, shape, &first.shape, content_of)?;
-    if last_stdin && current.iter().any(InputState::is_stdin) {
-        c.notes.insert(
-            0,
-            "standard input is a new load each time (the last one was complete): loading it".into(),
-        );
-    }
-    if c.load.is_empty() {
-        let resume = resume_of(&rows);
-        let same_as_last = current.len() == last_inputs.len();
+
+    /// Every input was loaded completely by an earlier run: nothing to do.
+    fn skip_all(&self, last: &Last) -> Skip {
+        let resume = resume_of(&last.rows);
+        let same_as_last = self.current.len() == last.inputs.len();
         let counts = if same_as_last {
             let [w, f, r] = resume.sum();
             format!(
@@ -299,13 +418,17 @@ pub fn decide(
         } else {
             String::new()
         };
-        return Ok(Decision::Skip(Skip {
+        Skip {
             reason: format!(
                 "{} {} already loaded completely into {} by an earlier run{counts}, with the same \
                  content and pipeline; nothing to do (use --restart to load again)",
-                names(current, &all),
-                if current.len() == 1 { "was" } else { "were" },
-                table.name
+                names(self.current, &self.all),
+                if self.current.len() == 1 {
+                    "was"
+                } else {
+                    "were"
+                },
+                self.table.name
             ),
             committed: if same_as_last {
                 resume.committed_records
@@ -313,17 +436,8 @@ pub fn decide(
                 0
             },
             totals: if same_as_last { resume.sum() } else { [0; 3] },
-        }));
+        }
     }
-    Ok(Decision::Load(LoadPlan {
-        inputs: c.load,
-        resume: None,
-        carry: ledger,
-        written_before: first.written_before + written,
-        clear_first: false,
-        generation: next_generation,
-        notes: c.notes,
-    }))
 }
 
 /// Current inputs sorted into those to load and those already loaded (skipped), with a

@@ -18,6 +18,7 @@ mod async_stage;
 mod commits;
 mod cpu_stage;
 mod halt;
+mod reader;
 mod rejects;
 mod sink_loop;
 
@@ -35,9 +36,9 @@ pub use rejects::{RejectTarget, RejectWriter, check_reject_path};
 use crate::config::OnError;
 use crate::error::{Error, Result};
 use crate::report::{Observer, Outcome, Report, Snapshot};
-use crate::row::{Batch, Row};
+use crate::row::Batch;
 use crate::sink::Sink;
-use crate::source::{Source, SourceRecord};
+use crate::source::Source;
 use crate::transform::{AsyncStage, Transform};
 
 /// A stage as the runtime sees it.
@@ -133,7 +134,7 @@ pub type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSignal) -> Report {
     let start = Instant::now();
     let RunParts {
-        mut source,
+        source,
         stages,
         sinks,
         opts,
@@ -143,18 +144,17 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         lock,
     } = parts;
     let inputs = source.inputs();
-    let bytes_counter = source.bytes_counter();
-    let source_stop = source.stop_flag();
+    let bytes = source.bytes_counter();
     let bytes_total = source.bytes_total();
     let counters = Arc::new(Counters::default());
-    let halt = Arc::new(halt::Halt::new(source_stop));
+    let halt = Arc::new(halt::Halt::new(source.stop_flag()));
+    let rejected_before = opts.resume.as_ref().map_or(0, |r| r.sum()[2]);
     let budget = Arc::new(halt::Budget::new(
         opts.on_error,
         opts.max_errors,
-        opts.resume.as_ref().map_or(0, |r| r.sum()[2]),
+        rejected_before,
         inputs.clone(),
     ));
-    let cap = opts.channel_batches.max(1);
     // The reject file first: a run that cannot write it fails before it reads a row.
     let committed_rejects = opts.resume.as_ref().map_or(0, |r| r.reject_bytes);
     let rejects = match opts
@@ -169,126 +169,109 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
             return failed_before_start(e, start, inputs, target, table);
         }
     };
-
-    // Reader thread.
-    let (tx, mut rx) = mpsc::channel::<Batch>(cap);
     let commits = Arc::new(Mutex::new(match &opts.resume {
         Some(r) => commits::Commits::new(r.start, r.start_records, r.skip.clone()),
         None => commits::Commits::new(Default::default(), 0, Vec::new()),
     }));
-    // The reader says when it is done; a reader blocked on an input that sends nothing
-    // (a pipe whose writer is idle) is not waited for once the run stops.
-    let (reader_done, reader_result_rx) = tokio::sync::oneshot::channel::<Result<()>>();
-    let _reader = {
-        let skip = opts
+    let cap = opts.channel_batches.max(1);
+    let (tx, rx) = mpsc::channel::<Batch>(cap);
+    let reader = reader::Reader {
+        source,
+        commits: commits.clone(),
+        halt: halt.clone(),
+        budget: budget.clone(),
+        counters: counters.clone(),
+        bytes: bytes.clone(),
+        batch_rows: opts.batch_rows.max(1),
+        batch_bytes: opts.batch_bytes.max(1),
+        skip: opts
             .resume
             .as_ref()
             .map(|r| r.skip.clone())
-            .unwrap_or_default();
-        let commits = commits.clone();
-        let halt = halt.clone();
-        let counters = counters.clone();
-        let bytes_counter = bytes_counter.clone();
-        let batch_rows = opts.batch_rows.max(1);
-        let batch_bytes = opts.batch_bytes.max(1);
-        let budget = budget.clone();
-        std::thread::Builder::new()
-            .name("rowflow-reader".into())
-            .spawn(move || {
-                let result = (move || -> Result<()> {
-                    let mut seq = 0u64;
-                    let mut records: Vec<SourceRecord> = Vec::with_capacity(batch_rows);
-                    let mut last_bytes = 0u64;
-                    let mut skip = skip.into_iter().peekable();
-                    let mut reached_end = false;
-                    while !halt.is_set() {
-                        records.clear();
-                        match source.read_batch(batch_rows, batch_bytes, &mut records) {
-                            Ok(()) => {}
-                            // Stopped while reading (Ctrl-C in a long line): not a failure.
-                            Err(Error::Interrupted(_)) => break,
-                            Err(e) => return Err(e),
-                        }
-                        if records.is_empty() {
-                            reached_end = true;
-                            break;
-                        }
-                        // A resumed run skips what an earlier run committed beyond its mark.
-                        if skip.peek().is_some() {
-                            let before = records.len();
-                            records.retain(|r| {
-                                let at = (r.pos.file, r.pos.record);
-                                while skip.peek().is_some_and(|s| s.last < at) {
-                                    skip.next();
-                                }
-                                !skip.peek().is_some_and(|s| s.contains(at))
-                            });
-                            counters
-                                .rows_skipped
-                                .fetch_add((before - records.len()) as u64, Ordering::Relaxed);
-                            if records.is_empty() {
-                                continue;
-                            }
-                        }
-                        let bytes_now = bytes_counter.load(Ordering::Relaxed);
-                        let first = records.first().map(|r| r.pos).unwrap_or_default();
-                        let end = records.last().map(|r| r.next).unwrap_or_default();
-                        let n = records.len() as u64;
-                        let mut batch = Batch {
-                            seq,
-                            rows: Vec::with_capacity(records.len()),
-                            records: n,
-                            bytes: bytes_now - last_bytes,
-                            first,
-                            end,
-                            ..Batch::default()
-                        };
-                        for r in records.drain(..) {
-                            let row = Row {
-                                pos: r.pos,
-                                values: Vec::new(),
-                                raw: r.raw,
-                            };
-                            match r.problem {
-                                // Not a record that can be loaded: rejected with its line.
-                                Some(why) => batch.reject(row, format!("read: {why}")),
-                                None => batch.rows.push(row),
-                            }
-                        }
-                        budget.failed(&batch.rejected, &halt);
-                        last_bytes = bytes_now;
-                        seq += 1;
-                        counters.rows_read.fetch_add(n, Ordering::Relaxed);
-                        if tx.blocking_send(batch).is_err() {
-                            break; // downstream stopped (an error there is reported by it)
-                        }
-                    }
-                    // The whole input is read: once these batches commit, the load is complete
-                    // (and its record says what the inputs contained).
-                    if reached_end {
-                        match source.content_hashes() {
-                            Ok(contents) => commits
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .input_done(seq, contents),
-                            // Stopped while hashing a resumed input: the load is not marked
-                            // complete; the next run finds everything committed.
-                            Err(Error::Interrupted(_)) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    Ok(())
-                })();
-                let _ = reader_done.send(result);
-            })
-            .expect("spawning a thread only fails when the OS is out of resources")
-    };
+            .unwrap_or_default(),
+    }
+    .spawn(tx);
+    let (rx, mut tasks) = spawn_stages(stages, rx, &opts, &halt, &budget);
+    let shared = Arc::new(sink_loop::Shared::new(
+        rejects,
+        commits.clone(),
+        halt.clone(),
+        budget.clone(),
+        rejected_before,
+    ));
+    let sink_threads = spawn_writers(sinks, rx, &opts, &counters, &shared, &mut tasks);
 
-    // Stages.
+    // Progress ticker and stop signal, until the sink threads end.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let sink_waiter = tokio::task::spawn_blocking(move || {
+        let ends: Vec<_> = sink_threads.into_iter().map(|t| t.join()).collect();
+        let _ = done_tx.send(());
+        ends
+    });
+    let snapshot = || Snapshot {
+        http: http.iter().map(|h| h.snapshot()).collect(),
+        bytes_read: bytes.load(Ordering::Relaxed),
+        bytes_total,
+        rows_read: counters.rows_read.load(Ordering::Relaxed),
+        rows_written: counters.rows_written.load(Ordering::Relaxed),
+        rows_filtered: counters.rows_filtered.load(Ordering::Relaxed),
+        rows_rejected: counters.rows_rejected.load(Ordering::Relaxed),
+        rows_uncommitted: counters.rows_uncommitted.load(Ordering::Relaxed),
+        elapsed: start.elapsed(),
+    };
+    watch(done_rx, stop, &halt, observer.as_ref(), &snapshot).await;
+    // If the sink stopped early (error), the reader may be blocked on a full channel:
+    // dropping every receiver unblocks it. Stage tasks end when their channels close.
+    halt.quiet();
+    let sink_end = merge_ends(sink_waiter.await.unwrap_or_default());
+    let stage_error = stage_error(tasks).await;
+    let reader_result = reader_result(reader, halt.is_set()).await;
+    let end = snapshot();
+    observer.progress(&end);
+    let complete = commits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_complete();
+    let outcome = match (
+        sink_end.error,
+        reader_result,
+        stage_error,
+        halt.take_reason(),
+    ) {
+        (Some(e), _, _, _) => Outcome::Failed(e),
+        (_, Err(e), _, _) => Outcome::Failed(e),
+        (_, _, Some(e), _) => Outcome::Failed(e),
+        (_, _, _, Some(halt::Reason::Failed { error, .. })) => Outcome::Failed(error),
+        // Stopped before the whole input was committed (by the signal seen here, or seen
+        // first by the reader while planning): interrupted, whatever else ended first.
+        _ if !complete => Outcome::Interrupted,
+        _ => Outcome::Completed,
+    };
+    // The lock goes once everything is committed or rolled back.
+    drop(lock);
+    let report = Report {
+        bytes_read: end.bytes_read,
+        elapsed: start.elapsed(),
+        http: end.http,
+        outcome,
+        ..Report::empty(inputs, target, table)
+    };
+    account(report, sink_end.totals, end.rows_read, opts.resume.as_ref())
+}
+
+/// Spawn the stages in order, each reading the channel the one before writes; the
+/// receiver of the last one's output, and the tasks.
+fn spawn_stages(
+    stages: Vec<Stage>,
+    mut rx: mpsc::Receiver<Batch>,
+    opts: &RunOptions,
+    halt: &Arc<halt::Halt>,
+    budget: &Arc<halt::Budget>,
+) -> (mpsc::Receiver<Batch>, Vec<StageTask>) {
     let mut tasks = Vec::new();
     let mut after_async = false;
     for stage in stages {
-        let (stx, srx) = mpsc::channel::<Batch>(cap);
+        let (stx, srx) = mpsc::channel::<Batch>(opts.channel_batches.max(1));
         let input = std::mem::replace(&mut rx, srx);
         let handle = match stage {
             Stage::Cpu(transforms) => tokio::spawn(cpu_stage::run(
@@ -316,16 +299,22 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         };
         tasks.push(handle);
     }
+    (rx, tasks)
+}
 
-    // Sink threads: one per writer. With several, a router deals whole batches out in
-    // turn.
-    let shared = Arc::new(sink_loop::Shared::new(
-        rejects,
-        commits.clone(),
-        halt.clone(),
-        budget.clone(),
-        opts.resume.as_ref().map_or(0, |r| r.sum()[2]),
-    ));
+/// A stage's task.
+type StageTask = tokio::task::JoinHandle<Result<()>>;
+
+/// Spawn one sink thread per writer. With several, a router (among `tasks`) deals whole
+/// batches out in turn.
+fn spawn_writers(
+    sinks: Vec<Box<dyn Sink>>,
+    rx: mpsc::Receiver<Batch>,
+    opts: &RunOptions,
+    counters: &Arc<Counters>,
+    shared: &Arc<sink_loop::Shared>,
+    tasks: &mut Vec<StageTask>,
+) -> Vec<std::thread::JoinHandle<sink_loop::SinkEnd>> {
     let writers = sinks.len().max(1);
     let mut writer_rx = Vec::with_capacity(writers);
     if writers == 1 {
@@ -339,12 +328,12 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         }
         tasks.push(tokio::spawn(route(rx, txs)));
     }
-    let mut sink_threads = Vec::with_capacity(writers);
+    let mut threads = Vec::with_capacity(writers);
     for (w, (sink, wrx)) in sinks.into_iter().zip(writer_rx).enumerate() {
         let counters = counters.clone();
         let opts = opts.clone();
         let shared = shared.clone();
-        sink_threads.push(
+        threads.push(
             std::thread::Builder::new()
                 .name(format!("rowflow-sink-{w}"))
                 .spawn(move || {
@@ -353,33 +342,23 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                 .expect("spawning a thread only fails when the OS is out of resources"),
         );
     }
+    threads
+}
 
-    // Progress ticker and stop signal, until the sink thread ends.
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
-    let sink_waiter = tokio::task::spawn_blocking(move || {
-        let ends: Vec<_> = sink_threads.into_iter().map(|t| t.join()).collect();
-        let _ = done_tx.send(());
-        ends
-    });
-    let http_snapshot =
-        |http: &[Arc<crate::transform::HttpStats>]| http.iter().map(|h| h.snapshot()).collect();
-    let snapshot = |counters: &Counters| Snapshot {
-        http: http_snapshot(&http),
-        bytes_read: bytes_counter.load(Ordering::Relaxed),
-        bytes_total,
-        rows_read: counters.rows_read.load(Ordering::Relaxed),
-        rows_written: counters.rows_written.load(Ordering::Relaxed),
-        rows_filtered: counters.rows_filtered.load(Ordering::Relaxed),
-        rows_rejected: counters.rows_rejected.load(Ordering::Relaxed),
-        rows_uncommitted: counters.rows_uncommitted.load(Ordering::Relaxed),
-        elapsed: start.elapsed(),
-    };
-    let mut stop = stop;
+/// Until the sink threads end (`done`): progress every 200 ms, and on `stop` (Ctrl-C)
+/// no new row is started, once.
+async fn watch(
+    mut done: tokio::sync::oneshot::Receiver<()>,
+    mut stop: StopSignal,
+    halt: &halt::Halt,
+    observer: &dyn Observer,
+    snapshot: &dyn Fn() -> Snapshot,
+) {
     let mut interrupted = false;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
-            _ = &mut done_rx => break,
+            _ = &mut done => break,
             _ = &mut stop, if !interrupted => {
                 interrupted = true;
                 halt.signal();
@@ -387,79 +366,69 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
                     "stopping: no new row is started; the rows already done are being committed",
                 );
             }
-            _ = tick.tick() => observer.progress(&snapshot(&counters)),
+            _ = tick.tick() => observer.progress(&snapshot()),
         }
     }
-    // If the sink stopped early (error), the reader may be blocked on a full channel:
-    // dropping every receiver unblocks it. Stage tasks end when their channels close.
-    halt.quiet();
-    let sink_end = merge_ends(sink_waiter.await.unwrap_or_default());
-    let mut stage_error = None;
+}
+
+/// The first error of the stage tasks, once they have all ended.
+async fn stage_error(tasks: Vec<StageTask>) -> Option<Error> {
+    let mut first = None;
     for t in tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => stage_error = stage_error.or(Some(e)),
-            Err(e) => {
-                stage_error = stage_error.or(Some(Error::Stage {
-                    stage: "transform".into(),
-                    message: format!("a stage task failed: {e}"),
-                }))
-            }
-        }
+        let e = match t.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(e) => Error::Stage {
+                stage: "transform".into(),
+                message: format!("a stage task failed: {e}"),
+            },
+        };
+        first = first.or(Some(e));
     }
-    let reader_wait = if halt.is_set() {
+    first
+}
+
+/// How the reader ended. When the run is stopping it is not waited for long: blocked in
+/// a read of an input that sends nothing, it is left behind (what it had read was not
+/// committed).
+async fn reader_result(
+    reader: tokio::sync::oneshot::Receiver<Result<()>>,
+    stopping: bool,
+) -> Result<()> {
+    let wait = if stopping {
         Duration::from_secs(2)
     } else {
         Duration::MAX
     };
-    let reader_result = match tokio::time::timeout(reader_wait, reader_result_rx).await {
+    match tokio::time::timeout(wait, reader).await {
         Ok(Ok(r)) => r,
         Ok(Err(_)) => Err(Error::Stage {
             stage: "reader".into(),
             message: "the reader thread panicked".into(),
         }),
-        // Blocked in a read of an input that sends nothing: left behind (what it had
-        // read was not committed; the run is stopping anyway).
         Err(_) => Ok(()),
-    };
-    observer.progress(&snapshot(&counters));
+    }
+}
 
-    let totals = sink_end.totals;
-    let complete = commits
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .is_complete();
-    let outcome = match (
-        sink_end.error,
-        reader_result,
-        stage_error,
-        halt.take_reason(),
-    ) {
-        (Some(e), _, _, _) => Outcome::Failed(e),
-        (_, Err(e), _, _) => Outcome::Failed(e),
-        (_, _, Some(e), _) => Outcome::Failed(e),
-        (_, _, _, Some(halt::Reason::Failed { error, .. })) => Outcome::Failed(error),
-        // Stopped before the whole input was committed (by the signal seen here, or seen
-        // first by the reader while planning): interrupted, whatever else ended first.
-        _ if !complete => Outcome::Interrupted,
-        _ => Outcome::Completed,
-    };
-    // What this run accounts for (committed); rows read but not committed (rolled back,
-    // or not finished when the run stopped) are left for a resumed run.
+/// The report's row counts: what this run committed (`totals`), and of the `read` rows,
+/// those not processed (rolled back, or not finished when the run stopped: left for a
+/// resumed run); with what an earlier run had done when this one resumes it.
+fn account(
+    report: Report,
+    totals: sink_loop::Totals,
+    read: u64,
+    resumed: Option<&crate::checkpoint::Resume>,
+) -> Report {
     let accounted = totals.written + totals.filtered + totals.rejected;
-    let read = counters.rows_read.load(Ordering::Relaxed);
-    let resumed = opts.resume.as_ref();
-    // The lock goes once everything is committed or rolled back.
-    drop(lock);
     Report {
-        notes: Vec::new(),
         rejected_before: resumed.map_or(0, |r| r.sum()[2]),
         already_committed: resumed.map_or(0, |r| r.committed_records),
         note: resumed.map(|r| {
             format!(
                 "resumed at line {} of {}",
                 r.start.line.max(1),
-                inputs
+                report
+                    .inputs
                     .get(r.start.file as usize)
                     .cloned()
                     .unwrap_or_default()
@@ -472,15 +441,9 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         rows_rejected: totals.rejected,
         rows_rolled_back: totals.rolled_back,
         reconnects: totals.reconnects,
-        bytes_read: bytes_counter.load(Ordering::Relaxed),
-        elapsed: start.elapsed(),
-        inputs,
-        target,
-        table,
         reject_file: totals.reject_file,
         first_rejects: totals.first_rejects.into_iter().map(|(_, r)| r).collect(),
-        http: http_snapshot(&http),
-        outcome,
+        ..report
     }
 }
 
