@@ -8,9 +8,9 @@ use sqlparser::ast::{self, BinaryOperator, Expr, Ident, Spanned, UnaryOperator};
 use sqlparser::tokenizer::Span;
 
 use super::datetime::DateField;
-use super::eval::{ArithOp, CmpOp, Node};
 use super::functions;
 use super::like::{LikeMatcher, LikePat};
+use super::node::{ArithOp, CmpOp, Node};
 use super::types::{self, CastTo, Lit, Typed, fold};
 use super::{CompiledExpr, ExprContext, ExprError};
 use crate::row::Value;

@@ -9,7 +9,7 @@ use rust_decimal::prelude::ToPrimitive;
 use sqlparser::ast::DateTimeField;
 
 use super::EvalError;
-use super::eval::type_error;
+use super::type_error;
 use crate::row::Value;
 
 /// Fields of `date_part` / `extract` on dates and timestamps.

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::EvalError;
-use super::eval::Node;
+use super::node::Node;
 use crate::row::Value;
 
 /// One pattern element inside a segment: a literal char or `_`.

@@ -16,18 +16,22 @@
 //! The rules are documented in `docs/expressions.md`.
 //!
 //! Module layout:
+//! * `node` — the compiled tree ([`Node`], operators, function identities): its shape only;
 //! * `compile` — SQL AST → typed [`Node`] tree (operators, CASE, casts, literals);
-//! * `functions` — function-call resolution and type checking;
+//! * `functions` — function-call resolution and type checking at plan time, from a
+//!   table of signatures;
 //! * `types` — type unification, literal coercion and casts;
-//! * `eval` — the per-row evaluator;
+//! * `eval` — the per-row evaluator; `call` — per-row evaluation of function calls;
 //! * `text`, `like`, `datetime` — helpers for text functions, `LIKE` and date/time;
 //! * `select` — `SELECT ... FROM ... WHERE ...` as one stage.
 
+mod call;
 mod compile;
 mod datetime;
 mod eval;
 mod functions;
 mod like;
+mod node;
 mod select;
 mod text;
 mod types;
@@ -45,7 +49,7 @@ use sqlparser::tokenizer::Token;
 use crate::row::Value;
 use crate::schema::{DataType, Schema};
 
-pub(crate) use eval::Node;
+pub(crate) use node::Node;
 pub use select::{SelectStage, compile_select};
 
 /// Run-wide inputs of expressions.
@@ -192,6 +196,15 @@ impl EvalError {
             message: message.into(),
         }
     }
+}
+
+/// Error for a runtime value whose type differs from the plan (the row does not match
+/// the schema the expression was compiled against).
+pub(crate) fn type_error(expected: &str, got: &Value) -> EvalError {
+    let got = got.data_type().map(|t| t.name()).unwrap_or("null");
+    EvalError::new(format!(
+        "expected a {expected} value, got {got} (row does not match the schema)"
+    ))
 }
 
 /// Parse one standalone expression (the whole text must be consumed).

@@ -1,6 +1,6 @@
 //! `SELECT <items> FROM <anything> [WHERE <cond>]` as one row-at-a-time stage.
 
-use sqlparser::ast::{Expr, GroupByExpr, SelectItem, SetExpr, Statement};
+use sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
@@ -74,6 +74,26 @@ pub fn compile_select(
             format!("`{sql}` must be exactly one SELECT statement ({SHAPE})"),
         ));
     };
+    let select = plain_select(sql, query)?;
+    check_clauses(sql, select)?;
+    let columns = output_columns(sql, select, input, ctx)?;
+    let filter = match &select.selection {
+        Some(w) => {
+            let text = where_text(sql).unwrap_or_else(|| "WHERE condition".to_string());
+            let f = compile_ast(w, &text, input, ctx)?;
+            check_filter(&f).map_err(|mut e| {
+                e.message = format!("{} in `{sql}`", e.message);
+                e
+            })?;
+            Some(f)
+        }
+        None => None,
+    };
+    Ok(SelectStage { columns, filter })
+}
+
+/// The query's one SELECT, after refusing the clauses of a whole query.
+fn plain_select<'q>(sql: &str, query: &'q Query) -> Result<&'q Select, ExprError> {
     if query.with.is_some() {
         return Err(unsupported(sql, "WITH"));
     }
@@ -90,18 +110,20 @@ pub fn compile_select(
     {
         return Err(unsupported(sql, "SETTINGS/FORMAT/pipe operators"));
     }
-    let select = match query.body.as_ref() {
-        SetExpr::Select(s) => s,
-        SetExpr::SetOperation { .. } => return Err(unsupported(sql, "UNION/INTERSECT/EXCEPT")),
-        SetExpr::Values(_) => return Err(unsupported(sql, "VALUES")),
-        _ => {
-            return Err(plan_error(
-                sql,
-                None,
-                format!("`{sql}` must be a plain SELECT ({SHAPE})"),
-            ));
-        }
-    };
+    match query.body.as_ref() {
+        SetExpr::Select(s) => Ok(s),
+        SetExpr::SetOperation { .. } => Err(unsupported(sql, "UNION/INTERSECT/EXCEPT")),
+        SetExpr::Values(_) => Err(unsupported(sql, "VALUES")),
+        _ => Err(plan_error(
+            sql,
+            None,
+            format!("`{sql}` must be a plain SELECT ({SHAPE})"),
+        )),
+    }
+}
+
+/// Refuse the clauses of a SELECT that do not work one row at a time.
+fn check_clauses(sql: &str, select: &Select) -> Result<(), ExprError> {
     if select.distinct.is_some() {
         return Err(unsupported(sql, "DISTINCT"));
     }
@@ -135,7 +157,16 @@ pub fn compile_select(
     {
         return Err(unsupported(sql, "this dialect-specific clause"));
     }
+    Ok(())
+}
 
+/// The output columns, in order, each compiled against the input; names must differ.
+fn output_columns(
+    sql: &str,
+    select: &Select,
+    input: &Schema,
+    ctx: &ExprContext,
+) -> Result<Vec<(String, CompiledExpr)>, ExprError> {
     // The text of each item as written (without its alias), for messages and
     // `CompiledExpr::source`.
     let texts = item_texts(sql).filter(|t| t.len() == select.projection.len());
@@ -206,19 +237,7 @@ pub fn compile_select(
         }
     }
 
-    let filter = match &select.selection {
-        Some(w) => {
-            let text = where_text(sql).unwrap_or_else(|| "WHERE condition".to_string());
-            let f = compile_ast(w, &text, input, ctx)?;
-            check_filter(&f).map_err(|mut e| {
-                e.message = format!("{} in `{sql}`", e.message);
-                e
-            })?;
-            Some(f)
-        }
-        None => None,
-    };
-    Ok(SelectStage { columns, filter })
+    Ok(columns)
 }
 
 /// Byte offset of a tokenizer location (1-based line and character column).

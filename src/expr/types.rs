@@ -10,7 +10,7 @@ use sqlparser::ast::{self, ExactNumberInfo};
 use sqlparser::tokenizer::Span;
 
 use super::EvalError;
-use super::eval::Node;
+use super::node::Node;
 use super::text;
 use crate::row::Value;
 use crate::schema::{DataType, parse_value};

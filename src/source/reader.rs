@@ -361,32 +361,72 @@ impl<R: Read> RecordReader<R> {
             }
         }
         if let Some((kept, start, size, quotes)) = over {
-            // Give back the memory the record took.
-            self.out = vec![0; 4096];
-            self.ends = vec![0; 64];
-            if self.buf.len() > INITIAL_BUF && self.len - self.pos <= INITIAL_BUF {
-                let mut small = vec![0; INITIAL_BUF];
-                small[..self.len - self.pos].copy_from_slice(&self.buf[self.pos..self.len]);
-                self.buf_offset += self.pos as u64;
-                self.len -= self.pos;
-                self.pos = 0;
-                self.buf = small;
-            }
-            let open = if ended_at_eof && quotes.unterminated() {
-                ", and a quoted field in it is never closed before the end of the input"
-            } else {
-                ""
-            };
-            return Ok(Some(ReadRecord {
+            return Ok(Some(self.oversized(
+                kept,
                 start,
-                raw: kept,
-                problem: Some(format!(
-                    "the record is larger than source.max_record_bytes = {} ({size} bytes{open}); \
-                     it is in the reject file with each field cut to its first {KEPT_FIELD_BYTES} bytes",
-                    self.max_record
-                )),
-            }));
+                size,
+                &quotes,
+                ended_at_eof,
+            )));
         }
+        Ok(Some(self.record(
+            rec_start,
+            line_before,
+            nout,
+            nend,
+            ended_at_eof,
+        )))
+    }
+
+    /// The record over the limit, with its fields cut, once its end is found; the
+    /// buffers it grew are given back.
+    #[cold]
+    fn oversized(
+        &mut self,
+        kept: RawRecord,
+        start: RecordStart,
+        size: u64,
+        quotes: &Quotes,
+        ended_at_eof: bool,
+    ) -> ReadRecord {
+        // Give back the memory the record took.
+        self.out = vec![0; 4096];
+        self.ends = vec![0; 64];
+        if self.buf.len() > INITIAL_BUF && self.len - self.pos <= INITIAL_BUF {
+            let mut small = vec![0; INITIAL_BUF];
+            small[..self.len - self.pos].copy_from_slice(&self.buf[self.pos..self.len]);
+            self.buf_offset += self.pos as u64;
+            self.len -= self.pos;
+            self.pos = 0;
+            self.buf = small;
+        }
+        let open = if ended_at_eof && quotes.unterminated() {
+            ", and a quoted field in it is never closed before the end of the input"
+        } else {
+            ""
+        };
+        ReadRecord {
+            start,
+            raw: kept,
+            problem: Some(format!(
+                "the record is larger than source.max_record_bytes = {} ({size} bytes{open}); \
+                 it is in the reject file with each field cut to its first {KEPT_FIELD_BYTES} bytes",
+                self.max_record
+            )),
+        }
+    }
+
+    /// The record just read (`nout` bytes of fields, `nend` field ends), with its start
+    /// and, when the input ended inside a quoted field, the problem.
+    #[inline]
+    fn record(
+        &self,
+        rec_start: usize,
+        line_before: u64,
+        nout: usize,
+        nend: usize,
+        ended_at_eof: bool,
+    ) -> ReadRecord {
         let raw = &self.buf[rec_start..self.pos];
         let (skip, skipped_lines) = skip_prefix(raw, self.dialect.comment);
         let start = RecordStart {
@@ -410,11 +450,11 @@ impl<R: Read> RecordReader<R> {
         let ends = &self.ends[..nend];
         if problem.is_some() {
             let kept = cut_fields(&self.out[..nout], ends);
-            return Ok(Some(ReadRecord {
+            return ReadRecord {
                 start,
                 raw: kept,
                 problem,
-            }));
+            };
         }
         let mut quoted_empty = Vec::new();
         let mut prev = 0usize;
@@ -430,11 +470,11 @@ impl<R: Read> RecordReader<R> {
             quoted_empty = find_quoted_empties(&raw[skip..], ends, &self.dialect);
         }
         let record = RawRecord::from_slices(&self.out[..nout], ends.iter().copied(), quoted_empty);
-        Ok(Some(ReadRecord {
+        ReadRecord {
             start,
             raw: record,
             problem: None,
-        }))
+        }
     }
 }
 

@@ -395,56 +395,12 @@ pub fn open(
             cols
         }
     };
-    // The checkpoint table, in its own statement: it is shared by every run. Made
-    // only when missing: a user who may write the table but not create tables in
-    // its schema can load once the table is there (see the error's hint).
     if writer == 0 {
-        let ck = table.sibling(crate::checkpoint::TABLE).sql();
-        let exists = client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&ck])
-            .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?
-            .get::<_, bool>(0);
-        if !exists {
-            let sql = table::checkpoint_table_sql(&table);
-            client.batch_execute(&sql).map_err(|e| {
-                let hint = if e.code().map(|c| c.code()) == Some("42501") {
-                    format!(
-                        " (rowflow keeps its checkpoints in {ck}, in the table's schema; \
-                         create it once as a user who may, with: {sql}; then GRANT SELECT, \
-                         INSERT, UPDATE, DELETE ON {ck} to this user)"
-                    )
-                } else {
-                    String::new()
-                };
-                connect.error(&e, &format!("creating the checkpoint table{hint}"))
-            })?;
-        }
+        ensure_checkpoint_table(&mut client, &connect, &table)?;
     }
-    let targets: Vec<EncodeColumn> = opts
-        .schema
-        .columns
-        .iter()
-        .map(|c| EncodeColumn {
-            name: c.name.clone(),
-            target: columns
-                .iter()
-                .find(|t| t.name == c.name)
-                .map_or(PgType::Text, |t| t.ty),
-        })
-        .collect();
-    let binary = targets.iter().all(|c| c.target != PgType::Other);
-    let sort_by_key = opts.key.iter().all(|k| {
-        let source = opts.schema.columns.iter().find(|c| &c.name == k);
-        let target = columns.iter().find(|c| &c.name == k);
-        matches!((source, target), (Some(s), Some(t)) if exact_key(s.data_type, t))
-    });
-    let key_idx = opts
-        .key
-        .iter()
-        .filter_map(|k| opts.schema.index_of(k))
-        .collect();
+    let (encode, sort_by_key) = encode_plan(opts, &columns);
     let col_list = column_list(opts, quote_ident);
-    let format = if binary { "binary" } else { "text" };
+    let format = if encode.binary { "binary" } else { "text" };
     let upsert = opts.mode == WriteMode::Upsert;
     let into = if upsert {
         quote_ident(STAGE)
@@ -466,11 +422,7 @@ pub fn open(
         client,
         table,
         opts: opts.clone(),
-        encode: Arc::new(PgEncode {
-            columns: targets,
-            binary,
-            key_idx,
-        }),
+        encode: Arc::new(encode),
         sort_by_key,
         copy_sql,
         copy_rel,
@@ -497,6 +449,73 @@ pub fn open(
         d.stage_ready = false;
     }
     Ok(sink)
+}
+
+// The checkpoint table, in its own statement: it is shared by every run. Made
+// only when missing: a user who may write the table but not create tables in
+// its schema can load once the table is there (see the error's hint).
+fn ensure_checkpoint_table(
+    client: &mut Client,
+    connect: &PgConnect,
+    table: &QualifiedName,
+) -> Result<()> {
+    let ck = table.sibling(crate::checkpoint::TABLE).sql();
+    let exists = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&ck])
+        .map_err(|e| connect.error(&e, "looking for the checkpoint table"))?
+        .get::<_, bool>(0);
+    if !exists {
+        let sql = table::checkpoint_table_sql(table);
+        client.batch_execute(&sql).map_err(|e| {
+            let hint = if e.code().map(|c| c.code()) == Some("42501") {
+                format!(
+                    " (rowflow keeps its checkpoints in {ck}, in the table's schema; \
+                     create it once as a user who may, with: {sql}; then GRANT SELECT, \
+                     INSERT, UPDATE, DELETE ON {ck} to this user)"
+                )
+            } else {
+                String::new()
+            };
+            connect.error(&e, &format!("creating the checkpoint table{hint}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// How rows are encoded for the table's columns (binary COPY unless a column has a
+/// type only the text format reaches), and whether rows can be sorted by key.
+fn encode_plan(opts: &SinkOptions, columns: &[PgColumn]) -> (PgEncode, bool) {
+    let targets: Vec<EncodeColumn> = opts
+        .schema
+        .columns
+        .iter()
+        .map(|c| EncodeColumn {
+            name: c.name.clone(),
+            target: columns
+                .iter()
+                .find(|t| t.name == c.name)
+                .map_or(PgType::Text, |t| t.ty),
+        })
+        .collect();
+    let binary = targets.iter().all(|c| c.target != PgType::Other);
+    let sort_by_key = opts.key.iter().all(|k| {
+        let source = opts.schema.columns.iter().find(|c| &c.name == k);
+        let target = columns.iter().find(|c| &c.name == k);
+        matches!((source, target), (Some(s), Some(t)) if exact_key(s.data_type, t))
+    });
+    let key_idx = opts
+        .key
+        .iter()
+        .filter_map(|k| opts.schema.index_of(k))
+        .collect();
+    (
+        PgEncode {
+            columns: targets,
+            binary,
+            key_idx,
+        },
+        sort_by_key,
+    )
 }
 
 impl PgDriver {

@@ -70,56 +70,132 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
     if batch == Some(0) {
         errors.push("batch_size must be at least 1".into());
     }
-    let method_text = spec
-        .method
-        .clone()
-        .unwrap_or_else(|| if batch.is_some() { "POST" } else { "GET" }.into());
-    let method = reqwest::Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
-        .map_err(|_| errors.push(format!("method {method_text:?} is not an HTTP method")))
-        .ok();
-    let url = Template::parse(&spec.url, input)
-        .map_err(|e| errors.push(format!("url: {e}")))
-        .ok();
-    if let Some(u) = &url
-        && batch.is_some()
-        && u.columns().next().is_some()
-    {
-        errors.push(
-            "in batch mode the url cannot use row values (each request carries several rows)"
-                .into(),
-        );
+    let request = Request::plan(spec, input, &mut errors);
+    let (timeout, backoff, max_backoff) = limits(spec, &mut errors);
+    let (output, mapping) = new_columns(spec, input, &mut errors);
+    let batch_key = batch_key(spec, input, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
     }
-    if !(spec.url.starts_with("http://") || spec.url.starts_with("https://")) {
-        errors.push(format!(
-            "url {:?} must start with http:// or https://",
-            spec.url
-        ));
-    }
-    let body = spec
-        .body
-        .as_deref()
-        .map(|b| {
-            Template::parse(b, input)
-                .map_err(|e| errors.push(format!("body: {e}")))
-                .ok()
-        })
-        .unwrap_or(None);
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (k, v) in &spec.headers {
-        match (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
-        ) {
-            (Ok(name), Ok(mut value)) => {
-                value.set_sensitive(true);
-                headers.insert(name, value);
+    let Request {
+        method: Some(method),
+        url: Some(url),
+        body,
+        headers,
+    } = request
+    else {
+        return Err(vec!["invalid http stage".into()]);
+    };
+    let stats = Arc::new(HttpStats::new(&spec.name));
+    let caller = Caller::new(
+        CallerOptions {
+            method: method.clone(),
+            headers,
+            timeout,
+            retries: spec.retries,
+            backoff,
+            max_backoff,
+            rate_limit: spec.rate_limit,
+            burst: spec.burst.unwrap_or(1),
+            cache_size: spec.cache.then_some(spec.cache_size),
+            cache_bytes: spec.cache_bytes,
+            concurrency: spec.concurrency,
+            max_response: spec.max_response_bytes,
+            max_consecutive_failures: spec.max_consecutive_failures,
+        },
+        stats.clone(),
+    )
+    .map_err(|e| vec![e])?;
+    let describe = describe(spec, &method);
+    let inner = Arc::new(Inner {
+        caller,
+        url,
+        body,
+        mapping,
+        width: output.len(),
+        batch_key,
+        columns: input.names().map(String::from).collect(),
+    });
+    Ok(HttpPlan {
+        work: work(inner, batch),
+        output,
+        stats,
+        describe,
+    })
+}
+
+/// The request a stage sends, as far as it is valid (errors are collected).
+struct Request {
+    method: Option<reqwest::Method>,
+    url: Option<Template>,
+    body: Option<Template>,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Request {
+    fn plan(spec: &HttpSpec, input: &Schema, errors: &mut Vec<String>) -> Request {
+        let batch = spec.batch_size;
+        let method_text = spec
+            .method
+            .clone()
+            .unwrap_or_else(|| if batch.is_some() { "POST" } else { "GET" }.into());
+        let method = reqwest::Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
+            .map_err(|_| errors.push(format!("method {method_text:?} is not an HTTP method")))
+            .ok();
+        let url = Template::parse(&spec.url, input)
+            .map_err(|e| errors.push(format!("url: {e}")))
+            .ok();
+        if let Some(u) = &url
+            && batch.is_some()
+            && u.columns().next().is_some()
+        {
+            errors.push(
+                "in batch mode the url cannot use row values (each request carries several rows)"
+                    .into(),
+            );
+        }
+        if !(spec.url.starts_with("http://") || spec.url.starts_with("https://")) {
+            errors.push(format!(
+                "url {:?} must start with http:// or https://",
+                spec.url
+            ));
+        }
+        let body = spec
+            .body
+            .as_deref()
+            .map(|b| {
+                Template::parse(b, input)
+                    .map_err(|e| errors.push(format!("body: {e}")))
+                    .ok()
+            })
+            .unwrap_or(None);
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &spec.headers {
+            match (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) {
+                (Ok(name), Ok(mut value)) => {
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                }
+                // The value is not repeated: it may be a secret.
+                _ => errors.push(format!(
+                    "header {k:?} is not a valid HTTP header name and value"
+                )),
             }
-            // The value is not repeated: it may be a secret.
-            _ => errors.push(format!(
-                "header {k:?} is not a valid HTTP header name and value"
-            )),
+        }
+        Request {
+            method,
+            url,
+            body,
+            headers,
         }
     }
+}
+
+/// Concurrency, size and rate settings; the timeouts as durations.
+fn limits(spec: &HttpSpec, errors: &mut Vec<String>) -> (Duration, Duration, Duration) {
     if spec.concurrency == 0 {
         errors.push("concurrency must be at least 1".into());
     }
@@ -133,11 +209,15 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
             "rate_limit must be a number of requests per second from 0.000001 to 1e9, got {r}"
         ));
     }
-    let timeout = secs("timeout", spec.timeout, &mut errors);
-    let backoff = secs("backoff", spec.backoff, &mut errors);
-    let max_backoff = secs("max_backoff", spec.max_backoff, &mut errors);
+    let timeout = secs("timeout", spec.timeout, errors);
+    let backoff = secs("backoff", spec.backoff, errors);
+    let max_backoff = secs("max_backoff", spec.max_backoff, errors);
+    (timeout, backoff, max_backoff)
+}
 
-    // New columns.
+/// The schema after the stage (the input plus the new columns) and where each new
+/// column's value comes from.
+fn new_columns(spec: &HttpSpec, input: &Schema, errors: &mut Vec<String>) -> (Schema, Mapping) {
     let mut output = input.clone();
     let mut add = |name: &str, t: DataType, errors: &mut Vec<String>| -> usize {
         if output.index_of(name).is_some() {
@@ -170,7 +250,7 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
                 "fields.{name}: {pointer:?} is not a JSON pointer (they start with /, e.g. \"/data/score\")"
             ));
         }
-        let column = add(name, t, &mut errors);
+        let column = add(name, t, errors);
         mapping.fields.push(Field {
             column,
             name: name.clone(),
@@ -179,16 +259,22 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
         });
     }
     if let Some(c) = &spec.body_column {
-        mapping.body_column = Some(add(c, DataType::Text, &mut errors));
+        mapping.body_column = Some(add(c, DataType::Text, errors));
     }
     if let Some(c) = &spec.status_column {
-        mapping.status_column = Some(add(c, DataType::Int, &mut errors));
+        mapping.status_column = Some(add(c, DataType::Int, errors));
     }
     if mapping.fields.is_empty() && mapping.body_column.is_none() && mapping.status_column.is_none()
     {
         errors.push("the stage adds no column: set fields, body_column or status_column".into());
     }
-    let batch_key = match (&spec.batch_key, batch) {
+    (output, mapping)
+}
+
+/// The column that groups rows into requests in batch mode.
+fn batch_key(spec: &HttpSpec, input: &Schema, errors: &mut Vec<String>) -> Option<(usize, String)> {
+    let batch = spec.batch_size;
+    match (&spec.batch_key, batch) {
         (Some(k), Some(_)) => match input.index_of(k) {
             Some(i) => Some((i, k.clone())),
             None => {
@@ -205,33 +291,11 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
             None
         }
         _ => None,
-    };
-    if !errors.is_empty() {
-        return Err(errors);
     }
-    let (Some(method), Some(url)) = (method, url) else {
-        return Err(vec!["invalid http stage".into()]);
-    };
-    let stats = Arc::new(HttpStats::new(&spec.name));
-    let caller = Caller::new(
-        CallerOptions {
-            method: method.clone(),
-            headers,
-            timeout,
-            retries: spec.retries,
-            backoff,
-            max_backoff,
-            rate_limit: spec.rate_limit,
-            burst: spec.burst.unwrap_or(1),
-            cache_size: spec.cache.then_some(spec.cache_size),
-            cache_bytes: spec.cache_bytes,
-            concurrency: spec.concurrency,
-            max_response: spec.max_response_bytes,
-            max_consecutive_failures: spec.max_consecutive_failures,
-        },
-        stats.clone(),
-    )
-    .map_err(|e| vec![e])?;
+}
+
+/// One line saying what the stage does (the URL without its password).
+fn describe(spec: &HttpSpec, method: &reqwest::Method) -> String {
     let mut describe = format!(
         "http {}({method} {}, concurrency {}",
         spec.name,
@@ -241,7 +305,7 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
     if let Some(r) = spec.rate_limit {
         describe.push_str(&format!(", {r} req/s"));
     }
-    if let Some(b) = batch {
+    if let Some(b) = spec.batch_size {
         describe.push_str(&format!(", {b} rows per request"));
     }
     if spec.cache {
@@ -252,16 +316,12 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
     } else {
         ", unordered)"
     });
-    let inner = Arc::new(Inner {
-        caller,
-        url,
-        body,
-        mapping,
-        width: output.len(),
-        batch_key,
-        columns: input.names().map(String::from).collect(),
-    });
-    let work = match batch {
+    describe
+}
+
+/// The async work: one request per row, or per group of rows in batch mode.
+fn work(inner: Arc<Inner>, batch: Option<usize>) -> AsyncWork {
+    match batch {
         None => AsyncWork::Each(Arc::new(
             move |row: Row| -> BoxFuture<'static, (Row, AsyncOutcome)> {
                 let inner = inner.clone();
@@ -277,13 +337,7 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
                 },
             ),
         ),
-    };
-    Ok(HttpPlan {
-        work,
-        output,
-        stats,
-        describe,
-    })
+    }
 }
 
 impl Inner {
