@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release --example expr_throughput [ROWS]`
 
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 use std::time::Instant;
 
 use rowflow::expr::{CompiledExpr, ExprContext};

@@ -4,6 +4,8 @@
 //! Run with `cargo run --example library`. It writes `users.csv` and `library.db` into
 //! a temporary directory and prints what it loaded.
 
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 use std::time::Duration;
 
 use rowflow::{AsyncOptions, DataType, Pipeline, SinkSpec, SourceSpec, WriteMode};

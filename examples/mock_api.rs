@@ -7,6 +7,8 @@
 //! listens on 127.0.0.1:18080, answers every request after 20 ms, on 2 threads, until
 //! it is killed. `GET /api?id=N` answers `{"id": N, "score": 2N, ...}`.
 
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 use std::time::Duration;
 
 #[allow(dead_code)]

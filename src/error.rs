@@ -70,7 +70,71 @@ pub enum Error {
     },
 }
 
+/// What kind of failure an [`Error`] is: for callers that branch on it without caring
+/// about the fields (a Python binding maps it to an exception class, a scheduler decides
+/// whether to retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Config`]: fix the pipeline file or the options.
+    Config,
+    /// [`Error::Plan`]: the plan failed validation.
+    Plan,
+    /// [`Error::Io`]: an input could not be opened or read.
+    Io,
+    /// [`Error::Input`]: an input is not a readable CSV.
+    Input,
+    /// [`Error::Sink`]: the destination refused (DDL, constraint, permissions).
+    Sink,
+    /// [`Error::Connection`]: the destination could not be reached for long enough.
+    Connection,
+    /// [`Error::Aborted`]: the error policy stopped the run.
+    Aborted,
+    /// [`Error::Busy`]: another run of the same load holds its lock.
+    Busy,
+    /// [`Error::Interrupted`]: Ctrl-C or SIGTERM, after committing what was in flight.
+    Interrupted,
+    /// [`Error::Stage`]: a user stage failed outside a row.
+    Stage,
+}
+
+impl ErrorKind {
+    /// True when running the same load again later may succeed without changing
+    /// anything (the server was away, another run held the lock, the run was
+    /// interrupted): what was committed is kept and the rerun resumes.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Connection | ErrorKind::Busy | ErrorKind::Interrupted
+        )
+    }
+}
+
 impl Error {
+    /// The kind of failure.
+    ///
+    /// ```
+    /// use rowflow::{Error, ErrorKind};
+    /// let e = Error::Busy("another run of the load holds its lock".into());
+    /// assert_eq!(e.kind(), ErrorKind::Busy);
+    /// assert!(e.kind().is_transient());
+    /// assert!(!Error::Plan(vec!["unknown column".into()]).kind().is_transient());
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::Config,
+            Error::Plan(_) => ErrorKind::Plan,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Input { .. } => ErrorKind::Input,
+            Error::Sink { .. } => ErrorKind::Sink,
+            Error::Connection { .. } => ErrorKind::Connection,
+            Error::Aborted(_) => ErrorKind::Aborted,
+            Error::Busy(_) => ErrorKind::Busy,
+            Error::Interrupted(_) => ErrorKind::Interrupted,
+            Error::Stage { .. } => ErrorKind::Stage,
+        }
+    }
+
     /// Shorthand for an I/O error on a path.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -7,25 +7,38 @@
 //!
 //! ## Map of the crate
 //!
+//! Public, for library users (everything else is private and may change):
+//!
 //! | module | what it holds |
 //! |---|---|
-//! | [`config`] | the pipeline spec: serde types a TOML file parses into |
-//! | [`plan`] | spec → validated plan; every error reported before the first row |
-//! | [`pipeline`] | the public API: [`Pipeline`], [`Record`], [`AsyncOptions`] |
-//! | [`runtime`] | the only place with threads, tasks and channels |
-//! | [`source`] | CSV reading: dialects, compression, positions, type inference |
-//! | [`transform`] | per-batch stages: decode, compute, filter, select |
-//! | [`expr`] | SQL expressions compiled once into a typed evaluator |
-//! | [`sink`] | destinations: SQLite, PostgreSQL, MySQL/MariaDB |
-//! | [`start`] | starting a load: its lock, its checkpoint, what the run does |
-//! | [`checkpoint`] | commit records written with every transaction; the decisions between runs |
-//! | [`value`] | the typed values rows carry and their types (the leaf under rows and schemas) |
-//! | [`row`], [`schema`], [`error`], [`report`], [`format`], [`redact`] | leaf types, formatting, secrets kept out of output |
+//! | [`pipeline`] | the entry point: [`Pipeline`] (from specs or a TOML file), [`Record`], [`AsyncOptions`] |
+//! | [`config`] | the pipeline spec: serde types a TOML file parses into ([`PipelineSpec`], [`SourceSpec`], [`SinkSpec`], ...) |
+//! | [`report`] | what a run says while it runs ([`Observer`], [`Snapshot`]) and at its end ([`Report`]) |
+//! | [`loads`] | the loads a database holds: checkpoints listed, summarized and cleared under the load's lock; what a run would do |
+//! | [`expr`] | SQL expressions compiled once into a typed evaluator ([`expr::CompiledExpr`]) |
+//! | [`error`] | [`Error`] (variants to match, [`ErrorKind`] to branch on) |
+//! | [`value`], [`row`], [`schema`] | values and their types, rows and their positions, schemas and type inference |
 //! | [`generate`] | the deterministic generator of the standard `users` workload |
+//! | [`format`](mod@format), [`redact`] | number formatting and "did you mean"; secrets kept out of every message |
 //!
-//! Dependencies point down: `pipeline → plan/runtime → source/transform/sink →
-//! row/schema/error`. The library never prints; the `rowflow` binary renders
-//! [`report::Observer`] callbacks and the final [`Report`].
+//! Private, in the order a run goes through them:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `plan` | spec → validated [`Plan`], no I/O beyond reading the inputs: `plan/source` (dialect, header, types; also [`SourcePlan`] for `rowflow schema`), `plan/stages` (each stage against the schema before it), `plan/sink` (destination, table options, runtime settings) |
+//! | `start` | applies a load's decision to the plan: its lock, its checkpoint, which inputs to read, opening the writers |
+//! | `checkpoint` | the commit records written with every transaction, and the decision between runs (`checkpoint/decide`: fresh, resume, skip) |
+//! | `runtime` | the only place with threads, tasks and channels: `runtime/reader` (reading and batching), CPU and async stages, the sink loop, commits, rejects |
+//! | `source` | CSV reading: the record reader, dialects, compression, positions, inputs and globs |
+//! | `transform` | stages: decode, compute, filter, project, the HTTP stage, and the async seam (`AsyncFn`, `AsyncWork`) that user and HTTP stages run on |
+//! | `sink` | destinations. `sink/backend` (one `Backend` per database: open, check, checkpoints, lock), `sink/compat` (one table-compatibility check), `sink/dialect` (quoting, CREATE TABLE, upsert clauses), `sink/server` (the one transaction protocol of the server sinks: held rows, commit with checkpoint, commit in doubt, reconnect and replay), and `sink/{sqlite,postgres,mysql}/` each with `conn`, `table`, `encode` |
+//!
+//! Dependencies point down: `pipeline → plan/start → runtime → source/transform/sink →
+//! checkpoint → row/schema/value/error`, with leaves (`redact`, `format`, `value`) that
+//! import nothing of the crate. The only import cycles are inside `expr` (the compiler
+//! and its function table call each other). The library never prints or exits (denied
+//! in `Cargo.toml`); the `rowflow` binary renders [`Observer`] callbacks and the final
+//! [`Report`].
 //!
 //! ## Example
 //!
@@ -52,31 +65,32 @@
 //! # Ok(()) }
 //! ```
 
-#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
-#![deny(missing_docs)]
-
-pub mod checkpoint;
+mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod expr;
 pub mod format;
 pub mod generate;
+pub mod loads;
 pub mod pipeline;
-pub mod plan;
+mod plan;
 pub mod redact;
 pub mod report;
 pub mod row;
-pub mod runtime;
+mod runtime;
 pub mod schema;
-pub mod sink;
-pub mod source;
-pub mod start;
-pub mod transform;
+mod sink;
+mod source;
+mod start;
+mod transform;
 pub mod value;
 
 pub use config::{OnError, PipelineSpec, SinkSpec, SourceSpec, TransformSpec, WriteMode};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
+pub use expr::ExprContext;
 pub use pipeline::{AsyncOptions, Pipeline, Record, run_plan};
+pub use plan::{Plan, SourcePlan};
 pub use report::{Observer, Outcome, Report, Snapshot};
 pub use row::{Position, Value};
+pub use runtime::StopSignal;
 pub use schema::{DataType, Schema};

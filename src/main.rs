@@ -1,6 +1,9 @@
 //! The `rowflow` command: parses arguments, wires Ctrl-C, renders progress and the
 //! summary. All the work happens in the library.
 
+// The binary prints and exits; the library may not (Cargo.toml [lints]).
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 mod cli;
 
 // Rows are allocated on worker threads and freed on the sink thread; mimalloc handles

@@ -274,7 +274,7 @@ impl Pipeline {
     }
 
     /// When another run of the same load is in progress, wait for it to end (by default
-    /// the run is refused with [`Error::Busy`](crate::Error::Busy) naming the other).
+    /// the run is refused with [`Error::Busy`] naming the other).
     pub fn wait(mut self, yes: bool) -> Self {
         self.wait = yes;
         self

@@ -56,7 +56,7 @@ pub struct LoadPlan {
     /// table is gone): this run starts the load's record anew (its first commit replaces
     /// them).
     pub clear_first: bool,
-    /// The generation this run's records belong to (see [`CommitState::generation`]).
+    /// The generation this run's records belong to (see `CommitState::generation`).
     pub generation: u64,
     /// One plain line per decision taken.
     pub notes: Vec<String>,

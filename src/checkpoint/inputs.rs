@@ -134,10 +134,6 @@ impl ContentHasher {
     pub fn len(&self) -> u64 {
         self.1
     }
-    /// Nothing fed yet.
-    pub fn is_empty(&self) -> bool {
-        self.1 == 0
-    }
     /// The hash of everything fed, as [`InputState::content`] holds it.
     pub fn finish(&self) -> String {
         hex128(self.0.finish_128())

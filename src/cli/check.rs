@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-use rowflow::checkpoint::Decision;
-use rowflow::expr::ExprContext;
-use rowflow::sink::{TableStatus, check_sink};
+use rowflow::ExprContext;
+use rowflow::loads::{Decision, TableStatus, check_sink};
 use rowflow::{Pipeline, Schema};
 
 use super::fail;
@@ -35,7 +34,7 @@ pub fn run(a: CheckArgs) -> i32 {
     // own problems.
     let started = match pipeline
         .load()
-        .and_then(|l| rowflow::start::preview(l, false))
+        .and_then(|l| rowflow::loads::preview(l, false))
     {
         Ok(s) => Ok(s),
         Err(e @ rowflow::Error::Config(_)) => Err(e),

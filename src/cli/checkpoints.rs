@@ -1,9 +1,8 @@
 //! `rowflow checkpoints URL [--table T]`: what the checkpoint table holds, in plain
 //! words; `rowflow checkpoints clear URL --table T [--load NAME]`: remove records.
 
-use rowflow::checkpoint::{Identity, LoadSummary, summarize};
 use rowflow::format::thousands;
-use rowflow::sink::{LoadLock, SinkTarget, list_checkpoints};
+use rowflow::loads::{Identity, LoadLock, LoadSummary, SinkTarget, list_checkpoints, summarize};
 
 use super::fail;
 
@@ -184,7 +183,7 @@ fn clear(c: ClearArgs) -> i32 {
             Ok(l) => l,
             Err(e) => return fail(e),
         };
-        if let Err(e) = rowflow::sink::clear_checkpoints(&target, &l.identity.table, &l.identity) {
+        if let Err(e) = rowflow::loads::clear_checkpoints(&target, &l.identity.table, &l.identity) {
             return fail(e);
         }
         println!(

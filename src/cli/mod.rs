@@ -71,7 +71,7 @@ pub fn main() -> ExitCode {
 
 /// Print a fatal error the way every command does, and return exit code 2.
 pub fn fail(e: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {}", rowflow::sink::redact_text(&e.to_string()));
+    eprintln!("error: {}", rowflow::redact::redact_text(&e.to_string()));
     2
 }
 

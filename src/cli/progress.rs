@@ -87,7 +87,7 @@ impl Observer for CliObserver {
 /// A future that completes on Ctrl-C or SIGTERM; a second Ctrl-C exits at once. The
 /// handlers are installed now (inside the runtime), so a signal that arrives while the
 /// pipeline is still being planned is not lost.
-fn stop_signal(rt: &tokio::runtime::Runtime) -> rowflow::runtime::StopSignal {
+fn stop_signal(rt: &tokio::runtime::Runtime) -> rowflow::StopSignal {
     let _guard = rt.enter();
     #[cfg(unix)]
     {
@@ -172,7 +172,7 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
                     "{}",
                     serde_json::json!({
                         "status": if matches!(e, rowflow::Error::Interrupted(_)) { "interrupted" } else { "failed" },
-                        "error": rowflow::sink::redact_text(&e.to_string()), "exit_code": 2,
+                        "error": rowflow::redact::redact_text(&e.to_string()), "exit_code": 2,
                         "rows_read": 0, "rows_written": 0, "rows_filtered": 0,
                         "rows_rejected": 0, "rows_rolled_back": 0,
                         "elapsed_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
@@ -252,7 +252,7 @@ fn print_summary(r: &Report) {
     }
     match &r.outcome {
         Outcome::Failed(e) => {
-            eprintln!("error: {}", rowflow::sink::redact_text(&e.to_string()));
+            eprintln!("error: {}", rowflow::redact::redact_text(&e.to_string()));
             if r.rows_rolled_back > 0 {
                 eprintln!(
                     "  {} rows were rolled back (not written)",

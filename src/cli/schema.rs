@@ -1,8 +1,8 @@
 //! `rowflow schema FILE`: the inferred schema as a pasteable TOML block.
 
+use rowflow::SourcePlan;
 use rowflow::SourceSpec;
 use rowflow::config::InferMode;
-use rowflow::plan::SourcePlan;
 
 use super::fail;
 

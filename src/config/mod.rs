@@ -1,5 +1,5 @@
 //! The pipeline specification: plain serde types that a pipeline TOML file (or the
-//! library builder) produces. Nothing here does work; [`crate::plan`] validates a spec
+//! library builder) produces. Nothing here does work; the private `plan` module validates a spec
 //! into a runnable plan.
 //!
 //! Every option is documented once, here; `docs/pipeline.md` is the reference for users.

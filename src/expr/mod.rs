@@ -4,7 +4,7 @@
 //! (`lower(trim(email))`, `CASE WHEN spend >= 1000 THEN 'gold' ELSE 'bronze' END`, ...).
 //! [`CompiledExpr::compile`] parses the text with `sqlparser`, resolves column names to
 //! indexes, resolves functions, type-checks every operator and function call, compiles
-//! regular expressions and pre-parses literals. The result is a tree of [`Node`]s that is
+//! regular expressions and pre-parses literals. The result is a tree of `Node`s that is
 //! evaluated per row without looking at SQL text again.
 //!
 //! Errors come in two kinds:
@@ -16,8 +16,8 @@
 //! The rules are documented in `docs/expressions.md`.
 //!
 //! Module layout:
-//! * `node` — the compiled tree ([`Node`], operators, function identities): its shape only;
-//! * `compile` — SQL AST → typed [`Node`] tree (operators, CASE, casts, literals);
+//! * `node` — the compiled tree (`Node`, operators, function identities): its shape only;
+//! * `compile` — SQL AST → typed `Node` tree (operators, CASE, casts, literals);
 //! * `functions` — function-call resolution and type checking at plan time, from a
 //!   table of signatures;
 //! * `types` — type unification, literal coercion and casts;

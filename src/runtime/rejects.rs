@@ -290,14 +290,6 @@ impl RejectWriter {
         Ok(())
     }
 
-    /// Flush to disk (called after each commit).
-    pub fn flush(&mut self) -> Result<()> {
-        if let Some(w) = self.writer.as_mut() {
-            w.flush().map_err(|e| Error::io(&self.target.path, e))?;
-        }
-        Ok(())
-    }
-
     /// The path, if anything was written.
     pub fn written_path(&self) -> Option<PathBuf> {
         self.writer.as_ref().map(|_| self.target.path.clone())

@@ -15,7 +15,6 @@ mod spill;
 mod sqlite;
 pub(crate) mod url;
 
-pub use crate::redact::{redact_text, redact_url};
 pub use dialect::quote_ident;
 pub use lock::{LoadLock, LockCheck};
 pub use url::SinkTarget;

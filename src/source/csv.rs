@@ -315,16 +315,6 @@ impl CsvSource {
             .map(|r| r.raw.clone())
             .collect())
     }
-
-    /// Position just past the last record read: where reading would resume.
-    pub fn position(&self) -> Position {
-        Position {
-            file: self.file as u32,
-            record: self.record_no,
-            line: 0,
-            byte: self.reader.as_ref().map_or(0, |r| r.offset()),
-        }
-    }
 }
 
 impl Source for CsvSource {
@@ -475,9 +465,4 @@ fn header_diff(first: &[String], got: &[String], first_name: &str) -> String {
         }
     }
     "line 1: the header differs from the first input's".into()
-}
-
-/// Current bytes read, for progress.
-pub fn bytes_done(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::Relaxed)
 }

@@ -54,6 +54,7 @@ impl Input {
 
 /// Expand paths and globs, in order. A glob must match at least one file; a plain path
 /// must exist.
+#[cfg(test)]
 pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
     resolve_inputs_except(patterns, None)
 }

@@ -10,13 +10,10 @@ mod reader;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER, bytes_done};
+pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER};
 pub use self::infer::{InferOptions, infer_types};
-pub use self::input::{
-    Compression, Input, SharedHasher, open_input, open_input_at, open_input_hashed, resolve_inputs,
-    resolve_inputs_except,
-};
-pub use self::reader::{DEFAULT_MAX_RECORD, Dialect, ReadRecord, RecordReader, RecordStart};
+pub use self::input::{Input, resolve_inputs_except};
+pub use self::reader::{DEFAULT_MAX_RECORD, Dialect};
 
 use crate::error::Result;
 use crate::row::{Position, RawRecord};

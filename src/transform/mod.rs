@@ -13,7 +13,7 @@ mod filter;
 pub mod http;
 mod project;
 
-pub use async_fn::{AsyncFn, AsyncStage, AsyncWork, GroupFn, Outcome as AsyncOutcome};
+pub use async_fn::{AsyncFn, AsyncStage, AsyncWork, Outcome as AsyncOutcome};
 pub use compute::{Compute, ComputedColumn, Target};
 pub use decode::{Decode, DecodeOptions};
 pub use filter::Filter;

@@ -2,6 +2,8 @@
 //! fixture files and reads the real databases back (SQLite files, and the PostgreSQL and
 //! MariaDB servers on the machine).
 
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 mod cli;
 mod crash;
 mod csv_edge;

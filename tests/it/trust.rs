@@ -1478,7 +1478,7 @@ fn a_load_recorded_by_the_earlier_format_is_not_loaded_twice() {
     );
     // The earlier version's record of this pipeline's complete load: keyed by a hash of
     // the input names, its state holding a fingerprint and no inputs.
-    let legacy_id = rowflow::checkpoint::Identity::legacy_input_id(std::slice::from_ref(&csv));
+    let legacy_id = rowflow::loads::Identity::legacy_input_id(std::slice::from_ref(&csv));
     let c = rusqlite::Connection::open(&db).unwrap();
     c.execute_batch(
         "CREATE TABLE t (id INTEGER, kind TEXT); INSERT INTO t VALUES (1, 'e1');
@@ -1552,7 +1552,7 @@ fn a_run_that_lost_its_lock_stops_before_it_commits() {
     let mut run = spawn(dir.path(), &args);
     let mut input = run.stdin.take().unwrap();
     input.write_all(events(1, 20_000).as_bytes()).unwrap();
-    let lock = rowflow::sink::lock::sqlite_lock_path(&db);
+    let lock = rowflow::loads::sqlite_lock_path(&db);
     std::fs::remove_file(&lock).unwrap();
     drop(input);
     let out = run.wait_with_output().unwrap();
