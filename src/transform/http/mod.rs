@@ -96,7 +96,7 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
             backoff,
             max_backoff,
             rate_limit: spec.rate_limit,
-            burst: spec.burst.unwrap_or(1),
+            burst: spec.burst,
             cache_size: spec.cache.then_some(spec.cache_size),
             cache_bytes: spec.cache_bytes,
             concurrency: spec.concurrency,
