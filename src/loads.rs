@@ -4,7 +4,7 @@
 //! load would do, and whether a table fits the rows.
 
 pub use crate::checkpoint::{Decision, Identity, Listed, LoadPlan, LoadSummary, Skip, summarize};
-pub use crate::sink::lock::sqlite_lock_path;
+pub use crate::sink::sqlite_lock_path;
 pub use crate::sink::{
     LoadLock, SinkTarget, TableStatus, check_sink, clear_checkpoints, list_checkpoints,
 };

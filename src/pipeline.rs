@@ -24,12 +24,12 @@ use std::sync::Arc;
 use crate::config::{OnError, PipelineSpec, SinkSpec, SourceSpec, TransformSpec};
 use crate::error::{Error, Result};
 use crate::expr::ExprContext;
+use crate::plan::LoadSpec;
 use crate::plan::{AsyncSpec, Plan, StageSpec};
 use crate::report::{Observer, Report, Silent};
 use crate::row::{Position, Row, Value};
 use crate::runtime::StopSignal;
 use crate::schema::{DataType, Schema};
-use crate::start::LoadSpec;
 use crate::start::Prepared;
 use crate::transform::AsyncFn;
 

@@ -7,12 +7,14 @@
 //! - [`stages`]: each stage checked against the schema before it, and compiled.
 //! - [`sink`]: the destination, the table options and the runtime settings.
 
+mod load;
 mod sink;
 pub mod source;
 mod stages;
 
 use std::sync::Arc;
 
+pub use self::load::LoadSpec;
 pub use self::source::SourcePlan;
 use crate::config::{PipelineSpec, TransformSpec};
 use crate::error::{Error, Result};
@@ -80,7 +82,7 @@ pub struct Plan {
     pub(crate) stages: Vec<Stage>,
     pub(crate) http: Vec<Arc<crate::transform::HttpStats>>,
     /// The load this plan runs: its checkpoint key, shape and inputs.
-    pub load: crate::start::LoadSpec,
+    pub load: LoadSpec,
     /// Start over even when a checkpoint says an earlier run was interrupted.
     pub restart: bool,
     /// Wait for another run of the same load to end instead of refusing to start.
@@ -121,7 +123,7 @@ pub(crate) fn build_for(
     if !errors.is_empty() {
         return Err(Error::Plan(errors));
     }
-    let load = crate::start::LoadSpec::of(spec, &library_shapes(&stages))?;
+    let load = LoadSpec::of(spec, &library_shapes(&stages))?;
     let inputs = inputs.unwrap_or_else(|| load.inputs.clone());
     let src = &spec.source;
     let planned = SourcePlan::open(src, dialect, inputs.clone(), stop, &mut errors)?;
@@ -175,7 +177,7 @@ pub(crate) fn build_for(
 /// decides whether it resumes).
 fn run_options(
     spec: &PipelineSpec,
-    load: &crate::start::LoadSpec,
+    load: &LoadSpec,
     commit_rows: usize,
     rejects: Option<RejectTarget>,
     inputs: Vec<String>,

@@ -38,7 +38,7 @@ pub fn check_reject_path(
         }
     }
     if let Some(db) = db {
-        let mut files = vec![db.to_path_buf(), crate::sink::lock::sqlite_lock_path(db)];
+        let mut files = vec![db.to_path_buf(), crate::sink::sqlite_lock_path(db)];
         for suffix in ["-journal", "-wal", "-shm"] {
             let mut p = db.as_os_str().to_owned();
             p.push(suffix);

@@ -1,17 +1,13 @@
 //! One implementation per database of everything rowflow does at a destination besides
 //! writing rows: checking the table, reading and clearing checkpoints, taking the run
-//! lock, opening writers. [`SinkTarget::backend`] chooses it; no other place matches the
-//! target's kind.
+//! lock, opening writers. `registry` chooses it.
 
 use std::sync::atomic::AtomicBool;
 
-use super::lock::LockCheck;
-use super::{Sink, SinkOptions, SinkTarget, TableStatus};
+use super::lock::check::{LockCheck, LockHandle};
+use super::seam::{Sink, SinkOptions, TableStatus};
 use crate::checkpoint::{Identity, Listed, Stored, TableState};
 use crate::error::Result;
-
-/// What a run lock keeps open (a file, a connection); dropping it releases the lock.
-pub(crate) type LockHandle = Box<dyn Send>;
 
 /// A database, as rowflow uses it at a destination.
 pub(crate) trait Backend {
@@ -52,15 +48,4 @@ pub(crate) trait Backend {
         waiting: &mut dyn FnMut(&str),
         stop: &AtomicBool,
     ) -> Result<(LockHandle, LockCheck)>;
-}
-
-impl SinkTarget {
-    /// The database behind this target.
-    pub(crate) fn backend(&self) -> Box<dyn Backend + '_> {
-        match self {
-            SinkTarget::Sqlite { path } => Box::new(super::sqlite::Sqlite { path }),
-            SinkTarget::Postgres { url } => Box::new(super::postgres::Postgres { url }),
-            SinkTarget::Mysql { url } => Box::new(super::mysql::Mysql { url }),
-        }
-    }
 }

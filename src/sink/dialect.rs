@@ -3,7 +3,7 @@
 //! the upsert clause), one builder per dialect.
 
 use crate::schema::Column;
-use crate::sink::SinkOptions;
+use crate::sink::seam::SinkOptions;
 
 /// Quote an identifier with double quotes, doubling any quote inside. Every identifier
 /// rowflow sends to a database goes through here (or its dialect's equivalent), so a

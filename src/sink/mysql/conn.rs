@@ -116,7 +116,7 @@ impl MyConnect {
     }
 
     pub(crate) fn error(&self, e: &mysql::Error, doing: &str) -> Error {
-        crate::sink::destination_error(
+        crate::sink::seam::destination_error(
             &self.display,
             &self.secrets,
             format!("{doing}: {}", describe(e)),

@@ -52,7 +52,7 @@ impl MyEncode {
     }
 }
 
-impl crate::sink::Encode for MyEncode {
+impl crate::sink::seam::Encode for MyEncode {
     fn describe(&self) -> String {
         "check for mysql".into()
     }
@@ -78,7 +78,7 @@ impl crate::sink::Encode for MyEncode {
             take_keys(r, &self.key_idx, &mut keys);
         }
         packed.trim();
-        batch.encoded = Some(crate::row::Encoded::new(crate::sink::Packed {
+        batch.encoded = Some(crate::row::Encoded::new(crate::sink::seam::Packed {
             rows: packed,
             keys,
         }));

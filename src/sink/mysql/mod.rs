@@ -37,19 +37,21 @@ use self::encode::{MyEncode, infile_row, line_params};
 use self::table::{MyCatalog, MyName, quote};
 use super::compat::{self, Catalog};
 use super::dialect::{column_list, on_duplicate_key};
+use super::lock::check::LockCheck;
+use super::seam::{Sink, SinkOptions, TableStatus, Written};
 use super::server::{Chunk, Driver, Held, Hold, ServerSink, Tx, held_key_order};
 use super::spill::{Runs, SortKey, blob_key, decode_keyed, encode_keyed, keyed_payload};
-use super::{LockCheck, Sink, SinkOptions, TableStatus, Written};
 use std::sync::atomic::AtomicBool;
 
-use super::backend::{Backend, LockHandle};
+use super::backend::Backend;
+use super::lock::check::LockHandle;
 use crate::checkpoint::{CommitRecord, Identity, Listed, Stored, TableState};
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::redact::scrub;
 use crate::row::{PackedRows, Rejected, Row, Value};
 use crate::schema::DataType;
-use crate::sink::sink_err;
+use crate::sink::seam::sink_err;
 
 /// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
 /// rows 3.7 s, 200 rows 2.3 s, 1,000 rows 3.1 s; huge statements are slower.
@@ -835,7 +837,7 @@ impl Driver for MyDriver {
         &self.opts
     }
 
-    fn encoder(&self) -> Arc<dyn crate::sink::Encode> {
+    fn encoder(&self) -> Arc<dyn crate::sink::seam::Encode> {
         self.encode.clone()
     }
 

@@ -6,9 +6,9 @@ use super::conn::MyConnect;
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::schema::{Column, DataType};
-use crate::sink::SinkOptions;
 use crate::sink::compat::{Catalog, TableColumn, type_mismatch};
 use crate::sink::dialect::{TableName, create_table_sql};
+use crate::sink::seam::SinkOptions;
 
 pub(crate) use crate::sink::dialect::quote_backtick as quote;
 

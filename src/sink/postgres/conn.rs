@@ -145,7 +145,7 @@ impl PgConnect {
             }
             _ => "",
         };
-        crate::sink::destination_error(
+        crate::sink::seam::destination_error(
             &self.display,
             &self.secrets,
             format!("{doing}: {}{pooler}", describe(e)),

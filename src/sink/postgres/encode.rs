@@ -117,7 +117,7 @@ pub(crate) const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The trailer of a binary COPY stream.
 pub(crate) const BINARY_TRAILER: &[u8] = &[0xff, 0xff];
 
-impl crate::sink::Encode for PgEncode {
+impl crate::sink::seam::Encode for PgEncode {
     fn describe(&self) -> String {
         format!(
             "encode for postgres ({} COPY)",
@@ -137,7 +137,7 @@ impl crate::sink::Encode for PgEncode {
         }
         batch.reject_indexes(failed);
         packed.trim();
-        batch.encoded = Some(crate::row::Encoded::new(crate::sink::Packed {
+        batch.encoded = Some(crate::row::Encoded::new(crate::sink::seam::Packed {
             rows: packed,
             keys,
         }));

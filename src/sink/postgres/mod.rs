@@ -28,16 +28,18 @@ use self::encode::{BINARY_HEADER, BINARY_TRAILER, EncodeColumn, PgEncode, PgType
 use self::table::{PgCatalog, PgColumn, QualifiedName};
 use super::compat::{self, Catalog};
 use super::dialect::{column_list, on_conflict, quote_ident};
+use super::lock::check::LockCheck;
+use super::seam::{Sink, SinkOptions, TableStatus, Written};
 use super::server::{Driver, Held, Hold, ServerSink, Tx, held_key_order};
-use super::{LockCheck, Sink, SinkOptions, TableStatus, Written};
 use std::sync::atomic::AtomicBool;
 
-use super::backend::{Backend, LockHandle};
+use super::backend::Backend;
+use super::lock::check::LockHandle;
 use crate::checkpoint::{CommitRecord, Identity, Listed, Stored, TableState};
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::Row;
-use crate::sink::sink_err;
+use crate::sink::seam::sink_err;
 
 /// Writes rows into one PostgreSQL table.
 pub(crate) type PgSink = ServerSink<PgDriver>;
@@ -709,7 +711,7 @@ impl Driver for PgDriver {
         &self.opts
     }
 
-    fn encoder(&self) -> Arc<dyn crate::sink::Encode> {
+    fn encoder(&self) -> Arc<dyn crate::sink::seam::Encode> {
         self.encode.clone()
     }
 

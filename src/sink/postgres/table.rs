@@ -8,9 +8,9 @@ use super::encode::{PgType, compatible};
 use crate::config::WriteMode;
 use crate::error::Result;
 use crate::schema::{Column, DataType};
-use crate::sink::SinkOptions;
 use crate::sink::compat::{Catalog, TableColumn, type_mismatch};
 use crate::sink::dialect::{TableName, create_table_sql, quote_ident};
+use crate::sink::seam::SinkOptions;
 
 /// A table name quoted for PostgreSQL.
 pub(crate) type QualifiedName = TableName;

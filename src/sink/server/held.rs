@@ -2,7 +2,7 @@
 //! be sent again after a lost connection (PostgreSQL and MySQL share this).
 
 use crate::row::{PackedRows, Rejected, Row, Value};
-use crate::sink::Written;
+use crate::sink::seam::Written;
 
 /// The rows of one written batch.
 pub(crate) struct Chunk {
@@ -120,14 +120,14 @@ pub(crate) fn take_keys(row: &mut Row, key_idx: &[usize], keys: &mut Vec<Value>)
 }
 
 /// The stable key order of held rows `idx` ((chunk, row) pairs) by the chunks' key
-/// values (`nkeys` per row, as [`take_keys`] left them): see [`crate::sink::key_order`].
+/// values (`nkeys` per row, as [`take_keys`] left them): see [`crate::sink::seam::key_order`].
 pub(crate) fn held_key_order(chunks: &[Chunk], idx: &[(usize, usize)], nkeys: usize) -> Vec<usize> {
     let k: Vec<usize> = (0..nkeys).collect();
     let keys = |j: usize| {
         let (c, i) = idx[j];
         &chunks[c].keys[i * nkeys..(i + 1) * nkeys]
     };
-    crate::sink::key_order(idx.len(), keys, &k)
+    crate::sink::seam::key_order(idx.len(), keys, &k)
 }
 
 /// A batch's rows with their encoded forms: as the encoder made them, or (rows that did

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 pub(crate) use held::{Chunk, Held, encoded_rows, held_key_order, take_keys};
 
-use super::{Encode, LockCheck, Packed, Sink, SinkOptions, Written};
+use super::lock::check::LockCheck;
+use super::seam::{Encode, Packed, Sink, SinkOptions, Written};
 use crate::checkpoint::CommitRecord;
 use crate::error::{Error, Result};
 use crate::row::{Batch, Row};
@@ -189,10 +190,10 @@ impl<D: Driver> ServerSink<D> {
     fn check_lock(&mut self) -> Result<()> {
         let shared = self.d.opts().lock.clone();
         let mut check = shared.lock().unwrap_or_else(|p| p.into_inner());
-        let lost = |d: &D, how: &str| super::lock::lost(d.target(), how);
+        let lost = |d: &D, how: &str| super::lock::check::lost(d.target(), how);
         match self.d.hold_lock(&mut check)? {
             Hold::Held => Ok(()),
-            Hold::Lost => Err(lost(&self.d, super::lock::SESSION_CLOSED)),
+            Hold::Lost => Err(lost(&self.d, super::lock::check::SESSION_CLOSED)),
             Hold::TakenOver => {
                 let runs = self.d.checkpoint_runs()?;
                 let known = &self.d.opts().known_runs;

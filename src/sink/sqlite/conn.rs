@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 use super::table::table_columns;
 use crate::error::Result;
-use crate::sink::sink_err;
+use crate::sink::seam::sink_err;
 
 /// Open the database at `path`, waiting up to ten seconds for another writer's lock.
 pub(super) fn open_conn(path: &Path, target: &str) -> Result<Connection> {

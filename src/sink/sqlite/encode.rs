@@ -1,7 +1,7 @@
 //! Rows → SQLite values, on the worker threads.
 
 use crate::row::{Batch, Row, Value};
-use crate::sink::SinkOptions;
+use crate::sink::seam::SinkOptions;
 use crate::sink::spill::encode_row;
 
 /// Prepares rows for SQLite on the worker threads, so that the sink thread only binds:
@@ -28,7 +28,7 @@ impl SqliteEncode {
     }
 }
 
-impl crate::sink::Encode for SqliteEncode {
+impl crate::sink::seam::Encode for SqliteEncode {
     fn describe(&self) -> String {
         "encode for sqlite".into()
     }

@@ -8,6 +8,7 @@
 
 mod conn;
 mod encode;
+pub(crate) mod lock;
 mod stmt;
 mod table;
 
@@ -25,16 +26,18 @@ use self::table::{
 };
 use super::compat::{self, Catalog};
 use super::dialect::quote_ident;
+use super::lock::check::LockCheck;
+use super::seam::{Sink, SinkOptions, TableStatus, Written};
 use super::spill::{BindVal, Runs, SortKey, blob_key, blob_values, decode_row, encode_row};
-use super::{LockCheck, Sink, SinkOptions, TableStatus, Written};
 use std::sync::atomic::AtomicBool;
 
-use super::backend::{Backend, LockHandle};
+use super::backend::Backend;
+use super::lock::check::LockHandle;
 use crate::checkpoint::{CommitRecord, Identity, Listed, Stored, TableState};
 use crate::config::WriteMode;
 use crate::error::{Error, Result};
 use crate::row::{Batch, Rejected, Row};
-use crate::sink::sink_err;
+use crate::sink::seam::sink_err;
 
 /// Writes rows into one SQLite table.
 pub(crate) struct SqliteSink {
@@ -45,7 +48,7 @@ pub(crate) struct SqliteSink {
     conn: Connection,
     target: String,
     /// The load's lock, checked before every commit.
-    lock: crate::sink::SharedLock,
+    lock: crate::sink::seam::SharedLock,
     chunk: usize,
     key_idx: Vec<usize>,
     /// Sort rows by key (unless SQLite's key equality may differ from rowflow's, see
@@ -250,7 +253,7 @@ impl Backend for Sqlite<'_> {
         waiting: &mut dyn FnMut(&str),
         stop: &AtomicBool,
     ) -> Result<(LockHandle, LockCheck)> {
-        let (file, check) = crate::sink::lock::sqlite_lock(self.path, what, wait, waiting, stop)?;
+        let (file, check) = self::lock::sqlite_lock(self.path, what, wait, waiting, stop)?;
         Ok((Box::new(file), check))
     }
 }
@@ -515,7 +518,7 @@ fn is_row_error(e: &rusqlite::Error) -> bool {
 }
 
 impl Sink for SqliteSink {
-    fn encoder(&self) -> Option<std::sync::Arc<dyn crate::sink::Encode>> {
+    fn encoder(&self) -> Option<std::sync::Arc<dyn crate::sink::seam::Encode>> {
         Some(self.encode.clone())
     }
 
@@ -602,10 +605,10 @@ impl Sink for SqliteSink {
                 )
                 .map_err(|e| sink_err(&self.target, e))?;
             let check = self.lock.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            if let crate::sink::LockCheck::Sqlite { path, id } = &check
-                && !crate::sink::lock::sqlite_lock_held(path, *id)
+            if let crate::sink::lock::check::LockCheck::Sqlite { path, id } = &check
+                && !self::lock::sqlite_lock_held(path, *id)
             {
-                return Err(crate::sink::lock::lost(
+                return Err(crate::sink::lock::check::lost(
                     &self.target,
                     "its lock file was removed or replaced",
                 ));

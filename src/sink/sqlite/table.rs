@@ -6,10 +6,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::config::WriteMode;
 use crate::error::Result;
 use crate::schema::{Column, DataType};
-use crate::sink::SinkOptions;
 use crate::sink::compat::{Catalog, TableColumn};
 use crate::sink::dialect::{column_list, create_table_sql, on_conflict, quote_ident};
-use crate::sink::sink_err;
+use crate::sink::seam::SinkOptions;
+use crate::sink::seam::sink_err;
 
 /// The declared type for a column of a created table.
 pub(super) fn sqlite_type(t: DataType) -> &'static str {
