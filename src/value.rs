@@ -51,6 +51,20 @@ impl DataType {
         }
     }
 
+    /// The PostgreSQL spelling: what expressions (PostgreSQL-flavoured) cast to, and the
+    /// column type of a table rowflow creates in PostgreSQL.
+    pub fn postgres_name(self) -> &'static str {
+        match self {
+            DataType::Int => "bigint",
+            DataType::Float => "double precision",
+            DataType::Decimal => "numeric",
+            DataType::Bool => "boolean",
+            DataType::Date => "date",
+            DataType::Timestamp => "timestamptz",
+            DataType::Text => "text",
+        }
+    }
+
     /// True for int, float and decimal.
     pub fn is_numeric(self) -> bool {
         matches!(self, DataType::Int | DataType::Float | DataType::Decimal)

@@ -224,17 +224,7 @@ impl Run<'_> {
         let (load, notes, matched) = known_elsewhere(self.current, others, self.shape, content_of)?;
         if load.is_empty() {
             return Ok(Decision::Skip(Skip {
-                reason: format!(
-                    "{} {} already loaded completely into {} by another load, with the same \
-                     content and pipeline; nothing to do (use --restart to load again)",
-                    names(self.current, &self.all),
-                    if self.current.len() == 1 {
-                        "was"
-                    } else {
-                        "were"
-                    },
-                    self.table.name
-                ),
+                reason: self.already_loaded("by another load"),
                 committed: 0,
                 totals: [0; 3],
             }));
@@ -248,6 +238,21 @@ impl Run<'_> {
             generation: self.next_generation,
             notes,
         }))
+    }
+
+    /// Why nothing is to do: the inputs were loaded `by` an earlier run or load.
+    fn already_loaded(&self, by: &str) -> String {
+        format!(
+            "{} {} already loaded completely into {} {by}, with the same content and \
+             pipeline; nothing to do (use --restart to load again)",
+            names(self.current, &self.all),
+            if self.current.len() == 1 {
+                "was"
+            } else {
+                "were"
+            },
+            self.table.name
+        )
     }
 
     /// The last run was interrupted: resume it where its commits end, over the same
@@ -419,17 +424,7 @@ impl Run<'_> {
             String::new()
         };
         Skip {
-            reason: format!(
-                "{} {} already loaded completely into {} by an earlier run{counts}, with the same \
-                 content and pipeline; nothing to do (use --restart to load again)",
-                names(self.current, &self.all),
-                if self.current.len() == 1 {
-                    "was"
-                } else {
-                    "were"
-                },
-                self.table.name
-            ),
+            reason: self.already_loaded(&format!("by an earlier run{counts}")),
             committed: if same_as_last {
                 resume.committed_records
             } else {

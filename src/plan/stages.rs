@@ -259,7 +259,7 @@ fn compute(
                 continue;
             }
             match text.parse::<DataType>() {
-                Ok(ty) => format!("CAST({} AS {})", quote_ident(name), sql_type(ty)),
+                Ok(ty) => format!("CAST({} AS {})", quote_ident(name), ty.postgres_name()),
                 Err(e) => {
                     errors.push(format!("column {name:?}: {e}"));
                     continue;
@@ -382,18 +382,6 @@ fn sql(query: &str, schema: &Schema, ctx: &ExprContext) -> Result<Planned, Vec<S
     }
     let project = Project::new("sql".into(), sel.filter, cols);
     Ok((Some(Arc::new(project)), out))
-}
-
-fn sql_type(t: DataType) -> &'static str {
-    match t {
-        DataType::Int => "bigint",
-        DataType::Float => "double precision",
-        DataType::Decimal => "numeric",
-        DataType::Bool => "boolean",
-        DataType::Date => "date",
-        DataType::Timestamp => "timestamptz",
-        DataType::Text => "text",
-    }
 }
 
 #[cfg(test)]

@@ -58,15 +58,7 @@ impl PgType {
 
     /// The column type of a created table.
     pub(crate) fn for_created(t: DataType) -> &'static str {
-        match t {
-            DataType::Int => "bigint",
-            DataType::Float => "double precision",
-            DataType::Decimal => "numeric",
-            DataType::Bool => "boolean",
-            DataType::Date => "date",
-            DataType::Timestamp => "timestamptz",
-            DataType::Text => "text",
-        }
+        t.postgres_name()
     }
 }
 
