@@ -82,6 +82,7 @@ pub mod schema;
 mod sink;
 mod source;
 mod start;
+mod tls;
 mod transform;
 pub mod value;
 

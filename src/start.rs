@@ -228,6 +228,8 @@ fn decide(
             }
             .map_err(|e| format!("{}: {e}", p.display())),
             Input::Stdin => Ok(String::new()),
+            Input::Remote(o) => crate::source::remote_content_hash(o, prefix)
+                .map_err(|e| format!("{}: {e}", o.display())),
         },
     )
     .map(|d| (d, known_runs))

@@ -65,6 +65,27 @@ impl InputState {
         })
     }
 
+    /// The quick identity of a remote object, shown as `name`: its size, ETag and
+    /// version as `fingerprint` gives them (equal ETag and size: the same object). An
+    /// object whose server gives neither a size nor an ETag cannot be told from a
+    /// changed one: like standard input, it is never the same input twice.
+    pub fn of_remote(name: &str, size: Option<u64>, fingerprint: &str) -> Self {
+        let known = size.is_some() || !fingerprint.contains("etag=;");
+        let mut h = twox_hash::XxHash3_128::new();
+        h.write(b"remote;");
+        h.write(fingerprint.as_bytes());
+        InputState {
+            name: name.to_string(),
+            size: known.then(|| size.unwrap_or(0)),
+            ends: if known {
+                hex128(h.finish_128())
+            } else {
+                String::new()
+            },
+            content: None,
+        }
+    }
+
     /// Standard input.
     pub fn is_stdin(&self) -> bool {
         self.size.is_none()
@@ -165,8 +186,16 @@ fn content_hash_of(
     len: u64,
     stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<String> {
-    let f = File::open(path)?;
-    let mut f = f.take(len);
+    content_hash_read(File::open(path)?, len, stop)
+}
+
+/// The content hash of the first `len` bytes `r` gives (a remote object's stream).
+pub fn content_hash_read(
+    r: impl Read,
+    len: u64,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> std::io::Result<String> {
+    let mut f = r.take(len);
     let mut h = ContentHasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

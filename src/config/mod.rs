@@ -96,6 +96,78 @@ pub struct SourceSpec {
     /// CSV, or read with the wrong delimiter or quote). Default 1048576 (1 MiB).
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
+    /// How inputs given as URLs (`s3://`, `gs://`, `az://`, `http(s)://`) are reached:
+    /// endpoint, region, credentials options, timeouts.
+    #[serde(default)]
+    pub storage: StorageSpec,
+}
+
+/// `[source.storage]`: how remote inputs are reached. Credentials come from the
+/// providers' usual environment variables (`AWS_ACCESS_KEY_ID`, `GOOGLE_*`, `AZURE_*`,
+/// ...) unless `options` sets them; nothing here is ever printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    /// The endpoint of an S3-compatible store (MinIO, Ceph, R2, a local server), e.g.
+    /// `http://127.0.0.1:9000`. Default: `AWS_ENDPOINT_URL`, else the provider's own.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region (S3). Default: `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Allow plain `http://` endpoints. Default false (true when `endpoint` is an
+    /// `http://` URL).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Send requests unsigned (public buckets). Default false.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Seconds a read may wait for the next bytes before the connection is taken as
+    /// stalled and the read is retried from where it stopped. Default 60. (There is no
+    /// limit on a whole download: a 30-minute stream is fine while bytes flow.)
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: f64,
+    /// Reconnections in a row without progress before an input fails (each resumes with
+    /// a ranged request from the last byte received). Default 10.
+    #[serde(default = "default_storage_retries")]
+    pub retries: u32,
+    /// Further settings passed to the store as they are, by the `object_store` names
+    /// (`aws_access_key_id`, `aws_secret_access_key`, `google_service_account`,
+    /// `azure_storage_account_key`, ...); values may use `${ENV}`. Never printed.
+    #[serde(default)]
+    pub options: IndexMap<String, String>,
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        StorageSpec {
+            endpoint: None,
+            region: None,
+            allow_http: false,
+            anonymous: false,
+            read_timeout: default_read_timeout(),
+            retries: default_storage_retries(),
+            options: IndexMap::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for StorageSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Option values may be secrets: only their names are shown.
+        f.debug_struct("StorageSpec")
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(crate::redact::redact_url),
+            )
+            .field("region", &self.region)
+            .field("allow_http", &self.allow_http)
+            .field("anonymous", &self.anonymous)
+            .field("read_timeout", &self.read_timeout)
+            .field("retries", &self.retries)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Policy for records with the wrong number of fields.
@@ -540,6 +612,12 @@ fn default_sample_rows() -> usize {
 fn default_http_name() -> String {
     "http".into()
 }
+fn default_read_timeout() -> f64 {
+    60.0
+}
+fn default_storage_retries() -> u32 {
+    10
+}
 fn default_burst() -> u32 {
     1
 }
@@ -614,6 +692,7 @@ impl SourceSpec {
             schema: IndexMap::new(),
             max_record_bytes: default_max_record_bytes(),
             max_header_bytes: default_max_header_bytes(),
+            storage: StorageSpec::default(),
         }
     }
 

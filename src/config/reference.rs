@@ -115,6 +115,13 @@ fn check(
                     "{heading}: `{key}` is listed as computed but defaults to {value}"
                 ));
             }
+        } else if cell.starts_with("see ") {
+            // A table of its own, checked under its own heading.
+            if !value.is_object() {
+                problems.push(format!(
+                    "{heading}: `{key}` points to another table but is not a table"
+                ));
+            }
         } else if cell == "—" {
             if !(required.contains(&key.as_str()) || value.is_null()) {
                 problems.push(format!(
@@ -163,6 +170,13 @@ fn the_option_tables_match_the_config_structs() {
     problems.extend(check(
         "`[source]`",
         defaults::<SourceSpec>(""),
+        &[],
+        &[],
+        &[],
+    ));
+    problems.extend(check(
+        "Remote inputs",
+        defaults::<super::StorageSpec>(""),
         &[],
         &[],
         &[],

@@ -36,7 +36,11 @@ impl LoadSpec {
         };
         let target = SinkTarget::parse(&url)?;
         let patterns = spec.source.all_paths();
-        let inputs = resolve_inputs_except(&patterns, spec.reject_path().as_deref())?;
+        let inputs = resolve_inputs_except(
+            &patterns,
+            spec.reject_path().as_deref(),
+            &spec.source.storage,
+        )?;
         let reload = match spec.sink.mode {
             WriteMode::Replace => Some("mode \"replace\" rebuilds the table".to_string()),
             WriteMode::Create => Some("mode \"create\" creates the table".to_string()),

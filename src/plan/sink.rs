@@ -171,7 +171,7 @@ pub(crate) fn rejects(
         .iter()
         .filter_map(|i| match i {
             Input::File(p) => Some(p.as_path()),
-            Input::Stdin => None,
+            Input::Stdin | Input::Remote(_) => None,
         })
         .collect();
     crate::runtime::check_reject_path(&path, &files, target.database_file())

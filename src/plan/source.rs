@@ -92,7 +92,7 @@ impl SourcePlan {
         if !errors.is_empty() {
             return Err(Error::Plan(errors));
         }
-        let inputs = crate::source::resolve_inputs_except(&spec.all_paths(), None)?;
+        let inputs = crate::source::resolve_inputs_except(&spec.all_paths(), None, &spec.storage)?;
         let plan = SourcePlan::open(spec, d, inputs, Arc::default(), &mut errors)?;
         if !errors.is_empty() {
             return Err(Error::Plan(errors));
@@ -112,6 +112,7 @@ impl SourcePlan {
         errors: &mut Vec<String>,
     ) -> Result<SourcePlan> {
         let has_stdin = inputs.contains(&Input::Stdin);
+        let has_remote = inputs.iter().any(|i| matches!(i, Input::Remote(_)));
         let opts = CsvOptions {
             max_record: src.max_record_bytes,
             max_header: src.max_header_bytes,
@@ -130,7 +131,7 @@ impl SourcePlan {
                 .map(|t| t.unwrap_or(DataType::Text))
                 .collect()
         } else {
-            let inferred = if has_stdin || src.infer == InferMode::Sample {
+            let inferred = if has_stdin || has_remote || src.infer == InferMode::Sample {
                 let sample = source.peek(src.sample_rows)?;
                 let mut inf = crate::schema::Inferrer::new(names.len());
                 crate::source::infer::feed_records(&mut inf, sample.iter(), &src.null_values);
@@ -139,6 +140,10 @@ impl SourcePlan {
                     sample.len(),
                     if has_stdin && src.infer == InferMode::Scan {
                         " (standard input cannot be scanned twice)"
+                    } else if has_remote && src.infer == InferMode::Scan {
+                        " (a remote input is not downloaded twice to infer types: a later value \
+                         that does not fit is a row error; declare the column in [source.schema] \
+                         to avoid it)"
                     } else {
                         ""
                     }

@@ -94,7 +94,7 @@ impl CsvSource {
             // Every other file's header is checked now, before anything is written, not
             // when the reader reaches it (standard input is checked when it is read).
             for i in 1..src.opts.inputs.len() {
-                if let Input::File(_) = src.opts.inputs[i] {
+                if src.opts.inputs[i].rereadable() {
                     let (rdr, _) = open_input(&src.opts.inputs[i], Arc::new(AtomicU64::new(0)))?;
                     let mut reader = src.reader_over(rdr);
                     let header = src.read_header(i, &mut reader)?;
@@ -141,7 +141,7 @@ impl CsvSource {
 
     fn open_file(&mut self, i: usize) -> Result<()> {
         let input = self.opts.inputs[i].clone();
-        let hasher = matches!(input, Input::File(_)).then(SharedHasher::default);
+        let hasher = input.rereadable().then(SharedHasher::default);
         self.hashing = hasher.clone();
         let (rdr, _) = open_input_hashed(&input, self.bytes_read.clone(), hasher)?;
         let mut reader = self.reader_over(rdr);
@@ -406,18 +406,28 @@ impl CsvSource {
     /// See [`Source::content_hashes`].
     fn hashes_now(&mut self) -> Result<Vec<Option<String>>> {
         for (i, input) in self.opts.inputs.iter().enumerate() {
-            if let (None, Input::File(p)) = (&self.hashes[i], input) {
-                let h = crate::checkpoint::content_hash_until(p, Some(&self.opts.stop)).map_err(
-                    |e| {
-                        if e.kind() == std::io::ErrorKind::Interrupted {
-                            Error::Interrupted(format!("hashing {} stopped", p.display()))
-                        } else {
-                            Error::io(p, e)
-                        }
-                    },
-                )?;
-                self.hashes[i] = Some(h);
+            if self.hashes[i].is_some() {
+                continue;
             }
+            let interrupted = |e: std::io::Error, name: String| {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    Error::Interrupted(format!("hashing {name} stopped"))
+                } else {
+                    Error::io(name, e)
+                }
+            };
+            let h = match input {
+                Input::File(p) => crate::checkpoint::content_hash_until(p, Some(&self.opts.stop))
+                    .map_err(|e| interrupted(e, p.display().to_string()))?,
+                Input::Remote(o) => crate::checkpoint::content_hash_read(
+                    o.open(0)?,
+                    u64::MAX,
+                    Some(&self.opts.stop),
+                )
+                .map_err(|e| interrupted(e, o.display()))?,
+                Input::Stdin => continue,
+            };
+            self.hashes[i] = Some(h);
         }
         Ok(self.hashes.clone())
     }

@@ -1,5 +1,5 @@
-//! Opening inputs: paths, globs, standard input, and gzip/zstd decompression detected
-//! from the data's first bytes.
+//! Opening inputs: paths, globs, standard input, URLs (see `remote`), and gzip/zstd
+//! decompression detected from the data's first bytes.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -7,15 +7,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::remote::{self, RemoteObject};
+use crate::config::StorageSpec;
 use crate::error::{Error, Result};
 
-/// One input: a file or standard input.
+/// One input: a file, standard input, or a remote object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// A file on disk.
     File(PathBuf),
     /// Standard input (`-`).
     Stdin,
+    /// An object in a bucket or behind an HTTP(S) URL.
+    Remote(Arc<RemoteObject>),
 }
 
 impl Input {
@@ -24,6 +28,7 @@ impl Input {
         match self {
             Input::File(p) => p.display().to_string(),
             Input::Stdin => "<stdin>".to_string(),
+            Input::Remote(o) => o.display(),
         }
     }
 
@@ -40,6 +45,11 @@ impl Input {
                 crate::checkpoint::InputState::of_file(&name, p).map_err(|e| Error::io(p, e))
             }
             Input::Stdin => Ok(crate::checkpoint::InputState::stdin()),
+            Input::Remote(o) => Ok(crate::checkpoint::InputState::of_remote(
+                &o.identity(),
+                o.size,
+                &o.fingerprint(),
+            )),
         }
     }
 
@@ -48,7 +58,14 @@ impl Input {
         match self {
             Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,
+            Input::Remote(o) => o.size,
         }
+    }
+
+    /// Whether the input can be read more than once (a file or an object, not standard
+    /// input).
+    pub fn rereadable(&self) -> bool {
+        !matches!(self, Input::Stdin)
     }
 }
 
@@ -56,7 +73,7 @@ impl Input {
 /// must exist.
 #[cfg(test)]
 pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
-    resolve_inputs_except(patterns, None)
+    resolve_inputs_except(patterns, None, &StorageSpec::default())
 }
 
 /// [`resolve_inputs`], leaving out of what globs match the file `except` (the run's own
@@ -64,6 +81,7 @@ pub fn resolve_inputs(patterns: &[String]) -> Result<Vec<Input>> {
 pub fn resolve_inputs_except(
     patterns: &[String],
     except: Option<&std::path::Path>,
+    storage: &StorageSpec,
 ) -> Result<Vec<Input>> {
     let same = |p: &std::path::Path| {
         except.is_some_and(
@@ -82,6 +100,12 @@ pub fn resolve_inputs_except(
     for p in patterns {
         if p == "-" {
             out.push(Input::Stdin);
+        } else if remote::is_url(p) {
+            out.extend(
+                remote::resolve(p, storage)?
+                    .into_iter()
+                    .map(|o| Input::Remote(Arc::new(o))),
+            );
         } else if p.contains(['*', '?', '[']) {
             let paths =
                 glob::glob(p).map_err(|e| Error::Config(format!("invalid glob {p:?}: {e}")))?;
@@ -105,6 +129,7 @@ pub fn resolve_inputs_except(
     out.retain(|i| match i {
         Input::File(p) => seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         Input::Stdin => true,
+        Input::Remote(o) => seen.insert(PathBuf::from(o.identity())),
     });
     if out.iter().filter(|i| **i == Input::Stdin).count() > 1 {
         return Err(Error::Config(
@@ -215,6 +240,7 @@ pub fn open_input_hashed(
     let raw: Box<dyn Read + Send> = match input {
         Input::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
         Input::Stdin => Box::new(io::stdin()),
+        Input::Remote(o) => Box::new(o.open(0)?),
     };
     let mut buffered = BufReader::with_capacity(
         256 * 1024,
@@ -277,6 +303,25 @@ pub fn open_input_at(
             )));
         }
     }
+    if let Input::Remote(o) = input {
+        // Sniff the compression from the first bytes; a plain object is read from
+        // `byte` on with a ranged request.
+        let mut head = [0u8; 4];
+        let n = read_up_to(&mut o.open(0)?, &mut head).map_err(|e| Error::io(&name, e))?;
+        let compressed = head[..n].starts_with(&[0x1f, 0x8b])
+            || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        if !compressed {
+            counter.fetch_add(byte, Ordering::Relaxed);
+            return Ok(Box::new(BufReader::with_capacity(
+                256 * 1024,
+                Counting {
+                    inner: o.open(byte)?,
+                    counter,
+                    hasher: None,
+                },
+            )));
+        }
+    }
     let (mut rdr, _) = open_input(input, counter)?;
     let skipped = io::copy(&mut (&mut rdr).take(byte), &mut io::sink())
         .map_err(|e| Error::io(name.clone(), e))?;
@@ -289,6 +334,19 @@ pub fn open_input_at(
         });
     }
     Ok(rdr)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

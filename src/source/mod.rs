@@ -6,6 +6,7 @@ mod csv;
 pub(crate) mod infer;
 mod input;
 mod reader;
+mod remote;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -13,6 +14,18 @@ use std::sync::atomic::AtomicU64;
 pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER};
 pub use self::infer::{InferOptions, infer_types};
 pub use self::input::{Input, resolve_inputs_except};
+
+/// The content hash of a remote object (of its first `prefix` bytes, when given), read
+/// as a stream: what decides whether an object re-uploaded under a new ETag is the
+/// same input as one an earlier load completed.
+pub(crate) fn remote_content_hash(
+    o: &remote::RemoteObject,
+    prefix: Option<u64>,
+) -> std::result::Result<String, String> {
+    let reader = o.open(0).map_err(|e| e.to_string())?;
+    crate::checkpoint::content_hash_read(reader, prefix.unwrap_or(u64::MAX), None)
+        .map_err(|e| e.to_string())
+}
 pub use self::reader::{DEFAULT_MAX_RECORD, Dialect};
 
 use crate::error::Result;

@@ -198,24 +198,10 @@ enum AttemptError {
     TooLarge(u16, String),
 }
 
-fn tls_config() -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(c);
-    }
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        // ring supports every default protocol version.
-        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
-
 impl Caller {
     pub(crate) fn new(o: CallerOptions, stats: Arc<HttpStats>) -> Result<Self, String> {
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config())
+            .tls_backend_preconfigured(crate::tls::client_config())
             .pool_max_idle_per_host(o.concurrency.max(1))
             .tcp_nodelay(true)
             .connect_timeout(o.timeout)

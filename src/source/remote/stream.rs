@@ -1,0 +1,277 @@
+//! Reading one remote object as a stream: a task on the remote runtime fetches the
+//! bytes and hands them over a bounded channel to [`RemoteReader`], a blocking `Read`
+//! for the reader thread. A dropped or stalled connection is resumed from the last byte
+//! received, with the read pinned to the object's ETag.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::channel::mpsc;
+use futures::{SinkExt, Stream, StreamExt};
+use object_store::{GetOptions, GetRange};
+
+use super::http::Fail;
+use super::{Access, RemoteObject, runtime};
+use crate::error::Result;
+
+/// Chunks in flight between the task and the reader (each as the connection delivers
+/// it, typically 8–64 KiB): memory stays bounded whatever the object's size.
+const CHUNKS: usize = 64;
+
+enum Msg {
+    Data(Bytes),
+    End,
+    Fail(String),
+}
+
+/// A blocking reader of a remote object's bytes.
+pub(crate) struct RemoteReader {
+    rx: mpsc::Receiver<Msg>,
+    cur: Bytes,
+    done: bool,
+    name: String,
+}
+
+impl Read for RemoteReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.cur.is_empty() {
+                let n = buf.len().min(self.cur.len());
+                buf[..n].copy_from_slice(&self.cur.split_to(n));
+                return Ok(n);
+            }
+            if self.done || buf.is_empty() {
+                return Ok(0);
+            }
+            match futures::executor::block_on(self.rx.next()) {
+                Some(Msg::Data(b)) => self.cur = b,
+                Some(Msg::End) => self.done = true,
+                Some(Msg::Fail(m)) => return Err(io::Error::other(m)),
+                None => {
+                    return Err(io::Error::other(format!(
+                        "{}: the download stopped without finishing",
+                        self.name
+                    )));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RemoteReader {
+    fn drop(&mut self) {
+        // The task's next send fails and it ends (and with it the connection).
+        self.rx.close();
+    }
+}
+
+/// Start reading `obj` from `offset`.
+pub(crate) fn open(obj: &RemoteObject, offset: u64) -> Result<RemoteReader> {
+    let (tx, rx) = mpsc::channel(CHUNKS);
+    let pump = Pump {
+        access: obj.access.clone(),
+        name: obj.display.clone(),
+        etag: obj.etag.clone(),
+        size: obj.size,
+        retries: obj.retries,
+        idle: obj.read_timeout,
+    };
+    runtime().spawn(pump.run(offset, tx));
+    Ok(RemoteReader {
+        rx,
+        cur: Bytes::new(),
+        done: false,
+        name: obj.display.clone(),
+    })
+}
+
+struct Pump {
+    access: Access,
+    name: String,
+    etag: Option<String>,
+    size: Option<u64>,
+    retries: u32,
+    idle: Duration,
+}
+
+/// How one request ended.
+enum Ended {
+    /// Every byte was sent (or the reader went away).
+    Done,
+    /// The request failed; `pos` holds how far it got.
+    Failed(Fail),
+}
+
+impl Pump {
+    async fn run(self, start: u64, mut tx: mpsc::Sender<Msg>) {
+        let mut pos = start;
+        let mut failures = 0u32;
+        loop {
+            let before = pos;
+            match self.fetch(&mut pos, &mut tx).await {
+                Ended::Done => return,
+                Ended::Failed(f) => {
+                    if pos > before {
+                        failures = 0;
+                    }
+                    failures += 1;
+                    if !f.retry || failures > self.retries {
+                        let after = if f.retry {
+                            format!(
+                                " ({} attempts in a row without progress; source.storage.retries = {})",
+                                failures, self.retries
+                            )
+                        } else {
+                            String::new()
+                        };
+                        let at = if pos > 0 {
+                            format!(" at byte {pos}")
+                        } else {
+                            String::new()
+                        };
+                        let _ = tx
+                            .send(Msg::Fail(format!(
+                                "{}{at}: {}{after}",
+                                self.name, f.message
+                            )))
+                            .await;
+                        return;
+                    }
+                    let wait = 0.2 * 2f64.powi(failures.min(5) as i32 - 1);
+                    tokio::time::sleep(Duration::from_secs_f64(wait.min(5.0))).await;
+                }
+            }
+        }
+    }
+
+    /// One request from `pos` on, its bytes sent on `tx` as they come.
+    async fn fetch(&self, pos: &mut u64, tx: &mut mpsc::Sender<Msg>) -> Ended {
+        if self.size.is_some_and(|s| *pos >= s) {
+            let _ = tx.send(Msg::End).await;
+            return Ended::Done;
+        }
+        match &self.access {
+            Access::Store(loc) => {
+                let opts = GetOptions {
+                    if_match: self.etag.clone(),
+                    range: (*pos > 0).then_some(GetRange::Offset(*pos)),
+                    ..Default::default()
+                };
+                let got = match loc.store.get_opts(&loc.path, opts).await {
+                    Ok(g) => g,
+                    Err(e) => {
+                        use object_store::Error as E;
+                        let retry = !matches!(
+                            e,
+                            E::NotFound { .. }
+                                | E::PermissionDenied { .. }
+                                | E::Unauthenticated { .. }
+                                | E::Precondition { .. }
+                                | E::NotModified { .. }
+                        );
+                        let err = super::store::store_error(&e, &self.name, &loc.credentials);
+                        let message = match err {
+                            crate::error::Error::Input { message, .. } => message,
+                            other => other.to_string(),
+                        };
+                        return Ended::Failed(Fail { retry, message });
+                    }
+                };
+                let stream = got
+                    .into_stream()
+                    .map(|r| r.map_err(|e| crate::redact::redact_text(&e.to_string())));
+                self.forward(stream, 0, pos, tx).await
+            }
+            Access::Http(obj) => {
+                let answer = match obj.get(*pos, self.etag.as_deref()).await {
+                    Ok(a) => a,
+                    Err(f) => return Ended::Failed(f),
+                };
+                let mut skip = 0;
+                if *pos > 0 && answer.status() == reqwest::StatusCode::OK {
+                    let etag = answer
+                        .headers()
+                        .get(reqwest::header::ETAG)
+                        .and_then(|v| v.to_str().ok());
+                    if let (Some(now), Some(then)) = (etag, self.etag.as_deref())
+                        && now != then
+                    {
+                        return Ended::Failed(Fail {
+                            retry: false,
+                            message: "the object changed while it was being read (its ETag is \
+                                      not the one it had when the load started); run again to \
+                                      load it as it is now"
+                                .into(),
+                        });
+                    }
+                    // The server ignores Range: read from the start, drop what was read.
+                    skip = *pos;
+                }
+                let stream = answer
+                    .bytes_stream()
+                    .map(|r| r.map_err(super::http::describe));
+                self.forward(stream, skip, pos, tx).await
+            }
+        }
+    }
+
+    /// Send the stream's bytes (after dropping the first `skip`), advancing `pos`.
+    async fn forward<S>(
+        &self,
+        stream: S,
+        mut skip: u64,
+        pos: &mut u64,
+        tx: &mut mpsc::Sender<Msg>,
+    ) -> Ended
+    where
+        S: Stream<Item = std::result::Result<Bytes, String>>,
+    {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            match tokio::time::timeout(self.idle, stream.next()).await {
+                Ok(Some(Ok(mut b))) => {
+                    if skip > 0 {
+                        let n = skip.min(b.len() as u64);
+                        let _ = b.split_to(n as usize);
+                        skip -= n;
+                        if b.is_empty() {
+                            continue;
+                        }
+                    }
+                    *pos += b.len() as u64;
+                    if tx.send(Msg::Data(b)).await.is_err() {
+                        return Ended::Done;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    return Ended::Failed(Fail {
+                        retry: true,
+                        message: format!("the connection failed: {e}"),
+                    });
+                }
+                Ok(None) => {
+                    if let Some(size) = self.size
+                        && *pos < size
+                    {
+                        return Ended::Failed(Fail {
+                            retry: true,
+                            message: format!("the connection closed after byte {pos} of {size}"),
+                        });
+                    }
+                    let _ = tx.send(Msg::End).await;
+                    return Ended::Done;
+                }
+                Err(_) => {
+                    return Ended::Failed(Fail {
+                        retry: true,
+                        message: format!(
+                            "no bytes arrived for {} s (source.storage.read_timeout)",
+                            self.idle.as_secs_f64()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
