@@ -13,6 +13,7 @@ mod http;
 mod library;
 mod mock_http;
 mod property;
+mod remote;
 mod sinks;
 mod trust;
 mod workload;

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::harness::{query, root, rowflow};
 
 #[derive(Debug, Default, PartialEq)]
-struct Sums {
+pub(crate) struct Sums {
     rows: i64,
     sum_id: i64,
     sum_visits: i64,
@@ -23,7 +23,7 @@ struct Sums {
 }
 
 /// Plain Rust over the CSV: integer cents, string slicing, no rowflow code.
-fn expected(csv_path: &Path) -> Sums {
+pub(crate) fn expected(csv_path: &Path) -> Sums {
     let mut s = Sums::default();
     let mut domains = HashSet::new();
     let mut rdr = csv::Reader::from_path(csv_path).unwrap();
@@ -67,7 +67,7 @@ const SQLITE_OUT: &str =
  sum(tier='bronze'), sum(length(coalesce(notes,''))), sum(length(full_name)+length(email)),
  sum(unixepoch(signup_ts)) FROM users_out";
 
-fn got(db: &Path) -> Sums {
+pub(crate) fn got(db: &Path) -> Sums {
     let r = &query(db, SQLITE_OUT)[0];
     let v: Vec<i64> = r
         .iter()

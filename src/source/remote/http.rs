@@ -123,10 +123,13 @@ impl HttpObject {
     pub(crate) async fn get(
         &self,
         pos: u64,
+        until: Option<u64>,
         etag: Option<&str>,
     ) -> std::result::Result<reqwest::Response, Fail> {
         let mut req = self.client.get(self.url.clone());
-        if pos > 0 {
+        if let Some(u) = until {
+            req = req.header(reqwest::header::RANGE, format!("bytes={pos}-{}", u - 1));
+        } else if pos > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={pos}-"));
             if let Some(e) = etag {
                 req = req.header(reqwest::header::IF_RANGE, e);

@@ -15,6 +15,11 @@ use super::http::Fail;
 use super::{Access, RemoteObject, runtime};
 use crate::error::Result;
 
+/// The first request from the start of an object asks for this many bytes only, the
+/// next for the rest: a reader that wants the header alone (planning, a resumed run)
+/// does not start a whole download.
+const FIRST_REQUEST: u64 = 1 << 20;
+
 /// Chunks in flight between the task and the reader (each as the connection delivers
 /// it, typically 8–64 KiB): memory stays bounded whatever the object's size.
 const CHUNKS: usize = 64;
@@ -99,6 +104,8 @@ struct Pump {
 enum Ended {
     /// Every byte was sent (or the reader went away).
     Done,
+    /// The bounded request's bytes were sent; the rest follows in another.
+    Part,
     /// The request failed; `pos` holds how far it got.
     Failed(Fail),
 }
@@ -107,10 +114,17 @@ impl Pump {
     async fn run(self, start: u64, mut tx: mpsc::Sender<Msg>) {
         let mut pos = start;
         let mut failures = 0u32;
+        let mut first = start == 0;
         loop {
             let before = pos;
-            match self.fetch(&mut pos, &mut tx).await {
+            // The first request from byte 0 is bounded (see FIRST_REQUEST).
+            let until = first
+                .then_some(FIRST_REQUEST)
+                .filter(|&u| self.size.is_some_and(|s| s > u));
+            first = false;
+            match self.fetch(&mut pos, until, &mut tx).await {
                 Ended::Done => return,
+                Ended::Part => continue,
                 Ended::Failed(f) => {
                     if pos > before {
                         failures = 0;
@@ -146,7 +160,7 @@ impl Pump {
     }
 
     /// One request from `pos` on, its bytes sent on `tx` as they come.
-    async fn fetch(&self, pos: &mut u64, tx: &mut mpsc::Sender<Msg>) -> Ended {
+    async fn fetch(&self, pos: &mut u64, until: Option<u64>, tx: &mut mpsc::Sender<Msg>) -> Ended {
         if self.size.is_some_and(|s| *pos >= s) {
             let _ = tx.send(Msg::End).await;
             return Ended::Done;
@@ -155,7 +169,10 @@ impl Pump {
             Access::Store(loc) => {
                 let opts = GetOptions {
                     if_match: self.etag.clone(),
-                    range: (*pos > 0).then_some(GetRange::Offset(*pos)),
+                    range: match until {
+                        Some(u) => Some(GetRange::Bounded(*pos..u)),
+                        None => (*pos > 0).then_some(GetRange::Offset(*pos)),
+                    },
                     ..Default::default()
                 };
                 let got = match loc.store.get_opts(&loc.path, opts).await {
@@ -181,14 +198,19 @@ impl Pump {
                 let stream = got
                     .into_stream()
                     .map(|r| r.map_err(|e| crate::redact::redact_text(&e.to_string())));
-                self.forward(stream, 0, pos, tx).await
+                self.forward(stream, 0, until, pos, tx).await
             }
             Access::Http(obj) => {
-                let answer = match obj.get(*pos, self.etag.as_deref()).await {
+                let answer = match obj.get(*pos, until, self.etag.as_deref()).await {
                     Ok(a) => a,
                     Err(f) => return Ended::Failed(f),
                 };
                 let mut skip = 0;
+                let mut until = until;
+                if answer.status() == reqwest::StatusCode::OK {
+                    // The whole object came, whatever was asked.
+                    until = None;
+                }
                 if *pos > 0 && answer.status() == reqwest::StatusCode::OK {
                     let etag = answer
                         .headers()
@@ -211,7 +233,7 @@ impl Pump {
                 let stream = answer
                     .bytes_stream()
                     .map(|r| r.map_err(super::http::describe));
-                self.forward(stream, skip, pos, tx).await
+                self.forward(stream, skip, until, pos, tx).await
             }
         }
     }
@@ -221,6 +243,7 @@ impl Pump {
         &self,
         stream: S,
         mut skip: u64,
+        until: Option<u64>,
         pos: &mut u64,
         tx: &mut mpsc::Sender<Msg>,
     ) -> Ended
@@ -251,6 +274,9 @@ impl Pump {
                     });
                 }
                 Ok(None) => {
+                    if until.is_some_and(|u| *pos >= u) {
+                        return Ended::Part;
+                    }
                     if let Some(size) = self.size
                         && *pos < size
                     {
