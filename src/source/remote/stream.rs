@@ -22,7 +22,7 @@ const FIRST_REQUEST: u64 = 1 << 20;
 
 /// Chunks in flight between the task and the reader (each as the connection delivers
 /// it, typically 8–64 KiB): memory stays bounded whatever the object's size.
-const CHUNKS: usize = 64;
+const CHUNKS: usize = 16;
 
 enum Msg {
     Data(Bytes),
