@@ -616,3 +616,249 @@ fn a_killed_remote_load_resumes_with_a_ranged_get_and_loads_every_row_once() {
         "the resumed run must read the rows with a ranged GET at the committed offset, not from byte 0: {gets:?}"
     );
 }
+
+/// A static HTTP server of our own on loopback serving `body` at any path: with
+/// `ranges` it honours `Range` (206), without it answers 200 with everything; the first
+/// `cuts` GETs are cut after `cut_after` bytes; `status` other than 200 is answered to
+/// every request. Returns its address and a log of the Range headers it saw.
+fn serve(
+    body: Vec<u8>,
+    ranges: bool,
+    cuts: usize,
+    cut_after: usize,
+    status: u16,
+) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    let body = Arc::new(body);
+    let cuts = Arc::new(AtomicUsize::new(cuts));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let (body, seen, cuts) = (body.clone(), seen.clone(), cuts.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if c.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let method = text.split(' ').next().unwrap_or("").to_string();
+                let range = text
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("range:"))
+                    .map(|l| l[6..].trim().to_string());
+                if method == "GET" {
+                    seen.lock().unwrap().push(range.clone());
+                }
+                if status != 200 {
+                    let _ = write!(
+                        c,
+                        "HTTP/1.1 {status} No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    return;
+                }
+                let (start, end) = match (&range, ranges) {
+                    (Some(r), true) => {
+                        let r = r.trim_start_matches("bytes=");
+                        let (a, z) = r.split_once('-').unwrap_or((r, ""));
+                        let a: usize = a.parse().unwrap_or(0);
+                        let z: usize = z.parse().map(|z: usize| z + 1).unwrap_or(body.len());
+                        (a.min(body.len()), z.min(body.len()))
+                    }
+                    _ => (0, body.len()),
+                };
+                let partial = range.is_some() && ranges;
+                let mut out = format!(
+                    "HTTP/1.1 {}\r\nContent-Length: {}\r\nETag: \"v1\"\r\nConnection: close\r\n",
+                    if partial {
+                        "206 Partial Content"
+                    } else {
+                        "200 OK"
+                    },
+                    end - start
+                );
+                if partial {
+                    out.push_str(&format!(
+                        "Content-Range: bytes {start}-{}/{}\r\n",
+                        end.max(1) - 1,
+                        body.len()
+                    ));
+                }
+                out.push_str("\r\n");
+                let _ = c.write_all(out.as_bytes());
+                if method == "HEAD" {
+                    return;
+                }
+                let cut = cuts
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                let data = &body[start..end];
+                let n = if cut {
+                    cut_after.min(data.len())
+                } else {
+                    data.len()
+                };
+                let _ = c.write_all(&data[..n]);
+                if cut {
+                    let _ = c.shutdown(std::net::Shutdown::Both);
+                }
+            });
+        }
+    });
+    (addr, log)
+}
+
+fn ints(n: usize) -> Vec<u8> {
+    let mut s = String::from("id,name\n");
+    for i in 0..n {
+        s.push_str(&format!("{i},name {i}\n"));
+    }
+    s.into_bytes()
+}
+
+fn load_url(dir: &Path, url: &str, db: &Path) -> Run {
+    crate::harness::rowflow(
+        dir,
+        &[
+            "load",
+            url,
+            "--into",
+            &format!("sqlite://{}", db.display()),
+            "--table",
+            "t",
+            "--json",
+        ],
+    )
+}
+
+fn count_and_sum(db: &Path) -> (i64, i64) {
+    match query(db, "SELECT COUNT(*), SUM(id) FROM t")[0].as_slice() {
+        [
+            rusqlite::types::Value::Integer(n),
+            rusqlite::types::Value::Integer(s),
+        ] => (*n, *s),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn http_urls_load_plain_and_gzip_and_a_cut_is_resumed_even_without_range_support() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = ints(50_000);
+    let want = (50_000, (0..50_000i64).sum::<i64>());
+    // Plain, with Range support, cut twice mid-body: resumed with ranged GETs.
+    let (addr, log) = serve(body.clone(), true, 2, 200_000, 200);
+    let db = dir.path().join("a.db");
+    let run = load_url(dir.path(), &format!("{addr}/data/users.csv?token=abc"), &db);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(count_and_sum(&db), want);
+    let ranges = log.lock().unwrap().clone();
+    assert!(
+        ranges.iter().any(|r| r.as_deref() == Some("bytes=200000-")),
+        "{ranges:?}"
+    );
+    assert!(
+        !run.stderr.contains("token=abc") && !run.stdout.contains("token=abc"),
+        "{run:?}"
+    );
+    // gzip, no Range support at all, cut once: read again from the start and the bytes
+    // already received dropped (every row once).
+    let (addr, log) = serve(gzip(&body), false, 1, 30_000, 200);
+    let db = dir.path().join("b.db");
+    let run = load_url(dir.path(), &format!("{addr}/users.csv.gz"), &db);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(count_and_sum(&db), want);
+    assert!(log.lock().unwrap().len() >= 2);
+    // A refused URL: a clear error, exit 2, nothing written.
+    let (addr, _) = serve(body, true, 0, 0, 403);
+    let db = dir.path().join("c.db");
+    let run = load_url(
+        dir.path(),
+        &format!("{addr}/users.csv?X-Amz-Signature=secret"),
+        &db,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("access denied"), "{}", run.stderr);
+    assert!(!run.stderr.contains("secret"), "{}", run.stderr);
+    assert!(!db.exists());
+}
+
+#[test]
+fn a_presigned_url_loads_and_its_signature_is_never_printed() {
+    let Some(endpoint) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let b = bucket_name("presigned");
+    bucket(&endpoint, &b, &[("users.csv", ints(1_000))]);
+    use object_store::signer::Signer;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&b)
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("AKIATESTKEYID0001")
+        .with_secret_access_key("test-secret-do-not-print")
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = rt
+        .block_on(store.signed_url(
+            reqwest::Method::GET,
+            &object_store::path::Path::from("users.csv"),
+            Duration::from_secs(600),
+        ))
+        .unwrap();
+    let url = url.to_string();
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let db = dir.path().join("p.db");
+    // No credentials in the environment: the URL carries them.
+    let run = load_url(dir.path(), &url, &db);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(count_and_sum(&db), (1_000, (0..1_000i64).sum::<i64>()));
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap();
+    assert!(
+        !run.stderr.contains(signature) && !run.stdout.contains(signature),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_refused_s3_request_names_the_credentials_used_never_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server that refuses everything, as S3 does a wrong key.
+    let (endpoint, _) = serve(Vec::new(), true, 0, 0, 403);
+    let db = dir.path().join("d.db");
+    let run = rowflow_s3(
+        dir.path(),
+        &endpoint,
+        &[
+            "load",
+            "s3://some-bucket/users.csv",
+            "--into",
+            &format!("sqlite://{}", db.display()),
+        ],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("access denied, using the access key AKIA…0001 from AWS_ACCESS_KEY_ID"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("s3://some-bucket/users.csv"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("test-secret"), "{}", run.stderr);
+    assert!(!db.exists());
+}
