@@ -420,7 +420,10 @@ async fn finish(
                 observer.note(n);
             }
             let mut report = crate::runtime::execute(*parts, observer, stop).await;
-            report.notes = notes;
+            // The plan's notes first, then what the run itself said.
+            let mut all = notes;
+            all.append(&mut report.notes);
+            report.notes = all;
             Ok(report)
         }
     }

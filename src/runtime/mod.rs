@@ -175,7 +175,9 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     }));
     let cap = opts.channel_batches.max(1);
     let (tx, rx) = mpsc::channel::<Batch>(cap);
+    let source_notes = Arc::new(Mutex::new(Vec::new()));
     let reader = reader::Reader {
+        notes: source_notes.clone(),
         source,
         commits: commits.clone(),
         halt: halt.clone(),
@@ -226,6 +228,10 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     let sink_end = merge_ends(sink_waiter.await.unwrap_or_default());
     let stage_error = stage_error(tasks).await;
     let reader_result = reader_result(reader, halt.is_set()).await;
+    let source_notes = std::mem::take(&mut *source_notes.lock().unwrap_or_else(|p| p.into_inner()));
+    for n in &source_notes {
+        observer.note(n);
+    }
     let end = snapshot();
     observer.progress(&end);
     let complete = commits
@@ -250,6 +256,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     // The lock goes once everything is committed or rolled back.
     drop(lock);
     let report = Report {
+        notes: source_notes,
         bytes_read: end.bytes_read,
         elapsed: start.elapsed(),
         http: end.http,

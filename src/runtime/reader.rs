@@ -29,6 +29,8 @@ pub(super) struct Reader {
     pub batch_bytes: usize,
     /// Records to skip (committed by an earlier run beyond where it resumes).
     pub skip: Vec<Range>,
+    /// What the source says once reading ends (a remote input's reconnections).
+    pub notes: Arc<Mutex<Vec<String>>>,
 }
 
 impl Reader {
@@ -40,13 +42,19 @@ impl Reader {
         std::thread::Builder::new()
             .name("rowflow-reader".into())
             .spawn(move || {
-                let _ = done.send(self.run(tx));
+                let mut me = self;
+                let result = me.run(tx);
+                me.notes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(me.source.notes());
+                let _ = done.send(result);
             })
             .expect("spawning a thread only fails when the OS is out of resources");
         result
     }
 
-    fn run(mut self, tx: mpsc::Sender<Batch>) -> Result<()> {
+    fn run(&mut self, tx: mpsc::Sender<Batch>) -> Result<()> {
         let mut seq = 0u64;
         let mut records: Vec<SourceRecord> = Vec::with_capacity(self.batch_rows);
         let mut last_bytes = 0u64;

@@ -65,6 +65,8 @@ pub struct CsvSource {
     hashing: Option<SharedHasher>,
     /// Content hashes of the inputs read to their end.
     hashes: Vec<Option<String>>,
+    /// What reading said besides rows, for the run's notes.
+    notes: Vec<String>,
 }
 
 impl CsvSource {
@@ -87,6 +89,7 @@ impl CsvSource {
             bytes_total,
             hashing: None,
             hashes: vec![None; opts.inputs.len()],
+            notes: Vec::new(),
             opts,
         };
         src.open_file(0)?;
@@ -318,6 +321,16 @@ impl CsvSource {
 }
 
 impl Source for CsvSource {
+    fn notes(&self) -> Vec<String> {
+        let mut out = self.notes.clone();
+        for i in &self.opts.inputs {
+            if let Input::Remote(o) = i {
+                out.extend(o.take_events());
+            }
+        }
+        out
+    }
+
     fn columns(&self) -> &[String] {
         &self.names
     }
@@ -419,12 +432,20 @@ impl CsvSource {
             let h = match input {
                 Input::File(p) => crate::checkpoint::content_hash_until(p, Some(&self.opts.stop))
                     .map_err(|e| interrupted(e, p.display().to_string()))?,
-                Input::Remote(o) => crate::checkpoint::content_hash_read(
-                    o.open(0)?,
-                    u64::MAX,
-                    Some(&self.opts.stop),
-                )
-                .map_err(|e| interrupted(e, o.display()))?,
+                Input::Remote(o) => {
+                    self.notes.push(format!(
+                        "{}: read once more from its start to record its content hash (this \
+                         run resumed within it{})",
+                        o.display(),
+                        o.size.map(|s| format!("; {s} bytes")).unwrap_or_default()
+                    ));
+                    crate::checkpoint::content_hash_read(
+                        o.open(0)?,
+                        u64::MAX,
+                        Some(&self.opts.stop),
+                    )
+                    .map_err(|e| interrupted(e, o.display()))?
+                }
                 Input::Stdin => continue,
             };
             self.hashes[i] = Some(h);

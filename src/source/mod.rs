@@ -26,6 +26,7 @@ pub(crate) fn remote_content_hash(
     crate::checkpoint::content_hash_read(reader, prefix.unwrap_or(u64::MAX), None)
         .map_err(|e| e.to_string())
 }
+
 pub use self::reader::{DEFAULT_MAX_RECORD, Dialect};
 
 use crate::error::Result;
@@ -78,5 +79,10 @@ pub trait Source: Send {
     /// one) are hashed from their files now.
     fn content_hashes(&mut self) -> Result<Vec<Option<String>>> {
         Ok(vec![None; self.inputs().len()])
+    }
+    /// What reading said that the run should report (a remote input's connection
+    /// resumed mid-object, a server that ignored `Range`), once reading has ended.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
     }
 }

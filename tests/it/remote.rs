@@ -593,6 +593,8 @@ fn a_killed_remote_load_resumes_with_a_ranged_get_and_loads_every_row_once() {
     let log = Proxy::start(&endpoint, "/", 0, 0, Duration::ZERO);
     let run = run_example(dir.path(), &log.addr, &source, &url, &[]);
     assert_eq!(run.code, 0, "{run:?}");
+    let notes = run.json()["notes"].to_string();
+    assert!(notes.contains("read once more from its start"), "{notes}");
     assert_eq!(got(&db), expected(&csv), "every row exactly once");
     let gets = log.gets_of(&format!("/{b}/users.csv"));
     // Reading the header (and sniffing the compression) asks for the first MiB only;
@@ -763,6 +765,12 @@ fn http_urls_load_plain_and_gzip_and_a_cut_is_resumed_even_without_range_support
         ranges.iter().any(|r| r.as_deref() == Some("bytes=200000-")),
         "{ranges:?}"
     );
+    // Each reconnection is said, in one line and in --json.
+    let notes = run.json()["notes"].to_string();
+    assert!(
+        notes.contains("at byte 200000; resumed from there with a ranged request"),
+        "{notes}"
+    );
     assert!(
         !run.stderr.contains("token=abc") && !run.stdout.contains("token=abc"),
         "{run:?}"
@@ -775,6 +783,8 @@ fn http_urls_load_plain_and_gzip_and_a_cut_is_resumed_even_without_range_support
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(count_and_sum(&db), want);
     assert!(log.lock().unwrap().len() >= 2);
+    let notes = run.json()["notes"].to_string();
+    assert!(notes.contains("the server ignores Range"), "{notes}");
     // A refused URL: a clear error, exit 2, nothing written.
     let (addr, _) = serve(body, true, 0, 0, 403);
     let db = dir.path().join("c.db");

@@ -21,7 +21,7 @@ mod store;
 mod stream;
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::config::StorageSpec;
@@ -59,6 +59,9 @@ pub struct RemoteObject {
     access: Access,
     retries: u32,
     read_timeout: Duration,
+    /// What reading it had to do besides reading: reconnections, a server that ignored
+    /// `Range` (each a line for the run's notes).
+    events: Arc<Mutex<Vec<String>>>,
 }
 
 /// How the bytes are fetched.
@@ -77,6 +80,11 @@ impl RemoteObject {
     /// The URL that identifies the object in a load's checkpoint key: as displayed.
     pub fn identity(&self) -> String {
         self.display.clone()
+    }
+
+    /// What reading it had to do besides reading, one line each (taken).
+    pub(crate) fn take_events(&self) -> Vec<String> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// A reader of the object's bytes from `offset` on.
@@ -137,6 +145,7 @@ pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<RemoteObj
             access,
             retries: spec.retries,
             read_timeout,
+            events: Arc::default(),
         })
         .collect())
 }

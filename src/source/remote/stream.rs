@@ -4,6 +4,7 @@
 //! received, with the read pinned to the object's ETag.
 
 use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -81,6 +82,7 @@ pub(crate) fn open(obj: &RemoteObject, offset: u64) -> Result<RemoteReader> {
         size: obj.size,
         retries: obj.retries,
         idle: obj.read_timeout,
+        events: obj.events.clone(),
     };
     runtime().spawn(pump.run(offset, tx));
     Ok(RemoteReader {
@@ -98,6 +100,7 @@ struct Pump {
     size: Option<u64>,
     retries: u32,
     idle: Duration,
+    events: Arc<Mutex<Vec<String>>>,
 }
 
 /// How one request ended.
@@ -152,11 +155,23 @@ impl Pump {
                             .await;
                         return;
                     }
+                    self.say(format!(
+                        "{}: {} at byte {pos}; resumed from there with a ranged request \
+                         (attempt {failures} of {})",
+                        self.name, f.message, self.retries
+                    ));
                     let wait = 0.2 * 2f64.powi(failures.min(5) as i32 - 1);
                     tokio::time::sleep(Duration::from_secs_f64(wait.min(5.0))).await;
                 }
             }
         }
+    }
+
+    fn say(&self, line: String) {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line);
     }
 
     /// One request from `pos` on, its bytes sent on `tx` as they come.
@@ -229,6 +244,11 @@ impl Pump {
                     }
                     // The server ignores Range: read from the start, drop what was read.
                     skip = *pos;
+                    self.say(format!(
+                        "{}: the server ignores Range: read again from the start, the first \
+                         {skip} bytes (already read) dropped",
+                        self.name
+                    ));
                 }
                 let stream = answer
                     .bytes_stream()
