@@ -809,7 +809,8 @@ fn relativize(root: &mut toml::Value, base: &Path) {
         return;
     }
     let fix = |p: &str| -> String {
-        if p == "-" || Path::new(p).is_absolute() {
+        // URLs (s3://, https://, ...) are not paths.
+        if p == "-" || Path::new(p).is_absolute() || p.contains("://") {
             p.to_string()
         } else {
             base.join(p).to_string_lossy().into_owned()
@@ -970,5 +971,17 @@ mod tests {
         .unwrap();
         assert_eq!(spec.source.path.as_deref(), Some("examples/users/in.csv"));
         assert_eq!(spec.sink.url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn urls_in_a_pipeline_file_are_not_made_relative_to_it() {
+        let toml = "[source]\npaths = [\"s3://b/k.csv\", \"https://h/x.csv?s=1\", \"in.csv\"]\n\
+                    [sink]\nurl = \"sqlite://o.db\"\ntable = \"t\"\n";
+        let spec = PipelineSpec::parse(toml, Some(Path::new("dir")), &[]).unwrap();
+        assert_eq!(
+            spec.source.paths,
+            ["s3://b/k.csv", "https://h/x.csv?s=1", "dir/in.csv"]
+        );
+        assert_eq!(spec.sink.url, "sqlite://dir/o.db");
     }
 }

@@ -872,3 +872,99 @@ fn a_refused_s3_request_names_the_credentials_used_never_the_secret() {
     assert!(!run.stderr.contains("test-secret"), "{}", run.stderr);
     assert!(!db.exists());
 }
+
+/// Azurite's blob service (`npm install -g azurite`), started on a free port; the
+/// fixture is written with the Azure SDK for Python (`pip install azure-storage-blob`).
+/// `.ci/run` installs both.
+fn azurite() -> Option<String> {
+    let has = |c: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {c}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let sdk = Command::new("python3")
+        .args(["-c", "import azure.storage.blob"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has("azurite-blob") || !sdk {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "no Azure emulator: npm install -g azurite; pip install azure-storage-blob (see .ci/run)"
+            );
+        }
+        skipped("no Azure emulator (npm install -g azurite; pip install azure-storage-blob)");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .ok()?;
+    let data = tempfile::tempdir().ok()?.keep();
+    let script = format!(
+        "azurite-blob --blobHost 127.0.0.1 --blobPort {port} --location {} --silent \
+         --skipApiVersionCheck >/dev/null 2>&1 & m=$!; \
+         while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
+        data.display(),
+        std::process::id()
+    );
+    Command::new("sh").args(["-c", &script]).spawn().ok()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(format!("http://127.0.0.1:{port}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn the_workload_loads_from_azure_blob_storage_through_azurite() {
+    let Some(endpoint) = azurite() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = workload(dir.path(), 5_000);
+    // The emulator's well-known development account.
+    let upload = format!(
+        "from azure.storage.blob import BlobServiceClient\n\
+         c = BlobServiceClient.from_connection_string('DefaultEndpointsProtocol=http;\
+         AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
+         BlobEndpoint={endpoint}/devstoreaccount1;')\n\
+         c.create_container('exports')\n\
+         c.get_blob_client('exports', 'users.csv').upload_blob(open(r'{}', 'rb').read())\n",
+        csv.display()
+    );
+    let up = Command::new("python3")
+        .args(["-c", &upload])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let db = dir.path().join("az.db");
+    let pipeline = root().join("examples/users/pipeline.toml");
+    let out = Command::new(bin())
+        .args([
+            "run",
+            pipeline.to_str().unwrap(),
+            "--set",
+            "source.path=az://exports/users.csv",
+            "--set",
+            &format!("sink.url=sqlite://{}", db.display()),
+            "--set",
+            "source.storage.options.azure_storage_use_emulator=true",
+            "--json",
+        ])
+        .env("AZURITE_BLOB_STORAGE_URL", &endpoint)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(got(&db), expected(&csv));
+}

@@ -156,6 +156,10 @@ fn store_for(
         "gs" => {
             use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
             let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            // An emulator (gcp-storage-emulator, fake-gcs-server) or a private endpoint.
+            if let Some(e) = &spec.endpoint {
+                b = b.with_base_url(e.trim_end_matches('/'));
+            }
             if spec.anonymous {
                 b = b.with_skip_signature(true);
             }
@@ -176,8 +180,12 @@ fn store_for(
             } else {
                 "the default credentials (application default or instance metadata)".to_string()
             };
+            let plain_http = spec
+                .endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://"));
             let store = b
-                .with_client_options(client_options(spec, false))
+                .with_client_options(client_options(spec, plain_http))
                 .build()
                 .map_err(bad)?;
             Ok((Arc::new(store), credentials))
