@@ -70,7 +70,11 @@ impl Identity {
         use sha2::Digest;
         let input = match name {
             Some(_) => String::new(),
-            None => patterns.join(", "),
+            None => patterns
+                .iter()
+                .map(|p| key_of_pattern(p))
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         let input_id = sha2::Sha256::digest(input.as_bytes())
             .iter()
@@ -449,6 +453,21 @@ pub fn new_run_id() -> String {
     format!("{nanos:x}-{:x}", std::process::id())
 }
 
+/// A pattern as a load's key holds it: an HTTP(S) URL without its query string (a
+/// presigned URL's signature is a secret, and changes every time the URL is made, which
+/// would make every run a new load) and any URL without its password.
+fn key_of_pattern(p: &str) -> String {
+    let lower = p.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        let base = p.split(['?', '#']).next().unwrap_or(p);
+        crate::redact::redact_url(base)
+    } else if p.contains("://") {
+        crate::redact::redact_url(p)
+    } else {
+        p.to_string()
+    }
+}
+
 /// The generation a row belongs to (0 when it cannot be read).
 pub(crate) fn generation(s: &Stored) -> u64 {
     s.state.as_ref().map_or(0, |st| st.generation)
@@ -457,4 +476,21 @@ pub(crate) fn generation(s: &Stored) -> u64 {
 /// Now, as RFC 3339 in UTC with seconds.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Identity;
+
+    #[test]
+    fn a_presigned_url_keys_a_load_without_its_signature() {
+        let a = Identity::new(None, "t", &["https://h/x.csv?X-Amz-Signature=aaa".into()]);
+        let b = Identity::new(None, "t", &["https://h/x.csv?X-Amz-Signature=bbb".into()]);
+        assert_eq!(a.input_id, b.input_id);
+        assert_eq!(a.input, "https://h/x.csv");
+        let s3 = Identity::new(None, "t", &["s3://b/part-?.csv".into()]);
+        assert_eq!(s3.input, "s3://b/part-?.csv");
+        let local = Identity::new(None, "t", &["data/file?.csv".into()]);
+        assert_eq!(local.input, "data/file?.csv");
+    }
 }

@@ -839,6 +839,18 @@ fn a_presigned_url_loads_and_its_signature_is_never_printed() {
         !run.stderr.contains(signature) && !run.stdout.contains(signature),
         "{run:?}"
     );
+    // Nor is it kept in the load's key: `rowflow checkpoints` shows the URL without it.
+    let listed = crate::harness::rowflow(
+        dir.path(),
+        &[
+            "checkpoints",
+            &format!("sqlite://{}", db.display()),
+            "--json",
+        ],
+    );
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert!(!listed.stdout.contains(signature), "{}", listed.stdout);
+    assert!(listed.stdout.contains("/users.csv"), "{}", listed.stdout);
 }
 
 #[test]
