@@ -980,3 +980,97 @@ fn the_workload_loads_from_azure_blob_storage_through_azurite() {
     );
     assert_eq!(got(&db), expected(&csv));
 }
+
+/// A server whose first answer stalls after `after` bytes (the connection stays open,
+/// nothing more comes); later answers honour `Range`.
+fn stalling(body: Vec<u8>, after: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let body = Arc::new(body);
+    let first = Arc::new(AtomicUsize::new(1));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let (body, first) = (body.clone(), first.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if c.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let is_get = text.starts_with("GET");
+                let start: usize = text
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("range: bytes="))
+                    .and_then(|l| l[13..].split('-').next().map(str::to_string))
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
+                let data = &body[start..];
+                let status = if start > 0 {
+                    "206 Partial Content"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\nConnection: close\r\n\r\n",
+                    data.len(),
+                    body.len() - 1,
+                    body.len()
+                );
+                if !is_get {
+                    return;
+                }
+                if first
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let _ = c.write_all(&data[..after]);
+                    std::thread::sleep(Duration::from_secs(20));
+                    return;
+                }
+                let _ = c.write_all(data);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_stalled_download_times_out_and_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = ints(20_000);
+    let addr = stalling(body, 50_000);
+    let toml = dir.path().join("p.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[source]\npath = \"{addr}/users.csv\"\n[source.storage]\nread_timeout = 1\n\
+             [sink]\nurl = \"sqlite://{}\"\ntable = \"t\"\n",
+            dir.path().join("s.db").display()
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let run = crate::harness::rowflow(dir.path(), &["run", toml.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert_eq!(
+        count_and_sum(&dir.path().join("s.db")),
+        (20_000, (0..20_000i64).sum::<i64>())
+    );
+    let notes = run.json()["notes"].to_string();
+    // The client's read timeout (or ours: "no bytes arrived") ends the stalled read.
+    assert!(
+        notes.contains("timed out") || notes.contains("no bytes arrived for 1 s"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("at byte 50000; resumed from there"),
+        "{notes}"
+    );
+}
