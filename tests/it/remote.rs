@@ -150,6 +150,14 @@ fn workload(dir: &Path, rows: usize) -> PathBuf {
     csv
 }
 
+/// The standard workload (`rows` rows) in `dir` and as `users.csv` in a new bucket.
+fn workload_in_bucket(endpoint: &str, dir: &Path, rows: usize, test: &str) -> (PathBuf, String) {
+    let csv = workload(dir, rows);
+    let b = bucket_name(test);
+    bucket(endpoint, &b, &[("users.csv", std::fs::read(&csv).unwrap())]);
+    (csv, b)
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(bytes).unwrap();
@@ -336,6 +344,19 @@ fn missing_objects_buckets_and_globs_are_clear_errors_and_write_nothing() {
     }
 }
 
+/// An HTTP request's head (up to the blank line), or `None` when the client went away.
+fn read_head(c: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if c.read(&mut b).unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(b[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// What the fault proxy saw of one request.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -403,15 +424,9 @@ fn relay(
     delay: Duration,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte)? == 0 {
-            return Ok(());
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
+    let Some(text) = read_head(&mut client) else {
+        return Ok(());
+    };
     let mut lines = text.split("\r\n");
     let first: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
     let (method, path) = (
@@ -484,13 +499,7 @@ fn range_start(r: &Option<String>) -> Option<u64> {
 fn connections_cut_mid_object_are_resumed_at_the_right_byte() {
     let Some(endpoint) = server() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let csv = workload(dir.path(), 5_000);
-    let b = bucket_name("cut");
-    bucket(
-        &endpoint,
-        &b,
-        &[("users.csv", std::fs::read(&csv).unwrap())],
-    );
+    let (csv, b) = workload_in_bucket(&endpoint, dir.path(), 5_000, "cut");
     let size = std::fs::metadata(&csv).unwrap().len();
     // Three cuts, each after 100 KB of an answer.
     let proxy = Proxy::start(
@@ -538,13 +547,7 @@ fn connections_cut_mid_object_are_resumed_at_the_right_byte() {
 fn a_killed_remote_load_resumes_with_a_ranged_get_and_loads_every_row_once() {
     let Some(endpoint) = server() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let csv = workload(dir.path(), 20_000);
-    let b = bucket_name("kill");
-    bucket(
-        &endpoint,
-        &b,
-        &[("users.csv", std::fs::read(&csv).unwrap())],
-    );
+    let (csv, b) = workload_in_bucket(&endpoint, dir.path(), 20_000, "kill");
     let db = dir.path().join("k.db");
     let url = format!("sqlite://{}", db.display());
     let source = format!("s3://{b}/users.csv");
@@ -641,15 +644,9 @@ fn serve(
             let Ok(mut c) = conn else { continue };
             let (body, seen, cuts) = (body.clone(), seen.clone(), cuts.clone());
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if c.read(&mut b).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
+                let Some(text) = read_head(&mut c) else {
+                    return;
+                };
                 let method = text.split(' ').next().unwrap_or("").to_string();
                 let range = text
                     .lines()
@@ -993,15 +990,9 @@ fn stalling(body: Vec<u8>, after: usize) -> String {
             let Ok(mut c) = conn else { continue };
             let (body, first) = (body.clone(), first.clone());
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if c.read(&mut b).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
+                let Some(text) = read_head(&mut c) else {
+                    return;
+                };
                 let is_get = text.starts_with("GET");
                 let start: usize = text
                     .lines()

@@ -83,6 +83,32 @@ fn masked(id: &str) -> String {
     }
 }
 
+const ANONYMOUS: &str = "no credentials (anonymous = true)";
+
+/// Anonymous access, the `options` by their names, the client options, then build: the
+/// same steps for every provider's builder (`$key` is its configuration key type).
+macro_rules! finish {
+    ($b:expr, $key:ty, $spec:expr, $plain_http:expr, $bad:expr) => {{
+        let mut b = $b;
+        if $spec.anonymous {
+            b = b.with_skip_signature(true);
+        }
+        for (k, v) in &$spec.options {
+            let key: $key = k.to_ascii_lowercase().parse().map_err(|e| {
+                Error::Config(format!(
+                    "source.storage.options: {k:?} is not a setting of this store ({e})"
+                ))
+            })?;
+            b = b.with_config(key, v.clone());
+        }
+        let store = b
+            .with_client_options(client_options($spec, $plain_http))
+            .build()
+            .map_err($bad)?;
+        Arc::new(store) as Arc<dyn ObjectStore>
+    }};
+}
+
 /// The store for `scheme://bucket`, and which credentials it uses.
 fn store_for(
     scheme: &str,
@@ -93,11 +119,6 @@ fn store_for(
     // The store's HTTP client takes the process's default TLS provider.
     crate::tls::install_default_provider();
     let bad = |e: object_store::Error| Error::Config(format!("{}: {}", shown(url), e));
-    let option_key = |e: object_store::Error, k: &str| {
-        Error::Config(format!(
-            "source.storage.options: {k:?} is not a setting of this store ({e})"
-        ))
-    };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let has_option = |k: &str| spec.options.keys().any(|o| o.eq_ignore_ascii_case(k));
     match scheme {
@@ -120,18 +141,8 @@ fn store_for(
                 None if env("AWS_DEFAULT_REGION").is_none() => b = b.with_region("us-east-1"),
                 None => {}
             }
-            if spec.anonymous {
-                b = b.with_skip_signature(true);
-            }
-            for (k, v) in &spec.options {
-                let key: AmazonS3ConfigKey = k
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|e| option_key(e, k))?;
-                b = b.with_config(key, v.clone());
-            }
             let credentials = if spec.anonymous {
-                "no credentials (anonymous = true)".to_string()
+                ANONYMOUS.to_string()
             } else if has_option("aws_access_key_id") {
                 let id = spec
                     .options
@@ -147,11 +158,10 @@ fn store_for(
                  container or instance credentials)"
                     .to_string()
             };
-            let store = b
-                .with_client_options(client_options(spec, plain_http))
-                .build()
-                .map_err(bad)?;
-            Ok((Arc::new(store), credentials))
+            Ok((
+                finish!(b, AmazonS3ConfigKey, spec, plain_http, bad),
+                credentials,
+            ))
         }
         "gs" => {
             use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
@@ -160,18 +170,8 @@ fn store_for(
             if let Some(e) = &spec.endpoint {
                 b = b.with_base_url(e.trim_end_matches('/'));
             }
-            if spec.anonymous {
-                b = b.with_skip_signature(true);
-            }
-            for (k, v) in &spec.options {
-                let key: GoogleConfigKey = k
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|e| option_key(e, k))?;
-                b = b.with_config(key, v.clone());
-            }
             let credentials = if spec.anonymous {
-                "no credentials (anonymous = true)".to_string()
+                ANONYMOUS.to_string()
             } else if env("GOOGLE_SERVICE_ACCOUNT").is_some()
                 || env("GOOGLE_APPLICATION_CREDENTIALS").is_some()
                 || has_option("google_service_account")
@@ -184,11 +184,10 @@ fn store_for(
                 .endpoint
                 .as_deref()
                 .is_some_and(|e| e.starts_with("http://"));
-            let store = b
-                .with_client_options(client_options(spec, plain_http))
-                .build()
-                .map_err(bad)?;
-            Ok((Arc::new(store), credentials))
+            Ok((
+                finish!(b, GoogleConfigKey, spec, plain_http, bad),
+                credentials,
+            ))
         }
         _ => {
             use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -196,18 +195,8 @@ fn store_for(
             if let Some(e) = &spec.endpoint {
                 b = b.with_endpoint(e.clone());
             }
-            if spec.anonymous {
-                b = b.with_skip_signature(true);
-            }
-            for (k, v) in &spec.options {
-                let key: AzureConfigKey = k
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|e| option_key(e, k))?;
-                b = b.with_config(key, v.clone());
-            }
             let credentials = if spec.anonymous {
-                "no credentials (anonymous = true)".to_string()
+                ANONYMOUS.to_string()
             } else {
                 "the account key, SAS or identity from the AZURE_* environment or \
                  source.storage.options"
@@ -217,11 +206,10 @@ fn store_for(
                 .endpoint
                 .as_deref()
                 .is_some_and(|e| e.starts_with("http://"));
-            let store = b
-                .with_client_options(client_options(spec, plain_http))
-                .build()
-                .map_err(bad)?;
-            Ok((Arc::new(store), credentials))
+            Ok((
+                finish!(b, AzureConfigKey, spec, plain_http, bad),
+                credentials,
+            ))
         }
     }
 }
