@@ -136,6 +136,69 @@ pub fn redact_text(msg: &str) -> String {
     out
 }
 
+/// Query parameters that sign a URL rather than name what it points to: Azure SAS
+/// fields, and (by prefix) `X-Amz-*` and `X-Goog-*`.
+const SIGNING_PARAMS: &[&str] = &[
+    "sv",
+    "ss",
+    "srt",
+    "sp",
+    "se",
+    "st",
+    "spr",
+    "sig",
+    "sr",
+    "si",
+    "sdd",
+    "skoid",
+    "sktid",
+    "skt",
+    "ske",
+    "sks",
+    "skv",
+    "saoid",
+    "suoid",
+    "scid",
+    "sip",
+    "signature",
+    "expires",
+    "awsaccesskeyid",
+    "googleaccessid",
+];
+
+fn is_signing_param(k: &str) -> bool {
+    let lower = k.to_ascii_lowercase();
+    lower.starts_with("x-amz-")
+        || lower.starts_with("x-goog-")
+        || SIGNING_PARAMS.contains(&lower.as_str())
+        || is_secret_param(k)
+}
+
+/// A remote object's URL as rowflow names it (messages, progress, checkpoints): for
+/// HTTP(S), without the query parameters that sign it (a presigned URL's `X-Amz-*`, a
+/// SAS's `sig`, `se`, ...: secret, and new every time the URL is made) and without a
+/// fragment, while parameters that name the object (`?day=1`) stay; the password hidden.
+/// Other schemes (`s3://`, ...) are kept as they are: a key may hold `?` or `#`.
+pub fn object_url(url: &str) -> String {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return redact_url(url);
+    }
+    let url = url.split('#').next().unwrap_or(url);
+    let Some((base, query)) = url.split_once('?') else {
+        return redact_url(url);
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !is_signing_param(p.split('=').next().unwrap_or(p)))
+        .collect();
+    if kept.is_empty() {
+        redact_url(base)
+    } else {
+        redact_url(&format!("{base}?{}", kept.join("&")))
+    }
+}
+
 /// Hide the password of a `scheme://user:password@host/...` URL.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

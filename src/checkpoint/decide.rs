@@ -276,8 +276,9 @@ impl Run<'_> {
                 Some(_) => {
                     return Err(format!(
                         "{} changed since the interrupted run that this checkpoint records (its size \
-                         or its first or last bytes differ), so resuming would mix two versions of \
-                         it; run with --restart to load it from the beginning",
+                         or its first or last bytes differ; for a remote object, its size, ETag or \
+                         version), so resuming would mix two versions of it; run with --restart to \
+                         load it from the beginning",
                         old.name
                     ));
                 }

@@ -66,11 +66,12 @@ impl InputState {
     }
 
     /// The quick identity of a remote object, shown as `name`: its size, ETag and
-    /// version as `fingerprint` gives them (equal ETag and size: the same object). An
-    /// object whose server gives neither a size nor an ETag cannot be told from a
-    /// changed one: like standard input, it is never the same input twice.
-    pub fn of_remote(name: &str, size: Option<u64>, fingerprint: &str) -> Self {
-        let known = size.is_some() || !fingerprint.contains("etag=;");
+    /// version (or Last-Modified date) as `fingerprint` gives them (equal ETag and
+    /// size: the same object). An object whose server gives neither an ETag nor a date
+    /// (`pinned` false) cannot be told from a changed one: like standard input, it is
+    /// never the same input twice, and an interrupted load of it starts over.
+    pub fn of_remote(name: &str, size: Option<u64>, fingerprint: &str, pinned: bool) -> Self {
+        let known = pinned;
         let mut h = twox_hash::XxHash3_128::new();
         h.write(b"remote;");
         h.write(fingerprint.as_bytes());

@@ -453,16 +453,12 @@ pub fn new_run_id() -> String {
     format!("{nanos:x}-{:x}", std::process::id())
 }
 
-/// A pattern as a load's key holds it: an HTTP(S) URL without its query string (a
-/// presigned URL's signature is a secret, and changes every time the URL is made, which
-/// would make every run a new load) and any URL without its password.
+/// A pattern as a load's key holds it: a URL as [`crate::redact::object_url`] names it
+/// (a presigned URL's signature is a secret, and changes every time the URL is made,
+/// which would make every run a new load).
 fn key_of_pattern(p: &str) -> String {
-    let lower = p.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        let base = p.split(['?', '#']).next().unwrap_or(p);
-        crate::redact::redact_url(base)
-    } else if p.contains("://") {
-        crate::redact::redact_url(p)
+    if p.contains("://") {
+        crate::redact::object_url(p)
     } else {
         p.to_string()
     }
@@ -488,6 +484,10 @@ mod tests {
         let b = Identity::new(None, "t", &["https://h/x.csv?X-Amz-Signature=bbb".into()]);
         assert_eq!(a.input_id, b.input_id);
         assert_eq!(a.input, "https://h/x.csv");
+        // A parameter that names the object stays: two days are two loads.
+        let d1 = Identity::new(None, "t", &["https://h/x?day=1".into()]);
+        let d2 = Identity::new(None, "t", &["https://h/x?day=2".into()]);
+        assert_ne!(d1.input_id, d2.input_id);
         let s3 = Identity::new(None, "t", &["s3://b/part-?.csv".into()]);
         assert_eq!(s3.input, "s3://b/part-?.csv");
         let local = Identity::new(None, "t", &["data/file?.csv".into()]);

@@ -142,8 +142,9 @@ impl SourcePlan {
                         " (standard input cannot be scanned twice)"
                     } else if has_remote && src.infer == InferMode::Scan {
                         " (a remote input is not downloaded twice to infer types: a later value \
-                         that does not fit is a row error; declare the column in [source.schema] \
-                         to avoid it)"
+                         that does not parse as the inferred type is a row error, one that does \
+                         is stored as that type; declare the columns in [source.schema] to keep \
+                         every value exactly)"
                     } else {
                         ""
                     }

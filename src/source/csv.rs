@@ -295,8 +295,11 @@ impl CsvSource {
             return;
         };
         let h = h.lock().unwrap_or_else(|p| p.into_inner());
-        let size = self.opts.inputs.get(i).and_then(Input::size);
-        if size == Some(h.len()) {
+        let input = self.opts.inputs.get(i);
+        let size = input.and_then(Input::size);
+        // An object whose server gave no size was read to the end of its stream.
+        let unsized_remote = size.is_none() && matches!(input, Some(Input::Remote(_)));
+        if size == Some(h.len()) || unsized_remote {
             self.hashes[i] = Some(h.finish());
         }
     }

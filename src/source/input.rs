@@ -49,6 +49,7 @@ impl Input {
                 &o.identity(),
                 o.size,
                 &o.fingerprint(),
+                o.etag.is_some() || o.version.is_some(),
             )),
         }
     }
@@ -98,6 +99,19 @@ pub fn resolve_inputs_except(
     }
     let mut out = Vec::new();
     for p in patterns {
+        // A file:// URL is a local path.
+        let p = &match p.get(..7) {
+            Some(s) if s.eq_ignore_ascii_case("file://") => p[7..].to_string(),
+            _ => p.clone(),
+        };
+        if p.contains("://") && !remote::is_url(p) {
+            let scheme = p.split("://").next().unwrap_or("");
+            return Err(Error::Config(format!(
+                "{}: the URL scheme {scheme:?} is not supported (inputs are local paths, \
+                 s3://, gs://, az://, abfs[s]://, http:// or https:// URLs)",
+                crate::redact::object_url(p)
+            )));
+        }
         if p == "-" {
             out.push(Input::Stdin);
         } else if remote::is_url(p) {
@@ -129,7 +143,7 @@ pub fn resolve_inputs_except(
     out.retain(|i| match i {
         Input::File(p) => seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         Input::Stdin => true,
-        Input::Remote(o) => seen.insert(PathBuf::from(o.identity())),
+        Input::Remote(o) => seen.insert(PathBuf::from(o.url())),
     });
     if out.iter().filter(|i| **i == Input::Stdin).count() > 1 {
         return Err(Error::Config(

@@ -1065,3 +1065,175 @@ fn a_stalled_download_times_out_and_resumes_where_it_stopped() {
         "{notes}"
     );
 }
+
+/// A server whose first GET is cut after 100,000 bytes (ETag "v1") and whose answers
+/// to the resumed request lie: with `changed`, a 206 of another version (ETag "v2");
+/// without it, a 206 from 1,000 bytes before the byte asked for.
+fn liar(body: Vec<u8>, changed: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let Some(text) = read_head(&mut c) else {
+                    return;
+                };
+                let start: Option<usize> = text
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("range: bytes="))
+                    .and_then(|l| l[13..].split('-').next())
+                    .and_then(|s| s.trim().parse().ok());
+                let n = body.len();
+                match start {
+                    Some(pos) if pos > 0 => {
+                        let (from, etag) = if changed {
+                            (pos, "v2")
+                        } else {
+                            (pos - 1000, "v1")
+                        };
+                        let _ = write!(
+                            c,
+                            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{n}\r\nETag: \"{etag}\"\r\nConnection: close\r\n\r\n",
+                            n - from,
+                            n - 1
+                        );
+                        let _ = c.write_all(&body[from..]);
+                    }
+                    _ => {
+                        let _ = write!(
+                            c,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n"
+                        );
+                        if text.starts_with("GET") {
+                            let _ = c.write_all(&body[..100_000]);
+                            let _ = c.shutdown(std::net::Shutdown::Both);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_resumed_answer_of_another_version_or_range_is_refused_never_spliced() {
+    let dir = tempfile::tempdir().unwrap();
+    for (changed, says) in [
+        (true, "changed while it was being read"),
+        (false, "another range"),
+    ] {
+        let addr = liar(ints(30_000), changed);
+        let db = dir.path().join(format!("l{changed}.db"));
+        let run = load_url(dir.path(), &format!("{addr}/users.csv"), &db);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+        // Nothing of the mixed read was committed.
+        assert!(
+            !db.exists()
+                || query(&db, "SELECT name FROM sqlite_master WHERE name = 't'").is_empty()
+                || count_and_sum(&db).0 == 0,
+            "rows were written"
+        );
+    }
+}
+
+#[test]
+fn keys_that_hold_glob_characters_are_read_literally_and_kept_apart() {
+    let Some(endpoint) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let b = bucket_name("qkeys");
+    let csv = |ids: std::ops::Range<i64>| {
+        let mut s = String::from("id\n");
+        for i in ids {
+            s.push_str(&format!("{i}\n"));
+        }
+        s.into_bytes()
+    };
+    // `?` and `[` are percent-encoded on the wire: they are part of the keys.
+    bucket(
+        &endpoint,
+        &b,
+        &[
+            ("g/q%3Fa.csv", csv(0..2)),
+            ("g/q%3Fb.csv", csv(2..5)),
+            ("g/r%5B1%5D.csv", csv(5..6)),
+        ],
+    );
+    let db = dir.path().join("q.db");
+    let run = rowflow_s3(
+        dir.path(),
+        &endpoint,
+        &[
+            "load",
+            &format!("s3://{b}/g/*"),
+            "--into",
+            &format!("sqlite://{}", db.display()),
+            "--table",
+            "t",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        count_and_sum(&db),
+        (6, 15),
+        "every object once: {}",
+        run.stdout
+    );
+    // A key with `[` named as it is.
+    let db = dir.path().join("r.db");
+    let run = rowflow_s3(
+        dir.path(),
+        &endpoint,
+        &[
+            "load",
+            &format!("s3://{b}/g/r[1].csv"),
+            "--into",
+            &format!("sqlite://{}", db.display()),
+            "--table",
+            "t",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(count_and_sum(&db), (1, 5));
+}
+
+#[test]
+fn unsupported_schemes_and_html_pages_are_refused_and_file_urls_are_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("u.db");
+    let run = load_url(dir.path(), "ftp://127.0.0.1/x.csv", &db);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("scheme \"ftp\" is not supported"),
+        "{}",
+        run.stderr
+    );
+    let local = dir.path().join("local.csv");
+    std::fs::write(&local, ints(10)).unwrap();
+    let run = load_url(dir.path(), &format!("file://{}", local.display()), &db);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(count_and_sum(&db), (10, 45));
+    // An HTML page (a directory listing, a login page) is not a CSV file.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let _ = read_head(&mut c);
+            let page = "<html><body><a href=\"a.csv\">a.csv</a></body></html>";
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    let db = dir.path().join("h.db");
+    let run = load_url(dir.path(), &format!("{addr}/"), &db);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("HTML page"), "{}", run.stderr);
+}

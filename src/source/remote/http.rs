@@ -91,12 +91,29 @@ pub(crate) fn resolve(url: &str, read_timeout: Duration) -> Result<Found> {
         .and_then(|v| v.to_str().ok())
         .filter(|e| !e.starts_with("W/"))
         .map(String::from);
+    // Without an ETag, the Last-Modified date pins the object (its `version`).
+    let modified = headers
+        .get(reqwest::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let content_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.to_ascii_lowercase().starts_with("text/html") {
+        return Err(Error::Input {
+            file: name,
+            message: "the URL answers with an HTML page (Content-Type text/html), not a CSV \
+                      file: a directory listing, a login or an error page?"
+                .into(),
+        });
+    }
     Ok((
         url.to_string(),
         name,
         size,
         etag,
-        None,
+        modified,
         Access::Http(Arc::new(HttpObject {
             client,
             url: parsed,
@@ -124,15 +141,15 @@ impl HttpObject {
         &self,
         pos: u64,
         until: Option<u64>,
-        etag: Option<&str>,
+        validator: Option<&str>,
     ) -> std::result::Result<reqwest::Response, Fail> {
         let mut req = self.client.get(self.url.clone());
         if let Some(u) = until {
             req = req.header(reqwest::header::RANGE, format!("bytes={pos}-{}", u - 1));
         } else if pos > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={pos}-"));
-            if let Some(e) = etag {
-                req = req.header(reqwest::header::IF_RANGE, e);
+            if let Some(v) = validator {
+                req = req.header(reqwest::header::IF_RANGE, v);
             }
         }
         let answer = req.send().await.map_err(|e| Fail {

@@ -77,6 +77,12 @@ impl RemoteObject {
         self.display.clone()
     }
 
+    /// The URL that names the object, as written (query string included): what tells
+    /// two objects apart.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The URL that identifies the object in a load's checkpoint key: as displayed.
     pub fn identity(&self) -> String {
         self.display.clone()
@@ -202,10 +208,9 @@ where
     futures::executor::block_on(rx).expect("the remote runtime lives as long as the process")
 }
 
-/// The URL without its query string and password, for messages.
+/// The URL as rowflow names the object (see [`crate::redact::object_url`]).
 fn shown(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or(url);
-    crate::redact::redact_url(without_query)
+    crate::redact::object_url(url)
 }
 
 #[cfg(test)]
@@ -233,9 +238,15 @@ mod tests {
     #[test]
     fn shown_urls_keep_no_query_or_password() {
         assert_eq!(
-            shown("https://u:secret@h/x.csv?X-Amz-Signature=abc"),
+            shown("https://u:secret@h/x.csv?X-Amz-Signature=abc&X-Amz-Date=1"),
             "https://u:***@h/x.csv"
         );
+        assert_eq!(
+            shown("https://h/x?day=1&sv=2022&sig=abc&se=2026#top"),
+            "https://h/x?day=1"
+        );
         assert_eq!(shown("s3://bucket/a/b.csv"), "s3://bucket/a/b.csv");
+        // A key may hold `?`: not a query.
+        assert_eq!(shown("s3://bucket/g/q?a.csv"), "s3://bucket/g/q?a.csv");
     }
 }

@@ -276,6 +276,27 @@ pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<Found>> {
             Access::Store(Arc::new(located)),
         )]);
     }
+    // A key that holds `*`, `?` or `[` itself names that object when it exists.
+    if let Ok(path) = Path::parse(&key) {
+        let s = store.clone();
+        let p = path.clone();
+        if let Ok(meta) = block(async move { s.head(&p).await }) {
+            let url = format!("{base}/{key}");
+            let located = Located {
+                store,
+                path,
+                credentials,
+            };
+            return Ok(vec![(
+                url.clone(),
+                shown(&url),
+                Some(meta.size),
+                meta.e_tag,
+                meta.version,
+                Access::Store(Arc::new(located)),
+            )]);
+        }
+    }
     let matcher = glob::Pattern::new(&key)
         .map_err(|e| Error::Config(format!("invalid glob {}: {e}", shown(pattern))))?;
     let opts = glob::MatchOptions {

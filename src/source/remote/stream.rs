@@ -83,6 +83,7 @@ pub(crate) fn open(obj: &RemoteObject, offset: u64) -> Result<RemoteReader> {
         retries: obj.retries,
         idle: obj.read_timeout,
         events: obj.events.clone(),
+        validator: obj.version.clone(),
     };
     runtime().spawn(pump.run(offset, tx));
     Ok(RemoteReader {
@@ -101,6 +102,9 @@ struct Pump {
     retries: u32,
     idle: Duration,
     events: Arc<Mutex<Vec<String>>>,
+    /// For HTTP without an ETag: the Last-Modified date the object had (sent as
+    /// `If-Range` and compared on every answer).
+    validator: Option<String>,
 }
 
 /// How one request ended.
@@ -167,6 +171,77 @@ impl Pump {
         }
     }
 
+    /// Check that an HTTP answer is the object the load started with, from where it was
+    /// asked: its ETag (or, without one, its Last-Modified) unchanged, a 206's range
+    /// starting at `pos` and of the same total. Returns the bytes to drop first (a 200
+    /// to a ranged request: the server ignores `Range`).
+    fn check_answer(&self, answer: &reqwest::Response, pos: u64) -> Result<u64, Fail> {
+        let header = |h: reqwest::header::HeaderName| {
+            answer
+                .headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let changed = |what: &str| Fail {
+            retry: false,
+            message: format!(
+                "the object changed while it was being read (its {what} is not the one it \
+                 had when the load started); run again to load it as it is now"
+            ),
+        };
+        match (header(reqwest::header::ETAG), self.etag.as_deref()) {
+            (Some(now), Some(then)) if now != then => return Err(changed("ETag")),
+            (None, Some(_)) if pos > 0 => return Err(changed("ETag")),
+            _ => {}
+        }
+        if self.etag.is_none()
+            && let (Some(now), Some(then)) = (
+                header(reqwest::header::LAST_MODIFIED),
+                self.validator.as_deref(),
+            )
+            && now != then
+        {
+            return Err(changed("Last-Modified date"));
+        }
+        if answer.status() == reqwest::StatusCode::PARTIAL_CONTENT {
+            let range = header(reqwest::header::CONTENT_RANGE).unwrap_or_default();
+            let spec = range.trim_start_matches("bytes ");
+            let start = spec
+                .split('-')
+                .next()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            let total = spec
+                .rsplit('/')
+                .next()
+                .and_then(|t| t.trim().parse::<u64>().ok());
+            if start != Some(pos) {
+                return Err(Fail {
+                    retry: false,
+                    message: format!(
+                        "the server answered a request for the bytes from {pos} with another \
+                         range ({range:?}); reading it would duplicate or skip bytes"
+                    ),
+                });
+            }
+            if let (Some(t), Some(s)) = (total, self.size)
+                && t != s
+            {
+                return Err(changed("size"));
+            }
+            return Ok(0);
+        }
+        if pos > 0 {
+            // The server ignores Range: read from the start, drop what was read.
+            self.say(format!(
+                "{}: the server ignores Range: read again from the start, the first {pos} \
+                 bytes (already read) dropped",
+                self.name
+            ));
+        }
+        Ok(pos)
+    }
+
     fn say(&self, line: String) {
         self.events
             .lock()
@@ -216,39 +291,19 @@ impl Pump {
                 self.forward(stream, 0, until, pos, tx).await
             }
             Access::Http(obj) => {
-                let answer = match obj.get(*pos, until, self.etag.as_deref()).await {
+                let validator = self.etag.as_deref().or(self.validator.as_deref());
+                let answer = match obj.get(*pos, until, validator).await {
                     Ok(a) => a,
                     Err(f) => return Ended::Failed(f),
                 };
-                let mut skip = 0;
                 let mut until = until;
+                let skip = match self.check_answer(&answer, *pos) {
+                    Ok(skip) => skip,
+                    Err(f) => return Ended::Failed(f),
+                };
                 if answer.status() == reqwest::StatusCode::OK {
                     // The whole object came, whatever was asked.
                     until = None;
-                }
-                if *pos > 0 && answer.status() == reqwest::StatusCode::OK {
-                    let etag = answer
-                        .headers()
-                        .get(reqwest::header::ETAG)
-                        .and_then(|v| v.to_str().ok());
-                    if let (Some(now), Some(then)) = (etag, self.etag.as_deref())
-                        && now != then
-                    {
-                        return Ended::Failed(Fail {
-                            retry: false,
-                            message: "the object changed while it was being read (its ETag is \
-                                      not the one it had when the load started); run again to \
-                                      load it as it is now"
-                                .into(),
-                        });
-                    }
-                    // The server ignores Range: read from the start, drop what was read.
-                    skip = *pos;
-                    self.say(format!(
-                        "{}: the server ignores Range: read again from the start, the first \
-                         {skip} bytes (already read) dropped",
-                        self.name
-                    ));
                 }
                 let stream = answer
                     .bytes_stream()
