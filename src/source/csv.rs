@@ -78,6 +78,11 @@ impl CsvSource {
             .iter()
             .map(Input::size)
             .try_fold(0u64, |acc, s| s.map(|s| acc + s));
+        for i in &opts.inputs {
+            if let Input::Remote(o) = i {
+                o.watch(opts.stop.clone());
+            }
+        }
         let mut src = CsvSource {
             names: Vec::new(),
             header_raw: None,

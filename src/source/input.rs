@@ -264,9 +264,13 @@ pub fn open_input_hashed(
             hasher,
         },
     );
-    let head = buffered
-        .fill_buf()
-        .map_err(|e| Error::io(name.clone(), e))?;
+    let head = buffered.fill_buf().map_err(|e| {
+        if super::reader::is_stopped(&e) {
+            Error::Interrupted(format!("reading {name} stopped"))
+        } else {
+            Error::io(name.clone(), e)
+        }
+    })?;
     let compression = if head.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {

@@ -1237,3 +1237,53 @@ fn unsupported_schemes_and_html_pages_are_refused_and_file_urls_are_paths() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("HTML page"), "{}", run.stderr);
 }
+
+#[test]
+fn ctrl_c_stops_a_remote_read_that_waits_for_bytes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first answer stalls after 50 KB for 20 s; the read timeout is the default 60 s:
+    // only the stop flag can end the wait (while the types are being sampled).
+    let addr = stalling(ints(20_000), 50_000);
+    let db = dir.path().join("i.db");
+    let mut child = Command::new(bin())
+        .args([
+            "load",
+            &format!("{addr}/users.csv"),
+            "--into",
+            &format!("sqlite://{}", db.display()),
+            "--table",
+            "t",
+            "--json",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("rowflow did not stop within 10 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(2));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("interrupted") || err.contains("stopped"),
+        "{err}"
+    );
+}

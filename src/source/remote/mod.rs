@@ -62,6 +62,8 @@ pub struct RemoteObject {
     /// What reading it had to do besides reading: reconnections, a server that ignored
     /// `Range` (each a line for the run's notes).
     events: Arc<Mutex<Vec<String>>>,
+    /// The stop flag of the source reading it (Ctrl-C), once one is.
+    stop: Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 /// How the bytes are fetched.
@@ -86,6 +88,15 @@ impl RemoteObject {
     /// The URL that identifies the object in a load's checkpoint key: as displayed.
     pub fn identity(&self) -> String {
         self.display.clone()
+    }
+
+    /// Stop every read of the object once `stop` is set (the source's Ctrl-C flag).
+    pub(crate) fn watch(&self, stop: Arc<std::sync::atomic::AtomicBool>) {
+        *self.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
+    }
+
+    fn stop_flag(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        self.stop.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// What reading it had to do besides reading, one line each (taken).
@@ -152,6 +163,7 @@ pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<RemoteObj
             retries: spec.retries,
             read_timeout,
             events: Arc::default(),
+            stop: Mutex::new(None),
         })
         .collect())
 }

@@ -4,6 +4,7 @@
 //! received, with the read pinned to the object's ETag.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ enum Msg {
     Data(Bytes),
     End,
     Fail(String),
+    /// The run was told to stop (Ctrl-C) while the object was being read.
+    Stopped,
 }
 
 /// A blocking reader of a remote object's bytes.
@@ -54,6 +57,9 @@ impl Read for RemoteReader {
                 Some(Msg::Data(b)) => self.cur = b,
                 Some(Msg::End) => self.done = true,
                 Some(Msg::Fail(m)) => return Err(io::Error::other(m)),
+                Some(Msg::Stopped) => {
+                    return Err(io::Error::other(crate::source::reader::Stopped));
+                }
                 None => {
                     return Err(io::Error::other(format!(
                         "{}: the download stopped without finishing",
@@ -84,6 +90,7 @@ pub(crate) fn open(obj: &RemoteObject, offset: u64) -> Result<RemoteReader> {
         idle: obj.read_timeout,
         events: obj.events.clone(),
         validator: obj.version.clone(),
+        stop: obj.stop_flag(),
     };
     runtime().spawn(pump.run(offset, tx));
     Ok(RemoteReader {
@@ -105,6 +112,21 @@ struct Pump {
     /// For HTTP without an ETag: the Last-Modified date the object had (sent as
     /// `If-Range` and compared on every answer).
     validator: Option<String>,
+    /// The run's stop flag: set, the read ends at once (a request waiting for an answer
+    /// included), and the reader hears `Stopped`.
+    stop: Option<Arc<AtomicBool>>,
+}
+
+/// Completes once `stop` is set (never without one); looked at every 100 ms.
+async fn stopped(stop: &Option<Arc<AtomicBool>>) {
+    match stop {
+        None => std::future::pending().await,
+        Some(s) => {
+            while !s.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// How one request ended.
@@ -129,7 +151,15 @@ impl Pump {
                 .then_some(FIRST_REQUEST)
                 .filter(|&u| self.size.is_some_and(|s| s > u));
             first = false;
-            match self.fetch(&mut pos, until, &mut tx).await {
+            let ended = tokio::select! {
+                e = self.fetch(&mut pos, until, &mut tx) => Some(e),
+                () = stopped(&self.stop) => None,
+            };
+            let Some(ended) = ended else {
+                let _ = tx.send(Msg::Stopped).await;
+                return;
+            };
+            match ended {
                 Ended::Done => return,
                 Ended::Part => continue,
                 Ended::Failed(f) => {
@@ -165,7 +195,13 @@ impl Pump {
                         self.name, f.message, self.retries
                     ));
                     let wait = 0.2 * 2f64.powi(failures.min(5) as i32 - 1);
-                    tokio::time::sleep(Duration::from_secs_f64(wait.min(5.0))).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs_f64(wait.min(5.0))) => {}
+                        () = stopped(&self.stop) => {
+                            let _ = tx.send(Msg::Stopped).await;
+                            return;
+                        }
+                    }
                 }
             }
         }
