@@ -241,6 +241,35 @@ pub(crate) fn store_error(e: &object_store::Error, what: &str, credentials: &str
     }
 }
 
+/// One object by its key: its size, ETag and version (the error gives the credentials
+/// back, for the message).
+fn head(
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    base: &str,
+    credentials: String,
+) -> std::result::Result<Found, (object_store::Error, String)> {
+    let (s, p) = (store.clone(), path.clone());
+    let meta = match block(async move { s.head(&p).await }) {
+        Ok(m) => m,
+        Err(e) => return Err((e, credentials)),
+    };
+    let url = format!("{base}/{path}");
+    let located = Located {
+        store,
+        path,
+        credentials,
+    };
+    Ok((
+        url.clone(),
+        shown(&url),
+        Some(meta.size),
+        meta.e_tag,
+        meta.version,
+        Access::Store(Arc::new(located)),
+    ))
+}
+
 /// The objects a store URL names.
 pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<Found>> {
     let (scheme, bucket, key) = split(pattern)?;
@@ -257,45 +286,15 @@ pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<Found>> {
         }
         let path =
             Path::parse(&key).map_err(|e| Error::Config(format!("{}: {e}", shown(pattern))))?;
-        let s = store.clone();
-        let p = path.clone();
-        let meta = block(async move { s.head(&p).await })
-            .map_err(|e| store_error(&e, &shown(pattern), &credentials))?;
-        let url = format!("{base}/{key}");
-        let located = Located {
-            store,
-            path,
-            credentials,
-        };
-        return Ok(vec![(
-            url.clone(),
-            shown(&url),
-            Some(meta.size),
-            meta.e_tag,
-            meta.version,
-            Access::Store(Arc::new(located)),
-        )]);
+        return head(store, path, &base, credentials)
+            .map(|found| vec![found])
+            .map_err(|(e, credentials)| store_error(&e, &shown(pattern), &credentials));
     }
     // A key that holds `*`, `?` or `[` itself names that object when it exists.
-    if let Ok(path) = Path::parse(&key) {
-        let s = store.clone();
-        let p = path.clone();
-        if let Ok(meta) = block(async move { s.head(&p).await }) {
-            let url = format!("{base}/{key}");
-            let located = Located {
-                store,
-                path,
-                credentials,
-            };
-            return Ok(vec![(
-                url.clone(),
-                shown(&url),
-                Some(meta.size),
-                meta.e_tag,
-                meta.version,
-                Access::Store(Arc::new(located)),
-            )]);
-        }
+    if let Ok(path) = Path::parse(&key)
+        && let Ok(found) = head(store.clone(), path, &base, credentials.clone())
+    {
+        return Ok(vec![found]);
     }
     let matcher = glob::Pattern::new(&key)
         .map_err(|e| Error::Config(format!("invalid glob {}: {e}", shown(pattern))))?;
