@@ -375,6 +375,7 @@ impl Run<'_> {
                 content,
                 shape: first.shape.hash.clone(),
                 at: first.started.clone(),
+                ends: inp.is_pinned_remote().then(|| inp.ends.clone()),
             });
         }
         let current = self.current;
@@ -469,14 +470,23 @@ fn classify(
         let candidates: Vec<usize> = (0..ledger.len())
             .filter(|&k| Some(ledger[k].size) == inp.size)
             .collect();
-        let content = if candidates.is_empty() {
+        // A remote object with the ETag and size it had when it was loaded is the same
+        // object: it is not read to compare its content.
+        let pinned: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&k| inp.is_pinned_remote() && ledger[k].ends.as_deref() == Some(&inp.ends))
+            .collect();
+        let content = if candidates.is_empty() || !pinned.is_empty() {
             None
         } else {
             Some(content_of(i, None)?)
         };
         let same: Vec<usize> = candidates
             .into_iter()
-            .filter(|&k| content.as_deref() == Some(ledger[k].content.as_str()))
+            .filter(|&k| {
+                pinned.contains(&k) || content.as_deref() == Some(ledger[k].content.as_str())
+            })
             .collect();
         let loaded = same
             .iter()
@@ -633,6 +643,7 @@ pub fn completed_inputs(rows: &[&Stored]) -> Vec<DoneInput> {
                     content,
                     shape: first.shape.hash.clone(),
                     at: first.started.clone(),
+                    ends: inp.is_pinned_remote().then(|| inp.ends.clone()),
                 });
             }
         }
@@ -1162,6 +1173,7 @@ mod tests {
             content: "ca".into(),
             shape: "s1".into(),
             at: String::new(),
+            ends: None,
         }];
         // The generation decides, not the run ids' clock (the older run's id is later).
         newer.generation = 2;
@@ -1199,5 +1211,45 @@ mod tests {
         .unwrap();
         let l = load(d);
         assert!(l.clear_first && l.resume.is_none() && l.carry.is_empty());
+    }
+
+    #[test]
+    fn a_remote_object_with_its_etag_unchanged_is_skipped_without_being_read() {
+        let mut obj = input("s3://b/k.csv", 100);
+        obj.ends = "remote:abc".into();
+        let ledger = [DoneInput {
+            name: obj.name.clone(),
+            size: 100,
+            content: "pinned:remote:abc".into(),
+            shape: "s1".into(),
+            at: String::new(),
+            ends: Some("remote:abc".into()),
+        }];
+        let mut read = |_: usize, _: Option<u64>| -> Result<String, String> {
+            panic!("the object was read to compare its content")
+        };
+        let c = classify(
+            std::slice::from_ref(&obj),
+            &[0],
+            &ledger,
+            &shape("s1"),
+            &shape("s1"),
+            &mut read,
+        )
+        .unwrap();
+        assert!(c.load.is_empty(), "{:?}", c.notes);
+        // Another ETag: the content decides (here it differs: loaded again).
+        obj.ends = "remote:def".into();
+        let mut read = |_: usize, _: Option<u64>| -> Result<String, String> { Ok("bytes".into()) };
+        let c = classify(
+            std::slice::from_ref(&obj),
+            &[0],
+            &ledger,
+            &shape("s1"),
+            &shape("s1"),
+            &mut read,
+        )
+        .unwrap();
+        assert_eq!(c.load, [0]);
     }
 }

@@ -79,7 +79,7 @@ impl InputState {
             name: name.to_string(),
             size: known.then(|| size.unwrap_or(0)),
             ends: if known {
-                hex128(h.finish_128())
+                format!("{REMOTE_ENDS}{}", hex128(h.finish_128()))
             } else {
                 String::new()
             },
@@ -118,6 +118,25 @@ pub struct DoneInput {
     pub shape: String,
     /// When the run that loaded it started (RFC 3339, UTC).
     pub at: String,
+    /// A remote object's quick identity (size, ETag, version) when it was loaded:
+    /// equal, the object is the same without reading it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends: Option<String>,
+}
+
+/// The prefix of a remote object's quick identity (see [`InputState::of_remote`]).
+pub const REMOTE_ENDS: &str = "remote:";
+
+/// The prefix of the content a completed run records for a remote object it did not
+/// read whole (it resumed within it): its quick identity stands for its content, so
+/// the object is never read a second time to hash it.
+pub const PINNED_CONTENT: &str = "pinned:";
+
+impl InputState {
+    /// A remote object pinned by its ETag or version.
+    pub fn is_pinned_remote(&self) -> bool {
+        self.ends.starts_with(REMOTE_ENDS)
+    }
 }
 
 fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 
 pub use decide::{Decision, LoadPlan, Skip, TableState, completed_inputs, decide};
 pub use inputs::{
-    ContentHasher, DoneInput, InputState, content_hash, content_hash_prefix, content_hash_read,
-    content_hash_until,
+    ContentHasher, DoneInput, InputState, PINNED_CONTENT, content_hash, content_hash_prefix,
+    content_hash_read, content_hash_until,
 };
 pub use shape::Shape;
 

@@ -441,18 +441,30 @@ impl CsvSource {
                 Input::File(p) => crate::checkpoint::content_hash_until(p, Some(&self.opts.stop))
                     .map_err(|e| interrupted(e, p.display().to_string()))?,
                 Input::Remote(o) => {
-                    self.notes.push(format!(
-                        "{}: read once more from its start to record its content hash (this \
-                         run resumed within it{})",
-                        o.display(),
-                        o.size.map(|s| format!("; {s} bytes")).unwrap_or_default()
-                    ));
-                    crate::checkpoint::content_hash_read(
-                        o.open(0)?,
-                        u64::MAX,
-                        Some(&self.opts.stop),
-                    )
-                    .map_err(|e| interrupted(e, o.display()))?
+                    let state = input.state()?;
+                    if state.is_pinned_remote() {
+                        // Its ETag stands for its content: not read a second time.
+                        self.notes.push(format!(
+                            "{}: recorded as loaded by its ETag and size (this run resumed \
+                             within it, so its bytes were not all hashed); a later run skips it \
+                             while they are the same",
+                            o.display()
+                        ));
+                        format!("{}{}", crate::checkpoint::PINNED_CONTENT, state.ends)
+                    } else {
+                        self.notes.push(format!(
+                            "{}: read once more from its start to record its content hash (this \
+                             run resumed within it{})",
+                            o.display(),
+                            o.size.map(|s| format!("; {s} bytes")).unwrap_or_default()
+                        ));
+                        crate::checkpoint::content_hash_read(
+                            o.open(0)?,
+                            u64::MAX,
+                            Some(&self.opts.stop),
+                        )
+                        .map_err(|e| interrupted(e, o.display()))?
+                    }
                 }
                 Input::Stdin => continue,
             };

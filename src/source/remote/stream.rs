@@ -32,11 +32,16 @@ enum Msg {
     Fail(String),
     /// The run was told to stop (Ctrl-C) while the object was being read.
     Stopped,
+    /// The first, bounded request is done: the rest is fetched only once the reader
+    /// asks for it (a reader that wanted the header alone never starts a download).
+    PartEnd,
 }
 
 /// A blocking reader of a remote object's bytes.
 pub(crate) struct RemoteReader {
     rx: mpsc::Receiver<Msg>,
+    /// Told when the reader wants the bytes after the first request's (or is gone).
+    demand: Arc<tokio::sync::Notify>,
     cur: Bytes,
     done: bool,
     name: String,
@@ -60,6 +65,7 @@ impl Read for RemoteReader {
                 Some(Msg::Stopped) => {
                     return Err(io::Error::other(crate::source::reader::Stopped));
                 }
+                Some(Msg::PartEnd) => self.demand.notify_one(),
                 None => {
                     return Err(io::Error::other(format!(
                         "{}: the download stopped without finishing",
@@ -73,15 +79,19 @@ impl Read for RemoteReader {
 
 impl Drop for RemoteReader {
     fn drop(&mut self) {
-        // The task's next send fails and it ends (and with it the connection).
+        // The task's next send fails and it ends (and with it the connection); a task
+        // waiting for demand wakes to see the reader gone.
         self.rx.close();
+        self.demand.notify_one();
     }
 }
 
 /// Start reading `obj` from `offset`.
 pub(crate) fn open(obj: &RemoteObject, offset: u64) -> Result<RemoteReader> {
     let (tx, rx) = mpsc::channel(CHUNKS);
+    let demand = Arc::new(tokio::sync::Notify::new());
     let pump = Pump {
+        demand: demand.clone(),
         access: obj.access.clone(),
         name: obj.display.clone(),
         etag: obj.etag.clone(),
@@ -95,6 +105,7 @@ pub(crate) fn open(obj: &RemoteObject, offset: u64) -> Result<RemoteReader> {
     runtime().spawn(pump.run(offset, tx));
     Ok(RemoteReader {
         rx,
+        demand,
         cur: Bytes::new(),
         done: false,
         name: obj.display.clone(),
@@ -102,6 +113,7 @@ pub(crate) fn open(obj: &RemoteObject, offset: u64) -> Result<RemoteReader> {
 }
 
 struct Pump {
+    demand: Arc<tokio::sync::Notify>,
     access: Access,
     name: String,
     etag: Option<String>,
@@ -161,7 +173,21 @@ impl Pump {
             };
             match ended {
                 Ended::Done => return,
-                Ended::Part => continue,
+                Ended::Part => {
+                    if tx.send(Msg::PartEnd).await.is_err() {
+                        return;
+                    }
+                    tokio::select! {
+                        () = self.demand.notified() => {}
+                        () = stopped(&self.stop) => {
+                            let _ = tx.send(Msg::Stopped).await;
+                            return;
+                        }
+                    }
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
                 Ended::Failed(f) => {
                     if pos > before {
                         failures = 0;
