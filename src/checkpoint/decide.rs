@@ -459,6 +459,7 @@ fn classify(
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();
     let mut grown: Vec<(usize, u64, String)> = Vec::new();
+    let mut unknown: Vec<(usize, String)> = Vec::new();
     for &i in which {
         let inp = &current[i];
         if inp.is_stdin() {
@@ -514,6 +515,15 @@ fn classify(
             (None, Some(&k)) => conflicts.push((i, ledger[k].shape.clone())),
             (None, None) => {
                 if let Some(d) = ledger.iter().rev().find(|d| d.name == inp.name) {
+                    // Recorded by its ETag only (its load resumed within it): with another
+                    // ETag, whether its bytes changed is unknown; appending could write its
+                    // rows a second time.
+                    let append =
+                        shape.parts.get("sink.mode").map(String::as_str) == Some("=append");
+                    if d.content.starts_with(super::inputs::PINNED_CONTENT) && append {
+                        unknown.push((i, d.at.clone()));
+                        continue;
+                    }
                     // A file that grew (rows appended to it): what was loaded is its start.
                     let grew = inp.size.is_some_and(|n| n > d.size)
                         && content_of(i, Some(d.size))? == d.content;
@@ -536,6 +546,17 @@ fn classify(
                 out.load.push(i);
             }
         }
+    }
+    if let Some((i, at)) = unknown.first() {
+        return Err(format!(
+            "{} has another ETag than when it was loaded completely ({}), and that load \
+             resumed within it, so its content was recorded by its ETag alone: whether its \
+             bytes changed cannot be told, and appending it again could write its rows a \
+             second time (mode \"append\"). Run with --restart to load it again anyway, or use \
+             mode = \"upsert\" with a key",
+            current[*i].name,
+            when(at)
+        ));
     }
     if let Some((i, size, at)) = grown.first() {
         return Err(format!(
@@ -1251,5 +1272,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.load, [0]);
+        // Recorded by its ETag only (a resumed load), in append mode: refused, as its
+        // bytes may be the ones already loaded.
+        let mut pinned_only = ledger.clone();
+        pinned_only[0].content = "pinned:remote:abc".into();
+        let mut append = shape("s1");
+        append.parts.insert("sink.mode".into(), "=append".into());
+        let mut read = |_: usize, _: Option<u64>| -> Result<String, String> { Ok("bytes".into()) };
+        let Err(e) = classify(
+            std::slice::from_ref(&obj),
+            &[0],
+            &pinned_only,
+            &append,
+            &append,
+            &mut read,
+        ) else {
+            panic!("a pinned-only object with another ETag was appended again");
+        };
+        assert!(e.contains("cannot be told"), "{e}");
     }
 }
