@@ -1238,57 +1238,51 @@ mod tests {
     fn a_remote_object_with_its_etag_unchanged_is_skipped_without_being_read() {
         let mut obj = input("s3://b/k.csv", 100);
         obj.ends = "remote:abc".into();
-        let ledger = [DoneInput {
+        let done = |content: &str| DoneInput {
             name: obj.name.clone(),
             size: 100,
-            content: "pinned:remote:abc".into(),
+            content: content.into(),
             shape: "s1".into(),
             at: String::new(),
             ends: Some("remote:abc".into()),
-        }];
-        let mut read = |_: usize, _: Option<u64>| -> Result<String, String> {
-            panic!("the object was read to compare its content")
         };
-        let c = classify(
-            std::slice::from_ref(&obj),
-            &[0],
-            &ledger,
-            &shape("s1"),
-            &shape("s1"),
-            &mut read,
-        )
-        .unwrap();
+        let append = {
+            let mut s = shape("s1");
+            s.parts.insert("sink.mode".into(), "=append".into());
+            s
+        };
+        // The object as it is now, against one ledger entry; `bytes` is what reading it
+        // would hash (None: it must not be read).
+        let decide = |obj: &InputState, d: DoneInput, s: &Shape, bytes: Option<&str>| {
+            let mut read = |_: usize, _: Option<u64>| -> Result<String, String> {
+                bytes
+                    .map(String::from)
+                    .ok_or_else(|| panic!("the object was read to compare its content"))
+            };
+            classify(std::slice::from_ref(obj), &[0], &[d], s, s, &mut read)
+        };
+        // The same ETag and size: skipped, not read.
+        let c = decide(&obj, done("hash-1"), &append, None).unwrap();
         assert!(c.load.is_empty(), "{:?}", c.notes);
-        // Another ETag: the content decides (here it differs: loaded again).
+        // Another ETag: the content decides. The same bytes are skipped; others load.
         obj.ends = "remote:def".into();
-        let mut read = |_: usize, _: Option<u64>| -> Result<String, String> { Ok("bytes".into()) };
-        let c = classify(
-            std::slice::from_ref(&obj),
-            &[0],
-            &ledger,
-            &shape("s1"),
-            &shape("s1"),
-            &mut read,
-        )
-        .unwrap();
+        let c = decide(&obj, done("hash-1"), &append, Some("hash-1")).unwrap();
+        assert!(c.load.is_empty(), "{:?}", c.notes);
+        let c = decide(&obj, done("hash-1"), &shape("s1"), Some("hash-2")).unwrap();
         assert_eq!(c.load, [0]);
-        // Recorded by its ETag only (a resumed load), in append mode: refused, as its
-        // bytes may be the ones already loaded.
-        let mut pinned_only = ledger.clone();
-        pinned_only[0].content = "pinned:remote:abc".into();
-        let mut append = shape("s1");
-        append.parts.insert("sink.mode".into(), "=append".into());
-        let mut read = |_: usize, _: Option<u64>| -> Result<String, String> { Ok("bytes".into()) };
-        let Err(e) = classify(
-            std::slice::from_ref(&obj),
-            &[0],
-            &pinned_only,
-            &append,
-            &append,
-            &mut read,
-        ) else {
+        // Recorded by its ETag only (its load resumed within it), found under another
+        // ETag: refused in append mode, loaded again in the others.
+        let Err(e) = decide(&obj, done("pinned:remote:abc"), &append, Some("hash-1")) else {
             panic!("a pinned-only object with another ETag was appended again");
         };
         assert!(e.contains("cannot be told"), "{e}");
+        let c = decide(
+            &obj,
+            done("pinned:remote:abc"),
+            &shape("s1"),
+            Some("hash-1"),
+        )
+        .unwrap();
+        assert_eq!(c.load, [0]);
     }
 }

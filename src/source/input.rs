@@ -46,7 +46,7 @@ impl Input {
             }
             Input::Stdin => Ok(crate::checkpoint::InputState::stdin()),
             Input::Remote(o) => Ok(crate::checkpoint::InputState::of_remote(
-                &o.identity(),
+                &o.display(),
                 o.size,
                 &o.fingerprint(),
                 o.etag.is_some() || o.version.is_some(),

@@ -120,6 +120,16 @@ fn rowflow_s3(cwd: &Path, endpoint: &str, args: &[&str]) -> Run {
     }
 }
 
+/// `rowflow load URL --into sqlite://DB --table t --json` with the S3 environment.
+fn load_s3(dir: &Path, endpoint: &str, url: &str, db: &Path) -> Run {
+    let into = format!("sqlite://{}", db.display());
+    rowflow_s3(
+        dir,
+        endpoint,
+        &["load", url, "--into", &into, "--table", "t", "--json"],
+    )
+}
+
 fn command(cwd: &Path, endpoint: &str, args: &[&str]) -> Command {
     let mut c = Command::new(bin());
     c.args(args)
@@ -273,18 +283,11 @@ fn a_glob_of_gzip_parts_is_read_in_key_order() {
         ],
     );
     let db = dir.path().join("g.db");
-    let run = rowflow_s3(
+    let run = load_s3(
         dir.path(),
         &endpoint,
-        &[
-            "load",
-            &format!("s3://{b}/exports/2026-*/part-*.csv.gz"),
-            "--into",
-            &format!("sqlite://{}", db.display()),
-            "--table",
-            "t",
-            "--json",
-        ],
+        &format!("s3://{b}/exports/2026-*/part-*.csv.gz"),
+        &db,
     );
     assert_eq!(run.code, 0, "{run:?}");
     // `*` does not cross a `/`: sub/part-9 is not matched. Rows come in key order.
@@ -317,18 +320,7 @@ fn missing_objects_buckets_and_globs_are_clear_errors_and_write_nothing() {
         (format!("s3://{b}/zz-*.csv"), "no object matches"),
         (format!("s3://{b}/"), "names a bucket or a folder"),
     ] {
-        let run = rowflow_s3(
-            dir.path(),
-            &endpoint,
-            &[
-                "load",
-                &url,
-                "--into",
-                &format!("sqlite://{}", db.display()),
-                "--table",
-                "t",
-            ],
-        );
+        let run = load_s3(dir.path(), &endpoint, &url, &db);
         assert_eq!(run.code, 2, "{url}: {run:?}");
         assert!(run.stderr.contains(says), "{url}: {}", run.stderr);
         assert!(
@@ -1168,19 +1160,7 @@ fn keys_that_hold_glob_characters_are_read_literally_and_kept_apart() {
         ],
     );
     let db = dir.path().join("q.db");
-    let run = rowflow_s3(
-        dir.path(),
-        &endpoint,
-        &[
-            "load",
-            &format!("s3://{b}/g/*"),
-            "--into",
-            &format!("sqlite://{}", db.display()),
-            "--table",
-            "t",
-            "--json",
-        ],
-    );
+    let run = load_s3(dir.path(), &endpoint, &format!("s3://{b}/g/*"), &db);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         count_and_sum(&db),
@@ -1190,18 +1170,7 @@ fn keys_that_hold_glob_characters_are_read_literally_and_kept_apart() {
     );
     // A key with `[` named as it is.
     let db = dir.path().join("r.db");
-    let run = rowflow_s3(
-        dir.path(),
-        &endpoint,
-        &[
-            "load",
-            &format!("s3://{b}/g/r[1].csv"),
-            "--into",
-            &format!("sqlite://{}", db.display()),
-            "--table",
-            "t",
-        ],
-    );
+    let run = load_s3(dir.path(), &endpoint, &format!("s3://{b}/g/r[1].csv"), &db);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(count_and_sum(&db), (1, 5));
 }

@@ -108,17 +108,16 @@ pub(crate) fn resolve(url: &str, read_timeout: Duration) -> Result<Found> {
                 .into(),
         });
     }
-    Ok((
-        url.to_string(),
-        name,
+    Ok(Found {
+        url: url.to_string(),
         size,
         etag,
-        modified,
-        Access::Http(Arc::new(HttpObject {
+        version: modified,
+        access: Access::Http(Arc::new(HttpObject {
             client,
             url: parsed,
         })),
-    ))
+    })
 }
 
 /// reqwest's message, with its causes, without the URL it carries (it may hold a

@@ -74,7 +74,8 @@ enum Access {
 }
 
 impl RemoteObject {
-    /// The name shown for the object (no query string, no password).
+    /// The name of the object in messages, progress and its checkpoint (no signing
+    /// parameters, no password).
     pub fn display(&self) -> String {
         self.display.clone()
     }
@@ -83,11 +84,6 @@ impl RemoteObject {
     /// two objects apart.
     pub(crate) fn url(&self) -> &str {
         &self.url
-    }
-
-    /// The URL that identifies the object in a load's checkpoint key: as displayed.
-    pub fn identity(&self) -> String {
-        self.display.clone()
     }
 
     /// Stop every read of the object once `stop` is set (the source's Ctrl-C flag).
@@ -153,13 +149,13 @@ pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<RemoteObj
     };
     Ok(objects
         .into_iter()
-        .map(|(url, display, size, etag, version, access)| RemoteObject {
-            url,
-            display,
-            size,
-            etag,
-            version,
-            access,
+        .map(|f| RemoteObject {
+            display: shown(&f.url),
+            url: f.url,
+            size: f.size,
+            etag: f.etag,
+            version: f.version,
+            access: f.access,
             retries: spec.retries,
             read_timeout,
             events: Arc::default(),
@@ -168,16 +164,16 @@ pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<RemoteObj
         .collect())
 }
 
-/// What a resolver finds of one object: its URL, displayed name, size, ETag, version,
-/// and how to read it.
-type Found = (
-    String,
-    String,
-    Option<u64>,
-    Option<String>,
-    Option<String>,
-    Access,
-);
+/// What a resolver finds of one object.
+struct Found {
+    /// The URL that names it (see [`RemoteObject`]).
+    url: String,
+    size: Option<u64>,
+    etag: Option<String>,
+    /// A store's version id; for HTTP, the Last-Modified date.
+    version: Option<String>,
+    access: Access,
+}
 
 fn timeout(spec: &StorageSpec) -> Result<Duration> {
     if spec.read_timeout.is_finite() && spec.read_timeout > 0.0 && spec.read_timeout < 1e9 {

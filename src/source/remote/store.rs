@@ -214,30 +214,28 @@ fn store_for(
     }
 }
 
-/// A store error as a plain sentence naming the object.
-pub(crate) fn store_error(e: &object_store::Error, what: &str, credentials: &str) -> Error {
+/// What a store error means, in a plain sentence (the object is named by the caller).
+pub(crate) fn store_message(e: &object_store::Error, credentials: &str) -> String {
     use object_store::Error as E;
-    let message = match e {
-        E::NotFound { .. } => format!(
-            "{what}: no such object (or no such bucket): {}",
-            crate::redact::redact_text(&e.to_string())
-        ),
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => format!(
-            "{what}: access denied, using {credentials}: {}",
-            crate::redact::redact_text(&e.to_string())
-        ),
-        E::Precondition { .. } => format!(
-            "{what}: the object changed while it was being read (its ETag is not the one \
-             it had when the load started); run again to load it as it is now"
-        ),
-        other => format!("{what}: {}", crate::redact::redact_text(&other.to_string())),
-    };
+    let detail = || crate::redact::redact_text(&e.to_string());
+    match e {
+        E::NotFound { .. } => format!("no such object (or no such bucket): {}", detail()),
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            format!("access denied, using {credentials}: {}", detail())
+        }
+        E::Precondition { .. } => "the object changed while it was being read (its ETag is \
+                                   not the one it had when the load started); run again to \
+                                   load it as it is now"
+            .to_string(),
+        _ => detail(),
+    }
+}
+
+/// A store error on the object shown as `what`.
+fn store_error(e: &object_store::Error, what: &str, credentials: &str) -> Error {
     Error::Input {
         file: what.to_string(),
-        message: message
-            .strip_prefix(&format!("{what}: "))
-            .unwrap_or(&message)
-            .to_string(),
+        message: store_message(e, credentials),
     }
 }
 
@@ -249,25 +247,32 @@ fn head(
     base: &str,
     credentials: String,
 ) -> std::result::Result<Found, (object_store::Error, String)> {
-    let (s, p) = (store.clone(), path.clone());
-    let meta = match block(async move { s.head(&p).await }) {
+    let s = store.clone();
+    let meta = match block(async move { s.head(&path).await }) {
         Ok(m) => m,
         Err(e) => return Err((e, credentials)),
     };
-    let url = format!("{base}/{path}");
-    let located = Located {
-        store,
-        path,
-        credentials,
-    };
-    Ok((
-        url.clone(),
-        shown(&url),
-        Some(meta.size),
-        meta.e_tag,
-        meta.version,
-        Access::Store(Arc::new(located)),
-    ))
+    Ok(object_found(base, meta, store, credentials))
+}
+
+/// An object a HEAD or a listing found, at `base` (`scheme://bucket`).
+fn object_found(
+    base: &str,
+    meta: object_store::ObjectMeta,
+    store: Arc<dyn ObjectStore>,
+    credentials: String,
+) -> Found {
+    Found {
+        url: format!("{base}/{}", meta.location),
+        size: Some(meta.size),
+        etag: meta.e_tag,
+        version: meta.version,
+        access: Access::Store(Arc::new(Located {
+            store,
+            path: meta.location,
+            credentials,
+        })),
+    }
 }
 
 /// The objects a store URL names.
@@ -321,22 +326,7 @@ pub(crate) fn resolve(pattern: &str, spec: &StorageSpec) -> Result<Vec<Found>> {
     }
     Ok(found
         .into_iter()
-        .map(|m| {
-            let url = format!("{base}/{}", m.location);
-            let located = Located {
-                store: store.clone(),
-                path: m.location,
-                credentials: credentials.clone(),
-            };
-            (
-                url.clone(),
-                shown(&url),
-                Some(m.size),
-                m.e_tag,
-                m.version,
-                Access::Store(Arc::new(located)),
-            )
-        })
+        .map(|m| object_found(&base, m, store.clone(), credentials.clone()))
         .collect())
 }
 

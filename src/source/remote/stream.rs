@@ -339,11 +339,7 @@ impl Pump {
                                 | E::Precondition { .. }
                                 | E::NotModified { .. }
                         );
-                        let err = super::store::store_error(&e, &self.name, &loc.credentials);
-                        let message = match err {
-                            crate::error::Error::Input { message, .. } => message,
-                            other => other.to_string(),
-                        };
+                        let message = super::store::store_message(&e, &loc.credentials);
                         return Ended::Failed(Fail { retry, message });
                     }
                 };
