@@ -228,6 +228,7 @@ fn decide(
             }
             .map_err(|e| format!("{}: {e}", p.display())),
             Input::Stdin => Ok(String::new()),
+            Input::Part(p) => p.content_marker().map_err(|e| e.to_string()),
             Input::Remote(o) => crate::source::remote_content_hash(o, prefix)
                 .map_err(|e| format!("{}: {e}", o.display())),
         },

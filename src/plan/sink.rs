@@ -171,6 +171,10 @@ pub(crate) fn rejects(
         .iter()
         .filter_map(|i| match i {
             Input::File(p) => Some(p.as_path()),
+            Input::Part(p) => match &p.of {
+                Input::File(f) => Some(f.as_path()),
+                _ => None,
+            },
             Input::Stdin | Input::Remote(_) => None,
         })
         .collect();

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::input::{Input, SharedHasher, open_input, open_input_hashed};
+use super::input::{Input, Part, SharedHasher, open_input, open_input_hashed};
 use super::reader::{Dialect, RecordReader};
 use super::{Source, SourceRecord};
 use crate::error::{Error, Result};
@@ -67,6 +67,8 @@ pub struct CsvSource {
     hashes: Vec<Option<String>>,
     /// What reading said besides rows, for the run's notes.
     notes: Vec<String>,
+    /// Where the input being read ends, when it is a [`Part`] of one.
+    end: Option<u64>,
 }
 
 impl CsvSource {
@@ -95,6 +97,7 @@ impl CsvSource {
             hashing: None,
             hashes: vec![None; opts.inputs.len()],
             notes: Vec::new(),
+            end: None,
             opts,
         };
         src.open_file(0)?;
@@ -149,6 +152,12 @@ impl CsvSource {
 
     fn open_file(&mut self, i: usize) -> Result<()> {
         let input = self.opts.inputs[i].clone();
+        self.end = None;
+        if let Input::Part(p) = &input
+            && p.start > 0
+        {
+            return self.open_part(i, p);
+        }
         let hasher = input.rereadable().then(SharedHasher::default);
         self.hashing = hasher.clone();
         let (rdr, _) = open_input_hashed(&input, self.bytes_read.clone(), hasher)?;
@@ -160,7 +169,42 @@ impl CsvSource {
             self.check_header(i, header)?;
         }
         self.reader = Some(reader);
+        if let Input::Part(p) = &input {
+            self.hashing = None;
+            self.end = Some(p.end);
+        }
         Ok(())
+    }
+
+    /// Open input `i`, the range `p` of a file starting after its first record: the
+    /// header is read (and checked) from the file's start, then reading continues at the
+    /// range's start with the line counter the split found there.
+    fn open_part(&mut self, i: usize, p: &Part) -> Result<()> {
+        self.hashing = None;
+        self.file = i;
+        self.record_no = 0;
+        if self.opts.has_header {
+            let (rdr, _) = open_input(&p.of, Arc::new(AtomicU64::new(0)))?;
+            let mut reader = self.reader_over(rdr);
+            let header = self.read_header(i, &mut reader)?;
+            self.check_header(i, header)?;
+        }
+        self.reader = Some(self.reader_at(p, p.start, p.line)?);
+        Ok(())
+    }
+
+    /// A reader of the range `p` from `byte` (a record boundary) on, where the line
+    /// counter is `line`; progress counts from the range's start.
+    fn reader_at(&mut self, p: &Part, byte: u64, line: u64) -> Result<Reader> {
+        let before = self.bytes_read.load(Ordering::Relaxed);
+        let rdr = super::input::open_input_at(&p.of, self.bytes_read.clone(), byte)?;
+        self.bytes_read
+            .store(before + byte.saturating_sub(p.start), Ordering::Relaxed);
+        let mut reader = RecordReader::resume(rdr, self.opts.dialect, line, byte);
+        reader.set_max_record(self.opts.max_record, true);
+        reader.set_stop(self.opts.stop.clone());
+        self.end = Some(p.end);
+        Ok(reader)
     }
 
     /// A record reader over `rdr` with this source's dialect, limit and stop flag.
@@ -253,9 +297,14 @@ impl CsvSource {
             let Some(reader) = self.reader.as_mut() else {
                 return Ok(None);
             };
-            let next = reader
-                .read()
-                .map_err(|e| read_error(&self.opts.inputs[self.file].display(), e))?;
+            // A range ends where the split put the next record's start.
+            let next = if self.end.is_some_and(|end| reader.offset() >= end) {
+                None
+            } else {
+                reader
+                    .read()
+                    .map_err(|e| read_error(&self.opts.inputs[self.file].display(), e))?
+            };
             match next {
                 Some(super::reader::ReadRecord {
                     start,
@@ -412,6 +461,12 @@ impl Source for CsvSource {
         self.reader = None;
         self.hashing = None;
         self.bytes_read.store(before, Ordering::Relaxed);
+        if let Input::Part(p) = &input {
+            self.reader = Some(self.reader_at(p, next.byte, next.line)?);
+            self.file = i;
+            self.record_no = next.record;
+            return Ok(());
+        }
         let rdr = super::input::open_input_at(&input, self.bytes_read.clone(), next.byte)?;
         let mut reader = RecordReader::resume(rdr, self.opts.dialect, next.line, next.byte);
         reader.set_max_record(self.opts.max_record, true);
@@ -466,6 +521,7 @@ impl CsvSource {
                         .map_err(|e| interrupted(e, o.display()))?
                     }
                 }
+                Input::Part(p) => p.content_marker()?,
                 Input::Stdin => continue,
             };
             self.hashes[i] = Some(h);

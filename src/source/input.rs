@@ -20,6 +20,34 @@ pub enum Input {
     Stdin,
     /// An object in a bucket or behind an HTTP(S) URL.
     Remote(Arc<RemoteObject>),
+    /// A byte range of a plain file or object: one chunk of a distributed or sharded
+    /// load (see [`crate::source::split`]).
+    Part(Arc<Part>),
+}
+
+/// A byte range of a plain (uncompressed) file or object that starts and ends on record
+/// boundaries, with the line counter where it starts: read, it gives the same records
+/// with the same line numbers as the whole input gives between those offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The whole input (a file or an object).
+    pub of: Input,
+    /// Where the range starts (0, or where a record starts).
+    pub start: u64,
+    /// Where it ends (where a record starts, or the input's size).
+    pub end: u64,
+    /// The physical line where the range starts (1 at the start of the input).
+    pub line: u64,
+}
+
+impl Part {
+    /// What a checkpoint records as the content of a range: its file's quick identity
+    /// and the range (a range is never hashed whole: that would read its file once per
+    /// chunk).
+    pub fn content_marker(&self) -> Result<String> {
+        let state = self.of.state()?;
+        Ok(format!("part:{}:{}-{}", state.ends, self.start, self.end))
+    }
 }
 
 impl Input {
@@ -29,6 +57,7 @@ impl Input {
             Input::File(p) => p.display().to_string(),
             Input::Stdin => "<stdin>".to_string(),
             Input::Remote(o) => o.display(),
+            Input::Part(p) => p.of.display(),
         }
     }
 
@@ -51,6 +80,12 @@ impl Input {
                 &o.fingerprint(),
                 o.etag.is_some() || o.version.is_some(),
             )),
+            Input::Part(p) => {
+                let mut state = p.of.state()?;
+                state.name = format!("{} [bytes {}..{}]", state.name, p.start, p.end);
+                state.ends = format!("{}:{}-{}", state.ends, p.start, p.end);
+                Ok(state)
+            }
         }
     }
 
@@ -60,6 +95,7 @@ impl Input {
             Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,
             Input::Remote(o) => o.size,
+            Input::Part(p) => Some(p.end - p.start),
         }
     }
 
@@ -144,6 +180,7 @@ pub fn resolve_inputs_except(
         Input::File(p) => seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         Input::Stdin => true,
         Input::Remote(o) => seen.insert(PathBuf::from(o.url())),
+        Input::Part(_) => true,
     });
     if out.iter().filter(|i| **i == Input::Stdin).count() > 1 {
         return Err(Error::Config(
@@ -255,6 +292,7 @@ pub fn open_input_hashed(
         Input::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
         Input::Stdin => Box::new(io::stdin()),
         Input::Remote(o) => Box::new(o.open(0)?),
+        Input::Part(p) => return open_input_hashed(&p.of, counter, hasher),
     };
     let mut buffered = BufReader::with_capacity(
         256 * 1024,
@@ -297,6 +335,9 @@ pub fn open_input_at(
     byte: u64,
 ) -> Result<Box<dyn Read + Send>> {
     use std::io::Seek;
+    if let Input::Part(p) = input {
+        return open_input_at(&p.of, counter, byte);
+    }
     let name = input.display();
     if let Input::File(p) = input {
         // Sniff the compression from the first bytes.

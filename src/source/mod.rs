@@ -7,13 +7,14 @@ pub(crate) mod infer;
 mod input;
 mod reader;
 mod remote;
+pub(crate) mod split;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER};
 pub use self::infer::{InferOptions, infer_types};
-pub use self::input::{Input, resolve_inputs_except};
+pub use self::input::{Input, Part, resolve_inputs_except};
 
 /// The content hash of a remote object (of its first `prefix` bytes, when given), read
 /// as a stream: what decides whether an object re-uploaded under a new ETag is the
