@@ -67,6 +67,7 @@
 
 mod checkpoint;
 pub mod config;
+pub mod distributed;
 pub mod error;
 pub mod expr;
 pub mod format;

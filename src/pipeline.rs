@@ -39,6 +39,8 @@ pub struct Pipeline {
     stages: Vec<StageSpec>,
     restart: bool,
     wait: bool,
+    /// Run one chunk of a load split across processes.
+    chunk: Option<crate::plan::ChunkSpec>,
 }
 
 /// Options of a user async stage.
@@ -213,7 +215,15 @@ impl Pipeline {
             stages,
             restart: false,
             wait: false,
+            chunk: None,
         }
+    }
+
+    /// Run only the chunk `c` of this pipeline's load (a shard, or a distributed load's
+    /// worker), with its own checkpoint.
+    pub(crate) fn chunk(mut self, c: crate::plan::ChunkSpec) -> Self {
+        self.chunk = Some(c);
+        self
     }
 
     /// Read a pipeline file, applying `--set`-style overrides.
@@ -350,7 +360,10 @@ impl Pipeline {
         });
         let obs = observer.clone();
         let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared> {
-            let load = LoadSpec::of(&self.spec, &crate::plan::library_shapes(&self.stages))?;
+            let mut load = LoadSpec::of(&self.spec, &crate::plan::library_shapes(&self.stages))?;
+            if let Some(c) = self.chunk {
+                load = load.for_chunk(c);
+            }
             let started = crate::start::start_until(
                 load,
                 self.restart,

@@ -87,6 +87,9 @@ pub struct Report {
     /// Rows rejected by earlier runs of a resumed load (in the reject file too, before
     /// this run's).
     pub rejected_before: u64,
+    /// Rows earlier runs of this load wrote, filtered and rejected (a resumed load, or
+    /// one that was complete already).
+    pub totals_before: [u64; 3],
     /// Input bytes read.
     pub bytes_read: u64,
     /// Wall time.
@@ -122,6 +125,7 @@ impl Report {
             note: None,
             notes: Vec::new(),
             rejected_before: 0,
+            totals_before: [0; 3],
             bytes_read: 0,
             elapsed: Duration::ZERO,
             inputs,

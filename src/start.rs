@@ -79,17 +79,29 @@ pub fn start_until(
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<Started> {
     let mut waited = None;
-    let lock = LoadLock::acquire_until(
-        &load.target,
-        &load.identity.run_lock_name(),
-        &load.describe(),
-        wait,
-        &mut |n: &str| {
-            note(n);
-            waited = Some(n.to_string());
-        },
-        stop,
-    )?;
+    let fence = load.chunk.as_ref().and_then(|c| c.fence.clone());
+    let lock = match &fence {
+        // A chunk of a distributed load: claimed, not locked (see sink::chunks).
+        Some(f) => {
+            if let crate::sink::chunks::Claim::Stale(owner) =
+                crate::sink::claim_chunk(&load.target, &load.table, f)?
+            {
+                return Err(crate::sink::chunks::fenced(&load.target.display(), f, &owner));
+            }
+            None
+        }
+        None => Some(LoadLock::acquire_until(
+            &load.target,
+            &load.identity.run_lock_name(),
+            &load.describe(),
+            wait,
+            &mut |n: &str| {
+                note(n);
+                waited = Some(n.to_string());
+            },
+            stop,
+        )?),
+    };
     // The inputs are looked at once the lock is held (a wait may have been long).
     let states = input_states(&load.inputs)?;
     let (mut decision, known_runs) = decide(&load, &states, restart)?;
@@ -102,7 +114,7 @@ pub fn start_until(
         load,
         states,
         decision,
-        lock: Some(lock),
+        lock,
         known_runs,
     })
 }
@@ -191,7 +203,7 @@ fn decide(
     let stored = crate::sink::read_checkpoints(&load.target, &load.table, &load.identity)?;
     let mut known_runs: Vec<String> = stored.iter().map(|s| s.run_id.clone()).collect();
     known_runs.dedup();
-    let mut others = if stored.is_empty() && !restart {
+    let mut others = if stored.is_empty() && !restart && load.chunk.is_none() {
         look_around(load)?
     } else {
         Vec::new()
@@ -266,6 +278,7 @@ impl Started {
         };
         Some(crate::report::Report {
             already_committed: s.committed,
+            totals_before: s.totals,
             note: Some(s.reason.clone()),
             notes: vec![s.reason.clone()],
             outcome: crate::report::Outcome::Skipped(s.reason.clone()),
@@ -289,6 +302,25 @@ pub(crate) fn prepare(mut plan: Plan, started: Started) -> Result<Prepared> {
     }
     let run_inputs = started.run_inputs();
     let run_states = started.run_states();
+    if started.load.chunk.is_some() {
+        // One chunk of a load: its own checkpoint, one writer, into the table the load
+        // prepared once (created, replaced or emptied before any chunk ran).
+        plan.run.identity = started.load.identity.clone();
+        plan.load = started.load.clone();
+        plan.writers = 1;
+        plan.sink.truncate = false;
+        if matches!(
+            plan.sink.mode,
+            crate::config::WriteMode::Create | crate::config::WriteMode::Replace
+        ) {
+            plan.sink.mode = crate::config::WriteMode::Append;
+        }
+    }
+    if let Some(fence) = started.load.chunk.as_ref().and_then(|c| c.fence.clone()) {
+        // A distributed load's rejects go into the target database with each commit.
+        plan.sink.fence = Some(fence);
+        plan.run.reject_table = plan.run.rejects.take().is_some();
+    }
     let Started {
         decision,
         lock,

@@ -249,6 +249,9 @@ pub struct CommitRecord {
     /// Delete the rows other runs left for this identity (a run that starts over does
     /// this in its first transaction).
     pub clear_older: bool,
+    /// The transaction's rejected rows, for a sink that keeps them in a table (a chunk
+    /// of a distributed load); empty otherwise.
+    pub rejects: Vec<crate::sink::chunks::RejectRow>,
 }
 
 impl CommitRecord {

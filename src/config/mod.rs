@@ -330,6 +330,26 @@ pub struct HttpSpec {
     /// same name) instead of by position.
     #[serde(default)]
     pub batch_key: Option<String>,
+    /// Where the stage's permits come from when its `rate_limit` is shared with other
+    /// processes (the workers of a distributed load); `None`: a limiter of its own.
+    #[serde(skip)]
+    pub(crate) shared_rate: Option<SharedRate>,
+}
+
+/// A rate limit shared with other processes: every attempt waits for a permit from it.
+pub trait RatePermits: Send + Sync {
+    /// Wait for one permit.
+    fn acquire(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
+/// A handle on a [`RatePermits`] (equal to itself only).
+#[derive(Clone)]
+pub struct SharedRate(pub std::sync::Arc<dyn RatePermits>);
+
+impl PartialEq for SharedRate {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl HttpSpec {
@@ -360,6 +380,7 @@ impl HttpSpec {
             ordered: true,
             batch_size: None,
             batch_key: None,
+            shared_rate: None,
         }
     }
     /// A `POST` stage with a JSON body template (`{column}` is the value as JSON).
@@ -745,6 +766,75 @@ impl PipelineSpec {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }
         Ok(spec)
+    }
+
+    /// A pipeline as a distributed load stored it: its file's text, the file's directory
+    /// and `--set` overrides; `${VAR}` references are expanded from this process's
+    /// environment.
+    pub(crate) fn from_parts(
+        text: &str,
+        base: Option<&Path>,
+        overrides: &[String],
+        name: &str,
+    ) -> Result<Self> {
+        let mut spec = Self::parse(text, base, overrides)
+            .map_err(|e| Error::Config(crate::redact::redact_text(&e.to_string())))?;
+        spec.name = Some(name.to_string());
+        Ok(spec)
+    }
+
+    /// Secrets written as they are in the pipeline `text` with `overrides` (before
+    /// `${VAR}` expansion): a password in the sink URL, an `http` header or a storage
+    /// option that looks like a credential. Each is named by its key.
+    pub(crate) fn literal_secrets(text: &str, overrides: &[String]) -> Result<Vec<String>> {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("invalid pipeline file: {e}")))?;
+        let mut value = toml::Value::Table(table);
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        let literal = |v: &str| !v.is_empty() && !v.contains("${");
+        let secretish = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            ["auth", "token", "key", "secret", "password", "cookie", "signature", "credential"]
+                .iter()
+                .any(|s| k.contains(s))
+        };
+        let mut found = Vec::new();
+        if let Some(url) = value.get("sink").and_then(|s| s.get("url")).and_then(|u| u.as_str())
+            && crate::redact::url_secrets(url).iter().any(|s| literal(s))
+        {
+            found.push("sink.url (its password)".to_string());
+        }
+        if let Some(opts) = value
+            .get("source")
+            .and_then(|s| s.get("storage"))
+            .and_then(|s| s.get("options"))
+            .and_then(|o| o.as_table())
+        {
+            for (k, v) in opts {
+                if secretish(k) && v.as_str().is_some_and(literal) {
+                    found.push(format!("source.storage.options.{k}"));
+                }
+            }
+        }
+        if let Some(ts) = value.get("transform").and_then(|t| t.as_array()) {
+            for (i, t) in ts.iter().enumerate() {
+                if let Some(h) = t.get("headers").and_then(|h| h.as_table()) {
+                    for (k, v) in h {
+                        if secretish(k) && v.as_str().is_some_and(literal) {
+                            found.push(format!("transform.{i}.headers.{k}"));
+                        }
+                    }
+                }
+                if let Some(url) = t.get("url").and_then(|u| u.as_str())
+                    && crate::redact::url_secrets(url).iter().any(|s| literal(s))
+                {
+                    found.push(format!("transform.{i}.url (a secret in it)"));
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn parse(text: &str, base: Option<&Path>, overrides: &[String]) -> Result<Self> {

@@ -24,6 +24,34 @@ pub struct LoadSpec {
     pub reload: Option<String>,
     /// The write mode.
     pub mode: WriteMode,
+    /// Set for one chunk of a load split across processes (`run --shard`, a worker of a
+    /// distributed load): the chunk has a checkpoint of its own, and other loads into
+    /// the table are not looked at.
+    pub chunk: Option<ChunkSpec>,
+}
+
+/// One chunk of a load split across processes.
+#[derive(Debug, Clone)]
+pub struct ChunkSpec {
+    /// The chunk's checkpoint key.
+    pub identity: Identity,
+    /// What it reads: a whole input, or a range of one.
+    pub input: Input,
+    /// For a distributed load: the claim that fences its commits (no run lock is
+    /// taken; the claim replaces it).
+    pub fence: Option<crate::sink::chunks::ChunkFence>,
+}
+
+impl LoadSpec {
+    /// This load narrowed to the chunk `c`.
+    pub fn for_chunk(mut self, c: ChunkSpec) -> LoadSpec {
+        self.identity = c.identity.clone();
+        self.inputs = vec![c.input.clone()];
+        // The table was prepared (created, replaced, emptied) once for the whole load.
+        self.reload = None;
+        self.chunk = Some(c);
+        self
+    }
 }
 
 impl LoadSpec {
@@ -55,6 +83,7 @@ impl LoadSpec {
             inputs,
             reload,
             mode: spec.sink.mode,
+            chunk: None,
         })
     }
 

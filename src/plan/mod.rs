@@ -14,7 +14,7 @@ mod stages;
 
 use std::sync::Arc;
 
-pub use self::load::LoadSpec;
+pub use self::load::{ChunkSpec, LoadSpec};
 pub use self::source::SourcePlan;
 use crate::config::{PipelineSpec, TransformSpec};
 use crate::error::{Error, Result};
@@ -200,6 +200,7 @@ fn run_options(
         on_error: spec.errors.on_error,
         max_errors: spec.errors.max_errors,
         rejects,
+        reject_table: false,
         inputs,
         input_states: Vec::new(),
         shape: load.shape.clone(),

@@ -199,6 +199,7 @@ pub(crate) fn options(sk: &SinkSpec, output: &Schema) -> SinkOptions {
         sort_run_rows: sk.sort_run_rows,
         lock: Default::default(),
         known_runs: Vec::new(),
+        fence: None,
     }
 }
 

@@ -70,6 +70,9 @@ pub struct RunOptions {
     pub max_errors: Option<u64>,
     /// Reject file (None with `on_error = "skip"`).
     pub rejects: Option<RejectTarget>,
+    /// Rejected rows go into the target database's rejects table, with each commit (a
+    /// chunk of a distributed load) rather than into a file.
+    pub reject_table: bool,
     /// Input names (indexed by `Position::file`), for messages.
     pub inputs: Vec<String>,
     /// The checkpoint row this run's commits update.
@@ -359,7 +362,7 @@ async fn watch(
     mut stop: StopSignal,
     halt: &halt::Halt,
     observer: &dyn Observer,
-    snapshot: &dyn Fn() -> Snapshot,
+    snapshot: &(dyn Fn() -> Snapshot + Sync),
 ) {
     let mut interrupted = false;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -429,6 +432,7 @@ fn account(
     let accounted = totals.written + totals.filtered + totals.rejected;
     Report {
         rejected_before: resumed.map_or(0, |r| r.sum()[2]),
+        totals_before: resumed.map_or([0; 3], |r| r.sum()),
         already_committed: resumed.map_or(0, |r| r.committed_records),
         note: resumed.map(|r| {
             format!(

@@ -209,6 +209,27 @@ impl Loop {
         Ok(())
     }
 
+    /// A rejected row as the rejects table of a distributed load keeps it.
+    fn reject_row(&self, r: &crate::row::Rejected) -> crate::sink::chunks::RejectRow {
+        let fields: Vec<String> = r
+            .raw
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        crate::sink::chunks::RejectRow {
+            chunk: 0,
+            file: self
+                .opts
+                .inputs
+                .get(r.pos.file as usize)
+                .cloned()
+                .unwrap_or_default(),
+            line: r.pos.line,
+            fields: serde_json::to_string(&fields).unwrap_or_default(),
+            reason: r.reason.clone(),
+        }
+    }
+
     /// The record committed with the open transaction: the low-water mark and ranges
     /// the committed state reaches once it commits, this writer's totals over every run,
     /// and the reject file's length.
@@ -255,6 +276,11 @@ impl Loop {
             },
             // A run that starts over clears what earlier runs left, in its first commit.
             clear_older: self.writer == 0 && self.txn == 0 && self.opts.resume.is_none(),
+            rejects: if self.opts.reject_table {
+                p.rejected.iter().map(|r| self.reject_row(r)).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 

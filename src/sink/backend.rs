@@ -7,7 +7,18 @@ use std::sync::atomic::AtomicBool;
 use super::lock::check::{LockCheck, LockHandle};
 use super::seam::{Sink, SinkOptions, TableStatus};
 use crate::checkpoint::{Identity, Listed, Stored, TableState};
-use crate::error::Result;
+use super::chunks::{ChunkFence, Claim, RejectRow};
+use crate::error::{Error, Result};
+
+/// The refusal of a distributed load into a database that is one local file.
+fn not_distributed() -> Error {
+    Error::Config(
+        "a distributed load writes to PostgreSQL or MySQL/MariaDB: an SQLite database is one \
+         local file that workers on other machines cannot share (load 1/N of the chunks into \
+         separate SQLite files with `rowflow run --shard I/N` instead)"
+            .into(),
+    )
+}
 
 /// A database, as rowflow uses it at a destination.
 pub(crate) trait Backend {
@@ -39,6 +50,18 @@ pub(crate) trait Backend {
     }
     /// Rows per transaction when the pipeline does not say.
     fn default_commit_rows(&self, keyed: bool) -> usize;
+    /// Create the tables of a distributed load beside `table`.
+    fn prepare_chunks(&self, _table: &str) -> Result<()> {
+        Err(not_distributed())
+    }
+    /// Claim a chunk of a distributed load (see [`super::chunks`]).
+    fn claim_chunk(&self, _table: &str, _fence: &ChunkFence) -> Result<Claim> {
+        Err(not_distributed())
+    }
+    /// The rejected rows of distributed load `load`.
+    fn read_rejects(&self, _table: &str, _load: &str) -> Result<Vec<RejectRow>> {
+        Err(not_distributed())
+    }
     /// Take the run lock `name` for the load described as `what`.
     fn lock(
         &self,

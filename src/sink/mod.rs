@@ -11,6 +11,7 @@
 //! and this file: the functions the rest of the crate calls.
 
 mod backend;
+pub(crate) mod chunks;
 mod compat;
 mod dialect;
 pub mod lock;
@@ -83,6 +84,29 @@ pub fn clear_checkpoints(
     identity: &crate::checkpoint::Identity,
 ) -> Result<()> {
     target.backend().clear_checkpoints(table, identity)
+}
+
+/// Create the tables a distributed load keeps beside `table` (chunk owners, rejects).
+pub(crate) fn prepare_chunks(target: &SinkTarget, table: &str) -> Result<()> {
+    target.backend().prepare_chunks(table)
+}
+
+/// Claim a chunk of a distributed load for this worker (see [`chunks`]).
+pub(crate) fn claim_chunk(
+    target: &SinkTarget,
+    table: &str,
+    fence: &chunks::ChunkFence,
+) -> Result<chunks::Claim> {
+    target.backend().claim_chunk(table, fence)
+}
+
+/// The rejected rows of distributed load `load`, in chunk and line order.
+pub(crate) fn read_rejects(
+    target: &SinkTarget,
+    table: &str,
+    load: &str,
+) -> Result<Vec<chunks::RejectRow>> {
+    target.backend().read_rejects(table, load)
 }
 
 /// Check the destination without changing it.

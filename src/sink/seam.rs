@@ -37,6 +37,9 @@ pub struct SinkOptions {
     /// run: after taking the lock over (a server restart), a row of any other run means
     /// another run of the load committed meanwhile, and this one must stop.
     pub known_runs: Vec<String>,
+    /// A chunk of a distributed load: every commit checks that this worker still owns
+    /// it, and writes the transaction's rejects into the rejects table.
+    pub fence: Option<super::chunks::ChunkFence>,
 }
 
 /// A [`LockCheck`] the writers of a run share.

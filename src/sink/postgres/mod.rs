@@ -16,6 +16,7 @@
 
 mod conn;
 mod encode;
+pub(crate) mod fence;
 mod lock;
 mod table;
 
@@ -111,6 +112,26 @@ pub(crate) struct Postgres<'a> {
 }
 
 impl Backend for Postgres<'_> {
+    fn prepare_chunks(&self, table: &str) -> Result<()> {
+        fence::prepare(self.url, table)
+    }
+
+    fn claim_chunk(
+        &self,
+        table: &str,
+        f: &crate::sink::chunks::ChunkFence,
+    ) -> Result<crate::sink::chunks::Claim> {
+        fence::claim(self.url, table, f)
+    }
+
+    fn read_rejects(
+        &self,
+        table: &str,
+        load: &str,
+    ) -> Result<Vec<crate::sink::chunks::RejectRow>> {
+        fence::read_rejects(self.url, table, load)
+    }
+
     /// The checkpoint rows of `id` (none when there is no checkpoint table yet).
     fn read_checkpoints(&self, table: &str, id: &Identity) -> Result<Vec<Stored>> {
         let url = self.url;
@@ -865,6 +886,21 @@ impl Driver for PgDriver {
             )
             .map_err(|e| self.err(&e, "clearing the old checkpoint"))?;
         Ok(())
+    }
+
+    fn check_fence(&mut self, f: &crate::sink::chunks::ChunkFence) -> Result<Option<String>> {
+        fence::check(&mut self.client, &self.table, f)
+            .map_err(|e| self.err(&e, "checking who owns the chunk"))
+    }
+
+    fn write_rejects(
+        &mut self,
+        f: &crate::sink::chunks::ChunkFence,
+        clear: bool,
+        rows: &[crate::sink::chunks::RejectRow],
+    ) -> Result<()> {
+        fence::write_rejects(&mut self.client, &self.table, f, clear, rows)
+            .map_err(|e| self.err(&e, "writing the rejected rows"))
     }
 
     fn write_checkpoint(&mut self, record: &CommitRecord) -> Result<()> {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) use held::{Chunk, Held, encoded_rows, held_key_order, take_keys};
 
+use super::chunks::{ChunkFence, RejectRow};
 use super::lock::check::LockCheck;
 use super::seam::{Encode, Packed, Sink, SinkOptions, Written};
 use crate::checkpoint::CommitRecord;
@@ -89,6 +90,17 @@ pub(crate) trait Driver: Send + Sized {
     fn checkpoint_runs(&mut self) -> Result<Vec<String>>;
     /// Delete the checkpoint rows other runs left for this load.
     fn clear_older(&mut self, record: &CommitRecord) -> Result<()>;
+    /// In the commit's transaction, for a chunk of a distributed load: who owns the
+    /// chunk now, unless this worker does (the owner's row stays locked until the
+    /// transaction ends).
+    fn check_fence(&mut self, _f: &ChunkFence) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// In the commit's transaction: a chunk's rejected rows (after deleting an earlier
+    /// attempt's, with `clear`).
+    fn write_rejects(&mut self, _f: &ChunkFence, _clear: bool, _rows: &[RejectRow]) -> Result<()> {
+        Ok(())
+    }
     /// Write this writer's checkpoint row.
     fn write_checkpoint(&mut self, record: &CommitRecord) -> Result<()>;
     /// This writer's checkpoint row: its run and transaction number.
@@ -303,6 +315,14 @@ impl<D: Driver> Sink for ServerSink<D> {
         // First, before this transaction clears older rows: after a lock taken over,
         // another run's rows are the sign that it committed meanwhile.
         self.check_lock()?;
+        // A chunk of a distributed load: still this worker's? (Its rejects go with it.)
+        if let Some(f) = self.d.opts().fence.clone() {
+            if let Some(owner) = self.d.check_fence(&f)? {
+                return Err(super::chunks::fenced(self.d.target(), &f, &owner));
+            }
+            self.d
+                .write_rejects(&f, record.clear_older, &record.rejects)?;
+        }
         if record.clear_older {
             self.d.clear_older(record)?;
         }

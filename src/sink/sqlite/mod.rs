@@ -668,6 +668,7 @@ mod tests {
             txn: 1,
             state: crate::checkpoint::CommitState::default(),
             clear_older: false,
+            rejects: Vec::new(),
         }
     }
 

@@ -166,6 +166,8 @@ pub(crate) struct Caller {
     max_backoff: Duration,
     /// One limiter for the whole stage: every attempt of every row waits on it.
     limiter: Option<governor::DefaultDirectRateLimiter>,
+    /// A limit shared with other processes instead (a distributed load).
+    shared: Option<crate::config::SharedRate>,
     cache: Option<Mutex<Cache>>,
     max_response: usize,
     breaker: Breaker,
@@ -182,6 +184,7 @@ pub(crate) struct CallerOptions {
     pub max_backoff: Duration,
     pub rate_limit: Option<f64>,
     pub burst: u32,
+    pub shared_rate: Option<crate::config::SharedRate>,
     pub cache_size: Option<usize>,
     pub cache_bytes: usize,
     pub concurrency: usize,
@@ -237,6 +240,7 @@ impl Caller {
             backoff: o.backoff,
             max_backoff: o.max_backoff,
             limiter,
+            shared: o.shared_rate,
             cache,
             max_response: o.max_response,
             breaker: Breaker {
@@ -313,7 +317,9 @@ impl Caller {
             if let Some(msg) = self.breaker.is_down() {
                 return down(msg);
             }
-            if let Some(l) = &self.limiter {
+            if let Some(s) = &self.shared {
+                s.0.acquire().await;
+            } else if let Some(l) = &self.limiter {
                 l.until_ready().await;
             }
             let guard = self.stats.attempt(attempt > 0);

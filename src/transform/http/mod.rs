@@ -97,6 +97,7 @@ pub fn plan(spec: &HttpSpec, input: &Schema) -> Result<HttpPlan, Vec<String>> {
             max_backoff,
             rate_limit: spec.rate_limit,
             burst: spec.burst,
+            shared_rate: spec.shared_rate.clone(),
             cache_size: spec.cache.then_some(spec.cache_size),
             cache_bytes: spec.cache_bytes,
             concurrency: spec.concurrency,

@@ -1,0 +1,304 @@
+//! What a distributed load keeps in NATS JetStream, and the names it keeps it under:
+//!
+//! - a work-queue stream per load, `ROWFLOW_<id>` (subject `rowflow.<id>.chunks`), one
+//!   message per chunk, and its durable pull consumer `workers` (explicit acks, the
+//!   load's ack wait, max deliveries + 1: the extra delivery records the failure);
+//! - a key-value bucket per load, `rowflow_<id>`: `plan` (the pipeline text with its
+//!   `${VAR}` references unexpanded, the fixed schema, the chunk list), `chunk.<n>`
+//!   (each chunk's state as its workers record it), `cancel`, and the shared token
+//!   buckets of the `http` stages' rate limits (`rate.<stage>`).
+//!
+//! No password or token is stored: `submit` refuses a pipeline that would put one here.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Where workers and commands look for NATS unless told.
+pub const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
+
+/// The plan of a distributed load, as `submit` stores it for the workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The load's id.
+    pub load: String,
+    /// The pipeline's name.
+    pub name: String,
+    /// The pipeline file's text, `${VAR}` references unexpanded.
+    pub pipeline: String,
+    /// The pipeline file's directory (relative paths in the file are relative to it).
+    pub base: Option<String>,
+    /// `--set` overrides, applied after the file.
+    pub overrides: Vec<String>,
+    /// Every input column and its type, decided once.
+    pub schema: Vec<(String, String)>,
+    /// Each chunk: what it reads and its size in bytes.
+    pub chunks: Vec<(String, u64)>,
+    /// The destination, redacted.
+    pub target: String,
+    /// The destination table.
+    pub table: String,
+    /// When it was submitted (RFC 3339).
+    pub submitted: String,
+    /// Unix time of the submission, in milliseconds.
+    pub submitted_ms: u64,
+    /// Seconds without a heartbeat before a chunk is given to another worker.
+    pub ack_wait: f64,
+    /// Deliveries of a chunk before it is failed.
+    pub max_deliver: u32,
+}
+
+/// A chunk's state, as its workers record it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChunkState {
+    /// `pending`, `running`, `done` or `failed`.
+    pub state: String,
+    /// The worker that has it (or had it last).
+    pub worker: String,
+    /// Its JetStream delivery count, and retry epoch.
+    pub delivery: u64,
+    /// How many times `rowflow retry` requeued it.
+    pub epoch: u32,
+    /// Rows read, written, filtered, rejected (committed ones, for a running chunk).
+    pub rows: [u64; 4],
+    /// Bytes of its input read.
+    pub bytes: u64,
+    /// Why it failed (or why its last attempt did).
+    pub error: Option<String>,
+    /// Unix time of the last update, in milliseconds.
+    pub updated_ms: u64,
+}
+
+/// Unix time now, in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A connection to NATS with JetStream.
+#[derive(Clone)]
+pub(crate) struct Broker {
+    pub js: jetstream::Context,
+    /// The URL, redacted, for messages.
+    pub shown: String,
+}
+
+/// An error talking to NATS, naming the server and what was being done.
+pub(crate) fn nats_err(shown: &str, doing: &str, e: impl std::fmt::Display) -> Error {
+    Error::Connection {
+        target: shown.to_string(),
+        message: crate::redact::redact_text(&format!("{doing}: {e}")),
+    }
+}
+
+impl Broker {
+    /// Connect to `url` (several servers: comma-separated). An unreachable server is an
+    /// error after a few seconds, not a wait; once connected, the client reconnects by
+    /// itself when the server restarts.
+    pub async fn connect(url: &str) -> Result<Broker> {
+        let shown = crate::redact::redact_url(url);
+        let opts = async_nats::ConnectOptions::new()
+            .name(format!("rowflow pid {}", std::process::id()))
+            .connection_timeout(Duration::from_secs(5))
+            .request_timeout(Some(Duration::from_secs(10)));
+        let client = opts.connect(url).await.map_err(|e| {
+            nats_err(
+                &shown,
+                "cannot connect to NATS (is nats-server running with JetStream, -js, at this address?)",
+                e,
+            )
+        })?;
+        let js = jetstream::new(client);
+        Ok(Broker { js, shown })
+    }
+
+    fn err(&self, doing: &str, e: impl std::fmt::Display) -> Error {
+        nats_err(&self.shown, doing, e)
+    }
+
+    /// The stream of load `id`.
+    pub fn stream_name(id: &str) -> String {
+        format!("ROWFLOW_{id}")
+    }
+
+    /// The subject of load `id`'s chunk messages.
+    pub fn subject(id: &str) -> String {
+        format!("rowflow.{id}.chunks")
+    }
+
+    /// The key-value bucket of load `id`.
+    pub fn bucket(id: &str) -> String {
+        format!("rowflow_{id}")
+    }
+
+    /// Create load `id`'s stream, consumer and bucket.
+    pub async fn create_load(
+        &self,
+        id: &str,
+        ack_wait: Duration,
+        max_deliver: u32,
+    ) -> Result<kv::Store> {
+        let stream = self
+            .js
+            .create_stream(stream::Config {
+                name: Self::stream_name(id),
+                subjects: vec![Self::subject(id)],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                self.err(
+                    "creating the load's stream (is JetStream enabled: nats-server -js?)",
+                    e,
+                )
+            })?;
+        stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some("workers".into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait,
+                max_deliver: max_deliver as i64 + 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.err("creating the load's consumer", e))?;
+        self.js
+            .create_key_value(kv::Config {
+                bucket: Self::bucket(id),
+                history: 1,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.err("creating the load's key-value bucket", e))
+    }
+
+    /// Load `id`'s bucket.
+    pub async fn kv(&self, id: &str) -> Result<kv::Store> {
+        self.js.get_key_value(Self::bucket(id)).await.map_err(|e| {
+            Error::Config(format!(
+                "no distributed load {id:?} at {} ({e}): is the id right, and is this the NATS server \
+                 it was submitted to?",
+                self.shown
+            ))
+        })
+    }
+
+    /// Load `id`'s consumer.
+    pub async fn consumer(&self, id: &str) -> Result<consumer::PullConsumer> {
+        let stream = self
+            .js
+            .get_stream(Self::stream_name(id))
+            .await
+            .map_err(|e| self.err("finding the load's stream", e))?;
+        stream
+            .get_consumer("workers")
+            .await
+            .map_err(|e| self.err("finding the load's consumer", e))
+    }
+
+    /// Publish a chunk message of load `id` (waiting for JetStream to store it).
+    pub async fn publish(&self, id: &str, payload: Vec<u8>) -> Result<()> {
+        self.js
+            .publish(Self::subject(id), payload.into())
+            .await
+            .map_err(|e| self.err("publishing a chunk", e))?
+            .await
+            .map_err(|e| self.err("publishing a chunk", e))?;
+        Ok(())
+    }
+
+    /// Delete load `id`'s stream (its remaining messages with it).
+    pub async fn delete_stream(&self, id: &str) -> Result<()> {
+        match self.js.delete_stream(Self::stream_name(id)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e) => Err(self.err("deleting the load's stream", e)),
+        }
+    }
+
+    /// The ids of the loads that have a stream (work may be left).
+    pub async fn loads(&self) -> Result<Vec<String>> {
+        use futures::TryStreamExt;
+        let names: Vec<String> = self
+            .js
+            .stream_names()
+            .try_collect()
+            .await
+            .map_err(|e| self.err("listing the loads", e))?;
+        let mut ids: Vec<String> = names
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("ROWFLOW_").map(str::to_string))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Read a JSON value from a bucket.
+pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+    kv: &kv::Store,
+    key: &str,
+) -> Result<Option<T>> {
+    let got = kv.get(key).await.map_err(|e| Error::Connection {
+        target: "NATS".into(),
+        message: format!("reading {key}: {e}"),
+    })?;
+    match got {
+        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            Error::Config(format!(
+                "{key} in the load's bucket cannot be read ({e}): written by another version of rowflow?"
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
+/// Write a JSON value into a bucket.
+pub(crate) async fn put_json<T: Serialize>(kv: &kv::Store, key: &str, v: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    kv.put(key, bytes.into())
+        .await
+        .map_err(|e| Error::Connection {
+            target: "NATS".into(),
+            message: format!("writing {key}: {e}"),
+        })?;
+    Ok(())
+}
+
+/// The key of chunk `n`'s state.
+pub(crate) fn chunk_key(n: u32) -> String {
+    format!("chunk.{n}")
+}
+
+/// Every chunk's state, by chunk (a chunk with no record yet is pending).
+pub(crate) async fn chunk_states(kv: &kv::Store, chunks: usize) -> Result<Vec<ChunkState>> {
+    let mut out = Vec::with_capacity(chunks);
+    for n in 0..chunks {
+        out.push(
+            get_json::<ChunkState>(kv, &chunk_key(n as u32))
+                .await?
+                .unwrap_or_else(|| ChunkState {
+                    state: "pending".into(),
+                    ..Default::default()
+                }),
+        );
+    }
+    Ok(out)
+}
+
+/// A new load id: the time and a few random bits, short enough to type.
+pub(crate) fn new_load_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mix = (nanos as u64) ^ ((std::process::id() as u64) << 40);
+    let h = twox_hash::XxHash3_128::oneshot(&mix.to_le_bytes());
+    format!("{:012x}", (h as u64) & 0xffff_ffff_ffff)
+}

@@ -1,0 +1,542 @@
+//! `rowflow worker --nats URL [--load ID] [--concurrency N]`: take chunks of distributed
+//! loads and load them, N at a time.
+//!
+//! For each chunk message: claim the chunk in the target database (the claim fences the
+//! commits of any worker that had it before), load it as a load of its own with its own
+//! checkpoint (a redelivered chunk resumes where its last commit ended), send in-progress
+//! heartbeats while it runs (so the ack wait can be short), record its state in the
+//! load's bucket, and acknowledge it. What can go wrong, and what happens:
+//!
+//! - the worker is killed: the message is delivered again after the ack wait, to any
+//!   worker, which resumes the chunk from its checkpoint;
+//! - this worker's chunk went to another one (it stopped answering, then woke up): its
+//!   next commit is refused (the claim), it rolls back and lets the chunk go;
+//! - the chunk fails for a reason that will not go away (a row error with
+//!   `on_error = "fail"`, `max_errors` reached, an input that changed): it is failed at
+//!   once, with the reason; any other failure (a database down for longer than
+//!   `reconnect_timeout`) is tried again, up to the load's `max_deliver`;
+//! - SIGTERM / Ctrl-C: no new chunk is taken; a running one stops after its next commit
+//!   and is released for another worker (its message goes back at once).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::kv;
+use futures::StreamExt;
+
+use super::ChunkMsg;
+use super::broker::{
+    Broker, ChunkState, Submitted, chunk_key, chunk_states, get_json, now_ms, put_json,
+};
+use crate::config::{PipelineSpec, TransformSpec};
+use crate::error::{Error, ErrorKind, Result};
+use crate::pipeline::Pipeline;
+use crate::plan::ChunkSpec;
+use crate::report::{Observer, Outcome, Snapshot};
+use crate::runtime::StopSignal;
+use crate::sink::chunks::ChunkFence;
+
+/// How a worker works.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The NATS server(s).
+    pub nats: String,
+    /// Only this load (the worker then exits once the load is finished); else every
+    /// load with work left, until stopped.
+    pub load: Option<String>,
+    /// Chunks loaded at once.
+    pub concurrency: usize,
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSummary {
+    /// Chunks it completed.
+    pub done: u64,
+    /// Chunks it failed for good.
+    pub failed: u64,
+    /// Chunks it released (stopped, or tried again later).
+    pub released: u64,
+    /// Rows it wrote.
+    pub rows_written: u64,
+}
+
+/// What a worker says: one plain line per event.
+pub type Events = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A load this worker takes chunks of.
+struct LoadCtx {
+    plan: Submitted,
+    kv: kv::Store,
+    consumer: PullConsumer,
+    /// The shared rate limits of its `http` stages, by stage index.
+    rates: Mutex<HashMap<usize, crate::config::SharedRate>>,
+}
+
+impl LoadCtx {
+    fn rate(&self, stage: usize, rate: f64, burst: u32) -> crate::config::SharedRate {
+        self.rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(stage)
+            .or_insert_with(|| super::rate::SharedBucket::new(self.kv.clone(), stage, rate, burst))
+            .clone()
+    }
+
+    async fn cancelled(&self) -> bool {
+        matches!(self.kv.get("cancel").await, Ok(Some(_)))
+    }
+}
+
+/// This worker's name in chunk states and claims: host, process, start.
+fn worker_name() -> String {
+    format!(
+        "{} pid {} ({})",
+        crate::sink::lock::protocol::hostname(),
+        std::process::id(),
+        crate::checkpoint::new_run_id()
+    )
+}
+
+/// Work until `stop` turns true (or, with `--load`, until that load is finished).
+pub async fn work(
+    opts: WorkerOptions,
+    events: Events,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<WorkerSummary> {
+    let broker = Broker::connect(&opts.nats).await?;
+    let me = worker_name();
+    events(&format!(
+        "worker {me}: taking chunks of {} from {}, {} at a time",
+        opts.load
+            .as_deref()
+            .map_or("every load".to_string(), |l| format!("load {l}")),
+        broker.shown,
+        opts.concurrency.max(1)
+    ));
+    let slots = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let summary = Arc::new(Mutex::new(WorkerSummary::default()));
+    let mut loads: HashMap<String, Arc<LoadCtx>> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut turn = 0usize;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => break,
+        };
+        let ids = match &opts.load {
+            Some(id) => vec![id.clone()],
+            None => match broker.loads().await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    events(&format!("{e}; trying again"));
+                    pause(&mut stop, Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let mut got = None;
+        let mut finished = false;
+        for k in 0..ids.len() {
+            let id = &ids[(turn + k) % ids.len()];
+            let ctx = match loads.get(id) {
+                Some(c) => c.clone(),
+                None => match open_load(&broker, id).await {
+                    Ok(c) => {
+                        let c = Arc::new(c);
+                        loads.insert(id.clone(), c.clone());
+                        c
+                    }
+                    Err(e) => {
+                        if opts.load.is_some() {
+                            return Err(e);
+                        }
+                        continue;
+                    }
+                },
+            };
+            let batch = ctx
+                .consumer
+                .batch()
+                .max_messages(1)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await;
+            let msg = match batch {
+                Ok(mut b) => b.next().await,
+                Err(_) => None,
+            };
+            match msg {
+                Some(Ok(m)) => {
+                    got = Some((ctx, m));
+                    break;
+                }
+                Some(Err(_)) | None => {
+                    if opts.load.is_some() {
+                        finished = load_finished(&ctx).await;
+                    }
+                }
+            }
+        }
+        turn = turn.wrapping_add(1);
+        let Some((ctx, msg)) = got else {
+            drop(permit);
+            if finished {
+                events("the load is finished: no chunk is pending or running");
+                break;
+            }
+            if ids.is_empty() {
+                pause(&mut stop, Duration::from_secs(1)).await;
+            }
+            continue;
+        };
+        let (events, me, summary, stop) = (events.clone(), me.clone(), summary.clone(), stop.clone());
+        tasks.spawn(async move {
+            let outcome = run_message(&ctx, msg, &me, &events, stop).await;
+            let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+            match outcome {
+                Handled::Done(rows) => {
+                    s.done += 1;
+                    s.rows_written += rows;
+                }
+                Handled::Failed => s.failed += 1,
+                Handled::Released => s.released += 1,
+            }
+            drop(permit);
+        });
+    }
+    if !tasks.is_empty() {
+        events("stopping: waiting for the chunks in progress to commit and be released");
+    }
+    while tasks.join_next().await.is_some() {}
+    let s = summary.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(s)
+}
+
+/// Sleep `d`, or less when `stop` turns true.
+async fn pause(stop: &mut tokio::sync::watch::Receiver<bool>, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+async fn open_load(broker: &Broker, id: &str) -> Result<LoadCtx> {
+    let kv = broker.kv(id).await?;
+    let plan: Submitted = get_json(&kv, "plan").await?.ok_or_else(|| {
+        Error::Config(format!("load {id}: its plan is not in its bucket (still being submitted?)"))
+    })?;
+    let consumer = broker.consumer(id).await?;
+    Ok(LoadCtx {
+        plan,
+        kv,
+        consumer,
+        rates: Mutex::new(HashMap::new()),
+    })
+}
+
+/// Whether every chunk of the load is done or failed (or the load was cancelled).
+async fn load_finished(ctx: &LoadCtx) -> bool {
+    if ctx.cancelled().await {
+        return true;
+    }
+    match chunk_states(&ctx.kv, ctx.plan.chunks.len()).await {
+        Ok(states) => states
+            .iter()
+            .all(|s| s.state == "done" || s.state == "failed"),
+        Err(_) => false,
+    }
+}
+
+/// How a chunk message ended for this worker.
+enum Handled {
+    /// Loaded (rows written by this worker).
+    Done(u64),
+    /// Failed for good.
+    Failed,
+    /// Given back (to be tried again, by any worker).
+    Released,
+}
+
+/// The latest progress of a running chunk, for its heartbeats.
+#[derive(Default)]
+struct Latest(Mutex<Snapshot>);
+
+impl Observer for Latest {
+    fn progress(&self, s: &Snapshot) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = s.clone();
+    }
+}
+
+/// Record chunk `n`'s state (best effort: the database is the truth; the bucket is what
+/// `status` shows).
+async fn record(kv: &kv::Store, n: u32, state: ChunkState) {
+    let _ = put_json(kv, &chunk_key(n), &state).await;
+}
+
+/// Whether a failure will happen again however often the chunk is tried.
+fn for_good(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Aborted | ErrorKind::Input | ErrorKind::Plan | ErrorKind::Config
+    )
+}
+
+async fn run_message(
+    ctx: &LoadCtx,
+    msg: async_nats::jetstream::Message,
+    me: &str,
+    events: &Events,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Handled {
+    let plan = &ctx.plan;
+    let m: ChunkMsg = match serde_json::from_slice(&msg.payload) {
+        Ok(m) => m,
+        Err(e) => {
+            events(&format!("load {}: a message that is not a chunk ({e}): dropped", plan.load));
+            let _ = msg.ack_with(AckKind::Term).await;
+            return Handled::Failed;
+        }
+    };
+    let delivered = msg.info().map_or(1, |i| i.delivered.max(1) as u64);
+    let prev: ChunkState = get_json(&ctx.kv, &chunk_key(m.chunk))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let state = |s: &str, error: Option<String>, rows: [u64; 4], bytes: u64| ChunkState {
+        state: s.into(),
+        worker: me.to_string(),
+        delivery: delivered,
+        epoch: m.epoch,
+        rows,
+        bytes,
+        error,
+        updated_ms: now_ms(),
+    };
+    let label = format!("load {} chunk {} ({})", plan.load, m.chunk, m.describe());
+    if delivered > plan.max_deliver as u64 {
+        // The delivery after the last allowed one records the failure.
+        let why = prev.error.clone().unwrap_or_else(|| {
+            "its workers stopped answering (killed, or their heartbeats did not reach NATS)"
+                .into()
+        });
+        let error = format!("given up after {} deliveries: {why}", plan.max_deliver);
+        events(&format!("{label}: {error}"));
+        record(&ctx.kv, m.chunk, state("failed", Some(error), prev.rows, prev.bytes)).await;
+        let _ = msg.ack_with(AckKind::Term).await;
+        return Handled::Failed;
+    }
+    if ctx.cancelled().await {
+        let _ = msg.ack_with(AckKind::Term).await;
+        return Handled::Released;
+    }
+    let prepared = prepare_chunk(ctx, &m, me, delivered).await;
+    let (spec, chunk) = match prepared {
+        Ok(p) => p,
+        Err(e) => return give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await,
+    };
+    events(&format!("{label}: started (delivery {delivered})"));
+    record(&ctx.kv, m.chunk, state("running", prev.error.clone(), prev.rows, 0)).await;
+    // Heartbeats: the message stays this worker's while it loads, and the bucket shows
+    // its progress; a cancelled load stops the chunk.
+    let latest = Arc::new(Latest::default());
+    let (halt_tx, mut halt_rx) = tokio::sync::watch::channel(false);
+    let beat = {
+        let (kv, latest, me) = (ctx.kv.clone(), latest.clone(), me.to_string());
+        let every = Duration::from_secs_f64((plan.ack_wait / 3.0).max(0.2));
+        let msg_ack = msg.clone();
+        let (n, epoch) = (m.chunk, m.epoch);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = msg_ack.ack_with(AckKind::Progress).await;
+                if matches!(kv.get("cancel").await, Ok(Some(_))) {
+                    let _ = halt_tx.send(true);
+                }
+                let s = latest.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                record(
+                    &kv,
+                    n,
+                    ChunkState {
+                        state: "running".into(),
+                        worker: me.clone(),
+                        delivery: delivered,
+                        epoch,
+                        rows: [s.rows_read, s.rows_written, s.rows_filtered, s.rows_rejected],
+                        bytes: s.bytes_read,
+                        error: None,
+                        updated_ms: now_ms(),
+                    },
+                )
+                .await;
+            }
+        })
+    };
+    let mut stop = stop;
+    let chunk_stop: StopSignal = Box::pin(async move {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {}
+            _ = halt_rx.wait_for(|s| *s) => {}
+        }
+    });
+    let result = Pipeline::from_spec(spec)
+        .chunk(chunk)
+        .run_with(latest.clone(), chunk_stop)
+        .await;
+    beat.abort();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await,
+    };
+    let b = report.totals_before;
+    let rows = [
+        report.rows_read + report.already_committed,
+        report.rows_written + b[0],
+        report.rows_filtered + b[1],
+        report.rows_rejected + b[2],
+    ];
+    match report.outcome {
+        Outcome::Completed | Outcome::Skipped(_) => {
+            record(&ctx.kv, m.chunk, state("done", None, rows, report.bytes_read)).await;
+            // The database says the chunk is loaded; the ack only spares a redelivery
+            // (which would find the chunk complete and skip it).
+            let _ = msg.double_ack().await;
+            events(&format!(
+                "{label}: done, {} rows written{}",
+                crate::format::thousands(rows[1]),
+                if rows[3] > 0 {
+                    format!(", {} rejected", crate::format::thousands(rows[3]))
+                } else {
+                    String::new()
+                }
+            ));
+            Handled::Done(report.rows_written)
+        }
+        Outcome::Interrupted => {
+            record(&ctx.kv, m.chunk, state("pending", None, rows, report.bytes_read)).await;
+            let _ = msg.ack_with(AckKind::Nak(None)).await;
+            events(&format!(
+                "{label}: stopped after its last commit; released for another worker"
+            ));
+            Handled::Released
+        }
+        Outcome::Failed(e) => give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await,
+    }
+}
+
+/// The spec and chunk a message runs: the pipeline as this worker's environment
+/// expands it, the chunk's input checked, the load's rate limits shared and its error
+/// budget what the other chunks left.
+async fn prepare_chunk(
+    ctx: &LoadCtx,
+    m: &ChunkMsg,
+    me: &str,
+    delivered: u64,
+) -> Result<(PipelineSpec, ChunkSpec)> {
+    let plan = &ctx.plan;
+    let base = plan.base.as_deref().map(std::path::Path::new);
+    let spec = PipelineSpec::from_parts(&plan.pipeline, base, &plan.overrides, &plan.name)?;
+    let resolving = (m.clone(), spec.clone());
+    let input = tokio::task::spawn_blocking(move || resolving.0.resolve(&resolving.1))
+        .await
+        .map_err(|e| Error::Stage {
+            stage: "chunk".into(),
+            message: e.to_string(),
+        })??;
+    let mut cs = super::chunk_spec(&spec, &plan.schema, &m.input);
+    for (i, t) in cs.transforms.iter_mut().enumerate() {
+        if let TransformSpec::Http(h) = t
+            && let Some(rate) = h.rate_limit
+        {
+            h.shared_rate = Some(ctx.rate(i, rate, h.burst));
+        }
+    }
+    if let Some(max) = spec.errors.max_errors {
+        // `max_errors` is the whole load's: this chunk may fail what the others left.
+        let states = chunk_states(&ctx.kv, plan.chunks.len()).await?;
+        let others: u64 = states
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u32 != m.chunk)
+            .map(|(_, s)| s.rows[3])
+            .sum();
+        if others > max {
+            return Err(Error::Aborted(format!(
+                "the load already has {others} rejected rows, more than max_errors = {max}"
+            )));
+        }
+        cs.errors.max_errors = Some(max - others);
+    }
+    let chunk = ChunkSpec {
+        identity: super::chunk_identity(&plan.name, &m.load, m.chunk, &plan.table),
+        input,
+        fence: Some(ChunkFence {
+            load: m.load.clone(),
+            chunk: m.chunk,
+            owner: me.to_string(),
+            token: ChunkFence::token(m.epoch, delivered),
+        }),
+    };
+    Ok((cs, chunk))
+}
+
+/// A chunk that failed: for good (recorded and terminated), or to be tried again
+/// (released with a short delay), or (a later delivery owns it) left alone.
+#[allow(clippy::too_many_arguments)]
+async fn give_up_or_retry(
+    ctx: &LoadCtx,
+    msg: &async_nats::jetstream::Message,
+    m: &ChunkMsg,
+    label: &str,
+    e: Error,
+    delivered: u64,
+    me: &str,
+    events: &Events,
+) -> Handled {
+    let error = crate::redact::redact_text(&e.to_string());
+    if e.kind() == ErrorKind::Busy {
+        // Another worker owns the chunk now (it was redelivered while this one was
+        // silent): nothing of this attempt was committed after that; let it go.
+        events(&format!("{label}: {error}"));
+        return Handled::Released;
+    }
+    let prev: ChunkState = get_json(&ctx.kv, &chunk_key(m.chunk))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut st = ChunkState {
+        state: "pending".into(),
+        worker: me.to_string(),
+        delivery: delivered,
+        epoch: m.epoch,
+        rows: prev.rows,
+        bytes: prev.bytes,
+        error: Some(error.clone()),
+        updated_ms: now_ms(),
+    };
+    if for_good(&e) {
+        st.state = "failed".into();
+        record(&ctx.kv, m.chunk, st).await;
+        let _ = msg.ack_with(AckKind::Term).await;
+        events(&format!("{label}: failed: {error}"));
+        return Handled::Failed;
+    }
+    record(&ctx.kv, m.chunk, st).await;
+    let _ = msg
+        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+        .await;
+    events(&format!(
+        "{label}: attempt {delivered} of {} failed, to be tried again: {error}",
+        ctx.plan.max_deliver
+    ));
+    Handled::Released
+}
