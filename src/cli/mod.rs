@@ -3,6 +3,7 @@
 
 mod check;
 mod checkpoints;
+mod distributed;
 mod generate;
 mod load;
 mod progress;
@@ -35,6 +36,20 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Generate the deterministic `users` workload CSV.
     Generate(generate::GenerateArgs),
+    /// Plan a load once and publish its chunks to NATS JetStream for workers to take.
+    Submit(distributed::SubmitArgs),
+    /// Take chunks of distributed loads from NATS and load them.
+    Worker(distributed::WorkerArgs),
+    /// A distributed load's chunks and rows (`--json` for scripts).
+    Status(distributed::LoadIdArgs),
+    /// Wait until a distributed load is finished; exit 0 all written, 1 rejects, 2 failed chunks.
+    Wait(distributed::LoadIdArgs),
+    /// Stop a distributed load (running chunks stop after their next commit).
+    Cancel(distributed::LoadIdArgs),
+    /// Requeue a distributed load's failed chunks.
+    Retry(distributed::LoadIdArgs),
+    /// Write a distributed load's rejected rows (kept in the target database) as a reject CSV.
+    Rejects(distributed::RejectsArgs),
 }
 
 /// Output options shared by commands that run a pipeline.
@@ -65,6 +80,13 @@ pub fn main() -> ExitCode {
         Command::Checkpoints(a) => checkpoints::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Submit(a) => distributed::submit(a),
+        Command::Worker(a) => distributed::worker(a),
+        Command::Status(a) => distributed::status(a),
+        Command::Wait(a) => distributed::wait(a),
+        Command::Cancel(a) => distributed::cancel(a),
+        Command::Retry(a) => distributed::retry(a),
+        Command::Rejects(a) => distributed::rejects(a),
     };
     ExitCode::from(code as u8)
 }

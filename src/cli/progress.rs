@@ -123,6 +123,41 @@ fn stop_signal(rt: &tokio::runtime::Runtime) -> rowflow::StopSignal {
 
 /// Run a pipeline with progress and print its summary; returns the exit code.
 pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
+    let threads = pipeline.spec().runtime.async_threads;
+    let (restart, wait) = (out.restart, out.wait);
+    drive(threads, out, move |obs, stop| {
+        Box::pin(pipeline.restart(restart).wait(wait).run_with(obs, stop))
+    })
+}
+
+/// Run share `shard` of a pipeline's chunks (`run --shard`), reported as one run.
+pub fn run_shard_and_report(
+    pipeline: Pipeline,
+    shard: rowflow::distributed::shard::Shard,
+    chunk_bytes: u64,
+    out: &OutputArgs,
+) -> i32 {
+    let threads = pipeline.spec().runtime.async_threads;
+    let spec = pipeline.spec().clone();
+    drive(threads, out, move |obs, stop| {
+        Box::pin(rowflow::distributed::shard::run_shard(
+            spec,
+            shard,
+            chunk_bytes,
+            obs,
+            stop,
+        ))
+    })
+}
+
+type RunFuture = std::pin::Pin<Box<dyn std::future::Future<Output = rowflow::Result<Report>>>>;
+
+/// Run what `start` starts with progress and print its summary; returns the exit code.
+fn drive(
+    threads: usize,
+    out: &OutputArgs,
+    start: impl FnOnce(Arc<dyn Observer>, rowflow::StopSignal) -> RunFuture,
+) -> i32 {
     let started = Instant::now();
     let display = if out.quiet {
         Display::Quiet
@@ -141,18 +176,13 @@ pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
         }
     };
     let observer = Arc::new(CliObserver { display });
-    let rt = match runtime(pipeline.spec().runtime.async_threads) {
+    let rt = match runtime(threads) {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
     let obs: Arc<dyn Observer> = observer.clone();
     let stop = stop_signal(&rt);
-    let result = rt.block_on(
-        pipeline
-            .restart(out.restart)
-            .wait(out.wait)
-            .run_with(obs, stop),
-    );
+    let result = rt.block_on(start(obs, stop));
     if let Display::Bar(bar) = &observer.display {
         bar.finish_and_clear();
     }

@@ -13,6 +13,13 @@ pub struct RunArgs {
     /// Override a setting of the file: `--set source.path=big.csv`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Load only share I of N of the load's chunks (0 <= I < N), for orchestrators that
+    /// run N copies; each chunk keeps its own checkpoint.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<rowflow::distributed::shard::Shard>,
+    /// With --shard: the chunk size plain files are split into (the same in every copy).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", requires = "shard")]
+    chunk_size: String,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -22,5 +29,14 @@ pub fn run(a: RunArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    progress::run_and_report(pipeline, &a.out)
+    match a.shard {
+        Some(shard) => {
+            let chunk = match rowflow::distributed::parse_size(&a.chunk_size) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            progress::run_shard_and_report(pipeline, shard, chunk, &a.out)
+        }
+        None => progress::run_and_report(pipeline, &a.out),
+    }
 }

@@ -89,9 +89,9 @@ pub(crate) struct Broker {
 
 /// An error talking to NATS, naming the server and what was being done.
 pub(crate) fn nats_err(shown: &str, doing: &str, e: impl std::fmt::Display) -> Error {
-    Error::Connection {
-        target: shown.to_string(),
-        message: crate::redact::redact_text(&format!("{doing}: {e}")),
+    Error::Io {
+        path: format!("NATS {shown}").into(),
+        source: std::io::Error::other(crate::redact::redact_text(&format!("{doing}: {e}"))),
     }
 }
 
@@ -168,15 +168,29 @@ impl Broker {
             })
             .await
             .map_err(|e| self.err("creating the load's consumer", e))?;
+        // The bucket's stream, as the client's `create_key_value` makes it (which first
+        // asks for account details that NATS servers before 2.10 answer in another
+        // form): then opened as a bucket.
+        let bucket = Self::bucket(id);
         self.js
-            .create_key_value(kv::Config {
-                bucket: Self::bucket(id),
-                history: 1,
+            .create_stream(stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
                 storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                num_replicas: 1,
+                discard: stream::DiscardPolicy::New,
                 ..Default::default()
             })
             .await
-            .map_err(|e| self.err("creating the load's key-value bucket", e))
+            .map_err(|e| self.err("creating the load's key-value bucket", e))?;
+        self.js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| self.err("opening the load's key-value bucket", e))
     }
 
     /// Load `id`'s bucket.
@@ -246,10 +260,10 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
     kv: &kv::Store,
     key: &str,
 ) -> Result<Option<T>> {
-    let got = kv.get(key).await.map_err(|e| Error::Connection {
-        target: "NATS".into(),
-        message: format!("reading {key}: {e}"),
-    })?;
+    let got = kv
+        .get(key)
+        .await
+        .map_err(|e| nats_err("", &format!("reading {key}"), e))?;
     match got {
         Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
             Error::Config(format!(
@@ -265,10 +279,7 @@ pub(crate) async fn put_json<T: Serialize>(kv: &kv::Store, key: &str, v: &T) -> 
     let bytes = serde_json::to_vec(v).unwrap_or_default();
     kv.put(key, bytes.into())
         .await
-        .map_err(|e| Error::Connection {
-            target: "NATS".into(),
-            message: format!("writing {key}: {e}"),
-        })?;
+        .map_err(|e| nats_err("", &format!("writing {key}"), e))?;
     Ok(())
 }
 

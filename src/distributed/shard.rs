@@ -62,7 +62,7 @@ pub async fn run_shard(
     let planning = spec.clone();
     let (plan_schema, chunks, name, table) =
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let plan = crate::plan::build(&planning, Vec::new(), &ExprContext::from_clock())?;
+            let plan = Pipeline::from_spec(planning.clone()).plan(&ExprContext::from_clock())?;
             let chunks = chunk_inputs(
                 &plan.load.inputs,
                 &SplitOptions {

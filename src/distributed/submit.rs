@@ -78,7 +78,8 @@ pub async fn submit(
     let planning = spec.clone();
     let chunk_bytes = opts.chunk_bytes;
     let (plan, chunks) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let plan = crate::plan::build(&planning, Vec::new(), &ExprContext::from_clock())?;
+        let plan = crate::pipeline::Pipeline::from_spec(planning.clone())
+            .plan(&ExprContext::from_clock())?;
         let chunks = chunk_inputs(
             &plan.load.inputs,
             &SplitOptions {
