@@ -86,7 +86,11 @@ pub fn start_until(
             if let crate::sink::chunks::Claim::Stale(owner) =
                 crate::sink::claim_chunk(&load.target, &load.table, f)?
             {
-                return Err(crate::sink::chunks::fenced(&load.target.display(), f, &owner));
+                return Err(crate::sink::chunks::fenced(
+                    &load.target.display(),
+                    f,
+                    &owner,
+                ));
             }
             None
         }

@@ -144,7 +144,9 @@ pub fn worker(a: WorkerArgs) -> i32 {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        eprintln!("rowflow worker: stopped again; exiting at once (chunks resume from their last commit)");
+        eprintln!(
+            "rowflow worker: stopped again; exiting at once (chunks resume from their last commit)"
+        );
         std::process::exit(2);
     });
     let events: distributed::worker::Events = Arc::new(move |line: &str| {
@@ -340,7 +342,11 @@ pub fn rejects(a: RejectsArgs) -> i32 {
         },
         None => Box::new(std::io::stdout().lock()),
     };
-    match rt.block_on(distributed::status::rejects(&a.nats.url(), &a.load, &mut out)) {
+    match rt.block_on(distributed::status::rejects(
+        &a.nats.url(),
+        &a.load,
+        &mut out,
+    )) {
         Ok(n) => {
             eprintln!("rowflow: {n} rejected rows of load {}", a.load);
             0

@@ -18,7 +18,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "I/N")]
     shard: Option<rowflow::distributed::shard::Shard>,
     /// With --shard: the chunk size plain files are split into (the same in every copy).
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", requires = "shard")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "256MiB",
+        requires = "shard"
+    )]
     chunk_size: String,
     #[command(flatten)]
     out: OutputArgs,

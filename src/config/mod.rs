@@ -796,12 +796,24 @@ impl PipelineSpec {
         let literal = |v: &str| !v.is_empty() && !v.contains("${");
         let secretish = |k: &str| {
             let k = k.to_ascii_lowercase();
-            ["auth", "token", "key", "secret", "password", "cookie", "signature", "credential"]
-                .iter()
-                .any(|s| k.contains(s))
+            [
+                "auth",
+                "token",
+                "key",
+                "secret",
+                "password",
+                "cookie",
+                "signature",
+                "credential",
+            ]
+            .iter()
+            .any(|s| k.contains(s))
         };
         let mut found = Vec::new();
-        if let Some(url) = value.get("sink").and_then(|s| s.get("url")).and_then(|u| u.as_str())
+        if let Some(url) = value
+            .get("sink")
+            .and_then(|s| s.get("url"))
+            .and_then(|u| u.as_str())
             && crate::redact::url_secrets(url).iter().any(|s| literal(s))
         {
             found.push("sink.url (its password)".to_string());

@@ -53,8 +53,10 @@ pub(crate) struct SharedBucket {
 impl SharedBucket {
     /// The limit of stage `stage` of the load whose bucket is `kv`: `rate` requests per
     /// second, `burst` at once.
-    pub fn new(kv: kv::Store, stage: usize, rate: f64, burst: u32) -> SharedRate {
-        let period = 1.0 / rate;
+    pub fn shared(kv: kv::Store, stage: usize, rate: f64, burst: u32) -> SharedRate {
+        // 1% under the limit: the requests reach the server with some jitter (a new
+        // connection, scheduling), which could bunch a few of them into one window.
+        let period = 1.0 / (rate * 0.99);
         let block = ((rate / 20.0).floor() as u32).clamp(1, 256);
         SharedRate(Arc::new(SharedBucket {
             kv,

@@ -60,30 +60,29 @@ pub async fn run_shard(
     }
     // Planned as a whole run would be: the same header, the same types in every copy.
     let planning = spec.clone();
-    let (plan_schema, chunks, name, table) =
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let plan = Pipeline::from_spec(planning.clone()).plan(&ExprContext::from_clock())?;
-            let chunks = chunk_inputs(
-                &plan.load.inputs,
-                &SplitOptions {
-                    dialect: crate::plan::source::dialect(&planning.source, &mut Vec::new()),
-                    chunk_bytes,
-                    max_record: planning.source.max_record_bytes,
-                    stop: Arc::default(),
-                },
-            )?;
-            Ok((
-                super::fixed_schema(&plan),
-                chunks,
-                plan.name.clone(),
-                plan.load.table.clone(),
-            ))
-        })
-        .await
-        .map_err(|e| Error::Stage {
-            stage: "plan".into(),
-            message: e.to_string(),
-        })??;
+    let (plan_schema, chunks, name, table) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let plan = Pipeline::from_spec(planning.clone()).plan(&ExprContext::from_clock())?;
+        let chunks = chunk_inputs(
+            &plan.load.inputs,
+            &SplitOptions {
+                dialect: crate::plan::source::dialect(&planning.source, &mut Vec::new()),
+                chunk_bytes,
+                max_record: planning.source.max_record_bytes,
+                stop: Arc::default(),
+            },
+        )?;
+        Ok((
+            super::fixed_schema(&plan),
+            chunks,
+            plan.name.clone(),
+            plan.load.table.clone(),
+        ))
+    })
+    .await
+    .map_err(|e| Error::Stage {
+        stage: "plan".into(),
+        message: e.to_string(),
+    })??;
     super::refuse_split_mode(&spec, chunks.len())?;
     let total = chunks.len() as u32;
     let mine: Vec<(u32, crate::source::Input)> = chunks
@@ -125,10 +124,27 @@ pub async fn run_shard(
             let _ = rx2.wait_for(|s| *s).await;
         });
         observer.note(&format!("chunk {i}: {}", msg.describe()));
-        let one = Pipeline::from_spec(super::chunk_spec(&spec, &plan_schema, &msg.input))
-            .chunk(chunk)
-            .run_with(observer.clone(), chunk_stop)
-            .await?;
+        let run = |chunk: ChunkSpec, stop: StopSignal| {
+            Pipeline::from_spec(super::chunk_spec(&spec, &plan_schema, &msg.input))
+                .chunk(chunk)
+                .run_with(observer.clone(), stop)
+        };
+        let mut one = run(chunk.clone(), chunk_stop).await?;
+        // Copies that start together race to create the table: the one that lost
+        // rolled back its first transaction and loads the chunk again, into the table
+        // the other one created.
+        if let crate::report::Outcome::Failed(e) = &one.outcome
+            && e.to_string().contains("was created by another run")
+        {
+            observer.note(&format!(
+                "chunk {i}: another copy created the table meanwhile; loading the chunk again"
+            ));
+            let mut rx3 = rx.clone();
+            let again: StopSignal = Box::pin(async move {
+                let _ = rx3.wait_for(|s| *s).await;
+            });
+            one = run(chunk, again).await?;
+        }
         let failed = one.exit_code() == 2;
         match report.as_mut() {
             Some(r) => r.absorb(one),
@@ -140,7 +156,11 @@ pub async fn run_shard(
     }
     watcher.abort();
     let mut report = report.unwrap_or_else(|| {
-        Report::empty(Vec::new(), crate::redact::redact_url(&spec.sink.url), spec.sink.table.clone())
+        Report::empty(
+            Vec::new(),
+            crate::redact::redact_url(&spec.sink.url),
+            spec.sink.table.clone(),
+        )
     });
     report.elapsed = started.elapsed();
     Ok(report)

@@ -85,7 +85,9 @@ pub async fn status(nats: &str, id: &str) -> Result<LoadStatus> {
 async fn read_status(broker: &Broker, id: &str) -> Result<LoadStatus> {
     let kv = broker.kv(id).await?;
     let plan: Submitted = get_json(&kv, "plan").await?.ok_or_else(|| {
-        Error::Config(format!("load {id}: no plan recorded (still being submitted?)"))
+        Error::Config(format!(
+            "load {id}: no plan recorded (still being submitted?)"
+        ))
     })?;
     let cancelled = matches!(kv.get("cancel").await, Ok(Some(_)));
     let states = chunk_states(&kv, plan.chunks.len()).await?;
@@ -173,9 +175,12 @@ pub async fn wait(
 pub async fn cancel(nats: &str, id: &str) -> Result<LoadStatus> {
     let broker = Broker::connect(nats).await?;
     let kv = broker.kv(id).await?;
-    kv.put("cancel", crate::checkpoint::now_rfc3339().into_bytes().into())
-        .await
-        .map_err(|e| super::broker::nats_err(&broker.shown, "cancelling", e))?;
+    kv.put(
+        "cancel",
+        crate::checkpoint::now_rfc3339().into_bytes().into(),
+    )
+    .await
+    .map_err(|e| super::broker::nats_err(&broker.shown, "cancelling", e))?;
     broker.delete_stream(id).await?;
     read_status(&broker, id).await
 }
@@ -247,12 +252,13 @@ pub async fn rejects(nats: &str, id: &str, out: &mut dyn std::io::Write) -> Resu
     };
     let target = crate::sink::SinkTarget::parse(&url)?;
     let (table, load) = (plan.table.clone(), plan.load.clone());
-    let rows = tokio::task::spawn_blocking(move || crate::sink::read_rejects(&target, &table, &load))
-        .await
-        .map_err(|e| Error::Stage {
-            stage: "rejects".into(),
-            message: e.to_string(),
-        })??;
+    let rows =
+        tokio::task::spawn_blocking(move || crate::sink::read_rejects(&target, &table, &load))
+            .await
+            .map_err(|e| Error::Stage {
+                stage: "rejects".into(),
+                message: e.to_string(),
+            })??;
     let io = |e: csv::Error| Error::Io {
         path: "the reject output".into(),
         source: std::io::Error::other(e.to_string()),

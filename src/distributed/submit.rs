@@ -104,12 +104,7 @@ pub async fn submit(
     for n in &plan.notes {
         note(n);
     }
-    if plan
-        .load
-        .inputs
-        .iter()
-        .any(|i| matches!(i, Input::File(_)))
-    {
+    if plan.load.inputs.iter().any(|i| matches!(i, Input::File(_))) {
         note(
             "local input files are named by their absolute paths: every worker must see them at \
              the same paths (a shared filesystem)",
@@ -130,7 +125,13 @@ pub async fn submit(
         .await?;
     let base = path
         .parent()
-        .map(|p| std::fs::canonicalize(if p.as_os_str().is_empty() { Path::new(".") } else { p }))
+        .map(|p| {
+            std::fs::canonicalize(if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            })
+        })
         .transpose()
         .map_err(|e| Error::io(path, e))?;
     put_json(

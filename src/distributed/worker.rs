@@ -28,9 +28,7 @@ use async_nats::jetstream::kv;
 use futures::StreamExt;
 
 use super::ChunkMsg;
-use super::broker::{
-    Broker, ChunkState, Submitted, chunk_key, chunk_states, get_json, now_ms, put_json,
-};
+use super::broker::{Broker, ChunkState, Submitted, chunk_key, chunk_states, get_json, now_ms};
 use crate::config::{PipelineSpec, TransformSpec};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::Pipeline;
@@ -82,7 +80,9 @@ impl LoadCtx {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(stage)
-            .or_insert_with(|| super::rate::SharedBucket::new(self.kv.clone(), stage, rate, burst))
+            .or_insert_with(|| {
+                super::rate::SharedBucket::shared(self.kv.clone(), stage, rate, burst)
+            })
             .clone()
     }
 
@@ -197,7 +197,8 @@ pub async fn work(
             }
             continue;
         };
-        let (events, me, summary, stop) = (events.clone(), me.clone(), summary.clone(), stop.clone());
+        let (events, me, summary, stop) =
+            (events.clone(), me.clone(), summary.clone(), stop.clone());
         tasks.spawn(async move {
             let outcome = run_message(&ctx, msg, &me, &events, stop).await;
             let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
@@ -231,7 +232,9 @@ async fn pause(stop: &mut tokio::sync::watch::Receiver<bool>, d: Duration) {
 async fn open_load(broker: &Broker, id: &str) -> Result<LoadCtx> {
     let kv = broker.kv(id).await?;
     let plan: Submitted = get_json(&kv, "plan").await?.ok_or_else(|| {
-        Error::Config(format!("load {id}: its plan is not in its bucket (still being submitted?)"))
+        Error::Config(format!(
+            "load {id}: its plan is not in its bucket (still being submitted?)"
+        ))
     })?;
     let consumer = broker.consumer(id).await?;
     Ok(LoadCtx {
@@ -275,10 +278,33 @@ impl Observer for Latest {
     }
 }
 
-/// Record chunk `n`'s state (best effort: the database is the truth; the bucket is what
-/// `status` shows).
+/// Record chunk `n`'s state, unless a later delivery of the chunk recorded one (a
+/// stale worker that wakes up must not turn a chunk another worker finished back into a
+/// running one). Best effort: the database is the truth; the bucket is what `status`
+/// shows.
 async fn record(kv: &kv::Store, n: u32, state: ChunkState) {
-    let _ = put_json(kv, &chunk_key(n), &state).await;
+    let key = chunk_key(n);
+    let value: bytes::Bytes = serde_json::to_vec(&state).unwrap_or_default().into();
+    for _ in 0..20 {
+        let Ok(entry) = kv.entry(key.as_str()).await else {
+            return;
+        };
+        let done = match entry.filter(|e| e.operation == kv::Operation::Put) {
+            Some(e) => {
+                let old: ChunkState = serde_json::from_slice(&e.value).unwrap_or_default();
+                if (old.epoch, old.delivery) > (state.epoch, state.delivery) {
+                    return;
+                }
+                kv.update(key.as_str(), value.clone(), e.revision)
+                    .await
+                    .is_ok()
+            }
+            None => kv.create(key.as_str(), value.clone()).await.is_ok(),
+        };
+        if done {
+            return;
+        }
+    }
 }
 
 /// Whether a failure will happen again however often the chunk is tried.
@@ -300,7 +326,10 @@ async fn run_message(
     let m: ChunkMsg = match serde_json::from_slice(&msg.payload) {
         Ok(m) => m,
         Err(e) => {
-            events(&format!("load {}: a message that is not a chunk ({e}): dropped", plan.load));
+            events(&format!(
+                "load {}: a message that is not a chunk ({e}): dropped",
+                plan.load
+            ));
             let _ = msg.ack_with(AckKind::Term).await;
             return Handled::Failed;
         }
@@ -325,12 +354,16 @@ async fn run_message(
     if delivered > plan.max_deliver as u64 {
         // The delivery after the last allowed one records the failure.
         let why = prev.error.clone().unwrap_or_else(|| {
-            "its workers stopped answering (killed, or their heartbeats did not reach NATS)"
-                .into()
+            "its workers stopped answering (killed, or their heartbeats did not reach NATS)".into()
         });
         let error = format!("given up after {} deliveries: {why}", plan.max_deliver);
         events(&format!("{label}: {error}"));
-        record(&ctx.kv, m.chunk, state("failed", Some(error), prev.rows, prev.bytes)).await;
+        record(
+            &ctx.kv,
+            m.chunk,
+            state("failed", Some(error), prev.rows, prev.bytes),
+        )
+        .await;
         let _ = msg.ack_with(AckKind::Term).await;
         return Handled::Failed;
     }
@@ -344,7 +377,12 @@ async fn run_message(
         Err(e) => return give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await,
     };
     events(&format!("{label}: started (delivery {delivered})"));
-    record(&ctx.kv, m.chunk, state("running", prev.error.clone(), prev.rows, 0)).await;
+    record(
+        &ctx.kv,
+        m.chunk,
+        state("running", prev.error.clone(), prev.rows, 0),
+    )
+    .await;
     // Heartbeats: the message stays this worker's while it loads, and the bucket shows
     // its progress; a cancelled load stops the chunk.
     let latest = Arc::new(Latest::default());
@@ -370,7 +408,12 @@ async fn run_message(
                         worker: me.clone(),
                         delivery: delivered,
                         epoch,
-                        rows: [s.rows_read, s.rows_written, s.rows_filtered, s.rows_rejected],
+                        rows: [
+                            s.rows_read,
+                            s.rows_written,
+                            s.rows_filtered,
+                            s.rows_rejected,
+                        ],
                         bytes: s.bytes_read,
                         error: None,
                         updated_ms: now_ms(),
@@ -405,7 +448,12 @@ async fn run_message(
     ];
     match report.outcome {
         Outcome::Completed | Outcome::Skipped(_) => {
-            record(&ctx.kv, m.chunk, state("done", None, rows, report.bytes_read)).await;
+            record(
+                &ctx.kv,
+                m.chunk,
+                state("done", None, rows, report.bytes_read),
+            )
+            .await;
             // The database says the chunk is loaded; the ack only spares a redelivery
             // (which would find the chunk complete and skip it).
             let _ = msg.double_ack().await;
@@ -421,14 +469,21 @@ async fn run_message(
             Handled::Done(report.rows_written)
         }
         Outcome::Interrupted => {
-            record(&ctx.kv, m.chunk, state("pending", None, rows, report.bytes_read)).await;
+            record(
+                &ctx.kv,
+                m.chunk,
+                state("pending", None, rows, report.bytes_read),
+            )
+            .await;
             let _ = msg.ack_with(AckKind::Nak(None)).await;
             events(&format!(
                 "{label}: stopped after its last commit; released for another worker"
             ));
             Handled::Released
         }
-        Outcome::Failed(e) => give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await,
+        Outcome::Failed(e) => {
+            give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 
 use std::sync::atomic::AtomicBool;
 
+use super::chunks::{ChunkFence, Claim, RejectRow};
 use super::lock::check::{LockCheck, LockHandle};
 use super::seam::{Sink, SinkOptions, TableStatus};
 use crate::checkpoint::{Identity, Listed, Stored, TableState};
-use super::chunks::{ChunkFence, Claim, RejectRow};
 use crate::error::{Error, Result};
 
 /// The refusal of a distributed load into a database that is one local file.

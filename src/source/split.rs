@@ -106,7 +106,10 @@ fn split_file(input: &Input, opts: &SplitOptions) -> Result<Vec<Input>> {
     if parts.len() == 1 {
         return Ok(vec![input.clone()]);
     }
-    Ok(parts.into_iter().map(|p| Input::Part(Arc::new(p))).collect())
+    Ok(parts
+        .into_iter()
+        .map(|p| Input::Part(Arc::new(p)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -146,7 +149,9 @@ mod tests {
     /// delimiters, CRLF and LF endings and blank lines, so that every possible cut point
     /// is near something a naive split would get wrong.
     fn tricky(seed: u64, rows: usize) -> String {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let mut next = move || {
             x ^= x << 13;
             x ^= x >> 7;
@@ -186,7 +191,9 @@ mod tests {
                 // The ranges tile the file.
                 let mut at = 0;
                 for p in &parts {
-                    let Input::Part(p) = p else { panic!("not a part") };
+                    let Input::Part(p) = p else {
+                        panic!("not a part")
+                    };
                     assert_eq!(p.start, at);
                     at = p.end;
                 }
@@ -217,7 +224,10 @@ mod tests {
         let got = read_all(parts, false);
         assert_eq!(got.len(), whole.len());
         for (a, b) in got.iter().zip(&whole) {
-            assert_eq!((&a.raw, a.pos.line, &a.problem), (&b.raw, b.pos.line, &b.problem));
+            assert_eq!(
+                (&a.raw, a.pos.line, &a.problem),
+                (&b.raw, b.pos.line, &b.problem)
+            );
         }
         assert!(got.last().unwrap().problem.is_some());
     }
@@ -228,10 +238,8 @@ mod tests {
         let small = dir.path().join("s.csv");
         std::fs::write(&small, "a\n1\n").unwrap();
         let gz = dir.path().join("g.csv.gz");
-        let mut enc = flate2::write::GzEncoder::new(
-            std::fs::File::create(&gz).unwrap(),
-            Default::default(),
-        );
+        let mut enc =
+            flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), Default::default());
         std::io::Write::write_all(&mut enc, tricky(1, 500).as_bytes()).unwrap();
         enc.finish().unwrap();
         let inputs = [Input::File(small), Input::File(gz)];

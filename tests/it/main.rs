@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod csv_edge;
 mod db;
+mod distributed;
 mod harness;
 mod http;
 mod library;

@@ -121,7 +121,10 @@ pub(crate) fn write_rejects(
     let (_, rejects) = names(t);
     if clear {
         conn.exec_drop(
-            format!("DELETE FROM {} WHERE load_id = ? AND chunk = ?", rejects.sql()),
+            format!(
+                "DELETE FROM {} WHERE load_id = ? AND chunk = ?",
+                rejects.sql()
+            ),
             (&f.load, f.chunk),
         )?;
     }

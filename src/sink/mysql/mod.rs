@@ -180,11 +180,7 @@ impl Backend for Mysql<'_> {
         fence::claim(self.url, table, f)
     }
 
-    fn read_rejects(
-        &self,
-        table: &str,
-        load: &str,
-    ) -> Result<Vec<crate::sink::chunks::RejectRow>> {
+    fn read_rejects(&self, table: &str, load: &str) -> Result<Vec<crate::sink::chunks::RejectRow>> {
         fence::read_rejects(self.url, table, load)
     }
 

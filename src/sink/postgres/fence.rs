@@ -17,7 +17,10 @@ fn names(table: &QualifiedName) -> (String, String) {
 }
 
 /// Create the tables where missing (submit does it once, before any worker).
-pub(crate) fn ensure_tables(client: &mut Client, table: &QualifiedName) -> Result<(), postgres::Error> {
+pub(crate) fn ensure_tables(
+    client: &mut Client,
+    table: &QualifiedName,
+) -> Result<(), postgres::Error> {
     let (chunks, rejects) = names(table);
     for (name, sql) in [
         (
@@ -82,8 +85,10 @@ pub(crate) fn claim(url: &str, table: &str, f: &ChunkFence) -> Result<Claim> {
     let (owner, token): (String, i64) = {
         let r = tx
             .query_one(
-                format!("SELECT owner, token FROM {chunks} WHERE load_id = $1 AND chunk = $2 FOR UPDATE")
-                    .as_str(),
+                format!(
+                    "SELECT owner, token FROM {chunks} WHERE load_id = $1 AND chunk = $2 FOR UPDATE"
+                )
+                .as_str(),
                 &[&f.load, &(f.chunk as i32)],
             )
             .map_err(err)?;

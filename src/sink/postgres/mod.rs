@@ -124,11 +124,7 @@ impl Backend for Postgres<'_> {
         fence::claim(self.url, table, f)
     }
 
-    fn read_rejects(
-        &self,
-        table: &str,
-        load: &str,
-    ) -> Result<Vec<crate::sink::chunks::RejectRow>> {
+    fn read_rejects(&self, table: &str, load: &str) -> Result<Vec<crate::sink::chunks::RejectRow>> {
         fence::read_rejects(self.url, table, load)
     }
 
@@ -1166,6 +1162,7 @@ mod tests {
             sort_run_rows: None,
             lock: Default::default(),
             known_runs: Vec::new(),
+            fence: None,
         };
         let t = table::parse_name("s.t").unwrap();
         let sql = merge_sql(&t, &opts, &["\"id\"".into(), "\"v\"".into()]);

@@ -657,6 +657,7 @@ mod tests {
             sort_run_rows: None,
             lock: Default::default(),
             known_runs: Vec::new(),
+            fence: None,
         }
     }
 

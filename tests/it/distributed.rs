@@ -1,0 +1,687 @@
+//! Loads past one process: `submit` + real `rowflow worker` processes over the NATS
+//! JetStream server on this machine (`ROWFLOW_TEST_NATS`, default
+//! nats://127.0.0.1:4222), and `run --shard`. Every test compares what the table holds
+//! with a single-process load of the same file, row by row.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::db::{Db, Kind};
+use crate::harness::{Run, bin, rowflow};
+use crate::mock_http::Mock;
+
+fn nats_url() -> String {
+    std::env::var("ROWFLOW_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Whether NATS answers; with CI set, a NATS that is not there is a failure.
+fn nats_up() -> bool {
+    let url = nats_url();
+    let hostport = url
+        .trim_start_matches("nats://")
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let ok = std::net::TcpStream::connect_timeout(
+        &hostport.parse().expect("ROWFLOW_TEST_NATS host:port"),
+        Duration::from_secs(2),
+    )
+    .is_ok();
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("NATS is not reachable at {url} and CI is set");
+        }
+        crate::db::skipped(&format!("NATS is not reachable at {url}"));
+    }
+    ok
+}
+
+/// The standard workload's pipeline into `table` of `db`, reading `csv`.
+fn pipeline(dir: &Path, db: &Db, table: &str, csv: &Path, extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(crate::harness::root().join("examples/users/pipeline.toml"))
+        .unwrap()
+        .replace(
+            "path = \"users.csv\"",
+            &format!("path = {:?}", csv.display().to_string()),
+        )
+        .replace(
+            "url = \"sqlite://out/users.db\"",
+            &format!("url = {:?}", db.url()),
+        )
+        .replace("table = \"users_out\"", &format!("table = {table:?}"))
+        .replace(
+            "mode = \"replace\"",
+            "mode = \"replace\"\ncommit_rows = 1000",
+        );
+    let p = dir.join(format!("{table}.toml"));
+    std::fs::write(&p, format!("{text}\n{extra}")).unwrap();
+    p
+}
+
+fn generate(dir: &Path, rows: u64) -> PathBuf {
+    let csv = dir.join("users.csv");
+    let r = rowflow(
+        dir,
+        &[
+            "generate",
+            "users",
+            "--rows",
+            &rows.to_string(),
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    csv
+}
+
+fn submit(dir: &Path, pipeline: &Path, args: &[&str]) -> String {
+    let mut all = vec!["submit", pipeline.to_str().unwrap(), "--nats"];
+    let url = nats_url();
+    all.push(&url);
+    all.extend_from_slice(args);
+    let r = rowflow(dir, &all);
+    assert_eq!(r.code, 0, "submit failed:\n{}", r.stderr);
+    r.stdout.trim().to_string()
+}
+
+/// A worker process of load `id`, its output in `dir/worker-<n>.log`.
+fn worker(dir: &Path, id: &str, n: usize) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("worker-{n}.log")))
+        .unwrap();
+    Command::new(bin())
+        .args(["worker", "--nats", &nats_url(), "--load", id])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start a worker")
+}
+
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("worker-") {
+            out.push_str(&format!("--- {name}\n"));
+            out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    out
+}
+
+fn wait(dir: &Path, id: &str) -> Run {
+    rowflow(dir, &["wait", id, "--nats", &nats_url(), "--json"])
+}
+
+fn reap(dir: &Path, workers: Vec<Child>) {
+    for mut w in workers {
+        let t0 = Instant::now();
+        loop {
+            if w.try_wait().unwrap().is_some() {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = w.kill();
+                let _ = w.wait();
+                panic!(
+                    "a worker did not exit after its load finished:\n{}",
+                    logs(dir)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Every row of `table`, as text, in key order.
+fn rows(db: &Db, table: &str) -> Vec<Vec<Option<String>>> {
+    let t = db.ident(table);
+    db.query(&format!("SELECT * FROM {t} ORDER BY id"))
+}
+
+/// The same pipeline run by one process into `table`: what the distributed load must
+/// equal.
+fn single(dir: &Path, db: &Db, table: &str, csv: &Path, extra: &str) -> Vec<Vec<Option<String>>> {
+    db.drop_table(table);
+    let p = pipeline(dir, db, table, csv, extra);
+    let r = rowflow(dir, &["run", p.to_str().unwrap(), "--quiet"]);
+    assert!(r.code <= 1, "single-process run failed:\n{}", r.stderr);
+    rows(db, table)
+}
+
+fn four_workers_match_one_process(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let csv = generate(dir.path(), 24_000);
+    let expected = single(dir.path(), &db, "dist_one", &csv, "");
+    assert_eq!(expected.len(), 24_000);
+    db.drop_table("dist_four");
+    let p = pipeline(dir.path(), &db, "dist_four", &csv, "");
+    let id = submit(
+        dir.path(),
+        &p,
+        &["--chunk-size", "200KB", "--ack-wait", "2"],
+    );
+    let st = rowflow(
+        dir.path(),
+        &["status", &id, "--nats", &nats_url(), "--json"],
+    );
+    let chunks = st.json()["chunks"].as_array().unwrap().len();
+    assert!(chunks >= 16, "{chunks} chunks");
+    let workers: Vec<Child> = (0..4).map(|n| worker(dir.path(), &id, n)).collect();
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), workers);
+    assert_eq!(w.code, 0, "{}\n{}", w.stdout, logs(dir.path()));
+    let j = w.json();
+    assert_eq!(j["counts"], serde_json::json!([0, 0, chunks, 0]));
+    assert_eq!(j["rows"][1], 24_000);
+    assert!(
+        rows(&db, "dist_four") == expected,
+        "the distributed load differs from one process"
+    );
+    // More than one worker did the work.
+    let log = logs(dir.path());
+    let busy = (0..4)
+        .filter(|n| {
+            log.split(&format!("--- worker-{n}.log"))
+                .nth(1)
+                .is_some_and(|l| l.split("--- ").next().unwrap_or("").contains(": done,"))
+        })
+        .count();
+    assert!(busy >= 2, "{busy} workers loaded chunks:\n{log}");
+}
+
+mod four_workers {
+    #[test]
+    fn postgres() {
+        super::four_workers_match_one_process(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::four_workers_match_one_process(crate::db::Kind::Mysql)
+    }
+}
+
+/// Workers killed with SIGKILL at random moments (and started again, or not): every
+/// row exactly once, every time.
+#[test]
+fn killed_workers_never_lose_or_double_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let csv = generate(dir.path(), 12_000);
+    let expected = single(dir.path(), &db, "dist_kill_one", &csv, "");
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let trials = std::env::var("ROWFLOW_KILL_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    for trial in 0..trials {
+        db.drop_table("dist_kill");
+        let p = pipeline(dir.path(), &db, "dist_kill", &csv, "");
+        let id = submit(
+            dir.path(),
+            &p,
+            &["--chunk-size", "150KB", "--ack-wait", "1"],
+        );
+        let mut workers: Vec<Child> = (0..3).map(|n| worker(dir.path(), &id, n)).collect();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(100 + rnd(900)));
+            let victim = rnd(workers.len() as u64) as usize;
+            let mut w = workers.remove(victim);
+            let _ = w.kill(); // SIGKILL
+            let _ = w.wait();
+            if rnd(3) > 0 {
+                workers.push(worker(dir.path(), &id, 10 + trial * 10 + workers.len()));
+            }
+        }
+        if workers.is_empty() {
+            workers.push(worker(dir.path(), &id, 99));
+        }
+        let w = wait(dir.path(), &id);
+        reap(dir.path(), workers);
+        assert_eq!(
+            w.code,
+            0,
+            "trial {trial}: {}\n{}",
+            w.stdout,
+            logs(dir.path())
+        );
+        let got = rows(&db, "dist_kill");
+        assert_eq!(got.len(), expected.len(), "trial {trial}: row count");
+        assert!(got == expected, "trial {trial}: rows differ");
+    }
+}
+
+/// A worker that stops answering (SIGSTOP) loses its chunk to another worker; when it
+/// wakes up, its next commit is refused, and every row is still there exactly once.
+#[test]
+fn a_stale_workers_late_commit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let mock = Mock::start(Duration::from_millis(2));
+    let csv = generate(dir.path(), 3_000);
+    // An HTTP stage that takes its time: the chunk is still running when the worker is
+    // stopped, with commits behind it and ahead of it.
+    let http = format!(
+        "[runtime]\nbatch_rows = 50\n[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 2\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
+        mock.url("/api?id={id}")
+    );
+    let expected = single(dir.path(), &db, "dist_stale_one", &csv, &http);
+    db.drop_table("dist_stale");
+    let p = pipeline(dir.path(), &db, "dist_stale", &csv, &http);
+    let id = submit(
+        dir.path(),
+        &p,
+        &["--chunk-size", "100MB", "--ack-wait", "1"],
+    );
+    let mut a = worker(dir.path(), &id, 0);
+    // Wait until the one chunk has committed rows, then freeze its worker.
+    let t0 = Instant::now();
+    loop {
+        let n = db.try_query(&format!("SELECT count(*) FROM {}", db.ident("dist_stale")));
+        if n.ok()
+            .and_then(|r| r[0][0].clone())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no commit:\n{}",
+            logs(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = a.id() as i32;
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // The ack wait passes without heartbeats: the chunk goes to another worker.
+    std::thread::sleep(Duration::from_millis(2500));
+    let b = worker(dir.path(), &id, 1);
+    let w = wait(dir.path(), &id);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    reap(dir.path(), vec![b]);
+    let t1 = Instant::now();
+    while a.try_wait().unwrap().is_none() && t1.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = a.kill();
+    let _ = a.wait();
+    assert_eq!(w.code, 0, "{}\n{}", w.stdout, logs(dir.path()));
+    let log = logs(dir.path());
+    let a_log = std::fs::read_to_string(dir.path().join("worker-0.log")).unwrap();
+    assert!(
+        a_log.contains("was given to another worker"),
+        "the stale worker's commit was not refused:\n{log}"
+    );
+    let got = rows(&db, "dist_stale");
+    assert_eq!(got.len(), 3_000);
+    assert!(got == expected, "rows differ from one process");
+}
+
+/// Quoted fields with newlines, doubled quotes and CRLF around every chunk boundary.
+#[test]
+fn multiline_records_across_chunk_boundaries_load_as_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let mut text = String::from("id,note,n\n");
+    for i in 0..2_000u64 {
+        let note = match i % 5 {
+            0 => "\"line one\nline two\n\"".to_string(),
+            1 => "\"a \"\"quoted\"\", comma\"".to_string(),
+            2 => "\"\n\n\"".to_string(),
+            3 => "plain".to_string(),
+            _ => format!("\"{}\"", "x\r\n".repeat((i % 4) as usize)),
+        };
+        text.push_str(&format!(
+            "{i},{note},{}{}",
+            i * 7,
+            if i % 3 == 0 { "\r\n" } else { "\n" }
+        ));
+    }
+    let csv = dir.path().join("multi.csv");
+    std::fs::write(&csv, &text).unwrap();
+    let spec = |table: &str| {
+        let p = dir.path().join(format!("{table}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"multi\"\n[source]\npath = {:?}\n[source.schema]\nid = \"int\"\nnote = \"text\"\nn = \"int\"\n[sink]\nurl = {:?}\ntable = {table:?}\nmode = \"replace\"\ncommit_rows = 100\n",
+                csv.display().to_string(),
+                db.url()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    db.drop_table("dist_multi_one");
+    let r = rowflow(
+        dir.path(),
+        &["run", spec("dist_multi_one").to_str().unwrap(), "--quiet"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    db.drop_table("dist_multi");
+    let id = submit(
+        dir.path(),
+        &spec("dist_multi"),
+        &["--chunk-size", "1KB", "--ack-wait", "2"],
+    );
+    let workers: Vec<Child> = (0..2).map(|n| worker(dir.path(), &id, n)).collect();
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), workers);
+    assert_eq!(w.code, 0, "{}\n{}", w.stdout, logs(dir.path()));
+    assert!(w.json()["chunks"].as_array().unwrap().len() > 20);
+    let one = db.query(&format!(
+        "SELECT * FROM {} ORDER BY id",
+        db.ident("dist_multi_one")
+    ));
+    let got = db.query(&format!(
+        "SELECT * FROM {} ORDER BY id",
+        db.ident("dist_multi")
+    ));
+    assert_eq!(one.len(), 2_000);
+    assert!(got == one, "rows differ from one process");
+}
+
+/// `rate_limit` holds for the whole load: 4 workers, 500 requests per second, the mock
+/// API counts at most 500 (+ burst) in any 1-second window.
+#[test]
+fn the_rate_limit_holds_across_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let mock = Mock::start_with("127.0.0.1:0", Duration::from_millis(1), 2);
+    let csv = generate(dir.path(), 2_400);
+    let burst = 20;
+    let http = format!(
+        "[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 32\nrate_limit = 500\nburst = {burst}\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
+        mock.url("/api?id={id}")
+    );
+    db.drop_table("dist_rate");
+    let p = pipeline(dir.path(), &db, "dist_rate", &csv, &http);
+    let id = submit(dir.path(), &p, &["--chunk-size", "40KB", "--ack-wait", "2"]);
+    let workers: Vec<Child> = (0..4).map(|n| worker(dir.path(), &id, n)).collect();
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), workers);
+    assert_eq!(w.code, 0, "{}\n{}", w.stdout, logs(dir.path()));
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident("dist_rate"))),
+        2_400
+    );
+    let mut times = mock.state.times.lock().unwrap().clone();
+    times.sort();
+    assert_eq!(times.len(), 2_400);
+    // The most requests in any window of one second.
+    let (mut most, mut j) = (0usize, 0usize);
+    for i in 0..times.len() {
+        while times[i].duration_since(times[j]) >= Duration::from_secs(1) {
+            j += 1;
+        }
+        most = most.max(i - j + 1);
+    }
+    assert!(most <= 500 + burst, "{most} requests in one second");
+    // And the limit is what paced the load, not something slower.
+    assert!(most >= 350, "only {most} requests in the busiest second");
+}
+
+/// A distributed load's rejects go to the target database, `rowflow rejects` writes
+/// them out, and `wait` exits 1.
+#[test]
+fn rejects_are_kept_in_the_database_and_written_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let mut text = String::from("id,amount\n");
+    for i in 0..3_000u64 {
+        if i % 500 == 7 {
+            text.push_str(&format!("{i},not-a-number\n"));
+        } else {
+            text.push_str(&format!("{i},{i}.5\n"));
+        }
+    }
+    let csv = dir.path().join("amounts.csv");
+    std::fs::write(&csv, &text).unwrap();
+    let p = dir.path().join("amounts.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"amounts\"\n[source]\npath = {:?}\n[source.schema]\nid = \"int\"\namount = \"decimal\"\n[sink]\nurl = {:?}\ntable = \"dist_rejects\"\nmode = \"replace\"\ncommit_rows = 200\n",
+            csv.display().to_string(),
+            db.url()
+        ),
+    )
+    .unwrap();
+    db.drop_table("dist_rejects");
+    let id = submit(dir.path(), &p, &["--chunk-size", "8KB", "--ack-wait", "2"]);
+    let workers: Vec<Child> = (0..2).map(|n| worker(dir.path(), &id, n)).collect();
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), workers);
+    assert_eq!(w.code, 1, "{}\n{}", w.stdout, logs(dir.path()));
+    assert_eq!(w.json()["rows"], serde_json::json!([3000, 2994, 0, 6]));
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM {}",
+            db.ident("dist_rejects")
+        )),
+        2_994
+    );
+    let out = dir.path().join("rejects.csv");
+    let r = rowflow(
+        dir.path(),
+        &[
+            "rejects",
+            &id,
+            "--nats",
+            &nats_url(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = crate::harness::read_csv(&out);
+    assert_eq!(got[0], ["id", "amount", "_file", "_line", "_error"]);
+    assert_eq!(got.len(), 7);
+    for (k, row) in got[1..].iter().enumerate() {
+        let i = 500 * k as u64 + 7;
+        assert_eq!(row[0], i.to_string());
+        assert_eq!(row[1], "not-a-number");
+        assert!(row[2].ends_with("amounts.csv"), "{row:?}");
+        // The file's real line: the header is line 1.
+        assert_eq!(row[3], (i + 2).to_string());
+        assert!(row[4].contains("amount"), "{row:?}");
+    }
+}
+
+/// `run --shard I/N` in three copies loads every row once; a copy run again skips its
+/// completed chunks.
+#[test]
+fn shards_load_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let csv = generate(dir.path(), 9_000);
+    let expected = single(dir.path(), &db, "dist_shard_one", &csv, "");
+    db.drop_table("dist_shard");
+    let p = pipeline(dir.path(), &db, "dist_shard", &csv, "");
+    // Shards append into a table prepared once.
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("mode = \"replace\"", "mode = \"append\"");
+    std::fs::write(&p, text).unwrap();
+    let runs: Vec<Child> = (0..3)
+        .map(|i| {
+            Command::new(bin())
+                .args([
+                    "run",
+                    p.to_str().unwrap(),
+                    "--shard",
+                    &format!("{i}/3"),
+                    "--chunk-size",
+                    "100KB",
+                    "--quiet",
+                ])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Started together, the copies race to create the table: each one still loads
+    // its share (the one that lost loads its chunk again into the other's table).
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for i in 0..3 {
+        let r = rowflow(
+            dir.path(),
+            &[
+                "run",
+                p.to_str().unwrap(),
+                "--shard",
+                &format!("{i}/3"),
+                "--chunk-size",
+                "100KB",
+                "--json",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    assert!(
+        rows(&db, "dist_shard") == expected,
+        "shards differ from one process"
+    );
+    // Once more: every chunk is complete, nothing is loaded twice.
+    let r = rowflow(
+        dir.path(),
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--shard",
+            "1/3",
+            "--chunk-size",
+            "100KB",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["rows_written"], 0);
+    assert_eq!(rows(&db, "dist_shard").len(), 9_000);
+}
+
+/// What a distributed load refuses, before anything is published.
+#[test]
+fn submit_refuses_what_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("a.csv");
+    std::fs::write(&csv, "id,x\n1,a\n2,b\n").unwrap();
+    let write = |name: &str, sink: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "[source]\npath = {:?}\n[sink]\n{sink}\ntable = \"t\"\n",
+                csv.display().to_string()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let run = |p: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "submit",
+            p.to_str().unwrap(),
+            "--nats",
+            "nats://127.0.0.1:1",
+        ];
+        args.extend_from_slice(extra);
+        rowflow(dir.path(), &args)
+    };
+    // A password written in the pipeline would be stored in NATS.
+    let r = run(
+        &write(
+            "secret.toml",
+            "url = \"postgres://u:hunter2@127.0.0.1/test\"",
+        ),
+        &[],
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("sink.url") && r.stderr.contains("${VAR}"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    // SQLite is one local file.
+    let r = run(&write("lite.toml", "url = \"sqlite://x.db\""), &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--shard"), "{}", r.stderr);
+    // NATS not there: said plainly (the database is reached first, so use PostgreSQL).
+    if Db::get(Kind::Postgres, dir.path()).is_some() {
+        let url = crate::db::pg_url();
+        let r = run(&write("pg.toml", &format!("url = {url:?}")), &[]);
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("cannot connect to NATS"), "{}", r.stderr);
+        // Upsert over several chunks.
+        let r = run(
+            &write(
+                "up.toml",
+                &format!("url = {url:?}\nmode = \"upsert\"\nkey = [\"id\"]"),
+            ),
+            &["--chunk-size", "5"],
+        );
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("upsert"), "{}", r.stderr);
+    }
+}
