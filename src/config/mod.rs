@@ -818,6 +818,22 @@ impl PipelineSpec {
         {
             found.push("sink.url (its password)".to_string());
         }
+        let source = value.get("source");
+        let paths = source.and_then(|s| s.get("path")).into_iter().chain(
+            source
+                .and_then(|s| s.get("paths"))
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten(),
+        );
+        for p in paths.filter_map(|p| p.as_str()) {
+            if p.contains("://") && crate::redact::url_secrets(p).iter().any(|s| literal(s)) {
+                found.push(format!(
+                    "source.path {} (a signed URL: its signature is a credential)",
+                    crate::redact::object_url(p)
+                ));
+            }
+        }
         if let Some(opts) = value
             .get("source")
             .and_then(|s| s.get("storage"))

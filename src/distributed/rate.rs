@@ -5,11 +5,14 @@
 //! are `1 / rate` apart. A worker leases a block of slots at once with a
 //! compare-and-set (one NATS round trip per block, not per request): the block starts at
 //! `max(TAT, now)` and the TAT moves past it. Each slot is spent by one request, no
-//! earlier than `burst / rate` before the slot and no later than the slot itself (a slot
-//! whose time has passed is dropped, unused). So every request goes within
-//! `[slot - burst/rate, slot]` of a distinct slot, and in any window of `T` seconds at
-//! most `rate * T + burst` requests go, across all workers: the guarantee of a single
-//! limiter, whatever the block size. Blocks are small (about 50 ms of the rate, 1 to 256
+//! earlier than `(burst - 1) / rate` before the slot and no later than the slot itself
+//! less a small guard (a slot whose time has passed is dropped, unused). So every
+//! request goes within `[slot - (burst-1)/rate, slot]` of a distinct slot, and in any
+//! window of `T` seconds at most `rate * T + burst` requests go, across all workers: the
+//! guarantee of a single limiter, whatever the block size. The server sees each request
+//! a little after it is sent; the guard (half the burst's span, at most 20 ms) and a
+//! schedule 1% under the rate absorb that delay, so the bound holds where it is
+//! measured, at the server. Blocks are small (about 50 ms of the rate, 1 to 256
 //! slots) so that a worker with few rows to send wastes few slots.
 //!
 //! The schedule is in Unix time, so the workers' clocks must agree (NTP): a worker
@@ -45,6 +48,10 @@ pub(crate) struct SharedBucket {
     period: f64,
     /// How early a slot may be spent: `burst` slots' worth.
     tau: f64,
+    /// How long before its time a slot must be spent at the latest: a request is seen
+    /// by the server a little after it is sent, and the guard keeps a late one inside
+    /// the budget of the window it lands in.
+    guard: f64,
     /// Slots leased at once.
     block: u32,
     held: tokio::sync::Mutex<Held>,
@@ -58,11 +65,13 @@ impl SharedBucket {
         // connection, scheduling), which could bunch a few of them into one window.
         let period = 1.0 / (rate * 0.99);
         let block = ((rate / 20.0).floor() as u32).clamp(1, 256);
+        let tau = burst.saturating_sub(1) as f64 * period;
         SharedRate(Arc::new(SharedBucket {
             kv,
             key: format!("rate.{stage}"),
             period,
-            tau: burst.saturating_sub(1) as f64 * period,
+            tau,
+            guard: (tau / 2.0).min(0.02),
             block,
             held: tokio::sync::Mutex::new(Held { next: 0.0, left: 0 }),
         }))
@@ -114,9 +123,9 @@ impl SharedBucket {
         let mut held = self.held.lock().await;
         loop {
             let t = now();
-            // Slots whose time has passed are gone.
-            if held.left > 0 && held.next < t {
-                let passed = (((t - held.next) / self.period).floor() as u64 + 1)
+            // Slots whose time has passed (less the guard) are gone.
+            if held.left > 0 && held.next - self.guard < t {
+                let passed = (((t - held.next + self.guard) / self.period).floor() as u64 + 1)
                     .min(held.left as u64) as u32;
                 held.left -= passed;
                 held.next += passed as f64 * self.period;

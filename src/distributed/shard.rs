@@ -134,7 +134,7 @@ pub async fn run_shard(
         // rolled back its first transaction and loads the chunk again, into the table
         // the other one created.
         if let crate::report::Outcome::Failed(e) = &one.outcome
-            && e.to_string().contains("was created by another run")
+            && lost_create_race(&e.to_string())
         {
             observer.note(&format!(
                 "chunk {i}: another copy created the table meanwhile; loading the chunk again"
@@ -164,6 +164,18 @@ pub async fn run_shard(
     });
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Whether a chunk failed because another copy created the table first: found at the
+/// start, at the `CREATE TABLE` itself, or in PostgreSQL's catalog.
+fn lost_create_race(message: &str) -> bool {
+    [
+        "was created by another run",
+        "already exists",
+        "pg_type_typname_nsp_index",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 #[cfg(test)]

@@ -237,7 +237,7 @@ fn killed_workers_never_lose_or_double_a_row() {
     let trials = std::env::var("ROWFLOW_KILL_TRIALS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(20);
     for trial in 0..trials {
         db.drop_table("dist_kill");
         let p = pipeline(dir.path(), &db, "dist_kill", &csv, "");
@@ -663,6 +663,20 @@ fn submit_refuses_what_cannot_work() {
         r.stderr
     );
     assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    // A signed URL's signature is a credential too.
+    let p = dir.path().join("signed.toml");
+    std::fs::write(
+        &p,
+        "[source]\npath = \"https://h.example/x.csv?X-Amz-Signature=abcdef\"\n[sink]\nurl = \"postgres://u@h/db\"\ntable = \"t\"\n",
+    )
+    .unwrap();
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("signed URL") && !r.stderr.contains("abcdef"),
+        "{}",
+        r.stderr
+    );
     // SQLite is one local file.
     let r = run(&write("lite.toml", "url = \"sqlite://x.db\""), &[]);
     assert_eq!(r.code, 2);
