@@ -827,7 +827,9 @@ impl PipelineSpec {
                 .flatten(),
         );
         for p in paths.filter_map(|p| p.as_str()) {
-            if p.contains("://") && crate::redact::url_secrets(p).iter().any(|s| literal(s)) {
+            let signed = crate::redact::object_url(p) != p
+                || crate::redact::url_secrets(p).iter().any(|s| literal(s));
+            if p.contains("://") && !p.contains("${") && signed {
                 found.push(format!(
                     "source.path {} (a signed URL: its signature is a credential)",
                     crate::redact::object_url(p)
