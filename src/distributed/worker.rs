@@ -330,7 +330,7 @@ async fn run_message(
                 "load {}: a message that is not a chunk ({e}): dropped",
                 plan.load
             ));
-            let _ = msg.ack_with(AckKind::Term).await;
+            let _ = msg.double_ack_with(AckKind::Term).await;
             return Handled::Failed;
         }
     };
@@ -364,11 +364,11 @@ async fn run_message(
             state("failed", Some(error), prev.rows, prev.bytes),
         )
         .await;
-        let _ = msg.ack_with(AckKind::Term).await;
+        let _ = msg.double_ack_with(AckKind::Term).await;
         return Handled::Failed;
     }
     if ctx.cancelled().await {
-        let _ = msg.ack_with(AckKind::Term).await;
+        let _ = msg.double_ack_with(AckKind::Term).await;
         return Handled::Released;
     }
     let prepared = prepare_chunk(ctx, &m, me, delivered).await;
@@ -475,7 +475,7 @@ async fn run_message(
                 state("pending", None, rows, report.bytes_read),
             )
             .await;
-            let _ = msg.ack_with(AckKind::Nak(None)).await;
+            let _ = msg.double_ack_with(AckKind::Nak(None)).await;
             events(&format!(
                 "{label}: stopped after its last commit; released for another worker"
             ));
@@ -581,13 +581,13 @@ async fn give_up_or_retry(
     if for_good(&e) {
         st.state = "failed".into();
         record(&ctx.kv, m.chunk, st).await;
-        let _ = msg.ack_with(AckKind::Term).await;
+        let _ = msg.double_ack_with(AckKind::Term).await;
         events(&format!("{label}: failed: {error}"));
         return Handled::Failed;
     }
     record(&ctx.kv, m.chunk, st).await;
     let _ = msg
-        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+        .double_ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
         .await;
     events(&format!(
         "{label}: attempt {delivered} of {} failed, to be tried again: {error}",

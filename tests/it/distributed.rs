@@ -78,9 +78,12 @@ fn generate(dir: &Path, rows: u64) -> PathBuf {
 }
 
 fn submit(dir: &Path, pipeline: &Path, args: &[&str]) -> String {
+    submit_to(&nats_url(), dir, pipeline, args)
+}
+
+fn submit_to(url: &str, dir: &Path, pipeline: &Path, args: &[&str]) -> String {
     let mut all = vec!["submit", pipeline.to_str().unwrap(), "--nats"];
-    let url = nats_url();
-    all.push(&url);
+    all.push(url);
     all.extend_from_slice(args);
     let r = rowflow(dir, &all);
     assert_eq!(r.code, 0, "submit failed:\n{}", r.stderr);
@@ -89,13 +92,17 @@ fn submit(dir: &Path, pipeline: &Path, args: &[&str]) -> String {
 
 /// A worker process of load `id`, its output in `dir/worker-<n>.log`.
 fn worker(dir: &Path, id: &str, n: usize) -> Child {
+    worker_of(&nats_url(), dir, id, n)
+}
+
+fn worker_of(url: &str, dir: &Path, id: &str, n: usize) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join(format!("worker-{n}.log")))
         .unwrap();
     Command::new(bin())
-        .args(["worker", "--nats", &nats_url(), "--load", id])
+        .args(["worker", "--nats", url, "--load", id])
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -698,4 +705,309 @@ fn submit_refuses_what_cannot_work() {
         assert_eq!(r.code, 2);
         assert!(r.stderr.contains("upsert"), "{}", r.stderr);
     }
+}
+
+/// A NATS server of this test's own (JetStream, its store in `store`), on `port`.
+fn private_nats(store: &Path, port: u16) -> Child {
+    let c = Command::new("nats-server")
+        .args([
+            "-js",
+            "-sd",
+            store.to_str().unwrap(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server (installed with NATS; .ci/run installs it)");
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "nats-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// NATS restarting in the middle of a load: the workers reconnect and finish it, every
+/// row once.
+#[test]
+fn workers_ride_out_a_nats_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let csv = generate(dir.path(), 12_000);
+    let expected = single(dir.path(), &db, "dist_restart_one", &csv, "");
+    db.drop_table("dist_restart");
+    let store = dir.path().join("nats");
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut nats = private_nats(&store, port);
+    let p = pipeline(
+        dir.path(),
+        &db,
+        "dist_restart",
+        &csv,
+        "[runtime]\nbatch_rows = 200\n",
+    );
+    let id = submit_to(
+        &url,
+        dir.path(),
+        &p,
+        &["--chunk-size", "60KB", "--ack-wait", "2"],
+    );
+    let workers: Vec<Child> = (0..2)
+        .map(|n| worker_of(&url, dir.path(), &id, n))
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = nats.kill();
+    let _ = nats.wait();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut nats = private_nats(&store, port);
+    let w = rowflow(dir.path(), &["wait", &id, "--nats", &url, "--json"]);
+    reap(dir.path(), workers);
+    let _ = nats.kill();
+    let _ = nats.wait();
+    assert_eq!(w.code, 0, "{}\n{}", w.stdout, logs(dir.path()));
+    let got = rows(&db, "dist_restart");
+    assert_eq!(got.len(), 12_000, "{}", logs(dir.path()));
+    assert!(got == expected, "rows differ from one process");
+}
+
+/// SIGTERM: the worker stops after its next commit and releases its chunk at once;
+/// another worker finishes the load, every row once.
+#[test]
+fn sigterm_releases_the_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let mock = Mock::start(Duration::from_millis(1));
+    let csv = generate(dir.path(), 2_000);
+    let http = format!(
+        "[runtime]\nbatch_rows = 50\n[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 2\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
+        mock.url("/api?id={id}")
+    );
+    let expected = single(dir.path(), &db, "dist_term_one", &csv, &http);
+    db.drop_table("dist_term");
+    let p = pipeline(dir.path(), &db, "dist_term", &csv, &http);
+    // One chunk, and a long ack wait: only the release can make it move soon.
+    let id = submit(
+        dir.path(),
+        &p,
+        &["--chunk-size", "100MB", "--ack-wait", "60"],
+    );
+    let mut a = worker(dir.path(), &id, 0);
+    let t0 = Instant::now();
+    loop {
+        let n = db.try_query(&format!("SELECT count(*) FROM {}", db.ident("dist_term")));
+        if n.ok()
+            .and_then(|r| r[0][0].clone())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no commit:\n{}",
+            logs(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(a.id() as i32, libc::SIGTERM) };
+    let t1 = Instant::now();
+    let status = loop {
+        if let Some(s) = a.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(20),
+            "the worker did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{}", logs(dir.path()));
+    let log = logs(dir.path());
+    assert!(log.contains("released for another worker"), "{log}");
+    let partial = db.count(&format!("SELECT count(*) FROM {}", db.ident("dist_term")));
+    assert!(partial > 0 && partial < 2_000, "{partial} rows at the stop");
+    let b = worker(dir.path(), &id, 1);
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), vec![b]);
+    // Well before the ack wait: the chunk was released, not timed out.
+    assert!(
+        t1.elapsed() < Duration::from_secs(45),
+        "took {:?}",
+        t1.elapsed()
+    );
+    assert_eq!(w.code, 0, "{}\n{}", w.stdout, logs(dir.path()));
+    assert!(
+        rows(&db, "dist_term") == expected,
+        "rows differ from one process"
+    );
+}
+
+/// A chunk that keeps failing is failed after `--max-deliver` attempts, with its
+/// reason; `rowflow retry` (once the cause is fixed) requeues it and the load finishes.
+#[test]
+fn failed_chunks_are_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let csv = generate(dir.path(), 3_000);
+    let expected = single(dir.path(), &db, "dist_retry_one", &csv, "");
+    // A second input, moved away after the submit: its chunk cannot be read.
+    let other = dir.path().join("more.csv");
+    let moved = dir.path().join("more.csv.away");
+    // The same rows with other ids.
+    let mut rdr = csv::Reader::from_path(&csv).unwrap();
+    let mut wtr = csv::Writer::from_path(&other).unwrap();
+    wtr.write_record(rdr.headers().unwrap()).unwrap();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let mut fields: Vec<String> = rec.iter().map(String::from).collect();
+        fields[0] = (fields[0].parse::<u64>().unwrap() + 1_000_000).to_string();
+        wtr.write_record(&fields).unwrap();
+    }
+    wtr.flush().unwrap();
+    db.drop_table("dist_retry");
+    let p = pipeline(dir.path(), &db, "dist_retry", &csv, "");
+    let t = std::fs::read_to_string(&p).unwrap().replace(
+        &format!("path = {:?}", csv.display().to_string()),
+        &format!(
+            "paths = [{:?}, {:?}]",
+            csv.display().to_string(),
+            other.display().to_string()
+        ),
+    );
+    std::fs::write(&p, t).unwrap();
+    let id = submit(
+        dir.path(),
+        &p,
+        &[
+            "--chunk-size",
+            "100MB",
+            "--ack-wait",
+            "2",
+            "--max-deliver",
+            "2",
+        ],
+    );
+    std::fs::rename(&other, &moved).unwrap();
+    let workers: Vec<Child> = (0..2).map(|n| worker(dir.path(), &id, n)).collect();
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), workers);
+    assert_eq!(w.code, 2, "{}\n{}", w.stdout, logs(dir.path()));
+    let j = w.json();
+    assert_eq!(j["counts"], serde_json::json!([0, 0, 1, 1]));
+    let failed = j["chunks"][1].clone();
+    assert_eq!(failed["state"], "failed");
+    let why = failed["error"].as_str().unwrap();
+    assert!(
+        why.contains("given up after 2 deliveries") && why.contains("more.csv"),
+        "{why}"
+    );
+    // Fixed: requeued, loaded, nothing twice.
+    std::fs::rename(&moved, &other).unwrap();
+    let r = rowflow(dir.path(), &["retry", &id, "--nats", &nats_url(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["requeued"], 1);
+    let workers: Vec<Child> = (0..1).map(|n| worker(dir.path(), &id, 10 + n)).collect();
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), workers);
+    assert_eq!(w.code, 0, "{}\n{}", w.stdout, logs(dir.path()));
+    // Each input's rows once.
+    let t = db.ident("dist_retry");
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {t}")), 6_000);
+    assert_eq!(
+        db.count(&format!("SELECT count(DISTINCT id) FROM {t}")),
+        6_000
+    );
+    let first = db.query(&format!("SELECT * FROM {t} WHERE id <= 3000 ORDER BY id"));
+    assert!(
+        first == expected,
+        "the first input's rows differ from one process"
+    );
+}
+
+/// `rowflow cancel`: chunks not started are dropped, running ones stop after a commit,
+/// the workers exit, `wait` exits 2; what was committed stays, once.
+#[test]
+fn cancel_stops_a_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let mock = Mock::start(Duration::from_millis(2));
+    let csv = generate(dir.path(), 4_000);
+    let http = format!(
+        "[runtime]\nbatch_rows = 50\n[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 2\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
+        mock.url("/api?id={id}")
+    );
+    db.drop_table("dist_cancel");
+    let p = pipeline(dir.path(), &db, "dist_cancel", &csv, &http);
+    let id = submit(dir.path(), &p, &["--chunk-size", "60KB", "--ack-wait", "2"]);
+    let workers: Vec<Child> = (0..2).map(|n| worker(dir.path(), &id, n)).collect();
+    let t0 = Instant::now();
+    loop {
+        let n = db.try_query(&format!("SELECT count(*) FROM {}", db.ident("dist_cancel")));
+        if n.ok()
+            .and_then(|r| r[0][0].clone())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no commit:\n{}",
+            logs(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = rowflow(dir.path(), &["cancel", &id, "--nats", &nats_url()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let w = wait(dir.path(), &id);
+    reap(dir.path(), workers);
+    assert_eq!(w.code, 2, "{}", w.stdout);
+    assert_eq!(w.json()["cancelled"], true);
+    let t = db.ident("dist_cancel");
+    let n = db.count(&format!("SELECT count(*) FROM {t}"));
+    assert!(n > 0 && n < 4_000, "{n} rows after a cancel");
+    assert_eq!(db.count(&format!("SELECT count(DISTINCT id) FROM {t}")), n);
+    // A retry of a cancelled load is refused: submit it again instead.
+    let r = rowflow(dir.path(), &["retry", &id, "--nats", &nats_url()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cancelled"), "{}", r.stderr);
 }
