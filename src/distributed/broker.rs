@@ -142,6 +142,35 @@ impl Broker {
         ack_wait: Duration,
         max_deliver: u32,
     ) -> Result<kv::Store> {
+        self.create_queue(id, ack_wait, max_deliver).await?;
+        // The bucket's stream, as the client's `create_key_value` makes it (which first
+        // asks for account details that NATS servers before 2.10 answer in another
+        // form): then opened as a bucket.
+        let bucket = Self::bucket(id);
+        self.js
+            .create_stream(stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                num_replicas: 1,
+                discard: stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.err("creating the load's key-value bucket", e))?;
+        self.js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| self.err("opening the load's key-value bucket", e))
+    }
+
+    /// Create (or find) load `id`'s work queue: its stream and consumer. A finished
+    /// load's queue is deleted; `retry` creates it again.
+    pub async fn create_queue(&self, id: &str, ack_wait: Duration, max_deliver: u32) -> Result<()> {
         let stream = self
             .js
             .create_stream(stream::Config {
@@ -168,29 +197,7 @@ impl Broker {
             })
             .await
             .map_err(|e| self.err("creating the load's consumer", e))?;
-        // The bucket's stream, as the client's `create_key_value` makes it (which first
-        // asks for account details that NATS servers before 2.10 answer in another
-        // form): then opened as a bucket.
-        let bucket = Self::bucket(id);
-        self.js
-            .create_stream(stream::Config {
-                name: format!("KV_{bucket}"),
-                subjects: vec![format!("$KV.{bucket}.>")],
-                max_messages_per_subject: 1,
-                storage: stream::StorageType::File,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                num_replicas: 1,
-                discard: stream::DiscardPolicy::New,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| self.err("creating the load's key-value bucket", e))?;
-        self.js
-            .get_key_value(bucket)
-            .await
-            .map_err(|e| self.err("opening the load's key-value bucket", e))
+        Ok(())
     }
 
     /// Load `id`'s bucket.

@@ -200,6 +200,12 @@ pub async fn retry(nats: &str, id: &str) -> Result<usize> {
         .await?
         .ok_or_else(|| Error::Config(format!("load {id}: no plan recorded")))?;
     let states = chunk_states(&kv, plan.chunks.len()).await?;
+    if states.iter().any(|s| s.state == "failed") {
+        // A finished load's queue was deleted.
+        broker
+            .create_queue(id, Duration::from_secs_f64(plan.ack_wait), plan.max_deliver)
+            .await?;
+    }
     let mut n = 0;
     for (i, s) in states.iter().enumerate() {
         if s.state != "failed" {

@@ -156,6 +156,11 @@ pub async fn work(
                     }
                     Err(e) => {
                         if opts.load.is_some() {
+                            // A finished load's queue is gone; its bucket says so.
+                            if finished_in_bucket(&broker, id).await {
+                                finished = true;
+                                break;
+                            }
                             return Err(e);
                         }
                         continue;
@@ -179,8 +184,12 @@ pub async fn work(
                     break;
                 }
                 Some(Err(_)) | None => {
-                    if opts.load.is_some() {
-                        finished = load_finished(&ctx).await;
+                    if idle(&ctx).await && load_finished(&ctx).await {
+                        // Nothing left to take: the queue goes (the bucket stays, for
+                        // `status`; `retry` makes the queue again).
+                        let _ = broker.delete_stream(id).await;
+                        loads.remove(id);
+                        finished = opts.load.is_some();
                     }
                 }
             }
@@ -243,6 +252,32 @@ async fn open_load(broker: &Broker, id: &str) -> Result<LoadCtx> {
         consumer,
         rates: Mutex::new(HashMap::new()),
     })
+}
+
+/// Whether load `id`'s bucket says every chunk is done or failed (or it was cancelled).
+async fn finished_in_bucket(broker: &Broker, id: &str) -> bool {
+    let Ok(kv) = broker.kv(id).await else {
+        return false;
+    };
+    if matches!(kv.get("cancel").await, Ok(Some(_))) {
+        return true;
+    }
+    let Ok(Some(plan)) = get_json::<Submitted>(&kv, "plan").await else {
+        return false;
+    };
+    chunk_states(&kv, plan.chunks.len())
+        .await
+        .is_ok_and(|s| s.iter().all(|c| c.state == "done" || c.state == "failed"))
+}
+
+/// Whether the load's queue has no message waiting or being worked on (a cheap look
+/// before reading every chunk's state).
+async fn idle(ctx: &LoadCtx) -> bool {
+    let mut consumer = ctx.consumer.clone();
+    match consumer.info().await {
+        Ok(i) => i.num_pending == 0 && i.num_ack_pending == 0,
+        Err(_) => true,
+    }
 }
 
 /// Whether every chunk of the load is done or failed (or the load was cancelled).

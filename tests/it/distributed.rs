@@ -1011,3 +1011,76 @@ fn cancel_stops_a_load() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cancelled"), "{}", r.stderr);
 }
+
+/// A worker without `--load` takes chunks of every load with work left (a private NATS
+/// server: it would take other tests' chunks too), until SIGTERM; a finished load's
+/// queue is deleted and its status still reads.
+#[test]
+fn a_worker_without_a_load_takes_every_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let store = dir.path().join("nats");
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut nats = private_nats(&store, port);
+    let csv = generate(dir.path(), 3_000);
+    let log = std::fs::File::create(dir.path().join("worker-any.log")).unwrap();
+    let mut w = Command::new(bin())
+        .args(["worker", "--nats", &url, "--concurrency", "2"])
+        .current_dir(dir.path())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut ids = Vec::new();
+    for table in ["dist_any_a", "dist_any_b"] {
+        db.drop_table(table);
+        let p = pipeline(dir.path(), &db, table, &csv, "");
+        ids.push(submit_to(
+            &url,
+            dir.path(),
+            &p,
+            &["--chunk-size", "100KB", "--ack-wait", "2"],
+        ));
+    }
+    for (id, table) in ids.iter().zip(["dist_any_a", "dist_any_b"]) {
+        let r = rowflow(dir.path(), &["wait", id, "--nats", &url, "--json"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, logs(dir.path()));
+        assert_eq!(
+            db.count(&format!(
+                "SELECT count(DISTINCT id) FROM {}",
+                db.ident(table)
+            )),
+            3_000
+        );
+    }
+    // The worker goes on until told to stop.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        w.try_wait().unwrap().is_none(),
+        "the worker exited on its own"
+    );
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(w.id() as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = w.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the worker did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{}", logs(dir.path()));
+    let r = rowflow(dir.path(), &["status", &ids[0], "--nats", &url, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["finished"], true);
+    let _ = nats.kill();
+    let _ = nats.wait();
+}
