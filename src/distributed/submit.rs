@@ -74,6 +74,17 @@ pub async fn submit(
         )));
     }
     let spec = PipelineSpec::from_file(path, &opts.overrides)?;
+    let url = if spec.sink.url.is_empty() {
+        std::env::var("DATABASE_URL").unwrap_or_default()
+    } else {
+        spec.sink.url.clone()
+    };
+    // A target that cannot take a distributed load is refused before anything else.
+    if let Ok(t @ crate::sink::SinkTarget::Sqlite { .. }) = crate::sink::SinkTarget::parse(&url) {
+        crate::sink::prepare_chunks(&t, &spec.sink.table)?;
+    }
+    // NATS first: a load that cannot be published must not replace or empty the table.
+    let broker = Broker::connect(&opts.nats).await?;
     let name = spec.name.clone().unwrap_or_else(|| "pipeline".into());
     let planning = spec.clone();
     let chunk_bytes = opts.chunk_bytes;
@@ -119,7 +130,6 @@ pub async fn submit(
         msgs.push(m);
     }
     let bytes = sizes.iter().map(|(_, s)| s).sum();
-    let broker = Broker::connect(&opts.nats).await?;
     let kv = broker
         .create_load(&load, opts.ack_wait, opts.max_deliver)
         .await?;

@@ -688,19 +688,56 @@ fn submit_refuses_what_cannot_work() {
     let r = run(&write("lite.toml", "url = \"sqlite://x.db\""), &[]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--shard"), "{}", r.stderr);
-    // NATS not there: said plainly (the database is reached first, so use PostgreSQL).
-    if Db::get(Kind::Postgres, dir.path()).is_some() {
+    // NATS not there: said plainly, and the table the load would replace is untouched.
+    if let Some(db) = Db::get(Kind::Postgres, dir.path()) {
         let url = crate::db::pg_url();
-        let r = run(&write("pg.toml", &format!("url = {url:?}")), &[]);
+        db.drop_table("dist_keep");
+        db.exec(&format!(
+            "CREATE TABLE {} (id int, x text)",
+            db.ident("dist_keep")
+        ));
+        db.exec(&format!(
+            "INSERT INTO {} VALUES (7, 'kept')",
+            db.ident("dist_keep")
+        ));
+        let p = dir.path().join("keep.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[source]\npath = {:?}\n[sink]\nurl = {url:?}\ntable = \"dist_keep\"\nmode = \"replace\"\n",
+                csv.display().to_string()
+            ),
+        )
+        .unwrap();
+        let r = run(&p, &[]);
         assert_eq!(r.code, 2);
         assert!(r.stderr.contains("cannot connect to NATS"), "{}", r.stderr);
-        // Upsert over several chunks.
-        let r = run(
-            &write(
-                "up.toml",
-                &format!("url = {url:?}\nmode = \"upsert\"\nkey = [\"id\"]"),
-            ),
-            &["--chunk-size", "5"],
+        assert_eq!(
+            db.count(&format!(
+                "SELECT count(*) FROM {} WHERE x = 'kept'",
+                db.ident("dist_keep")
+            )),
+            1
+        );
+        // Upsert over several chunks (refused after planning, before anything is
+        // published).
+        if !nats_up() {
+            return;
+        }
+        let up = write(
+            "up.toml",
+            &format!("url = {url:?}\nmode = \"upsert\"\nkey = [\"id\"]"),
+        );
+        let r = rowflow(
+            dir.path(),
+            &[
+                "submit",
+                up.to_str().unwrap(),
+                "--nats",
+                &nats_url(),
+                "--chunk-size",
+                "5",
+            ],
         );
         assert_eq!(r.code, 2);
         assert!(r.stderr.contains("upsert"), "{}", r.stderr);
