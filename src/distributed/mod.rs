@@ -157,6 +157,26 @@ impl ChunkMsg {
     }
 }
 
+/// Plan `spec` as a whole run would (the header, the types) and cut its inputs into
+/// chunks of about `chunk_bytes`. Blocking.
+pub(crate) fn plan_chunks(
+    spec: &PipelineSpec,
+    chunk_bytes: u64,
+) -> Result<(crate::plan::Plan, Vec<Input>)> {
+    let plan = crate::pipeline::Pipeline::from_spec(spec.clone())
+        .plan(&crate::expr::ExprContext::from_clock())?;
+    let chunks = crate::source::split::chunk_inputs(
+        &plan.load.inputs,
+        &crate::source::split::SplitOptions {
+            dialect: crate::plan::source::dialect(&spec.source, &mut Vec::new()),
+            chunk_bytes,
+            max_record: spec.source.max_record_bytes,
+            stop: std::sync::Arc::default(),
+        },
+    )?;
+    Ok((plan, chunks))
+}
+
 /// The schema every chunk is read with, decided once: each input column and its type.
 pub(crate) type FixedSchema = Vec<(String, String)>;
 

@@ -9,12 +9,10 @@ use std::sync::Arc;
 
 use crate::config::{PipelineSpec, WriteMode};
 use crate::error::{Error, Result};
-use crate::expr::ExprContext;
 use crate::pipeline::Pipeline;
 use crate::plan::ChunkSpec;
 use crate::report::{Observer, Report};
 use crate::runtime::StopSignal;
-use crate::source::split::{SplitOptions, chunk_inputs};
 
 /// Which share of the chunks: `index` of `count`, from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,16 +59,7 @@ pub async fn run_shard(
     // Planned as a whole run would be: the same header, the same types in every copy.
     let planning = spec.clone();
     let (plan_schema, chunks, name, table) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let plan = Pipeline::from_spec(planning.clone()).plan(&ExprContext::from_clock())?;
-        let chunks = chunk_inputs(
-            &plan.load.inputs,
-            &SplitOptions {
-                dialect: crate::plan::source::dialect(&planning.source, &mut Vec::new()),
-                chunk_bytes,
-                max_record: planning.source.max_record_bytes,
-                stop: Arc::default(),
-            },
-        )?;
+        let (plan, chunks) = super::plan_chunks(&planning, chunk_bytes)?;
         Ok((
             super::fixed_schema(&plan),
             chunks,

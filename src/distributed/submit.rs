@@ -13,9 +13,7 @@ use super::ChunkMsg;
 use super::broker::{Broker, ChunkState, Submitted, chunk_key, new_load_id, now_ms, put_json};
 use crate::config::PipelineSpec;
 use crate::error::{Error, Result};
-use crate::expr::ExprContext;
 use crate::source::Input;
-use crate::source::split::{SplitOptions, chunk_inputs};
 
 /// How to submit.
 #[derive(Debug, Clone)]
@@ -89,17 +87,7 @@ pub async fn submit(
     let planning = spec.clone();
     let chunk_bytes = opts.chunk_bytes;
     let (plan, chunks) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let plan = crate::pipeline::Pipeline::from_spec(planning.clone())
-            .plan(&ExprContext::from_clock())?;
-        let chunks = chunk_inputs(
-            &plan.load.inputs,
-            &SplitOptions {
-                dialect: crate::plan::source::dialect(&planning.source, &mut Vec::new()),
-                chunk_bytes,
-                max_record: planning.source.max_record_bytes,
-                stop: std::sync::Arc::default(),
-            },
-        )?;
+        let (plan, chunks) = super::plan_chunks(&planning, chunk_bytes)?;
         // The table, once, for every chunk: a distributed load's writers only append.
         let sink = crate::sink::open_sink(&plan.target, &plan.sink, &plan.run.identity, 0, 2)?;
         drop(sink);

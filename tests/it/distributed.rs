@@ -147,6 +147,36 @@ fn reap(dir: &Path, workers: Vec<Child>) {
     }
 }
 
+/// Wait (a minute at most) until `table` holds committed rows.
+fn wait_for_commit(dir: &Path, db: &Db, table: &str) {
+    let t0 = Instant::now();
+    let sql = format!("SELECT count(*) FROM {}", db.ident(table));
+    loop {
+        let n = db.try_query(&sql).ok().and_then(|r| r[0][0].clone());
+        if n.and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no commit:\n{}",
+            logs(dir)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The process's exit status, which must come within `limit`.
+fn exit_within(c: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t0.elapsed() < limit, "the worker did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Every row of `table`, as text, in key order.
 fn rows(db: &Db, table: &str) -> Vec<Vec<Option<String>>> {
     let t = db.ident(table);
@@ -311,24 +341,7 @@ fn a_stale_workers_late_commit_is_refused() {
     );
     let mut a = worker(dir.path(), &id, 0);
     // Wait until the one chunk has committed rows, then freeze its worker.
-    let t0 = Instant::now();
-    loop {
-        let n = db.try_query(&format!("SELECT count(*) FROM {}", db.ident("dist_stale")));
-        if n.ok()
-            .and_then(|r| r[0][0].clone())
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0)
-            > 0
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no commit:\n{}",
-            logs(dir.path())
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_commit(dir.path(), &db, "dist_stale");
     let pid = a.id() as i32;
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
@@ -855,37 +868,11 @@ fn sigterm_releases_the_chunk() {
         &["--chunk-size", "100MB", "--ack-wait", "60"],
     );
     let mut a = worker(dir.path(), &id, 0);
-    let t0 = Instant::now();
-    loop {
-        let n = db.try_query(&format!("SELECT count(*) FROM {}", db.ident("dist_term")));
-        if n.ok()
-            .and_then(|r| r[0][0].clone())
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0)
-            > 0
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no commit:\n{}",
-            logs(dir.path())
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_commit(dir.path(), &db, "dist_term");
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(a.id() as i32, libc::SIGTERM) };
     let t1 = Instant::now();
-    let status = loop {
-        if let Some(s) = a.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t1.elapsed() < Duration::from_secs(20),
-            "the worker did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = exit_within(&mut a, Duration::from_secs(20));
     assert!(status.success(), "{}", logs(dir.path()));
     let log = logs(dir.path());
     assert!(log.contains("released for another worker"), "{log}");
@@ -1015,24 +1002,7 @@ fn cancel_stops_a_load() {
     let p = pipeline(dir.path(), &db, "dist_cancel", &csv, &http);
     let id = submit(dir.path(), &p, &["--chunk-size", "60KB", "--ack-wait", "2"]);
     let workers: Vec<Child> = (0..2).map(|n| worker(dir.path(), &id, n)).collect();
-    let t0 = Instant::now();
-    loop {
-        let n = db.try_query(&format!("SELECT count(*) FROM {}", db.ident("dist_cancel")));
-        if n.ok()
-            .and_then(|r| r[0][0].clone())
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0)
-            > 0
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no commit:\n{}",
-            logs(dir.path())
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_commit(dir.path(), &db, "dist_cancel");
     let r = rowflow(dir.path(), &["cancel", &id, "--nats", &nats_url()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let w = wait(dir.path(), &id);
@@ -1103,17 +1073,7 @@ fn a_worker_without_a_load_takes_every_load() {
     );
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(w.id() as i32, libc::SIGTERM) };
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = w.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the worker did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = exit_within(&mut w, Duration::from_secs(20));
     assert!(status.success(), "{}", logs(dir.path()));
     let r = rowflow(dir.path(), &["status", &ids[0], "--nats", &url, "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
