@@ -147,6 +147,16 @@ fn reap(dir: &Path, workers: Vec<Child>) {
     }
 }
 
+/// An `http` stage that takes its time (two requests in flight, small batches): a chunk
+/// is still running, with commits behind it and ahead, when a test acts on its worker.
+fn slow_http(mock: &Mock) -> String {
+    format!(
+        "[runtime]\nbatch_rows = 50\n[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 2\n\
+         [transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
+        mock.url("/api?id={id}")
+    )
+}
+
 /// Wait (a minute at most) until `table` holds committed rows.
 fn wait_for_commit(dir: &Path, db: &Db, table: &str) {
     let t0 = Instant::now();
@@ -327,10 +337,7 @@ fn a_stale_workers_late_commit_is_refused() {
     let csv = generate(dir.path(), 3_000);
     // An HTTP stage that takes its time: the chunk is still running when the worker is
     // stopped, with commits behind it and ahead of it.
-    let http = format!(
-        "[runtime]\nbatch_rows = 50\n[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 2\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
-        mock.url("/api?id={id}")
-    );
+    let http = slow_http(&mock);
     let expected = single(dir.path(), &db, "dist_stale_one", &csv, &http);
     db.drop_table("dist_stale");
     let p = pipeline(dir.path(), &db, "dist_stale", &csv, &http);
@@ -854,10 +861,7 @@ fn sigterm_releases_the_chunk() {
     }
     let mock = Mock::start(Duration::from_millis(1));
     let csv = generate(dir.path(), 2_000);
-    let http = format!(
-        "[runtime]\nbatch_rows = 50\n[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 2\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
-        mock.url("/api?id={id}")
-    );
+    let http = slow_http(&mock);
     let expected = single(dir.path(), &db, "dist_term_one", &csv, &http);
     db.drop_table("dist_term");
     let p = pipeline(dir.path(), &db, "dist_term", &csv, &http);
@@ -994,10 +998,7 @@ fn cancel_stops_a_load() {
     }
     let mock = Mock::start(Duration::from_millis(2));
     let csv = generate(dir.path(), 4_000);
-    let http = format!(
-        "[runtime]\nbatch_rows = 50\n[[transform]]\ntype = \"http\"\nurl = \"{}\"\nconcurrency = 2\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n",
-        mock.url("/api?id={id}")
-    );
+    let http = slow_http(&mock);
     db.drop_table("dist_cancel");
     let p = pipeline(dir.path(), &db, "dist_cancel", &csv, &http);
     let id = submit(dir.path(), &p, &["--chunk-size", "60KB", "--ack-wait", "2"]);
