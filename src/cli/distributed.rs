@@ -48,6 +48,10 @@ pub struct SubmitArgs {
     /// Deliveries of a chunk before it is failed.
     #[arg(long, value_name = "N", default_value_t = 5)]
     max_deliver: u32,
+    /// Submit even though an earlier load of this pipeline into this table did not
+    /// complete (cancelled, or failed chunks): its committed rows may be loaded twice.
+    #[arg(long)]
+    force: bool,
     /// Print the load as one JSON object.
     #[arg(long)]
     json: bool,
@@ -66,6 +70,7 @@ pub fn submit(a: SubmitArgs) -> i32 {
         chunk_bytes,
         ack_wait: Duration::from_secs_f64(a.ack_wait),
         max_deliver: a.max_deliver,
+        force: a.force,
         ..distributed::submit::SubmitOptions::new(a.nats.url())
     };
     let rt = match runtime(2) {
@@ -112,8 +117,8 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "ID")]
     load: Option<String>,
     /// Chunks loaded at once.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    concurrency: usize,
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
     /// No output but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -157,7 +162,7 @@ pub fn worker(a: WorkerArgs) -> i32 {
     let opts = distributed::worker::WorkerOptions {
         nats: a.nats.url(),
         load: a.load,
-        concurrency: a.concurrency,
+        concurrency: a.concurrency as usize,
     };
     match rt.block_on(distributed::worker::work(opts, events, rx)) {
         Ok(s) => {
@@ -192,7 +197,7 @@ fn print_status(s: &LoadStatus, json: bool, chunks: bool) {
         println!("{}", serde_json::to_string(s).unwrap_or_default());
         return;
     }
-    let [pending, running, done, failed] = s.counts;
+    let c = s.counts;
     println!(
         "load {} ({} into {} table {:?}), submitted {}{}",
         s.load,
@@ -203,15 +208,24 @@ fn print_status(s: &LoadStatus, json: bool, chunks: bool) {
         if s.cancelled { ", CANCELLED" } else { "" }
     );
     println!(
-        "  chunks: {pending} pending, {running} running, {done} done, {failed} failed; rows: {} read, {} written, {} filtered, {} rejected; {} rows/s{}",
-        thousands(s.rows[0]),
-        thousands(s.rows[1]),
-        thousands(s.rows[2]),
-        thousands(s.rows[3]),
+        "  chunks: {} pending, {} running, {} done, {} failed; rows: {} read, {} written, {} filtered, {} rejected; {} rows/s{}{}",
+        c.pending,
+        c.running,
+        c.done,
+        c.failed,
+        thousands(s.rows.read),
+        thousands(s.rows.written),
+        thousands(s.rows.filtered),
+        thousands(s.rows.rejected),
         thousands(s.rows_per_s as u64),
         s.eta_s
             .map(|e| format!(", ETA {}s", e.round() as u64))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        if s.published {
+            ""
+        } else {
+            " (NOT ALL CHUNKS PUBLISHED: submit still running, or stopped half-way)"
+        }
     );
     if chunks {
         for c in &s.chunks {
@@ -265,11 +279,15 @@ pub fn wait(a: LoadIdArgs) -> i32 {
         &mut |s| {
             if !json && last.elapsed() >= Duration::from_secs(10) {
                 last = std::time::Instant::now();
-                let [p, r, d, f] = s.counts;
+                let c = s.counts;
                 eprintln!(
-                    "rowflow wait: {d} of {} chunks done ({p} pending, {r} running, {f} failed), {} rows written",
+                    "rowflow wait: {} of {} chunks done ({} pending, {} running, {} failed), {} rows written",
+                    c.done,
                     s.chunks.len(),
-                    thousands(s.rows[1])
+                    c.pending,
+                    c.running,
+                    c.failed,
+                    thousands(s.rows.written)
                 );
             }
         },
@@ -311,7 +329,11 @@ pub fn retry(a: LoadIdArgs) -> i32 {
             if a.json {
                 println!("{}", serde_json::json!({"load": a.load, "requeued": n}));
             } else {
-                eprintln!("rowflow: {n} failed chunks of load {} requeued", a.load);
+                eprintln!(
+                    "rowflow: {n} chunk{} of load {} requeued (each resumes from its last commit)",
+                    if n == 1 { "" } else { "s" },
+                    a.load
+                );
             }
             0
         }

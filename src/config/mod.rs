@@ -783,6 +783,14 @@ impl PipelineSpec {
         Ok(spec)
     }
 
+    /// The pipeline `text` written again from its values: the same settings, `${VAR}`
+    /// references unexpanded, without the file's comments.
+    pub(crate) fn without_comments(text: &str) -> Result<String> {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("invalid pipeline file: {e}")))?;
+        toml::to_string(&table).map_err(|e| Error::Config(format!("pipeline file: {e}")))
+    }
+
     /// Secrets written as they are in the pipeline `text` with `overrides` (before
     /// `${VAR}` expansion): a password in the sink URL, an `http` header or a storage
     /// option that looks like a credential. Each is named by its key.

@@ -35,8 +35,10 @@ pub struct Submitted {
     pub overrides: Vec<String>,
     /// Every input column and its type, decided once.
     pub schema: Vec<(String, String)>,
-    /// Each chunk: what it reads and its size in bytes.
-    pub chunks: Vec<(String, u64)>,
+    /// How many chunks (each one's message is kept under `msg.<n>`).
+    pub chunks: u32,
+    /// Bytes of input in all.
+    pub bytes: u64,
     /// The destination, redacted.
     pub target: String,
     /// The destination table.
@@ -242,6 +244,30 @@ impl Broker {
             Err(e) if e.to_string().contains("not found") => Ok(()),
             Err(e) => Err(self.err("deleting the load's stream", e)),
         }
+    }
+
+    /// The ids of every load with a bucket (finished ones too).
+    pub async fn all_loads(&self) -> Result<Vec<String>> {
+        use futures::TryStreamExt;
+        let names: Vec<String> = self
+            .js
+            .stream_names()
+            .try_collect()
+            .await
+            .map_err(|e| self.err("listing the loads", e))?;
+        Ok(names
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("KV_rowflow_").map(str::to_string))
+            .collect())
+    }
+
+    /// Take load `id` away: its queue and its bucket (a submit that failed half-way).
+    pub async fn delete_load(&self, id: &str) {
+        let _ = self.delete_stream(id).await;
+        let _ = self
+            .js
+            .delete_stream(format!("KV_{}", Self::bucket(id)))
+            .await;
     }
 
     /// The ids of the loads that have a stream (work may be left).

@@ -81,6 +81,9 @@ pub struct ChunkMsg {
     /// How many times the chunk was requeued by `rowflow retry`.
     #[serde(default)]
     pub epoch: u32,
+    /// Its size in bytes.
+    #[serde(default)]
+    pub size: u64,
 }
 
 impl ChunkMsg {
@@ -109,6 +112,7 @@ impl ChunkMsg {
             range,
             ends: whole.state()?.ends,
             epoch: 0,
+            size: input.size().unwrap_or(0),
         })
     }
 

@@ -33,6 +33,32 @@ pub struct ChunkView {
     pub error: Option<String>,
 }
 
+/// Chunks by state.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Waiting for a worker (or, in a cancelled load, never to be loaded).
+    pub pending: usize,
+    /// Being loaded (stalled ones included).
+    pub running: usize,
+    /// Loaded.
+    pub done: usize,
+    /// Failed (see each chunk's error).
+    pub failed: usize,
+}
+
+/// Rows, summed over the chunks.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Rows {
+    /// Read.
+    pub read: u64,
+    /// Written (committed).
+    pub written: u64,
+    /// Filtered out.
+    pub filtered: u64,
+    /// Rejected (in the rejects table).
+    pub rejected: u64,
+}
+
 /// A distributed load's state.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadStatus {
@@ -40,17 +66,20 @@ pub struct LoadStatus {
     pub load: String,
     /// The pipeline's name.
     pub name: String,
-    /// The destination, redacted, and table.
+    /// The destination, redacted.
     pub target: String,
     /// The destination table.
     pub table: String,
     /// When it was submitted.
     pub submitted: String,
-    /// Chunks by state: pending, running (stalled included), done, failed.
-    pub counts: [usize; 4],
-    /// Rows read, written, filtered, rejected, summed over the chunks.
-    pub rows: [u64; 4],
-    /// Rows read per second since the submission.
+    /// Every chunk was published (false: `submit` was stopped half-way, or is still
+    /// publishing).
+    pub published: bool,
+    /// Chunks by state.
+    pub counts: Counts,
+    /// Rows, summed over the chunks.
+    pub rows: Rows,
+    /// Rows read per second, from the submission to the last update.
     pub rows_per_s: f64,
     /// Seconds left, at the rate so far (by bytes), when it can be told.
     pub eta_s: Option<f64>,
@@ -66,9 +95,9 @@ impl LoadStatus {
     /// The exit code of `wait`: 0 every row written, 1 finished with rejected rows, 2
     /// failed chunks (or cancelled).
     pub fn exit_code(&self) -> i32 {
-        if self.counts[3] > 0 || self.cancelled {
+        if self.counts.failed > 0 || self.cancelled || !self.published {
             2
-        } else if self.rows[3] > 0 {
+        } else if self.rows.rejected > 0 {
             1
         } else {
             0
@@ -90,38 +119,47 @@ async fn read_status(broker: &Broker, id: &str) -> Result<LoadStatus> {
         ))
     })?;
     let cancelled = matches!(kv.get("cancel").await, Ok(Some(_)));
-    let states = chunk_states(&kv, plan.chunks.len()).await?;
+    let published = matches!(kv.get("published").await, Ok(Some(_)));
+    let states = chunk_states(&kv, plan.chunks as usize).await?;
     let now = now_ms();
     let stale_ms = (plan.ack_wait * 2000.0) as u64;
-    let mut counts = [0usize; 4];
-    let mut rows = [0u64; 4];
-    let (mut done_bytes, mut all_bytes) = (0u64, 0u64);
+    let mut counts = Counts::default();
+    let mut rows = Rows::default();
+    let (mut done_bytes, mut last_ms) = (0u64, plan.submitted_ms);
     let mut chunks = Vec::with_capacity(states.len());
-    for (i, (s, (input, size))) in states.iter().zip(&plan.chunks).enumerate() {
+    for (i, s) in states.iter().enumerate() {
+        let msg: Option<ChunkMsg> = get_json(&kv, &format!("msg.{i}")).await?;
+        let (input, size) = msg.map_or((String::new(), 0), |m| (m.describe(), m.size));
         let mut state = s.state.clone();
         match state.as_str() {
             "running" => {
-                counts[1] += 1;
+                counts.running += 1;
                 if now.saturating_sub(s.updated_ms) > stale_ms {
                     state = "stalled".into();
                 }
             }
-            "done" => counts[2] += 1,
-            "failed" => counts[3] += 1,
-            _ => counts[0] += 1,
+            "done" => counts.done += 1,
+            "failed" => counts.failed += 1,
+            _ => {
+                counts.pending += 1;
+                if cancelled {
+                    state = "cancelled".into();
+                }
+            }
         }
-        for (a, b) in rows.iter_mut().zip(s.rows) {
-            *a += b;
-        }
-        all_bytes += size;
+        rows.read += s.rows[0];
+        rows.written += s.rows[1];
+        rows.filtered += s.rows[2];
+        rows.rejected += s.rows[3];
         done_bytes += if s.state == "done" {
-            *size
+            size
         } else {
-            s.bytes.min(*size)
+            s.bytes.min(size)
         };
+        last_ms = last_ms.max(s.updated_ms);
         chunks.push(ChunkView {
             chunk: i as u32,
-            input: input.clone(),
+            input,
             state,
             worker: s.worker.clone(),
             delivery: s.delivery,
@@ -129,19 +167,24 @@ async fn read_status(broker: &Broker, id: &str) -> Result<LoadStatus> {
             error: s.error.clone(),
         });
     }
-    let secs = (now.saturating_sub(plan.submitted_ms) as f64 / 1000.0).max(0.001);
-    let finished = cancelled || counts[2] + counts[3] == plan.chunks.len();
-    let eta_s = (!finished && done_bytes > 0)
-        .then(|| secs * (all_bytes.saturating_sub(done_bytes)) as f64 / done_bytes as f64);
+    let finished = cancelled || counts.done + counts.failed == plan.chunks as usize;
+    // A finished load's rate is that of its run, not of the time since.
+    let until = if finished { last_ms } else { now };
+    let secs = (until.saturating_sub(plan.submitted_ms) as f64 / 1000.0).max(0.001);
+    let eta_s = (!finished && done_bytes > 0).then(|| {
+        let left = plan.bytes.saturating_sub(done_bytes) as f64;
+        secs * left / done_bytes as f64
+    });
     Ok(LoadStatus {
         load: plan.load.clone(),
         name: plan.name.clone(),
         target: plan.target.clone(),
         table: plan.table.clone(),
         submitted: plan.submitted.clone(),
+        published,
         counts,
         rows,
-        rows_per_s: rows[0] as f64 / secs,
+        rows_per_s: rows.read as f64 / secs,
         eta_s,
         cancelled,
         finished,
@@ -150,7 +193,8 @@ async fn read_status(broker: &Broker, id: &str) -> Result<LoadStatus> {
 }
 
 /// Wait until load `id` is finished (every chunk done or failed, or cancelled), calling
-/// `tick` with its state every `every`.
+/// `tick` with its state every `every`. A load whose `submit` stopped before it
+/// published every chunk (killed) is an error after a minute: it can never finish.
 pub async fn wait(
     nats: &str,
     id: &str,
@@ -158,10 +202,17 @@ pub async fn wait(
     tick: &mut (dyn FnMut(&LoadStatus) + Send),
 ) -> Result<LoadStatus> {
     let broker = Broker::connect(nats).await?;
+    let t0 = std::time::Instant::now();
     loop {
         // NATS restarting: ask again.
         match read_status(&broker, id).await {
             Ok(s) if s.finished => return Ok(s),
+            Ok(s) if !s.published && t0.elapsed() > Duration::from_secs(60) => {
+                return Err(Error::Config(format!(
+                    "load {id} was never completely submitted (its submit stopped before it published \
+                     every chunk): cancel it (`rowflow cancel {id}`) and submit the pipeline again"
+                )));
+            }
             Ok(s) => tick(&s),
             Err(e @ Error::Config(_)) => return Err(e),
             Err(_) => {}
@@ -185,36 +236,40 @@ pub async fn cancel(nats: &str, id: &str) -> Result<LoadStatus> {
     read_status(&broker, id).await
 }
 
-/// Requeue load `id`'s failed chunks (after fixing what made them fail): each goes back
-/// with a new retry epoch, so its deliveries count from 1 again and its claim outranks
-/// every earlier one. Returns how many.
+/// Requeue load `id`'s failed chunks (after fixing what made them fail), or resume a
+/// cancelled load (every chunk not done). Each goes back with a new retry epoch, so its
+/// deliveries count from 1 again and its claim outranks every earlier one; a chunk
+/// resumes from its checkpoint. Returns how many.
 pub async fn retry(nats: &str, id: &str) -> Result<usize> {
     let broker = Broker::connect(nats).await?;
     let kv = broker.kv(id).await?;
-    if matches!(kv.get("cancel").await, Ok(Some(_))) {
-        return Err(Error::Config(format!(
-            "load {id} was cancelled: submit it again instead"
-        )));
-    }
     let plan: Submitted = get_json(&kv, "plan")
         .await?
         .ok_or_else(|| Error::Config(format!("load {id}: no plan recorded")))?;
-    let states = chunk_states(&kv, plan.chunks.len()).await?;
-    if states.iter().any(|s| s.state == "failed") {
-        // A finished load's queue was deleted.
+    let cancelled = matches!(kv.get("cancel").await, Ok(Some(_)));
+    let states = chunk_states(&kv, plan.chunks as usize).await?;
+    let again = |s: &ChunkState| s.state == "failed" || (cancelled && s.state != "done");
+    if states.iter().any(again) {
+        // A finished (or cancelled) load's queue was deleted.
         broker
             .create_queue(id, Duration::from_secs_f64(plan.ack_wait), plan.max_deliver)
             .await?;
     }
+    if cancelled {
+        kv.delete("cancel")
+            .await
+            .map_err(|e| super::broker::nats_err(&broker.shown, "resuming the load", e))?;
+    }
     let mut n = 0;
     for (i, s) in states.iter().enumerate() {
-        if s.state != "failed" {
+        if !again(s) {
             continue;
         }
         let msg: Option<ChunkMsg> = get_json(&kv, &format!("msg.{i}")).await?;
         let Some(mut msg) = msg else {
             return Err(Error::Config(format!(
-                "load {id}: chunk {i}'s message is not recorded; submit the load again"
+                "load {id}: chunk {i}'s message is not recorded (its submit was stopped before it); \
+                 submit the load again"
             )));
         };
         msg.epoch = s.epoch + 1;

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::ChunkMsg;
-use super::broker::{Broker, ChunkState, Submitted, chunk_key, new_load_id, now_ms, put_json};
+use super::broker::{
+    Broker, ChunkState, Submitted, chunk_key, chunk_states, get_json, new_load_id, now_ms, put_json,
+};
 use crate::config::PipelineSpec;
 use crate::error::{Error, Result};
 use crate::source::Input;
@@ -28,6 +30,9 @@ pub struct SubmitOptions {
     pub ack_wait: Duration,
     /// Deliveries of a chunk before it is failed.
     pub max_deliver: u32,
+    /// Submit even though an earlier load of the same pipeline into the same table did
+    /// not complete (its committed rows stay: in `append` mode they may be loaded again).
+    pub force: bool,
 }
 
 impl SubmitOptions {
@@ -39,6 +44,7 @@ impl SubmitOptions {
             chunk_bytes: super::DEFAULT_CHUNK_BYTES,
             ack_wait: Duration::from_secs(30),
             max_deliver: 5,
+            force: false,
         }
     }
 }
@@ -86,20 +92,16 @@ pub async fn submit(
     let name = spec.name.clone().unwrap_or_else(|| "pipeline".into());
     let planning = spec.clone();
     let chunk_bytes = opts.chunk_bytes;
-    let (plan, chunks) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let (plan, chunks) = super::plan_chunks(&planning, chunk_bytes)?;
-        // The table, once, for every chunk: a distributed load's writers only append.
-        let sink = crate::sink::open_sink(&plan.target, &plan.sink, &plan.run.identity, 0, 2)?;
-        drop(sink);
-        crate::sink::prepare_chunks(&plan.target, &plan.load.table)?;
-        Ok((plan, chunks))
-    })
-    .await
-    .map_err(|e| Error::Stage {
-        stage: "plan".into(),
-        message: e.to_string(),
-    })??;
+    let (plan, chunks) =
+        tokio::task::spawn_blocking(move || super::plan_chunks(&planning, chunk_bytes))
+            .await
+            .map_err(|e| Error::Stage {
+                stage: "plan".into(),
+                message: e.to_string(),
+            })??;
     super::refuse_split_mode(&spec, chunks.len())?;
+    let target = plan.target.display();
+    refuse_overlap(&broker, &name, &target, &plan.load.table, &spec, opts.force).await?;
     for n in &plan.notes {
         note(n);
     }
@@ -111,16 +113,10 @@ pub async fn submit(
     }
     let load = new_load_id();
     let mut msgs = Vec::with_capacity(chunks.len());
-    let mut sizes = Vec::with_capacity(chunks.len());
     for (i, c) in chunks.iter().enumerate() {
-        let m = ChunkMsg::of(&load, i as u32, c)?;
-        sizes.push((m.describe(), c.size().unwrap_or(0)));
-        msgs.push(m);
+        msgs.push(ChunkMsg::of(&load, i as u32, c)?);
     }
-    let bytes = sizes.iter().map(|(_, s)| s).sum();
-    let kv = broker
-        .create_load(&load, opts.ack_wait, opts.max_deliver)
-        .await?;
+    let bytes = msgs.iter().map(|m| m.size).sum();
     let base = path
         .parent()
         .map(|p| {
@@ -132,46 +128,132 @@ pub async fn submit(
         })
         .transpose()
         .map_err(|e| Error::io(path, e))?;
-    put_json(
-        &kv,
-        "plan",
-        &Submitted {
-            load: load.clone(),
-            name,
-            pipeline: text,
-            base: base.map(|b| b.display().to_string()),
-            overrides: opts.overrides.clone(),
-            schema: super::fixed_schema(&plan),
-            chunks: sizes,
-            target: plan.target.display(),
-            table: plan.load.table.clone(),
-            submitted: crate::checkpoint::now_rfc3339(),
-            submitted_ms: now_ms(),
-            ack_wait: opts.ack_wait.as_secs_f64(),
-            max_deliver: opts.max_deliver,
-        },
-    )
-    .await?;
-    for m in &msgs {
-        put_json(
-            &kv,
-            &chunk_key(m.chunk),
-            &ChunkState {
-                state: "pending".into(),
-                updated_ms: now_ms(),
-                ..Default::default()
-            },
-        )
+    let submitted = Submitted {
+        load: load.clone(),
+        name,
+        // Re-written from its table: the file's comments (which may hold an old
+        // password) do not travel.
+        pipeline: PipelineSpec::without_comments(&text)?,
+        base: base.map(|b| b.display().to_string()),
+        overrides: opts.overrides.clone(),
+        schema: super::fixed_schema(&plan),
+        chunks: msgs.len() as u32,
+        bytes,
+        target,
+        table: plan.load.table.clone(),
+        submitted: crate::checkpoint::now_rfc3339(),
+        submitted_ms: now_ms(),
+        ack_wait: opts.ack_wait.as_secs_f64(),
+        max_deliver: opts.max_deliver,
+    };
+    let kv = broker
+        .create_load(&load, opts.ack_wait, opts.max_deliver)
         .await?;
-        // Kept for `rowflow retry`, which publishes a failed chunk again.
-        put_json(&kv, &format!("msg.{}", m.chunk), m).await?;
-        broker
-            .publish(&load, serde_json::to_vec(m).unwrap_or_default())
+    // Until the table is prepared and every chunk published, a failure takes the load
+    // away again.
+    let published = async {
+        put_json(&kv, "plan", &submitted).await?;
+        for m in &msgs {
+            put_json(
+                &kv,
+                &chunk_key(m.chunk),
+                &ChunkState {
+                    state: "pending".into(),
+                    updated_ms: now_ms(),
+                    ..Default::default()
+                },
+            )
             .await?;
+            // Kept for `status` and `rowflow retry`.
+            put_json(&kv, &format!("msg.{}", m.chunk), m).await?;
+        }
+        // The table, once, for every chunk: a distributed load's writers only append.
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let sink = crate::sink::open_sink(&plan.target, &plan.sink, &plan.run.identity, 0, 2)?;
+            drop(sink);
+            crate::sink::prepare_chunks(&plan.target, &plan.load.table)
+        })
+        .await
+        .map_err(|e| Error::Stage {
+            stage: "sink".into(),
+            message: e.to_string(),
+        })??;
+        for m in &msgs {
+            broker
+                .publish(&load, serde_json::to_vec(m).unwrap_or_default())
+                .await?;
+        }
+        put_json(&kv, "published", &now_ms()).await
+    }
+    .await;
+    if let Err(e) = published {
+        broker.delete_load(&load).await;
+        return Err(e);
     }
     Ok(Submission {
         load,
         chunks: msgs.len(),
         bytes,
     })
+}
+
+/// Refuse a load of `name` into `table` at `target` while another one is in progress
+/// (both would load the same rows), or, in the modes that keep the table's rows, while
+/// an earlier one stands incomplete (cancelled, or with failed chunks): loading again
+/// would load its committed rows twice; `rowflow retry` finishes it instead.
+async fn refuse_overlap(
+    broker: &Broker,
+    name: &str,
+    target: &str,
+    table: &str,
+    spec: &PipelineSpec,
+    force: bool,
+) -> Result<()> {
+    use crate::config::WriteMode;
+    let keeps_rows =
+        !spec.sink.truncate && matches!(spec.sink.mode, WriteMode::Append | WriteMode::Upsert);
+    for other in broker.all_loads().await? {
+        let Ok(kv) = broker.kv(&other).await else {
+            continue;
+        };
+        let Ok(Some(plan)) = get_json::<Submitted>(&kv, "plan").await else {
+            continue;
+        };
+        if plan.name != name || plan.table != table || plan.target != target {
+            continue;
+        }
+        let cancelled = matches!(kv.get("cancel").await, Ok(Some(_)));
+        let states = chunk_states(&kv, plan.chunks as usize).await?;
+        let done = states.iter().filter(|s| s.state == "done").count();
+        let failed = states.iter().filter(|s| s.state == "failed").count();
+        let finished = cancelled || done + failed == states.len();
+        if !finished {
+            return Err(Error::Busy(format!(
+                "load {other} of {name:?} into {table} is in progress ({done} of {} chunks done): \
+                 two loads would load the same rows. Wait for it (`rowflow wait {other}`) or cancel \
+                 it (`rowflow cancel {other}`) first",
+                states.len()
+            )));
+        }
+        if keeps_rows && !force && (cancelled || failed > 0) {
+            return Err(Error::Busy(format!(
+                "load {other} of {name:?} into {table} did not complete ({}; {done} of {} chunks \
+                 done, their rows committed): loading again in mode = \"{}\" would load those rows \
+                 a second time. Finish it with `rowflow retry {other}`, or load into an emptied \
+                 table (mode = \"replace\" or truncate = true), or submit with --force to load \
+                 everything again anyway",
+                if cancelled {
+                    "cancelled".to_string()
+                } else {
+                    format!("{failed} chunks failed")
+                },
+                states.len(),
+                match spec.sink.mode {
+                    WriteMode::Upsert => "upsert",
+                    _ => "append",
+                }
+            )));
+        }
+    }
+    Ok(())
 }

@@ -265,7 +265,7 @@ async fn finished_in_bucket(broker: &Broker, id: &str) -> bool {
     let Ok(Some(plan)) = get_json::<Submitted>(&kv, "plan").await else {
         return false;
     };
-    chunk_states(&kv, plan.chunks.len())
+    chunk_states(&kv, plan.chunks as usize)
         .await
         .is_ok_and(|s| s.iter().all(|c| c.state == "done" || c.state == "failed"))
 }
@@ -285,7 +285,7 @@ async fn load_finished(ctx: &LoadCtx) -> bool {
     if ctx.cancelled().await {
         return true;
     }
-    match chunk_states(&ctx.kv, ctx.plan.chunks.len()).await {
+    match chunk_states(&ctx.kv, ctx.plan.chunks as usize).await {
         Ok(states) => states
             .iter()
             .all(|s| s.state == "done" || s.state == "failed"),
@@ -551,7 +551,7 @@ async fn prepare_chunk(
     }
     if let Some(max) = spec.errors.max_errors {
         // `max_errors` is the whole load's: this chunk may fail what the others left.
-        let states = chunk_states(&ctx.kv, plan.chunks.len()).await?;
+        let states = chunk_states(&ctx.kv, plan.chunks as usize).await?;
         let others: u64 = states
             .iter()
             .enumerate()
