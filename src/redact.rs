@@ -174,6 +174,15 @@ fn is_signing_param(k: &str) -> bool {
         || is_secret_param(k)
 }
 
+/// Whether an HTTP(S) URL carries query parameters that sign it or hold a secret
+/// (`X-Amz-Signature`, `sig`, `token`, ...).
+pub(crate) fn has_signing_params(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, q)| {
+        q.split('&')
+            .any(|p| !p.is_empty() && is_signing_param(p.split('=').next().unwrap_or(p)))
+    })
+}
+
 /// A remote object's URL as rowflow names it (messages, progress, checkpoints): for
 /// HTTP(S), without the query parameters that sign it (a presigned URL's `X-Amz-*`, a
 /// SAS's `sig`, `se`, ...: secret, and new every time the URL is made) and without a
@@ -202,7 +211,7 @@ pub fn object_url(url: &str) -> String {
 /// Hide the password of a `scheme://user:password@host/...` URL.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        return redact_key_values(url);
     };
     match credentials_end(scheme, rest) {
         Some(at) => {
@@ -242,6 +251,18 @@ fn is_secret_param(k: &str) -> bool {
         .flat_map(char::to_lowercase)
         .collect();
     SECRET_PARAMS.contains(&norm.as_str())
+}
+
+/// Hide the password of a `host=h user=u password=p` connection string (libpq's
+/// key-value form, which rowflow does not take but a user may try).
+fn redact_key_values(s: &str) -> String {
+    s.split(' ')
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) if is_secret_param(k) && !v.is_empty() => format!("{k}=***"),
+            _ => w.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Hide the values of query parameters named like secrets (`password`, `token`,

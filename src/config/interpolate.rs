@@ -31,7 +31,12 @@ pub fn interpolate_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> R
                     "invalid variable name `${{{inner}}}`"
                 )));
             }
+            let in_userinfo = in_url_userinfo(&out, &body[end + 1..]);
             match (lookup(name), default) {
+                // In a URL's `user:password@` part a value is percent-encoded: a password
+                // with `@`, `/` or `#` would otherwise end it early (and send the rest
+                // as the host, and into messages).
+                (Some(v), _) if in_userinfo => out.push_str(&encode_userinfo(&v)),
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => {
@@ -49,6 +54,34 @@ pub fn interpolate_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> R
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Whether a reference between `before` (the text so far) and `after` stands in the
+/// `user:password@` part of a URL: after `scheme://` with no `/`, `?`, `#` or `@` since,
+/// and followed by an `@` before any `/`, `?` or `#`.
+fn in_url_userinfo(before: &str, after: &str) -> bool {
+    let Some(i) = before.rfind("://") else {
+        return false;
+    };
+    let authority = &before[i + 3..];
+    if authority.contains(['/', '?', '#', '@']) {
+        return false;
+    }
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    after[..end].contains('@')
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters.
+fn encode_userinfo(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Interpolate every string inside a TOML value, recursively.
@@ -78,6 +111,26 @@ pub(crate) fn interpolate_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_percent_encoded() {
+        let pw = |k: &str| (k == "PW").then(|| "LEAK@a/b:c?d#e".to_string());
+        let got = interpolate_env("postgres://u:${PW}@db.example/test", pw).unwrap();
+        assert_eq!(got, "postgres://u:LEAK%40a%2Fb%3Ac%3Fd%23e@db.example/test");
+        assert_eq!(
+            crate::redact::redact_url(&got),
+            "postgres://u:***@db.example/test"
+        );
+        // Elsewhere a value stays as it is.
+        assert_eq!(
+            interpolate_env("https://h/${PW}?q=${PW}", pw).unwrap(),
+            "https://h/LEAK@a/b:c?d#e?q=LEAK@a/b:c?d#e"
+        );
+        assert_eq!(
+            interpolate_env("a ${PW} b", pw).unwrap(),
+            "a LEAK@a/b:c?d#e b"
+        );
+    }
 
     fn env(k: &str) -> Option<String> {
         (k == "HOME_DIR").then(|| "/home/me".to_string())

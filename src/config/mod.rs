@@ -801,7 +801,18 @@ impl PipelineSpec {
         for o in overrides {
             apply_override(&mut value, o)?;
         }
-        let literal = |v: &str| !v.is_empty() && !v.contains("${");
+        // Written out: no reference at all, or a reference with a default value (the
+        // default travels as it is written).
+        let literal = |v: &str| {
+            !v.is_empty()
+                && (!v.contains("${")
+                    || v.split("${").skip(1).any(|r| {
+                        r.split('}')
+                            .next()
+                            .and_then(|inner| inner.split_once(":-"))
+                            .is_some_and(|(_, d)| !d.is_empty())
+                    }))
+        };
         let secretish = |k: &str| {
             let k = k.to_ascii_lowercase();
             [
@@ -835,12 +846,17 @@ impl PipelineSpec {
                 .flatten(),
         );
         for p in paths.filter_map(|p| p.as_str()) {
-            let signed = crate::redact::object_url(p) != p
-                || crate::redact::url_secrets(p).iter().any(|s| literal(s));
-            if p.contains("://") && !p.contains("${") && signed {
+            let signed = crate::redact::has_signing_params(p) && literal(p);
+            let password = crate::redact::url_secrets(p).iter().any(|s| literal(s));
+            if p.contains("://") && (signed || password) {
                 found.push(format!(
-                    "source.path {} (a signed URL: its signature is a credential)",
-                    crate::redact::object_url(p)
+                    "source.path {} ({})",
+                    crate::redact::object_url(p),
+                    if signed {
+                        "a signed URL: its signature is a credential"
+                    } else {
+                        "a password in the URL"
+                    }
                 ));
             }
         }
@@ -866,7 +882,8 @@ impl PipelineSpec {
                     }
                 }
                 if let Some(url) = t.get("url").and_then(|u| u.as_str())
-                    && crate::redact::url_secrets(url).iter().any(|s| literal(s))
+                    && (crate::redact::url_secrets(url).iter().any(|s| literal(s))
+                        || (crate::redact::has_signing_params(url) && literal(url)))
                 {
                     found.push(format!("transform.{i}.url (a secret in it)"));
                 }

@@ -102,8 +102,21 @@ impl Broker {
     /// error after a few seconds, not a wait; once connected, the client reconnects by
     /// itself when the server restarts.
     pub async fn connect(url: &str) -> Result<Broker> {
-        let shown = crate::redact::redact_url(url);
-        let opts = async_nats::ConnectOptions::new()
+        let (bare, creds) = split_credentials(url);
+        let shown = match &creds {
+            Some(Credentials::Token(_)) => bare.replacen("://", "://***@", 1),
+            Some(Credentials::User(u, _)) => bare.replacen("://", &format!("://{u}:***@"), 1),
+            None => bare.clone(),
+        };
+        let url = bare.as_str();
+        let opts = match creds {
+            Some(Credentials::Token(t)) => async_nats::ConnectOptions::with_token(t),
+            Some(Credentials::User(u, p)) => {
+                async_nats::ConnectOptions::with_user_and_password(u, p)
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        let opts = opts
             .name(format!("rowflow pid {}", std::process::id()))
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(Duration::from_secs(10)));
@@ -288,6 +301,66 @@ impl Broker {
     }
 }
 
+/// Credentials written in a NATS URL.
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    /// `nats://TOKEN@host`.
+    Token(String),
+    /// `nats://USER:PASSWORD@host`.
+    User(String, String),
+}
+
+/// The URL(s) without their credentials, and the credentials (percent-decoded) of the
+/// first one that has some: the client takes them as options.
+fn split_credentials(url: &str) -> (String, Option<Credentials>) {
+    let mut creds = None;
+    let bare: Vec<String> = url
+        .split(',')
+        .map(|u| {
+            let u = u.trim();
+            let Some((scheme, rest)) = u.split_once("://") else {
+                return u.to_string();
+            };
+            let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) => {
+                    let info = &rest[..at];
+                    if creds.is_none() {
+                        creds = Some(match info.split_once(':') {
+                            Some((u, p)) => Credentials::User(decode(u), decode(p)),
+                            None => Credentials::Token(decode(info)),
+                        });
+                    }
+                    format!("{scheme}://{}", &rest[at + 1..])
+                }
+                None => u.to_string(),
+            }
+        })
+        .collect();
+    (bare.join(","), creds)
+}
+
+/// Percent-decode (an invalid escape stays as it is).
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Read a JSON value from a bucket.
 pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
     kv: &kv::Store,
@@ -345,4 +418,28 @@ pub(crate) fn new_load_id() -> String {
     let mix = (nanos as u64) ^ ((std::process::id() as u64) << 40);
     let h = twox_hash::XxHash3_128::oneshot(&mix.to_le_bytes());
     format!("{:012x}", (h as u64) & 0xffff_ffff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_url() {
+        assert_eq!(
+            split_credentials("nats://Tok3n@h:4222"),
+            (
+                "nats://h:4222".into(),
+                Some(Credentials::Token("Tok3n".into()))
+            )
+        );
+        assert_eq!(
+            split_credentials("nats://u:p%23w@a:1,nats://b:2"),
+            (
+                "nats://a:1,nats://b:2".into(),
+                Some(Credentials::User("u".into(), "p#w".into()))
+            )
+        );
+        assert_eq!(split_credentials("nats://h:1"), ("nats://h:1".into(), None));
+    }
 }
