@@ -72,6 +72,9 @@ struct LoadCtx {
     consumer: PullConsumer,
     /// The shared rate limits of its `http` stages, by stage index.
     rates: Mutex<HashMap<usize, crate::config::SharedRate>>,
+    /// Why this worker cannot run the load's chunks (its environment lacks a variable
+    /// the pipeline uses, or gives another destination): it leaves them to others.
+    unusable: Mutex<Option<String>>,
 }
 
 impl LoadCtx {
@@ -167,6 +170,19 @@ pub async fn work(
                     }
                 },
             };
+            let unusable = ctx
+                .unusable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(why) = unusable {
+                if opts.load.is_some() {
+                    return Err(Error::Config(format!(
+                        "this worker cannot run load {id}: {why} (its chunks are left to other workers)"
+                    )));
+                }
+                continue;
+            }
             let batch = ctx
                 .consumer
                 .batch()
@@ -251,6 +267,7 @@ async fn open_load(broker: &Broker, id: &str) -> Result<LoadCtx> {
         kv,
         consumer,
         rates: Mutex::new(HashMap::new()),
+        unusable: Mutex::new(None),
     })
 }
 
@@ -391,7 +408,7 @@ async fn run_message(
         let why = prev.error.clone().unwrap_or_else(|| {
             "its workers stopped answering (killed, or their heartbeats did not reach NATS)".into()
         });
-        let error = format!("given up after {} deliveries: {why}", plan.max_deliver);
+        let error = format!("given up after {} attempts: {why}", plan.max_deliver);
         events(&format!("{label}: {error}"));
         record(
             &ctx.kv,
@@ -406,10 +423,23 @@ async fn run_message(
         let _ = msg.double_ack_with(AckKind::Term).await;
         return Handled::Released;
     }
-    let prepared = prepare_chunk(ctx, &m, me, delivered).await;
-    let (spec, chunk) = match prepared {
+    let (spec, chunk) = match prepare_chunk(ctx, &m, me, delivered).await {
         Ok(p) => p,
-        Err(e) => return give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await,
+        Err(Prep::Here(why)) => {
+            // This worker's own setup, not the chunk: another worker may do it.
+            events(&format!(
+                "load {}: this worker cannot run its chunks: {why}; leaving them to other workers",
+                plan.load
+            ));
+            *ctx.unusable.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+            let _ = msg
+                .double_ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
+                .await;
+            return Handled::Released;
+        }
+        Err(Prep::Chunk(e)) => {
+            return give_up_or_retry(ctx, &msg, &m, &label, e, None, delivered, me, events).await;
+        }
     };
     events(&format!("{label}: started (delivery {delivered})"));
     record(
@@ -472,7 +502,9 @@ async fn run_message(
     beat.abort();
     let report = match result {
         Ok(r) => r,
-        Err(e) => return give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await,
+        Err(e) => {
+            return give_up_or_retry(ctx, &msg, &m, &label, e, None, delivered, me, events).await;
+        }
     };
     let b = report.totals_before;
     let rows = [
@@ -512,12 +544,14 @@ async fn run_message(
             .await;
             let _ = msg.double_ack_with(AckKind::Nak(None)).await;
             events(&format!(
-                "{label}: stopped after its last commit; released for another worker"
+                "{label}: stopped after its last commit ({} rows written); released for another worker",
+                crate::format::thousands(report.rows_written)
             ));
             Handled::Released
         }
         Outcome::Failed(e) => {
-            give_up_or_retry(ctx, &msg, &m, &label, e, delivered, me, events).await
+            let done = Some((rows, report.bytes_read));
+            give_up_or_retry(ctx, &msg, &m, &label, e, done, delivered, me, events).await
         }
     }
 }
@@ -530,10 +564,51 @@ async fn prepare_chunk(
     m: &ChunkMsg,
     me: &str,
     delivered: u64,
-) -> Result<(PipelineSpec, ChunkSpec)> {
+) -> std::result::Result<(PipelineSpec, ChunkSpec), Prep> {
     let plan = &ctx.plan;
     let base = plan.base.as_deref().map(std::path::Path::new);
-    let spec = PipelineSpec::from_parts(&plan.pipeline, base, &plan.overrides, &plan.name)?;
+    let spec = PipelineSpec::from_parts(&plan.pipeline, base, &plan.overrides, &plan.name)
+        .map_err(|e| Prep::Here(e.to_string()))?;
+    // The destination as this worker's environment expands it must be the one the load
+    // was submitted into (a `${TABLE}` or `${PGHOST}` set otherwise here would send the
+    // rows elsewhere).
+    let url = if spec.sink.url.is_empty() {
+        std::env::var("DATABASE_URL").unwrap_or_default()
+    } else {
+        spec.sink.url.clone()
+    };
+    let target = crate::sink::SinkTarget::parse(&url)
+        .map_err(|e| Prep::Here(e.to_string()))?
+        .display();
+    if target != plan.target || spec.sink.table != plan.table {
+        return Err(Prep::Here(format!(
+            "its environment gives the destination {target} table {:?}, but the load was \
+             submitted into {} table {:?}",
+            spec.sink.table, plan.target, plan.table
+        )));
+    }
+    prepare_in(ctx, m, me, delivered, spec)
+        .await
+        .map_err(Prep::Chunk)
+}
+
+/// Why a chunk could not be prepared.
+enum Prep {
+    /// This worker's setup (its environment): the chunk is left to other workers.
+    Here(String),
+    /// The chunk itself.
+    Chunk(Error),
+}
+
+/// [`prepare_chunk`] once this worker's spec is known to be the load's.
+async fn prepare_in(
+    ctx: &LoadCtx,
+    m: &ChunkMsg,
+    me: &str,
+    delivered: u64,
+    spec: PipelineSpec,
+) -> Result<(PipelineSpec, ChunkSpec)> {
+    let plan = &ctx.plan;
     let resolving = (m.clone(), spec.clone());
     let input = tokio::task::spawn_blocking(move || resolving.0.resolve(&resolving.1))
         .await
@@ -587,6 +662,7 @@ async fn give_up_or_retry(
     m: &ChunkMsg,
     label: &str,
     e: Error,
+    done: Option<([u64; 4], u64)>,
     delivered: u64,
     me: &str,
     events: &Events,
@@ -608,8 +684,8 @@ async fn give_up_or_retry(
         worker: me.to_string(),
         delivery: delivered,
         epoch: m.epoch,
-        rows: prev.rows,
-        bytes: prev.bytes,
+        rows: done.map_or(prev.rows, |d| d.0),
+        bytes: done.map_or(prev.bytes, |d| d.1),
         error: Some(error.clone()),
         updated_ms: now_ms(),
     };

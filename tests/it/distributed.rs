@@ -983,7 +983,7 @@ fn failed_chunks_are_reported_and_retried() {
     assert_eq!(failed["state"], "failed");
     let why = failed["error"].as_str().unwrap();
     assert!(
-        why.contains("given up after 2 deliveries") && why.contains("more.csv"),
+        why.contains("given up after 2 attempts") && why.contains("more.csv"),
         "{why}"
     );
     // Fixed: requeued, loaded, nothing twice.
@@ -1128,4 +1128,91 @@ fn a_worker_without_a_load_takes_every_load() {
     assert_eq!(r.json()["finished"], true);
     let _ = nats.kill();
     let _ = nats.wait();
+}
+
+/// A worker whose environment expands the pipeline to another destination (or lacks a
+/// variable) leaves the load to other workers: no row goes elsewhere.
+#[test]
+fn a_worker_with_another_environment_leaves_the_load_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let csv = generate(dir.path(), 2_000);
+    db.drop_table("dist_env");
+    db.drop_table("dist_env_other");
+    let p = pipeline(dir.path(), &db, "dist_env", &csv, "");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("table = \"dist_env\"", "table = \"${DIST_TABLE}\"");
+    std::fs::write(&p, text).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "submit",
+            p.to_str().unwrap(),
+            "--nats",
+            &nats_url(),
+            "--chunk-size",
+            "50KB",
+        ])
+        .env("DIST_TABLE", "dist_env")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The wrong environment: it says so and exits 2, having written nothing.
+    let bad = Command::new(bin())
+        .args(["worker", "--nats", &nats_url(), "--load", &id])
+        .env("DIST_TABLE", "dist_env_other")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("dist_env_other") && err.contains("other workers"),
+        "{err}"
+    );
+    assert!(
+        db.try_query(&format!("SELECT 1 FROM {}", db.ident("dist_env_other")))
+            .is_err()
+    );
+    // No variable at all: the same.
+    let none = Command::new(bin())
+        .args(["worker", "--nats", &nats_url(), "--load", &id])
+        .env_remove("DIST_TABLE")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("DIST_TABLE"));
+    // A worker with the right one loads it all.
+    let good = Command::new(bin())
+        .args(["worker", "--nats", &nats_url(), "--load", &id])
+        .env("DIST_TABLE", "dist_env")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let w = wait(dir.path(), &id);
+    assert_eq!(w.code, 0, "{}", w.stdout);
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(DISTINCT id) FROM {}",
+            db.ident("dist_env")
+        )),
+        2_000
+    );
 }
