@@ -1,7 +1,7 @@
 //! The commands of loads past one process: `submit`, `worker`, `status`, `wait`,
 //! `cancel`, `retry`, `rejects` (NATS JetStream), and `run --shard` (see `run`).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -357,6 +357,11 @@ pub fn rejects(a: RejectsArgs) -> i32 {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
+    if let Some(p) = &a.output
+        && let Err(why) = replaceable(p)
+    {
+        return fail(why);
+    }
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
@@ -375,4 +380,29 @@ pub fn rejects(a: RejectsArgs) -> i32 {
         }
         Err(e) => fail(e),
     }
+}
+
+/// Whether `path` may be written: missing, empty, or an earlier reject file (its first
+/// line ends with `_line,_error`); anything else (an input, a database) is not replaced.
+fn replaceable(path: &std::path::Path) -> Result<(), String> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_file() {
+        return Err(format!("{} exists and is not a file", path.display()));
+    }
+    let mut head = String::new();
+    let first = std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(f).take(1 << 20), &mut head)
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if first == 0 || head.trim_end().ends_with("_line,_error") {
+        return Ok(());
+    }
+    Err(format!(
+        "{} exists and is not a reject file (its first line does not end with `_line,_error`): \
+         rowflow replaces only reject files; choose another --output",
+        path.display()
+    ))
 }

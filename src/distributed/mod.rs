@@ -84,6 +84,26 @@ pub struct ChunkMsg {
     /// Its size in bytes.
     #[serde(default)]
     pub size: u64,
+    /// For a range of a file: a hash of the range's own first and last 64 KiB, so that a
+    /// change inside the file (not only at its ends) is seen too.
+    #[serde(default)]
+    pub range_ends: Option<String>,
+}
+
+/// A hash of the first and last 64 KiB of bytes `start..end` of file `path`.
+fn range_ends(path: &std::path::Path, start: u64, end: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const SPAN: u64 = 64 * 1024;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = twox_hash::XxHash3_128::new();
+    let mut buf = Vec::new();
+    for from in [start, end.saturating_sub(SPAN).max(start)] {
+        f.seek(SeekFrom::Start(from))?;
+        buf.clear();
+        (&mut f).take(SPAN.min(end - from)).read_to_end(&mut buf)?;
+        h.write(&buf);
+    }
+    Ok(format!("{:032x}", h.finish_128()))
 }
 
 impl ChunkMsg {
@@ -113,6 +133,12 @@ impl ChunkMsg {
             ends: whole.state()?.ends,
             epoch: 0,
             size: input.size().unwrap_or(0),
+            range_ends: match (whole, range) {
+                (Input::File(p), Some([s, e, _])) => {
+                    Some(range_ends(p, s, e).map_err(|err| Error::io(p, err))?)
+                }
+                _ => None,
+            },
         })
     }
 
@@ -132,12 +158,18 @@ impl ChunkMsg {
             )));
         };
         let now = whole.state()?;
-        if now.ends != self.ends {
+        let range_now = match (whole, self.range) {
+            (Input::File(p), Some([s, e, _])) if self.range_ends.is_some() => {
+                Some(range_ends(p, s, e).map_err(|err| Error::io(p, err))?)
+            }
+            _ => None,
+        };
+        if now.ends != self.ends || range_now != self.range_ends {
             return Err(Error::Input {
                 file: self.input.clone(),
-                message: "changed since the load was submitted (its size or its first or last \
-                          bytes differ): its chunks were cut for the old content; submit the load \
-                          again"
+                message: "changed since the load was submitted (its size, or the first or last \
+                          bytes of the file or of this chunk's range, differ): its chunks were cut \
+                          for the old content; submit the load again"
                     .into(),
             });
         }

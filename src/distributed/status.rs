@@ -328,11 +328,18 @@ pub async fn rejects(nats: &str, id: &str, out: &mut dyn std::io::Write) -> Resu
     let mut header: Vec<String> = plan.schema.iter().map(|(n, _)| n.clone()).collect();
     header.extend(["_file", "_line", "_error"].map(String::from));
     w.write_record(&header).map_err(io)?;
+    let width = plan.schema.len();
     for r in &rows {
-        let mut rec: Vec<String> = serde_json::from_str(&r.fields).unwrap_or_default();
+        // As in a run's reject file: the columns (fewer when the record had fewer), the
+        // position and reason, then the fields a longer record had beyond the columns.
+        let fields: Vec<String> = serde_json::from_str(&r.fields).unwrap_or_default();
+        let (cols, extra) = fields.split_at(fields.len().min(width));
+        let mut rec: Vec<String> = cols.to_vec();
+        rec.resize(width, String::new());
         rec.push(r.file.clone());
         rec.push(r.line.to_string());
         rec.push(r.reason.clone());
+        rec.extend_from_slice(extra);
         w.write_record(&rec).map_err(io)?;
     }
     w.flush().map_err(|e| Error::Io {

@@ -523,6 +523,9 @@ fn rejects_are_kept_in_the_database_and_written_out() {
     for i in 0..3_000u64 {
         if i % 500 == 7 {
             text.push_str(&format!("{i},not-a-number\n"));
+        } else if i == 2_999 {
+            // One field too many: it follows `_error` in the reject file, as in a run's.
+            text.push_str(&format!("{i},1.5,extra\n"));
         } else {
             text.push_str(&format!("{i},{i}.5\n"));
         }
@@ -548,15 +551,30 @@ fn rejects_are_kept_in_the_database_and_written_out() {
     assert_eq!(w.code, 1, "{}\n{}", w.stdout, logs(dir.path()));
     assert_eq!(
         w.json()["rows"],
-        serde_json::json!({"read": 3000, "written": 2994, "filtered": 0, "rejected": 6})
+        serde_json::json!({"read": 3000, "written": 2993, "filtered": 0, "rejected": 7})
     );
     assert_eq!(
         db.count(&format!(
             "SELECT count(*) FROM {}",
             db.ident("dist_rejects")
         )),
-        2_994
+        2_993
     );
+    // The output must be a reject file (or not exist): an input is not replaced.
+    let r = rowflow(
+        dir.path(),
+        &[
+            "rejects",
+            &id,
+            "--nats",
+            &nats_url(),
+            "--output",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a reject file"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
     let out = dir.path().join("rejects.csv");
     let r = rowflow(
         dir.path(),
@@ -572,8 +590,14 @@ fn rejects_are_kept_in_the_database_and_written_out() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let got = crate::harness::read_csv(&out);
     assert_eq!(got[0], ["id", "amount", "_file", "_line", "_error"]);
-    assert_eq!(got.len(), 7);
-    for (k, row) in got[1..].iter().enumerate() {
+    assert_eq!(got.len(), 8);
+    let last = &got[7];
+    assert_eq!(
+        last[..4],
+        ["2999", "1.5", csv.display().to_string().as_str(), "3001"]
+    );
+    assert_eq!(last[5], "extra");
+    for (k, row) in got[1..7].iter().enumerate() {
         let i = 500 * k as u64 + 7;
         assert_eq!(row[0], i.to_string());
         assert_eq!(row[1], "not-a-number");
