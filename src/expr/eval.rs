@@ -173,6 +173,13 @@ impl Node {
                 let y = b.operand(row)?;
                 datetime::age_part(*field, &x, &y, *decimal).map(Cow::Owned)
             }
+            Node::Format { f, arg } => {
+                let v = arg.operand(row)?;
+                if v.is_null() {
+                    return Ok(Cow::Owned(Value::Null));
+                }
+                super::template::apply(f, &v).map(Cow::Owned)
+            }
             Node::DateTrunc { unit, arg } => {
                 let v = arg.operand(row)?;
                 datetime::date_trunc(*unit, &v).map(Cow::Owned)

@@ -633,6 +633,10 @@ static SIGNATURES: &[Sig] = &[
     sig("pow", 2, 2, Build::Call(Func::Power, &[Fl], Ret::Float)),
     sig("sqrt", 1, 1, Build::Call(Func::Sqrt, &[Fl], Ret::Float)),
     sig("date_trunc", 2, 2, Build::Special(date_trunc)),
+    sig("to_date", 2, 2, Build::Special(formatting)),
+    sig("to_timestamp", 2, 2, Build::Special(formatting)),
+    sig("to_char", 2, 2, Build::Special(formatting)),
+    sig("to_number", 2, 2, Build::Special(formatting)),
     sig("date_part", 0, MANY, Build::Special(date_part_misuse)),
     sig("age", 0, MANY, Build::Special(age_misuse)),
     sig("age_years", 2, 2, Build::Call(Func::AgeYears, &[Dt], Ret::Int)),
@@ -893,6 +897,67 @@ fn date_trunc(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> Result<
             arg: Box::new(x.node),
         }),
         DataType::Timestamp,
+        span,
+    ))
+}
+
+/// `to_date`, `to_timestamp`, `to_char`, `to_number`: the template (a string literal)
+/// is parsed now; a template that cannot be is a plan error.
+fn formatting(c: &Compiler, name: &str, args: Vec<Typed>, span: Span) -> Result<Typed, ExprError> {
+    use super::node::Formatted as F;
+    use super::template::{DateTemplate, NumberTemplate};
+    let fname = format!("{name}()");
+    let n = args.len();
+    let ([x, f], _) = take(c, args, span)?;
+    let out = match name {
+        "to_date" => DataType::Date,
+        "to_timestamp" => DataType::Timestamp,
+        "to_number" => DataType::Decimal,
+        _ => DataType::Text,
+    };
+    if f.lit == Lit::Null || x.lit == Lit::Null {
+        return Ok(null_of(out, span));
+    }
+    let fmt = want_str_lit(c, &fname, 1, n, &f, "the format")?;
+    let bad = |e: String| c.invalid(f.span, format!("{fname}: {e}"));
+    let (formatted, x) = match name {
+        "to_date" => (
+            F::ToDate(DateTemplate::parse(&fmt).map_err(bad)?),
+            want_text(c, &fname, 0, n, x)?,
+        ),
+        "to_timestamp" => (
+            F::ToTimestamp(DateTemplate::parse(&fmt).map_err(bad)?),
+            want_text(c, &fname, 0, n, x)?,
+        ),
+        "to_number" => (
+            F::ToNumber(NumberTemplate::parse(&fmt).map_err(bad)?),
+            want_text(c, &fname, 0, n, x)?,
+        ),
+        _ => match x.ty {
+            DataType::Date | DataType::Timestamp => {
+                (F::CharDate(DateTemplate::parse(&fmt).map_err(bad)?), x)
+            }
+            DataType::Int | DataType::Float | DataType::Decimal => {
+                (F::CharNumber(NumberTemplate::parse(&fmt).map_err(bad)?), x)
+            }
+            _ => {
+                return Err(arg_mismatch(
+                    c,
+                    &fname,
+                    0,
+                    n,
+                    &x,
+                    "a date, a timestamp or a number",
+                ));
+            }
+        },
+    };
+    Ok(Typed::new(
+        fold(Node::Format {
+            f: formatted,
+            arg: Box::new(x.node),
+        }),
+        out,
         span,
     ))
 }

@@ -33,6 +33,7 @@ mod functions;
 mod like;
 mod node;
 mod select;
+mod template;
 mod text;
 mod types;
 

@@ -210,6 +210,23 @@ pub(crate) enum Node {
     },
     /// `date_trunc(unit, arg)`.
     DateTrunc { unit: TruncUnit, arg: Box<Node> },
+    /// `to_date`, `to_timestamp`, `to_char`, `to_number`: a template parsed at plan time.
+    Format { f: Formatted, arg: Box<Node> },
+}
+
+/// What a formatting function does, with its template.
+#[derive(Debug, Clone)]
+pub(crate) enum Formatted {
+    /// `to_date(text, fmt)`.
+    ToDate(super::template::DateTemplate),
+    /// `to_timestamp(text, fmt)`.
+    ToTimestamp(super::template::DateTemplate),
+    /// `to_char(date or timestamp, fmt)`.
+    CharDate(super::template::DateTemplate),
+    /// `to_char(number, fmt)`.
+    CharNumber(super::template::NumberTemplate),
+    /// `to_number(text, fmt)`.
+    ToNumber(super::template::NumberTemplate),
 }
 
 pub(crate) type CowResult<'a> = Result<Cow<'a, Value>, EvalError>;
@@ -227,7 +244,8 @@ impl Node {
             | Node::Regex { arg, .. }
             | Node::Cast { arg, .. }
             | Node::DatePart { arg, .. }
-            | Node::DateTrunc { arg, .. } => vec![arg],
+            | Node::DateTrunc { arg, .. }
+            | Node::Format { arg, .. } => vec![arg],
             Node::And(l, r)
             | Node::Or(l, r)
             | Node::Distinct { l, r, .. }

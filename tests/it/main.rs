@@ -9,6 +9,7 @@ mod crash;
 mod csv_edge;
 mod db;
 mod distributed;
+mod formats;
 mod harness;
 mod http;
 mod library;

@@ -1,0 +1,142 @@
+//! Real-world formats (issue "Real-world data"): PostgreSQL's formatting functions in a
+//! pipeline, on an ordinary export, into every database, read back exactly; a value that
+//! does not match its format is rejected with its line, the value and the format.
+
+use crate::db::{Db, Kind};
+use crate::harness::{read_csv, rowflow};
+
+fn us_dates_and_money(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let csv = dir.path().join("export.csv");
+    std::fs::write(
+        &csv,
+        "id,signup_date,amount,last_seen\n\
+         1,07/20/2021,\"$1,812.46\",07/20/2021 03:04 PM\n\
+         2,12/31/1999,$5.00,01/01/2000 12:00 AM\n\
+         3,2021-07-20,$7.10,07/20/2021 11:59 PM\n\
+         4,02/29/2024,\"($1,000.50)\",02/29/2024 06:30 AM\n",
+    )
+    .unwrap();
+    db.drop_table("fmt_export");
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[source]
+path = {:?}
+[source.schema]
+id = "int"
+signup_date = "text"
+amount = "text"
+last_seen = "text"
+[[transform]]
+type = "compute"
+[transform.columns]
+signup = "to_date(signup_date, 'MM/DD/YYYY')"
+spend = "to_number(amount, 'L9,999.99')"
+seen = "to_timestamp(last_seen, 'MM/DD/YYYY HH12:MI AM')"
+label = "to_char(to_date(signup_date, 'MM/DD/YYYY'), 'FMMonth FMDD, YYYY')"
+[[transform]]
+type = "select"
+columns = ["id", "signup", "spend", "seen", "label"]
+[sink]
+url = {:?}
+table = "fmt_export"
+mode = "replace"
+[errors]
+reject_file = "rejects.csv"
+"#,
+            csv.display().to_string(),
+            db.url()
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(
+        (j["rows_written"].as_u64(), j["rows_rejected"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let t = db.ident("fmt_export");
+    let got: Vec<Vec<Option<String>>> = db
+        .query(&format!(
+            "SELECT id, {}, {}, {}, label FROM {t} ORDER BY id",
+            "CAST(signup AS CHAR(10))",
+            "CAST(spend AS CHAR(20))",
+            db.epoch_micros("seen")
+        ))
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let v = v.trim().to_string();
+                        // SQLite keeps the timestamp as its text: as epoch microseconds too.
+                        match chrono::DateTime::parse_from_rfc3339(&v) {
+                            Ok(t) => (t.timestamp() * 1_000_000).to_string(),
+                            Err(_) => v,
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let s = |v: &str| Some(v.to_string());
+    let epoch = |y: i32, m: u32, d: u32, h: u32, mi: u32| {
+        (chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, mi, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp()
+            * 1_000_000)
+            .to_string()
+    };
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0][0], s("1"));
+    assert_eq!(got[0][1], s("2021-07-20"));
+    assert_eq!(
+        got[0][2].as_deref().map(|v| v.parse::<f64>().unwrap()),
+        Some(1812.46)
+    );
+    assert_eq!(got[0][3], Some(epoch(2021, 7, 20, 15, 4)));
+    assert_eq!(got[0][4], s("July 20, 2021"));
+    assert_eq!(got[1][1], s("1999-12-31"));
+    assert_eq!(got[1][3], Some(epoch(2000, 1, 1, 0, 0)));
+    assert_eq!(got[2][0], s("4"));
+    assert_eq!(got[2][1], s("2024-02-29"));
+    assert_eq!(
+        got[2][2].as_deref().map(|v| v.parse::<f64>().unwrap()),
+        Some(-1000.5)
+    );
+    assert_eq!(got[2][3], Some(epoch(2024, 2, 29, 6, 30)));
+    // The ISO date is rejected: its line, the value and the format it should have had.
+    let rejects = read_csv(&dir.path().join("rejects.csv"));
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    let row = &rejects[1];
+    assert_eq!(row[0], "3");
+    assert_eq!(row[4], "4", "{row:?}");
+    assert!(
+        row[5].contains("\"2021-07-20\"") && row[5].contains("MM/DD/YYYY"),
+        "{row:?}"
+    );
+}
+
+mod us_dates_and_money {
+    #[test]
+    fn sqlite() {
+        super::us_dates_and_money(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::us_dates_and_money(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::us_dates_and_money(crate::db::Kind::Mysql)
+    }
+}
