@@ -53,7 +53,7 @@ impl Shape {
             shown(&format!("{:?}", src.ragged).to_lowercase()),
         );
         for (col, ty) in &src.schema {
-            parts.insert(format!("source.schema.{col}"), shown(ty));
+            parts.insert(format!("source.schema.{col}"), shown(&ty.shown()));
         }
         for (i, t) in spec.transforms.iter().enumerate() {
             let n = i + 1;

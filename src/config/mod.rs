@@ -85,9 +85,10 @@ pub struct SourceSpec {
     /// Records read by `infer = "sample"` (and for standard input). Default 10000.
     #[serde(default = "default_sample_rows")]
     pub sample_rows: usize,
-    /// Explicit column types, overriding inference: `column = "type"`.
+    /// Explicit column types, overriding inference: `column = "type"`, or with the
+    /// format its values are written in: `column = { type = "date", format = "MM/DD/YYYY" }`.
     #[serde(default)]
-    pub schema: IndexMap<String, String>,
+    pub schema: IndexMap<String, ColumnType>,
     /// The largest record, in bytes: a larger one is a row error (its reject entry cut
     /// short), so that memory stays bounded whatever the input. Default 67108864 (64 MiB).
     #[serde(default = "default_max_record_bytes")]
@@ -183,6 +184,68 @@ pub enum Ragged {
     Truncate,
     /// Both.
     PadOrTruncate,
+}
+
+/// A column's declared type: a type name, or a type with the format of its values.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ColumnType {
+    /// `"date"`, `"decimal"`, ...
+    Name(String),
+    /// `{ type = "date", format = "MM/DD/YYYY" }` and the like.
+    Formatted(ColumnFormat),
+}
+
+impl ColumnType {
+    /// The type's name.
+    pub fn type_name(&self) -> &str {
+        match self {
+            ColumnType::Name(n) => n,
+            ColumnType::Formatted(f) => &f.type_name,
+        }
+    }
+
+    /// How the type and format are shown (in the load's shape, in messages).
+    pub fn shown(&self) -> String {
+        match self {
+            ColumnType::Name(n) => n.clone(),
+            ColumnType::Formatted(f) => serde_json::to_string(f).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&str> for ColumnType {
+    fn from(s: &str) -> Self {
+        ColumnType::Name(s.to_string())
+    }
+}
+
+impl From<String> for ColumnType {
+    fn from(s: String) -> Self {
+        ColumnType::Name(s)
+    }
+}
+
+/// A declared type with the format its values are written in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnFormat {
+    /// The type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Dates and timestamps: a PostgreSQL template (`MM/DD/YYYY`, `DD.MM.YYYY HH24:MI`);
+    /// numbers: a `to_number` template (`L9G999D99`).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Numbers: the decimal separator (`","` for `1.234,56`).
+    #[serde(default)]
+    pub decimal_separator: Option<String>,
+    /// Numbers: the group separator, skipped (`"."` for `1.234,56`).
+    #[serde(default)]
+    pub thousands: Option<String>,
+    /// Numbers: characters removed first (currency symbols, spaces: `"$€£ "`).
+    #[serde(default)]
+    pub strip: Option<String>,
 }
 
 /// How column types are inferred.

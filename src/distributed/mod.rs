@@ -231,7 +231,20 @@ pub(crate) fn chunk_spec(spec: &PipelineSpec, schema: &FixedSchema, input: &str)
     let mut s = spec.clone();
     s.source.path = None;
     s.source.paths = vec![input.to_string()];
-    s.source.schema = schema.iter().cloned().collect();
+    // The fixed types, each with the format the pipeline declared for it.
+    let declared = std::mem::take(&mut s.source.schema);
+    s.source.schema = schema
+        .iter()
+        .map(|(n, t)| {
+            let ty = match declared.get(n) {
+                Some(crate::config::ColumnType::Formatted(f)) => {
+                    crate::config::ColumnType::Formatted(f.clone())
+                }
+                _ => crate::config::ColumnType::Name(t.clone()),
+            };
+            (n.clone(), ty)
+        })
+        .collect();
     s.sink.truncate = false;
     if matches!(s.sink.mode, WriteMode::Create | WriteMode::Replace) {
         s.sink.mode = WriteMode::Append;

@@ -33,7 +33,7 @@ mod functions;
 mod like;
 mod node;
 mod select;
-mod template;
+pub(crate) mod template;
 mod text;
 mod types;
 

@@ -134,6 +134,7 @@ pub(crate) fn build_for(
         type_hint: planned.type_hint.clone(),
         // Compute stages append columns: reserve room for them up front.
         row_capacity: planned.schema.len() + stages::width_hint(&stages),
+        formats: planned.formats.clone(),
     }));
     let staged = stages::plan_stages(stages, &planned.schema, decode, ctx, &mut errors);
     sink::check(

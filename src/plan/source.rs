@@ -81,6 +81,8 @@ pub struct SourcePlan {
     pub notes: Vec<String>,
     /// The hint for a value that does not parse as its inferred type.
     pub(crate) type_hint: Option<String>,
+    /// The format declared for each column, if any.
+    pub(crate) formats: Vec<Option<std::sync::Arc<crate::schema::format::ValueFormat>>>,
 }
 
 impl SourcePlan {
@@ -122,7 +124,7 @@ impl SourcePlan {
         let mut source = CsvSource::open(opts.clone())?;
         let header: Vec<String> = source.columns().to_vec();
         let (names, mut notes) = dedupe_names(&header);
-        let explicit = declared_types(src, &names, errors);
+        let (explicit, formats) = declared_types(src, &names, errors);
         let mut type_hint = None;
         let types: Vec<DataType> = if explicit.iter().all(Option::is_some) {
             notes.push("all column types are declared in [source.schema]; no inference".into());
@@ -179,34 +181,55 @@ impl SourcePlan {
             schema: Schema::new(names.iter().cloned().zip(types)),
             notes,
             type_hint,
+            formats,
         })
     }
 }
 
-/// The types `[source.schema]` declares, by column of `names` (None: to infer).
+/// A column's declared value format.
+type Formats = Vec<Option<std::sync::Arc<crate::schema::format::ValueFormat>>>;
+
+/// The types `[source.schema]` declares, by column of `names` (None: to infer), and the
+/// formats their values are written in.
 fn declared_types(
     src: &SourceSpec,
     names: &[String],
     errors: &mut Vec<String>,
-) -> Vec<Option<DataType>> {
+) -> (Vec<Option<DataType>>, Formats) {
     let mut explicit: Vec<Option<DataType>> = vec![None; names.len()];
-    for (col, ty) in &src.schema {
-        let ty = match ty.parse::<DataType>() {
+    let mut formats: Formats = vec![None; names.len()];
+    for (col, declared) in &src.schema {
+        let ty = match declared.type_name().parse::<DataType>() {
             Ok(t) => t,
             Err(e) => {
                 errors.push(format!("source.schema.{col}: {e}"));
                 continue;
             }
         };
+        let format = match declared {
+            crate::config::ColumnType::Formatted(f) => {
+                match crate::schema::format::ValueFormat::of(col, f, ty) {
+                    Ok(v) => v.map(std::sync::Arc::new),
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                }
+            }
+            crate::config::ColumnType::Name(_) => None,
+        };
         match names.iter().position(|n| n == col) {
-            Some(i) => explicit[i] = Some(ty),
+            Some(i) => {
+                explicit[i] = Some(ty);
+                formats[i] = format;
+            }
             None => errors.push(format!(
                 "source.schema: no column {col:?} in the input{}",
                 crate::format::did_you_mean(col, names)
             )),
         }
     }
-    explicit
+    (explicit, formats)
 }
 
 #[cfg(test)]

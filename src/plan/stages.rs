@@ -404,6 +404,7 @@ mod tests {
             ragged: Default::default(),
             type_hint: None,
             row_capacity: 8,
+            formats: Vec::new(),
         }));
         let mut errors = Vec::new();
         let ctx = ExprContext::from_clock();

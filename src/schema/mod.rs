@@ -2,6 +2,7 @@
 //!
 //! Free of async and I/O: everything here works on strings and values.
 
+pub(crate) mod format;
 mod infer;
 mod parse;
 

@@ -21,6 +21,8 @@ pub struct DecodeOptions {
     pub type_hint: Option<String>,
     /// Room to reserve in each row for columns later stages add.
     pub row_capacity: usize,
+    /// The format declared for each column's values, if any.
+    pub formats: Vec<Option<Arc<crate::schema::format::ValueFormat>>>,
 }
 
 /// The decode stage.
@@ -91,7 +93,10 @@ impl Decode {
                 out.push(Value::Null);
                 continue;
             }
-            let v = if *ty == DataType::Text {
+            let v = if let Some(Some(f)) = self.opts.formats.get(i) {
+                f.parse(text)
+                    .map_err(|e| format!("decode: column {col:?}: {e}"))?
+            } else if *ty == DataType::Text {
                 Value::Text(text.to_string())
             } else {
                 parse_value(text, *ty).map_err(|e| match &self.opts.type_hint {
@@ -153,6 +158,7 @@ mod tests {
             ragged,
             type_hint: None,
             row_capacity: 0,
+            formats: Vec::new(),
         })
     }
 
@@ -201,6 +207,7 @@ mod tests {
                 ragged: Ragged::Reject,
                 type_hint: None,
                 row_capacity: 0,
+                formats: Vec::new(),
             })
         };
         let mut b = batch(vec![

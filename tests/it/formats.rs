@@ -140,3 +140,146 @@ mod us_dates_and_money {
         super::us_dates_and_money(crate::db::Kind::Mysql)
     }
 }
+
+/// `[source.schema]` with formats: a European export (semicolons, decimal commas,
+/// `DD.MM.YYYY`, a currency sign) loads without an expression, and a value that does not
+/// match its declared format is rejected naming the format.
+fn european_export_with_declared_formats(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let csv = dir.path().join("export.csv");
+    std::fs::write(
+        &csv,
+        "id;datum;betrag;menge;zeit\n\
+         1;20.07.2021;1.812,46 €;3;20.07.2021 15:04\n\
+         2;31.12.1999;5,00 €;-1.200;01.01.2000 00:00\n\
+         3;2021-07-20;7,10 €;4;20.07.2021 23:59\n\
+         4;29.02.2024;1.000,5x;5;29.02.2024 06:30\n",
+    )
+    .unwrap();
+    db.drop_table("fmt_euro");
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[source]
+path = {:?}
+delimiter = ";"
+[source.schema]
+id = "int"
+datum = {{ type = "date", format = "DD.MM.YYYY" }}
+betrag = {{ type = "decimal", decimal_separator = ",", thousands = ".", strip = "€ " }}
+menge = {{ type = "int", thousands = "." }}
+zeit = {{ type = "timestamp", format = "DD.MM.YYYY HH24:MI" }}
+[sink]
+url = {:?}
+table = "fmt_euro"
+mode = "replace"
+[errors]
+reject_file = "rejects.csv"
+"#,
+            csv.display().to_string(),
+            db.url()
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(
+        (j["rows_written"].as_u64(), j["rows_rejected"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let t = db.ident("fmt_euro");
+    let got = db.query(&format!(
+        "SELECT id, CAST(datum AS CHAR(10)), CAST(betrag AS CHAR(20)), menge FROM {t} ORDER BY id"
+    ));
+    let trimmed: Vec<Vec<String>> = got
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.clone().unwrap_or_default().trim().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(trimmed[0][..2], ["1", "2021-07-20"]);
+    assert_eq!(trimmed[0][2].parse::<f64>().unwrap(), 1812.46);
+    assert_eq!(trimmed[0][3], "3");
+    assert_eq!(trimmed[1][..2], ["2", "1999-12-31"]);
+    assert_eq!(trimmed[1][2].parse::<f64>().unwrap(), 5.0);
+    assert_eq!(trimmed[1][3], "-1200");
+    let rejects = read_csv(&dir.path().join("rejects.csv"));
+    assert_eq!(rejects.len(), 3, "{rejects:?}");
+    // Line 4: the ISO date, with the format it should have had.
+    assert_eq!(rejects[1][5], "4");
+    assert!(
+        rejects[1][6].contains("datum") && rejects[1][6].contains("DD.MM.YYYY"),
+        "{:?}",
+        rejects[1]
+    );
+    // Line 5: the amount, with the separators it should have had.
+    assert_eq!(rejects[2][5], "5");
+    assert!(
+        rejects[2][6].contains("betrag") && rejects[2][6].contains("decimal separator ','"),
+        "{:?}",
+        rejects[2]
+    );
+}
+
+mod european_export_with_declared_formats {
+    #[test]
+    fn sqlite() {
+        super::european_export_with_declared_formats(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::european_export_with_declared_formats(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::european_export_with_declared_formats(crate::db::Kind::Mysql)
+    }
+}
+
+/// A declared format that cannot work is a plan error naming the column, before any row.
+#[test]
+fn declared_formats_that_cannot_work_are_plan_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("a.csv");
+    std::fs::write(&csv, "a,b,c\n1,2,3\n").unwrap();
+    for (schema, want) in [
+        (
+            "a = { type = \"text\", format = \"YYYY\" }",
+            "source.schema.a",
+        ),
+        (
+            "b = { type = \"date\", format = \"hello\" }",
+            "no date or time field",
+        ),
+        (
+            "c = { type = \"bool\", decimal_separator = \",\" }",
+            "for numbers",
+        ),
+        (
+            "a = { type = \"int\", thousands = \",\", decimal_separator = \",\" }",
+            "the same",
+        ),
+        ("a = { type = \"int\", formt = \"9\" }", "source.schema"),
+    ] {
+        let p = dir.path().join("p.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[source]\npath = {:?}\n[source.schema]\n{schema}\n[sink]\nurl = \"sqlite://{}\"\ntable = \"t\"\n",
+                csv.display().to_string(),
+                dir.path().join("x.db").display()
+            ),
+        )
+        .unwrap();
+        let r = rowflow(dir.path(), &["run", p.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{schema}");
+        assert!(r.stderr.contains(want), "{schema}: {}", r.stderr);
+    }
+}
