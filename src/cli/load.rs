@@ -34,6 +34,10 @@ pub struct LoadArgs {
     /// The files have no header line (columns are column_1..n).
     #[arg(long)]
     no_header: bool,
+    /// A field value read as NULL (repeatable: --null NA --null -); an unquoted empty
+    /// field is NULL anyway.
+    #[arg(long = "null", value_name = "VALUE")]
+    null: Vec<String>,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -80,6 +84,7 @@ pub fn run(a: LoadArgs) -> i32 {
     let mut source = SourceSpec::paths(a.files.clone());
     source.delimiter = a.delimiter.clone();
     source.has_header = !a.no_header;
+    source.null_values = a.null.clone();
     let mut sink = SinkSpec::new(a.into.clone().unwrap_or_default(), table);
     sink.mode = a.mode;
     sink.key = a.key.clone();

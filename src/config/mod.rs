@@ -246,6 +246,10 @@ pub struct ColumnFormat {
     /// Numbers: characters removed first (currency symbols, spaces: `"$€£ "`).
     #[serde(default)]
     pub strip: Option<String>,
+    /// Field values read as NULL in this column, besides the source's `null_values`
+    /// (`["NA", "-"]`).
+    #[serde(default)]
+    pub null_values: Vec<String>,
 }
 
 /// How column types are inferred.

@@ -135,6 +135,7 @@ pub(crate) fn build_for(
         // Compute stages append columns: reserve room for them up front.
         row_capacity: planned.schema.len() + stages::width_hint(&stages),
         formats: planned.formats.clone(),
+        column_nulls: planned.column_nulls.clone(),
     }));
     let staged = stages::plan_stages(stages, &planned.schema, decode, ctx, &mut errors);
     sink::check(

@@ -83,6 +83,8 @@ pub struct SourcePlan {
     pub(crate) type_hint: Option<String>,
     /// The format declared for each column, if any.
     pub(crate) formats: Vec<Option<std::sync::Arc<crate::schema::format::ValueFormat>>>,
+    /// Each column's own NULL markers (besides the source's).
+    pub(crate) column_nulls: Vec<Vec<String>>,
 }
 
 impl SourcePlan {
@@ -181,6 +183,17 @@ impl SourcePlan {
             schema: Schema::new(names.iter().cloned().zip(types)),
             notes,
             type_hint,
+            column_nulls: src.schema.iter().fold(
+                vec![Vec::new(); names.len()],
+                |mut acc, (col, t)| {
+                    if let (crate::config::ColumnType::Formatted(f), Some(i)) =
+                        (t, names.iter().position(|n| n == col))
+                    {
+                        acc[i] = f.null_values.clone();
+                    }
+                    acc
+                },
+            ),
             formats,
         })
     }

@@ -405,6 +405,7 @@ mod tests {
             type_hint: None,
             row_capacity: 8,
             formats: Vec::new(),
+            column_nulls: Vec::new(),
         }));
         let mut errors = Vec::new();
         let ctx = ExprContext::from_clock();

@@ -162,6 +162,7 @@ mod tests {
             decimal_separator: dec.map(Into::into),
             thousands: th.map(Into::into),
             strip: strip.map(Into::into),
+            null_values: Vec::new(),
         }
     }
 

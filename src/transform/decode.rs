@@ -23,6 +23,8 @@ pub struct DecodeOptions {
     pub row_capacity: usize,
     /// The format declared for each column's values, if any.
     pub formats: Vec<Option<Arc<crate::schema::format::ValueFormat>>>,
+    /// Each column's own NULL markers (besides `null_values`).
+    pub column_nulls: Vec<Vec<String>>,
 }
 
 /// The decode stage.
@@ -88,7 +90,13 @@ impl Decode {
                     )
                 })?,
             };
-            if !self.opts.null_values.is_empty() && self.opts.null_values.iter().any(|n| n == text)
+            if (!self.opts.null_values.is_empty()
+                && self.opts.null_values.iter().any(|n| n == text))
+                || self
+                    .opts
+                    .column_nulls
+                    .get(i)
+                    .is_some_and(|ns| ns.iter().any(|n| n == text))
             {
                 out.push(Value::Null);
                 continue;
@@ -159,6 +167,7 @@ mod tests {
             type_hint: None,
             row_capacity: 0,
             formats: Vec::new(),
+            column_nulls: Vec::new(),
         })
     }
 
@@ -208,6 +217,7 @@ mod tests {
                 type_hint: None,
                 row_capacity: 0,
                 formats: Vec::new(),
+                column_nulls: Vec::new(),
             })
         };
         let mut b = batch(vec![

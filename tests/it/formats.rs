@@ -283,3 +283,42 @@ fn declared_formats_that_cannot_work_are_plan_errors() {
         assert!(r.stderr.contains(want), "{schema}: {}", r.stderr);
     }
 }
+
+/// Null markers: `load --null` (repeatable) and a column's own `null_values`; a marker
+/// elsewhere stays a value.
+#[test]
+fn null_markers_for_the_load_and_per_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("na.csv");
+    std::fs::write(&csv, "id,score,note\n1,NA,-\n2,7,NA\n3,n/a,x\n").unwrap();
+    let (r, db) = crate::harness::load(dir.path(), &csv, &["--null", "NA", "--null", "n/a"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cols = crate::harness::columns(&db, "t");
+    assert_eq!(
+        cols[1],
+        ("score".to_string(), "INTEGER".to_string()),
+        "{cols:?}"
+    );
+    let got = crate::harness::query(&db, "SELECT id, score, note FROM t ORDER BY id");
+    use rusqlite::types::Value as Sql;
+    assert_eq!(got[0][1], Sql::Null);
+    assert_eq!(got[0][2], crate::harness::text("-"));
+    assert_eq!(got[1][1], Sql::Integer(7));
+    assert_eq!(got[1][2], Sql::Null);
+    assert_eq!(got[2][1], Sql::Null);
+    // Per column: "-" is NULL in `note` only.
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = {:?}\nnull_values = [\"NA\", \"n/a\"]\n[source.schema]\nid = \"int\"\nscore = \"int\"\nnote = {{ type = \"text\", null_values = [\"-\"] }}\n[sink]\nurl = \"sqlite://{}\"\ntable = \"p\"\n",
+            csv.display().to_string(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = crate::harness::query(&db, "SELECT note FROM p ORDER BY id");
+    assert_eq!(got, [[Sql::Null], [Sql::Null], [crate::harness::text("x")]]);
+}
