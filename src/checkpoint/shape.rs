@@ -52,6 +52,9 @@ impl Shape {
             "source.ragged".to_string(),
             shown(&format!("{:?}", src.ragged).to_lowercase()),
         );
+        if let Some(e) = &src.encoding {
+            parts.insert("source.encoding".to_string(), shown(e));
+        }
         for (col, ty) in &src.schema {
             parts.insert(format!("source.schema.{col}"), shown(&ty.shown()));
         }

@@ -38,6 +38,10 @@ pub struct LoadArgs {
     /// field is NULL anyway.
     #[arg(long = "null", value_name = "VALUE")]
     null: Vec<String>,
+    /// The files' character encoding when it is not UTF-8: windows-1252 (also latin1),
+    /// iso-8859-15, shift_jis, ... (WHATWG labels).
+    #[arg(long, value_name = "LABEL")]
+    encoding: Option<String>,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -85,6 +89,7 @@ pub fn run(a: LoadArgs) -> i32 {
     source.delimiter = a.delimiter.clone();
     source.has_header = !a.no_header;
     source.null_values = a.null.clone();
+    source.encoding = a.encoding.clone();
     let mut sink = SinkSpec::new(a.into.clone().unwrap_or_default(), table);
     sink.mode = a.mode;
     sink.key = a.key.clone();

@@ -77,6 +77,10 @@ pub struct SourceSpec {
     /// fields are NULL), `truncate` (extra fields dropped) or `pad_or_truncate`.
     #[serde(default)]
     pub ragged: Ragged,
+    /// The inputs' character encoding, a WHATWG label (`"windows-1252"`, `"latin1"`,
+    /// `"iso-8859-15"`, `"shift_jis"`, ...); default UTF-8.
+    #[serde(default)]
+    pub encoding: Option<String>,
     /// Type inference: `scan` (default: read every file once before loading) or
     /// `sample` (only the first `sample_rows` records; later values that do not fit are
     /// row errors).
@@ -775,6 +779,7 @@ impl SourceSpec {
             has_header: true,
             null_values: Vec::new(),
             ragged: Ragged::default(),
+            encoding: None,
             infer: InferMode::default(),
             sample_rows: default_sample_rows(),
             schema: IndexMap::new(),

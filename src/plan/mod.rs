@@ -136,6 +136,7 @@ pub(crate) fn build_for(
         row_capacity: planned.schema.len() + stages::width_hint(&stages),
         formats: planned.formats.clone(),
         column_nulls: planned.column_nulls.clone(),
+        encoding: planned.encoding,
     }));
     let staged = stages::plan_stages(stages, &planned.schema, decode, ctx, &mut errors);
     sink::check(

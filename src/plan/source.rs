@@ -85,6 +85,41 @@ pub struct SourcePlan {
     pub(crate) formats: Vec<Option<std::sync::Arc<crate::schema::format::ValueFormat>>>,
     /// Each column's own NULL markers (besides the source's).
     pub(crate) column_nulls: Vec<Vec<String>>,
+    /// The inputs' encoding, when it is not UTF-8.
+    pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+/// The encoding `src.encoding` names (`None`: UTF-8), or an error in `errors`.
+pub(crate) fn encoding(
+    src: &SourceSpec,
+    errors: &mut Vec<String>,
+) -> Option<&'static encoding_rs::Encoding> {
+    let label = src.encoding.as_deref()?;
+    match encoding_rs::Encoding::for_label(label.trim().as_bytes()) {
+        Some(e) if e == encoding_rs::UTF_8 => None,
+        Some(e) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE => {
+            errors.push(format!(
+                "source.encoding: {label:?} is not read yet: convert the file first (iconv -f \
+                 UTF-16 -t UTF-8 FILE > FILE.utf8.csv)"
+            ));
+            None
+        }
+        Some(e) if !e.is_ascii_compatible() => {
+            errors.push(format!(
+                "source.encoding: {label:?} is not read yet (only encodings where ASCII stays \
+                 ASCII, such as windows-1252, iso-8859-15 or shift_jis)"
+            ));
+            None
+        }
+        Some(e) => Some(e),
+        None => {
+            errors.push(format!(
+                "source.encoding: unknown encoding {label:?} (a WHATWG label such as \
+                 \"windows-1252\", \"latin1\", \"iso-8859-15\", \"utf-8\")"
+            ));
+            None
+        }
+    }
 }
 
 impl SourcePlan {
@@ -117,10 +152,12 @@ impl SourcePlan {
     ) -> Result<SourcePlan> {
         let has_stdin = inputs.contains(&Input::Stdin);
         let has_remote = inputs.iter().any(|i| matches!(i, Input::Remote(_)));
+        let encoding = encoding(src, errors);
         let opts = CsvOptions {
             max_record: src.max_record_bytes,
             max_header: src.max_header_bytes,
             stop,
+            encoding,
             ..CsvOptions::new(inputs, dialect, src.has_header)
         };
         let mut source = CsvSource::open(opts.clone())?;
@@ -183,6 +220,7 @@ impl SourcePlan {
             schema: Schema::new(names.iter().cloned().zip(types)),
             notes,
             type_hint,
+            encoding,
             column_nulls: src.schema.iter().fold(
                 vec![Vec::new(); names.len()],
                 |mut acc, (col, t)| {

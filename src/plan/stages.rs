@@ -406,6 +406,7 @@ mod tests {
             row_capacity: 8,
             formats: Vec::new(),
             column_nulls: Vec::new(),
+            encoding: None,
         }));
         let mut errors = Vec::new();
         let ctx = ExprContext::from_clock();

@@ -28,6 +28,9 @@ pub struct CsvOptions {
     /// Set, reading stops at once with [`Error::Interrupted`] (Ctrl-C while a long line
     /// is read).
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The inputs' encoding, when it is not UTF-8 (header names are decoded with it;
+    /// fields are decoded by the decode stage, so the reject file keeps their bytes).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 impl CsvOptions {
@@ -40,6 +43,7 @@ impl CsvOptions {
             max_record: super::reader::DEFAULT_MAX_RECORD,
             max_header: DEFAULT_MAX_HEADER,
             stop: Arc::default(),
+            encoding: None,
         }
     }
 }
@@ -263,12 +267,12 @@ impl CsvSource {
                     .into(),
             }),
             (None, Some(h)) => {
-                self.names = header_names(&h, &file)?;
+                self.names = header_names(&h, &file, self.opts.encoding)?;
                 self.header_raw = Some(h);
                 Ok(())
             }
             (Some(first), Some(h)) if *first != h => {
-                let got = header_names(&h, &file)?;
+                let got = header_names(&h, &file, self.opts.encoding)?;
                 Err(Error::Input {
                     message: header_diff(&self.names, &got, &self.input_name(0)),
                     file,
@@ -539,21 +543,49 @@ fn read_error(file: &str, e: std::io::Error) -> Error {
     }
 }
 
-fn header_names(h: &RawRecord, file: &str) -> Result<Vec<String>> {
+fn header_names(
+    h: &RawRecord,
+    file: &str,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> Result<Vec<String>> {
+    if h.len() > 0
+        && h.get(0)
+            .is_some_and(|f| f.starts_with(&[0xff, 0xfe]) || f.starts_with(&[0xfe, 0xff]))
+    {
+        return Err(Error::Input {
+            file: file.to_string(),
+            message: "the file is UTF-16 (it starts with a UTF-16 byte order mark), which rowflow \
+                      does not read yet: convert it first, e.g. `iconv -f UTF-16 -t UTF-8 FILE > \
+                      FILE.utf8.csv`"
+                .into(),
+        });
+    }
+    if let Some(enc) = encoding {
+        return Ok(h
+            .iter()
+            .map(|f| enc.decode_without_bom_handling(f).0.into_owned())
+            .collect());
+    }
     h.iter()
         .enumerate()
         .map(|(i, f)| {
             String::from_utf8(f.to_vec()).map_err(|e| Error::Input {
                 file: file.to_string(),
                 message: format!(
-                    "line 1: header field {} is not valid UTF-8 (invalid byte at offset {})",
+                    "line 1: header field {} is not valid UTF-8 (invalid byte at offset {}): {}",
                     i + 1,
-                    e.utf8_error().valid_up_to()
+                    e.utf8_error().valid_up_to(),
+                    NOT_UTF8_HINT
                 ),
             })
         })
         .collect()
 }
+
+/// What to do about a file that is not UTF-8.
+pub(crate) const NOT_UTF8_HINT: &str = "the file is not UTF-8; if it comes from Excel or an \
+     older system it is most likely Windows-1252 (Latin-1): set source.encoding = \
+     \"windows-1252\" (rowflow load --encoding windows-1252), or the file's encoding";
 
 fn header_diff(first: &[String], got: &[String], first_name: &str) -> String {
     if first.len() != got.len() {

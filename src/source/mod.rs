@@ -12,6 +12,7 @@ pub(crate) mod split;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+pub(crate) use self::csv::NOT_UTF8_HINT;
 pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER};
 pub use self::infer::{InferOptions, infer_types};
 pub use self::input::{Input, Part, resolve_inputs_except};

@@ -25,19 +25,27 @@ pub struct DecodeOptions {
     pub formats: Vec<Option<Arc<crate::schema::format::ValueFormat>>>,
     /// Each column's own NULL markers (besides `null_values`).
     pub column_nulls: Vec<Vec<String>>,
+    /// The input's encoding, when it is not UTF-8: fields are decoded with it.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// The decode stage.
 pub struct Decode {
     opts: DecodeOptions,
     types: Vec<DataType>,
+    /// A field that is not UTF-8 was reported with the whole hint once.
+    said_encoding: std::sync::atomic::AtomicBool,
 }
 
 impl Decode {
     /// A decode stage for this schema.
     pub fn new(opts: DecodeOptions) -> Self {
         let types = opts.schema.columns.iter().map(|c| c.data_type).collect();
-        Decode { opts, types }
+        Decode {
+            opts,
+            types,
+            said_encoding: Default::default(),
+        }
     }
 
     fn decode_row(&self, raw: &crate::row::RawRecord, out: &mut Vec<Value>) -> Result<(), String> {
@@ -81,11 +89,25 @@ impl Decode {
                 out.push(Value::Null);
                 continue;
             }
-            let text = match whole.and_then(|w| w.get(raw.range(i))) {
-                Some(t) => t,
-                None => std::str::from_utf8(bytes).map_err(|e| {
+            let decoded;
+            let text = match (self.opts.encoding, whole.and_then(|w| w.get(raw.range(i)))) {
+                (None, Some(t)) => t,
+                (Some(enc), _) => {
+                    decoded = enc.decode_without_bom_handling(bytes).0;
+                    &*decoded
+                }
+                (None, None) => std::str::from_utf8(bytes).map_err(|e| {
+                    // The first time, the whole story; then the short line.
+                    let hint = if self
+                        .said_encoding
+                        .swap(true, std::sync::atomic::Ordering::Relaxed)
+                    {
+                        "(see the first such error: set source.encoding)"
+                    } else {
+                        crate::source::NOT_UTF8_HINT
+                    };
                     format!(
-                        "decode: column {col:?}: invalid UTF-8 at byte {} of the field",
+                        "decode: column {col:?}: invalid UTF-8 at byte {} of the field: {hint}",
                         e.valid_up_to()
                     )
                 })?,
@@ -168,6 +190,7 @@ mod tests {
             row_capacity: 0,
             formats: Vec::new(),
             column_nulls: Vec::new(),
+            encoding: None,
         })
     }
 
@@ -218,6 +241,7 @@ mod tests {
                 row_capacity: 0,
                 formats: Vec::new(),
                 column_nulls: Vec::new(),
+                encoding: None,
             })
         };
         let mut b = batch(vec![

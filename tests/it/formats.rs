@@ -322,3 +322,121 @@ fn null_markers_for_the_load_and_per_column() {
     let got = crate::harness::query(&db, "SELECT note FROM p ORDER BY id");
     assert_eq!(got, [[Sql::Null], [Sql::Null], [crate::harness::text("x")]]);
 }
+
+/// A Windows-1252 export (what Excel writes): read with `encoding`, every accented
+/// letter and `€` arrives intact in every database; read without it, the first error
+/// says what to set, and the reject file keeps the original bytes.
+fn windows_1252_export(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    // "Prénom" in the header, "Zoë", "€5" (0x80) and "Ångström" in the rows.
+    let mut bytes = b"id,Pr\xe9nom,price\n".to_vec();
+    bytes.extend_from_slice(b"1,Zo\xeb,\x805\n2,\xc5ngstr\xf6m,\x8010\n3,plain,\x801\n");
+    let csv = dir.path().join("excel.csv");
+    std::fs::write(&csv, &bytes).unwrap();
+    db.drop_table("enc_1252");
+    let url = db.url();
+    let r = rowflow(
+        dir.path(),
+        &[
+            "load",
+            csv.to_str().unwrap(),
+            "--into",
+            &url,
+            "--table",
+            "enc_1252",
+            "--encoding",
+            "windows-1252",
+            "--json",
+            "--quiet",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = db.ident("enc_1252");
+    let col = db.ident("Prénom");
+    let got = db.query(&format!("SELECT {col}, price FROM {t} ORDER BY id"));
+    let got: Vec<Vec<String>> = got
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| v.unwrap_or_default()).collect())
+        .collect();
+    assert_eq!(
+        got,
+        [["Zoë", "€5"], ["Ångström", "€10"], ["plain", "€1"]].map(|r| r.map(String::from))
+    );
+    // Without the setting: rows with bytes that are not UTF-8 are rejected, the first
+    // reason names the setting, and the reject file has the bytes as they were.
+    let plain = dir.path().join("plain.csv");
+    std::fs::write(&plain, b"id,name\n1,Zo\xeb\n2,ok\n3,\xc5sa\n").unwrap();
+    db.drop_table("enc_none");
+    let r = rowflow(
+        dir.path(),
+        &[
+            "load",
+            plain.to_str().unwrap(),
+            "--into",
+            &url,
+            "--table",
+            "enc_none",
+            "--json",
+            "--quiet",
+            "--reject",
+            "rej.csv",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    let first = j["first_rejects"][0].as_str().unwrap();
+    assert!(
+        first.contains("source.encoding") && first.contains("windows-1252"),
+        "{first}"
+    );
+    let rej = std::fs::read(dir.path().join("rej.csv")).unwrap();
+    assert!(
+        rej.windows(3).any(|w| w == b"Zo\xeb"),
+        "{}",
+        String::from_utf8_lossy(&rej)
+    );
+}
+
+mod windows_1252_export {
+    #[test]
+    fn sqlite() {
+        super::windows_1252_export(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::windows_1252_export(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::windows_1252_export(crate::db::Kind::Mysql)
+    }
+}
+
+/// UTF-16 (Excel's "Unicode text") is recognised by its byte order mark and refused
+/// with what to do; an unknown encoding label is a plan error.
+#[test]
+fn utf16_and_unknown_encodings_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "id,name\n1,a\n";
+    let mut bytes = vec![0xff, 0xfe];
+    for u in text.encode_utf16() {
+        bytes.extend_from_slice(&u.to_le_bytes());
+    }
+    let csv = dir.path().join("u16.csv");
+    std::fs::write(&csv, &bytes).unwrap();
+    let (r, _) = crate::harness::load(dir.path(), &csv, &[]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("UTF-16") && r.stderr.contains("iconv"),
+        "{}",
+        r.stderr
+    );
+    let ok = dir.path().join("ok.csv");
+    std::fs::write(&ok, "a\n1\n").unwrap();
+    let (r, _) = crate::harness::load(dir.path(), &ok, &["--encoding", "klingon"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown encoding"), "{}", r.stderr);
+}
