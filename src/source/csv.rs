@@ -548,9 +548,8 @@ fn header_names(
     file: &str,
     encoding: Option<&'static encoding_rs::Encoding>,
 ) -> Result<Vec<String>> {
-    if h.len() > 0
-        && h.get(0)
-            .is_some_and(|f| f.starts_with(&[0xff, 0xfe]) || f.starts_with(&[0xfe, 0xff]))
+    if h.get(0)
+        .is_some_and(|f| f.starts_with(&[0xff, 0xfe]) || f.starts_with(&[0xfe, 0xff]))
     {
         return Err(Error::Input {
             file: file.to_string(),
