@@ -67,7 +67,7 @@ fn params(url: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// `s` with every byte outside RFC 3986's unreserved characters percent-encoded, with
 /// upper- or (`lower`) lower-case hex digits (`%2F`, `%2f`: encoders write either).
-fn percent_encode(s: &str, lower: bool) -> String {
+pub(crate) fn percent_encode(s: &str, lower: bool) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -36,7 +36,7 @@ pub fn interpolate_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> R
                 // In a URL's `user:password@` part a value is percent-encoded: a password
                 // with `@`, `/` or `#` would otherwise end it early (and send the rest
                 // as the host, and into messages).
-                (Some(v), _) if in_userinfo => out.push_str(&encode_userinfo(&v)),
+                (Some(v), _) if in_userinfo => out.push_str(&crate::redact::percent_encode(&v, false)),
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => {
@@ -69,19 +69,6 @@ fn in_url_userinfo(before: &str, after: &str) -> bool {
     }
     let end = after.find(['/', '?', '#']).unwrap_or(after.len());
     after[..end].contains('@')
-}
-
-/// Percent-encode everything but RFC 3986's unreserved characters.
-fn encode_userinfo(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Interpolate every string inside a TOML value, recursively.

@@ -16,6 +16,7 @@ use async_nats::jetstream::{self, consumer, kv, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::redact::percent_decode;
 
 /// Where workers and commands look for NATS unless told.
 pub const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
@@ -327,8 +328,8 @@ fn split_credentials(url: &str) -> (String, Option<Credentials>) {
                     let info = &rest[..at];
                     if creds.is_none() {
                         creds = Some(match info.split_once(':') {
-                            Some((u, p)) => Credentials::User(decode(u), decode(p)),
-                            None => Credentials::Token(decode(info)),
+                            Some((u, p)) => Credentials::User(percent_decode(u), percent_decode(p)),
+                            None => Credentials::Token(percent_decode(info)),
                         });
                     }
                     format!("{scheme}://{}", &rest[at + 1..])
@@ -338,27 +339,6 @@ fn split_credentials(url: &str) -> (String, Option<Credentials>) {
         })
         .collect();
     (bare.join(","), creds)
-}
-
-/// Percent-decode (an invalid escape stays as it is).
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Read a JSON value from a bucket.
