@@ -52,6 +52,12 @@ impl Shape {
             "source.ragged".to_string(),
             shown(&format!("{:?}", src.ragged).to_lowercase()),
         );
+        if src.normalize_names != crate::config::NormalizeNames::None {
+            parts.insert(
+                "source.normalize_names".to_string(),
+                shown(&format!("{:?}", src.normalize_names)),
+            );
+        }
         if let Some(e) = &src.encoding {
             parts.insert("source.encoding".to_string(), shown(e));
         }

@@ -42,6 +42,9 @@ pub struct LoadArgs {
     /// iso-8859-15, shift_jis, ... (WHATWG labels).
     #[arg(long, value_name = "LABEL")]
     encoding: Option<String>,
+    /// Column names in snake_case (`First Name` → `first_name`) instead of as written.
+    #[arg(long)]
+    snake_case: bool,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -90,6 +93,9 @@ pub fn run(a: LoadArgs) -> i32 {
     source.has_header = !a.no_header;
     source.null_values = a.null.clone();
     source.encoding = a.encoding.clone();
+    if a.snake_case {
+        source.normalize_names = rowflow::config::NormalizeNames::SnakeCase;
+    }
     let mut sink = SinkSpec::new(a.into.clone().unwrap_or_default(), table);
     sink.mode = a.mode;
     sink.key = a.key.clone();

@@ -36,7 +36,9 @@ pub fn interpolate_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> R
                 // In a URL's `user:password@` part a value is percent-encoded: a password
                 // with `@`, `/` or `#` would otherwise end it early (and send the rest
                 // as the host, and into messages).
-                (Some(v), _) if in_userinfo => out.push_str(&crate::redact::percent_encode(&v, false)),
+                (Some(v), _) if in_userinfo => {
+                    out.push_str(&crate::redact::percent_encode(&v, false))
+                }
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => {

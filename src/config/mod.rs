@@ -86,6 +86,10 @@ pub struct SourceSpec {
     /// row errors).
     #[serde(default)]
     pub infer: InferMode,
+    /// `"snake_case"`: column names from the header become lower-case words joined by
+    /// `_` (`First Name` → `first_name`); `"none"` (default) keeps them as written.
+    #[serde(default)]
+    pub normalize_names: NormalizeNames,
     /// Records read by `infer = "sample"` (and for standard input). Default 10000.
     #[serde(default = "default_sample_rows")]
     pub sample_rows: usize,
@@ -254,6 +258,17 @@ pub struct ColumnFormat {
     /// (`["NA", "-"]`).
     #[serde(default)]
     pub null_values: Vec<String>,
+}
+
+/// How header names are turned into column names.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalizeNames {
+    /// As written.
+    #[default]
+    None,
+    /// Lower-case words joined by `_`.
+    SnakeCase,
 }
 
 /// How column types are inferred.
@@ -780,6 +795,7 @@ impl SourceSpec {
             null_values: Vec::new(),
             ragged: Ragged::default(),
             encoding: None,
+            normalize_names: NormalizeNames::None,
             infer: InferMode::default(),
             sample_rows: default_sample_rows(),
             schema: IndexMap::new(),

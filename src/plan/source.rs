@@ -162,8 +162,31 @@ impl SourcePlan {
         };
         let mut source = CsvSource::open(opts.clone())?;
         let header: Vec<String> = source.columns().to_vec();
-        let (names, mut notes) = dedupe_names(&header);
-        let (explicit, formats) = declared_types(src, &names, errors);
+        let (written, mut notes) = dedupe_names(&header);
+        let names = match src.normalize_names {
+            crate::config::NormalizeNames::None => written.clone(),
+            crate::config::NormalizeNames::SnakeCase => {
+                let names: Vec<String> = written
+                    .iter()
+                    .map(|n| crate::schema::snake_case(n))
+                    .collect();
+                for (i, n) in names.iter().enumerate() {
+                    if let Some(j) = names[..i].iter().position(|m| m == n) {
+                        errors.push(format!(
+                            "source.normalize_names: columns {:?} and {:?} both become {n:?}; rename \
+                             one in the file, or keep the names as written",
+                            written[j], written[i]
+                        ));
+                    }
+                }
+                if names != written {
+                    notes.push("column names normalized to snake_case".into());
+                }
+                names
+            }
+        };
+        // `[source.schema]` may name a column as written or as normalized.
+        let (explicit, formats) = declared_types(src, &names, &written, errors);
         let mut type_hint = None;
         let types: Vec<DataType> = if explicit.iter().all(Option::is_some) {
             notes.push("all column types are declared in [source.schema]; no inference".into());
@@ -224,9 +247,13 @@ impl SourcePlan {
             column_nulls: src.schema.iter().fold(
                 vec![Vec::new(); names.len()],
                 |mut acc, (col, t)| {
-                    if let (crate::config::ColumnType::Formatted(f), Some(i)) =
-                        (t, names.iter().position(|n| n == col))
-                    {
+                    if let (crate::config::ColumnType::Formatted(f), Some(i)) = (
+                        t,
+                        names
+                            .iter()
+                            .position(|n| n == col)
+                            .or_else(|| written.iter().position(|n| n == col)),
+                    ) {
                         acc[i] = f.null_values.clone();
                     }
                     acc
@@ -245,6 +272,7 @@ type Formats = Vec<Option<std::sync::Arc<crate::schema::format::ValueFormat>>>;
 fn declared_types(
     src: &SourceSpec,
     names: &[String],
+    written: &[String],
     errors: &mut Vec<String>,
 ) -> (Vec<Option<DataType>>, Formats) {
     let mut explicit: Vec<Option<DataType>> = vec![None; names.len()];
@@ -269,7 +297,11 @@ fn declared_types(
             }
             crate::config::ColumnType::Name(_) => None,
         };
-        match names.iter().position(|n| n == col) {
+        match names
+            .iter()
+            .position(|n| n == col)
+            .or_else(|| written.iter().position(|n| n == col))
+        {
             Some(i) => {
                 explicit[i] = Some(ty);
                 formats[i] = format;

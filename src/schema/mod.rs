@@ -96,6 +96,30 @@ pub fn toml_key(name: &str) -> String {
     s
 }
 
+/// `name` in snake case: lower-case letters and digits, every other run of characters
+/// one `_`, none at the ends (`"First Name"` → `first_name`, `"Total ($)"` → `total`,
+/// `"userID"` → `user_id`); a name that would be empty is `column`.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            if c.is_uppercase() && prev_lower && !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = c.is_lowercase() || c.is_ascii_digit();
+            out.extend(c.to_lowercase());
+        } else {
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = false;
+        }
+    }
+    let out = out.trim_end_matches('_').to_string();
+    if out.is_empty() { "column".into() } else { out }
+}
+
 /// Make header names usable as column names, deterministically:
 /// an empty name becomes `column_N` (N = 1-based position) and a repeated name gets a
 /// suffix `_2`, `_3`, ... (the first occurrence keeps its name). Names are compared
@@ -160,6 +184,25 @@ pub fn dedupe_names(names: &[String]) -> (Vec<String>, Vec<String>) {
         ));
     }
     (out, notes)
+}
+
+#[cfg(test)]
+mod snake_tests {
+    #[test]
+    fn names_become_snake_case() {
+        for (a, b) in [
+            ("First Name", "first_name"),
+            ("Total ($)", "total"),
+            ("userID", "user_id"),
+            ("e-mail  address", "e_mail_address"),
+            ("Prénom", "prénom"),
+            ("2021 Sales", "2021_sales"),
+            ("***", "column"),
+            ("already_snake", "already_snake"),
+        ] {
+            assert_eq!(super::snake_case(a), b, "{a}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -440,3 +440,47 @@ fn utf16_and_unknown_encodings_are_refused_clearly() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown encoding"), "{}", r.stderr);
 }
+
+/// `--snake-case` / `normalize_names`: plain column names; a clash is an error naming
+/// both columns; `[source.schema]` may use either spelling.
+#[test]
+fn snake_case_column_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, "First Name,userID,Total ($)\nAda,1,2.5\n").unwrap();
+    let (r, db) = crate::harness::load(dir.path(), &csv, &["--snake-case"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cols: Vec<String> = crate::harness::columns(&db, "t")
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(cols, ["first_name", "user_id", "total"]);
+    let clash = dir.path().join("clash.csv");
+    std::fs::write(&clash, "First Name,first_name\n1,2\n").unwrap();
+    let (r, _) = crate::harness::load(dir.path(), &clash, &["--snake-case"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("\"First Name\"") && r.stderr.contains("first_name"),
+        "{}",
+        r.stderr
+    );
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = {:?}\nnormalize_names = \"snake_case\"\n[source.schema]\n\"Total ($)\" = \"decimal\"\nuser_id = \"text\"\n[sink]\nurl = \"sqlite://{}\"\ntable = \"p\"\n",
+            csv.display().to_string(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cols = crate::harness::columns(&db, "p");
+    assert_eq!(
+        cols[1],
+        ("user_id".to_string(), "TEXT".to_string()),
+        "{cols:?}"
+    );
+    assert_eq!(cols[2].0, "total");
+}
