@@ -256,13 +256,26 @@ fn is_secret_param(k: &str) -> bool {
 /// Hide the password of a `host=h user=u password=p` connection string (libpq's
 /// key-value form, which rowflow does not take but a user may try).
 fn redact_key_values(s: &str) -> String {
-    s.split(' ')
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) if is_secret_param(k) && !v.is_empty() => format!("{k}=***"),
-            _ => w.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(eq) = rest.find('=') {
+        let key_start = rest[..eq].rfind([' ', '"', '(']).map_or(0, |i| i + 1);
+        let key = &rest[key_start..eq];
+        out.push_str(&rest[..=eq]);
+        rest = &rest[eq + 1..];
+        if !is_secret_param(key) || rest.is_empty() {
+            continue;
+        }
+        // The value: quoted to its closing quote, else to the next space.
+        let end = match rest.chars().next() {
+            Some(q @ ('\'' | '"')) => rest[1..].find(q).map_or(rest.len(), |i| i + 2),
+            _ => rest.find([' ', '"', ')']).unwrap_or(rest.len()),
+        };
+        out.push_str("***");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Hide the values of query parameters named like secrets (`password`, `token`,
@@ -288,4 +301,29 @@ fn redact_query(url: &str) -> String {
         first = false;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_connection_strings_hide_their_password() {
+        for (s, want) in [
+            (
+                "host=h user=u password=LitSecret2 dbname=d",
+                "host=h user=u password=*** dbname=d",
+            ),
+            (
+                "host=h password='Lit Secret3' dbname=d",
+                "host=h password=*** dbname=d",
+            ),
+            (
+                "\"host=h password=x\" (scheme y)",
+                "\"host=h password=***\" (scheme y)",
+            ),
+        ] {
+            assert_eq!(redact_url(s), want, "{s}");
+        }
+    }
 }

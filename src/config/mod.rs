@@ -916,12 +916,27 @@ impl PipelineSpec {
             .iter()
             .any(|s| k.contains(s))
         };
+        // A password in a URL is a secret in any part: `pre${VAR}` stores `pre`.
+        let any_literal = |v: &str| {
+            literal(v) || {
+                let mut outside = String::new();
+                let mut rest = v;
+                while let Some(i) = rest.find("${") {
+                    outside.push_str(&rest[..i]);
+                    rest = rest[i..].find('}').map_or("", |j| &rest[i + j + 1..]);
+                }
+                outside.push_str(rest);
+                !outside.is_empty()
+            }
+        };
         let mut found = Vec::new();
         if let Some(url) = value
             .get("sink")
             .and_then(|s| s.get("url"))
             .and_then(|u| u.as_str())
-            && crate::redact::url_secrets(url).iter().any(|s| literal(s))
+            && crate::redact::url_secrets(url)
+                .iter()
+                .any(|s| any_literal(s))
         {
             found.push("sink.url (its password)".to_string());
         }
@@ -935,7 +950,7 @@ impl PipelineSpec {
         );
         for p in paths.filter_map(|p| p.as_str()) {
             let signed = crate::redact::has_signing_params(p) && literal(p);
-            let password = crate::redact::url_secrets(p).iter().any(|s| literal(s));
+            let password = crate::redact::url_secrets(p).iter().any(|s| any_literal(s));
             if p.contains("://") && (signed || password) {
                 found.push(format!(
                     "source.path {} ({})",
@@ -970,7 +985,9 @@ impl PipelineSpec {
                     }
                 }
                 if let Some(url) = t.get("url").and_then(|u| u.as_str())
-                    && (crate::redact::url_secrets(url).iter().any(|s| literal(s))
+                    && (crate::redact::url_secrets(url)
+                        .iter()
+                        .any(|s| any_literal(s))
                         || (crate::redact::has_signing_params(url) && literal(url)))
                 {
                     found.push(format!("transform.{i}.url (a secret in it)"));

@@ -105,8 +105,8 @@ impl Broker {
     pub async fn connect(url: &str) -> Result<Broker> {
         let (bare, creds) = split_credentials(url);
         let shown = match &creds {
-            Some(Credentials::Token(_)) => bare.replacen("://", "://***@", 1),
-            Some(Credentials::User(u, _)) => bare.replacen("://", &format!("://{u}:***@"), 1),
+            Some(Credentials::Token(_)) => bare.replace("://", "://***@"),
+            Some(Credentials::User(u, _)) => bare.replace("://", &format!("://{u}:***@")),
             None => bare.clone(),
         };
         let url = bare.as_str();
@@ -121,7 +121,13 @@ impl Broker {
             .name(format!("rowflow pid {}", std::process::id()))
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(Duration::from_secs(10)));
-        let client = opts.connect(url).await.map_err(|e| {
+        // Each server of a comma-separated list is an address of its own.
+        let addrs: Vec<async_nats::ServerAddr> = url
+            .split(',')
+            .map(|u| u.trim().parse())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| nats_err(&shown, "reading the NATS address", e))?;
+        let client = opts.connect(addrs).await.map_err(|e| {
             nats_err(
                 &shown,
                 "cannot connect to NATS (is nats-server running with JetStream, -js, at this address?)",
@@ -284,6 +290,91 @@ impl Broker {
             .await;
     }
 
+    /// The index of loads: which load holds each load key (see `submit::load_key`).
+    async fn index(&self) -> Result<kv::Store> {
+        if let Ok(kv) = self.js.get_key_value("rowflow_index").await {
+            return Ok(kv);
+        }
+        let _ = self
+            .js
+            .create_stream(stream::Config {
+                name: "KV_rowflow_index".into(),
+                subjects: vec!["$KV.rowflow_index.>".into()],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                num_replicas: 1,
+                discard: stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await;
+        self.js
+            .get_key_value("rowflow_index")
+            .await
+            .map_err(|e| self.err("opening the index of loads", e))
+    }
+
+    /// Make `load` the holder of `key`, unless a load other than those in `free` (found
+    /// not to stand in the way) holds it, or another submit took it meanwhile.
+    pub async fn claim_index(&self, key: &str, load: &str, free: &[String]) -> Result<()> {
+        use sha2::Digest;
+        let k: String = sha2::Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let index = self.index().await?;
+        let busy = |other: &str| {
+            Error::Busy(format!(
+                "load {other} of the same pipeline into the same table was submitted at the same \
+                 time: two loads would load the same rows. Wait for it (`rowflow wait {other}`) or \
+                 cancel it first"
+            ))
+        };
+        let value: bytes::Bytes = load.as_bytes().to_vec().into();
+        let entry = index
+            .entry(k.as_str())
+            .await
+            .map_err(|e| self.err("reading the index of loads", e))?;
+        let taken = match entry.filter(|e| e.operation == kv::Operation::Put) {
+            Some(e) => {
+                let other = String::from_utf8_lossy(&e.value).into_owned();
+                if !free.contains(&other) && self.kv(&other).await.is_ok() {
+                    return Err(busy(&other));
+                }
+                index.update(k.as_str(), value, e.revision).await.is_ok()
+            }
+            None => index.create(k.as_str(), value).await.is_ok(),
+        };
+        if !taken {
+            let other = index
+                .get(k.as_str())
+                .await
+                .ok()
+                .flatten()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default();
+            return Err(busy(&other));
+        }
+        Ok(())
+    }
+
+    /// Give `key` up (a submit that failed half-way), if `load` still holds it.
+    pub async fn release_index(&self, key: &str, load: &str) {
+        use sha2::Digest;
+        let k: String = sha2::Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if let Ok(index) = self.index().await
+            && let Ok(Some(e)) = index.entry(k.as_str()).await
+            && e.value.as_ref() == load.as_bytes()
+        {
+            let _ = index.purge(k.as_str()).await;
+        }
+    }
+
     /// The ids of the loads that have a stream (work may be left).
     pub async fn loads(&self) -> Result<Vec<String>> {
         use futures::TryStreamExt;
@@ -319,9 +410,7 @@ fn split_credentials(url: &str) -> (String, Option<Credentials>) {
         .split(',')
         .map(|u| {
             let u = u.trim();
-            let Some((scheme, rest)) = u.split_once("://") else {
-                return u.to_string();
-            };
+            let (scheme, rest) = u.split_once("://").unwrap_or(("nats", u));
             let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             match rest[..host_end].rfind('@') {
                 Some(at) => {
@@ -421,5 +510,13 @@ mod tests {
             )
         );
         assert_eq!(split_credentials("nats://h:1"), ("nats://h:1".into(), None));
+        // Without a scheme, credentials are still taken out (and never shown).
+        assert_eq!(
+            split_credentials("alice:PASS@127.0.0.1:14224"),
+            (
+                "nats://127.0.0.1:14224".into(),
+                Some(Credentials::User("alice".into(), "PASS".into()))
+            )
+        );
     }
 }

@@ -101,7 +101,7 @@ pub async fn submit(
             })??;
     super::refuse_split_mode(&spec, chunks.len())?;
     let target = plan.target.display();
-    refuse_overlap(&broker, &name, &target, &plan.load.table, &spec, opts.force).await?;
+    let seen = refuse_overlap(&broker, &name, &target, &plan.load.table, &spec, opts.force).await?;
     for n in &plan.notes {
         note(n);
     }
@@ -112,6 +112,10 @@ pub async fn submit(
         );
     }
     let load = new_load_id();
+    // Two submits of the same load at the same moment both pass the look above: the
+    // load's entry in the index, taken with a compare-and-set, lets only one through.
+    let key = load_key(&name, &plan.load.table, &target);
+    broker.claim_index(&key, &load, &seen).await?;
     let mut msgs = Vec::with_capacity(chunks.len());
     for (i, c) in chunks.iter().enumerate() {
         msgs.push(ChunkMsg::of(&load, i as u32, c)?);
@@ -167,6 +171,13 @@ pub async fn submit(
             // Kept for `status` and `rowflow retry`.
             put_json(&kv, &format!("msg.{}", m.chunk), m).await?;
         }
+        // Every chunk first: workers take none until the load is marked published, so a
+        // submit that stops here has touched nothing in the database.
+        for m in &msgs {
+            broker
+                .publish(&load, serde_json::to_vec(m).unwrap_or_default())
+                .await?;
+        }
         // The table, once, for every chunk: a distributed load's writers only append.
         tokio::task::spawn_blocking(move || -> Result<()> {
             let sink = crate::sink::open_sink(&plan.target, &plan.sink, &plan.run.identity, 0, 2)?;
@@ -178,16 +189,12 @@ pub async fn submit(
             stage: "sink".into(),
             message: e.to_string(),
         })??;
-        for m in &msgs {
-            broker
-                .publish(&load, serde_json::to_vec(m).unwrap_or_default())
-                .await?;
-        }
         put_json(&kv, "published", &now_ms()).await
     }
     .await;
     if let Err(e) = published {
         broker.delete_load(&load).await;
+        broker.release_index(&key, &load).await;
         return Err(e);
     }
     Ok(Submission {
@@ -208,8 +215,10 @@ async fn refuse_overlap(
     table: &str,
     spec: &PipelineSpec,
     force: bool,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     use crate::config::WriteMode;
+    // The loads of this key looked at and found not to stand in the way.
+    let mut seen = Vec::new();
     let keeps_rows =
         !spec.sink.truncate && matches!(spec.sink.mode, WriteMode::Append | WriteMode::Upsert);
     for other in broker.all_loads().await? {
@@ -219,14 +228,26 @@ async fn refuse_overlap(
         let Ok(Some(plan)) = get_json::<Submitted>(&kv, "plan").await else {
             continue;
         };
-        if plan.name != name || plan.table != table || plan.target != target {
+        if load_key(&plan.name, &plan.table, &plan.target) != load_key(name, table, target) {
+            continue;
+        }
+        // A load whose submit never finished had no chunk taken: nothing of it is in
+        // the table.
+        if !matches!(kv.get("published").await, Ok(Some(_))) {
+            seen.push(other);
             continue;
         }
         let cancelled = matches!(kv.get("cancel").await, Ok(Some(_)));
         let states = chunk_states(&kv, plan.chunks as usize).await?;
         let done = states.iter().filter(|s| s.state == "done").count();
         let failed = states.iter().filter(|s| s.state == "failed").count();
-        let finished = cancelled || done + failed == states.len();
+        // A cancelled load's chunks still running commit once more before they stop.
+        let stale_ms = (plan.ack_wait * 2000.0) as u64;
+        let live = states
+            .iter()
+            .filter(|s| s.state == "running" && now_ms().saturating_sub(s.updated_ms) < stale_ms)
+            .count();
+        let finished = (cancelled && live == 0) || done + failed == states.len();
         if !finished {
             return Err(Error::Busy(format!(
                 "load {other} of {name:?} into {table} is in progress ({done} of {} chunks done): \
@@ -254,6 +275,44 @@ async fn refuse_overlap(
                 }
             )));
         }
+        seen.push(other);
     }
-    Ok(())
+    Ok(seen)
+}
+
+/// What makes two loads the same load, whatever the spelling: the pipeline's name, the
+/// table without PostgreSQL's default schema (or MySQL's database), and the database
+/// (scheme aliases, user, `localhost`, default ports and URL options set aside).
+pub(crate) fn load_key(name: &str, table: &str, target: &str) -> String {
+    let (scheme, rest) = target.split_once("://").unwrap_or(("", target));
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "postgresql" | "postgres" => "postgres".to_string(),
+        "mariadb" | "mysql" => "mysql".to_string(),
+        s => s.to_string(),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let (hostport, db) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.to_string()),
+        None => (
+            hostport,
+            match scheme.as_str() {
+                "postgres" => "5432".into(),
+                "mysql" => "3306".into(),
+                _ => String::new(),
+            },
+        ),
+    };
+    let host = match host.to_ascii_lowercase().as_str() {
+        "localhost" | "[::1]" => "127.0.0.1".to_string(),
+        h => h.to_string(),
+    };
+    let table = table.trim();
+    let table = match scheme.as_str() {
+        "postgres" => table.strip_prefix("public.").unwrap_or(table),
+        "mysql" => table.strip_prefix(&format!("{db}.")).unwrap_or(table),
+        _ => table,
+    };
+    format!("{name}\u{1f}{table}\u{1f}{scheme}://{host}:{port}/{db}")
 }

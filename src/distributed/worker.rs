@@ -75,6 +75,9 @@ struct LoadCtx {
     /// Why this worker cannot run the load's chunks (its environment lacks a variable
     /// the pipeline uses, or gives another destination): it leaves them to others.
     unusable: Mutex<Option<String>>,
+    /// Its submit finished (the table prepared, every chunk published): until then no
+    /// chunk of it is taken.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl LoadCtx {
@@ -147,6 +150,8 @@ pub async fn work(
         };
         let mut got = None;
         let mut finished = false;
+        // Whether any load was asked for a message (each ask waits up to 500 ms).
+        let mut asked = false;
         for k in 0..ids.len() {
             let id = &ids[(turn + k) % ids.len()];
             let ctx = match loads.get(id) {
@@ -183,6 +188,14 @@ pub async fn work(
                 }
                 continue;
             }
+            if !ctx.ready.load(std::sync::atomic::Ordering::Relaxed) {
+                if matches!(ctx.kv.get("published").await, Ok(Some(_))) {
+                    ctx.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+                } else {
+                    continue;
+                }
+            }
+            asked = true;
             let batch = ctx
                 .consumer
                 .batch()
@@ -217,8 +230,8 @@ pub async fn work(
                 events("the load is finished: no chunk is pending or running");
                 break;
             }
-            if ids.is_empty() {
-                pause(&mut stop, Duration::from_secs(1)).await;
+            if ids.is_empty() || !asked {
+                pause(&mut stop, Duration::from_millis(500)).await;
             }
             continue;
         };
@@ -268,6 +281,7 @@ async fn open_load(broker: &Broker, id: &str) -> Result<LoadCtx> {
         consumer,
         rates: Mutex::new(HashMap::new()),
         unusable: Mutex::new(None),
+        ready: Default::default(),
     })
 }
 

@@ -73,9 +73,12 @@ impl SinkTarget {
                 "sink.url is not set and neither is DATABASE_URL".into(),
             ));
         }
-        let scheme = url.split("://").next().unwrap_or(url);
+        let scheme = match url.split_once("://") {
+            Some((s, _)) => format!("scheme {s:?}"),
+            None => "no scheme://".to_string(),
+        };
         Err(Error::Config(format!(
-            "unsupported sink url {:?} (scheme {scheme:?}); supported: sqlite://PATH, \
+            "unsupported sink url {:?} ({scheme}); supported: sqlite://PATH, \
              postgres://USER:PASSWORD@HOST:PORT/DB, mysql://USER:PASSWORD@HOST:PORT/DB",
             redact_url(url)
         )))

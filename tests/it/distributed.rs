@@ -1240,3 +1240,71 @@ fn a_worker_with_another_environment_leaves_the_load_alone() {
         2_000
     );
 }
+
+/// Submits of the same load at the same moment (also spelled differently: `localhost`,
+/// `public.`): exactly one is accepted. A comma-separated NATS list works.
+#[test]
+fn concurrent_submits_of_one_load_let_one_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    if !nats_up() {
+        return;
+    }
+    let csv = generate(dir.path(), 2_000);
+    db.drop_table("dist_race");
+    let p = pipeline(dir.path(), &db, "dist_race", &csv, "");
+    let url = db.url().replace("127.0.0.1", "localhost");
+    let nats_list = format!("{},nats://127.0.0.1:1", nats_url());
+    let sets: [Vec<String>; 3] = [
+        vec![],
+        vec!["--set".into(), format!("sink.url={url}")],
+        vec!["--set".into(), "sink.table=public.dist_race".into()],
+    ];
+    let procs: Vec<Child> = sets
+        .iter()
+        .map(|extra| {
+            let mut args = vec![
+                "submit".to_string(),
+                p.display().to_string(),
+                "--nats".into(),
+                nats_list.clone(),
+            ];
+            args.extend(extra.iter().cloned());
+            Command::new(bin())
+                .args(&args)
+                .current_dir(dir.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = procs
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ok: Vec<&std::process::Output> = outs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(
+        ok.len(),
+        1,
+        "{:?}",
+        outs.iter()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect::<Vec<_>>()
+    );
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("same rows"), "{err}");
+    }
+    let id = String::from_utf8_lossy(&ok[0].stdout).trim().to_string();
+    let w = worker(dir.path(), &id, 0);
+    let r = wait(dir.path(), &id);
+    reap(dir.path(), vec![w]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident("dist_race"))),
+        2_000
+    );
+}
