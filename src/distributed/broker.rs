@@ -165,11 +165,20 @@ impl Broker {
         max_deliver: u32,
     ) -> Result<kv::Store> {
         self.create_queue(id, ack_wait, max_deliver).await?;
-        // The bucket's stream, as the client's `create_key_value` makes it (which first
-        // asks for account details that NATS servers before 2.10 answer in another
-        // form): then opened as a bucket.
-        let bucket = Self::bucket(id);
-        self.js
+        self.bucket_store(&Self::bucket(id), "the load's key-value bucket")
+            .await
+    }
+
+    /// The key-value bucket `bucket`, made when missing. Its stream is made as the
+    /// client's `create_key_value` makes it (which first asks for account details that
+    /// NATS servers before 2.10 answer in another form), then opened as a bucket.
+    async fn bucket_store(&self, bucket: &str, what: &str) -> Result<kv::Store> {
+        if let Ok(kv) = self.js.get_key_value(bucket).await {
+            return Ok(kv);
+        }
+        // Another process may make it at the same moment: opening it says.
+        let _ = self
+            .js
             .create_stream(stream::Config {
                 name: format!("KV_{bucket}"),
                 subjects: vec![format!("$KV.{bucket}.>")],
@@ -182,12 +191,11 @@ impl Broker {
                 discard: stream::DiscardPolicy::New,
                 ..Default::default()
             })
-            .await
-            .map_err(|e| self.err("creating the load's key-value bucket", e))?;
+            .await;
         self.js
             .get_key_value(bucket)
             .await
-            .map_err(|e| self.err("opening the load's key-value bucket", e))
+            .map_err(|e| self.err(&format!("opening {what}"), e))
     }
 
     /// Create (or find) load `id`'s work queue: its stream and consumer. A finished
@@ -292,38 +300,14 @@ impl Broker {
 
     /// The index of loads: which load holds each load key (see `submit::load_key`).
     async fn index(&self) -> Result<kv::Store> {
-        if let Ok(kv) = self.js.get_key_value("rowflow_index").await {
-            return Ok(kv);
-        }
-        let _ = self
-            .js
-            .create_stream(stream::Config {
-                name: "KV_rowflow_index".into(),
-                subjects: vec!["$KV.rowflow_index.>".into()],
-                max_messages_per_subject: 1,
-                storage: stream::StorageType::File,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                num_replicas: 1,
-                discard: stream::DiscardPolicy::New,
-                ..Default::default()
-            })
-            .await;
-        self.js
-            .get_key_value("rowflow_index")
+        self.bucket_store("rowflow_index", "the index of loads")
             .await
-            .map_err(|e| self.err("opening the index of loads", e))
     }
 
     /// Make `load` the holder of `key`, unless a load other than those in `free` (found
     /// not to stand in the way) holds it, or another submit took it meanwhile.
     pub async fn claim_index(&self, key: &str, load: &str, free: &[String]) -> Result<()> {
-        use sha2::Digest;
-        let k: String = sha2::Sha256::digest(key.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let k = index_key(key);
         let index = self.index().await?;
         let busy = |other: &str| {
             Error::Busy(format!(
@@ -362,11 +346,7 @@ impl Broker {
 
     /// Give `key` up (a submit that failed half-way), if `load` still holds it.
     pub async fn release_index(&self, key: &str, load: &str) {
-        use sha2::Digest;
-        let k: String = sha2::Sha256::digest(key.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let k = index_key(key);
         if let Ok(index) = self.index().await
             && let Ok(Some(e)) = index.entry(k.as_str()).await
             && e.value.as_ref() == load.as_bytes()
@@ -391,6 +371,15 @@ impl Broker {
         ids.sort();
         Ok(ids)
     }
+}
+
+/// A load key as the index holds it (keys are limited to a few characters): its SHA-256.
+fn index_key(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Credentials written in a NATS URL.
