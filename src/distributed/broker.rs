@@ -316,16 +316,27 @@ impl Broker {
                  cancel it first"
             ))
         };
-        let value: bytes::Bytes = load.as_bytes().to_vec().into();
+        // The entry names the load and when it was claimed.
+        let value: bytes::Bytes = format!("{load} {}", now_ms()).into_bytes().into();
         let entry = index
             .entry(k.as_str())
             .await
             .map_err(|e| self.err("reading the index of loads", e))?;
         let taken = match entry.filter(|e| e.operation == kv::Operation::Put) {
             Some(e) => {
-                let other = String::from_utf8_lossy(&e.value).into_owned();
-                if !free.contains(&other) && self.kv(&other).await.is_ok() {
-                    return Err(busy(&other));
+                let (other, at) = index_value(&e.value);
+                // The other load stands in the way unless the look at the loads found it
+                // finished, or its submit died before it wrote its plan. A claim younger
+                // than INDEX_GRACE_MS may be a submit that has not written its plan yet.
+                if !free.contains(&other) {
+                    let young = now_ms().saturating_sub(at) < INDEX_GRACE_MS;
+                    let planned = match self.kv(&other).await {
+                        Ok(kv) => !matches!(kv.get("plan").await, Ok(None)),
+                        Err(_) => false,
+                    };
+                    if young || planned {
+                        return Err(busy(&other));
+                    }
                 }
                 index.update(k.as_str(), value, e.revision).await.is_ok()
             }
@@ -337,7 +348,7 @@ impl Broker {
                 .await
                 .ok()
                 .flatten()
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .map(|v| index_value(&v).0)
                 .unwrap_or_default();
             return Err(busy(&other));
         }
@@ -349,7 +360,7 @@ impl Broker {
         let k = index_key(key);
         if let Ok(index) = self.index().await
             && let Ok(Some(e)) = index.entry(k.as_str()).await
-            && e.value.as_ref() == load.as_bytes()
+            && index_value(&e.value).0 == load
         {
             let _ = index.purge(k.as_str()).await;
         }
@@ -371,6 +382,18 @@ impl Broker {
         ids.sort();
         Ok(ids)
     }
+}
+
+/// How long a claim in the index holds without its load's plan: a submit writes its
+/// plan within moments of claiming, so an older claim without one is a submit that died.
+const INDEX_GRACE_MS: u64 = 60_000;
+
+/// An index entry's load id and the time it was claimed (0 when it does not say).
+fn index_value(v: &[u8]) -> (String, u64) {
+    let s = String::from_utf8_lossy(v);
+    let mut it = s.split_whitespace();
+    let load = it.next().unwrap_or_default().to_string();
+    (load, it.next().and_then(|t| t.parse().ok()).unwrap_or(0))
 }
 
 /// A load key as the index holds it (keys are limited to a few characters): its SHA-256.
