@@ -359,7 +359,7 @@ impl Pipeline {
             let _ = stopped_rx.wait_for(|s| *s).await;
         });
         let obs = observer.clone();
-        let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared> {
+        let prepared = tokio::task::spawn_blocking(move || -> Result<(Prepared, Vec<String>)> {
             let mut load = LoadSpec::of(&self.spec, &crate::plan::library_shapes(&self.stages))?;
             if let Some(c) = self.chunk {
                 load = load.for_chunk(c);
@@ -372,20 +372,26 @@ impl Pipeline {
                 &reading,
             )?;
             if let Some(report) = started.skipped() {
-                return Ok(Prepared::Done(Box::new(report)));
+                return Ok((Prepared::Done(Box::new(report)), Vec::new()));
             }
             let ctx = ExprContext::from_clock();
+            let recorded = match &started.decision {
+                crate::checkpoint::Decision::Load(l) => l.detected.clone(),
+                crate::checkpoint::Decision::Skip(_) => None,
+            };
             let plan = crate::plan::build_for(
                 &self.spec,
                 self.stages,
                 &ctx,
                 Some(started.run_inputs()),
                 reading,
+                recorded,
             )?;
             for n in &plan.notes {
                 obs.note(n);
             }
-            crate::start::prepare(plan, started)
+            let said = plan.notes.clone();
+            crate::start::prepare(plan, started).map(|p| (p, said))
         })
         .await
         .map_err(|e| Error::Stage {
@@ -393,7 +399,12 @@ impl Pipeline {
             message: e.to_string(),
         })?;
         let report = match prepared {
-            Ok(p) => finish(p, observer, stop).await,
+            // What planning decided (the detected dialect, how types were found) is in
+            // the summary too.
+            Ok((p, said)) => finish(p, observer, stop).await.map(|mut r| {
+                r.notes.splice(0..0, said);
+                r
+            }),
             Err(Error::Interrupted(_)) => Err(Error::Interrupted(
                 "stopped before loading started; nothing was written".into(),
             )),

@@ -60,6 +60,9 @@ pub struct LoadPlan {
     pub generation: u64,
     /// One plain line per decision taken.
     pub notes: Vec<String>,
+    /// The dialect the interrupted run detected, when this run resumes one (read the
+    /// same way, whatever detection would say now).
+    pub detected: Option<String>,
 }
 
 /// A run with nothing to load.
@@ -207,6 +210,7 @@ impl Run<'_> {
             clear_first,
             generation: self.next_generation,
             notes,
+            detected: None,
         })
     }
 
@@ -237,6 +241,7 @@ impl Run<'_> {
             clear_first: false,
             generation: self.next_generation,
             notes,
+            detected: None,
         }))
     }
 
@@ -338,6 +343,12 @@ impl Run<'_> {
             clear_first: false,
             generation: last.generation,
             notes,
+            detected: last
+                .first
+                .shape
+                .parts
+                .get(super::shape::DETECTED_PART)
+                .cloned(),
         }))
     }
 
@@ -406,6 +417,7 @@ impl Run<'_> {
             clear_first: false,
             generation: self.next_generation,
             notes: c.notes,
+            detected: None,
         }))
     }
 

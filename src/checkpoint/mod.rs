@@ -29,7 +29,7 @@
 
 mod decide;
 mod inputs;
-mod shape;
+pub(crate) mod shape;
 
 use serde::{Deserialize, Serialize};
 

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{PipelineSpec, TransformSpec};
 
+/// The part that records the dialect a run detected (`=` and its JSON): kept in the
+/// checkpoint so that a resumed run reads the inputs the same way; not in the hash.
+pub const DETECTED_PART: &str = "source dialect (detected)";
+
 /// The shape's parts and their hash.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shape {
@@ -41,7 +45,13 @@ impl Shape {
             "source dialect".to_string(),
             hashed(&format!(
                 "{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
-                src.delimiter, src.quote, src.escape, src.comment, src.has_header
+                // Written as before the dialect was detected, so that checkpoints of
+                // earlier versions keep their shape.
+                src.delimiter.as_deref().unwrap_or(","),
+                src.quote.as_deref().unwrap_or("\""),
+                src.escape,
+                src.comment,
+                src.has_header.unwrap_or(true)
             )),
         );
         parts.insert(
@@ -124,10 +134,11 @@ impl Shape {
         }
     }
 
-    /// What changed from `old` to `self`, in plain words (empty when nothing did).
+    /// What changed from `old` to `self`, in plain words (empty when nothing did). The
+    /// detected dialect is a record, not a part of what the pipeline says.
     pub fn changes_from(&self, old: &Shape) -> Vec<String> {
         let mut out = Vec::new();
-        for (k, v) in &self.parts {
+        for (k, v) in self.parts.iter().filter(|(k, _)| *k != DETECTED_PART) {
             match old.parts.get(k) {
                 None => out.push(format!("{k} was added")),
                 Some(o) if o == v => {}
@@ -137,7 +148,7 @@ impl Shape {
                 },
             }
         }
-        for k in old.parts.keys() {
+        for k in old.parts.keys().filter(|k| *k != DETECTED_PART) {
             if !self.parts.contains_key(k) {
                 out.push(format!("{k} was removed"));
             }

@@ -28,12 +28,17 @@ pub struct LoadArgs {
     /// Reject file (default: TABLE.rejects.csv).
     #[arg(long)]
     reject: Option<PathBuf>,
-    /// Field delimiter (one character; `\t` or `tab` for tabs).
-    #[arg(long, default_value = ",")]
-    delimiter: String,
-    /// The files have no header line (columns are column_1..n).
+    /// Field delimiter (one character; `\t` or `tab` for tabs). Default: detected from
+    /// the first lines (`,` tab `;` `|`).
     #[arg(long)]
+    delimiter: Option<String>,
+    /// The first line is data, not a header (columns are column_1..n). Default:
+    /// detected (a first row whose values have the types of the rows below is data).
+    #[arg(long, conflicts_with = "header")]
     no_header: bool,
+    /// The first line is a header, whatever it looks like.
+    #[arg(long)]
+    header: bool,
     /// A field value read as NULL (repeatable: --null NA --null -); an unquoted empty
     /// field is NULL anyway.
     #[arg(long = "null", value_name = "VALUE")]
@@ -83,6 +88,15 @@ fn default_table(file: &str) -> String {
     if t.is_empty() { "data".into() } else { t }
 }
 
+/// `--header` / `--no-header` as `has_header` (`None`: detected).
+pub(crate) fn header_flag(header: bool, no_header: bool) -> Option<bool> {
+    match (header, no_header) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
 pub fn run(a: LoadArgs) -> i32 {
     let table = a
         .table
@@ -90,7 +104,7 @@ pub fn run(a: LoadArgs) -> i32 {
         .unwrap_or_else(|| default_table(&a.files[0]));
     let mut source = SourceSpec::paths(a.files.clone());
     source.delimiter = a.delimiter.clone();
-    source.has_header = !a.no_header;
+    source.has_header = header_flag(a.header, a.no_header);
     source.null_values = a.null.clone();
     source.encoding = a.encoding.clone();
     if a.snake_case {

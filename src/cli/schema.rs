@@ -11,12 +11,17 @@ pub struct SchemaArgs {
     /// CSV files or globs (- for standard input).
     #[arg(required = true)]
     files: Vec<String>,
-    /// Field delimiter.
-    #[arg(long, default_value = ",")]
-    delimiter: String,
-    /// The file has no header line.
+    /// Field delimiter (one character; `\t` or `tab` for tabs). Default: detected from
+    /// the first lines (`,` tab `;` `|`).
     #[arg(long)]
+    delimiter: Option<String>,
+    /// The first line is data, not a header (columns are column_1..n). Default:
+    /// detected (a first row whose values have the types of the rows below is data).
+    #[arg(long, conflicts_with = "header")]
     no_header: bool,
+    /// The first line is a header, whatever it looks like.
+    #[arg(long)]
+    header: bool,
     /// Infer from the first N records only instead of the whole file.
     #[arg(long, value_name = "N")]
     sample: Option<usize>,
@@ -25,7 +30,7 @@ pub struct SchemaArgs {
 pub fn run(a: SchemaArgs) -> i32 {
     let mut source = SourceSpec::paths(a.files.clone());
     source.delimiter = a.delimiter;
-    source.has_header = !a.no_header;
+    source.has_header = super::load::header_flag(a.header, a.no_header);
     if let Some(n) = a.sample {
         source.infer = InferMode::Sample;
         source.sample_rows = n.max(1);

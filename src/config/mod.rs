@@ -52,12 +52,13 @@ pub struct SourceSpec {
     /// Several paths or globs, read in order (all must have the same header).
     #[serde(default)]
     pub paths: Vec<String>,
-    /// Field delimiter, one byte (`","`, `"\t"`, `";"`, `"|"`). Default `,`.
-    #[serde(default = "default_delimiter")]
-    pub delimiter: String,
-    /// Quote character. Default `"`.
-    #[serde(default = "default_quote")]
-    pub quote: String,
+    /// Field delimiter, one byte (`","`, `"\t"`, `";"`, `"|"`). Default: detected from
+    /// the first input's first lines (`,` `\t` `;` `|`).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// Quote character. Default: detected (`"` or `'`), `"` when nothing tells.
+    #[serde(default)]
+    pub quote: Option<String>,
     /// Escape character inside quoted fields (e.g. `\`). Default: none (quotes are
     /// escaped by doubling them, RFC 4180).
     #[serde(default)]
@@ -65,10 +66,11 @@ pub struct SourceSpec {
     /// Lines starting with this character are skipped. Default: none.
     #[serde(default)]
     pub comment: Option<String>,
-    /// Whether the first record is a header. Default true; when false the columns are
+    /// Whether the first record is a header. Default: detected (a first row whose
+    /// values have the types of the rows below it is data); when false the columns are
     /// named `column_1`..`column_n`.
-    #[serde(default = "default_true")]
-    pub has_header: bool,
+    #[serde(default)]
+    pub has_header: Option<bool>,
     /// Extra field values read as NULL (an unquoted empty field is always NULL; a quoted
     /// empty field `""` is the empty string).
     #[serde(default)]
@@ -704,12 +706,6 @@ impl Default for RuntimeSpec {
     }
 }
 
-fn default_delimiter() -> String {
-    ",".into()
-}
-fn default_quote() -> String {
-    "\"".into()
-}
 fn default_true() -> bool {
     true
 }
@@ -787,11 +783,11 @@ impl SourceSpec {
         SourceSpec {
             path: None,
             paths: paths.into_iter().map(Into::into).collect(),
-            delimiter: default_delimiter(),
-            quote: default_quote(),
+            delimiter: None,
+            quote: None,
             escape: None,
             comment: None,
-            has_header: true,
+            has_header: None,
             null_values: Vec::new(),
             ragged: Ragged::default(),
             encoding: None,
@@ -1174,8 +1170,8 @@ mod tests {
     #[test]
     fn minimal_pipeline_parses_with_defaults() {
         let spec = PipelineSpec::from_toml(MINIMAL, &[]).unwrap();
-        assert_eq!(spec.source.delimiter, ",");
-        assert!(spec.source.has_header);
+        assert_eq!(spec.source.delimiter, None, "detected");
+        assert_eq!(spec.source.has_header, None, "detected");
         assert_eq!(spec.sink.mode, WriteMode::Append);
         assert_eq!(spec.errors.on_error, OnError::Reject);
         assert!(spec.transforms.is_empty());

@@ -204,7 +204,7 @@ pub(crate) fn plan_chunks(
     let chunks = crate::source::split::chunk_inputs(
         &plan.load.inputs,
         &crate::source::split::SplitOptions {
-            dialect: crate::plan::source::dialect(&spec.source, &mut Vec::new()),
+            dialect: plan.dialect,
             chunk_bytes,
             max_record: spec.source.max_record_bytes,
             stop: std::sync::Arc::default(),

@@ -58,21 +58,26 @@ pub async fn run_shard(
     }
     // Planned as a whole run would be: the same header, the same types in every copy.
     let planning = spec.clone();
-    let (plan_schema, chunks, name, table) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let (plan, chunks) = super::plan_chunks(&planning, chunk_bytes)?;
-        Ok((
-            super::fixed_schema(&plan),
-            chunks,
-            plan.name.clone(),
-            plan.load.table.clone(),
-        ))
-    })
-    .await
-    .map_err(|e| Error::Stage {
-        stage: "plan".into(),
-        message: e.to_string(),
-    })??;
+    let (plan_schema, chunks, name, table, detected) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let (plan, chunks) = super::plan_chunks(&planning, chunk_bytes)?;
+            Ok((
+                super::fixed_schema(&plan),
+                chunks,
+                plan.name.clone(),
+                plan.load.table.clone(),
+                plan.detected.clone(),
+            ))
+        })
+        .await
+        .map_err(|e| Error::Stage {
+            stage: "plan".into(),
+            message: e.to_string(),
+        })??;
     super::refuse_split_mode(&spec, chunks.len())?;
+    // Every chunk is read with the dialect detected in the first input, as the schema is
+    // fixed once.
+    let spec = crate::plan::LoadSpec::resolve(&spec, detected.as_ref()).into_owned();
     let total = chunks.len() as u32;
     let mine: Vec<(u32, crate::source::Input)> = chunks
         .into_iter()

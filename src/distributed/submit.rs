@@ -139,7 +139,17 @@ pub async fn submit(
         // password) do not travel.
         pipeline: PipelineSpec::without_comments(&text)?,
         base: base.map(|b| b.display().to_string()),
-        overrides: opts.overrides.clone(),
+        // The dialect detected here, fixed for every worker (as the schema is).
+        overrides: opts
+            .overrides
+            .iter()
+            .cloned()
+            .chain(
+                plan.detected
+                    .iter()
+                    .flat_map(crate::plan::source::Detected::assignments),
+            )
+            .collect(),
         schema: super::fixed_schema(&plan),
         chunks: msgs.len() as u32,
         bytes,

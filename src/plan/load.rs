@@ -87,6 +87,21 @@ impl LoadSpec {
         })
     }
 
+    /// `spec` with the dialect parts `detected` found set.
+    pub fn resolve<'a>(
+        spec: &'a PipelineSpec,
+        detected: Option<&crate::plan::source::Detected>,
+    ) -> std::borrow::Cow<'a, PipelineSpec> {
+        match detected {
+            Some(d) => {
+                let mut s = spec.clone();
+                d.apply(&mut s.source);
+                std::borrow::Cow::Owned(s)
+            }
+            None => std::borrow::Cow::Borrowed(spec),
+        }
+    }
+
     /// The load's name for messages: `load "users" into "t"`.
     pub fn describe(&self) -> String {
         format!("the load {:?} into {}", self.identity.label(), self.table)

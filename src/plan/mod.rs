@@ -78,6 +78,10 @@ pub struct Plan {
     pub run: RunOptions,
     /// Parallel writers (connections) of the sink.
     pub writers: usize,
+    /// The CSV dialect the inputs are read with (detected parts included).
+    pub dialect: crate::source::Dialect,
+    /// The dialect parts the pipeline left unset, as detected.
+    pub detected: Option<source::Detected>,
     pub(crate) source: CsvSource,
     pub(crate) stages: Vec<Stage>,
     pub(crate) http: Vec<Arc<crate::transform::HttpStats>>,
@@ -92,7 +96,7 @@ pub struct Plan {
 /// Build a plan. `stages` are the pipeline's stages in order (from the file, possibly
 /// with library stages among them).
 pub fn build(spec: &PipelineSpec, stages: Vec<StageSpec>, ctx: &ExprContext) -> Result<Plan> {
-    build_for(spec, stages, ctx, None, Arc::default())
+    build_for(spec, stages, ctx, None, Arc::default(), None)
 }
 
 /// The description of each library stage, for the load's shape.
@@ -108,25 +112,45 @@ pub(crate) fn library_shapes(stages: &[StageSpec]) -> Vec<String> {
 
 /// [`build`] over `inputs` (the inputs a started load reads, in its order) instead of
 /// every input the spec names; `stop`, once set, stops reading (the inference scan, and
-/// later the run's reader) with [`Error::Interrupted`].
+/// later the run's reader) with [`Error::Interrupted`]. `recorded` is the dialect the
+/// interrupted run this one resumes detected, as its checkpoint records it.
 pub(crate) fn build_for(
     spec: &PipelineSpec,
     stages: Vec<StageSpec>,
     ctx: &ExprContext,
     inputs: Option<Vec<Input>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    recorded: Option<String>,
 ) -> Result<Plan> {
     // What needs no I/O first, all of it reported at once.
     let mut errors: Vec<String> = Vec::new();
-    let dialect = source::dialect(&spec.source, &mut errors);
+    // The dialect as set, checked (the parts left unset are detected below).
+    source::dialect(&spec.source, &mut errors);
     let target = sink::target(spec, &mut errors);
     if !errors.is_empty() {
         return Err(Error::Plan(errors));
     }
-    let load = LoadSpec::of(spec, &library_shapes(&stages))?;
+    let mut load = LoadSpec::of(spec, &library_shapes(&stages))?;
+    // The dialect parts left unset: as the interrupted run this one resumes detected
+    // them, else detected in the load's first input (whichever inputs this run reads).
+    let recorded = recorded.and_then(|r| source::Detected::from_record(&r));
+    let resolved = LoadSpec::resolve(spec, recorded.as_ref());
+    let spec = resolved.as_ref();
+    let dialect = source::dialect(&spec.source, &mut errors);
     let inputs = inputs.unwrap_or_else(|| load.inputs.clone());
     let src = &spec.source;
-    let planned = SourcePlan::open(src, dialect, inputs.clone(), stop, &mut errors)?;
+    let mut planned = SourcePlan::open(src, dialect, inputs.clone(), stop, &mut errors)?;
+    if let Some(d) = &recorded {
+        planned.notes.insert(0, d.note.clone());
+    }
+    let detected = recorded.or_else(|| planned.detected.clone());
+    if let Some(d) = &detected {
+        load.shape.parts.insert(
+            crate::checkpoint::shape::DETECTED_PART.to_string(),
+            d.record(),
+        );
+    }
+    let dialect = planned.source.options().dialect;
     let decode = Arc::new(Decode::new(DecodeOptions {
         schema: Arc::new(planned.schema.clone()),
         null_values: src.null_values.clone(),
@@ -165,6 +189,8 @@ pub(crate) fn build_for(
         steps: staged.steps,
         sink: sink::options(&spec.sink, &staged.output),
         writers: spec.sink.writers,
+        dialect,
+        detected,
         output_schema: staged.output,
         target,
         source: planned.source,

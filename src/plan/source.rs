@@ -12,8 +12,16 @@ use crate::source::{CsvOptions, CsvSource, Dialect, InferOptions, Input, Source,
 /// The source's dialect and limits, checked (no I/O); problems go to `errors`.
 pub(crate) fn dialect(src: &SourceSpec, errors: &mut Vec<String>) -> Dialect {
     let dialect = Dialect {
-        delimiter: one_byte("source.delimiter", &src.delimiter, errors).unwrap_or(b','),
-        quote: one_byte("source.quote", &src.quote, errors).unwrap_or(b'"'),
+        delimiter: src
+            .delimiter
+            .as_deref()
+            .and_then(|d| one_byte("source.delimiter", d, errors))
+            .unwrap_or(b','),
+        quote: src
+            .quote
+            .as_deref()
+            .and_then(|q| one_byte("source.quote", q, errors))
+            .unwrap_or(b'"'),
         escape: src
             .escape
             .as_deref()
@@ -58,6 +66,132 @@ pub(crate) fn dialect(src: &SourceSpec, errors: &mut Vec<String>) -> Dialect {
     dialect
 }
 
+/// The parts of the dialect a pipeline leaves unset, as detected in its first input.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Detected {
+    /// The delimiter, when it was detected.
+    pub delimiter: Option<u8>,
+    /// The quote character, when it was detected.
+    pub quote: Option<u8>,
+    /// Whether the first row is a header, when it was detected.
+    pub has_header: Option<bool>,
+    /// What was detected, in one line.
+    #[serde(skip)]
+    pub note: String,
+}
+
+impl Detected {
+    /// As the checkpoint records it (see [`crate::checkpoint::shape::DETECTED_PART`]).
+    pub fn record(&self) -> String {
+        format!("={}", serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// What [`Detected::record`] wrote, for a run that resumes.
+    pub fn from_record(r: &str) -> Option<Detected> {
+        let mut d: Detected = serde_json::from_str(r.strip_prefix('=')?).ok()?;
+        let mut said = Vec::new();
+        if let Some(x) = d.delimiter {
+            said.push(format!("delimiter {}", crate::source::shown_delimiter(x)));
+        }
+        if let Some(x) = d.quote {
+            said.push(format!("quote {}", crate::source::shown_delimiter(x)));
+        }
+        if let Some(h) = d.has_header {
+            said.push(if h { "a header row" } else { "no header row" }.to_string());
+        }
+        d.note = format!("read as the interrupted run detected: {}", said.join(", "));
+        Some(d)
+    }
+
+    /// `src` with the detected parts set.
+    pub fn apply(&self, src: &mut SourceSpec) {
+        if let Some(d) = self.delimiter {
+            src.delimiter = Some((d as char).to_string());
+        }
+        if let Some(q) = self.quote {
+            src.quote = Some((q as char).to_string());
+        }
+        if let Some(h) = self.has_header {
+            src.has_header = Some(h);
+        }
+    }
+
+    /// The detected parts as `--set` assignments (what a distributed load's workers read
+    /// with, so that no worker detects anything of its own).
+    pub fn assignments(&self) -> Vec<String> {
+        let lit = |c: u8| {
+            if c == b'\'' {
+                "\"'\"".to_string()
+            } else if c == b'\t' {
+                "\"\\t\"".to_string()
+            } else {
+                format!("'{}'", c as char)
+            }
+        };
+        let mut out = Vec::new();
+        if let Some(d) = self.delimiter {
+            out.push(format!("source.delimiter={}", lit(d)));
+        }
+        if let Some(q) = self.quote {
+            out.push(format!("source.quote={}", lit(q)));
+        }
+        if let Some(h) = self.has_header {
+            out.push(format!("source.has_header={h}"));
+        }
+        out
+    }
+}
+
+/// What of the dialect `src` leaves to detection (`None`: everything is set).
+pub(crate) fn unknowns(src: &SourceSpec) -> Option<crate::source::Unknowns> {
+    let want = crate::source::Unknowns {
+        delimiter: src.delimiter.is_none(),
+        quote: src.quote.is_none(),
+        has_header: src.has_header,
+    };
+    (want.delimiter || want.quote || want.has_header.is_none()).then_some(want)
+}
+
+/// What detection `want` found in input `name`, as the load records and says it.
+fn detected(
+    want: &crate::source::Unknowns,
+    found: &crate::source::Sniffed,
+    name: &str,
+) -> Detected {
+    use crate::source::shown_delimiter;
+    let mut said = Vec::new();
+    if want.delimiter {
+        said.push(format!(
+            "delimiter {}",
+            shown_delimiter(found.dialect.delimiter)
+        ));
+    }
+    if want.quote && found.dialect.quote != b'"' {
+        said.push(format!("quote {}", shown_delimiter(found.dialect.quote)));
+    }
+    if want.has_header.is_none() {
+        said.push(if found.has_header {
+            format!("a header row ({})", found.header_reason)
+        } else {
+            format!(
+                "no header row: columns are named column_1, column_2, ... ({}; set has_header = \
+                 true if it is one)",
+                found.header_reason
+            )
+        });
+    }
+    Detected {
+        delimiter: want.delimiter.then_some(found.dialect.delimiter),
+        quote: want.quote.then_some(found.dialect.quote),
+        has_header: want.has_header.is_none().then_some(found.has_header),
+        note: format!(
+            "detected in the first {} lines of {name}: {}",
+            found.records,
+            said.join(", ")
+        ),
+    }
+}
+
 /// A dialect character: one ASCII byte (`\t` and `tab` spell a tab).
 fn one_byte(key: &str, s: &str, errors: &mut Vec<String>) -> Option<u8> {
     let s = if s == "\\t" || s == "tab" { "\t" } else { s };
@@ -87,6 +221,8 @@ pub struct SourcePlan {
     pub(crate) column_nulls: Vec<Vec<String>>,
     /// The inputs' encoding, when it is not UTF-8.
     pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
+    /// The dialect parts the pipeline left unset, as detected in the first input.
+    pub detected: Option<Detected>,
 }
 
 /// The encoding `src.encoding` names (`None`: UTF-8), or an error in `errors`.
@@ -127,11 +263,12 @@ impl SourcePlan {
     /// read and the types inferred as a run would (`rowflow schema`).
     pub fn new(spec: &SourceSpec) -> Result<SourcePlan> {
         let mut errors = Vec::new();
-        let d = dialect(spec, &mut errors);
+        dialect(spec, &mut errors);
         if !errors.is_empty() {
             return Err(Error::Plan(errors));
         }
         let inputs = crate::source::resolve_inputs_except(&spec.all_paths(), None, &spec.storage)?;
+        let d = dialect(spec, &mut errors);
         let plan = SourcePlan::open(spec, d, inputs, Arc::default(), &mut errors)?;
         if !errors.is_empty() {
             return Err(Error::Plan(errors));
@@ -158,11 +295,27 @@ impl SourcePlan {
             max_header: src.max_header_bytes,
             stop,
             encoding,
-            ..CsvOptions::new(inputs, dialect, src.has_header)
+            ..CsvOptions::new(inputs, dialect, src.has_header.unwrap_or(true))
         };
-        let mut source = CsvSource::open(opts.clone())?;
+        let want = unknowns(src);
+        let opts = CsvOptions {
+            detect: want.clone(),
+            null_values: src.null_values.clone(),
+            ..opts
+        };
+        let mut source = CsvSource::open(opts)?;
+        // Read as detected from here on.
+        let opts = source.options().clone();
+        let dialect = opts.dialect;
+        let detected = match (&want, source.detected()) {
+            (Some(w), Some(found)) => Some(detected(w, found, &source.input_name(0))),
+            _ => None,
+        };
         let header: Vec<String> = source.columns().to_vec();
         let (written, mut notes) = dedupe_names(&header);
+        if let Some(d) = &detected {
+            notes.insert(0, d.note.clone());
+        }
         let names = match src.normalize_names {
             crate::config::NormalizeNames::None => written.clone(),
             crate::config::NormalizeNames::SnakeCase => {
@@ -185,6 +338,17 @@ impl SourcePlan {
                 names
             }
         };
+        if opts.has_header
+            && let Some((name, d)) = crate::source::suspicious_name(&written, dialect.delimiter)
+        {
+            notes.push(format!(
+                "warning: the column name {name:?} holds {}, and the delimiter is {}: if it \
+                 separates the columns, set source.delimiter = {:?}",
+                crate::source::shown_delimiter(d),
+                crate::source::shown_delimiter(dialect.delimiter),
+                (d as char).to_string()
+            ));
+        }
         // `[source.schema]` may name a column as written or as normalized.
         let (explicit, formats) = declared_types(src, &names, &written, errors);
         let mut type_hint = None;
@@ -244,6 +408,7 @@ impl SourcePlan {
             notes,
             type_hint,
             encoding,
+            detected,
             column_nulls: src.schema.iter().fold(
                 vec![Vec::new(); names.len()],
                 |mut acc, (col, t)| {
@@ -326,13 +491,13 @@ mod tests {
     #[test]
     fn dialect_characters_are_single_bytes_that_differ() {
         let mut s = spec();
-        s.delimiter = "tab".into();
+        s.delimiter = Some("tab".into());
         let mut errors = Vec::new();
         assert_eq!(dialect(&s, &mut errors).delimiter, b'\t');
         assert!(errors.is_empty(), "{errors:?}");
 
-        s.delimiter = ";;".into();
-        s.quote = ";".into();
+        s.delimiter = Some(";;".into());
+        s.quote = Some(";".into());
         s.comment = Some("\n".into());
         let mut errors = Vec::new();
         dialect(&s, &mut errors);
@@ -350,7 +515,7 @@ mod tests {
         );
 
         let mut s = spec();
-        s.quote = ",".into();
+        s.quote = Some(",".into());
         let mut errors = Vec::new();
         dialect(&s, &mut errors);
         assert_eq!(

@@ -31,6 +31,11 @@ pub struct CsvOptions {
     /// The inputs' encoding, when it is not UTF-8 (header names are decoded with it;
     /// fields are decoded by the decode stage, so the reject file keeps their bytes).
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// The dialect parts to detect in the first input's first lines before reading it
+    /// (see [`super::sniff`]); what is detected replaces `dialect` and `has_header`.
+    pub detect: Option<super::Unknowns>,
+    /// Field values read as NULL (for detecting the header).
+    pub null_values: Vec<String>,
 }
 
 impl CsvOptions {
@@ -44,6 +49,8 @@ impl CsvOptions {
             max_header: DEFAULT_MAX_HEADER,
             stop: Arc::default(),
             encoding: None,
+            detect: None,
+            null_values: Vec::new(),
         }
     }
 }
@@ -73,6 +80,8 @@ pub struct CsvSource {
     notes: Vec<String>,
     /// Where the input being read ends, when it is a [`Part`] of one.
     end: Option<u64>,
+    /// What was detected of the dialect, when something was.
+    detected: Option<super::Sniffed>,
 }
 
 impl CsvSource {
@@ -102,6 +111,7 @@ impl CsvSource {
             hashes: vec![None; opts.inputs.len()],
             notes: Vec::new(),
             end: None,
+            detected: None,
             opts,
         };
         src.open_file(0)?;
@@ -140,6 +150,45 @@ impl CsvSource {
         })
     }
 
+    /// What was detected of the dialect in the first input, when something was.
+    pub(crate) fn detected(&self) -> Option<&super::Sniffed> {
+        self.detected.as_ref()
+    }
+
+    /// The options the source reads with (the detected dialect included).
+    pub fn options(&self) -> &CsvOptions {
+        &self.opts
+    }
+
+    /// Detect what `opts.detect` asks for from the first lines `reader` (at the start of
+    /// input `i`) gives, and read with it from now on.
+    fn detect_dialect(&mut self, i: usize, reader: &mut Reader) -> Result<()> {
+        let Some(want) = self.opts.detect.take() else {
+            return Ok(());
+        };
+        let found = {
+            let (head, complete) = reader.peek_head(super::sniff::SAMPLE_BYTES).map_err(|e| {
+                if super::reader::is_stopped(&e) {
+                    Error::Interrupted(format!("reading {} stopped", self.input_name(i)))
+                } else {
+                    read_error(&self.input_name(i), e)
+                }
+            })?;
+            super::sniff::sniff(
+                head,
+                complete,
+                self.opts.dialect,
+                &want,
+                &self.opts.null_values,
+            )
+        };
+        reader.set_dialect(found.dialect);
+        self.opts.dialect = found.dialect;
+        self.opts.has_header = found.has_header;
+        self.detected = Some(found);
+        Ok(())
+    }
+
     /// The inputs, in order.
     pub fn input_list(&self) -> &[Input] {
         &self.opts.inputs
@@ -166,6 +215,7 @@ impl CsvSource {
         self.hashing = hasher.clone();
         let (rdr, _) = open_input_hashed(&input, self.bytes_read.clone(), hasher)?;
         let mut reader = self.reader_over(rdr);
+        self.detect_dialect(i, &mut reader)?;
         self.file = i;
         self.record_no = 0;
         if self.opts.has_header {
@@ -187,6 +237,11 @@ impl CsvSource {
         self.hashing = None;
         self.file = i;
         self.record_no = 0;
+        if self.opts.detect.is_some() {
+            let (rdr, _) = open_input(&p.of, Arc::new(AtomicU64::new(0)))?;
+            let mut reader = self.reader_over(rdr);
+            self.detect_dialect(i, &mut reader)?;
+        }
         if self.opts.has_header {
             let (rdr, _) = open_input(&p.of, Arc::new(AtomicU64::new(0)))?;
             let mut reader = self.reader_over(rdr);

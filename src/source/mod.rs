@@ -7,6 +7,7 @@ pub(crate) mod infer;
 mod input;
 mod reader;
 mod remote;
+mod sniff;
 pub(crate) mod split;
 
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub(crate) use self::csv::NOT_UTF8_HINT;
 pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER};
 pub use self::infer::{InferOptions, infer_types};
 pub use self::input::{Input, Part, resolve_inputs_except};
+pub(crate) use self::sniff::{Sniffed, Unknowns};
+pub(crate) use self::sniff::{shown as shown_delimiter, suspicious_name};
 
 /// The content hash of a remote object (of its first `prefix` bytes, when given), read
 /// as a stream: what decides whether an object re-uploaded under a new ETag is the

@@ -222,6 +222,50 @@ impl<R: Read> RecordReader<R> {
         self.stop = Some(stop);
     }
 
+    /// Before the first record is read: the input's first bytes (at most `n`), read
+    /// without consuming them, and whether they are all of it. A read that gives less
+    /// than asked once two lines are in ends the look (a pipe gives what it has: a
+    /// stream that is still being written is not waited for).
+    pub fn peek_head(&mut self, n: usize) -> io::Result<(&[u8], bool)> {
+        debug_assert!(!self.started, "peek_head after reading began");
+        let n = n.min(self.buf.len() - 1);
+        while self.len <= n && !self.eof {
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                return Err(io::Error::other(Stopped));
+            }
+            let want = self.buf.len() - self.len;
+            match self.rdr.read(&mut self.buf[self.len..]) {
+                Ok(0) => self.eof = true,
+                Ok(got) => {
+                    self.len += got;
+                    let lines = self.buf[..self.len]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .take(2)
+                        .count();
+                    if got < want && lines >= 2 {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let complete = self.eof && self.len <= n;
+        Ok((&self.buf[..self.len.min(n)], complete))
+    }
+
+    /// Read with `dialect` instead: only before the first record is read.
+    pub fn set_dialect(&mut self, dialect: Dialect) {
+        debug_assert!(!self.started, "set_dialect after reading began");
+        self.core = dialect.core();
+        self.dialect = dialect;
+    }
+
     /// Bytes consumed so far (stream offset of the next unread byte).
     pub fn offset(&self) -> u64 {
         self.buf_offset + self.pos as u64
@@ -275,7 +319,11 @@ impl<R: Read> RecordReader<R> {
     pub fn read(&mut self) -> io::Result<Option<ReadRecord>> {
         if !self.started {
             self.started = true;
-            self.refill(0)?;
+            // What `peek_head` read is there already: reading more would wait on a
+            // stream.
+            if self.len == 0 {
+                self.refill(0)?;
+            }
             if self.buf[..self.len].starts_with(b"\xef\xbb\xbf") {
                 self.pos = 3;
             }

@@ -504,8 +504,9 @@ fn the_rate_limit_holds_across_workers() {
         most = most.max(i - j + 1);
     }
     assert!(most <= 500 + burst, "{most} requests in one second");
-    // And the limit is what paced the load, not something slower.
-    assert!(most >= 350, "only {most} requests in the busiest second");
+    // And the limit is what paced the load, not something slower (a share of the rate
+    // per worker would give 125 a second; the bound leaves room for a busy machine).
+    assert!(most >= 200, "only {most} requests in the busiest second");
 }
 
 /// A distributed load's rejects go to the target database, `rowflow rejects` writes

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod csv_edge;
 mod db;
+mod dialect;
 mod distributed;
 mod formats;
 mod harness;

@@ -168,7 +168,7 @@ proptest! {
         let db = dir.path().join("t.db");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let mut source = SourceSpec::paths([path.to_string_lossy().into_owned()]);
-        source.has_header = true;
+        source.has_header = Some(true);
         let report = rt.block_on(
             Pipeline::new(source, SinkSpec::new(format!("sqlite://{}", db.display()), "t")).run(),
         ).unwrap();
