@@ -80,10 +80,7 @@ fn main() {
         let e = CompiledExpr::compile(sql, &schema, &ctx).expect("compiles");
         let target = schema.index_of(name);
         if target.is_none() {
-            schema.columns.push(Column {
-                name: name.to_string(),
-                data_type: e.data_type(),
-            });
+            schema.columns.push(Column::new(*name, e.data_type()));
         }
         compiled.push((target, e));
     }

@@ -79,7 +79,9 @@ impl fmt::Display for DataType {
 
 /// Error for an unknown type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown type `{0}` (expected one of: int, float, decimal, bool, date, timestamp, text)")]
+#[error(
+    "unknown type `{0}` (expected one of: int, float, decimal, numeric(p,s), bool, date, timestamp, text, varchar(n))"
+)]
 pub struct UnknownType(pub String);
 
 impl FromStr for DataType {
@@ -103,6 +105,130 @@ impl FromStr for DataType {
             "text" | "varchar" | "string" | "char" | "character varying" => DataType::Text,
             _ => return Err(UnknownType(s.to_string())),
         })
+    }
+}
+
+/// What a declared type adds to its [`DataType`]: a decimal's precision and scale
+/// (`numeric(12,2)`), or a text's largest length in characters (`varchar(40)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TypeSize {
+    /// No bound: `numeric`, `text`, and every other type.
+    #[default]
+    Any,
+    /// `numeric(precision, scale)`: values are rounded to `scale` places (half away
+    /// from zero, as PostgreSQL does) and may have at most `precision - scale` digits
+    /// before the point.
+    Numeric {
+        /// Significant digits in all (1 to 28).
+        precision: u32,
+        /// Digits after the point (at most `precision`).
+        scale: u32,
+    },
+    /// `varchar(n)`: at most `n` characters.
+    Chars(u32),
+}
+
+impl TypeSize {
+    /// A type name with its size (`numeric(12,2)`, `decimal(10)`, `varchar(40)`,
+    /// `character varying(40)`, or any plain name [`DataType`] accepts).
+    pub fn parse_type(s: &str) -> Result<(DataType, TypeSize), UnknownType> {
+        let bad = || UnknownType(s.to_string());
+        let Some(open) = s.find('(') else {
+            return Ok((s.parse()?, TypeSize::Any));
+        };
+        let base: DataType = s[..open].parse().map_err(|_| bad())?;
+        let args = s[open + 1..].trim_end().strip_suffix(')').ok_or_else(bad)?;
+        let nums: Vec<u32> = args
+            .split(',')
+            .map(|a| a.trim().parse::<u32>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let name = s[..open].trim().to_ascii_lowercase();
+        let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        match (base, name.as_str(), nums.as_slice()) {
+            (DataType::Decimal, _, [p]) | (DataType::Decimal, _, [p, _])
+                if !(1..=28).contains(p) =>
+            {
+                Err(UnknownType(format!(
+                    "{s} (a numeric precision is from 1 to 28)"
+                )))
+            }
+            (DataType::Decimal, _, [p]) => Ok((
+                base,
+                TypeSize::Numeric {
+                    precision: *p,
+                    scale: 0,
+                },
+            )),
+            (DataType::Decimal, _, [p, sc]) if sc <= p => Ok((
+                base,
+                TypeSize::Numeric {
+                    precision: *p,
+                    scale: *sc,
+                },
+            )),
+            (DataType::Decimal, _, [_, _]) => Err(UnknownType(format!(
+                "{s} (the scale cannot be larger than the precision)"
+            ))),
+            (DataType::Text, "varchar" | "character varying", [n]) if *n >= 1 => {
+                Ok((base, TypeSize::Chars(*n)))
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// `value` as a column of this size holds it: a decimal rounded to the scale, or
+    /// why it does not fit.
+    pub fn fit(self, value: Value) -> Result<Value, String> {
+        match (self, value) {
+            (TypeSize::Numeric { precision, scale }, Value::Decimal(d)) => {
+                // Rounded when it has more places than the scale; fewer are kept as
+                // written (the servers pad them; SQLite's text keeps them as given).
+                let r = if d.scale() > scale {
+                    d.round_dp_with_strategy(
+                        scale,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                    )
+                } else {
+                    d
+                };
+                let int_digits = {
+                    let t = r.abs().trunc();
+                    if t.is_zero() {
+                        0
+                    } else {
+                        t.to_string().len() as u32
+                    }
+                };
+                if int_digits > precision - scale {
+                    return Err(format!(
+                        "{d} does not fit numeric({precision},{scale}) (at most {} digits before \
+                         the point)",
+                        precision - scale
+                    ));
+                }
+                Ok(Value::Decimal(r))
+            }
+            (TypeSize::Chars(n), Value::Text(t)) => {
+                let len = t.chars().count();
+                if len > n as usize {
+                    return Err(format!(
+                        "a value of {len} characters does not fit varchar({n})"
+                    ));
+                }
+                Ok(Value::Text(t))
+            }
+            (_, v) => Ok(v),
+        }
+    }
+
+    /// The size as written after a type name (`(12,2)`, `(40)`), empty for none.
+    pub fn suffix(self) -> String {
+        match self {
+            TypeSize::Any => String::new(),
+            TypeSize::Numeric { precision, scale } => format!("({precision},{scale})"),
+            TypeSize::Chars(n) => format!("({n})"),
+        }
     }
 }
 

@@ -221,7 +221,7 @@ pub(crate) fn fixed_schema(plan: &crate::plan::Plan) -> FixedSchema {
     plan.input_schema
         .columns
         .iter()
-        .map(|c| (c.name.clone(), c.data_type.to_string()))
+        .map(|c| (c.name.clone(), c.type_name()))
         .collect()
 }
 

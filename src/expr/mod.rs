@@ -99,6 +99,30 @@ impl CompiledExpr {
         self.ty
     }
 
+    /// The size of the result when the expression is a cast to a sized type
+    /// (`CAST(x AS numeric(12,2))`, `x::varchar(40)`): what a created column gets.
+    pub fn type_size(&self) -> crate::value::TypeSize {
+        use crate::value::TypeSize;
+        match &self.node {
+            Node::Cast {
+                to:
+                    types::CastTo::Decimal {
+                        precision: Some(p),
+                        scale,
+                    },
+                ..
+            } => TypeSize::Numeric {
+                precision: *p,
+                scale: scale.unwrap_or(0),
+            },
+            Node::Cast {
+                to: types::CastTo::Text { max_chars: Some(n) },
+                ..
+            } => TypeSize::Chars(*n),
+            _ => TypeSize::Any,
+        }
+    }
+
     /// The SQL text.
     pub fn source(&self) -> &str {
         &self.source

@@ -1085,13 +1085,7 @@ fn select_stage() {
     assert_eq!(st2.columns[1].1.eval(&row()).unwrap(), text("42"));
     assert_eq!(st2.filter.as_ref().unwrap().source(), "active");
     let out = st.output_schema();
-    assert_eq!(
-        out.columns[12],
-        Column {
-            name: "clean_email".into(),
-            data_type: DataType::Text
-        }
-    );
+    assert_eq!(out.columns[12], Column::new("clean_email", DataType::Text));
 
     let st = compile_select(
         "select Email, visits * 2 as double_visits, \"First Name\" from t",

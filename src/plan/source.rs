@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::{InferMode, SourceSpec};
 use crate::error::{Error, Result};
-use crate::schema::{DataType, Schema, dedupe_names};
+use crate::schema::{DataType, Schema, TypeSize, dedupe_names};
 use crate::source::{CsvOptions, CsvSource, Dialect, InferOptions, Input, Source, infer_types};
 
 /// The source's dialect and limits, checked (no I/O); problems go to `errors`.
@@ -352,11 +352,11 @@ impl SourcePlan {
         // `[source.schema]` may name a column as written or as normalized.
         let (explicit, formats) = declared_types(src, &names, &written, errors);
         let mut type_hint = None;
-        let types: Vec<DataType> = if explicit.iter().all(Option::is_some) {
+        let types: Vec<(DataType, TypeSize)> = if explicit.iter().all(Option::is_some) {
             notes.push("all column types are declared in [source.schema]; no inference".into());
             explicit
                 .iter()
-                .map(|t| t.unwrap_or(DataType::Text))
+                .map(|t| t.unwrap_or((DataType::Text, TypeSize::Any)))
                 .collect()
         } else {
             let inferred = if has_stdin || has_remote || src.infer == InferMode::Sample {
@@ -381,7 +381,11 @@ impl SourcePlan {
                     "types were inferred from the first {} rows; declare this column's type in [source.schema]",
                     sample.len()
                 ));
+                // Later values are not known: an exact decimal stays unbounded.
                 inf.finish()
+                    .into_iter()
+                    .map(|t| (t, TypeSize::Any))
+                    .collect()
             } else {
                 let t0 = std::time::Instant::now();
                 let infer = InferOptions {
@@ -401,10 +405,14 @@ impl SourcePlan {
                 .map(|(e, i)| e.unwrap_or(i))
                 .collect()
         };
+        let mut schema = Schema::new(names.iter().cloned().zip(types.iter().map(|t| t.0)));
+        for (c, (_, size)) in schema.columns.iter_mut().zip(&types) {
+            c.size = *size;
+        }
         Ok(SourcePlan {
             source,
             header,
-            schema: Schema::new(names.iter().cloned().zip(types)),
+            schema,
             notes,
             type_hint,
             encoding,
@@ -439,11 +447,11 @@ fn declared_types(
     names: &[String],
     written: &[String],
     errors: &mut Vec<String>,
-) -> (Vec<Option<DataType>>, Formats) {
-    let mut explicit: Vec<Option<DataType>> = vec![None; names.len()];
+) -> (Vec<Option<(DataType, TypeSize)>>, Formats) {
+    let mut explicit: Vec<Option<(DataType, TypeSize)>> = vec![None; names.len()];
     let mut formats: Formats = vec![None; names.len()];
     for (col, declared) in &src.schema {
-        let ty = match declared.type_name().parse::<DataType>() {
+        let (ty, size) = match TypeSize::parse_type(declared.type_name()) {
             Ok(t) => t,
             Err(e) => {
                 errors.push(format!("source.schema.{col}: {e}"));
@@ -468,7 +476,7 @@ fn declared_types(
             .or_else(|| written.iter().position(|n| n == col))
         {
             Some(i) => {
-                explicit[i] = Some(ty);
+                explicit[i] = Some((ty, size));
                 formats[i] = format;
             }
             None => errors.push(format!(

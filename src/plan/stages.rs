@@ -110,6 +110,7 @@ impl Planner {
             out.columns.push(Column {
                 name: name.clone(),
                 data_type: *ty,
+                size: crate::schema::TypeSize::Any,
             });
         }
         if !errors.is_empty() {
@@ -165,6 +166,13 @@ pub(crate) fn plan_stages(
             errors.extend(es);
             break;
         }
+    }
+    // Sized columns (`numeric(12,2)`, `varchar(40)`) are fitted as the rows leave the
+    // last stage, so every sink gets the same values and the same row errors.
+    if errors.is_empty()
+        && let Some(fit) = crate::transform::Fit::of(&p.schema)
+    {
+        p.cpu.push(Arc::new(fit));
     }
     p.close_cpu();
     p.staged.output = (*p.schema).clone();
@@ -258,8 +266,16 @@ fn compute(
                 errors.push(e);
                 continue;
             }
-            match text.parse::<DataType>() {
-                Ok(ty) => format!("CAST({} AS {})", quote_ident(name), ty.postgres_name()),
+            match crate::schema::TypeSize::parse_type(text) {
+                // A numeric(p,s) rounds as the expression's cast does; a varchar(n)
+                // is checked, not cut short (see `Fit`).
+                Ok((ty @ DataType::Decimal, size)) => format!(
+                    "CAST({} AS {}{})",
+                    quote_ident(name),
+                    ty.postgres_name(),
+                    size.suffix()
+                ),
+                Ok((ty, _)) => format!("CAST({} AS {})", quote_ident(name), ty.postgres_name()),
                 Err(e) => {
                     errors.push(format!("column {name:?}: {e}"));
                     continue;
@@ -276,15 +292,21 @@ fn compute(
             }
         };
         let ty = expr.data_type();
+        let size = match (is_cast, crate::schema::TypeSize::parse_type(text)) {
+            (true, Ok((_, size))) => size,
+            _ => expr.type_size(),
+        };
         let target = match cur.index_of(name) {
             Some(i) => {
                 cur.columns[i].data_type = ty;
+                cur.columns[i].size = size;
                 Target::Replace(i)
             }
             None => {
                 cur.columns.push(Column {
                     name: name.clone(),
                     data_type: ty,
+                    size,
                 });
                 Target::Append
             }
@@ -374,6 +396,7 @@ fn sql(query: &str, schema: &Schema, ctx: &ExprContext) -> Result<Planned, Vec<S
         out.columns.push(Column {
             name: name.clone(),
             data_type: e.data_type(),
+            size: e.type_size(),
         });
         cols.push(ProjectColumn::Expr(name, e));
     }

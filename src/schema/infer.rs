@@ -5,6 +5,10 @@ use super::parse::{
     is_decimal_literal, is_float_literal, parse_date, parse_float, parse_int, parse_timestamp,
 };
 
+/// The most places after the point of a column inferred as an exact decimal rather
+/// than a float (money, rates, coordinates to the metre).
+pub const MONEY_SCALE: u32 = 4;
+
 /// A set of candidate types (bit set over [`DataType::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypeSet(u8);
@@ -73,6 +77,13 @@ impl TypeSet {
     /// stay `int`; plain decimals become `float` when every value has at most 15
     /// significant digits (an f64 holds them exactly as written), `decimal` otherwise.
     pub fn resolve(self, saw_value: bool, max_digits: u32) -> DataType {
+        self.resolve_with(saw_value, max_digits, None)
+    }
+
+    /// [`TypeSet::resolve`], where `money` is the largest scale of a column whose values
+    /// all are plain decimals and some have a point: up to [`MONEY_SCALE`] places it
+    /// stays an exact decimal (`105.10`, `1812.46`), never a float.
+    fn resolve_with(self, saw_value: bool, max_digits: u32, money: Option<u32>) -> DataType {
         if !saw_value {
             return DataType::Text;
         }
@@ -80,6 +91,9 @@ impl TypeSet {
             return DataType::Int;
         }
         if self.contains(DataType::Decimal) {
+            if money.is_some_and(|s| s <= MONEY_SCALE) {
+                return DataType::Decimal;
+            }
             return if max_digits <= 15 && self.contains(DataType::Float) {
                 DataType::Float
             } else {
@@ -165,6 +179,9 @@ pub struct Inferrer {
     sets: Vec<TypeSet>,
     seen: Vec<bool>,
     digits: Vec<u32>,
+    /// Per column, while it may be a decimal: the most digits before the point, the
+    /// most after it, and whether a value had a point.
+    shape: Vec<(u32, u32, bool)>,
 }
 
 impl Inferrer {
@@ -174,6 +191,7 @@ impl Inferrer {
             sets: vec![TypeSet::ANY; n],
             seen: vec![false; n],
             digits: vec![0; n],
+            shape: vec![(0, 0, false); n],
         }
     }
 
@@ -186,6 +204,18 @@ impl Inferrer {
         self.seen[i] = true;
         if set.contains(DataType::Decimal) {
             self.digits[i] = self.digits[i].max(significant_digits(value));
+            let body = value.strip_prefix(['+', '-']).unwrap_or(value);
+            let (int, frac, point) = match body.split_once('.') {
+                Some((a, b)) => (a, b, true),
+                None => (body, "", false),
+            };
+            let int_digits = int.trim_start_matches('0').len() as u32;
+            let sh = &mut self.shape[i];
+            *sh = (
+                sh.0.max(int_digits),
+                sh.1.max(frac.len() as u32),
+                sh.2 || point,
+            );
         }
     }
 
@@ -196,8 +226,28 @@ impl Inferrer {
 
     /// The inferred type of each column.
     pub fn finish(&self) -> Vec<DataType> {
+        self.finish_sized().into_iter().map(|(t, _)| t).collect()
+    }
+
+    /// The inferred type of each column, with the size every value seen fits: an
+    /// exact decimal's `numeric(p,s)` (unbounded when it would need more than 28 digits).
+    pub fn finish_sized(&self) -> Vec<(DataType, super::TypeSize)> {
         (0..self.sets.len())
-            .map(|i| self.sets[i].resolve(self.seen[i], self.digits[i]))
+            .map(|i| {
+                let (int_digits, scale, point) = self.shape[i];
+                let money = point.then_some(scale);
+                let t = self.sets[i].resolve_with(self.seen[i], self.digits[i], money);
+                let size = match t {
+                    DataType::Decimal if point && int_digits + scale <= 28 => {
+                        super::TypeSize::Numeric {
+                            precision: (int_digits + scale).max(1),
+                            scale,
+                        }
+                    }
+                    _ => super::TypeSize::Any,
+                };
+                (t, size)
+            })
             .collect()
     }
 }
@@ -217,8 +267,10 @@ mod tests {
     #[test]
     fn picks_most_specific() {
         assert_eq!(infer(&["1", "-2", "+3"]), DataType::Int);
-        assert_eq!(infer(&["1", "2.5"]), DataType::Float);
-        assert_eq!(infer(&["1.5", "1e3"]), DataType::Float);
+        // A few places after the point: exact (money), never a float.
+        assert_eq!(infer(&["1", "2.5"]), DataType::Decimal);
+        assert_eq!(infer(&["1.5", "1e3"]), DataType::Float, "an exponent");
+        assert_eq!(infer(&["3.14159", "2"]), DataType::Float, "five places");
         assert_eq!(infer(&["0.1234567890123456789"]), DataType::Decimal);
         assert_eq!(infer(&["99999999999999999999"]), DataType::Decimal);
         assert_eq!(infer(&["true", "False"]), DataType::Bool);
@@ -232,8 +284,37 @@ mod tests {
         assert_eq!(infer(&[]), DataType::Text);
         assert_eq!(infer(&["inf"]), DataType::Text);
         assert_eq!(infer(&["007"]), DataType::Text);
-        assert_eq!(infer(&["0", "0.5"]), DataType::Float);
+        assert_eq!(infer(&["0", "0.5"]), DataType::Decimal);
         assert_eq!(infer(&[" 1"]), DataType::Text);
+    }
+
+    #[test]
+    fn money_gets_the_size_of_its_values() {
+        let sized = |values: &[&str]| {
+            let mut inf = Inferrer::new(1);
+            for v in values {
+                inf.feed(0, v);
+            }
+            inf.finish_sized()[0]
+        };
+        let n = |precision, scale| {
+            (
+                DataType::Decimal,
+                crate::schema::TypeSize::Numeric { precision, scale },
+            )
+        };
+        assert_eq!(sized(&["105.10", "1812.46", "-5"]), n(6, 2));
+        assert_eq!(sized(&["0.0001", "12"]), n(6, 4));
+        assert_eq!(sized(&["0.5"]), n(1, 1));
+        // Beyond 28 digits in all: unbounded.
+        assert_eq!(
+            sized(&["12345678901234567890123456.5", "0.1234"]),
+            (DataType::Decimal, crate::schema::TypeSize::Any)
+        );
+        assert_eq!(
+            sized(&["1", "2"]),
+            (DataType::Int, crate::schema::TypeSize::Any)
+        );
     }
 
     #[test]

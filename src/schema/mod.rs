@@ -6,7 +6,7 @@ pub(crate) mod format;
 mod infer;
 mod parse;
 
-pub use crate::value::{DataType, UnknownType};
+pub use crate::value::{DataType, TypeSize, UnknownType};
 pub use infer::{Inferrer, TypeSet};
 pub use parse::parse_value;
 
@@ -17,6 +17,28 @@ pub struct Column {
     pub name: String,
     /// The column's type.
     pub data_type: DataType,
+    /// Its declared or inferred size (`numeric(12,2)`, `varchar(40)`), if any.
+    pub size: TypeSize,
+}
+
+impl Column {
+    /// A column of `data_type` with no size.
+    pub fn new(name: impl Into<String>, data_type: DataType) -> Self {
+        Column {
+            name: name.into(),
+            data_type,
+            size: TypeSize::Any,
+        }
+    }
+
+    /// The type as written in a pipeline (`int`, `decimal(12,2)`, `varchar(40)`).
+    pub fn type_name(&self) -> String {
+        match self.size {
+            TypeSize::Any => self.data_type.name().to_string(),
+            TypeSize::Numeric { .. } => format!("numeric{}", self.size.suffix()),
+            TypeSize::Chars(_) => format!("varchar{}", self.size.suffix()),
+        }
+    }
 }
 
 /// An ordered list of columns.
@@ -32,7 +54,11 @@ impl Schema {
         Schema {
             columns: columns
                 .into_iter()
-                .map(|(name, data_type)| Column { name, data_type })
+                .map(|(name, data_type)| Column {
+                    name,
+                    data_type,
+                    size: TypeSize::Any,
+                })
                 .collect(),
         }
     }
@@ -63,7 +89,7 @@ impl Schema {
         for c in &self.columns {
             out.push_str(&toml_key(&c.name));
             out.push_str(" = \"");
-            out.push_str(c.data_type.name());
+            out.push_str(&c.type_name());
             out.push_str("\"\n");
         }
         out

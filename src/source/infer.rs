@@ -45,7 +45,11 @@ fn feed_one(inf: &mut Inferrer, rec: &RawRecord, null_values: &[String]) {
 
 /// Infer column types by reading the inputs (a fresh pass; standard input is not
 /// allowed here, sample it with [`CsvSource::peek`] instead).
-pub fn infer_types(opts: &CsvOptions, ncols: usize, io: &InferOptions) -> Result<Vec<DataType>> {
+pub fn infer_types(
+    opts: &CsvOptions,
+    ncols: usize,
+    io: &InferOptions,
+) -> Result<Vec<(DataType, crate::schema::TypeSize)>> {
     debug_assert!(!opts.inputs.contains(&Input::Stdin));
     let mut src = CsvSource::open(opts.clone())?;
     let mut inf = Inferrer::new(ncols);
@@ -71,5 +75,5 @@ pub fn infer_types(opts: &CsvOptions, ncols: usize, io: &InferOptions) -> Result
             break;
         }
     }
-    Ok(inf.finish())
+    Ok(inf.finish_sized())
 }

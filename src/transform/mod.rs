@@ -10,6 +10,7 @@ mod async_fn;
 mod compute;
 mod decode;
 mod filter;
+mod fit;
 pub mod http;
 mod project;
 
@@ -17,6 +18,7 @@ pub use async_fn::{AsyncFn, AsyncStage, AsyncWork, Outcome as AsyncOutcome};
 pub use compute::{Compute, ComputedColumn, Target};
 pub use decode::{Decode, DecodeOptions};
 pub use filter::Filter;
+pub use fit::Fit;
 pub use http::HttpStats;
 pub use project::{Project, ProjectColumn};
 

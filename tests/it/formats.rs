@@ -484,3 +484,149 @@ fn snake_case_column_names() {
     );
     assert_eq!(cols[2].0, "total");
 }
+
+/// Money stays exact: a column of amounts (`105.10`) is inferred as a decimal with the
+/// size of its values and created `numeric(p,s)` / `DECIMAL(p,s)` (SQLite: `NUMERIC`,
+/// numbers compared as numbers), never a float; the `cast` stage takes `numeric(12,2)` and
+/// `varchar(n)`, rounding as PostgreSQL does and rejecting a value too long, by name.
+fn money_is_exact(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let csv = dir.path().join("orders.csv");
+    std::fs::write(
+        &csv,
+        "id,amount,rate,code\n1,105.10,3.14159,ab\n2,11.04,2.5,cd\n3,-0.5,1,xyz\n",
+    )
+    .unwrap();
+    db.drop_table("fmt_money");
+    let url = db.url();
+    let r = rowflow(
+        dir.path(),
+        &[
+            "load",
+            csv.to_str().unwrap(),
+            "--into",
+            &url,
+            "--table",
+            "fmt_money",
+            "--json",
+            "--quiet",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = db.ident("fmt_money");
+    let (a, id) = (db.ident("amount"), db.ident("id"));
+    match kind {
+        // Exact decimal arithmetic on the server.
+        Kind::Postgres | Kind::Mysql => {
+            let got: Vec<Option<String>> = db
+                .query(&format!("SELECT {a} * 3 FROM {t} ORDER BY {id}"))
+                .into_iter()
+                .map(|r| r[0].clone())
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    Some("315.30".into()),
+                    Some("33.12".into()),
+                    Some("-1.50".into())
+                ]
+            );
+        }
+        // NUMERIC affinity: stored as numbers (exact to 15 digits), sorted and compared
+        // as numbers (as text, "105.1" would sort before "11.04").
+        Kind::Sqlite => {
+            let got = db.query(&format!("SELECT {a}, typeof({a}) FROM {t} ORDER BY {a}"));
+            assert_eq!(
+                got,
+                [
+                    [Some("-0.5".to_string()), Some("real".into())],
+                    [Some("11.04".into()), Some("real".into())],
+                    [Some("105.1".into()), Some("real".into())],
+                ]
+            );
+        }
+    }
+    let declared = match kind {
+        Kind::Postgres => db.query(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = 'fmt_money'::regclass AND attname = 'amount'",
+        ),
+        Kind::Mysql => db.query(
+            "SELECT column_type FROM information_schema.columns WHERE table_schema = database() \
+             AND table_name = 'fmt_money' AND column_name = 'amount'",
+        ),
+        Kind::Sqlite => {
+            db.query("SELECT type FROM pragma_table_info('fmt_money') WHERE name = 'amount'")
+        }
+    };
+    assert_eq!(
+        declared[0][0].as_deref().map(str::to_ascii_lowercase),
+        Some(match kind {
+            Kind::Postgres => "numeric(5,2)".to_string(),
+            Kind::Mysql => "decimal(5,2)".to_string(),
+            Kind::Sqlite => "numeric(5,2)".to_string(),
+        })
+    );
+
+    // The cast stage with sizes.
+    db.drop_table("fmt_cast");
+    let p = dir.path().join("cast.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = {:?}\n[[transform]]\ntype = \"cast\"\n[transform.columns]\namount = \
+             \"numeric(12,1)\"\nrate = \"decimal(4,2)\"\ncode = \"varchar(2)\"\n[sink]\nurl = {:?}\n\
+             table = \"fmt_cast\"\n[errors]\nreject_file = \"rej.csv\"\n",
+            csv.display().to_string(),
+            url
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.json()["rows_written"], 2);
+    let rej = read_csv(&dir.path().join("rej.csv"));
+    assert_eq!(rej[1][0], "3");
+    assert!(
+        rej[1].last().unwrap().contains("\"code\"")
+            && rej[1].last().unwrap().contains("varchar(2)"),
+        "{rej:?}"
+    );
+    let t = db.ident("fmt_cast");
+    let rows = db.query(&format!(
+        "SELECT {}, {}, {} FROM {t} ORDER BY {id}",
+        db.ident("amount"),
+        db.ident("rate"),
+        db.ident("code")
+    ));
+    let want: Vec<Vec<Option<String>>> = match kind {
+        // NUMERIC affinity keeps a whole number as an integer.
+        Kind::Sqlite => vec![
+            vec![Some("105.1".into()), Some("3.14".into()), Some("ab".into())],
+            vec![Some("11".into()), Some("2.5".into()), Some("cd".into())],
+        ],
+        _ => vec![
+            vec![Some("105.1".into()), Some("3.14".into()), Some("ab".into())],
+            vec![Some("11.0".into()), Some("2.50".into()), Some("cd".into())],
+        ],
+    };
+    assert_eq!(rows, want);
+}
+
+mod money_is_exact {
+    #[test]
+    fn sqlite() {
+        super::money_is_exact(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::money_is_exact(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::money_is_exact(crate::db::Kind::Mysql)
+    }
+}

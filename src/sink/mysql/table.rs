@@ -334,7 +334,16 @@ pub(crate) fn exact_collation(conn: &mut mysql::Conn) -> mysql::Result<&'static 
 /// `CREATE TABLE` for the output schema, with the key as primary key, in `collation`
 /// (see [`exact_collation`]).
 pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions, collation: &str) -> String {
-    let ty = |c: &Column, key: bool| MyType::for_created(c.data_type, key).to_string();
+    let ty = |c: &Column, key: bool| match (c.data_type, c.size) {
+        (DataType::Decimal, crate::schema::TypeSize::Numeric { .. }) => {
+            format!("DECIMAL{}", c.size.suffix())
+        }
+        // VARCHAR(n) of utf8mb4 fits a row up to 16383 characters.
+        (DataType::Text, crate::schema::TypeSize::Chars(n)) if n <= 16383 => {
+            format!("VARCHAR({n})")
+        }
+        (t, _) => MyType::for_created(t, key).to_string(),
+    };
     // A binary collation: text compares exactly, as in PostgreSQL and SQLite (the
     // default collations would make 'A' and 'a' the same key).
     let options = format!(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}");

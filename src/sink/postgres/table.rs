@@ -232,8 +232,25 @@ impl Catalog for PgCatalog<'_> {
 
 /// `CREATE TABLE` for the output schema, with the key as primary key.
 pub(crate) fn create_sql(table: &QualifiedName, opts: &SinkOptions) -> String {
-    let ty = |c: &Column, _key: bool| PgType::for_created(c.data_type).to_string();
+    let ty = |c: &Column, _key: bool| created_type(c);
     create_table_sql(&table.sql(), opts, quote_ident, ty, false, "")
+}
+
+/// The type of a created column, its size included (`numeric(12,2)`, `varchar(40)`).
+fn created_type(c: &Column) -> String {
+    match (c.data_type, c.size) {
+        (DataType::Decimal, crate::schema::TypeSize::Numeric { .. })
+        | (DataType::Text, crate::schema::TypeSize::Chars(_)) => format!(
+            "{}{}",
+            if c.data_type == DataType::Decimal {
+                "numeric"
+            } else {
+                "varchar"
+            },
+            c.size.suffix()
+        ),
+        (t, _) => PgType::for_created(t).to_string(),
+    }
 }
 
 /// The columns a created table would have, as the encoder sees them.
@@ -252,7 +269,7 @@ pub(crate) fn created_columns(opts: &SinkOptions) -> Vec<PgColumn> {
                 DataType::Timestamp => PgType::Timestamptz,
                 DataType::Text => PgType::Text,
             },
-            type_name: PgType::for_created(c.data_type).to_string(),
+            type_name: created_type(c),
             not_null: opts.key.contains(&c.name),
             has_default: false,
             plain_eq: true,

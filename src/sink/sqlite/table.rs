@@ -24,6 +24,22 @@ pub(super) fn sqlite_type(t: DataType) -> &'static str {
     }
 }
 
+/// The declared type of a created column, its size included: a `numeric(p,s)` of at
+/// most 15 digits is `NUMERIC(p,s)` (NUMERIC affinity: stored as a number, compared and
+/// sorted as one, exact to its 15 digits), a larger or unbounded decimal stays `TEXT`
+/// (every digit kept, compared as text); `varchar(n)` is `VARCHAR(n)` (TEXT affinity).
+pub(super) fn sized_type(c: &Column) -> String {
+    match (c.data_type, c.size) {
+        (DataType::Decimal, crate::schema::TypeSize::Numeric { precision, scale })
+            if precision <= 15 =>
+        {
+            format!("NUMERIC({precision},{scale})")
+        }
+        (DataType::Text, crate::schema::TypeSize::Chars(n)) => format!("VARCHAR({n})"),
+        (t, _) => sqlite_type(t).to_string(),
+    }
+}
+
 /// SQLite's type affinity for a declared type (the rules of section 3.1 of its docs).
 pub(super) fn affinity(declared: &str) -> &'static str {
     let d = declared.to_ascii_uppercase();
@@ -223,7 +239,7 @@ pub(super) fn create_sql(opts: &SinkOptions) -> String {
             .iter()
             .any(|c| c.name == opts.key[0] && c.data_type == DataType::Int);
     let ty = |c: &Column, key: bool| {
-        let t = sqlite_type(c.data_type);
+        let t = sized_type(c);
         if key && single_int_key {
             format!("{t} PRIMARY KEY")
         } else {

@@ -227,6 +227,7 @@ fn new_columns(spec: &HttpSpec, input: &Schema, errors: &mut Vec<String>) -> (Sc
         output.columns.push(Column {
             name: name.to_string(),
             data_type: t,
+            size: crate::schema::TypeSize::Any,
         });
         output.columns.len() - 1
     };
