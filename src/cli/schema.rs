@@ -41,7 +41,19 @@ pub fn run(a: SchemaArgs) -> i32 {
                 println!("# {n}");
             }
             println!("[source.schema]");
-            print!("{}", plan.schema.to_toml());
+            for (line, f) in plan
+                .schema
+                .to_toml()
+                .lines()
+                .zip(plan.inferred_formats.iter())
+            {
+                match (f, line.rsplit_once(" = ")) {
+                    (Some(layout), Some((key, ty))) => {
+                        println!("{key} = {{ type = {ty}, format = {layout:?} }}")
+                    }
+                    _ => println!("{line}"),
+                }
+            }
             0
         }
         Err(e) => fail(e),

@@ -221,7 +221,12 @@ pub(crate) fn fixed_schema(plan: &crate::plan::Plan) -> FixedSchema {
     plan.input_schema
         .columns
         .iter()
-        .map(|c| (c.name.clone(), c.type_name()))
+        .zip(plan.inferred_formats.iter().chain(std::iter::repeat(&None)))
+        .map(|(c, f)| match f {
+            // A layout found for dates: `date` and the layout (see `chunk_spec`).
+            Some(layout) => (c.name.clone(), format!("{}\u{1f}{layout}", c.type_name())),
+            None => (c.name.clone(), c.type_name()),
+        })
         .collect()
 }
 
@@ -240,7 +245,19 @@ pub(crate) fn chunk_spec(spec: &PipelineSpec, schema: &FixedSchema, input: &str)
                 Some(crate::config::ColumnType::Formatted(f)) => {
                     crate::config::ColumnType::Formatted(f.clone())
                 }
-                _ => crate::config::ColumnType::Name(t.clone()),
+                _ => match t.split_once('\u{1f}') {
+                    Some((ty, layout)) => {
+                        crate::config::ColumnType::Formatted(crate::config::ColumnFormat {
+                            type_name: ty.to_string(),
+                            format: Some(layout.to_string()),
+                            decimal_separator: None,
+                            thousands: None,
+                            strip: None,
+                            null_values: Vec::new(),
+                        })
+                    }
+                    None => crate::config::ColumnType::Name(t.clone()),
+                },
             };
             (n.clone(), ty)
         })
@@ -329,6 +346,32 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_reads_with_the_fixed_types_and_date_layouts() {
+        let spec = PipelineSpec::from_toml(
+            "[source]\npath = \"x.csv\"\n[sink]\nurl = \"postgres://h/d\"\ntable = \"t\"\n",
+            &[],
+        )
+        .unwrap();
+        let fixed: FixedSchema = vec![
+            ("id".into(), "int".into()),
+            ("amount".into(), "numeric(5,2)".into()),
+            ("d".into(), "date\u{1f}MM/DD/YYYY".into()),
+        ];
+        let cs = chunk_spec(&spec, &fixed, "/data/x.csv");
+        assert_eq!(cs.source.schema["amount"].type_name(), "numeric(5,2)");
+        match &cs.source.schema["d"] {
+            crate::config::ColumnType::Formatted(f) => {
+                assert_eq!(
+                    (f.type_name.as_str(), f.format.as_deref()),
+                    ("date", Some("MM/DD/YYYY"))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cs.source.paths, vec!["/data/x.csv".to_string()]);
+    }
 
     #[test]
     fn sizes_parse_with_units() {

@@ -82,6 +82,9 @@ pub struct Plan {
     pub dialect: crate::source::Dialect,
     /// The dialect parts the pipeline left unset, as detected.
     pub detected: Option<source::Detected>,
+    /// The layout inference found for each input column of dates not written
+    /// `YYYY-MM-DD` (`MM/DD/YYYY`).
+    pub inferred_formats: Vec<Option<&'static str>>,
     pub(crate) source: CsvSource,
     pub(crate) stages: Vec<Stage>,
     pub(crate) http: Vec<Arc<crate::transform::HttpStats>>,
@@ -191,6 +194,7 @@ pub(crate) fn build_for(
         writers: spec.sink.writers,
         dialect,
         detected,
+        inferred_formats: planned.inferred_formats.clone(),
         output_schema: staged.output,
         target,
         source: planned.source,

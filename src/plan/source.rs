@@ -223,6 +223,8 @@ pub struct SourcePlan {
     pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
     /// The dialect parts the pipeline left unset, as detected in the first input.
     pub detected: Option<Detected>,
+    /// The layout inference found for each column of dates not written `YYYY-MM-DD`.
+    pub inferred_formats: Vec<Option<&'static str>>,
 }
 
 /// The encoding `src.encoding` names (`None`: UTF-8), or an error in `errors`.
@@ -350,7 +352,9 @@ impl SourcePlan {
             ));
         }
         // `[source.schema]` may name a column as written or as normalized.
-        let (explicit, formats) = declared_types(src, &names, &written, errors);
+        let (explicit, mut formats) = declared_types(src, &names, &written, errors);
+        // The layouts found for dates not written `YYYY-MM-DD`, by column.
+        let mut inferred_formats: Vec<Option<&'static str>> = vec![None; names.len()];
         let mut type_hint = None;
         let types: Vec<(DataType, TypeSize)> = if explicit.iter().all(Option::is_some) {
             notes.push("all column types are declared in [source.schema]; no inference".into());
@@ -382,9 +386,12 @@ impl SourcePlan {
                     sample.len()
                 ));
                 // Later values are not known: an exact decimal stays unbounded.
-                inf.finish()
+                inf.finish_full()
                     .into_iter()
-                    .map(|t| (t, TypeSize::Any))
+                    .map(|t| crate::schema::Inferred {
+                        size: TypeSize::Any,
+                        ..t
+                    })
                     .collect()
             } else {
                 let t0 = std::time::Instant::now();
@@ -399,11 +406,35 @@ impl SourcePlan {
                 ));
                 t
             };
-            explicit
-                .iter()
-                .zip(inferred)
-                .map(|(e, i)| e.unwrap_or(i))
-                .collect()
+            let mut types = Vec::with_capacity(names.len());
+            for (i, (e, inf)) in explicit.iter().zip(inferred).enumerate() {
+                if let Some(e) = e {
+                    types.push(*e);
+                    continue;
+                }
+                if let Some(layout) = inf.date_format {
+                    notes.push(format!(
+                        "column {:?}: dates read as {layout} (declare another format in \
+                         [source.schema] if that is wrong)",
+                        names[i]
+                    ));
+                    inferred_formats[i] = Some(layout);
+                    formats[i] = crate::expr::template::DateTemplate::parse(layout)
+                        .ok()
+                        .map(|t| Arc::new(crate::schema::format::ValueFormat::Date(t)));
+                }
+                if inf.ambiguous_dates {
+                    notes.push(format!(
+                        "column {:?}: its dates read both as MM/DD/YYYY and as DD/MM/YYYY (no \
+                         day above 12), so it is kept as text; declare it, e.g. [source.schema] \
+                         {} = {{ type = \"date\", format = \"DD/MM/YYYY\" }}",
+                        names[i],
+                        crate::schema::toml_key(&names[i])
+                    ));
+                }
+                types.push((inf.ty, inf.size));
+            }
+            types
         };
         let mut schema = Schema::new(names.iter().cloned().zip(types.iter().map(|t| t.0)));
         for (c, (_, size)) in schema.columns.iter_mut().zip(&types) {
@@ -417,6 +448,7 @@ impl SourcePlan {
             type_hint,
             encoding,
             detected,
+            inferred_formats,
             column_nulls: src.schema.iter().fold(
                 vec![Vec::new(); names.len()],
                 |mut acc, (col, t)| {

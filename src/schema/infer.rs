@@ -9,6 +9,74 @@ use super::parse::{
 /// than a float (money, rates, coordinates to the metre).
 pub const MONEY_SCALE: u32 = 4;
 
+/// The date layouts inference recognises besides ISO `YYYY-MM-DD`, as PostgreSQL
+/// templates (a day or month may be written with one digit).
+pub const DATE_LAYOUTS: [&str; 5] = [
+    "MM/DD/YYYY",
+    "DD/MM/YYYY",
+    "DD.MM.YYYY",
+    "YYYY/MM/DD",
+    "DD-MM-YYYY",
+];
+const ALL_LAYOUTS: u8 = (1 << DATE_LAYOUTS.len()) - 1;
+
+/// A column as inference found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inferred {
+    /// Its type.
+    pub ty: DataType,
+    /// Its size (an exact decimal's `numeric(p,s)`).
+    pub size: super::TypeSize,
+    /// The layout of its dates, when they are dates in one of [`DATE_LAYOUTS`].
+    pub date_format: Option<&'static str>,
+    /// Its values are dates both as `MM/DD/YYYY` and as `DD/MM/YYYY` (every day is 12 or
+    /// less): left text.
+    pub ambiguous_dates: bool,
+}
+
+/// The layouts of [`DATE_LAYOUTS`] `v` is a valid date in (a bit per layout).
+fn layouts_of(v: &str) -> u8 {
+    if !(8..=10).contains(&v.len()) {
+        return 0;
+    }
+    let sep = match v.bytes().find(|b| !b.is_ascii_digit()) {
+        Some(b @ (b'/' | b'.' | b'-')) => b as char,
+        _ => return 0,
+    };
+    let mut it = v.split(sep);
+    let (Some(a), Some(b), Some(c), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return 0;
+    };
+    let num = |p: &str| -> Option<u32> {
+        (!p.is_empty() && p.bytes().all(|x| x.is_ascii_digit()))
+            .then(|| p.parse().ok())
+            .flatten()
+    };
+    let (Some(x), Some(y), Some(z)) = (num(a), num(b), num(c)) else {
+        return 0;
+    };
+    let ok = |year: u32, month: u32, day: u32| {
+        chrono::NaiveDate::from_ymd_opt(year as i32, month, day).is_some()
+    };
+    let short = |p: &str| p.len() <= 2;
+    let mut mask = 0u8;
+    match sep {
+        '/' if short(a) && short(b) && c.len() == 4 => {
+            if ok(z, x, y) {
+                mask |= 1 << 0;
+            }
+            if ok(z, y, x) {
+                mask |= 1 << 1;
+            }
+        }
+        '/' if a.len() == 4 && short(b) && short(c) && ok(x, y, z) => mask |= 1 << 3,
+        '.' if short(a) && short(b) && c.len() == 4 && ok(z, y, x) => mask |= 1 << 2,
+        '-' if short(a) && short(b) && c.len() == 4 && ok(z, y, x) => mask |= 1 << 4,
+        _ => {}
+    }
+    mask
+}
+
 /// A set of candidate types (bit set over [`DataType::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypeSet(u8);
@@ -176,6 +244,8 @@ fn significant_digits(s: &str) -> u32 {
 /// Per-column inference state for a whole input.
 #[derive(Debug, Clone)]
 pub struct Inferrer {
+    /// Per column, the date layouts of [`DATE_LAYOUTS`] every value so far fits.
+    layouts: Vec<u8>,
     sets: Vec<TypeSet>,
     seen: Vec<bool>,
     digits: Vec<u32>,
@@ -192,6 +262,7 @@ impl Inferrer {
             seen: vec![false; n],
             digits: vec![0; n],
             shape: vec![(0, 0, false); n],
+            layouts: vec![ALL_LAYOUTS; n],
         }
     }
 
@@ -202,6 +273,9 @@ impl Inferrer {
         };
         set.narrow(value);
         self.seen[i] = true;
+        if self.layouts[i] != 0 {
+            self.layouts[i] &= layouts_of(value);
+        }
         if set.contains(DataType::Decimal) {
             self.digits[i] = self.digits[i].max(significant_digits(value));
             let body = value.strip_prefix(['+', '-']).unwrap_or(value);
@@ -227,6 +301,33 @@ impl Inferrer {
     /// The inferred type of each column.
     pub fn finish(&self) -> Vec<DataType> {
         self.finish_sized().into_iter().map(|(t, _)| t).collect()
+    }
+
+    /// Each column as inferred: its type, size, and the layout of its dates when they
+    /// are not ISO (`MM/DD/YYYY`), or why they were left text.
+    pub fn finish_full(&self) -> Vec<Inferred> {
+        self.finish_sized()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ty, size))| {
+                let l = self.layouts[i];
+                let mut out = Inferred {
+                    ty,
+                    size,
+                    date_format: None,
+                    ambiguous_dates: false,
+                };
+                if ty == DataType::Text && self.seen[i] && l != 0 {
+                    if l.count_ones() == 1 {
+                        out.ty = DataType::Date;
+                        out.date_format = Some(DATE_LAYOUTS[l.trailing_zeros() as usize]);
+                    } else {
+                        out.ambiguous_dates = true;
+                    }
+                }
+                out
+            })
+            .collect()
     }
 
     /// The inferred type of each column, with the size every value seen fits: an
@@ -286,6 +387,44 @@ mod tests {
         assert_eq!(infer(&["007"]), DataType::Text);
         assert_eq!(infer(&["0", "0.5"]), DataType::Decimal);
         assert_eq!(infer(&[" 1"]), DataType::Text);
+    }
+
+    #[test]
+    fn date_layouts_are_found_and_ambiguity_kept_as_text() {
+        let full = |values: &[&str]| {
+            let mut inf = Inferrer::new(1);
+            for v in values {
+                inf.feed(0, v);
+            }
+            inf.finish_full()[0]
+        };
+        let us = full(&["07/20/2021", "12/31/1999", "1/2/2000"]);
+        assert_eq!(
+            (us.ty, us.date_format),
+            (DataType::Date, Some("MM/DD/YYYY"))
+        );
+        let eu = full(&["20/07/2021", "03/04/2021"]);
+        assert_eq!(eu.date_format, Some("DD/MM/YYYY"), "the 20th decides");
+        let de = full(&["20.07.2021", "1.2.2000"]);
+        assert_eq!(de.date_format, Some("DD.MM.YYYY"));
+        assert_eq!(full(&["2021/07/20"]).date_format, Some("YYYY/MM/DD"));
+        assert_eq!(full(&["20-07-2021"]).date_format, Some("DD-MM-YYYY"));
+        let amb = full(&["03/04/2021", "05/06/2021"]);
+        assert_eq!((amb.ty, amb.ambiguous_dates), (DataType::Text, true));
+        // One value that is no date: text, not ambiguous.
+        let mixed = full(&["07/20/2021", "soon"]);
+        assert_eq!((mixed.ty, mixed.ambiguous_dates), (DataType::Text, false));
+        assert_eq!(
+            full(&["02/30/2021"]).ty,
+            DataType::Text,
+            "no 30th of February"
+        );
+        assert_eq!(full(&["2021-07-20"]).ty, DataType::Date);
+        assert_eq!(
+            full(&["2021-07-20"]).date_format,
+            None,
+            "ISO needs no format"
+        );
     }
 
     #[test]

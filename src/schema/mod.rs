@@ -7,7 +7,7 @@ mod infer;
 mod parse;
 
 pub use crate::value::{DataType, TypeSize, UnknownType};
-pub use infer::{Inferrer, TypeSet};
+pub use infer::{DATE_LAYOUTS, Inferred, Inferrer, TypeSet};
 pub use parse::parse_value;
 
 /// A named, typed column.

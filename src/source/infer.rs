@@ -4,7 +4,7 @@ use super::csv::{CsvOptions, CsvSource};
 use super::{Input, Source};
 use crate::error::Result;
 use crate::row::RawRecord;
-use crate::schema::{DataType, Inferrer};
+use crate::schema::Inferrer;
 
 /// What the pre-pass needs besides the inputs.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +49,7 @@ pub fn infer_types(
     opts: &CsvOptions,
     ncols: usize,
     io: &InferOptions,
-) -> Result<Vec<(DataType, crate::schema::TypeSize)>> {
+) -> Result<Vec<crate::schema::Inferred>> {
     debug_assert!(!opts.inputs.contains(&Input::Stdin));
     let mut src = CsvSource::open(opts.clone())?;
     let mut inf = Inferrer::new(ncols);
@@ -75,5 +75,5 @@ pub fn infer_types(
             break;
         }
     }
-    Ok(inf.finish_sized())
+    Ok(inf.finish_full())
 }

@@ -630,3 +630,94 @@ mod money_is_exact {
         super::money_is_exact(crate::db::Kind::Mysql)
     }
 }
+
+/// Dates written `MM/DD/YYYY`, `DD.MM.YYYY`, ... are inferred as dates with their layout
+/// (said in a note) and loaded as dates everywhere; a column whose dates read both ways
+/// stays text, with a note saying how to declare it.
+fn inferred_date_layouts(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "id,signup,birth,since,when\n\
+         1,07/20/2021,20.07.1980,2021/07/20,03/04/2021\n\
+         2,12/31/1999,1.2.1975,1999/12/31,05/06/2021\n\
+         3,1/2/2000,,2000/01/02,07/08/2021\n",
+    )
+    .unwrap();
+    db.drop_table("fmt_dates");
+    let url = db.url();
+    let r = rowflow(
+        dir.path(),
+        &[
+            "load",
+            csv.to_str().unwrap(),
+            "--into",
+            &url,
+            "--table",
+            "fmt_dates",
+            "--json",
+            "--quiet",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let notes = r.json()["notes"].to_string();
+    assert!(notes.contains("dates read as MM/DD/YYYY"), "{notes}");
+    assert!(
+        notes.contains("\\\"when\\\"") && notes.contains("kept as text"),
+        "{notes}"
+    );
+    let t = db.ident("fmt_dates");
+    let cols = ["signup", "birth", "since", "when"]
+        .map(|c| db.ident(c))
+        .join(", ");
+    let rows = db.query(&format!(
+        "SELECT {cols} FROM {t} ORDER BY {}",
+        db.ident("id")
+    ));
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                s("2021-07-20"),
+                s("1980-07-20"),
+                s("2021-07-20"),
+                s("03/04/2021")
+            ],
+            vec![
+                s("1999-12-31"),
+                s("1975-02-01"),
+                s("1999-12-31"),
+                s("05/06/2021")
+            ],
+            vec![s("2000-01-02"), None, s("2000-01-02"), s("07/08/2021")],
+        ]
+    );
+    // `rowflow schema` writes the layouts as declarations to paste.
+    let r = rowflow(dir.path(), &["schema", csv.to_str().unwrap()]);
+    assert!(
+        r.stdout
+            .contains("signup = { type = \"date\", format = \"MM/DD/YYYY\" }"),
+        "{}",
+        r.stdout
+    );
+}
+
+mod inferred_date_layouts {
+    #[test]
+    fn sqlite() {
+        super::inferred_date_layouts(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::inferred_date_layouts(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::inferred_date_layouts(crate::db::Kind::Mysql)
+    }
+}
