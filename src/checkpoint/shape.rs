@@ -68,6 +68,9 @@ impl Shape {
                 shown(&format!("{:?}", src.normalize_names)),
             );
         }
+        if src.union_by_name {
+            parts.insert("source.union_by_name".to_string(), shown("true"));
+        }
         if let Some(e) = &src.encoding {
             parts.insert("source.encoding".to_string(), shown(e));
         }

@@ -75,6 +75,11 @@ pub struct SourceSpec {
     /// empty field `""` is the empty string).
     #[serde(default)]
     pub null_values: Vec<String>,
+    /// Inputs with different headers are loaded together: their columns matched by
+    /// name, the union of them (in the order first seen) loaded, a column an input lacks
+    /// NULL. Default false: different headers are an error naming the first difference.
+    #[serde(default)]
+    pub union_by_name: bool,
     /// Records with too few or too many fields: `reject` (default), `pad` (missing
     /// fields are NULL), `truncate` (extra fields dropped) or `pad_or_truncate`.
     #[serde(default)]
@@ -788,6 +793,7 @@ impl SourceSpec {
             escape: None,
             comment: None,
             has_header: None,
+            union_by_name: false,
             null_values: Vec::new(),
             ragged: Ragged::default(),
             encoding: None,

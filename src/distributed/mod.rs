@@ -284,6 +284,13 @@ pub(crate) fn refuse_split_mode(spec: &PipelineSpec, chunks: usize) -> Result<()
              (--chunk-size larger than the input) or mode = \"append\""
         )));
     }
+    if spec.source.union_by_name {
+        return Err(Error::Config(
+            "source.union_by_name is not supported by distributed and sharded loads yet (each \
+             chunk would see only its own file's header): load the files with `rowflow run`"
+                .into(),
+        ));
+    }
     Ok(())
 }
 

@@ -300,9 +300,17 @@ impl SourcePlan {
             ..CsvOptions::new(inputs, dialect, src.has_header.unwrap_or(true))
         };
         let want = unknowns(src);
+        if src.union_by_name && src.has_header == Some(false) {
+            errors.push(
+                "source.union_by_name matches columns by their names in the header: it needs \
+                 has_header = true"
+                    .into(),
+            );
+        }
         let opts = CsvOptions {
             detect: want.clone(),
             null_values: src.null_values.clone(),
+            union_by_name: src.union_by_name && src.has_header != Some(false),
             ..opts
         };
         let mut source = CsvSource::open(opts)?;
@@ -317,6 +325,9 @@ impl SourcePlan {
         let (written, mut notes) = dedupe_names(&header);
         if let Some(d) = &detected {
             notes.insert(0, d.note.clone());
+        }
+        if let Some(u) = source.union_note() {
+            notes.push(u);
         }
         let names = match src.normalize_names {
             crate::config::NormalizeNames::None => written.clone(),

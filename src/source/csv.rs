@@ -36,6 +36,9 @@ pub struct CsvOptions {
     pub detect: Option<super::Unknowns>,
     /// Field values read as NULL (for detecting the header).
     pub null_values: Vec<String>,
+    /// Inputs whose headers differ are read as one table: the union of their columns
+    /// (in the order first seen), matched by name, a column an input lacks NULL.
+    pub union_by_name: bool,
 }
 
 impl CsvOptions {
@@ -51,6 +54,7 @@ impl CsvOptions {
             encoding: None,
             detect: None,
             null_values: Vec::new(),
+            union_by_name: false,
         }
     }
 }
@@ -82,6 +86,11 @@ pub struct CsvSource {
     end: Option<u64>,
     /// What was detected of the dialect, when something was.
     detected: Option<super::Sniffed>,
+    /// With `union_by_name`: each input's header names, as read when it was planned.
+    headers: Vec<Option<Vec<String>>>,
+    /// With `union_by_name`, for the input being read when its columns differ from the
+    /// union: the input's field for each column of the union, and its field count.
+    map: Option<(Vec<Option<usize>>, usize)>,
 }
 
 impl CsvSource {
@@ -112,8 +121,21 @@ impl CsvSource {
             notes: Vec::new(),
             end: None,
             detected: None,
+            headers: Vec::new(),
+            map: None,
             opts,
         };
+        src.headers = vec![None; src.opts.inputs.len()];
+        if src.opts.union_by_name
+            && let Some(i) = src.opts.inputs.iter().position(|i| !i.rereadable())
+        {
+            return Err(Error::Input {
+                file: src.input_name(i),
+                message: "union_by_name reads every header before loading, and standard input \
+                          cannot be read twice: give the inputs as files"
+                    .into(),
+            });
+        }
         src.open_file(0)?;
         if src.opts.has_header {
             // Every other file's header is checked now, before anything is written, not
@@ -125,6 +147,10 @@ impl CsvSource {
                     let header = src.read_header(i, &mut reader)?;
                     src.check_header(i, header)?;
                 }
+            }
+            // Every header is in: the first input's place in the union is known now.
+            if src.opts.union_by_name {
+                src.map = src.union_map(0);
             }
         }
         if !src.opts.has_header {
@@ -189,6 +215,56 @@ impl CsvSource {
         Ok(())
     }
 
+    /// With `union_by_name`: which columns some inputs lack, in one line (`None` when
+    /// every header is the same).
+    pub(crate) fn union_note(&self) -> Option<String> {
+        if !self.opts.union_by_name {
+            return None;
+        }
+        let mut partial = Vec::new();
+        for n in &self.names {
+            let lacking: Vec<String> = self
+                .headers
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.as_ref().is_some_and(|h| !h.contains(n)))
+                .map(|(i, _)| self.input_name(i))
+                .collect();
+            if !lacking.is_empty() {
+                let more = if lacking.len() > 1 {
+                    format!(" and {} more", lacking.len() - 1)
+                } else {
+                    String::new()
+                };
+                partial.push(format!("{n:?} (NULL in {}{more})", lacking[0]));
+            }
+        }
+        (!partial.is_empty()).then(|| {
+            format!(
+                "union_by_name: {} columns from {} inputs; not in every input: {}",
+                self.names.len(),
+                self.opts.inputs.len(),
+                partial.join(", ")
+            )
+        })
+    }
+
+    /// With `union_by_name`: where input `i`'s fields go in the union of the headers,
+    /// when its header is not the union itself.
+    fn union_map(&self, i: usize) -> Option<(Vec<Option<usize>>, usize)> {
+        let own = self.headers.get(i)?.as_ref()?;
+        if *own == self.names {
+            return None;
+        }
+        Some((
+            self.names
+                .iter()
+                .map(|n| own.iter().position(|o| o == n))
+                .collect(),
+            own.len(),
+        ))
+    }
+
     /// The inputs, in order.
     pub fn input_list(&self) -> &[Input] {
         &self.opts.inputs
@@ -222,6 +298,7 @@ impl CsvSource {
             let header = self.read_header(i, &mut reader)?;
             self.check_header(i, header)?;
         }
+        self.map = self.union_map(i);
         self.reader = Some(reader);
         if let Input::Part(p) = &input {
             self.hashing = None;
@@ -248,6 +325,7 @@ impl CsvSource {
             let header = self.read_header(i, &mut reader)?;
             self.check_header(i, header)?;
         }
+        self.map = self.union_map(i);
         self.reader = Some(self.reader_at(p, p.start, p.line)?);
         Ok(())
     }
@@ -314,6 +392,44 @@ impl CsvSource {
     /// Take the first input's header, or check that input `i` has the same one.
     fn check_header(&mut self, i: usize, header: Option<RawRecord>) -> Result<()> {
         let file = self.input_name(i);
+        if self.opts.union_by_name
+            && let Some(h) = &header
+        {
+            let got = header_names(h, &file, self.opts.encoding)?;
+            for (k, n) in got.iter().enumerate() {
+                if got[..k].contains(n) {
+                    return Err(Error::Input {
+                        file,
+                        message: format!(
+                            "line 1: the header names {n:?} twice: union_by_name matches columns \
+                             by name"
+                        ),
+                    });
+                }
+            }
+            match &self.headers[i] {
+                // Read again when the reader reaches it: it must not have changed.
+                Some(planned) if *planned != got => {
+                    return Err(Error::Input {
+                        file,
+                        message: "the header changed since the load was planned".into(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    for n in &got {
+                        if !self.names.contains(n) {
+                            self.names.push(n.clone());
+                        }
+                    }
+                    if self.header_raw.is_none() {
+                        self.header_raw = Some(h.clone());
+                    }
+                    self.headers[i] = Some(got);
+                }
+            }
+            return Ok(());
+        }
         match (&self.header_raw, header) {
             (None, None) => Err(Error::Input {
                 file,
@@ -367,10 +483,22 @@ impl CsvSource {
             match next {
                 Some(super::reader::ReadRecord {
                     start,
-                    raw,
-                    problem,
+                    mut raw,
+                    mut problem,
                 }) => {
                     self.record_no += 1;
+                    if let Some((map, width)) = &self.map
+                        && problem.is_none()
+                    {
+                        if raw.len() == *width {
+                            raw = remap(&raw, map);
+                        } else {
+                            problem = Some(format!(
+                                "expected {width} fields (the header of this file), found {}",
+                                raw.len()
+                            ));
+                        }
+                    }
                     let (line, byte) = reader.next_position();
                     return Ok(Some(SourceRecord {
                         pos: Position {
@@ -598,6 +726,24 @@ fn read_error(file: &str, e: std::io::Error) -> Error {
     }
 }
 
+/// `raw` laid out as the union of the headers: `map[u]` is the field of `raw` for column
+/// `u`; a column `raw`'s input lacks is an unquoted empty field (NULL).
+fn remap(raw: &RawRecord, map: &[Option<usize>]) -> RawRecord {
+    let mut buf = Vec::with_capacity(raw.heap_size());
+    let mut ends = Vec::with_capacity(map.len());
+    let mut quoted_empty = Vec::new();
+    for (u, m) in map.iter().enumerate() {
+        if let Some(f) = m {
+            buf.extend_from_slice(raw.get(*f).unwrap_or_default());
+            if raw.is_quoted_empty(*f) {
+                quoted_empty.push(u as u32);
+            }
+        }
+        ends.push(buf.len());
+    }
+    RawRecord::from_slices(&buf, ends.into_iter(), quoted_empty)
+}
+
 fn header_names(
     h: &RawRecord,
     file: &str,
@@ -644,7 +790,7 @@ pub(crate) const NOT_UTF8_HINT: &str = "the file is not UTF-8; if it comes from 
 fn header_diff(first: &[String], got: &[String], first_name: &str) -> String {
     if first.len() != got.len() {
         return format!(
-            "line 1: the header has {} columns but {first_name} has {}; all inputs must have the same header",
+            "line 1: the header has {} columns but {first_name} has {}; all inputs must have the same header (or set source.union_by_name = true to load files whose columns differ, matched by name)",
             got.len(),
             first.len()
         );
@@ -652,7 +798,7 @@ fn header_diff(first: &[String], got: &[String], first_name: &str) -> String {
     for (i, (a, b)) in first.iter().zip(got).enumerate() {
         if a != b {
             return format!(
-                "line 1: header column {} is {b:?} but {first_name} has {a:?}; all inputs must have the same header",
+                "line 1: header column {} is {b:?} but {first_name} has {a:?}; all inputs must have the same header (or set source.union_by_name = true to load files whose columns differ, matched by name)",
                 i + 1
             );
         }

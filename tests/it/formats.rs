@@ -721,3 +721,80 @@ mod inferred_date_layouts {
         super::inferred_date_layouts(crate::db::Kind::Mysql)
     }
 }
+
+/// Files whose headers drift (a column added in March, columns reordered in April) load
+/// together with `union_by_name`: matched by name, a missing column NULL, every row
+/// once (a quoted empty field stays an empty string, a missing column is NULL); without
+/// it the difference is an error that names the file and the setting.
+fn drifting_headers(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let data = dir.path().join("monthly");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("2024-01.csv"), "id,name\n1,a\n2,\"\"\n").unwrap();
+    std::fs::write(data.join("2024-03.csv"), "id,name,plan\n3,c,pro\n4,,free\n").unwrap();
+    std::fs::write(data.join("2024-04.csv"), "plan,id\nfree,5\n").unwrap();
+    db.drop_table("fmt_union");
+    let p = dir.path().join("u.toml");
+    let write = |union: bool| {
+        std::fs::write(
+            &p,
+            format!(
+                "[source]\npath = {:?}\nunion_by_name = {union}\n[sink]\nurl = {:?}\ntable = \
+                 \"fmt_union\"\nmode = \"replace\"\n",
+                format!("{}/*.csv", data.display()),
+                db.url()
+            ),
+        )
+        .unwrap()
+    };
+    write(false);
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("2024-03.csv") && r.stderr.contains("union_by_name"),
+        "{}",
+        r.stderr
+    );
+    write(true);
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let notes = r.json()["notes"].to_string();
+    assert!(notes.contains("not in every input"), "{notes}");
+    let t = db.ident("fmt_union");
+    let rows = db.query(&format!(
+        "SELECT {}, {}, {} FROM {t} ORDER BY {}",
+        db.ident("id"),
+        db.ident("name"),
+        db.ident("plan"),
+        db.ident("id")
+    ));
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            vec![s("1"), s("a"), None],
+            vec![s("2"), s(""), None],
+            vec![s("3"), s("c"), s("pro")],
+            vec![s("4"), None, s("free")],
+            vec![s("5"), None, s("free")],
+        ]
+    );
+}
+
+mod drifting_headers {
+    #[test]
+    fn sqlite() {
+        super::drifting_headers(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::drifting_headers(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::drifting_headers(crate::db::Kind::Mysql)
+    }
+}
