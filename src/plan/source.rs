@@ -237,8 +237,10 @@ pub(crate) fn encoding(
         Some(e) if e == encoding_rs::UTF_8 => None,
         Some(e) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE => {
             errors.push(format!(
-                "source.encoding: {label:?} is not read yet: convert the file first (iconv -f \
-                 UTF-16 -t UTF-8 FILE > FILE.utf8.csv)"
+                "source.encoding: {label:?}: a UTF-16 file is read without this setting when it \
+                 starts with a byte order mark (as Excel's \"Unicode text\" writes it): remove \
+                 the setting; convert one without a mark first (iconv -f UTF-16LE -t UTF-8 FILE \
+                 > FILE.utf8.csv)"
             ));
             None
         }

@@ -269,6 +269,71 @@ pub enum Compression {
     Gzip,
     /// Zstandard (`28 b5 2f fd`).
     Zstd,
+    /// Plain text in UTF-16, recognised by its byte order mark (`ff fe` or `fe ff`, what
+    /// Excel's "Unicode text" writes): read as UTF-8, like a decompressed stream.
+    Utf16,
+}
+
+/// True when `head` starts with a UTF-16 byte order mark.
+pub(crate) fn utf16_bom(head: &[u8]) -> bool {
+    head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff])
+}
+
+/// A UTF-16 stream (its byte order mark first) read as UTF-8. A lone surrogate becomes
+/// U+FFFD, as every UTF-16 decoder does.
+struct Utf16Reader<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl<R: Read> Utf16Reader<R> {
+    fn new(inner: R) -> Self {
+        Utf16Reader {
+            inner,
+            // BOM sniffing: the byte order mark says which UTF-16 it is, and is removed.
+            decoder: encoding_rs::UTF_16LE.new_decoder(),
+            input: vec![0; 64 * 1024],
+            out: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.out.len() {
+                let n = buf.len().min(self.out.len() - self.pos);
+                buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            let n = loop {
+                match self.inner.read(&mut self.input) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            let last = n == 0;
+            let cap = self.decoder.max_utf8_buffer_length(n).unwrap_or(n * 3 + 16);
+            self.out.resize(cap, 0);
+            let (_, read, written, _) =
+                self.decoder
+                    .decode_to_utf8(&self.input[..n], &mut self.out, last);
+            debug_assert_eq!(read, n);
+            self.out.truncate(written);
+            self.pos = 0;
+            self.done = last;
+        }
+    }
 }
 
 /// Open an input for reading, decompressing when its content is gzip or zstd. Bytes read
@@ -313,14 +378,30 @@ pub fn open_input_hashed(
         Compression::Gzip
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Compression::Zstd
+    } else if utf16_bom(head) {
+        Compression::Utf16
     } else {
         Compression::None
     };
     let reader: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => {
-            Box::new(zstd::Decoder::with_buffer(buffered).map_err(|e| Error::io(name, e))?)
+        Compression::Utf16 => Box::new(Utf16Reader::new(buffered)),
+        Compression::Gzip | Compression::Zstd => {
+            let inner: Box<dyn Read + Send> = if compression == Compression::Gzip {
+                Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+            } else {
+                Box::new(
+                    zstd::Decoder::with_buffer(buffered).map_err(|e| Error::io(name.clone(), e))?,
+                )
+            };
+            // A compressed UTF-16 file: decompressed, then read as UTF-8.
+            let mut decompressed = BufReader::with_capacity(64 * 1024, inner);
+            let utf16 = decompressed.fill_buf().map(utf16_bom).unwrap_or(false);
+            if utf16 {
+                Box::new(Utf16Reader::new(decompressed))
+            } else {
+                Box::new(decompressed)
+            }
         }
     };
     Ok((reader, compression))
@@ -346,7 +427,8 @@ pub fn open_input_at(
             .and_then(|mut f| f.read(&mut head))
             .map_err(|e| Error::io(p, e))?;
         let compressed = head[..n].starts_with(&[0x1f, 0x8b])
-            || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+            || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || utf16_bom(&head[..n]);
         if !compressed {
             let mut f = File::open(p).map_err(|e| Error::io(p, e))?;
             f.seek(io::SeekFrom::Start(byte))
@@ -368,7 +450,8 @@ pub fn open_input_at(
         let mut head = [0u8; 4];
         let n = read_up_to(&mut o.open(0)?, &mut head).map_err(|e| Error::io(&name, e))?;
         let compressed = head[..n].starts_with(&[0x1f, 0x8b])
-            || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+            || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || utf16_bom(&head[..n]);
         if !compressed {
             counter.fetch_add(byte, Ordering::Relaxed);
             return Ok(Box::new(BufReader::with_capacity(

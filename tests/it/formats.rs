@@ -418,27 +418,158 @@ mod windows_1252_export {
 /// UTF-16 (Excel's "Unicode text") is recognised by its byte order mark and refused
 /// with what to do; an unknown encoding label is a plan error.
 #[test]
-fn utf16_and_unknown_encodings_are_refused_clearly() {
+fn unknown_encodings_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let text = "id,name\n1,a\n";
-    let mut bytes = vec![0xff, 0xfe];
-    for u in text.encode_utf16() {
-        bytes.extend_from_slice(&u.to_le_bytes());
-    }
-    let csv = dir.path().join("u16.csv");
-    std::fs::write(&csv, &bytes).unwrap();
-    let (r, _) = crate::harness::load(dir.path(), &csv, &[]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("UTF-16") && r.stderr.contains("iconv"),
-        "{}",
-        r.stderr
-    );
     let ok = dir.path().join("ok.csv");
     std::fs::write(&ok, "a\n1\n").unwrap();
     let (r, _) = crate::harness::load(dir.path(), &ok, &["--encoding", "klingon"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown encoding"), "{}", r.stderr);
+    let (r, _) = crate::harness::load(dir.path(), &ok, &["--encoding", "utf-16"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("byte order mark") && r.stderr.contains("iconv"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A UTF-16 export (Excel's "Unicode text": a byte order mark, tabs, CRLF) is read as
+/// it is, little- or big-endian, plain or gzip, into every database; a killed load of
+/// one resumes exactly (its offsets are those of the decoded text, like a compressed
+/// file's).
+fn utf16_exports(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let text = "id\tname\tcity\r\n1\tJosé\tMünchen\r\n2\t€uro Ltd\t東京\r\n3\tZoë 😀\t\r\n";
+    let mut le = vec![0xff, 0xfe];
+    let mut be = vec![0xfe, 0xff];
+    for u in text.encode_utf16() {
+        le.extend_from_slice(&u.to_le_bytes());
+        be.extend_from_slice(&u.to_be_bytes());
+    }
+    let be_gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&be).unwrap();
+        e.finish().unwrap()
+    };
+    for (name, bytes) in [("le.txt", le), ("be.txt.gz", be_gz)] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, &bytes).unwrap();
+        db.drop_table("fmt_utf16");
+        let r = rowflow(
+            dir.path(),
+            &[
+                "load",
+                f.to_str().unwrap(),
+                "--into",
+                &db.url(),
+                "--table",
+                "fmt_utf16",
+                "--json",
+                "--quiet",
+            ],
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let t = db.ident("fmt_utf16");
+        let rows = db.query(&format!(
+            "SELECT {}, {} FROM {t} ORDER BY {}",
+            db.ident("name"),
+            db.ident("city"),
+            db.ident("id")
+        ));
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            rows,
+            vec![
+                vec![s("José"), s("München")],
+                vec![s("€uro Ltd"), s("東京")],
+                vec![s("Zoë 😀"), None],
+            ],
+            "{name}"
+        );
+    }
+}
+
+mod utf16_exports {
+    #[test]
+    fn sqlite() {
+        super::utf16_exports(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::utf16_exports(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::utf16_exports(crate::db::Kind::Mysql)
+    }
+}
+
+/// A UTF-16 file loaded in several commits and killed half-way resumes where the last
+/// commit ended: every row once.
+#[test]
+fn a_killed_utf16_load_resumes_exactly() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let n: i64 = 200_000;
+    let mut text = String::from("id;label\r\n");
+    for i in 0..n {
+        text.push_str(&format!("{i};ünïcödé {i}\r\n"));
+    }
+    let mut bytes = vec![0xff, 0xfe];
+    for u in text.encode_utf16() {
+        bytes.extend_from_slice(&u.to_le_bytes());
+    }
+    let f = dir.path().join("big16.csv");
+    std::fs::write(&f, &bytes).unwrap();
+    let db = dir.path().join("r.db");
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = {:?}\n[sink]\nurl = \"sqlite://{}\"\ntable = \"t\"\ncommit_rows = 5000\n[runtime]\nbatch_rows = 500\n",
+            f.display().to_string(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    let mut child = crate::harness::spawn(dir.path(), &["run", p.to_str().unwrap(), "-q"]);
+    let t0 = Instant::now();
+    loop {
+        let committed = rusqlite::Connection::open(&db)
+            .ok()
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .ok()
+            })
+            .unwrap_or(0);
+        if committed > 0 {
+            break;
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("the run ended before it was killed: {st}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "nothing committed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (count, distinct, bad): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(DISTINCT id), \
+             sum(label <> 'ünïcödé ' || id) FROM t",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((count, distinct, bad), (n, n, 0));
 }
 
 /// `--snake-case` / `normalize_names`: plain column names; a clash is an error naming
