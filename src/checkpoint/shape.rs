@@ -68,6 +68,12 @@ impl Shape {
                 shown(&format!("{:?}", src.normalize_names)),
             );
         }
+        if src.is_jsonl() {
+            parts.insert("source.format".to_string(), shown("jsonl"));
+            for (name, pointer) in &src.fields {
+                parts.insert(format!("source.fields.{name}"), shown(pointer));
+            }
+        }
         if src.union_by_name {
             parts.insert("source.union_by_name".to_string(), shown("true"));
         }

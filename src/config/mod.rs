@@ -75,6 +75,13 @@ pub struct SourceSpec {
     /// empty field `""` is the empty string).
     #[serde(default)]
     pub null_values: Vec<String>,
+    /// `"csv"` or `"jsonl"` (JSON Lines: one object per line). Default: `jsonl` for
+    /// `.jsonl` and `.ndjson` files (also compressed), `csv` otherwise.
+    #[serde(default)]
+    pub format: Option<InputFormat>,
+    /// JSON Lines: columns picked by JSON pointer, `{ city = "/address/city" }`.
+    #[serde(default)]
+    pub fields: IndexMap<String, String>,
     /// Inputs with different headers are loaded together: their columns matched by
     /// name, the union of them (in the order first seen) loaded, a column an input lacks
     /// NULL. Default false: different headers are an error naming the first difference.
@@ -265,6 +272,16 @@ pub struct ColumnFormat {
     /// (`["NA", "-"]`).
     #[serde(default)]
     pub null_values: Vec<String>,
+}
+
+/// What the inputs hold.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFormat {
+    /// CSV (any dialect).
+    Csv,
+    /// JSON Lines: one JSON object per line.
+    Jsonl,
 }
 
 /// How header names are turned into column names.
@@ -794,6 +811,8 @@ impl SourceSpec {
             comment: None,
             has_header: None,
             union_by_name: false,
+            format: None,
+            fields: IndexMap::new(),
             null_values: Vec::new(),
             ragged: Ragged::default(),
             encoding: None,
@@ -804,6 +823,22 @@ impl SourceSpec {
             max_record_bytes: default_max_record_bytes(),
             max_header_bytes: default_max_header_bytes(),
             storage: StorageSpec::default(),
+        }
+    }
+
+    /// Whether the inputs are JSON Lines: `format = "jsonl"`, or no format and a first
+    /// path ending in `.jsonl` or `.ndjson` (before `.gz` or `.zst`).
+    pub fn is_jsonl(&self) -> bool {
+        match self.format {
+            Some(f) => f == InputFormat::Jsonl,
+            None => self.all_paths().first().is_some_and(|p| {
+                let p = p.to_ascii_lowercase();
+                let p = p
+                    .strip_suffix(".gz")
+                    .or_else(|| p.strip_suffix(".zst"))
+                    .unwrap_or(&p);
+                p.ends_with(".jsonl") || p.ends_with(".ndjson")
+            }),
         }
     }
 

@@ -171,7 +171,7 @@ fn the_option_tables_match_the_config_structs() {
         "`[source]`",
         defaults::<SourceSpec>(""),
         &[],
-        &["delimiter", "quote", "has_header"],
+        &["delimiter", "quote", "has_header", "format"],
         &[],
     ));
     problems.extend(check(

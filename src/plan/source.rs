@@ -291,6 +291,33 @@ impl SourcePlan {
         stop: Arc<AtomicBool>,
         errors: &mut Vec<String>,
     ) -> Result<SourcePlan> {
+        // JSON Lines: a line is one field, laid out as the columns by the source.
+        let jsonl = src.is_jsonl();
+        let resolved_json;
+        let (src, dialect) = if jsonl {
+            let mut s = src.clone();
+            s.has_header = Some(false);
+            s.delimiter = Some("\u{1f}".into());
+            s.quote = Some("\u{1e}".into());
+            if s.union_by_name {
+                errors.push(
+                    "source.union_by_name is for CSV headers; JSON Lines columns are \
+                             matched by key already"
+                        .into(),
+                );
+            }
+            resolved_json = s;
+            (&resolved_json, crate::source::LINE_DIALECT)
+        } else {
+            if !src.fields.is_empty() {
+                errors.push(
+                    "source.fields picks values of JSON Lines inputs by JSON pointer: set \
+                     format = \"jsonl\" (or name the files .jsonl)"
+                        .into(),
+                );
+            }
+            (src, dialect)
+        };
         let has_stdin = inputs.contains(&Input::Stdin);
         let has_remote = inputs.iter().any(|i| matches!(i, Input::Remote(_)));
         let encoding = encoding(src, errors);
@@ -310,6 +337,15 @@ impl SourcePlan {
             );
         }
         let opts = CsvOptions {
+            json: jsonl.then(|| crate::source::JsonColumns::Discover {
+                sample: src.sample_rows,
+                declared: src.schema.keys().cloned().collect(),
+                fields: src
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            }),
             detect: want.clone(),
             null_values: src.null_values.clone(),
             union_by_name: src.union_by_name && src.has_header != Some(false),

@@ -39,6 +39,26 @@ pub struct CsvOptions {
     /// Inputs whose headers differ are read as one table: the union of their columns
     /// (in the order first seen), matched by name, a column an input lacks NULL.
     pub union_by_name: bool,
+    /// JSON Lines: each line (one field under [`super::LINE_DIALECT`]) laid out as
+    /// these columns, or as the columns found in the first lines.
+    pub json: Option<JsonColumns>,
+}
+
+/// The columns of a JSON Lines input.
+#[derive(Debug, Clone)]
+pub enum JsonColumns {
+    /// Found in the first `sample` lines: their keys, the `declared` columns no line
+    /// had, then `fields` (name → JSON pointer).
+    Discover {
+        /// Lines looked at.
+        sample: usize,
+        /// Columns declared in `[source.schema]`.
+        declared: Vec<String>,
+        /// `fields`: name → JSON pointer.
+        fields: Vec<(String, String)>,
+    },
+    /// Found by an earlier open of the same load.
+    Known(super::JsonLayout),
 }
 
 impl CsvOptions {
@@ -55,6 +75,7 @@ impl CsvOptions {
             detect: None,
             null_values: Vec::new(),
             union_by_name: false,
+            json: None,
         }
     }
 }
@@ -91,6 +112,8 @@ pub struct CsvSource {
     /// With `union_by_name`, for the input being read when its columns differ from the
     /// union: the input's field for each column of the union, and its field count.
     map: Option<(Vec<Option<usize>>, usize)>,
+    /// JSON Lines: the columns each line is laid out as.
+    json: Option<super::JsonLayout>,
 }
 
 impl CsvSource {
@@ -123,6 +146,7 @@ impl CsvSource {
             detected: None,
             headers: Vec::new(),
             map: None,
+            json: None,
             opts,
         };
         src.headers = vec![None; src.opts.inputs.len()];
@@ -164,6 +188,31 @@ impl CsvSource {
                 None => 0,
             };
             src.names = (1..=n).map(|i| format!("column_{i}")).collect();
+        }
+        if let Some(cols) = src.opts.json.clone() {
+            let layout = match cols {
+                JsonColumns::Known(l) => l,
+                JsonColumns::Discover {
+                    sample,
+                    declared,
+                    fields,
+                } => {
+                    let lines = src.peek(sample)?;
+                    let layout = super::JsonLayout::discover(
+                        lines.iter().filter_map(|r| r.get(0)),
+                        &declared,
+                        &fields,
+                        format!("the first {} lines", lines.len()),
+                    );
+                    src.opts.json = Some(JsonColumns::Known(layout.clone()));
+                    layout
+                }
+            };
+            src.names = layout.names.clone();
+            for r in src.pending.iter_mut() {
+                to_columns(&layout, r);
+            }
+            src.json = Some(layout);
         }
         Ok(src)
     }
@@ -500,6 +549,17 @@ impl CsvSource {
                         }
                     }
                     let (line, byte) = reader.next_position();
+                    if let Some(layout) = &self.json {
+                        let mut r = SourceRecord {
+                            pos: Position::default(),
+                            next: Position::default(),
+                            raw,
+                            problem,
+                        };
+                        to_columns(layout, &mut r);
+                        raw = r.raw;
+                        problem = r.problem;
+                    }
                     return Ok(Some(SourceRecord {
                         pos: Position {
                             file: self.file as u32,
@@ -723,6 +783,17 @@ fn read_error(file: &str, e: std::io::Error) -> Error {
         Error::Interrupted(format!("reading {file} stopped"))
     } else {
         Error::io(file, e)
+    }
+}
+
+/// A JSON line as its columns (or, when it is no object of them, a record with why).
+fn to_columns(layout: &super::JsonLayout, r: &mut SourceRecord) {
+    if r.problem.is_some() {
+        return;
+    }
+    match layout.fields(&r.raw) {
+        Ok(fields) => r.raw = fields,
+        Err(e) => r.problem = Some(e),
     }
 }
 

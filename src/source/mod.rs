@@ -5,6 +5,7 @@
 mod csv;
 pub(crate) mod infer;
 mod input;
+mod jsonl;
 mod reader;
 mod remote;
 mod sniff;
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub(crate) use self::csv::NOT_UTF8_HINT;
-pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER};
+pub use self::csv::{CsvOptions, CsvSource, DEFAULT_MAX_HEADER, JsonColumns};
 pub use self::infer::{InferOptions, infer_types};
 pub use self::input::{Input, Part, resolve_inputs_except};
+pub(crate) use self::jsonl::{JsonLayout, LINE_DIALECT};
 pub(crate) use self::sniff::{Sniffed, Unknowns};
 pub(crate) use self::sniff::{shown as shown_delimiter, suspicious_name};
 

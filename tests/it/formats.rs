@@ -572,6 +572,67 @@ fn a_killed_utf16_load_resumes_exactly() {
     assert_eq!((count, distinct, bad), (n, n, 0));
 }
 
+/// A JSON Lines file killed half-way resumes where the last commit ended: every row once.
+#[test]
+fn a_killed_json_lines_load_resumes_exactly() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let n: i64 = 200_000;
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"id\": {i}, \"label\": \"ünïcödé {i}\", \"n\": {{\"x\": [1]}}}}\n"
+        ));
+    }
+    let bytes = text.into_bytes();
+    let f = dir.path().join("big.jsonl");
+    std::fs::write(&f, &bytes).unwrap();
+    let db = dir.path().join("r.db");
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = {:?}\n[sink]\nurl = \"sqlite://{}\"\ntable = \"t\"\ncommit_rows = 5000\n[runtime]\nbatch_rows = 500\n",
+            f.display().to_string(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    let mut child = crate::harness::spawn(dir.path(), &["run", p.to_str().unwrap(), "-q"]);
+    let t0 = Instant::now();
+    loop {
+        let committed = rusqlite::Connection::open(&db)
+            .ok()
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .ok()
+            })
+            .unwrap_or(0);
+        if committed > 0 {
+            break;
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("the run ended before it was killed: {st}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "nothing committed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (count, distinct, bad): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(DISTINCT id), \
+             sum(label <> 'ünïcödé ' || id) FROM t",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((count, distinct, bad), (n, n, 0));
+}
+
 /// `--snake-case` / `normalize_names`: plain column names; a clash is an error naming
 /// both columns; `[source.schema]` may use either spelling.
 #[test]
@@ -927,5 +988,103 @@ mod drifting_headers {
     #[test]
     fn mysql() {
         super::drifting_headers(crate::db::Kind::Mysql)
+    }
+}
+
+/// JSON Lines (gzip too): the keys are the columns, nested values JSON text, `fields`
+/// picks by JSON pointer, a string stays text, `null` is NULL, amounts stay exact, and a
+/// line that is not an object is rejected with its line number; into every database.
+fn json_lines(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let text = "{\"id\": 1, \"name\": \"Zoë\", \"amount\": 105.10, \"tags\": [\"a\",\"b\"], \"address\": {\"city\": \"Paris\"}}\n\
+                {\"id\": 2, \"name\": \"\", \"amount\": 11.04, \"address\": {\"city\": \"Rome\"}}\n\
+                \n\
+                [1, 2, 3]\n\
+                {\"id\": 4, \"name\": null, \"amount\": -0.5, \"code\": \"007\"}\n";
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let f = dir.path().join("events.ndjson.gz");
+    std::fs::write(&f, gz).unwrap();
+    db.drop_table("fmt_jsonl");
+    let p = dir.path().join("j.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = {:?}\n[source.fields]\ncity = \"/address/city\"\n[sink]\nurl = {:?}\n\
+             table = \"fmt_jsonl\"\n[errors]\nreject_file = \"rej.csv\"\n",
+            f.display().to_string(),
+            db.url()
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.json()["rows_written"], 3);
+    let rej = read_csv(&dir.path().join("rej.csv"));
+    assert_eq!(rej[1][0], "[1, 2, 3]", "the line as it was: {rej:?}");
+    assert!(
+        rej[1].contains(&"4".to_string()),
+        "its line number: {rej:?}"
+    );
+    assert!(
+        rej[1].last().unwrap().contains("not a JSON object"),
+        "{rej:?}"
+    );
+    let t = db.ident("fmt_jsonl");
+    let cols = ["id", "name", "amount", "tags", "city", "code"]
+        .map(|c| db.ident(c))
+        .join(", ");
+    let rows = db.query(&format!(
+        "SELECT {cols} FROM {t} ORDER BY {}",
+        db.ident("id")
+    ));
+    let s = |v: &str| Some(v.to_string());
+    let amount = |exact: &str, sqlite: &str| match kind {
+        Kind::Sqlite => s(sqlite),
+        _ => s(exact),
+    };
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                s("1"),
+                s("Zoë"),
+                amount("105.10", "105.1"),
+                s("[\"a\",\"b\"]"),
+                s("Paris"),
+                None
+            ],
+            vec![
+                s("2"),
+                s(""),
+                amount("11.04", "11.04"),
+                None,
+                s("Rome"),
+                None
+            ],
+            vec![s("4"), None, amount("-0.50", "-0.5"), None, None, s("007")],
+        ]
+    );
+}
+
+mod json_lines {
+    #[test]
+    fn sqlite() {
+        super::json_lines(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn postgres() {
+        super::json_lines(crate::db::Kind::Postgres)
+    }
+    #[test]
+    fn mysql() {
+        super::json_lines(crate::db::Kind::Mysql)
     }
 }
