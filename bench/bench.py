@@ -110,6 +110,36 @@ def encoding_leg(csv_path, rows, repeat):
                 f"{'identical' if same else 'DIFFER'})"]
 
 
+def jsonl_leg(csv_path, rows, repeat, exp):
+    """The workload as JSON Lines (one object per row, the CSV's fields as strings, an
+    empty field null) against the CSV: the same pipeline, the same table."""
+    jl = os.path.join(WORK, f"users_{rows}.jsonl")
+    if not os.path.exists(jl):
+        with open(csv_path, encoding="utf-8", newline="") as src, \
+                open(jl, "w", encoding="utf-8") as out:
+            r = csv.reader(src)
+            header = next(r)
+            for rec in r:
+                out.write(json.dumps({k: (v if v != "" else None) for k, v in zip(header, rec)},
+                                     ensure_ascii=False) + "\n")
+    res = {"csv": [], "jsonl": []}
+    dbs = {k: os.path.join(WORK, f"fmt-{k}.db") for k in res}
+    for _ in range(repeat):
+        for k in ("csv", "jsonl"):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                if os.path.exists(dbs[k] + suffix):
+                    os.remove(dbs[k] + suffix)
+            m = run_timed([BIN, "run", os.path.join(ROOT, "examples/users/pipeline.toml"),
+                           "--set", f"source.path={csv_path if k == 'csv' else jl}",
+                           "--set", f"sink.url=sqlite://{dbs[k]}", "--json", "--quiet"])
+            res[k].append(m)
+    ok = checksums("sqlite", dbs["jsonl"], "users_out") == exp
+    c = statistics.median(m["wall"] for m in res["csv"])
+    j = statistics.median(m["wall"] for m in res["jsonl"])
+    return [f"JSON Lines: the workload as JSON Lines vs CSV: throughput {c / j:.2f}x of CSV "
+            f"(median wall {j:.2f} s vs {c:.2f} s; goal >= 0.80; checksums {'ok' if ok else 'FAIL'})"]
+
+
 def main():
     rows = int(os.environ.get("ROWS", "1000000"))
     repeat = int(os.environ.get("REPEAT", "3"))
@@ -184,6 +214,7 @@ def main():
     lines.append(f"Dialect detection: detected / declared wall = "
                  f"{med('rowflow', 'wall') / med('rowflow-declared', 'wall'):.3f} (goal <= 1.05)")
     lines.extend(encoding_leg(csv_path, rows, repeat))
+    lines.extend(jsonl_leg(csv_path, rows, repeat, exp))
     lines.append(f"Expression evaluation (the workload's 6 computed columns, one core): {expr}")
     text = "\n".join(lines)
     print()

@@ -164,6 +164,7 @@ pub(crate) fn build_for(
         formats: planned.formats.clone(),
         column_nulls: planned.column_nulls.clone(),
         encoding: planned.encoding,
+        json: planned.json.clone().map(Arc::new),
     }));
     let staged = stages::plan_stages(stages, &planned.schema, decode, ctx, &mut errors);
     sink::check(

@@ -225,6 +225,8 @@ pub struct SourcePlan {
     pub detected: Option<Detected>,
     /// The layout inference found for each column of dates not written `YYYY-MM-DD`.
     pub inferred_formats: Vec<Option<&'static str>>,
+    /// JSON Lines: the columns the decode stage lays each line out as.
+    pub(crate) json: Option<crate::source::JsonLayout>,
 }
 
 /// The encoding `src.encoding` names (`None`: UTF-8), or an error in `errors`.
@@ -485,6 +487,8 @@ impl SourcePlan {
             }
             types
         };
+        // JSON Lines are laid out as columns by the decode stage, on every core.
+        let json = source.leave_json_to_decode();
         let mut schema = Schema::new(names.iter().cloned().zip(types.iter().map(|t| t.0)));
         for (c, (_, size)) in schema.columns.iter_mut().zip(&types) {
             c.size = *size;
@@ -498,6 +502,7 @@ impl SourcePlan {
             encoding,
             detected,
             inferred_formats,
+            json,
             column_nulls: src.schema.iter().fold(
                 vec![Vec::new(); names.len()],
                 |mut acc, (col, t)| {

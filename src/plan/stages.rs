@@ -430,6 +430,7 @@ mod tests {
             formats: Vec::new(),
             column_nulls: Vec::new(),
             encoding: None,
+            json: None,
         }));
         let mut errors = Vec::new();
         let ctx = ExprContext::from_clock();

@@ -42,6 +42,9 @@ pub struct CsvOptions {
     /// JSON Lines: each line (one field under [`super::LINE_DIALECT`]) laid out as
     /// these columns, or as the columns found in the first lines.
     pub json: Option<JsonColumns>,
+    /// JSON Lines: give each line as it is (one field) and leave laying it out as the
+    /// columns to the decode stage (on every core), which rejects a bad line whole.
+    pub json_raw: bool,
 }
 
 /// The columns of a JSON Lines input.
@@ -76,6 +79,7 @@ impl CsvOptions {
             null_values: Vec::new(),
             union_by_name: false,
             json: None,
+            json_raw: false,
         }
     }
 }
@@ -209,9 +213,6 @@ impl CsvSource {
                 }
             };
             src.names = layout.names.clone();
-            for r in src.pending.iter_mut() {
-                to_columns(&layout, r);
-            }
             src.json = Some(layout);
         }
         Ok(src)
@@ -510,10 +511,26 @@ impl CsvSource {
     }
 
     fn next_record(&mut self) -> Result<Option<SourceRecord>> {
-        if let Some(r) = self.pending.pop_front() {
-            return Ok(Some(r));
+        let mut r = match self.pending.pop_front() {
+            Some(r) => r,
+            None => match self.read_from_files()? {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+        };
+        // JSON lines are read (and read ahead) as lines, laid out here unless the
+        // decode stage does it.
+        if let Some(layout) = self.json.as_ref().filter(|_| !self.opts.json_raw) {
+            to_columns(layout, &mut r);
         }
-        self.read_from_files()
+        Ok(Some(r))
+    }
+
+    /// JSON Lines: from now on give each line as it is, and the layout the decode stage
+    /// lays them out with.
+    pub(crate) fn leave_json_to_decode(&mut self) -> Option<super::JsonLayout> {
+        self.opts.json_raw = true;
+        self.json.clone()
     }
 
     fn read_from_files(&mut self) -> Result<Option<SourceRecord>> {
@@ -549,17 +566,6 @@ impl CsvSource {
                         }
                     }
                     let (line, byte) = reader.next_position();
-                    if let Some(layout) = &self.json {
-                        let mut r = SourceRecord {
-                            pos: Position::default(),
-                            next: Position::default(),
-                            raw,
-                            problem,
-                        };
-                        to_columns(layout, &mut r);
-                        raw = r.raw;
-                        problem = r.problem;
-                    }
                     return Ok(Some(SourceRecord {
                         pos: Position {
                             file: self.file as u32,
@@ -618,8 +624,13 @@ impl CsvSource {
             .pending
             .iter()
             .take(n)
-            .filter(|r| r.problem.is_none())
-            .map(|r| r.raw.clone())
+            .filter_map(|r| {
+                let mut r = r.clone();
+                if let Some(layout) = &self.json {
+                    to_columns(layout, &mut r);
+                }
+                r.problem.is_none().then_some(r.raw)
+            })
             .collect())
     }
 }

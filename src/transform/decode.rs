@@ -27,6 +27,8 @@ pub struct DecodeOptions {
     pub column_nulls: Vec<Vec<String>>,
     /// The input's encoding, when it is not UTF-8: fields are decoded with it.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// JSON Lines: each record is a line, laid out as the columns here.
+    pub json: Option<Arc<crate::source::JsonLayout>>,
 }
 
 /// The decode stage.
@@ -49,6 +51,17 @@ impl Decode {
     }
 
     fn decode_row(&self, raw: &crate::row::RawRecord, out: &mut Vec<Value>) -> Result<(), String> {
+        match &self.opts.json {
+            Some(layout) => self.decode_fields(&layout.fields(raw)?, out),
+            None => self.decode_fields(raw, out),
+        }
+    }
+
+    fn decode_fields(
+        &self,
+        raw: &crate::row::RawRecord,
+        out: &mut Vec<Value>,
+    ) -> Result<(), String> {
         let n = self.types.len();
         let got = raw.len();
         if got != n {
@@ -191,6 +204,7 @@ mod tests {
             formats: Vec::new(),
             column_nulls: Vec::new(),
             encoding: None,
+            json: None,
         })
     }
 
@@ -242,6 +256,7 @@ mod tests {
                 formats: Vec::new(),
                 column_nulls: Vec::new(),
                 encoding: None,
+                json: None,
             })
         };
         let mut b = batch(vec![
