@@ -65,6 +65,13 @@ def checksums(*args):
     return json.loads(out)
 
 
+def remove_db(path):
+    """An SQLite database and its side files, gone."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+
+
 def encoding_leg(csv_path, rows, repeat):
     """A windows-1252 file against the same rows in UTF-8: the cost of `encoding`.
 
@@ -92,9 +99,7 @@ def encoding_leg(csv_path, rows, repeat):
     dbs = {k: os.path.join(WORK, f"enc-{k}.db") for k in res}
     for _ in range(repeat):
         for k in ("utf8", "cp1252"):
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                if os.path.exists(dbs[k] + suffix):
-                    os.remove(dbs[k] + suffix)
+            remove_db(dbs[k])
             extra = ["--set", "source.encoding=windows-1252"] if k == "cp1252" else []
             m = run_timed([BIN, "run", os.path.join(ROOT, "examples/users/pipeline.toml"),
                            "--set", f"source.path={utf8 if k == 'utf8' else cp}",
@@ -126,9 +131,7 @@ def jsonl_leg(csv_path, rows, repeat, exp):
     dbs = {k: os.path.join(WORK, f"fmt-{k}.db") for k in res}
     for _ in range(repeat):
         for k in ("csv", "jsonl"):
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                if os.path.exists(dbs[k] + suffix):
-                    os.remove(dbs[k] + suffix)
+            remove_db(dbs[k])
             m = run_timed([BIN, "run", os.path.join(ROOT, "examples/users/pipeline.toml"),
                            "--set", f"source.path={csv_path if k == 'csv' else jl}",
                            "--set", f"sink.url=sqlite://{dbs[k]}", "--json", "--quiet"])

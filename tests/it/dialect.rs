@@ -3,10 +3,8 @@
 //! exactly; what was detected is said in one line and in `--json`; a resumed run reads
 //! the file as the interrupted run detected.
 
-use std::time::{Duration, Instant};
-
 use crate::db::{Db, Kind};
-use crate::harness::{rowflow, spawn};
+use crate::harness::rowflow;
 
 /// `rowflow load FILE` into `db`'s `table`, nothing about the dialect given.
 fn load(
@@ -227,33 +225,8 @@ fn a_resumed_run_reads_as_the_interrupted_run_detected() {
         ),
     )
     .unwrap();
-    let mut child = spawn(dir.path(), &["run", p.to_str().unwrap(), "-q"]);
-    let t0 = Instant::now();
-    loop {
-        let committed = rusqlite::Connection::open(&db)
-            .ok()
-            .and_then(|c| {
-                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
-                    .ok()
-            })
-            .unwrap_or(0);
-        if committed > 0 {
-            break;
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("the run ended before it was killed: {st}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "nothing committed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let before: i64 = conn
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
+    let before = crate::harness::kill_after_first_commit(dir.path(), &p, &db, "t");
     assert!(before < n, "killed before the end ({before} rows)");
-    drop(conn);
     let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let notes = r.json()["notes"].to_string();

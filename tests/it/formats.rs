@@ -513,7 +513,6 @@ mod utf16_exports {
 /// commit ended: every row once.
 #[test]
 fn a_killed_utf16_load_resumes_exactly() {
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let n: i64 = 200_000;
     let mut text = String::from("id;label\r\n");
@@ -537,27 +536,8 @@ fn a_killed_utf16_load_resumes_exactly() {
         ),
     )
     .unwrap();
-    let mut child = crate::harness::spawn(dir.path(), &["run", p.to_str().unwrap(), "-q"]);
-    let t0 = Instant::now();
-    loop {
-        let committed = rusqlite::Connection::open(&db)
-            .ok()
-            .and_then(|c| {
-                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
-                    .ok()
-            })
-            .unwrap_or(0);
-        if committed > 0 {
-            break;
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("the run ended before it was killed: {st}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "nothing committed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let before = crate::harness::kill_after_first_commit(dir.path(), &p, &db, "t");
+    assert!(before < n, "killed before the end ({before} rows)");
     let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -575,7 +555,6 @@ fn a_killed_utf16_load_resumes_exactly() {
 /// A JSON Lines file killed half-way resumes where the last commit ended: every row once.
 #[test]
 fn a_killed_json_lines_load_resumes_exactly() {
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let n: i64 = 200_000;
     let mut text = String::new();
@@ -598,27 +577,8 @@ fn a_killed_json_lines_load_resumes_exactly() {
         ),
     )
     .unwrap();
-    let mut child = crate::harness::spawn(dir.path(), &["run", p.to_str().unwrap(), "-q"]);
-    let t0 = Instant::now();
-    loop {
-        let committed = rusqlite::Connection::open(&db)
-            .ok()
-            .and_then(|c| {
-                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
-                    .ok()
-            })
-            .unwrap_or(0);
-        if committed > 0 {
-            break;
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("the run ended before it was killed: {st}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "nothing committed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let before = crate::harness::kill_after_first_commit(dir.path(), &p, &db, "t");
+    assert!(before < n, "killed before the end ({before} rows)");
     let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -175,3 +175,32 @@ pub fn rowflow_measured(
     };
     (run, rss)
 }
+
+/// Start `rowflow run PIPELINE -q` in `dir` and SIGKILL it once the SQLite table `table`
+/// of `db` has a committed row; the rows committed then. Panics when the run ends first.
+pub fn kill_after_first_commit(dir: &Path, pipeline: &Path, db: &Path, table: &str) -> i64 {
+    use std::time::{Duration, Instant};
+    let count = || {
+        rusqlite::Connection::open(db)
+            .ok()
+            .and_then(|c| {
+                c.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .ok()
+            })
+            .unwrap_or(0)
+    };
+    let mut child = spawn(dir, &["run", pipeline.to_str().unwrap(), "-q"]);
+    let t0 = Instant::now();
+    while count() == 0 {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("the run ended before it was killed: {st}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "nothing committed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    count()
+}
