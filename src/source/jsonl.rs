@@ -28,6 +28,8 @@ pub struct JsonLayout {
     /// Per column: the top-level key, and the rest of its JSON pointer (empty for the
     /// key itself).
     paths: Vec<(String, String)>,
+    /// The columns each top-level key feeds.
+    index: HashMap<String, Vec<usize>>,
     /// How the keys were found, for the message about an unknown key.
     found_in: String,
 }
@@ -79,9 +81,14 @@ impl JsonLayout {
             names.push(name.clone());
             paths.push(split_pointer(pointer));
         }
+        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (top, _)) in paths.iter().enumerate() {
+            index.entry(top.clone()).or_default().push(i);
+        }
         JsonLayout {
             names,
             paths,
+            index,
             found_in,
         }
     }
@@ -96,43 +103,57 @@ impl JsonLayout {
                 );
             }
         };
-        let obj: HashMap<String, &RawValue> = serde_json::from_slice(bytes).map_err(|e| {
+        let entries: Entries = serde_json::from_slice(bytes).map_err(|e| {
             if bytes.first() == Some(&b'{') {
                 format!("the line is not valid JSON: {e}")
             } else {
                 format!("the line is not a JSON object: {e}")
             }
         })?;
-        if let Some(k) = obj
-            .keys()
-            .find(|k| !self.paths.iter().any(|(top, _)| top == *k))
-        {
-            return Err(format!(
-                "key {k:?} is not a column (the columns are the keys of {}): declare it in \
-                 [source.schema] to load it",
-                self.found_in
-            ));
+        // Each column's value (a repeated key: the last one, as JSON parsers do).
+        let mut slots: Vec<Option<&RawValue>> = vec![None; self.paths.len()];
+        for (k, v) in &entries.0 {
+            match self.index.get(k.as_ref()) {
+                Some(cols) => {
+                    for &c in cols {
+                        slots[c] = Some(v);
+                    }
+                }
+                None => {
+                    return Err(format!(
+                        "key {:?} is not a column (the columns are the keys of {}): declare it \
+                         in [source.schema] to load it",
+                        k.as_ref(),
+                        self.found_in
+                    ));
+                }
+            }
         }
         let mut buf = Vec::with_capacity(bytes.len());
         let mut ends = Vec::with_capacity(self.paths.len());
         let mut quoted_empty = Vec::new();
-        for (i, (top, rest)) in self.paths.iter().enumerate() {
-            if let Some(raw) = obj.get(top) {
-                let text = if rest.is_empty() {
-                    raw_text(raw.get())?
+        for (i, ((_, rest), slot)) in self.paths.iter().zip(&slots).enumerate() {
+            if let Some(raw) = slot {
+                let start = buf.len();
+                let is_value = if rest.is_empty() {
+                    push_text(raw.get(), &mut buf)?
                 } else {
                     let v: serde_json::Value =
                         serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
                     match v.pointer(rest) {
-                        None | Some(serde_json::Value::Null) => None,
-                        Some(serde_json::Value::String(s)) => Some(s.clone()),
-                        Some(other) => Some(other.to_string()),
+                        None | Some(serde_json::Value::Null) => false,
+                        Some(serde_json::Value::String(t)) => {
+                            buf.extend_from_slice(t.as_bytes());
+                            true
+                        }
+                        Some(other) => {
+                            buf.extend_from_slice(other.to_string().as_bytes());
+                            true
+                        }
                     }
                 };
-                match text {
-                    Some(t) if t.is_empty() => quoted_empty.push(i as u32),
-                    Some(t) => buf.extend_from_slice(t.as_bytes()),
-                    None => {}
+                if is_value && buf.len() == start {
+                    quoted_empty.push(i as u32);
                 }
             }
             ends.push(buf.len());
@@ -141,14 +162,88 @@ impl JsonLayout {
     }
 }
 
-/// A value's text: a string's contents, `None` for `null`, anything else as written.
-fn raw_text(raw: &str) -> Result<Option<String>, String> {
+/// A line's entries in order, keys borrowed from the line unless they hold escapes.
+struct Entries<'a>(Vec<(Key<'a>, &'a RawValue)>);
+
+/// An object key.
+enum Key<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+}
+
+impl AsRef<str> for Key<'_> {
+    fn as_ref(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = m.next_key::<Key<'de>>()? {
+                    let v: &'de RawValue = m.next_value()?;
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Append a value's text to `buf`: a string's contents (unescaped), anything else as
+/// written; `false` for `null` (NULL).
+fn push_text(raw: &str, buf: &mut Vec<u8>) -> Result<bool, String> {
     match raw.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<String>(raw)
-            .map(Some)
-            .map_err(|e| e.to_string()),
-        Some(b'n') if raw == "null" => Ok(None),
-        _ => Ok(Some(raw.to_string())),
+        Some(b'"') if !raw.contains('\\') => {
+            buf.extend_from_slice(&raw.as_bytes()[1..raw.len() - 1]);
+            Ok(true)
+        }
+        Some(b'"') => {
+            let s = serde_json::from_str::<String>(raw).map_err(|e| e.to_string())?;
+            buf.extend_from_slice(s.as_bytes());
+            Ok(true)
+        }
+        Some(b'n') if raw == "null" => Ok(false),
+        _ => {
+            buf.extend_from_slice(raw.as_bytes());
+            Ok(true)
+        }
     }
 }
 
@@ -224,5 +319,17 @@ mod tests {
                 .unwrap()
                 == b"x\ny"
         );
+        // A repeated key: the last one. A key with escapes is matched too.
+        assert_eq!(
+            l.fields(&line("{\"a\": 1, \"a\": 2}"))
+                .unwrap()
+                .get(0)
+                .unwrap(),
+            b"2"
+        );
+        let esc = JsonLayout::discover([&br#"{"a\"b": "\u00e9"}"#[..]], &[], &[], "x".into());
+        assert_eq!(esc.names, ["a\"b"]);
+        let r = esc.fields(&line(r#"{"a\"b": "\u00e9"}"#)).unwrap();
+        assert_eq!(r.get(0).unwrap(), "é".as_bytes());
     }
 }
