@@ -200,7 +200,6 @@ fn header_test(records: &[RawRecord], null_values: &[String]) -> (bool, &'static
     if below.iter().all(|t| *t == DataType::Text) {
         return (true, "every column is text");
     }
-    // A repeated or empty value cannot name a column: the row is data.
     (false, "its values have the types of the values below them")
 }
 

@@ -96,20 +96,7 @@ fn semicolons_tabs_and_pipes(kind: Kind) {
     }
 }
 
-mod semicolons_tabs_and_pipes {
-    #[test]
-    fn sqlite() {
-        super::semicolons_tabs_and_pipes(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::semicolons_tabs_and_pipes(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::semicolons_tabs_and_pipes(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(semicolons_tabs_and_pipes);
 
 /// A file of numbers with no header loads as data (columns `column_1`..), and the note
 /// says how to say otherwise; `--header` and `--no-header` decide instead.
@@ -215,16 +202,7 @@ fn a_resumed_run_reads_as_the_interrupted_run_detected() {
     }
     std::fs::write(&f, body).unwrap();
     let db = dir.path().join("r.db");
-    let p = dir.path().join("p.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "[source]\npath = {:?}\n[sink]\nurl = \"sqlite://{}\"\ntable = \"t\"\ncommit_rows = 5000\n[runtime]\nbatch_rows = 500\n",
-            f.display().to_string(),
-            db.display()
-        ),
-    )
-    .unwrap();
+    let p = crate::harness::small_commits_pipeline(dir.path(), &f, &db);
     let before = crate::harness::kill_after_first_commit(dir.path(), &p, &db, "t");
     assert!(before < n, "killed before the end ({before} rows)");
     let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);

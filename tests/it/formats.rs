@@ -126,20 +126,7 @@ reject_file = "rejects.csv"
     );
 }
 
-mod us_dates_and_money {
-    #[test]
-    fn sqlite() {
-        super::us_dates_and_money(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::us_dates_and_money(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::us_dates_and_money(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(us_dates_and_money);
 
 /// `[source.schema]` with formats: a European export (semicolons, decimal commas,
 /// `DD.MM.YYYY`, a currency sign) loads without an expression, and a value that does not
@@ -228,20 +215,7 @@ reject_file = "rejects.csv"
     );
 }
 
-mod european_export_with_declared_formats {
-    #[test]
-    fn sqlite() {
-        super::european_export_with_declared_formats(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::european_export_with_declared_formats(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::european_export_with_declared_formats(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(european_export_with_declared_formats);
 
 /// A declared format that cannot work is a plan error naming the column, before any row.
 #[test]
@@ -400,20 +374,7 @@ fn windows_1252_export(kind: Kind) {
     );
 }
 
-mod windows_1252_export {
-    #[test]
-    fn sqlite() {
-        super::windows_1252_export(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::windows_1252_export(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::windows_1252_export(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(windows_1252_export);
 
 /// UTF-16 (Excel's "Unicode text") is recognised by its byte order mark and refused
 /// with what to do; an unknown encoding label is a plan error.
@@ -494,20 +455,7 @@ fn utf16_exports(kind: Kind) {
     }
 }
 
-mod utf16_exports {
-    #[test]
-    fn sqlite() {
-        super::utf16_exports(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::utf16_exports(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::utf16_exports(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(utf16_exports);
 
 /// `bytes` (the file `name`, rows `id` 0..n labelled `ünïcödé {id}`) loaded in several
 /// commits and killed half-way resumes where the last commit ended: every row once.
@@ -516,16 +464,7 @@ fn killed_load_resumes_exactly(name: &str, bytes: Vec<u8>, n: i64) {
     let f = dir.path().join(name);
     std::fs::write(&f, &bytes).unwrap();
     let db = dir.path().join("r.db");
-    let p = dir.path().join("p.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "[source]\npath = {:?}\n[sink]\nurl = \"sqlite://{}\"\ntable = \"t\"\ncommit_rows = 5000\n[runtime]\nbatch_rows = 500\n",
-            f.display().to_string(),
-            db.display()
-        ),
-    )
-    .unwrap();
+    let p = crate::harness::small_commits_pipeline(dir.path(), &f, &db);
     let before = crate::harness::kill_after_first_commit(dir.path(), &p, &db, "t");
     assert!(before < n, "killed before the end ({before} rows)");
     let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
@@ -745,20 +684,7 @@ fn money_is_exact(kind: Kind) {
     assert_eq!(rows, want);
 }
 
-mod money_is_exact {
-    #[test]
-    fn sqlite() {
-        super::money_is_exact(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::money_is_exact(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::money_is_exact(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(money_is_exact);
 
 /// Dates written `MM/DD/YYYY`, `DD.MM.YYYY`, ... are inferred as dates with their layout
 /// (said in a note) and loaded as dates everywhere; a column whose dates read both ways
@@ -836,20 +762,7 @@ fn inferred_date_layouts(kind: Kind) {
     );
 }
 
-mod inferred_date_layouts {
-    #[test]
-    fn sqlite() {
-        super::inferred_date_layouts(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::inferred_date_layouts(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::inferred_date_layouts(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(inferred_date_layouts);
 
 /// Files whose headers drift (a column added in March, columns reordered in April) load
 /// together with `union_by_name`: matched by name, a missing column NULL, every row
@@ -913,20 +826,7 @@ fn drifting_headers(kind: Kind) {
     );
 }
 
-mod drifting_headers {
-    #[test]
-    fn sqlite() {
-        super::drifting_headers(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::drifting_headers(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::drifting_headers(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(drifting_headers);
 
 /// JSON Lines (gzip too): the keys are the columns, nested values JSON text, `fields`
 /// picks by JSON pointer, a string stays text, `null` is NULL, amounts stay exact, and a
@@ -1011,17 +911,4 @@ fn json_lines(kind: Kind) {
     );
 }
 
-mod json_lines {
-    #[test]
-    fn sqlite() {
-        super::json_lines(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn postgres() {
-        super::json_lines(crate::db::Kind::Postgres)
-    }
-    #[test]
-    fn mysql() {
-        super::json_lines(crate::db::Kind::Mysql)
-    }
-}
+crate::db::on_every_db!(json_lines);

@@ -204,3 +204,19 @@ pub fn kill_after_first_commit(dir: &Path, pipeline: &Path, db: &Path, table: &s
     child.wait().unwrap();
     count()
 }
+
+/// A pipeline `p.toml` in `dir` loading `input` into table `t` of the SQLite file `db`,
+/// committing every 5,000 rows (for runs killed half-way).
+pub fn small_commits_pipeline(dir: &Path, input: &Path, db: &Path) -> PathBuf {
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = {:?}\n[sink]\nurl = \"sqlite://{}\"\ntable = \"t\"\ncommit_rows = 5000\n[runtime]\nbatch_rows = 500\n",
+            input.display().to_string(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    p
+}
