@@ -362,7 +362,7 @@ pub(crate) fn prepare(mut plan: Plan, started: Started) -> Result<Prepared> {
     // it leaves them as they were). A table changed before that commit (MySQL's DDL,
     // a table prepared for several writers) is recognised by the next run: dropped,
     // recreated (PostgreSQL's oid) or empty.
-    let notes = l.notes;
+    let mut notes = l.notes;
     plan.run.input_states = run_states;
     plan.run.carry = l.carry;
     plan.run.written_before = l.written_before;
@@ -401,6 +401,9 @@ pub(crate) fn prepare(mut plan: Plan, started: Started) -> Result<Prepared> {
             w,
             writers,
         )?);
+    }
+    for s in &mut sinks {
+        notes.extend(s.take_notes());
     }
     let mut stages = plan.stages;
     if let Some(enc) = sinks.first().and_then(|s| s.encoder()) {

@@ -94,11 +94,23 @@ pub fn run(a: CheckArgs) -> i32 {
     match check_sink(&plan.target, &plan.sink) {
         Ok(status) => {
             let what = match status {
-                TableStatus::Missing => "does not exist; it will be created",
-                TableStatus::Compatible => "exists and is compatible",
+                TableStatus::Missing => "does not exist; it will be created".to_string(),
+                TableStatus::Compatible => "exists and is compatible".to_string(),
                 TableStatus::WillReplace => {
-                    "exists and will be dropped and recreated (mode replace)"
+                    "exists and will be dropped and recreated (mode replace)".to_string()
                 }
+                TableStatus::WillAddColumns(cols) => format!(
+                    "exists; sink.alter will add {} before loading: {}",
+                    if cols.len() == 1 {
+                        "a column"
+                    } else {
+                        "columns"
+                    },
+                    cols.iter()
+                        .map(|c| format!("{c:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             println!("    table {what}");
             println!("ok: the pipeline is valid (nothing was written)");

@@ -50,6 +50,18 @@ pub struct LoadArgs {
     /// Column names in snake_case (`First Name` → `first_name`) instead of as written.
     #[arg(long)]
     snake_case: bool,
+    /// Input format: csv or jsonl (JSON Lines). Default: jsonl for .jsonl and .ndjson
+    /// files, csv otherwise (standard input included).
+    #[arg(long, value_parser = parse_format, value_name = "FORMAT")]
+    format: Option<rowflow::config::InputFormat>,
+    /// Files whose headers differ: columns matched by name, a column missing from a
+    /// file is NULL in its rows.
+    #[arg(long)]
+    union_by_name: bool,
+    /// Add the columns an existing table lacks (ALTER TABLE ... ADD COLUMN) before
+    /// loading.
+    #[arg(long)]
+    alter: bool,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -63,6 +75,14 @@ fn parse_mode(s: &str) -> Result<WriteMode, String> {
         _ => Err(format!(
             "unknown mode {s:?} (append, create, replace, upsert)"
         )),
+    }
+}
+
+fn parse_format(s: &str) -> Result<rowflow::config::InputFormat, String> {
+    match s {
+        "csv" => Ok(rowflow::config::InputFormat::Csv),
+        "jsonl" | "ndjson" => Ok(rowflow::config::InputFormat::Jsonl),
+        _ => Err(format!("unknown format {s:?} (csv, jsonl)")),
     }
 }
 
@@ -110,9 +130,12 @@ pub fn run(a: LoadArgs) -> i32 {
     if a.snake_case {
         source.normalize_names = rowflow::config::NormalizeNames::SnakeCase;
     }
+    source.format = a.format;
+    source.union_by_name = a.union_by_name;
     let mut sink = SinkSpec::new(a.into.clone().unwrap_or_default(), table);
     sink.mode = a.mode;
     sink.key = a.key.clone();
+    sink.alter = a.alter;
     let spec = PipelineSpec {
         // No name: the checkpoint identity is a hash of the spec (the same command is
         // the same load; another mode or table is another).

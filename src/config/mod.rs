@@ -609,6 +609,11 @@ pub struct SinkSpec {
     /// transaction. Default false.
     #[serde(default)]
     pub truncate: bool,
+    /// Add the pipeline's columns that an existing table lacks (`ALTER TABLE … ADD
+    /// COLUMN`, nullable, committed before any row is loaded), as sqlite-utils
+    /// `--alter`. Default false: a missing column is an error before loading.
+    #[serde(default)]
+    pub alter: bool,
     /// Rows per transaction (a transaction also ends every 30 seconds). Default
     /// 1000000 for SQLite (which rewrites the pages a transaction touched at each
     /// commit, so few large transactions load much faster) and for MySQL into a keyed
@@ -857,6 +862,7 @@ impl SinkSpec {
             mode: WriteMode::default(),
             key: Vec::new(),
             truncate: false,
+            alter: false,
             commit_rows: None,
             sort_run_rows: None,
             writers: default_writers(),

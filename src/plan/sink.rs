@@ -195,6 +195,7 @@ pub(crate) fn options(sk: &SinkSpec, output: &Schema) -> SinkOptions {
         mode: sk.mode,
         key: sk.key.clone(),
         truncate: sk.truncate,
+        alter: sk.alter,
         resuming: false,
         sort_run_rows: sk.sort_run_rows,
         lock: Default::default(),

@@ -67,7 +67,12 @@ pub(crate) fn incompatibilities<C: Catalog>(
     let mut problems = cat.table_problems()?;
     for c in &opts.schema.columns {
         match cols.iter().find(|t| C::same_name(t.name(), &c.name)) {
-            None => problems.push(format!("column {:?} is missing from the table", c.name)),
+            // Added before loading (see `missing_columns`).
+            None if opts.alter => {}
+            None => problems.push(format!(
+                "column {:?} is missing from the table (set sink.alter = true to add it)",
+                c.name
+            )),
             Some(t) => problems.extend(t.refuses(c, opts.mode)),
         }
     }
@@ -91,6 +96,66 @@ pub(crate) fn incompatibilities<C: Catalog>(
         ));
     }
     Ok(problems)
+}
+
+/// The pipeline's columns that the existing table (with columns `cols`) lacks: with
+/// `alter`, the sink adds them before loading.
+pub(crate) fn missing_columns<'a, C: Catalog>(
+    opts: &'a SinkOptions,
+    cols: &[C::Column],
+) -> Vec<&'a Column> {
+    opts.schema
+        .columns
+        .iter()
+        .filter(|c| !cols.iter().any(|t| C::same_name(t.name(), &c.name)))
+        .collect()
+}
+
+/// Columns to add to an existing table before loading (`alter`): the statements, and
+/// the note that says so.
+pub(crate) struct AddColumns {
+    /// `ALTER TABLE … ADD COLUMN`, one per column.
+    pub sql: Vec<String>,
+    /// One line for the run's notes.
+    pub note: String,
+}
+
+/// [`AddColumns`] for `missing` (nullable columns, of the type a created table would
+/// give them): `table_sql` is the quoted table, `column_type` the backend's created
+/// type; `if_not_exists` where the database has it (another run may add the same
+/// column meanwhile). `None` when nothing is missing.
+pub(crate) fn add_columns(
+    table_sql: &str,
+    missing: &[&Column],
+    quote: fn(&str) -> String,
+    column_type: impl Fn(&Column) -> String,
+    if_not_exists: bool,
+) -> Option<AddColumns> {
+    if missing.is_empty() {
+        return None;
+    }
+    let defs: Vec<String> = missing
+        .iter()
+        .map(|c| format!("{} {}", quote(&c.name), column_type(c)))
+        .collect();
+    Some(AddColumns {
+        sql: defs
+            .iter()
+            .map(|d| {
+                let ine = if if_not_exists { "IF NOT EXISTS " } else { "" };
+                format!("ALTER TABLE {table_sql} ADD COLUMN {ine}{d}")
+            })
+            .collect(),
+        note: format!(
+            "sink.alter: added {} to table {table_sql} before loading: {}",
+            if defs.len() == 1 {
+                "a column"
+            } else {
+                "columns"
+            },
+            defs.join(", ")
+        ),
+    })
 }
 
 /// Refuse the existing table when it cannot take the pipeline's rows.
@@ -142,7 +207,14 @@ pub(crate) fn check<C: Catalog>(cat: &mut C, opts: &SinkOptions) -> Result<Table
         (Some(_), WriteMode::Create) => Err(already_exists(cat)),
         (Some(cols), _) => {
             ensure_fits(cat, opts, &cols)?;
-            Ok(TableStatus::Compatible)
+            let missing = missing_columns::<C>(opts, &cols);
+            if missing.is_empty() {
+                Ok(TableStatus::Compatible)
+            } else {
+                Ok(TableStatus::WillAddColumns(
+                    missing.iter().map(|c| c.name.clone()).collect(),
+                ))
+            }
         }
     }
 }

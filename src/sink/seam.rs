@@ -25,6 +25,8 @@ pub struct SinkOptions {
     pub key: Vec<String>,
     /// Empty an existing table first.
     pub truncate: bool,
+    /// Add the pipeline's columns an existing table lacks, before loading.
+    pub alter: bool,
     /// The run resumes an interrupted one: the table is as that run left it.
     pub resuming: bool,
     /// Rows sorted in memory per run spilled to a temporary file (keyed tables of SQLite
@@ -121,6 +123,11 @@ pub trait Sink: Send {
     fn encoder(&self) -> Option<Arc<dyn Encode>> {
         None
     }
+    /// What opening the sink did that the run should say in its notes (columns added
+    /// with `alter`), once.
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// Take the rows of `batch` into the open transaction (opening one if needed).
     fn write(&mut self, batch: &mut Batch) -> Result<Written>;
     /// Write everything held back.
@@ -151,6 +158,8 @@ pub enum TableStatus {
     Compatible,
     /// The table exists and will be dropped and recreated (`replace`).
     WillReplace,
+    /// The table exists and takes the rows once these columns are added (`alter`).
+    WillAddColumns(Vec<String>),
 }
 
 /// The stable order of `n` rows by their key columns (`values(i)` gives row `i`'s

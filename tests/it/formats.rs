@@ -828,6 +828,107 @@ fn drifting_headers(kind: Kind) {
 
 crate::db::on_every_db!(drifting_headers);
 
+/// `alter`: a file with a column the existing table lacks is refused before loading
+/// (naming the column and the setting), and with `--alter` the column is added before
+/// any row, typed as a created table's would be, said in a note and by `check`; the
+/// earlier rows have it NULL, the new rows their values, amounts exact.
+fn alter_adds_columns(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    std::fs::write(dir.path().join("jan.csv"), "id,name\n1,a\n2,b\n").unwrap();
+    std::fs::write(
+        dir.path().join("mar.csv"),
+        "id,name,plan,amount\n3,c,pro,12.50\n4,d,,0.10\n",
+    )
+    .unwrap();
+    db.drop_table("fmt_alter");
+    let url = db.url();
+    let load = |file: &str, extra: &[&str]| {
+        let mut args = vec![
+            "load",
+            file,
+            "--into",
+            &url,
+            "--table",
+            "fmt_alter",
+            "--key",
+            "id",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        rowflow(dir.path(), &args)
+    };
+    let r = load("jan.csv", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = load("mar.csv", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("\"plan\" is missing") && r.stderr.contains("sink.alter"),
+        "{}",
+        r.stderr
+    );
+    // `check` says what a run would add, and adds nothing.
+    let p = dir.path().join("alter.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[source]\npath = \"mar.csv\"\n[sink]\nurl = {url:?}\ntable = \"fmt_alter\"\n\
+             key = [\"id\"]\nalter = true\n"
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["check", p.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("sink.alter will add columns before loading: \"plan\", \"amount\""),
+        "{}",
+        r.stdout
+    );
+    let t = db.ident("fmt_alter");
+    // (`SELECT *`: SQLite reads an unknown quoted name as a string.)
+    let width = |db: &Db| db.query(&format!("SELECT * FROM {t}"))[0].len();
+    assert_eq!(width(&db), 2, "check added a column");
+    let r = load("mar.csv", &["--alter"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let notes = r.json()["notes"].to_string();
+    assert!(
+        notes.contains("sink.alter: added columns") && notes.contains("plan"),
+        "{notes}"
+    );
+    let rows = db.query(&format!(
+        "SELECT {}, {}, {}, {} FROM {t} ORDER BY {}",
+        db.ident("id"),
+        db.ident("name"),
+        db.ident("plan"),
+        db.ident("amount"),
+        db.ident("id")
+    ));
+    let s = |v: &str| Some(v.to_string());
+    // SQLite's NUMERIC(4,2) keeps the number, not its trailing zeros.
+    let money = |v: &'static str| match kind {
+        Kind::Sqlite => v.trim_end_matches('0'),
+        _ => v,
+    };
+    assert_eq!(
+        rows,
+        vec![
+            vec![s("1"), s("a"), None, None],
+            vec![s("2"), s("b"), None, None],
+            vec![s("3"), s("c"), s("pro"), s(money("12.50"))],
+            vec![s("4"), s("d"), None, s(money("0.10"))],
+        ]
+    );
+    // Loading it again (a new run of a complete load) adds nothing and says nothing.
+    let r = load("mar.csv", &["--alter", "--restart", "--mode", "upsert"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.json()["notes"].to_string().contains("sink.alter"));
+}
+
+crate::db::on_every_db!(alter_adds_columns);
+
 /// JSON Lines (gzip too): the keys are the columns, nested values JSON text, `fields`
 /// picks by JSON pointer, a string stays text, `null` is NULL, amounts stay exact, and a
 /// line that is not an object is rejected with its line number; into every database.

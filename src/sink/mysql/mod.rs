@@ -124,6 +124,8 @@ pub(crate) struct MyDriver {
     swap_pending: bool,
     checkpoint: crate::checkpoint::Identity,
     writer: u32,
+    /// What opening the sink did that the run should say (columns added).
+    notes: Vec<String>,
     /// Write with `LOAD DATA LOCAL INFILE` (until the server refuses it).
     load_data: bool,
     /// The data the connection's LOCAL INFILE handler sends.
@@ -444,8 +446,32 @@ pub fn open(
     {
         return Err(sink_err(&display, why));
     }
+    let mut notes = Vec::new();
     if let (Some(cols), WriteMode::Append | WriteMode::Upsert, 0) = (&existing, opts.mode, writer) {
         compat::ensure_fits(&mut cat, opts, cols)?;
+        let missing = compat::missing_columns::<MyCatalog>(opts, cols);
+        if let Some(add) = compat::add_columns(
+            &t.sql(),
+            &missing,
+            quote,
+            |c| table::created_type(c, false),
+            false,
+        ) {
+            // MySQL commits DDL at once: before any row, never inside a load
+            // transaction.
+            for sql in &add.sql {
+                match cat.conn.query_drop(sql) {
+                    Ok(()) => {}
+                    // Another run added it meanwhile: checked below.
+                    Err(mysql::Error::MySqlError(m)) if m.code == 1060 => {}
+                    Err(e) => return Err(connect.error(&e, "adding a column (sink.alter)")),
+                }
+            }
+            notes.push(add.note);
+            if let Some(now) = cat.columns()? {
+                compat::ensure_fits(&mut cat, opts, &now)?;
+            }
+        }
     }
     let mut into = t.clone();
     let mut swap_pending = false;
@@ -545,6 +571,7 @@ pub fn open(
         swap_pending,
         checkpoint,
         writer,
+        notes,
     }))
 }
 
@@ -856,6 +883,10 @@ impl Driver for MyDriver {
 
     fn encoder(&self) -> Arc<dyn crate::sink::seam::Encode> {
         self.encode.clone()
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     fn key_idx(&self) -> &[usize] {

@@ -331,10 +331,9 @@ pub(crate) fn exact_collation(conn: &mut mysql::Conn) -> mysql::Result<&'static 
         .unwrap_or("utf8mb4_bin"))
 }
 
-/// `CREATE TABLE` for the output schema, with the key as primary key, in `collation`
-/// (see [`exact_collation`]).
-pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions, collation: &str) -> String {
-    let ty = |c: &Column, key: bool| match (c.data_type, c.size) {
+/// The type of a created column (`key`: one of the primary key's), its size included.
+pub(crate) fn created_type(c: &Column, key: bool) -> String {
+    match (c.data_type, c.size) {
         (DataType::Decimal, crate::schema::TypeSize::Numeric { .. }) => {
             format!("DECIMAL{}", c.size.suffix())
         }
@@ -343,7 +342,13 @@ pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions, collation: &str) -> Str
             format!("VARCHAR({n})")
         }
         (t, _) => MyType::for_created(t, key).to_string(),
-    };
+    }
+}
+
+/// `CREATE TABLE` for the output schema, with the key as primary key, in `collation`
+/// (see [`exact_collation`]).
+pub(crate) fn create_sql(t: &MyName, opts: &SinkOptions, collation: &str) -> String {
+    let ty = |c: &Column, key: bool| created_type(c, key);
     // A binary collation: text compares exactly, as in PostgreSQL and SQLite (the
     // default collations would make 'A' and 'a' the same key).
     let options = format!(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}");

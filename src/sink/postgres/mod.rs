@@ -64,6 +64,8 @@ pub(crate) struct PgDriver {
     merge_sql: Option<String>,
     /// Table preparation for the first transaction (create, drop, truncate).
     first_ddl: Vec<String>,
+    /// What opening the sink did that the run should say (columns added).
+    notes: Vec<String>,
     /// A transaction has committed (so `first_ddl` is done).
     first_done: bool,
     /// The table did not exist when the sink opened: `first_ddl` creates it.
@@ -387,6 +389,7 @@ pub fn open(
     let existing = cat.columns()?;
     let mut first_ddl = Vec::new();
     let mut creates = false;
+    let mut notes = Vec::new();
     let columns: Vec<PgColumn> = match (existing, opts.mode) {
         (Some(_), WriteMode::Create) if writer == 0 => return Err(compat::already_exists(&cat)),
         (Some(_), WriteMode::Replace) if writer == 0 => {
@@ -406,8 +409,28 @@ pub fn open(
         (None, _) | (Some(_), WriteMode::Create | WriteMode::Replace) => {
             table::created_columns(opts)
         }
-        (Some(cols), _) => {
+        (Some(mut cols), _) => {
             compat::ensure_fits(&mut cat, opts, &cols)?;
+            let missing = compat::missing_columns::<PgCatalog>(opts, &cols);
+            if let Some(add) = compat::add_columns(
+                &table.sql(),
+                &missing,
+                quote_ident,
+                table::created_type,
+                true,
+            ) {
+                // In a transaction of its own, committed before any row (the other
+                // writers open after this one and see the columns).
+                let sql = format!("BEGIN; {}; COMMIT", add.sql.join("; "));
+                if let Err(e) = cat.client.batch_execute(&sql) {
+                    let _ = cat.client.batch_execute("ROLLBACK");
+                    return Err(connect.error(&e, "adding columns to the table (sink.alter)"));
+                }
+                notes.push(add.note);
+                // As they are now (another run may have added one first, of its type).
+                cols = cat.columns()?.unwrap_or(cols);
+                compat::ensure_fits(&mut cat, opts, &cols)?;
+            }
             if opts.truncate && writer == 0 {
                 first_ddl.push(format!("TRUNCATE {}", table.sql()));
             }
@@ -454,6 +477,7 @@ pub fn open(
         prepares: writer == 0,
         checkpoint,
         writer,
+        notes,
     });
     // With several writers the table must exist before the others write: prepare it
     // now, in a transaction of its own.
@@ -730,6 +754,10 @@ impl Driver for PgDriver {
 
     fn encoder(&self) -> Arc<dyn crate::sink::seam::Encode> {
         self.encode.clone()
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     fn key_idx(&self) -> &[usize] {
@@ -1158,6 +1186,7 @@ mod tests {
             mode: WriteMode::Upsert,
             key: vec!["id".into()],
             truncate: false,
+            alter: false,
             resuming: false,
             sort_run_rows: None,
             lock: Default::default(),

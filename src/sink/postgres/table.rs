@@ -237,7 +237,7 @@ pub(crate) fn create_sql(table: &QualifiedName, opts: &SinkOptions) -> String {
 }
 
 /// The type of a created column, its size included (`numeric(12,2)`, `varchar(40)`).
-fn created_type(c: &Column) -> String {
+pub(crate) fn created_type(c: &Column) -> String {
     match (c.data_type, c.size) {
         (DataType::Decimal, crate::schema::TypeSize::Numeric { .. })
         | (DataType::Text, crate::schema::TypeSize::Chars(_)) => format!(

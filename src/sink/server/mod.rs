@@ -59,6 +59,10 @@ pub(crate) trait Driver: Send + Sized {
     fn opts(&self) -> &SinkOptions;
     /// Prepares rows on the worker threads.
     fn encoder(&self) -> Arc<dyn Encode>;
+    /// What opening the sink did that the run should say (see [`Sink::take_notes`]).
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// The key columns' indexes in a row.
     fn key_idx(&self) -> &[usize];
     /// A row's encoded form, for rows that did not go through the encoder (none in a
@@ -267,6 +271,10 @@ pub(crate) fn wait_session_end<C>(
 impl<D: Driver> Sink for ServerSink<D> {
     fn encoder(&self) -> Option<Arc<dyn Encode>> {
         Some(self.d.encoder())
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        self.d.take_notes()
     }
 
     fn write(&mut self, batch: &mut Batch) -> Result<Written> {

@@ -22,7 +22,7 @@ use self::encode::unstorable;
 use self::stmt::{RawInsert, bind_values};
 use self::table::{
     SqliteCatalog, checkpoint_table_sql, checkpoint_upsert_sql, create_sql, exact_key_order,
-    insert_sql, table_columns,
+    insert_sql, sized_type, table_columns,
 };
 use super::compat::{self, Catalog};
 use super::dialect::quote_ident;
@@ -67,6 +67,8 @@ pub(crate) struct SqliteSink {
     runs: Runs,
     /// Rows per sorted run.
     sort_run_rows: usize,
+    /// What opening the sink did that the run should say (columns added).
+    notes: Vec<String>,
 }
 
 /// Keyed tables: rows are sorted by key in runs of this many, spilled to temporary
@@ -295,6 +297,7 @@ impl SqliteSink {
             }
             _ => true,
         };
+        let mut notes = Vec::new();
         let create = match (existing, opts.mode) {
             (None, _) => true,
             (Some(_), WriteMode::Create) => return Err(compat::already_exists(&cat)),
@@ -305,6 +308,23 @@ impl SqliteSink {
             }
             (Some(cols), _) => {
                 compat::ensure_fits(&mut cat, opts, &cols)?;
+                let missing = compat::missing_columns::<SqliteCatalog>(opts, &cols);
+                if let Some(add) = compat::add_columns(
+                    &quote_ident(&opts.table),
+                    &missing,
+                    quote_ident,
+                    |c| sized_type(c),
+                    false,
+                ) {
+                    // Committed on their own, before any row: a load transaction holds
+                    // rows and their checkpoint only.
+                    for sql in &add.sql {
+                        conn.execute_batch(sql).map_err(|e| sink_err(&target, e))?;
+                    }
+                    conn.execute_batch("COMMIT; BEGIN IMMEDIATE")
+                        .map_err(|e| sink_err(&target, e))?;
+                    notes.push(add.note);
+                }
                 if opts.truncate {
                     // SQLite's truncate optimisation: a DELETE without WHERE.
                     conn.execute_batch(&format!("DELETE FROM {}", quote_ident(&opts.table)))
@@ -349,6 +369,7 @@ impl SqliteSink {
             runs: Runs::default(),
             sort_run_rows: opts.sort_run_rows.unwrap_or(SORT_RUN_ROWS),
             lock: opts.lock.clone(),
+            notes,
         })
     }
 }
@@ -522,6 +543,10 @@ impl Sink for SqliteSink {
         Some(self.encode.clone())
     }
 
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
     fn write(&mut self, batch: &mut Batch) -> Result<Written> {
         if !self.in_tx {
             self.conn
@@ -653,6 +678,7 @@ mod tests {
             mode,
             key: key.iter().map(|s| s.to_string()).collect(),
             truncate: false,
+            alter: false,
             resuming: false,
             sort_run_rows: None,
             lock: Default::default(),
