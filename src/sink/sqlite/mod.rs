@@ -313,7 +313,7 @@ impl SqliteSink {
                     &quote_ident(&opts.table),
                     &missing,
                     quote_ident,
-                    |c| sized_type(c),
+                    sized_type,
                     false,
                 ) {
                     // Committed on their own, before any row: a load transaction holds
