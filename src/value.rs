@@ -126,6 +126,9 @@ pub enum TypeSize {
     },
     /// `varchar(n)`: at most `n` characters.
     Chars(u32),
+    /// `json`: text that is one JSON value (nested values of JSON Lines; `jsonb` in a
+    /// created PostgreSQL table).
+    Json,
 }
 
 impl TypeSize {
@@ -134,6 +137,9 @@ impl TypeSize {
     pub fn parse_type(s: &str) -> Result<(DataType, TypeSize), UnknownType> {
         let bad = || UnknownType(s.to_string());
         let Some(open) = s.find('(') else {
+            if matches!(s.trim().to_ascii_lowercase().as_str(), "json" | "jsonb") {
+                return Ok((DataType::Text, TypeSize::Json));
+            }
             return Ok((s.parse()?, TypeSize::Any));
         };
         let base: DataType = s[..open].parse().map_err(|_| bad())?;
@@ -218,6 +224,12 @@ impl TypeSize {
                 }
                 Ok(Value::Text(t))
             }
+            (TypeSize::Json, Value::Text(t)) => {
+                match serde_json::from_str::<serde::de::IgnoredAny>(&t) {
+                    Ok(_) => Ok(Value::Text(t)),
+                    Err(e) => Err(format!("the value is not valid JSON ({e})")),
+                }
+            }
             (_, v) => Ok(v),
         }
     }
@@ -225,7 +237,7 @@ impl TypeSize {
     /// The size as written after a type name (`(12,2)`, `(40)`), empty for none.
     pub fn suffix(self) -> String {
         match self {
-            TypeSize::Any => String::new(),
+            TypeSize::Any | TypeSize::Json => String::new(),
             TypeSize::Numeric { precision, scale } => format!("({precision},{scale})"),
             TypeSize::Chars(n) => format!("({n})"),
         }

@@ -417,6 +417,9 @@ impl SourcePlan {
             let inferred = if has_stdin || has_remote || src.infer == InferMode::Sample {
                 let sample = source.peek(src.sample_rows)?;
                 let mut inf = crate::schema::Inferrer::new(names.len());
+                if jsonl {
+                    inf = inf.with_json();
+                }
                 crate::source::infer::feed_records(&mut inf, sample.iter(), &src.null_values);
                 notes.push(format!(
                     "types inferred from the first {} records{}",
@@ -440,7 +443,10 @@ impl SourcePlan {
                 inf.finish_full()
                     .into_iter()
                     .map(|t| crate::schema::Inferred {
-                        size: TypeSize::Any,
+                        size: match t.size {
+                            TypeSize::Json => TypeSize::Json,
+                            _ => TypeSize::Any,
+                        },
                         ..t
                     })
                     .collect()
@@ -449,6 +455,7 @@ impl SourcePlan {
                 let infer = InferOptions {
                     null_values: src.null_values.clone(),
                     limit: None,
+                    json: jsonl,
                 };
                 let t = infer_types(&opts, names.len(), &infer)?;
                 notes.push(format!(

@@ -252,6 +252,9 @@ pub struct Inferrer {
     /// Per column, while it may be a decimal: the most digits before the point, the
     /// most after it, and whether a value had a point.
     shape: Vec<(u32, u32, bool)>,
+    /// Per column, with [`Inferrer::with_json`]: every value so far is a JSON object
+    /// or array.
+    json: Option<Vec<bool>>,
 }
 
 impl Inferrer {
@@ -263,7 +266,15 @@ impl Inferrer {
             digits: vec![0; n],
             shape: vec![(0, 0, false); n],
             layouts: vec![ALL_LAYOUTS; n],
+            json: None,
         }
+    }
+
+    /// Also find columns whose values are all JSON objects or arrays (JSON Lines'
+    /// nested values): text of size [`TypeSize::Json`](super::TypeSize::Json).
+    pub fn with_json(mut self) -> Self {
+        self.json = Some(vec![true; self.sets.len()]);
+        self
     }
 
     /// Feed one non-null field of column `i`.
@@ -273,6 +284,12 @@ impl Inferrer {
         };
         set.narrow(value);
         self.seen[i] = true;
+        if let Some(j) = self.json.as_mut().and_then(|j| j.get_mut(i))
+            && *j
+        {
+            *j = value.starts_with(['{', '['])
+                && serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok();
+        }
         if self.layouts[i] != 0 {
             self.layouts[i] &= layouts_of(value);
         }
@@ -344,6 +361,9 @@ impl Inferrer {
                             precision: (int_digits + scale).max(1),
                             scale,
                         }
+                    }
+                    DataType::Text if self.seen[i] && self.json.as_ref().is_some_and(|j| j[i]) => {
+                        super::TypeSize::Json
                     }
                     _ => super::TypeSize::Any,
                 };
@@ -454,6 +474,35 @@ mod tests {
             sized(&["1", "2"]),
             (DataType::Int, crate::schema::TypeSize::Any)
         );
+    }
+
+    #[test]
+    fn json_values_only_when_asked_and_every_value_is_one() {
+        use crate::schema::TypeSize;
+        let sized = |json: bool, values: &[&str]| {
+            let mut inf = Inferrer::new(1);
+            if json {
+                inf = inf.with_json();
+            }
+            for v in values {
+                inf.feed(0, v);
+            }
+            inf.finish_sized()[0]
+        };
+        let obj = ["{\"city\":\"Paris\"}", "[1,2]", "[]"];
+        assert_eq!(sized(true, &obj), (DataType::Text, TypeSize::Json));
+        // CSV: text stays text, as written.
+        assert_eq!(sized(false, &obj), (DataType::Text, TypeSize::Any));
+        // A value that is not an object or array, or not JSON at all: text.
+        assert_eq!(
+            sized(true, &["[1,2]", "plain"]),
+            (DataType::Text, TypeSize::Any)
+        );
+        assert_eq!(
+            sized(true, &["[1,2", "{}"]),
+            (DataType::Text, TypeSize::Any)
+        );
+        assert_eq!(sized(true, &["1", "2"]), (DataType::Int, TypeSize::Any));
     }
 
     #[test]

@@ -37,6 +37,7 @@ impl Column {
             TypeSize::Any => self.data_type.name().to_string(),
             TypeSize::Numeric { .. } => format!("numeric{}", self.size.suffix()),
             TypeSize::Chars(_) => format!("varchar{}", self.size.suffix()),
+            TypeSize::Json => "json".to_string(),
         }
     }
 }

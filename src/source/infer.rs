@@ -13,6 +13,8 @@ pub struct InferOptions {
     pub null_values: Vec<String>,
     /// Stop after this many records (sampling); `None` reads everything.
     pub limit: Option<usize>,
+    /// Find columns of JSON objects and arrays (JSON Lines).
+    pub json: bool,
 }
 
 /// Feed records into an inferrer, honouring NULL rules. Invalid UTF-8 makes a column
@@ -53,6 +55,9 @@ pub fn infer_types(
     debug_assert!(!opts.inputs.contains(&Input::Stdin));
     let mut src = CsvSource::open(opts.clone())?;
     let mut inf = Inferrer::new(ncols);
+    if io.json {
+        inf = inf.with_json();
+    }
     let mut batch = Vec::with_capacity(4096);
     let mut seen = 0usize;
     loop {

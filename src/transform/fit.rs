@@ -53,3 +53,38 @@ impl Transform for Fit {
         batch.rows = kept;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::schema::{DataType, TypeSize};
+    use crate::value::Value;
+
+    #[test]
+    fn sizes_parse_and_fit() {
+        let t = |s: &str| TypeSize::parse_type(s).unwrap();
+        assert_eq!(
+            t("numeric(12,2)"),
+            (
+                DataType::Decimal,
+                TypeSize::Numeric {
+                    precision: 12,
+                    scale: 2
+                }
+            )
+        );
+        assert_eq!(t("varchar(3)"), (DataType::Text, TypeSize::Chars(3)));
+        assert_eq!(t("jsonb"), (DataType::Text, TypeSize::Json));
+        assert_eq!(t("JSON"), (DataType::Text, TypeSize::Json));
+        assert!(TypeSize::parse_type("numeric(2,3)").is_err());
+        let text = |s: &str| Value::Text(s.to_string());
+        assert_eq!(
+            TypeSize::Json.fit(text("{\"a\": [1]}")),
+            Ok(text("{\"a\": [1]}"))
+        );
+        assert_eq!(TypeSize::Json.fit(Value::Null), Ok(Value::Null));
+        let e = TypeSize::Json.fit(text("{oops")).unwrap_err();
+        assert!(e.contains("not valid JSON"), "{e}");
+        let e = TypeSize::Chars(3).fit(text("abcd")).unwrap_err();
+        assert!(e.contains("varchar(3)"), "{e}");
+    }
+}

@@ -249,6 +249,7 @@ pub(crate) fn created_type(c: &Column) -> String {
             },
             c.size.suffix()
         ),
+        (DataType::Text, crate::schema::TypeSize::Json) => "jsonb".to_string(),
         (t, _) => PgType::for_created(t).to_string(),
     }
 }
@@ -267,6 +268,7 @@ pub(crate) fn created_columns(opts: &SinkOptions) -> Vec<PgColumn> {
                 DataType::Bool => PgType::Bool,
                 DataType::Date => PgType::Date,
                 DataType::Timestamp => PgType::Timestamptz,
+                DataType::Text if c.size == crate::schema::TypeSize::Json => PgType::Jsonb,
                 DataType::Text => PgType::Text,
             },
             type_name: created_type(c),
