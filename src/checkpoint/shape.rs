@@ -80,6 +80,9 @@ impl Shape {
         if let Some(e) = &src.encoding {
             parts.insert("source.encoding".to_string(), shown(e));
         }
+        if let Some(z) = &src.timezone {
+            parts.insert("source.timezone".to_string(), shown(z));
+        }
         for (col, ty) in &src.schema {
             parts.insert(format!("source.schema.{col}"), shown(&ty.shown()));
         }

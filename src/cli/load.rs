@@ -47,6 +47,10 @@ pub struct LoadArgs {
     /// iso-8859-15, shift_jis, ... (WHATWG labels).
     #[arg(long, value_name = "LABEL")]
     encoding: Option<String>,
+    /// The time zone of timestamps written without an offset: Europe/Paris, UTC,
+    /// +02:00, ... (without it such columns stay text).
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
     /// Column names in snake_case (`First Name` → `first_name`) instead of as written.
     #[arg(long)]
     snake_case: bool,
@@ -127,6 +131,7 @@ pub fn run(a: LoadArgs) -> i32 {
     source.has_header = header_flag(a.header, a.no_header);
     source.null_values = a.null.clone();
     source.encoding = a.encoding.clone();
+    source.timezone = a.timezone.clone();
     if a.snake_case {
         source.normalize_names = rowflow::config::NormalizeNames::SnakeCase;
     }

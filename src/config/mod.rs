@@ -95,6 +95,12 @@ pub struct SourceSpec {
     /// `"iso-8859-15"`, `"shift_jis"`, ...); default UTF-8.
     #[serde(default)]
     pub encoding: Option<String>,
+    /// The time zone of timestamps written without an offset (`2021-07-20 14:03`): an
+    /// IANA name (`"Europe/Paris"`), `"UTC"` or an offset (`"+02:00"`). Declared
+    /// timestamp columns read such values as UTC when it is not set; inference takes
+    /// them for timestamps only when it is set.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Type inference: `scan` (default: read every file once before loading) or
     /// `sample` (only the first `sample_rows` records; later values that do not fit are
     /// row errors).
@@ -272,6 +278,10 @@ pub struct ColumnFormat {
     /// (`["NA", "-"]`).
     #[serde(default)]
     pub null_values: Vec<String>,
+    /// Timestamps: the time zone of values written without one (overrides
+    /// `source.timezone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// What the inputs hold.
@@ -816,6 +826,7 @@ impl SourceSpec {
             comment: None,
             has_header: None,
             union_by_name: false,
+            timezone: None,
             format: None,
             fields: IndexMap::new(),
             null_values: Vec::new(),

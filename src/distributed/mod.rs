@@ -254,6 +254,7 @@ pub(crate) fn chunk_spec(spec: &PipelineSpec, schema: &FixedSchema, input: &str)
                             thousands: None,
                             strip: None,
                             null_values: Vec::new(),
+                            timezone: None,
                         })
                     }
                     None => crate::config::ColumnType::Name(t.clone()),

@@ -289,6 +289,13 @@ impl DateTemplate {
         })
     }
 
+    /// Whether the template reads an offset (`TZH`).
+    pub(crate) fn has_zone(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Field(Field::TzHour, _)))
+    }
+
     fn fail(&self, input: &str, why: &str) -> String {
         format!(
             "{} does not match the format {:?}: {why}",

@@ -403,7 +403,8 @@ impl SourcePlan {
             ));
         }
         // `[source.schema]` may name a column as written or as normalized.
-        let (explicit, mut formats) = declared_types(src, &names, &written, errors);
+        let zone = source_zone(src, errors);
+        let (explicit, mut formats) = declared_types(src, &names, &written, zone, errors);
         // The layouts found for dates not written `YYYY-MM-DD`, by column.
         let mut inferred_formats: Vec<Option<&'static str>> = vec![None; names.len()];
         let mut type_hint = None;
@@ -490,6 +491,25 @@ impl SourcePlan {
                         crate::schema::toml_key(&names[i])
                     ));
                 }
+                if inf.zoneless_timestamps {
+                    let key = crate::schema::toml_key(&names[i]);
+                    match zone {
+                        Some(z) => {
+                            notes.push(format!(
+                                "column {:?}: timestamps without an offset, read in {z}                                  (source.timezone)",
+                                names[i]
+                            ));
+                            formats[i] =
+                                Some(Arc::new(crate::schema::format::ValueFormat::Zoned(z)));
+                            types.push((DataType::Timestamp, TypeSize::Any));
+                            continue;
+                        }
+                        None => notes.push(format!(
+                            "column {:?}: its values are timestamps without a time zone, so it                              is kept as text; set source.timezone (\"UTC\", \"Europe/Paris\",                              \"+02:00\", ...) to load them as timestamps, or declare it:                              [source.schema] {key} = {{ type = \"timestamp\", timezone = \"UTC\" }}",
+                            names[i]
+                        )),
+                    }
+                }
                 types.push((inf.ty, inf.size));
             }
             types
@@ -531,6 +551,21 @@ impl SourcePlan {
 }
 
 /// A column's declared value format.
+/// `source.timezone`, parsed (a problem goes to `errors`).
+pub(crate) fn source_zone(
+    src: &SourceSpec,
+    errors: &mut Vec<String>,
+) -> Option<crate::schema::zone::Zone> {
+    let z = src.timezone.as_deref()?;
+    match crate::schema::zone::Zone::parse(z) {
+        Ok(z) => Some(z),
+        Err(e) => {
+            errors.push(format!("source.timezone: {e}"));
+            None
+        }
+    }
+}
+
 type Formats = Vec<Option<std::sync::Arc<crate::schema::format::ValueFormat>>>;
 
 /// The types `[source.schema]` declares, by column of `names` (None: to infer), and the
@@ -539,6 +574,7 @@ fn declared_types(
     src: &SourceSpec,
     names: &[String],
     written: &[String],
+    zone: Option<crate::schema::zone::Zone>,
     errors: &mut Vec<String>,
 ) -> (Vec<Option<(DataType, TypeSize)>>, Formats) {
     let mut explicit: Vec<Option<(DataType, TypeSize)>> = vec![None; names.len()];
@@ -553,7 +589,7 @@ fn declared_types(
         };
         let format = match declared {
             crate::config::ColumnType::Formatted(f) => {
-                match crate::schema::format::ValueFormat::of(col, f, ty) {
+                match crate::schema::format::ValueFormat::of(col, f, ty, zone) {
                     Ok(v) => v.map(std::sync::Arc::new),
                     Err(e) => {
                         errors.push(e);
@@ -561,7 +597,12 @@ fn declared_types(
                     }
                 }
             }
-            crate::config::ColumnType::Name(_) => None,
+            crate::config::ColumnType::Name(_) => match (ty, zone) {
+                (DataType::Timestamp, Some(z)) => Some(std::sync::Arc::new(
+                    crate::schema::format::ValueFormat::Zoned(z),
+                )),
+                _ => None,
+            },
         };
         match names
             .iter()

@@ -7,13 +7,17 @@ use crate::expr::template::{DateTemplate, NumberTemplate};
 use crate::row::Value;
 use crate::value::DataType;
 
+use super::zone::Zone;
+
 /// How a column's text becomes its value.
 #[derive(Debug, Clone)]
 pub(crate) enum ValueFormat {
     /// A date by a template.
     Date(DateTemplate),
-    /// A timestamp by a template (UTC unless it has `TZH`).
-    Timestamp(DateTemplate),
+    /// A timestamp by a template; without `TZH` in it, in the zone (UTC when none).
+    Timestamp(DateTemplate, Option<Zone>),
+    /// A timestamp as usual (ISO), one without an offset read in the zone.
+    Zoned(Zone),
     /// A number by a `to_number` template.
     Template(NumberTemplate, DataType),
     /// A number with other separators, symbols stripped.
@@ -39,12 +43,24 @@ fn one_char(col: &str, key: &str, v: &str) -> Result<char, String> {
 
 impl ValueFormat {
     /// The format `f` declares for column `col` of type `ty` (`None`: the type's usual
-    /// text).
+    /// text); `zone`: the source's time zone for timestamps written without one.
     pub(crate) fn of(
         col: &str,
         f: &ColumnFormat,
         ty: DataType,
+        zone: Option<Zone>,
     ) -> Result<Option<ValueFormat>, String> {
+        let zone = match &f.timezone {
+            Some(_) if ty != DataType::Timestamp => {
+                return Err(format!(
+                    "source.schema.{col}: timezone is for timestamps, not {ty}"
+                ));
+            }
+            Some(z) => {
+                Some(Zone::parse(z).map_err(|e| format!("source.schema.{col}.timezone: {e}"))?)
+            }
+            None => zone,
+        };
         let number_keys =
             f.decimal_separator.is_some() || f.thousands.is_some() || f.strip.is_some();
         let numeric = matches!(ty, DataType::Int | DataType::Float | DataType::Decimal);
@@ -60,6 +76,7 @@ impl ValueFormat {
             ))),
             (DataType::Timestamp, Some(t)) => Ok(Some(ValueFormat::Timestamp(
                 DateTemplate::parse(t).map_err(bad)?,
+                zone,
             ))),
             (_, Some(t)) if numeric => {
                 if number_keys {
@@ -106,6 +123,7 @@ impl ValueFormat {
                     shown,
                 }))
             }
+            (DataType::Timestamp, None) => Ok(zone.map(ValueFormat::Zoned)),
             (_, None) => Ok(None),
         }
     }
@@ -114,7 +132,24 @@ impl ValueFormat {
     pub(crate) fn parse(&self, text: &str) -> Result<Value, String> {
         match self {
             ValueFormat::Date(t) => Ok(Value::Date(t.read(text)?.naive_local().date())),
-            ValueFormat::Timestamp(t) => Ok(Value::Timestamp(t.read(text)?)),
+            ValueFormat::Timestamp(t, zone) => match zone {
+                Some(z) if !t.has_zone() => {
+                    let local = t.read(text)?.naive_utc();
+                    z.localize(local).map(Value::Timestamp).ok_or_else(|| {
+                        format!("{} is not a time in {z}", crate::format::quote_value(text))
+                    })
+                }
+                _ => Ok(Value::Timestamp(t.read(text)?)),
+            },
+            ValueFormat::Zoned(z) => crate::schema::parse::parse_timestamp_in(text.trim(), z)
+                .map(Value::Timestamp)
+                .ok_or_else(|| {
+                    // The usual message (the shapes accepted), and the zone.
+                    let e = crate::schema::parse_value(text, DataType::Timestamp)
+                        .err()
+                        .unwrap_or_else(|| "not a valid timestamp".into());
+                    format!("{e} (without an offset: in {z})")
+                }),
             ValueFormat::Template(t, ty) => {
                 let d = t.read(text)?;
                 let as_text = d.to_string();
@@ -163,6 +198,7 @@ mod tests {
             thousands: th.map(Into::into),
             strip: strip.map(Into::into),
             null_values: Vec::new(),
+            timezone: None,
         }
     }
 
@@ -172,6 +208,7 @@ mod tests {
             "c",
             &fmt("decimal", Some("L9G999D99"), None, None, None),
             DataType::Decimal,
+            None,
         )
         .unwrap()
         .unwrap();
@@ -183,6 +220,7 @@ mod tests {
             "c",
             &fmt("decimal", None, Some(","), Some("."), Some("€ ")),
             DataType::Decimal,
+            None,
         )
         .unwrap()
         .unwrap();
@@ -192,24 +230,35 @@ mod tests {
         );
         let e = s.parse("1,2,3").unwrap_err();
         assert!(e.contains("decimal separator ','"), "{e}");
-        let i = ValueFormat::of("c", &fmt("int", None, None, Some("."), None), DataType::Int)
-            .unwrap()
-            .unwrap();
+        let i = ValueFormat::of(
+            "c",
+            &fmt("int", None, None, Some("."), None),
+            DataType::Int,
+            None,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(i.parse("-1.200").unwrap(), Value::Int(-1200));
         assert!(i.parse("1,5").is_err());
         let f = ValueFormat::of(
             "c",
             &fmt("float", None, Some(","), None, None),
             DataType::Float,
+            None,
         )
         .unwrap()
         .unwrap();
         assert_eq!(f.parse("2,5").unwrap(), Value::Float(2.5));
         // A date with neither key is read the usual way.
         assert!(
-            ValueFormat::of("c", &fmt("date", None, None, None, None), DataType::Date)
-                .unwrap()
-                .is_none()
+            ValueFormat::of(
+                "c",
+                &fmt("date", None, None, None, None),
+                DataType::Date,
+                None
+            )
+            .unwrap()
+            .is_none()
         );
         for (f, ty) in [
             (fmt("date", Some("9,999"), None, None, None), DataType::Date),
@@ -220,7 +269,7 @@ mod tests {
             (fmt("text", Some("YYYY"), None, None, None), DataType::Text),
             (fmt("int", None, Some(",,"), None, None), DataType::Int),
         ] {
-            assert!(ValueFormat::of("c", &f, ty).is_err(), "{f:?}");
+            assert!(ValueFormat::of("c", &f, ty, None).is_err(), "{f:?}");
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Inferred {
     /// Its values are dates both as `MM/DD/YYYY` and as `DD/MM/YYYY` (every day is 12 or
     /// less): left text.
     pub ambiguous_dates: bool,
+    /// Its values are ISO timestamps without an offset (`2021-07-20 14:03:00`): left
+    /// text, unless the source has a time zone.
+    pub zoneless_timestamps: bool,
 }
 
 /// The layouts of [`DATE_LAYOUTS`] `v` is a valid date in (a bit per layout).
@@ -255,6 +258,8 @@ pub struct Inferrer {
     /// Per column, with [`Inferrer::with_json`]: every value so far is a JSON object
     /// or array.
     json: Option<Vec<bool>>,
+    /// Per column: every value so far is a timestamp, with or without an offset.
+    zoneless: Vec<bool>,
 }
 
 impl Inferrer {
@@ -267,6 +272,7 @@ impl Inferrer {
             shape: vec![(0, 0, false); n],
             layouts: vec![ALL_LAYOUTS; n],
             json: None,
+            zoneless: vec![true; n],
         }
     }
 
@@ -289,6 +295,11 @@ impl Inferrer {
         {
             *j = value.starts_with(['{', '['])
                 && serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok();
+        }
+        if self.zoneless[i] {
+            // Timestamps, some (when the column ends as text) without an offset.
+            self.zoneless[i] = super::parse::is_zoneless_timestamp(value)
+                || (value.len() >= 20 && parse_timestamp(value, false).is_some());
         }
         if self.layouts[i] != 0 {
             self.layouts[i] &= layouts_of(value);
@@ -333,7 +344,11 @@ impl Inferrer {
                     size,
                     date_format: None,
                     ambiguous_dates: false,
+                    zoneless_timestamps: false,
                 };
+                if ty == DataType::Text && self.seen[i] && self.zoneless[i] {
+                    out.zoneless_timestamps = true;
+                }
                 if ty == DataType::Text && self.seen[i] && l != 0 {
                     if l.count_ones() == 1 {
                         out.ty = DataType::Date;
@@ -503,6 +518,29 @@ mod tests {
             (DataType::Text, TypeSize::Any)
         );
         assert_eq!(sized(true, &["1", "2"]), (DataType::Int, TypeSize::Any));
+    }
+
+    #[test]
+    fn timestamps_without_an_offset_are_flagged_not_typed() {
+        let full = |values: &[&str]| {
+            let mut inf = Inferrer::new(1);
+            for v in values {
+                inf.feed(0, v);
+            }
+            inf.finish_full()[0]
+        };
+        let f = full(&[
+            "2021-07-20 14:03:00",
+            "2021-07-20T14:03:00.5",
+            "2021-07-20 14:03:00Z",
+        ]);
+        assert_eq!((f.ty, f.zoneless_timestamps), (DataType::Text, true));
+        let f = full(&["2021-07-20 14:03:00Z"]);
+        assert_eq!((f.ty, f.zoneless_timestamps), (DataType::Timestamp, false));
+        let f = full(&["2021-07-20 14:03:00", "soon"]);
+        assert_eq!((f.ty, f.zoneless_timestamps), (DataType::Text, false));
+        let f = full(&["2021-07-20"]);
+        assert_eq!((f.ty, f.zoneless_timestamps), (DataType::Date, false));
     }
 
     #[test]

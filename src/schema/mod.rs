@@ -5,6 +5,7 @@
 pub(crate) mod format;
 mod infer;
 mod parse;
+pub(crate) mod zone;
 
 pub use crate::value::{DataType, TypeSize, UnknownType};
 pub use infer::{DATE_LAYOUTS, Inferred, Inferrer, TypeSet};

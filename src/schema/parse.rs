@@ -248,13 +248,40 @@ fn parse_timestamp_any(s: &str, allow_naive: bool) -> Option<DateTime<FixedOffse
         return Some(t);
     }
     if allow_naive {
-        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-            if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-                return Some(t.and_utc().fixed_offset());
-            }
-        }
+        return naive_timestamp(s).map(|t| t.and_utc().fixed_offset());
     }
     None
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.fraction]` without an offset.
+fn naive_timestamp(s: &str) -> Option<NaiveDateTime> {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|fmt| NaiveDateTime::parse_from_str(s, fmt).ok())
+}
+
+/// A timestamp with its offset as written, or without one read in `zone` (see
+/// [`Zone::localize`](super::zone::Zone::localize)).
+pub(crate) fn parse_timestamp_in(
+    s: &str,
+    zone: &super::zone::Zone,
+) -> Option<DateTime<FixedOffset>> {
+    if let Some(t) = parse_timestamp(s, false) {
+        return Some(t);
+    }
+    if s.len() < 19 || fraction_digits(s) > 9 {
+        return None;
+    }
+    zone.localize(naive_timestamp(s)?).map(leap_to_next_minute)
+}
+
+/// A value of an ISO timestamp without an offset (`2021-07-20 14:03:00`), the shape
+/// inference leaves text unless a zone is set.
+pub(crate) fn is_zoneless_timestamp(s: &str) -> bool {
+    s.len() >= 19
+        && s.as_bytes()[0].is_ascii_digit()
+        && fraction_digits(s) <= 9
+        && naive_timestamp(s).is_some()
 }
 
 impl FromStr for Value {

@@ -929,6 +929,110 @@ fn alter_adds_columns(kind: Kind) {
 
 crate::db::on_every_db!(alter_adds_columns);
 
+/// Timestamps written without an offset: left text with a note saying how to load them
+/// when no zone is set; with `source.timezone = "Europe/Paris"` inferred as timestamps
+/// and read in Paris time, daylight saving included (a spring-forward gap time takes
+/// the offset before it, as PostgreSQL does); a column's own `timezone` and format win;
+/// a value with an offset keeps it.
+fn zoneless_timestamps(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    std::fs::write(
+        dir.path().join("visits.csv"),
+        "id,seen,booked\n\
+         1,2021-07-20 14:03:00,07/20/2021 09:00\n\
+         2,2021-01-20 14:03:00,01/20/2021 09:00\n\
+         3,2021-03-28 02:30:00,03/28/2021 23:59\n\
+         4,2021-10-31T02:30:00+00:00,10/31/2021 00:00\n",
+    )
+    .unwrap();
+    db.drop_table("fmt_zone");
+    let p = dir.path().join("z.toml");
+    let write = |zone: &str| {
+        std::fs::write(
+            &p,
+            format!(
+                "[source]\npath = \"visits.csv\"\n{zone}\n[source.schema]\nbooked = {{ type = \
+                 \"timestamp\", format = \"MM/DD/YYYY HH24:MI\", timezone = \"America/New_York\" }}\n\
+                 [sink]\nurl = {:?}\ntable = \"fmt_zone\"\nmode = \"replace\"\n",
+                db.url()
+            ),
+        )
+        .unwrap()
+    };
+    // No zone: the values stay text, and the note says how to load them.
+    write("");
+    let r = rowflow(dir.path(), &["check", p.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("\"seen\": its values are timestamps without a time zone")
+            && r.stdout.contains("source.timezone"),
+        "{}",
+        r.stdout
+    );
+    // An unknown zone is an error before loading that names the setting.
+    write("timezone = \"Europe/Pariss\"");
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("source.timezone"), "{}", r.stderr);
+    write("timezone = \"Europe/Paris\"");
+    let r = rowflow(dir.path(), &["run", p.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.json()["notes"]
+            .to_string()
+            .contains("read in Europe/Paris"),
+        "{}",
+        r.stderr
+    );
+    let t = db.ident("fmt_zone");
+    let got: Vec<Vec<String>> = db
+        .query(&format!(
+            "SELECT {}, {} FROM {t} ORDER BY id",
+            db.epoch_micros("seen"),
+            db.epoch_micros("booked")
+        ))
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| {
+                    let v = v.unwrap();
+                    match chrono::DateTime::parse_from_rfc3339(v.trim()) {
+                        Ok(t) => (t.timestamp() * 1_000_000).to_string(),
+                        Err(_) => v,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let utc = |s: &str| {
+        (chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
+            .unwrap()
+            .and_utc()
+            .timestamp()
+            * 1_000_000)
+            .to_string()
+    };
+    assert_eq!(
+        got,
+        vec![
+            // Paris in summer is +02:00; New York -04:00.
+            vec![utc("2021-07-20 12:03"), utc("2021-07-20 13:00")],
+            // In winter +01:00 and -05:00.
+            vec![utc("2021-01-20 13:03"), utc("2021-01-20 14:00")],
+            // 02:30 does not exist in Paris that night: the offset before, +01:00.
+            vec![utc("2021-03-28 01:30"), utc("2021-03-29 03:59")],
+            // An offset written in the value is kept.
+            vec![utc("2021-10-31 02:30"), utc("2021-10-31 04:00")],
+        ]
+    );
+}
+
+crate::db::on_every_db!(zoneless_timestamps);
+
 /// JSON Lines (gzip too): the keys are the columns, nested values JSON text, `fields`
 /// picks by JSON pointer, a string stays text, `null` is NULL, amounts stay exact, and a
 /// line that is not an object is rejected with its line number; into every database.
