@@ -326,15 +326,16 @@ impl Broker {
             Some(e) => {
                 let (other, at) = index_value(&e.value);
                 // The other load stands in the way unless the look at the loads found it
-                // finished, or its submit died before it wrote its plan. A claim younger
-                // than INDEX_GRACE_MS may be a submit that has not written its plan yet.
+                // finished, or its submit died before it published its chunks. A claim
+                // younger than INDEX_GRACE_MS may be a submit still writing its plan or
+                // publishing (the look saw no published load then, and let it be).
                 if !free.contains(&other) {
                     let young = now_ms().saturating_sub(at) < INDEX_GRACE_MS;
-                    let planned = match self.kv(&other).await {
-                        Ok(kv) => !matches!(kv.get("plan").await, Ok(None)),
+                    let published = match self.kv(&other).await {
+                        Ok(kv) => !matches!(kv.get("published").await, Ok(None)),
                         Err(_) => false,
                     };
-                    if young || planned {
+                    if young || published {
                         return Err(busy(&other));
                     }
                 }
@@ -384,8 +385,9 @@ impl Broker {
     }
 }
 
-/// How long a claim in the index holds without its load's plan: a submit writes its
-/// plan within moments of claiming, so an older claim without one is a submit that died.
+/// How long a claim in the index holds while its load is not published: a submit
+/// writes its plan and publishes within moments of claiming, so an older claim of a
+/// load never published is a submit that died.
 const INDEX_GRACE_MS: u64 = 60_000;
 
 /// An index entry's load id and the time it was claimed (0 when it does not say).

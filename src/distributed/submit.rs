@@ -241,10 +241,10 @@ async fn refuse_overlap(
         if load_key(&plan.name, &plan.table, &plan.target) != load_key(name, table, target) {
             continue;
         }
-        // A load whose submit never finished had no chunk taken: nothing of it is in
-        // the table.
+        // A load not published had no chunk taken: nothing of it is in the table. Its
+        // submit died, or is running now: the claim in the index of loads tells which
+        // (see `Broker::claim_index`), so it is not counted as out of the way here.
         if !matches!(kv.get("published").await, Ok(Some(_))) {
-            seen.push(other);
             continue;
         }
         let cancelled = matches!(kv.get("cancel").await, Ok(Some(_)));
