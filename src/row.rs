@@ -75,6 +75,39 @@ impl fmt::Debug for RawRecord {
 }
 
 impl RawRecord {
+    /// Build from each field's bytes (`None`: an empty field), copied once.
+    pub fn from_pieces(pieces: &[Option<&[u8]>], quoted_empty: Vec<u32>) -> Self {
+        let n = pieces.len();
+        let nbytes: usize = pieces.iter().flatten().map(|p| p.len()).sum();
+        let mut words = Vec::with_capacity(n + nbytes.div_ceil(4));
+        let mut end = 0usize;
+        words.extend(pieces.iter().map(|p| {
+            end += p.map_or(0, <[u8]>::len);
+            end as u32
+        }));
+        words.resize(n + nbytes.div_ceil(4), 0);
+        let mut at = 0usize;
+        for p in pieces.iter().flatten() {
+            // SAFETY: `words` holds `ceil(nbytes / 4)` initialised words after the `n`
+            // ends, room for the `nbytes` bytes of the pieces, written one after another
+            // from `at`; the pieces are not in `words`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    p.as_ptr(),
+                    words.as_mut_ptr().add(n).cast::<u8>().add(at),
+                    p.len(),
+                );
+            }
+            at += p.len();
+        }
+        RawRecord {
+            words,
+            n: n as u32,
+            nbytes: nbytes as u32,
+            quoted_empty,
+        }
+    }
+
     /// Build from parts; `ends[i]` is the end of field `i` in `buf`.
     pub fn from_parts(buf: Vec<u8>, ends: Vec<u32>, quoted_empty: Vec<u32>) -> Self {
         Self::from_slices(&buf, ends.iter().map(|&e| e as usize), quoted_empty)

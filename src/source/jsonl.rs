@@ -32,6 +32,63 @@ pub struct JsonLayout {
     index: HashMap<String, Vec<usize>>,
     /// How the keys were found, for the message about an unknown key.
     found_in: String,
+    /// Every column is a top-level key (no `fields` pointers): lines may be read
+    /// without a JSON parser ([`JsonLayout::flat_fields`]).
+    top_level_only: bool,
+}
+
+/// The first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(line: &[u8], mut i: usize) -> usize {
+    while matches!(line.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The contents of the string that opens at `i` (the range between its quotes), when it
+/// has no escape and no control character (`None` otherwise, or when it is not one).
+fn flat_string(line: &[u8], i: usize) -> Option<(usize, usize)> {
+    if line.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let len = line[start..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (line[start + len] == b'"').then_some((start, start + len))
+}
+
+/// The end of the JSON number that starts at `i` (`-?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?`),
+/// or `None` when it is not one.
+fn number_end(line: &[u8], mut i: usize) -> Option<usize> {
+    let digits = |i: usize| line[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if line.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match line.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    if line.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if matches!(line.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(line.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
 }
 
 /// A JSON pointer's first segment and the rest (`/address/city` → `address`, `/city`).
@@ -57,15 +114,14 @@ impl JsonLayout {
         found_in: String,
     ) -> JsonLayout {
         let mut names: Vec<String> = Vec::new();
+        let mut known: std::collections::HashSet<String> = std::collections::HashSet::new();
         for line in sample {
-            if let Ok(obj) = serde_json::from_slice::<HashMap<String, &RawValue>>(line) {
-                // HashMap order is not the line's: take keys in the order written.
-                let mut keys: Vec<(usize, &String)> =
-                    obj.keys().map(|k| (position_of(line, k), k)).collect();
-                keys.sort();
-                for (_, k) in keys {
-                    if !names.contains(k) {
-                        names.push(k.clone());
+            // Keys in the order written.
+            if let Ok(entries) = serde_json::from_slice::<Entries>(line) {
+                for (k, _) in &entries.0 {
+                    if !known.contains(k.as_ref()) {
+                        known.insert(k.as_ref().to_string());
+                        names.push(k.as_ref().to_string());
                     }
                 }
             }
@@ -86,6 +142,8 @@ impl JsonLayout {
             index.entry(top.clone()).or_default().push(i);
         }
         JsonLayout {
+            top_level_only: paths.iter().all(|(_, rest)| rest.is_empty())
+                && index.values().all(|c| c.len() == 1),
             names,
             paths,
             index,
@@ -103,6 +161,102 @@ impl JsonLayout {
                 );
             }
         };
+        if self.top_level_only
+            && let Some(r) = self.flat_fields(bytes)
+        {
+            return r;
+        }
+        self.parsed_fields(bytes)
+    }
+
+    /// The common case read without a JSON parser: an object of strings without
+    /// escapes, numbers, `true`, `false` and `null`, each checked against the JSON
+    /// grammar. `None` for anything else (nesting, escapes, broken JSON), left to
+    /// serde_json ([`JsonLayout::parsed_fields`]), which reads it or says what is wrong.
+    fn flat_fields(&self, line: &[u8]) -> Option<Result<RawRecord, String>> {
+        // Strings are copied as bytes: the line must be UTF-8 (serde_json says why not).
+        std::str::from_utf8(line).ok()?;
+        let mut slots: Vec<Option<&[u8]>> = vec![None; self.paths.len()];
+        let mut quoted = Vec::new();
+        let mut i = skip_ws(line, 0);
+        if line.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = skip_ws(line, i + 1);
+        // The column after the last one found: keys usually come in the same order.
+        let mut next = 0usize;
+        if line.get(i) == Some(&b'}') {
+            i += 1;
+        } else {
+            loop {
+                let (k0, k1) = flat_string(line, i)?;
+                let key = &line[k0..k1];
+                i = skip_ws(line, k1 + 1);
+                if line.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = skip_ws(line, i + 1);
+                let (value, end) = match line.get(i)? {
+                    b'"' => {
+                        let (v0, v1) = flat_string(line, i)?;
+                        (Some(&line[v0..v1]), v1 + 1)
+                    }
+                    b'n' if line[i..].starts_with(b"null") => (None, i + 4),
+                    b't' if line[i..].starts_with(b"true") => (Some(&line[i..i + 4]), i + 4),
+                    b'f' if line[i..].starts_with(b"false") => (Some(&line[i..i + 5]), i + 5),
+                    b'-' | b'0'..=b'9' => {
+                        let e = number_end(line, i)?;
+                        (Some(&line[i..e]), e)
+                    }
+                    _ => return None,
+                };
+                let col = if self
+                    .paths
+                    .get(next)
+                    .is_some_and(|(k, _)| k.as_bytes() == key)
+                {
+                    next
+                } else {
+                    let key = std::str::from_utf8(key).ok()?;
+                    match self.index.get(key).map(Vec::as_slice) {
+                        Some([c]) => *c,
+                        _ => return None,
+                    }
+                };
+                slots[col] = value;
+                let is_string = line[i] == b'"';
+                match (
+                    is_string && value.is_some_and(<[u8]>::is_empty),
+                    quoted.iter().position(|&q| q == col as u32),
+                ) {
+                    (true, None) => quoted.push(col as u32),
+                    (false, Some(p)) => {
+                        quoted.swap_remove(p);
+                    }
+                    _ => {}
+                }
+                next = col + 1;
+                i = skip_ws(line, end);
+                match line.get(i)? {
+                    b',' => i = skip_ws(line, i + 1),
+                    b'}' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        if skip_ws(line, i) != line.len() {
+            return None;
+        }
+        quoted.sort_unstable();
+        Some(Ok(RawRecord::from_pieces(&slots, quoted)))
+    }
+
+    /// `line` read by serde_json: any JSON, and the message for a line that is not an
+    /// object of known keys.
+    fn parsed_fields(&self, bytes: &[u8]) -> Result<RawRecord, String> {
         let entries: Entries = serde_json::from_slice(bytes).map_err(|e| {
             if bytes.first() == Some(&b'{') {
                 format!("the line is not valid JSON: {e}")
@@ -247,15 +401,6 @@ fn push_text(raw: &str, buf: &mut Vec<u8>) -> Result<bool, String> {
     }
 }
 
-/// Where key `k` is written in `line` (for the order of the columns), roughly: the
-/// first `"k"`; keys with escapes come last.
-fn position_of(line: &[u8], k: &str) -> usize {
-    let needle = format!("\"{k}\"");
-    line.windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap_or(usize::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +476,105 @@ mod tests {
         assert_eq!(esc.names, ["a\"b"]);
         let r = esc.fields(&line(r#"{"a\"b": "\u00e9"}"#)).unwrap();
         assert_eq!(r.get(0).unwrap(), "é".as_bytes());
+    }
+
+    /// The reader without a parser gives what serde_json gives for every line it takes,
+    /// and leaves every line it must not take (broken, nested, escaped) to serde_json.
+    #[test]
+    fn flat_lines_read_as_serde_json_reads_them() {
+        let l = JsonLayout::discover(
+            [&br#"{"id": 1, "name": "a", "amount": 1.5, "ok": true}"#[..]],
+            &[],
+            &[],
+            "x".into(),
+        );
+        assert!(l.top_level_only);
+        let flat = [
+            r#"{"id": 1, "name": "a", "amount": 1.5, "ok": true}"#,
+            r#"  {"name":"b","id":-0,"amount":-12.50e+3,"ok":false}  "#,
+            r#"{"id": null, "name": "", "amount": 0.1E9}"#,
+            r#"{"name": "", "name": 7}"#,
+            r#"{"name": 7, "name": ""}"#,
+            r#"{}"#,
+            "{\t\"id\" :\r\n 3 }",
+            r#"{"name": "Zoë ☃ 𝄞"}"#,
+        ];
+        for line in flat {
+            let got = l.flat_fields(line.as_bytes());
+            assert!(got.is_some(), "taken: {line}");
+            assert_eq!(got.unwrap(), l.parsed_fields(line.as_bytes()), "{line}");
+        }
+        let left = [
+            r#"{"id": 01}"#,
+            r#"{"id": 1.}"#,
+            r#"{"id": .5}"#,
+            r#"{"id": 1e}"#,
+            r#"{"id": -}"#,
+            r#"{"id": +1}"#,
+            r#"{"id": 1 2}"#,
+            r#"{"id": tru}"#,
+            r#"{"id": truex}"#,
+            r#"{"id": nul}"#,
+            r#"{"id": 1,}"#,
+            r#"{"id": 1} x"#,
+            r#"{"id": 1"#,
+            r#"{"id" 1}"#,
+            r#"{id: 1}"#,
+            r#"{"name": "a\"b"}"#,
+            r#"{"name": "tab	in"}"#,
+            r#"{"name": [1]}"#,
+            r#"{"name": {"a": 1}}"#,
+            r#"{"other": 1}"#,
+            r#"[1, 2]"#,
+            r#""x""#,
+            "",
+        ];
+        for line in left {
+            assert!(l.flat_fields(line.as_bytes()).is_none(), "left: {line}");
+        }
+        assert!(
+            l.flat_fields(b"{\"name\": \"\xff\"}").is_none(),
+            "not UTF-8"
+        );
+    }
+
+    proptest::proptest! {
+        /// Objects built from JSON's pieces, then perhaps broken at one byte: whatever
+        /// the reader without a parser takes, it reads as serde_json does.
+        #[test]
+        fn flat_reading_never_differs(
+            entries in proptest::collection::vec((0usize..3, 0usize..12, 0usize..3), 0..5),
+            cut in proptest::option::of((0usize..60, 0usize..8)),
+        ) {
+            const KEYS: [&str; 3] = ["id", "name", "other"];
+            const VALUES: [&str; 12] = [
+                "1", "-0", "12.50", "1e5", "-2.5E-3", "null", "true", "false", "\"\"",
+                "\"Zoë\"", "\"a\\\"b\"", "[1]",
+            ];
+            const WS: [&str; 3] = ["", " ", "\t\r\n"];
+            let mut line = String::from("{");
+            for (n, (k, v, w)) in entries.iter().enumerate() {
+                if n > 0 {
+                    line.push(',');
+                }
+                line.push_str(&format!("{0}\"{1}\"{0}:{0}{2}{0}", WS[*w], KEYS[*k], VALUES[*v]));
+            }
+            line.push('}');
+            let mut bytes = line.into_bytes();
+            if let Some((at, b)) = cut {
+                let at = at % (bytes.len() + 1);
+                let with = [b'"', b',', b'}', b'x', b'0', b'.', b'\\', b' '][b];
+                if at < bytes.len() { bytes[at] = with } else { bytes.push(with) }
+            }
+            let l = JsonLayout::discover(
+                [&br#"{"id": 1, "name": "a"}"#[..]],
+                &["other".to_string()],
+                &[],
+                "x".into(),
+            );
+            if let Some(r) = l.flat_fields(&bytes) {
+                proptest::prop_assert_eq!(r, l.parsed_fields(&bytes), "{}", String::from_utf8_lossy(&bytes));
+            }
+        }
     }
 }
