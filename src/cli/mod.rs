@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 /// Stream CSV files into a database: typed, transformed, every row accounted for.
 #[derive(Debug, Parser)]
-#[command(name = "rowflow", version, about, long_about = None)]
+#[command(name = "rowflow", version = env!("ROWFLOW_VERSION"), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,6 +50,72 @@ enum Command {
     Retry(distributed::LoadIdArgs),
     /// Write a distributed load's rejected rows (kept in the target database) as a reject CSV.
     Rejects(distributed::RejectsArgs),
+    /// Print a shell completion script: bash, zsh, fish, powershell or elvish.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one per command into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write rowflow.1 and rowflow-COMMAND.1 for every command into this directory
+    /// (default: print rowflow.1 on standard output).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<std::path::PathBuf>,
+}
+
+/// `rowflow completions SHELL`.
+fn completions(a: CompletionsArgs) -> i32 {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(a.shell, &mut cmd, "rowflow", &mut std::io::stdout());
+    0
+}
+
+/// `rowflow man [--dir DIR]`.
+fn man(a: ManArgs) -> i32 {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let Some(dir) = a.dir else {
+        return match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+            Ok(()) => 0,
+            Err(e) => fail(format!("writing the manual page: {e}")),
+        };
+    };
+    let write = |name: &str, c: clap::Command| -> std::io::Result<()> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(c).render(&mut out)?;
+        std::fs::write(dir.join(format!("{name}.1")), out)
+    };
+    let mut done = vec![];
+    let result = std::fs::create_dir_all(&dir).and_then(|()| {
+        write("rowflow", cmd.clone())?;
+        done.push("rowflow.1".to_string());
+        for sub in cmd.get_subcommands() {
+            let name = format!("rowflow-{}", sub.get_name());
+            write(&name, sub.clone().name(name.clone()))?;
+            done.push(format!("{name}.1"));
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            eprintln!(
+                "rowflow: wrote {} manual pages into {} (read one with `man {}`)",
+                done.len(),
+                dir.display(),
+                dir.join("rowflow.1").display()
+            );
+            0
+        }
+        Err(e) => fail(format!("writing manual pages into {}: {e}", dir.display())),
+    }
 }
 
 /// Output options shared by commands that run a pipeline.
@@ -87,6 +153,8 @@ pub fn main() -> ExitCode {
         Command::Cancel(a) => distributed::cancel(a),
         Command::Retry(a) => distributed::retry(a),
         Command::Rejects(a) => distributed::rejects(a),
+        Command::Completions(a) => completions(a),
+        Command::Man(a) => man(a),
     };
     ExitCode::from(code as u8)
 }

@@ -10,6 +10,7 @@ mod csv_edge;
 mod db;
 mod dialect;
 mod distributed;
+mod first_hour;
 mod formats;
 mod harness;
 mod http;
