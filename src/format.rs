@@ -14,6 +14,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `n` and a noun, plural when `n` is not 1: `1 row`, `1,000 rows`.
+pub fn plural(n: u64, noun: &str) -> String {
+    format!("{} {noun}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
 /// The candidate closest to `name` (ignoring case), if it is close enough to be a
 /// likely typo: at most a third of its characters (and at least 2) differ.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

@@ -39,6 +39,7 @@ pub struct Pipeline {
     stages: Vec<StageSpec>,
     restart: bool,
     wait: bool,
+    limit: Option<u64>,
     /// Run one chunk of a load split across processes.
     chunk: Option<crate::plan::ChunkSpec>,
 }
@@ -215,6 +216,7 @@ impl Pipeline {
             stages,
             restart: false,
             wait: false,
+            limit: None,
             chunk: None,
         }
     }
@@ -276,6 +278,15 @@ impl Pipeline {
         self.transform(TransformSpec::Http(Box::new(stage)))
     }
 
+    /// Read at most `rows` rows (more of an interrupted or limited load, when it
+    /// resumes) and stop: what was read is written, filtered or rejected, and the load
+    /// stays incomplete, so the next run goes on after them (never taken for a complete
+    /// load of the input). The report's outcome is `Limited`.
+    pub fn limit(mut self, rows: Option<u64>) -> Self {
+        self.limit = rows;
+        self
+    }
+
     /// Start from the beginning even when a checkpoint says an earlier run of this
     /// pipeline over this input was interrupted (by default it is resumed).
     pub fn restart(mut self, yes: bool) -> Self {
@@ -326,6 +337,7 @@ impl Pipeline {
         let mut plan = crate::plan::build(&self.spec, self.stages, ctx)?;
         plan.restart = self.restart;
         plan.wait = self.wait;
+        plan.run.limit = self.limit;
         Ok(plan)
     }
 
@@ -379,7 +391,7 @@ impl Pipeline {
                 crate::checkpoint::Decision::Load(l) => l.detected.clone(),
                 crate::checkpoint::Decision::Skip(_) => None,
             };
-            let plan = crate::plan::build_for(
+            let mut plan = crate::plan::build_for(
                 &self.spec,
                 self.stages,
                 &ctx,
@@ -387,6 +399,7 @@ impl Pipeline {
                 reading,
                 recorded,
             )?;
+            plan.run.limit = self.limit;
             for n in &plan.notes {
                 obs.note(n);
             }

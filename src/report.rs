@@ -48,6 +48,10 @@ pub enum Outcome {
     Completed,
     /// Stopped by Ctrl-C / SIGTERM after committing the rows in flight.
     Interrupted,
+    /// Stopped after the first `n` rows this run read (`limit`), every one of them
+    /// written, filtered or rejected; the load is not complete, and the next run goes
+    /// on after them.
+    Limited(u64),
     /// A fatal error; rows committed before it stay committed.
     Failed(crate::error::Error),
     /// Nothing to do: every input was loaded completely by an earlier run (the reason
@@ -153,8 +157,12 @@ impl Report {
     /// earlier run's), 2 fatal error or interrupted.
     pub fn exit_code(&self) -> i32 {
         match self.outcome {
-            Outcome::Completed if self.rows_rejected + self.rejected_before == 0 => 0,
-            Outcome::Completed => 1,
+            Outcome::Completed | Outcome::Limited(_)
+                if self.rows_rejected + self.rejected_before == 0 =>
+            {
+                0
+            }
+            Outcome::Completed | Outcome::Limited(_) => 1,
             Outcome::Skipped(_) => 0,
             Outcome::Interrupted | Outcome::Failed(_) => 2,
         }
@@ -163,7 +171,7 @@ impl Report {
     /// `Ok(self)` for a completed run (rejects included), the error otherwise.
     pub fn into_result(self) -> crate::error::Result<Report> {
         match self.outcome {
-            Outcome::Completed | Outcome::Skipped(_) => Ok(self),
+            Outcome::Completed | Outcome::Limited(_) | Outcome::Skipped(_) => Ok(self),
             Outcome::Interrupted => Err(crate::error::Error::Interrupted(format!(
                 "{} rows committed",
                 self.rows_written
@@ -177,6 +185,7 @@ impl Report {
         let (status, error) = match &self.outcome {
             Outcome::Completed => ("completed", None),
             Outcome::Interrupted => ("interrupted", None),
+            Outcome::Limited(_) => ("limited", None),
             Outcome::Failed(e) => ("failed", Some(crate::redact::redact_text(&e.to_string()))),
             Outcome::Skipped(_) => ("skipped", None),
         };

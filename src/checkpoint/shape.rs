@@ -74,6 +74,12 @@ impl Shape {
                 parts.insert(format!("source.fields.{name}"), shown(pointer));
             }
         }
+        if src.skip_rows > 0 {
+            parts.insert(
+                "source.skip_rows".to_string(),
+                shown(&src.skip_rows.to_string()),
+            );
+        }
         if src.union_by_name {
             parts.insert("source.union_by_name".to_string(), shown("true"));
         }

@@ -24,10 +24,15 @@ fn print_schema(s: &Schema) {
 }
 
 pub fn run(a: CheckArgs) -> i32 {
-    let pipeline = match Pipeline::from_file(&a.pipeline, &a.set) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
+    match Pipeline::from_file(&a.pipeline, &a.set) {
+        Ok(p) => check_pipeline(p),
+        Err(e) => fail(e),
+    }
+}
+
+/// Validate `pipeline`, print its plan and what a run would do; write nothing.
+pub fn check_pipeline(pipeline: Pipeline) -> i32 {
+    let named = pipeline.spec().name.is_some();
     // The database first: a wrong URL or a server that is down is said before the
     // inputs are scanned.
     // A refusal by the checkpoint (a changed input or pipeline) is said after the plan's
@@ -44,7 +49,11 @@ pub fn run(a: CheckArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    println!("pipeline {}", plan.name);
+    if named {
+        println!("pipeline {}", plan.name);
+    } else {
+        println!("rowflow load (a dry run)");
+    }
     println!("  source: {}", plan.inputs.join(", "));
     for n in &plan.notes {
         println!("    note: {n}");
@@ -56,10 +65,10 @@ pub fn run(a: CheckArgs) -> i32 {
         print_schema(&s.output);
     }
     println!(
-        "  sink: {} table {:?} (mode {:?}{}{}, {} rows per transaction, {} writer{})",
+        "  sink: {} table {:?} (mode {}{}{}, {} rows per transaction, {} writer{})",
         plan.target.display(),
         plan.sink.table,
-        plan.sink.mode,
+        format!("{:?}", plan.sink.mode).to_lowercase(),
         if plan.sink.key.is_empty() {
             String::new()
         } else {

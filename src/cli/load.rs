@@ -19,12 +19,35 @@ pub struct LoadArgs {
     /// Table name (default: the first file's name without extensions).
     #[arg(long)]
     table: Option<String>,
-    /// append, create, replace or upsert.
+    /// append, create, replace, upsert, or truncate (empty the table, then append).
     #[arg(long, value_parser = parse_mode, default_value = "append")]
-    mode: WriteMode,
+    mode: LoadMode,
     /// Key columns (comma-separated or repeated): primary key, upsert target.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, visible_alias = "pk", value_delimiter = ',')]
     key: Vec<String>,
+    /// A column's type instead of the inferred one (repeatable): --type zip=text,
+    /// --type amount=numeric(12,2).
+    #[arg(long = "type", value_name = "COL=TYPE")]
+    types: Vec<String>,
+    /// A computed column (repeatable): --compute "total=price * qty". With --where, in
+    /// the order given.
+    #[arg(long, value_name = "COL=EXPR")]
+    compute: Vec<String>,
+    /// Keep the rows where the SQL condition is true (repeatable): --where "total > 0".
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Vec<String>,
+    /// Parallel writers (PostgreSQL, MySQL).
+    #[arg(long, value_name = "N")]
+    writers: Option<usize>,
+    /// Skip the first N data rows of each file (after its header).
+    #[arg(long, value_name = "N")]
+    skip: Option<u64>,
+    /// Plan, connect and check the table, say what a load would do, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Set any pipeline key, as `run --set` does: --set runtime.batch_rows=2000.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Reject file (default: TABLE.rejects.csv).
     #[arg(long)]
     reject: Option<PathBuf>,
@@ -34,8 +57,14 @@ pub struct LoadArgs {
     delimiter: Option<String>,
     /// The first line is data, not a header (columns are column_1..n). Default:
     /// detected (a first row whose values have the types of the rows below is data).
-    #[arg(long, conflicts_with = "header")]
+    #[arg(long, visible_aliases = ["no-headers", "no-header-row"], conflicts_with = "header")]
     no_header: bool,
+    /// The quote character (default: detected, `"` or `'`).
+    #[arg(long, value_name = "C")]
+    quote: Option<String>,
+    /// The escape character inside quoted fields (default: none, quotes are doubled).
+    #[arg(long, value_name = "C")]
+    escape: Option<String>,
     /// The first line is a header, whatever it looks like.
     #[arg(long)]
     header: bool,
@@ -70,16 +99,91 @@ pub struct LoadArgs {
     out: OutputArgs,
 }
 
-fn parse_mode(s: &str) -> Result<WriteMode, String> {
+/// `--mode`: a write mode, or `truncate` (append into the emptied table).
+#[derive(Debug, Clone, Copy)]
+pub struct LoadMode {
+    mode: WriteMode,
+    truncate: bool,
+}
+
+fn parse_mode(s: &str) -> Result<LoadMode, String> {
+    let mode = |mode| LoadMode {
+        mode,
+        truncate: false,
+    };
     match s {
-        "append" => Ok(WriteMode::Append),
-        "create" => Ok(WriteMode::Create),
-        "replace" => Ok(WriteMode::Replace),
-        "upsert" => Ok(WriteMode::Upsert),
+        "append" => Ok(mode(WriteMode::Append)),
+        "create" => Ok(mode(WriteMode::Create)),
+        "replace" => Ok(mode(WriteMode::Replace)),
+        "upsert" => Ok(mode(WriteMode::Upsert)),
+        "truncate" => Ok(LoadMode {
+            mode: WriteMode::Append,
+            truncate: true,
+        }),
         _ => Err(format!(
-            "unknown mode {s:?} (append, create, replace, upsert)"
+            "unknown mode {s:?} (append, create, replace, upsert, truncate)"
         )),
     }
+}
+
+/// `COL=VALUE` split at the first `=`, or the message naming the flag.
+fn pair<'a>(flag: &str, s: &'a str) -> Result<(&'a str, &'a str), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok((k.trim(), v.trim())),
+        _ => Err(format!(
+            "{flag} {s:?}: expected COLUMN=VALUE (e.g. {flag} {})",
+            if flag == "--type" {
+                "zip=text"
+            } else {
+                "\"total=price * qty\""
+            }
+        )),
+    }
+}
+
+/// The `--compute` and `--where` stages in the order given on the command line
+/// (consecutive `--compute`s make one stage: a later column may use an earlier one).
+fn stages(
+    a: &LoadArgs,
+    m: Option<&clap::ArgMatches>,
+) -> Result<Vec<rowflow::config::TransformSpec>, String> {
+    use rowflow::config::TransformSpec;
+    let at = |id: &str, n: usize| -> Vec<usize> {
+        m.and_then(|m| m.indices_of(id))
+            .map(|i| i.collect())
+            .unwrap_or_else(|| (0..n).collect())
+    };
+    /// A `--compute` (column, expression) or a `--where` condition.
+    enum Step {
+        Compute(String, String),
+        Where(String),
+    }
+    let mut items: Vec<(usize, Step)> = Vec::new();
+    for (i, c) in at("compute", a.compute.len()).into_iter().zip(&a.compute) {
+        let (k, v) = pair("--compute", c)?;
+        items.push((i, Step::Compute(k.to_string(), v.to_string())));
+    }
+    for (i, w) in at("filter", a.filter.len()).into_iter().zip(&a.filter) {
+        items.push((i, Step::Where(w.clone())));
+    }
+    items.sort_by_key(|(i, _)| *i);
+    let mut out: Vec<TransformSpec> = Vec::new();
+    for (_, item) in items {
+        match item {
+            Step::Compute(col, expr) => match out.last_mut() {
+                Some(TransformSpec::Compute { columns }) if !columns.contains_key(&col) => {
+                    columns.insert(col, expr);
+                }
+                _ => {
+                    let mut columns = indexmap::IndexMap::new();
+                    columns.insert(col, expr);
+                    out.push(TransformSpec::Compute { columns });
+                }
+            },
+            Step::Where(condition) => out.push(TransformSpec::Filter { condition }),
+        }
+    }
+    Ok(out)
 }
 
 fn parse_format(s: &str) -> Result<rowflow::config::InputFormat, String> {
@@ -121,7 +225,7 @@ pub(crate) fn header_flag(header: bool, no_header: bool) -> Option<bool> {
     }
 }
 
-pub fn run(a: LoadArgs) -> i32 {
+pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
     let table = a
         .table
         .clone()
@@ -137,16 +241,35 @@ pub fn run(a: LoadArgs) -> i32 {
     }
     source.format = a.format;
     source.union_by_name = a.union_by_name;
+    source.quote = a.quote.clone();
+    source.escape = a.escape.clone();
+    source.skip_rows = a.skip.unwrap_or(0);
+    for t in &a.types {
+        match pair("--type", t) {
+            Ok((col, ty)) => {
+                source.schema.insert(col.to_string(), ty.into());
+            }
+            Err(e) => return fail(e),
+        }
+    }
+    let transforms = match stages(&a, matches) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
     let mut sink = SinkSpec::new(a.into.clone().unwrap_or_default(), table);
-    sink.mode = a.mode;
+    sink.mode = a.mode.mode;
+    sink.truncate = a.mode.truncate;
     sink.key = a.key.clone();
     sink.alter = a.alter;
+    if let Some(w) = a.writers {
+        sink.writers = w;
+    }
     let spec = PipelineSpec {
         // No name: the checkpoint identity is a hash of the spec (the same command is
         // the same load; another mode or table is another).
         name: None,
         source,
-        transforms: Vec::new(),
+        transforms,
         sink,
         errors: ErrorSpec {
             reject_file: a.reject.clone(),
@@ -157,5 +280,17 @@ pub fn run(a: LoadArgs) -> i32 {
     if a.files.is_empty() {
         return fail("no input files");
     }
-    progress::run_and_report(Pipeline::from_spec(spec), &a.out)
+    let spec = if a.set.is_empty() {
+        spec
+    } else {
+        match spec.with_overrides(&a.set) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        }
+    };
+    let pipeline = Pipeline::from_spec(spec);
+    if a.dry_run {
+        return super::check::check_pipeline(pipeline);
+    }
+    progress::run_and_report(pipeline, &a.out)
 }

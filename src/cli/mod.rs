@@ -27,7 +27,7 @@ enum Command {
     /// Run a pipeline file.
     Run(run::RunArgs),
     /// Load CSV files into a table in one line: infer, create, load.
-    Load(load::LoadArgs),
+    Load(Box<load::LoadArgs>),
     /// Validate a pipeline: print the plan and schemas, write nothing.
     Check(check::CheckArgs),
     /// List the loads the checkpoint table records (or clear them: `checkpoints clear`).
@@ -135,13 +135,20 @@ pub struct OutputArgs {
     /// this run is refused, naming the other).
     #[arg(long)]
     pub wait: bool,
+    /// Load at most N rows and stop: a partial load, never taken for a complete one
+    /// (the next run goes on after them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let code = match cli.command {
         Command::Run(a) => run::run(a),
-        Command::Load(a) => load::run(a),
+        // `--compute` and `--where` run in the order given: the matches know it.
+        Command::Load(a) => load::run(*a, matches.subcommand_matches("load")),
         Command::Check(a) => check::run(a),
         Command::Checkpoints(a) => checkpoints::run(a),
         Command::Schema(a) => schema::run(a),

@@ -124,9 +124,15 @@ fn stop_signal(rt: &tokio::runtime::Runtime) -> rowflow::StopSignal {
 /// Run a pipeline with progress and print its summary; returns the exit code.
 pub fn run_and_report(pipeline: Pipeline, out: &OutputArgs) -> i32 {
     let threads = pipeline.spec().runtime.async_threads;
-    let (restart, wait) = (out.restart, out.wait);
+    let (restart, wait, limit) = (out.restart, out.wait, out.limit);
     drive(threads, out, move |obs, stop| {
-        Box::pin(pipeline.restart(restart).wait(wait).run_with(obs, stop))
+        Box::pin(
+            pipeline
+                .restart(restart)
+                .wait(wait)
+                .limit(limit)
+                .run_with(obs, stop),
+        )
     })
 }
 
@@ -223,6 +229,7 @@ fn print_summary(r: &Report) {
     let status = match &r.outcome {
         Outcome::Completed => "completed",
         Outcome::Interrupted => "interrupted",
+        Outcome::Limited(_) => "stopped at the limit",
         Outcome::Failed(_) => "FAILED",
         Outcome::Skipped(_) => "skipped",
     };
@@ -300,6 +307,14 @@ fn print_summary(r: &Report) {
             eprintln!(
                 "rowflow: interrupted; what is above is committed, with a checkpoint. Run the same \
                  command again to resume where it stopped (or add --restart to start over)."
+            );
+        }
+        Outcome::Limited(n) => {
+            eprintln!(
+                "rowflow: stopped after {} (--limit {n}); they are committed. The load is not \
+                 complete: run the same command again to go on after them (with --limit, the \
+                 next {n}), or add --restart to start over.",
+                rowflow::format::plural(*n, "row"),
             );
         }
         Outcome::Completed | Outcome::Skipped(_) => {}

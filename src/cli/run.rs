@@ -35,6 +35,9 @@ pub fn run(a: RunArgs) -> i32 {
         Err(e) => return fail(e),
     };
     match a.shard {
+        Some(_) if a.out.limit.is_some() => {
+            fail("--limit loads the first rows of one load: it cannot be used with --shard")
+        }
         Some(shard) => {
             let chunk = match rowflow::distributed::parse_size(&a.chunk_size) {
                 Ok(c) => c,

@@ -87,6 +87,10 @@ pub struct SourceSpec {
     /// NULL. Default false: different headers are an error naming the first difference.
     #[serde(default)]
     pub union_by_name: bool,
+    /// Data records skipped at the start of every input, after its header (a title or
+    /// notes above the data). Default 0. `rowflow load --skip N`.
+    #[serde(default)]
+    pub skip_rows: u64,
     /// Records with too few or too many fields: `reject` (default), `pad` (missing
     /// fields are NULL), `truncate` (extra fields dropped) or `pad_or_truncate`.
     #[serde(default)]
@@ -826,6 +830,7 @@ impl SourceSpec {
             comment: None,
             has_header: None,
             union_by_name: false,
+            skip_rows: 0,
             timezone: None,
             format: None,
             fields: IndexMap::new(),
@@ -1059,6 +1064,20 @@ impl PipelineSpec {
         if let Some(base) = base {
             relativize(&mut value, base);
         }
+        Self::from_value(value, overrides)
+    }
+
+    /// This spec with `--set`-style overrides applied (`rowflow load --set`): the keys
+    /// and values checked as a file's are.
+    pub fn with_overrides(&self, overrides: &[String]) -> Result<Self> {
+        let value = toml::Value::try_from(self)
+            .map_err(|e| Error::Config(format!("the pipeline cannot be written as TOML: {e}")))?;
+        Self::from_value(value, overrides)
+            .map_err(|e| Error::Config(crate::redact::redact_text(&e.to_string())))
+    }
+
+    /// The spec `value` holds once `overrides` are applied.
+    fn from_value(mut value: toml::Value, overrides: &[String]) -> Result<Self> {
         let base_value = value.clone();
         for o in overrides {
             apply_override(&mut value, o)?;

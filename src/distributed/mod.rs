@@ -285,6 +285,13 @@ pub(crate) fn refuse_split_mode(spec: &PipelineSpec, chunks: usize) -> Result<()
              (--chunk-size larger than the input) or mode = \"append\""
         )));
     }
+    if spec.source.skip_rows > 0 {
+        return Err(Error::Config(
+            "source.skip_rows is not supported by distributed and sharded loads (a chunk \
+             does not know which records start its file): load the file with `rowflow run`"
+                .into(),
+        ));
+    }
     if spec.source.union_by_name {
         return Err(Error::Config(
             "source.union_by_name is not supported by distributed and sharded loads yet (each \

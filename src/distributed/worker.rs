@@ -549,7 +549,7 @@ async fn run_message(
             ));
             Handled::Done(report.rows_written)
         }
-        Outcome::Interrupted => {
+        Outcome::Interrupted | Outcome::Limited(_) => {
             record(
                 &ctx.kv,
                 m.chunk,

@@ -242,5 +242,7 @@ fn run_options(
         written_before: 0,
         started: crate::checkpoint::now_rfc3339(),
         generation: 1,
+        limit: None,
+        skip_rows: spec.source.skip_rows,
     }
 }

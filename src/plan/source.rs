@@ -421,7 +421,12 @@ impl SourcePlan {
                 if jsonl {
                     inf = inf.with_json();
                 }
-                crate::source::infer::feed_records(&mut inf, sample.iter(), &src.null_values);
+                // (`skip_rows` of the first input: the sample is mostly its rows.)
+                crate::source::infer::feed_records(
+                    &mut inf,
+                    sample.iter().skip(src.skip_rows as usize),
+                    &src.null_values,
+                );
                 notes.push(format!(
                     "types inferred from the first {} records{}",
                     sample.len(),
@@ -457,6 +462,7 @@ impl SourcePlan {
                     null_values: src.null_values.clone(),
                     limit: None,
                     json: jsonl,
+                    skip_rows: src.skip_rows,
                 };
                 let t = infer_types(&opts, names.len(), &infer)?;
                 notes.push(format!(

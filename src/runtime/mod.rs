@@ -52,6 +52,10 @@ pub enum Stage {
 /// Tuning and policy for one run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Stop after reading this many rows (`--limit`): the load stays incomplete.
+    pub limit: Option<u64>,
+    /// Data records skipped at the start of every input (`source.skip_rows`).
+    pub skip_rows: u64,
     /// Records per batch.
     pub batch_rows: usize,
     /// Bytes of records per batch at most.
@@ -179,6 +183,7 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     let cap = opts.channel_batches.max(1);
     let (tx, rx) = mpsc::channel::<Batch>(cap);
     let source_notes = Arc::new(Mutex::new(Vec::new()));
+    let limited = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = reader::Reader {
         notes: source_notes.clone(),
         source,
@@ -189,6 +194,9 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         bytes: bytes.clone(),
         batch_rows: opts.batch_rows.max(1),
         batch_bytes: opts.batch_bytes.max(1),
+        limit: opts.limit,
+        skip_rows: opts.skip_rows,
+        limited: limited.clone(),
         skip: opts
             .resume
             .as_ref()
@@ -251,6 +259,10 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
         (_, Err(e), _, _) => Outcome::Failed(e),
         (_, _, Some(e), _) => Outcome::Failed(e),
         (_, _, _, Some(halt::Reason::Failed { error, .. })) => Outcome::Failed(error),
+        // Stopped by `limit` (and by nothing else): every row read is accounted for.
+        (_, _, _, None) if !complete && limited.load(std::sync::atomic::Ordering::Relaxed) => {
+            Outcome::Limited(opts.limit.unwrap_or(0))
+        }
         // Stopped before the whole input was committed (by the signal seen here, or seen
         // first by the reader while planning): interrupted, whatever else ended first.
         _ if !complete => Outcome::Interrupted,
@@ -258,6 +270,14 @@ pub async fn execute(parts: RunParts, observer: Arc<dyn Observer>, stop: StopSig
     };
     // The lock goes once everything is committed or rolled back.
     drop(lock);
+    let mut source_notes = source_notes;
+    if let Outcome::Limited(n) = outcome {
+        source_notes.push(format!(
+            "stopped after {} (limit {n}): the load is not complete, and the next run goes on \
+             after them",
+            crate::format::plural(n, "row")
+        ));
+    }
     let report = Report {
         notes: source_notes,
         bytes_read: end.bytes_read,

@@ -29,6 +29,12 @@ pub(super) struct Reader {
     pub batch_bytes: usize,
     /// Records to skip (committed by an earlier run beyond where it resumes).
     pub skip: Vec<Range>,
+    /// Stop after this many records (`--limit`), without marking the input read.
+    pub limit: Option<u64>,
+    /// Data records skipped at the start of every input (`source.skip_rows`).
+    pub skip_rows: u64,
+    /// Set when reading stopped at `limit`.
+    pub limited: Arc<std::sync::atomic::AtomicBool>,
     /// What the source says once reading ends (a remote input's reconnections).
     pub notes: Arc<Mutex<Vec<String>>>,
 }
@@ -61,7 +67,12 @@ impl Reader {
         let skip = std::mem::take(&mut self.skip);
         let mut skip = skip.into_iter().peekable();
         let mut reached_end = false;
+        let mut left = self.limit;
         while !self.halt.is_set() {
+            if left == Some(0) {
+                self.limited.store(true, Ordering::Relaxed);
+                break;
+            }
             records.clear();
             match self
                 .source
@@ -75,6 +86,13 @@ impl Reader {
             if records.is_empty() {
                 reached_end = true;
                 break;
+            }
+            if self.skip_rows > 0 {
+                let n = self.skip_rows;
+                records.retain(|r| r.pos.record > n);
+                if records.is_empty() {
+                    continue;
+                }
             }
             // A resumed run skips what an earlier run committed beyond its mark.
             if skip.peek().is_some() {
@@ -93,6 +111,10 @@ impl Reader {
                 if records.is_empty() {
                     continue;
                 }
+            }
+            if let Some(l) = left.as_mut() {
+                records.truncate(*l as usize);
+                *l -= records.len() as u64;
             }
             let bytes_now = self.bytes.load(Ordering::Relaxed);
             let batch = self.batch(seq, &mut records, bytes_now - last_bytes);

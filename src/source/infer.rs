@@ -15,6 +15,8 @@ pub struct InferOptions {
     pub limit: Option<usize>,
     /// Find columns of JSON objects and arrays (JSON Lines).
     pub json: bool,
+    /// Data records left out at the start of every input (`source.skip_rows`).
+    pub skip_rows: u64,
 }
 
 /// Feed records into an inferrer, honouring NULL rules. Invalid UTF-8 makes a column
@@ -73,7 +75,10 @@ pub fn infer_types(
         seen += batch.len();
         // A record that cannot be loaded (too large, a quote never closed) is rejected
         // later; it says nothing about the columns' types.
-        for r in batch.iter().filter(|r| r.problem.is_none()) {
+        for r in batch
+            .iter()
+            .filter(|r| r.problem.is_none() && r.pos.record > io.skip_rows)
+        {
             feed_one(&mut inf, &r.raw, &io.null_values);
         }
         if inf.all_text() {

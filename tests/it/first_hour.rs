@@ -71,3 +71,216 @@ fn cargo_install_gives_a_working_binary() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["rows_written"], 2);
 }
+
+fn sqlite_rows(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    st.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                rusqlite::types::ValueRef::Blob(_) => "<blob>".to_string(),
+            })
+            .collect())
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// The flags people bring from sqlite-utils, `psql \copy` and csvkit: `--pk`, `--type`,
+/// `--null`, `--compute` and `--where` in the order given, `--no-headers`, `--quote`.
+#[test]
+fn load_flags_cover_the_common_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.csv"),
+        "id;name;zip;price;qty\n1;Ann;01234;2.50;4\n2;Bob;99999;NA;1\n3;Cy;00042;1.00;0\n",
+    )
+    .unwrap();
+    let db = dir.path().join("o.db");
+    let url = format!("sqlite://{}", db.display());
+    let load = |extra: &[&str]| {
+        let mut args = vec!["load", "orders.csv", "--into", &url, "--json", "-q"];
+        args.extend_from_slice(extra);
+        rowflow(dir.path(), &args)
+    };
+    let r = load(&[
+        "--pk",
+        "id",
+        "--type",
+        "zip=int",
+        "--type",
+        "zip=text",
+        "--null",
+        "NA",
+        "--compute",
+        "total=price * qty",
+        "--where",
+        "total > 0",
+        "--compute",
+        "big=total > 5",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(
+        (j["rows_written"].as_u64(), j["rows_filtered"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        sqlite_rows(&db, "SELECT id, name, zip, total, big FROM orders"),
+        [["1", "Ann", "01234", "10.00", "1"]],
+        "the last --type wins; NA is NULL, so row 2's total is NULL and the filter drops it"
+    );
+    // --where before the --compute it needs: the order given is the order run.
+    let r = load(&[
+        "--mode",
+        "replace",
+        "--where",
+        "total > 0",
+        "--compute",
+        "total=price * qty",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("total"), "{}", r.stderr);
+    // A malformed pair names the flag and shows the form.
+    let r = load(&["--compute", "total"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("--compute \"total\": expected COLUMN=VALUE"),
+        "{}",
+        r.stderr
+    );
+    // --no-headers (sqlite-utils) and --no-header-row (csvkit) are --no-header; --quote.
+    std::fs::write(dir.path().join("bare.csv"), "'a,b',1\n'c',2\n").unwrap();
+    for flag in ["--no-headers", "--no-header-row"] {
+        let r = rowflow(
+            dir.path(),
+            &[
+                "load", "bare.csv", "--into", &url, "--mode", "replace", flag, "--quote", "'",
+                "--json", "-q",
+            ],
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(
+            sqlite_rows(&db, "SELECT column_1, column_2 FROM bare ORDER BY column_2"),
+            [["a,b", "1"], ["c", "2"]]
+        );
+    }
+}
+
+/// `--mode truncate` empties the table and appends; `--dry-run` writes nothing and says
+/// what a load would do; `--set` sets any pipeline key and names a wrong one.
+#[test]
+fn truncate_dry_run_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "id,v\n1,a\n2,b\n").unwrap();
+    std::fs::write(dir.path().join("u.csv"), "id,v\n3,c\n").unwrap();
+    let db = dir.path().join("t.db");
+    let url = format!("sqlite://{}", db.display());
+    let r = rowflow(dir.path(), &["load", "t.csv", "--into", &url, "--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("would load") && r.stdout.contains("it will be created"),
+        "{}",
+        r.stdout
+    );
+    assert!(!db.exists(), "a dry run created the database");
+    let run = |args: &[&str]| rowflow(dir.path(), args);
+    assert_eq!(run(&["load", "t.csv", "--into", &url, "-q"]).code, 0);
+    let r = run(&[
+        "load", "u.csv", "--into", &url, "--table", "t", "--mode", "truncate", "--json", "-q",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(sqlite_rows(&db, "SELECT id, v FROM t"), [["3", "c"]]);
+    let r = run(&[
+        "load",
+        "t.csv",
+        "--into",
+        &url,
+        "--table",
+        "t2",
+        "--set",
+        "runtime.batch_rows=1",
+        "--set",
+        "sink.commit_rows=1",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["rows_written"], 2);
+    let r = run(&[
+        "load",
+        "t.csv",
+        "--into",
+        &url,
+        "--set",
+        "sink.comit_rows=1",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("comit_rows"), "{}", r.stderr);
+}
+
+/// `--limit N` loads N rows and stops: said, exit 0, status "limited", never taken for a
+/// complete load: the next run goes on after them, and only a complete run makes the
+/// one after it skip. `--skip N` leaves the first N data rows of each file out.
+#[test]
+fn limit_is_a_partial_load_and_skip_leaves_rows_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (1..=5).map(|i| format!("{i},r{i}\n")).collect();
+    std::fs::write(dir.path().join("five.csv"), format!("id,v\n{rows}")).unwrap();
+    let db = dir.path().join("f.db");
+    let url = format!("sqlite://{}", db.display());
+    let load = |extra: &[&str]| {
+        let mut args = vec!["load", "five.csv", "--into", &url, "--json"];
+        args.extend_from_slice(extra);
+        rowflow(dir.path(), &args)
+    };
+    let r = load(&["--limit", "2"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["status"], "limited");
+    assert_eq!(r.json()["rows_written"], 2);
+    assert!(
+        r.json()["notes"]
+            .to_string()
+            .contains("stopped after 2 rows (limit 2): the load is not complete"),
+        "{}",
+        r.stdout
+    );
+    let said = load(&["--limit", "0", "--restart"]);
+    assert_eq!(said.code, 2, "--limit 0 is refused: {said:?}");
+    let r = load(&["--limit", "2"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["rows_written"], 2, "the next two");
+    let r = load(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["status"], "completed");
+    assert_eq!(r.json()["rows_written"], 1, "the last one");
+    assert_eq!(
+        sqlite_rows(&db, "SELECT count(*), count(DISTINCT id) FROM five"),
+        [["5", "5"]],
+        "every row once"
+    );
+    assert_eq!(load(&[]).json()["status"], "skipped");
+    // --skip: a title row under the header, in each file.
+    std::fs::write(dir.path().join("a.csv"), "id,v\n--,title\n1,x\n").unwrap();
+    std::fs::write(dir.path().join("b.csv"), "id,v\n--,title\n2,y\n").unwrap();
+    let r = rowflow(
+        dir.path(),
+        &[
+            "load", "a.csv", "b.csv", "--into", &url, "--table", "ab", "--skip", "1", "--json",
+            "-q",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        sqlite_rows(&db, "SELECT id, typeof(id), v FROM ab ORDER BY id"),
+        [["1", "integer", "x"], ["2", "integer", "y"]],
+        "the skipped rows are not read for the types either"
+    );
+}
