@@ -24,6 +24,9 @@ fn print_schema(s: &Schema) {
 }
 
 pub fn run(a: CheckArgs) -> i32 {
+    if let Some(hint) = super::run::data_file_hint(&a.pipeline) {
+        return fail(hint);
+    }
     match Pipeline::from_file(&a.pipeline, &a.set) {
         Ok(p) => check_pipeline(p),
         Err(e) => fail(e),

@@ -226,6 +226,7 @@ pub(crate) fn header_flag(header: bool, no_header: bool) -> Option<bool> {
 }
 
 pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
+    super::speak_load_flags();
     let table = a
         .table
         .clone()
@@ -279,6 +280,18 @@ pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
     };
     if a.files.is_empty() {
         return fail("no input files");
+    }
+    let env_url = std::env::var("DATABASE_URL").unwrap_or_default();
+    if a.into
+        .as_deref()
+        .unwrap_or(env_url.as_str())
+        .trim()
+        .is_empty()
+    {
+        return fail(
+            "no destination: give --into URL (--into sqlite://out.db, \
+             --into postgres://user@host/db, --into mysql://user@host/db) or set DATABASE_URL",
+        );
     }
     let spec = if a.set.is_empty() {
         spec

@@ -168,8 +168,50 @@ pub fn main() -> ExitCode {
 
 /// Print a fatal error the way every command does, and return exit code 2.
 pub fn fail(e: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {}", rowflow::redact::redact_text(&e.to_string()));
+    eprintln!(
+        "error: {}",
+        words(&rowflow::redact::redact_text(&e.to_string()))
+    );
     2
+}
+
+/// Messages speak of pipeline keys; `rowflow load` users know flags instead.
+static LOAD_FLAGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, say `load`'s flags where messages name the pipeline keys they set.
+pub fn speak_load_flags() {
+    LOAD_FLAGS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `message` in the words of the command that runs (see [`speak_load_flags`]).
+pub fn words(message: &str) -> String {
+    if !LOAD_FLAGS.load(std::sync::atomic::Ordering::Relaxed) {
+        return message.to_string();
+    }
+    // Longest first: a key that another contains is replaced after it.
+    const FLAGS: [(&str, &str); 16] = [
+        ("set has_header = false", "use --no-header"),
+        ("set has_header = true", "use --header"),
+        ("source.has_header = false", "--no-header"),
+        ("source.has_header = true", "--header"),
+        ("has_header = true", "--header"),
+        ("has_header = false", "--no-header"),
+        ("source.union_by_name = true", "--union-by-name"),
+        ("set sink.alter = true", "use --alter"),
+        ("sink.alter = true", "--alter"),
+        ("source.null_values", "--null"),
+        ("source.delimiter", "--delimiter"),
+        ("source.encoding", "--encoding"),
+        ("source.timezone", "--timezone"),
+        ("source.skip_rows", "--skip"),
+        ("sink.url", "--into"),
+        ("sink.key", "--key"),
+    ];
+    let mut out = message.to_string();
+    for (key, flag) in FLAGS {
+        out = out.replace(key, flag);
+    }
+    out
 }
 
 /// A multi-thread runtime with `threads` async threads (`runtime.async_threads`; CPU

@@ -77,8 +77,8 @@ impl Observer for CliObserver {
 
     fn note(&self, note: &str) {
         match &self.display {
-            Display::Bar(bar) => bar.println(format!("note: {note}")),
-            Display::Log { .. } => eprintln!("rowflow: note: {note}"),
+            Display::Bar(bar) => bar.println(format!("note: {}", super::words(note))),
+            Display::Log { .. } => eprintln!("rowflow: note: {}", super::words(note)),
             Display::Quiet => {}
         }
     }
@@ -234,9 +234,9 @@ fn print_summary(r: &Report) {
         Outcome::Skipped(_) => "skipped",
     };
     println!(
-        "rowflow: {status} in {:.2} s: {} rows read, {} written, {} filtered, {} rejected ({} rows/s)",
+        "rowflow: {status} in {:.2} s: {} read, {} written, {} filtered, {} rejected ({} rows/s)",
         r.elapsed.as_secs_f64(),
-        thousands(r.rows_read),
+        rowflow::format::plural(r.rows_read, "row"),
         thousands(r.rows_written),
         thousands(r.rows_filtered),
         thousands(r.rows_rejected),

@@ -29,7 +29,29 @@ pub struct RunArgs {
     out: OutputArgs,
 }
 
+/// A data file given where a pipeline file goes (`rowflow run users.csv`): the
+/// suggestion to use `load`.
+pub(crate) fn data_file_hint(path: &std::path::Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy().to_lowercase();
+    let data = [
+        ".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".gz", ".zst", ".psv",
+    ]
+    .iter()
+    .any(|e| name.ends_with(e));
+    data.then(|| {
+        format!(
+            "{} is a data file, and `rowflow run` takes a pipeline file (TOML). To load it as it \
+             is: rowflow load {} --into sqlite://out.db (or a postgres:// or mysql:// URL)",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 pub fn run(a: RunArgs) -> i32 {
+    if let Some(hint) = data_file_hint(&a.pipeline) {
+        return fail(hint);
+    }
     let pipeline = match Pipeline::from_file(&a.pipeline, &a.set) {
         Ok(p) => p,
         Err(e) => return fail(e),

@@ -616,8 +616,8 @@ pub struct SinkSpec {
     #[serde(default)]
     pub mode: WriteMode,
     /// Key columns: the primary key of a created table, and the conflict target of
-    /// `upsert`.
-    #[serde(default)]
+    /// `upsert`. One column may be written as a string (`key = "id"`).
+    #[serde(default, deserialize_with = "one_or_many")]
     pub key: Vec<String>,
     /// Empty the existing table (`TRUNCATE`, keeping its definition) in the first
     /// transaction. Default false.
@@ -887,6 +887,68 @@ impl SinkSpec {
     }
 }
 
+/// A list of names, or one name as a string (`key = "id"` for `key = ["id"]`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(
+        match OneOrMany::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a column name or a list of them (\"id\" or [\"a\", \"b\"])",
+            )
+        })? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        },
+    )
+}
+
+/// The line and column of the problem `e` found in the pipeline `text` (deserializing
+/// the text again, which keeps positions), and a likely key for an unknown one.
+fn locate(text: &str, e: Error) -> Error {
+    let Error::Config(msg) = &e else {
+        return e;
+    };
+    let core = msg.strip_prefix("invalid pipeline file: ").unwrap_or(msg);
+    let first = core.lines().next().unwrap_or_default();
+    let Err(again) = toml::from_str::<PipelineSpec>(text) else {
+        return e;
+    };
+    if first.is_empty() || !again.to_string().contains(first) {
+        return e;
+    }
+    let Some(span) = again.span() else {
+        return e;
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    // `unknown field `bogus`, expected one of `a`, `b``: the closest of them.
+    let hint = first
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split_once('`'))
+        .and_then(|(name, rest)| {
+            let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+            crate::format::closest(name, expected.iter().copied())
+                .map(|c| format!(" (did you mean `{c}`?)"))
+        })
+        .unwrap_or_default();
+    let mut lines = core.lines();
+    let head = lines.next().unwrap_or_default();
+    let rest: Vec<&str> = lines.collect();
+    Error::Config(format!(
+        "invalid pipeline file: line {line}, column {column}: {head}{hint}{}{}",
+        if rest.is_empty() { "" } else { "\n" },
+        rest.join("\n")
+    ))
+}
+
 impl PipelineSpec {
     /// Parse a pipeline from TOML text: `${VAR}` references in the file are replaced by
     /// environment variables, then `overrides` (`dotted.key=value`) are applied.
@@ -904,10 +966,13 @@ impl PipelineSpec {
         // A parse error may quote the file's line or a `--set` value: a URL there
         // keeps its password out of the message.
         let mut spec = Self::parse(&text, Some(base), overrides).map_err(|e| {
-            Error::Config(crate::redact::redact_text(&format!(
-                "{}: {e}",
-                path.display()
-            )))
+            let e = e.to_string();
+            // A `--set` value's problem is not the file's.
+            Error::Config(crate::redact::redact_text(&if e.starts_with("--set ") {
+                e
+            } else {
+                format!("{}: {e}", path.display())
+            }))
         })?;
         if spec.name.is_none() {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -1064,7 +1129,18 @@ impl PipelineSpec {
         if let Some(base) = base {
             relativize(&mut value, base);
         }
-        Self::from_value(value, overrides)
+        let without = value.clone();
+        Self::from_value(value, overrides).map_err(|e| {
+            // A `--set` value is to blame when the file alone is fine.
+            if !overrides.is_empty() && Self::from_value(without, &[]).is_ok() {
+                return Error::Config(format!(
+                    "--set {}: {}",
+                    overrides.join(" --set "),
+                    e.to_string().trim_start_matches("invalid pipeline file: ")
+                ));
+            }
+            locate(text, e)
+        })
     }
 
     /// This spec with `--set`-style overrides applied (`rowflow load --set`): the keys

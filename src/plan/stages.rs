@@ -59,7 +59,7 @@ impl Planner {
     fn http(&mut self, h: &HttpSpec, n: usize) -> Result<(), Vec<String>> {
         let hp = crate::transform::http::plan(h, &self.schema).map_err(|es| {
             es.into_iter()
-                .map(|e| format!("transform {n} (http {}): {e}", h.name))
+                .map(|e| format!("transform {n} (http {}{}): {e}", h.name, set_hint(n)))
                 .collect::<Vec<_>>()
         })?;
         let stage = AsyncStage {
@@ -81,7 +81,7 @@ impl Planner {
     ) -> Result<(), Vec<String>> {
         let (tr, out) = plan_transform(t, &self.schema, ctx).map_err(|es| {
             es.into_iter()
-                .map(|e| format!("transform {n} ({}): {e}", kind_name(t)))
+                .map(|e| format!("transform {n} ({}{}): {e}", kind_name(t), set_hint(n)))
                 .collect::<Vec<_>>()
         })?;
         let describe = match &tr {
@@ -407,6 +407,15 @@ fn sql(query: &str, schema: &Schema, ctx: &ExprContext) -> Result<Planned, Vec<S
     Ok((Some(Arc::new(project)), out))
 }
 
+/// How `--set` names transform `n` (counted from 1 in messages, from 0 in keys, as
+/// TOML arrays are).
+fn set_hint(n: usize) -> String {
+    format!(
+        "; --set transform.{}.KEY=VALUE changes it",
+        n.saturating_sub(1)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,8 +496,9 @@ mod tests {
         ]);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].starts_with("transform 1 (select): no column \"emial\"")
-                && errors[0].contains("email"),
+            errors[0].starts_with(
+                "transform 1 (select; --set transform.0.KEY=VALUE changes it): no column \"emial\""
+            ) && errors[0].contains("email"),
             "{errors:?}"
         );
     }
@@ -513,7 +523,9 @@ mod tests {
             "transform = { type = \"cast\", columns = { visits = \"number\" } }",
         )]);
         assert!(
-            errors[0].starts_with("transform 1 (cast): column \"visits\""),
+            errors[0].starts_with(
+                "transform 1 (cast; --set transform.0.KEY=VALUE changes it): column \"visits\""
+            ),
             "{errors:?}"
         );
     }

@@ -73,13 +73,18 @@ impl SinkTarget {
                 "sink.url is not set and neither is DATABASE_URL".into(),
             ));
         }
-        let scheme = match url.split_once("://") {
-            Some((s, _)) => format!("scheme {s:?}"),
-            None => "no scheme://".to_string(),
+        let why = match url.split_once("://") {
+            Some((s, _)) => format!("rowflow does not write to {s}:// databases"),
+            // A file name: most likely a SQLite database.
+            None if !url.contains(':') => {
+                format!("a destination is a URL (did you mean sqlite://{url}, a SQLite file?)")
+            }
+            None => "a destination is a URL that starts with its database's scheme".to_string(),
         };
         Err(Error::Config(format!(
-            "unsupported sink url {:?} ({scheme}); supported: sqlite://PATH, \
-             postgres://USER:PASSWORD@HOST:PORT/DB, mysql://USER:PASSWORD@HOST:PORT/DB",
+            "the destination {:?} is not one rowflow can write to: {why}. Destinations are \
+             sqlite://PATH, postgres://USER@HOST:PORT/DB and mysql://USER@HOST:PORT/DB (also \
+             mariadb://; a password goes after the user, USER:PASSWORD@)",
             redact_url(url)
         )))
     }

@@ -284,3 +284,98 @@ fn limit_is_a_partial_load_and_skip_leaves_rows_out() {
         "the skipped rows are not read for the types either"
     );
 }
+
+/// Messages a new user meets say what happened, where, and what to do, in the words of
+/// the command they typed.
+#[test]
+fn messages_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.csv"), "id,v\n1,a\n").unwrap();
+    std::fs::write(dir.path().join("empty.csv"), "").unwrap();
+    let run = |args: &[&str]| rowflow(dir.path(), args);
+    let expect = |args: &[&str], says: &[&str]| {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        for s in says {
+            assert!(
+                r.stderr.contains(s),
+                "{args:?} should say {s:?}: {}",
+                r.stderr
+            );
+        }
+        assert!(
+            !r.stderr.contains("DriverError") && !r.stderr.contains(" { "),
+            "a Rust Debug dump: {}",
+            r.stderr
+        );
+    };
+    // Servers that are not there (nothing listens on these ports).
+    expect(
+        &["load", "one.csv", "--into", "mysql://root@127.0.0.1:1/test"],
+        &["127.0.0.1:1", "is the MySQL or MariaDB server running"],
+    );
+    expect(
+        &[
+            "load",
+            "one.csv",
+            "--into",
+            "postgres://postgres@127.0.0.1:1/test",
+        ],
+        &["127.0.0.1:1", "is the PostgreSQL server running"],
+    );
+    // A file name where a URL goes; a URL parameter misspelt.
+    expect(
+        &["load", "one.csv", "--into", "users2.db"],
+        &["did you mean sqlite://users2.db"],
+    );
+    expect(
+        &[
+            "load",
+            "one.csv",
+            "--into",
+            "postgres://postgres@127.0.0.1/test?sslmod=require",
+        ],
+        &[
+            "unknown URL parameter \"sslmod\"",
+            "did you mean \"sslmode\"",
+        ],
+    );
+    // No destination, an empty file: `load`'s flags, not pipeline keys.
+    expect(&["load", "one.csv"], &["--into"]);
+    expect(
+        &["load", "empty.csv", "--into", "sqlite://e.db"],
+        &["--no-header"],
+    );
+    // A data file given to `run`.
+    expect(&["run", "one.csv"], &["rowflow load one.csv --into"]);
+    // A misspelt key: its line, its column, the likely key.
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[source]\npath = \"one.csv\"\ndelimeter = \";\"\n[sink]\nurl = \"sqlite://p.db\"\ntable = \"t\"\n",
+    )
+    .unwrap();
+    expect(
+        &["check", "p.toml"],
+        &["line 3, column 1", "did you mean `delimiter`?"],
+    );
+    // A bad `--set` value is blamed, not the file.
+    std::fs::write(
+        dir.path().join("q.toml"),
+        "[source]\npath = \"one.csv\"\n[sink]\nurl = \"sqlite://p.db\"\ntable = \"t\"\nkey = \"id\"\n",
+    )
+    .unwrap();
+    let r = run(&["check", "q.toml", "--set", "sink.mode=sideways"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("error: --set sink.mode=sideways: unknown variant `sideways`"),
+        "{}",
+        r.stderr
+    );
+    // One row is one row; `check` speaks TOML's words for the mode.
+    let r = run(&["load", "one.csv", "--into", "sqlite://o.db"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(": 1 row read, 1 written"), "{}", r.stdout);
+    let r = run(&["check", "q.toml"]);
+    assert!(r.stdout.contains("(mode append, key id"), "{}", r.stdout);
+}

@@ -62,7 +62,28 @@ impl MyConnect {
         } else {
             format!("{base}?{}", kept.join("&"))
         };
-        let opts = mysql::Opts::from_url(&rebuilt).map_err(|e| bad(e.to_string()))?;
+        let opts = mysql::Opts::from_url(&rebuilt).map_err(|e| {
+            let mut m = e.to_string();
+            if m.contains("Unknown URL parameter") {
+                let k = m
+                    .split('`')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim_end_matches('\'')
+                    .to_string();
+                let ours: Vec<String> = ["ssl-mode", "ssl-ca", "ssl-cert", "ssl-key"]
+                    .map(String::from)
+                    .to_vec();
+                m = format!(
+                    "unknown URL parameter {k:?}{}: rowflow reads ssl-mode, ssl-ca, ssl-cert and \
+                     ssl-key, and the driver the mysql crate's own (compress, \
+                     tcp_keepalive_time_ms, socket, ...)",
+                    crate::format::did_you_mean(&k, &ours)
+                );
+            }
+            bad(m)
+        })?;
+
         if let (Some(s), Some(ca)) = (ssl.as_mut(), ca) {
             *s = s
                 .clone()
@@ -112,7 +133,22 @@ impl MyConnect {
     }
 
     pub(crate) fn connect(&self) -> Result<Conn> {
-        Conn::new(self.opts.clone()).map_err(|e| self.error(&e, "connecting"))
+        Conn::new(self.opts.clone()).map_err(|e| {
+            let at = format!(
+                "{}:{}",
+                self.opts.get_ip_or_hostname(),
+                self.opts.get_tcp_port()
+            );
+            let doing = match &e {
+                mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(_))
+                | mysql::Error::IoError(_) => format!(
+                    "connecting to {at} (is the MySQL or MariaDB server running there, and \
+                     listening on that port?)"
+                ),
+                _ => format!("connecting to {at}"),
+            };
+            self.error(&e, &doing)
+        })
     }
 
     pub(crate) fn error(&self, e: &mysql::Error, doing: &str) -> Error {
@@ -127,7 +163,19 @@ impl MyConnect {
 
 pub(crate) fn describe(e: &mysql::Error) -> String {
     match e {
+        mysql::Error::MySqlError(m) if m.code == 1046 => format!(
+            "{} (MySQL error 1046): the URL names no database and the table is not qualified \
+             with one; add it to the URL (mysql://USER@HOST:PORT/DATABASE) or to the table \
+             (DATABASE.TABLE)",
+            m.message
+        ),
         mysql::Error::MySqlError(m) => format!("{} (MySQL error {})", m.message, m.code),
+        // The driver's own words, not its `DriverError { … }` wrapping.
+        mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((_, why, _)))) => {
+            why.clone()
+        }
+        mysql::Error::DriverError(d) => d.to_string(),
+        mysql::Error::IoError(e) => e.to_string(),
         other => other.to_string(),
     }
 }

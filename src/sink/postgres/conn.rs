@@ -80,6 +80,36 @@ impl PgConnect {
                 _ => kept.push(kv),
             }
         }
+        const DRIVER: [&str; 13] = [
+            "user",
+            "password",
+            "dbname",
+            "options",
+            "application_name",
+            "connect_timeout",
+            "keepalives",
+            "keepalives_idle",
+            "target_session_attrs",
+            "channel_binding",
+            "host",
+            "hostaddr",
+            "port",
+        ];
+        for kv in &kept {
+            let k = kv.split_once('=').map_or(*kv, |(k, _)| k);
+            if !DRIVER.contains(&k) && k != "load_balance_hosts" && k != "tcp_user_timeout" {
+                let all: Vec<String> = ["sslmode", "sslrootcert", "sslcert", "sslkey"]
+                    .iter()
+                    .chain(DRIVER.iter())
+                    .map(|s| s.to_string())
+                    .collect();
+                return Err(bad(format!(
+                    "unknown URL parameter {k:?}{}; the parameters are {}",
+                    crate::format::did_you_mean(k, &all),
+                    all.join(", ")
+                )));
+            }
+        }
         let rebuilt = if kept.is_empty() {
             base.to_string()
         } else {
@@ -127,7 +157,24 @@ impl PgConnect {
             Some(tls) => self.config.connect(tls.clone()),
             None => self.config.connect(NoTls),
         };
-        r.map_err(|e| self.error(&e, "connecting"))
+        r.map_err(|e| {
+            let host = match self.config.get_hosts().first() {
+                Some(postgres::config::Host::Tcp(h)) => h.clone(),
+                #[cfg(unix)]
+                Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+                None => "localhost".to_string(),
+            };
+            let port = self.config.get_ports().first().copied().unwrap_or(5432);
+            let doing = if e.as_db_error().is_none() {
+                format!(
+                    "connecting to {host}:{port} (is the PostgreSQL server running there, and \
+                     accepting TCP connections on that port?)"
+                )
+            } else {
+                format!("connecting to {host}:{port}")
+            };
+            self.error(&e, &doing)
+        })
     }
 
     /// Turn a driver error into a fatal [`Error::Sink`] or a retryable
