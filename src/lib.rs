@@ -75,6 +75,7 @@ pub mod generate;
 pub mod loads;
 pub mod pipeline;
 mod plan;
+pub mod preview;
 pub mod redact;
 pub mod report;
 pub mod row;

@@ -341,6 +341,20 @@ impl Pipeline {
         Ok(plan)
     }
 
+    /// Run the pipeline over the first `rows` rows of its input and keep what comes out
+    /// (and the rows that fail, with their reasons), writing nothing: no table is
+    /// prepared, no checkpoint recorded, no lock taken. HTTP stages are called for those
+    /// rows only.
+    pub async fn preview(self, rows: u64) -> Result<crate::preview::Preview> {
+        let plan = tokio::task::spawn_blocking(move || self.plan(&ExprContext::from_clock()))
+            .await
+            .map_err(|e| Error::Stage {
+                stage: "plan".into(),
+                message: e.to_string(),
+            })??;
+        crate::preview::run(plan, rows).await
+    }
+
     /// Plan and run to the end, silently.
     pub async fn run(self) -> Result<Report> {
         self.run_with(Arc::new(Silent), Box::pin(std::future::pending()))

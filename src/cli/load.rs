@@ -45,6 +45,22 @@ pub struct LoadArgs {
     /// Plan, connect and check the table, say what a load would do, and write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Run the first rows (-n, default 20) and show them; write nothing (no --into
+    /// needed).
+    #[arg(long, conflicts_with = "dry_run")]
+    preview: bool,
+    /// With --preview: rows to run.
+    #[arg(
+        short = 'n',
+        long = "rows",
+        default_value_t = 20,
+        value_name = "N",
+        requires = "preview"
+    )]
+    preview_rows: u64,
+    /// With --preview: table (aligned, fits the terminal), csv or json.
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"], requires = "preview")]
+    preview_format: String,
     /// Set any pipeline key, as `run --set` does: --set runtime.batch_rows=2000.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -227,6 +243,7 @@ pub(crate) fn header_flag(header: bool, no_header: bool) -> Option<bool> {
 
 pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
     super::speak_load_flags();
+    let env_url = std::env::var("DATABASE_URL").unwrap_or_default();
     let table = a
         .table
         .clone()
@@ -257,7 +274,12 @@ pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let mut sink = SinkSpec::new(a.into.clone().unwrap_or_default(), table);
+    // A preview writes nothing: any destination will do when none is given.
+    let into = match (&a.into, a.preview) {
+        (None, true) if env_url.trim().is_empty() => "sqlite://preview.db".into(),
+        _ => a.into.clone().unwrap_or_default(),
+    };
+    let mut sink = SinkSpec::new(into, table);
     sink.mode = a.mode.mode;
     sink.truncate = a.mode.truncate;
     sink.key = a.key.clone();
@@ -281,12 +303,12 @@ pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
     if a.files.is_empty() {
         return fail("no input files");
     }
-    let env_url = std::env::var("DATABASE_URL").unwrap_or_default();
     if a.into
         .as_deref()
         .unwrap_or(env_url.as_str())
         .trim()
         .is_empty()
+        && !a.preview
     {
         return fail(
             "no destination: give --into URL (--into sqlite://out.db, \
@@ -304,6 +326,13 @@ pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
     let pipeline = Pipeline::from_spec(spec);
     if a.dry_run {
         return super::check::check_pipeline(pipeline);
+    }
+    if a.preview {
+        let how = super::preview::ShowArgs {
+            rows: a.preview_rows,
+            format: a.preview_format.clone(),
+        };
+        return super::preview::show(pipeline, &how);
     }
     progress::run_and_report(pipeline, &a.out)
 }

@@ -6,6 +6,7 @@ mod checkpoints;
 mod distributed;
 mod generate;
 mod load;
+mod preview;
 mod progress;
 mod run;
 mod schema;
@@ -30,6 +31,8 @@ enum Command {
     Load(Box<load::LoadArgs>),
     /// Validate a pipeline: print the plan and schemas, write nothing.
     Check(check::CheckArgs),
+    /// Run a pipeline on its first rows and show the results; write nothing.
+    Preview(preview::PreviewArgs),
     /// List the loads the checkpoint table records (or clear them: `checkpoints clear`).
     Checkpoints(checkpoints::CheckpointsArgs),
     /// Print a CSV file's inferred schema as a TOML block to paste into a pipeline.
@@ -150,6 +153,7 @@ pub fn main() -> ExitCode {
         // `--compute` and `--where` run in the order given: the matches know it.
         Command::Load(a) => load::run(*a, matches.subcommand_matches("load")),
         Command::Check(a) => check::run(a),
+        Command::Preview(a) => preview::run(a),
         Command::Checkpoints(a) => checkpoints::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Generate(a) => generate::run(a),

@@ -379,3 +379,81 @@ fn messages_say_what_to_do() {
     let r = run(&["check", "q.toml"]);
     assert!(r.stdout.contains("(mode append, key id"), "{}", r.stdout);
 }
+
+/// `preview` runs the first rows and writes nothing: no database, no checkpoint; an HTTP
+/// stage is called for those rows only, and the output says so; a failing row is shown
+/// in its place with its reason; `--format json` for scripts; `load --preview` too.
+#[test]
+fn preview_runs_the_first_rows_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = crate::mock_http::Mock::start(std::time::Duration::from_millis(1));
+    let rows: String = (1..=50)
+        .map(|i| format!("{i},{}\n", if i == 3 { "x" } else { "2" }))
+        .collect();
+    std::fs::write(dir.path().join("in.csv"), format!("id,qty\n{rows}")).unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        format!(
+            "[source]\npath = \"in.csv\"\n[source.schema]\nid = \"int\"\nqty = \"int\"\n\
+             [[transform]]\ntype = \"filter\"\nwhere = \"id <> 2\"\n\
+             [[transform]]\ntype = \"http\"\nurl = \"{}\"\n[transform.fields]\nscore = {{ pointer = \"/score\", type = \"int\" }}\n\
+             [sink]\nurl = \"sqlite://never.db\"\ntable = \"t\"\n",
+            mock.url("/api?id={id}")
+        ),
+    )
+    .unwrap();
+    let r = rowflow(dir.path(), &["preview", "p.toml", "-n", "5"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("line  id  qty  score"), "{}", r.stdout);
+    assert!(r.stdout.contains("\n2     1   2    2\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("4     REJECTED: decode: column \"qty\""),
+        "the bad row in its place: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("5 read: 3 shown, 1 filtered out, 1 rejected")
+            && r.stdout.contains("called for these rows only (3 requests)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        mock.state
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "the API was called for the previewed rows only"
+    );
+    assert!(!dir.path().join("never.db").exists(), "nothing is written");
+    let r = rowflow(
+        dir.path(),
+        &["preview", "p.toml", "-n", "2", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["rows"][0]["score"], 2);
+    assert_eq!(j["rows"][0]["_line"], 2);
+    assert_eq!(j["columns"][2]["type"], "int");
+    // A load that then runs for real starts from the first row: the preview left no
+    // checkpoint behind.
+    let r = rowflow(
+        dir.path(),
+        &[
+            "load",
+            "in.csv",
+            "--into",
+            "sqlite://real.db",
+            "--preview",
+            "-n",
+            "2",
+            "--preview-format",
+            "csv",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "id,qty\n1,2\n2,2\n");
+    assert!(!dir.path().join("real.db").exists());
+    let r = rowflow(dir.path(), &["run", "p.toml", "--json", "-q"]);
+    assert_eq!(r.json()["rows_read"], 50, "{r:?}");
+}

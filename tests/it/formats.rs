@@ -865,7 +865,7 @@ fn alter_adds_columns(kind: Kind) {
     let r = load("mar.csv", &[]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("\"plan\" is missing") && r.stderr.contains("sink.alter"),
+        r.stderr.contains("\"plan\" is missing") && r.stderr.contains("use --alter to add it"),
         "{}",
         r.stderr
     );

@@ -64,21 +64,24 @@ impl MyConnect {
         };
         let opts = mysql::Opts::from_url(&rebuilt).map_err(|e| {
             let mut m = e.to_string();
-            if m.contains("Unknown URL parameter") {
-                let k = m
-                    .split('`')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim_end_matches('\'')
-                    .to_string();
-                let ours: Vec<String> = ["ssl-mode", "ssl-ca", "ssl-cert", "ssl-key"]
-                    .map(String::from)
-                    .to_vec();
+            let k = m
+                .split('`')
+                .nth(1)
+                .unwrap_or("")
+                .trim_end_matches('\'')
+                .to_string();
+            // Only a name is named (text after a `?` in a password never is).
+            let a_name = !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if m.contains("Unknown URL parameter") && a_name {
                 m = format!(
                     "unknown URL parameter {k:?}{}: rowflow reads ssl-mode, ssl-ca, ssl-cert and \
                      ssl-key, and the driver the mysql crate's own (compress, \
                      tcp_keepalive_time_ms, socket, ...)",
-                    crate::format::did_you_mean(&k, &ours)
+                    crate::format::closest(&k, ["ssl-mode", "ssl-ca", "ssl-cert", "ssl-key"])
+                        .map(|c| format!(" (did you mean {c:?}?)"))
+                        .unwrap_or_default()
                 );
             }
             bad(m)

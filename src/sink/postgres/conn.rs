@@ -97,15 +97,23 @@ impl PgConnect {
         ];
         for kv in &kept {
             let k = kv.split_once('=').map_or(*kv, |(k, _)| k);
-            if !DRIVER.contains(&k) && k != "load_balance_hosts" && k != "tcp_user_timeout" {
-                let all: Vec<String> = ["sslmode", "sslrootcert", "sslcert", "sslkey"]
-                    .iter()
-                    .chain(DRIVER.iter())
-                    .map(|s| s.to_string())
+            // Only a name is named: text after a `?` inside a password is left to the
+            // driver (whose message is scrubbed), never echoed.
+            let a_name = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if a_name
+                && !DRIVER.contains(&k)
+                && k != "load_balance_hosts"
+                && k != "tcp_user_timeout"
+            {
+                let all: Vec<&str> = ["sslmode", "sslrootcert", "sslcert", "sslkey"]
+                    .into_iter()
+                    .chain(DRIVER)
                     .collect();
                 return Err(bad(format!(
                     "unknown URL parameter {k:?}{}; the parameters are {}",
-                    crate::format::did_you_mean(k, &all),
+                    crate::format::closest(k, all.iter().copied())
+                        .map(|c| format!(" (did you mean {c:?}?)"))
+                        .unwrap_or_default(),
                     all.join(", ")
                 )));
             }
