@@ -414,6 +414,7 @@ impl Pipeline {
                 recorded,
             )?;
             plan.run.limit = self.limit;
+            log_plan(&plan, &started.decision);
             for n in &plan.notes {
                 obs.note(n);
             }
@@ -457,6 +458,39 @@ pub async fn run_plan(plan: Plan, observer: Arc<dyn Observer>, stop: StopSignal)
         message: e.to_string(),
     })??;
     finish(prepared, observer, stop).await
+}
+
+/// The plan's decisions, for `-v` (`tracing` at info level).
+fn log_plan(plan: &crate::plan::Plan, decision: &crate::checkpoint::Decision) {
+    match decision {
+        crate::checkpoint::Decision::Load(l) => match &l.resume {
+            Some(r) => tracing::info!(
+                "resume: an earlier run of this load committed {} records; going on from line \
+                 {} (byte {}) of input {}",
+                r.committed_records,
+                r.start.line,
+                r.start.byte,
+                r.start.file + 1
+            ),
+            None => tracing::info!("load from the beginning of every input"),
+        },
+        crate::checkpoint::Decision::Skip(s) => tracing::info!("skip: {}", s.reason),
+    }
+    for c in &plan.input_schema.columns {
+        tracing::info!("input column {:?}: {}", c.name, c.type_name());
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        tracing::info!("stage {}: {}", i + 1, s.describe);
+    }
+    tracing::info!(
+        "batches of up to {} rows or {} bytes, {} worker threads, up to {} rows per \
+         transaction (or 30 s), {} writer(s)",
+        plan.run.batch_rows,
+        plan.run.batch_bytes,
+        plan.run.workers,
+        plan.run.commit_rows,
+        plan.writers
+    );
 }
 
 async fn finish(

@@ -119,9 +119,6 @@ pub struct WorkerArgs {
     /// Chunks loaded at once.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     concurrency: u16,
-    /// No output but errors.
-    #[arg(long, short)]
-    quiet: bool,
 }
 
 pub fn worker(a: WorkerArgs) -> i32 {
@@ -130,7 +127,7 @@ pub fn worker(a: WorkerArgs) -> i32 {
         Err(e) => return fail(e),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let quiet = a.quiet;
+    let quiet = super::quiet();
     rt.spawn(async move {
         let Ok(mut term) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

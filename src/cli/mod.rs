@@ -21,6 +21,50 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Say more: -v the plan's decisions (types, dialect, resume, batch and commit
+    /// sizes), -vv every commit and HTTP retry. RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// No progress and no notes: errors and the summary only.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+/// `-q` was given (see [`Cli`]).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// How many `-v` were given.
+static VERBOSE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether `-q` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How many `-v` were given.
+pub fn verbose() -> u8 {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Log the library's `tracing` events on stderr: `RUST_LOG` when set, else by `-v`
+/// (none without it: the notes and the progress say what a user needs).
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(s) if !s.trim().is_empty() => EnvFilter::new(s),
+        _ => EnvFilter::new(match (quiet, verbose) {
+            (true, _) | (false, 0) => "off",
+            (false, 1) => "rowflow=info",
+            (false, 2) => "rowflow=debug",
+            _ => "rowflow=trace",
+        }),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .compact()
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,9 +171,6 @@ pub struct OutputArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// No progress output.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Start from the beginning even if an earlier run over the same input was
     /// interrupted (by default it is resumed from its checkpoint).
     #[arg(long)]
@@ -148,6 +189,9 @@ pub fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
+    init_logging(cli.verbose, cli.quiet);
     let code = match cli.command {
         Command::Run(a) => run::run(a),
         // `--compute` and `--where` run in the order given: the matches know it.

@@ -165,9 +165,10 @@ fn drive(
     start: impl FnOnce(Arc<dyn Observer>, rowflow::StopSignal) -> RunFuture,
 ) -> i32 {
     let started = Instant::now();
-    let display = if out.quiet {
+    let display = if super::quiet() {
         Display::Quiet
-    } else if std::io::stderr().is_terminal() {
+    } else if std::io::stderr().is_terminal() && super::verbose() == 0 {
+        // (With -v the log lines would tear a bar: plain progress lines instead.)
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
         bar.set_style(
             ProgressStyle::with_template(

@@ -179,6 +179,15 @@ impl Loop {
         drop(rejects);
         self.txn += 1;
         let p = std::mem::take(&mut self.pending);
+        tracing::debug!(
+            "writer {}: transaction {} committed: {} written, {} filtered, {} rejected ({} input records)",
+            self.writer,
+            self.txn,
+            p.written,
+            p.filtered,
+            p.rejected.len(),
+            p.records
+        );
         self.counters
             .rows_uncommitted
             .fetch_sub(p.records, Ordering::Relaxed);

@@ -457,3 +457,89 @@ fn preview_runs_the_first_rows_and_writes_nothing() {
     let r = rowflow(dir.path(), &["run", "p.toml", "--json", "-q"]);
     assert_eq!(r.json()["rows_read"], 50, "{r:?}");
 }
+
+/// `-v` says the plan's decisions, `-vv` every commit too, `-q` nothing but errors and
+/// the summary; `RUST_LOG` is honoured; the flags go anywhere on the line.
+#[test]
+fn verbosity_says_more_and_quiet_says_less() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "id,v\n1,a\n2,b\n3,c\n").unwrap();
+    let load = |extra: &[&str]| {
+        let mut args = vec![
+            "load",
+            "t.csv",
+            "--into",
+            "sqlite://t.db",
+            "--mode",
+            "replace",
+        ];
+        args.extend_from_slice(extra);
+        rowflow(dir.path(), &args)
+    };
+    let r = load(&["-v"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for said in [
+        "input column \"id\": int",
+        "load from the beginning",
+        "rows per transaction",
+    ] {
+        assert!(
+            r.stderr.contains(said),
+            "-v should say {said:?}: {}",
+            r.stderr
+        );
+    }
+    assert!(!r.stderr.contains("committed:"), "{}", r.stderr);
+    let r = rowflow(
+        dir.path(),
+        &[
+            "-vv",
+            "load",
+            "t.csv",
+            "--into",
+            "sqlite://t.db",
+            "--mode",
+            "replace",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("transaction 1 committed: 3 written, 0 filtered, 0 rejected"),
+        "{}",
+        r.stderr
+    );
+    let r = load(&["-q"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "", "-q: no notes, no progress");
+    assert!(
+        r.stdout.contains("3 rows read"),
+        "the summary stays: {}",
+        r.stdout
+    );
+    let out = Command::new(crate::harness::bin())
+        .args([
+            "load",
+            "t.csv",
+            "--into",
+            "sqlite://t.db",
+            "--mode",
+            "replace",
+        ])
+        .env("RUST_LOG", "rowflow=debug")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("transaction 1 committed"),
+        "RUST_LOG"
+    );
+    // Every command takes them.
+    for cmd in [["schema", "t.csv"], ["generate", "--help"]] {
+        let mut args = cmd.to_vec();
+        args.push("-v");
+        let r = rowflow(dir.path(), &args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+    }
+}

@@ -402,6 +402,12 @@ impl Caller {
                 };
                 return (Err(Failure::row(format!("{reason} ({tries})"))), false);
             };
+            tracing::debug!(
+                "http {}: {reason}; retry {} in {:.2} s",
+                self.stats.name,
+                attempt + 1,
+                wait.as_secs_f64()
+            );
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
