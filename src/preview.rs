@@ -136,7 +136,12 @@ pub(crate) async fn run(plan: crate::plan::Plan, n: u64) -> Result<Preview> {
         rejected,
         filtered: report.rows_filtered,
         read: report.rows_read,
-        notes: report.notes,
+        // (The limit is the preview's own: nothing was loaded to go on from.)
+        notes: report
+            .notes
+            .into_iter()
+            .filter(|n| !n.starts_with("stopped after "))
+            .collect(),
         http_requests: http.iter().map(|h| h.snapshot().requests).sum(),
     })
 }

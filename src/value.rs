@@ -80,7 +80,7 @@ impl fmt::Display for DataType {
 /// Error for an unknown type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown type `{0}` (expected one of: int, float, decimal, numeric(p,s), bool, date, timestamp, text, varchar(n))"
+    "unknown type `{0}` (expected one of: int, float, decimal, numeric(p,s), bool, date, timestamp, text, varchar(n), json)"
 )]
 pub struct UnknownType(pub String);
 

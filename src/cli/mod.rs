@@ -237,7 +237,7 @@ pub fn words(message: &str) -> String {
         return message.to_string();
     }
     // Longest first: a key that another contains is replaced after it.
-    const FLAGS: [(&str, &str); 16] = [
+    const FLAGS: [(&str, &str); 17] = [
         ("set has_header = false", "use --no-header"),
         ("set has_header = true", "use --header"),
         ("source.has_header = false", "--no-header"),
@@ -254,6 +254,7 @@ pub fn words(message: &str) -> String {
         ("source.skip_rows", "--skip"),
         ("sink.url", "--into"),
         ("sink.key", "--key"),
+        ("source.schema.", "--type "),
     ];
     let mut out = message.to_string();
     for (key, flag) in FLAGS {

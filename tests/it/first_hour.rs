@@ -343,6 +343,17 @@ fn messages_say_what_to_do() {
     // No destination, an empty file: `load`'s flags, not pipeline keys.
     expect(&["load", "one.csv"], &["--into"]);
     expect(
+        &[
+            "load",
+            "one.csv",
+            "--into",
+            "sqlite://t.db",
+            "--type",
+            "id=integr",
+        ],
+        &["--type id: unknown type `integr`"],
+    );
+    expect(
         &["load", "empty.csv", "--into", "sqlite://e.db"],
         &["--no-header"],
     );
@@ -426,6 +437,11 @@ fn preview_runs_the_first_rows_and_writes_nothing() {
         "the API was called for the previewed rows only"
     );
     assert!(!dir.path().join("never.db").exists(), "nothing is written");
+    assert!(
+        !r.stderr.contains("stopped after"),
+        "no talk of a next run: {}",
+        r.stderr
+    );
     let r = rowflow(
         dir.path(),
         &["preview", "p.toml", "-n", "2", "--format", "json"],
