@@ -120,22 +120,26 @@ fn csv_out(p: &Preview) {
     }
 }
 
-/// The terminal's width (`COLUMNS`, else the terminal's, else 120 when not a terminal).
-fn width() -> usize {
+/// The terminal's width: `COLUMNS`, else the width of the terminal on standard output
+/// or standard error, if either is one.
+pub fn terminal_width() -> Option<usize> {
     if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
-        return c;
+        return Some(c);
     }
     #[cfg(unix)]
-    {
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
         // SAFETY: TIOCGWINSZ fills the winsize struct passed by pointer; nothing else.
         let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        if unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0
-            && ws.ws_col > 0
-        {
-            return ws.ws_col as usize;
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
+            return Some(ws.ws_col as usize);
         }
     }
-    120
+    None
+}
+
+/// The width a table may take (120 when not on a terminal).
+fn width() -> usize {
+    terminal_width().unwrap_or(120)
 }
 
 /// `s` in at most `w` characters (cut with `…`).

@@ -21,54 +21,161 @@ enum Display {
 
 struct CliObserver {
     display: Display,
+    /// Rows done at recent snapshots, for a rate over the last seconds.
+    recent: Mutex<std::collections::VecDeque<(Duration, u64)>>,
 }
 
-fn rate(n: u64, d: Duration) -> u64 {
-    let s = d.as_secs_f64();
-    if s > 0.0 { (n as f64 / s) as u64 } else { 0 }
+impl CliObserver {
+    fn new(display: Display) -> Self {
+        CliObserver {
+            display,
+            recent: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Rows per second over the last `RATE_WINDOW` (since the start before that).
+    fn recent_rate(&self, s: &Snapshot) -> f64 {
+        const RATE_WINDOW: Duration = Duration::from_secs(5);
+        let done = rows_done(s);
+        let mut q = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        q.push_back((s.elapsed, done));
+        while q.len() > 2 && q.front().is_some_and(|(t, _)| s.elapsed - *t > RATE_WINDOW) {
+            q.pop_front();
+        }
+        match q.front() {
+            Some((t, d)) if s.elapsed > *t => {
+                (done - d.min(&done)) as f64 / (s.elapsed - *t).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// Rows finished: written, filtered out or rejected (committed).
+fn rows_done(s: &Snapshot) -> u64 {
+    s.rows_written + s.rows_filtered + s.rows_rejected
+}
+
+/// What the run is doing now, from what the counters say.
+fn phase(s: &Snapshot) -> String {
+    let in_flight: u64 = s.http.iter().map(|h| h.in_flight).sum();
+    let all_read = s.bytes_total.is_some_and(|t| t > 0 && s.bytes_read >= t);
+    if in_flight > 0 {
+        format!("enriching, {in_flight} in flight")
+    } else if all_read && s.rows_uncommitted > 0 {
+        "committing".into()
+    } else if s.rows_read == 0 && s.elapsed > Duration::from_secs(1) {
+        "starting".into()
+    } else {
+        "loading".into()
+    }
+}
+
+/// Rows the input holds: known once it is all read, else estimated from the bytes read
+/// (`None` when there is nothing to go on). The flag says it is an estimate.
+fn rows_expected(s: &Snapshot) -> Option<(u64, bool)> {
+    let total = s.bytes_total.filter(|t| *t > 0)?;
+    if s.bytes_read >= total {
+        return Some((s.rows_read, false));
+    }
+    (s.bytes_read > 0 && s.rows_read > 0).then(|| {
+        (
+            (s.rows_read as f64 * total as f64 / s.bytes_read as f64) as u64,
+            true,
+        )
+    })
+}
+
+/// A short count: 950, 3.2k, 36k, 4.56M, 12.3M.
+fn short(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..10_000 => format!("{:.1}k", n as f64 / 1e3),
+        10_000..1_000_000 => format!("{}k", n / 1_000),
+        1_000_000..10_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// `d` as `1h02m`, `3m05s` or `42s`.
+fn short_time(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// The progress line: phase, rows done of those expected, the recent rate, the ETA and
+/// the rejects, in at most `width` characters (the least important parts dropped first).
+fn progress_line(s: &Snapshot, rate: f64, width: usize) -> String {
+    let done = rows_done(s);
+    let expected = rows_expected(s);
+    let of = match expected {
+        Some((n, true)) => format!("/~{}", short(n.max(done))),
+        Some((n, false)) => format!("/{}", short(n.max(done))),
+        None => String::new(),
+    };
+    let eta = match expected {
+        Some((n, _)) if rate > 0.0 && n > done => {
+            format!(", ETA {}", short_time((n - done) as f64 / rate))
+        }
+        _ => String::new(),
+    };
+    // In order of importance: a part that does not fit is left out.
+    let mut parts = vec![
+        format!("{}: {}{of} rows", phase(s), short(done)),
+        format!(", {}/s", short(rate as u64)),
+    ];
+    if s.rows_rejected > 0 {
+        parts.push(format!(", {} rejected", short(s.rows_rejected)));
+    }
+    parts.push(eta);
+    if s.rows_uncommitted > 0 {
+        parts.push(format!(", {} uncommitted", short(s.rows_uncommitted)));
+    }
+    let mut line = String::new();
+    for p in parts {
+        if line.chars().count() + p.chars().count() <= width {
+            line.push_str(&p);
+        }
+    }
+    line
 }
 
 impl Observer for CliObserver {
     fn progress(&self, s: &Snapshot) {
-        let mut msg = format!(
-            "{} rows ({} rows/s), {} written",
-            thousands(s.rows_read),
-            thousands(rate(s.rows_read, s.elapsed)),
-            thousands(s.rows_written),
-        );
-        if s.rows_uncommitted > 0 {
-            msg.push_str(&format!(" ({} uncommitted)", thousands(s.rows_uncommitted)));
-        }
-        msg.push_str(&format!(", {} rejected", thousands(s.rows_rejected)));
-        for h in &s.http {
-            msg.push_str(&format!(
-                "; {}: {} in flight, {} req/s, {} retries",
-                h.name,
-                h.in_flight,
-                thousands(rate(h.requests, s.elapsed)),
-                thousands(h.retries)
-            ));
-        }
+        let rate = self.recent_rate(s);
         match &self.display {
             Display::Bar(bar) => {
-                if let Some(t) = s.bytes_total {
-                    bar.set_length(t);
+                // The bar follows rows done against rows expected (bytes until a rate
+                // is known), so it is not full while rows are still being enriched or
+                // committed. The line fits the terminal (80 columns when unknown).
+                let width = super::preview::terminal_width().unwrap_or(80);
+                match rows_expected(s) {
+                    Some((n, _)) => {
+                        bar.set_length(n.max(rows_done(s)).max(1));
+                        bar.set_position(rows_done(s));
+                    }
+                    None => bar.set_length(0),
                 }
-                bar.set_position(s.bytes_read);
-                bar.set_message(msg);
+                bar.set_message(progress_line(s, rate, width.saturating_sub(13)));
             }
             Display::Log { last } => {
                 let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
                 if last.elapsed() >= Duration::from_secs(5) {
                     *last = Instant::now();
-                    let pct = s
-                        .bytes_total
-                        .filter(|t| *t > 0)
-                        .map(|t| {
-                            format!(" ({:.0}% of input)", 100.0 * s.bytes_read as f64 / t as f64)
-                        })
-                        .unwrap_or_default();
-                    eprintln!("rowflow: {msg}{pct}");
+                    let mut line = progress_line(s, rate, usize::MAX);
+                    for h in &s.http {
+                        line.push_str(&format!(
+                            "; http {}: {} requests, {} retries",
+                            h.name,
+                            thousands(h.requests),
+                            thousands(h.retries)
+                        ));
+                    }
+                    eprintln!("rowflow: {line}");
                 }
             }
             Display::Quiet => {}
@@ -171,10 +278,8 @@ fn drive(
         // (With -v the log lines would tear a bar: plain progress lines instead.)
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{spinner} {bar:10} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Display::Bar(bar)
     } else {
@@ -182,7 +287,7 @@ fn drive(
             last: Mutex::new(Instant::now()),
         }
     };
-    let observer = Arc::new(CliObserver { display });
+    let observer = Arc::new(CliObserver::new(display));
     let rt = match runtime(threads) {
         Ok(rt) => rt,
         Err(e) => return fail(e),
@@ -319,5 +424,69 @@ fn print_summary(r: &Report) {
             );
         }
         Outcome::Completed | Outcome::Skipped(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(read: u64, bytes: u64, total: u64, written: u64, uncommitted: u64) -> Snapshot {
+        Snapshot {
+            bytes_read: bytes,
+            bytes_total: Some(total),
+            rows_read: read,
+            rows_written: written,
+            rows_filtered: 0,
+            rows_rejected: 0,
+            rows_uncommitted: uncommitted,
+            elapsed: Duration::from_secs(10),
+            http: Vec::new(),
+        }
+    }
+
+    /// Each phase's line, as a user sees it at 80 columns (the spinner and bar take 13).
+    #[test]
+    fn the_line_in_each_phase_fits_80_columns() {
+        let at80 = |s: &Snapshot, rate: f64| progress_line(s, rate, 80 - 13);
+        // Loading: a quarter of the bytes read, the total rows an estimate.
+        let loading = snap(250_000, 25_000_000, 100_000_000, 200_000, 50_000);
+        assert_eq!(
+            at80(&loading, 40_000.0),
+            "loading: 200k/~1.00M rows, 40k/s, ETA 20s, 50k uncommitted"
+        );
+        // Every byte read, rows still held in the open transaction: committing, and
+        // the total is known (no ~).
+        let committing = snap(1_000_000, 100_000_000, 100_000_000, 0, 1_000_000);
+        assert_eq!(
+            at80(&committing, 0.0),
+            "committing: 0/1.00M rows, 0/s, 1.00M uncommitted"
+        );
+        // Enriching: requests in flight, rows read but not done.
+        let mut enriching = snap(100_000, 100_000_000, 100_000_000, 36_000, 0);
+        enriching.http.push(rowflow::report::HttpSnapshot {
+            name: "api".into(),
+            in_flight: 64,
+            ..Default::default()
+        });
+        enriching.rows_rejected = 12;
+        assert_eq!(
+            at80(&enriching, 3_200.0),
+            "enriching, 64 in flight: 36k/100k rows, 3.2k/s, 12 rejected",
+            "the ETA does not fit 80 columns here"
+        );
+        assert_eq!(
+            progress_line(&enriching, 3_200.0, 100),
+            "enriching, 64 in flight: 36k/100k rows, 3.2k/s, 12 rejected, ETA 20s"
+        );
+        for s in [&loading, &committing, &enriching] {
+            assert!(at80(s, 123_456.0).chars().count() <= 67);
+            // A narrow terminal leaves out the least important parts, never the phase.
+            let narrow = progress_line(s, 123_456.0, 45);
+            assert!(narrow.chars().count() <= 45, "{narrow}");
+            assert!(narrow.contains(": "), "{narrow}");
+        }
+        assert_eq!(short_time(3725.0), "1h02m");
+        assert_eq!(short_time(185.0), "3m05s");
     }
 }

@@ -358,7 +358,7 @@ async fn record(kv: &kv::Store, n: u32, state: ChunkState) {
         let done = match entry.filter(|e| e.operation == kv::Operation::Put) {
             Some(e) => {
                 let old: ChunkState = serde_json::from_slice(&e.value).unwrap_or_default();
-                if (old.epoch, old.delivery) > (state.epoch, state.delivery) {
+                if !supersedes(&old, &state) {
                     return;
                 }
                 kv.update(key.as_str(), value.clone(), e.revision)
@@ -371,6 +371,18 @@ async fn record(kv: &kv::Store, n: u32, state: ChunkState) {
             return;
         }
     }
+}
+
+/// Whether `new` may replace `old` as a chunk's record: not a state of an earlier
+/// delivery or retry, and nothing but `done` over a `done` of the same retry. A worker
+/// that lost the chunk may report it running after its new owner finished it, and
+/// JetStream may count the redelivery after a restart of its server as delivery 1
+/// again: a finished chunk reported running again would never be waited out.
+pub(crate) fn supersedes(old: &ChunkState, new: &ChunkState) -> bool {
+    if (old.epoch, old.delivery) > (new.epoch, new.delivery) {
+        return false;
+    }
+    !(old.state == "done" && new.state != "done" && old.epoch >= new.epoch)
 }
 
 /// Whether a failure will happen again however often the chunk is tried.
@@ -719,4 +731,32 @@ async fn give_up_or_retry(
         ctx.plan.max_deliver
     ));
     Handled::Released
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(state: &str, epoch: u32, delivery: u64) -> ChunkState {
+        ChunkState {
+            state: state.into(),
+            epoch,
+            delivery,
+            ..ChunkState::default()
+        }
+    }
+
+    #[test]
+    fn a_finished_chunk_stays_finished() {
+        // The old owner's late "running" after the new owner's "done", both counted
+        // delivery 1 (a JetStream restart): refused.
+        assert!(!supersedes(&st("done", 0, 1), &st("running", 0, 1)));
+        assert!(!supersedes(&st("done", 0, 1), &st("pending", 0, 2)));
+        assert!(supersedes(&st("done", 0, 1), &st("done", 0, 2)));
+        // A later delivery's progress replaces an earlier one's; never the reverse.
+        assert!(supersedes(&st("running", 0, 1), &st("running", 0, 2)));
+        assert!(!supersedes(&st("running", 0, 2), &st("done", 0, 1)));
+        // `rowflow retry` (a new epoch) requeues a failed chunk.
+        assert!(supersedes(&st("failed", 0, 3), &st("pending", 1, 1)));
+    }
 }

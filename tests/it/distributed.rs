@@ -137,7 +137,39 @@ fn logs(dir: &Path) -> String {
 }
 
 fn wait(dir: &Path, id: &str) -> Run {
-    rowflow(dir, &["wait", id, "--nats", &nats_url(), "--json"])
+    wait_at(dir, id, &nats_url())
+}
+
+/// `rowflow wait ID --json` against `url`, given at most three minutes: a load that
+/// never finishes fails the test (with the workers' logs) instead of hanging it.
+fn wait_at(dir: &Path, id: &str, url: &str) -> Run {
+    let mut c = Command::new(bin())
+        .args(["wait", id, "--nats", url, "--json"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rowflow wait");
+    let t0 = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(180) {
+            let _ = c.kill();
+            let status = rowflow(dir, &["status", id, "--nats", url]);
+            panic!(
+                "load {id} did not finish in 3 minutes:\n{}\n{}",
+                status.stdout,
+                logs(dir)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = c.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 fn reap(dir: &Path, workers: Vec<Child>) {
@@ -884,7 +916,7 @@ fn workers_ride_out_a_nats_restart() {
     let _ = nats.wait();
     std::thread::sleep(Duration::from_millis(1500));
     let mut nats = private_nats(&store, port);
-    let w = rowflow(dir.path(), &["wait", &id, "--nats", &url, "--json"]);
+    let w = wait_at(dir.path(), &id, &url);
     reap(dir.path(), workers);
     let _ = nats.kill();
     let _ = nats.wait();
@@ -1128,7 +1160,7 @@ fn a_worker_without_a_load_takes_every_load() {
         ));
     }
     for (id, table) in ids.iter().zip(["dist_any_a", "dist_any_b"]) {
-        let r = rowflow(dir.path(), &["wait", id, "--nats", &url, "--json"]);
+        let r = wait_at(dir.path(), id, &url);
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, logs(dir.path()));
         assert_eq!(
             db.count(&format!(
