@@ -38,8 +38,15 @@ impl CliObserver {
         const RATE_WINDOW: Duration = Duration::from_secs(5);
         let done = rows_done(s);
         let mut q = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        // (Snapshots of several chunks run one after another may go back in time.)
+        if q.back().is_some_and(|(t, d)| *t > s.elapsed || *d > done) {
+            q.clear();
+        }
         q.push_back((s.elapsed, done));
-        while q.len() > 2 && q.front().is_some_and(|(t, _)| s.elapsed - *t > RATE_WINDOW) {
+        while q.len() > 2
+            && q.front()
+                .is_some_and(|(t, _)| s.elapsed.saturating_sub(*t) > RATE_WINDOW)
+        {
             q.pop_front();
         }
         match q.front() {
@@ -486,6 +493,17 @@ mod tests {
             assert!(narrow.chars().count() <= 45, "{narrow}");
             assert!(narrow.contains(": "), "{narrow}");
         }
+        // Snapshots that go back (the chunks of `run --shard`, one after another).
+        let obs = CliObserver::new(Display::Quiet);
+        let mut a = snap(10, 10, 100, 10, 0);
+        a.elapsed = Duration::from_secs(9);
+        assert_eq!(obs.recent_rate(&a), 0.0);
+        a.elapsed = Duration::from_secs(10);
+        a.rows_written = 20;
+        assert_eq!(obs.recent_rate(&a), 10.0);
+        a.elapsed = Duration::from_secs(1);
+        a.rows_written = 5;
+        assert_eq!(obs.recent_rate(&a), 0.0, "no overflow, a fresh start");
         assert_eq!(short_time(3725.0), "1h02m");
         assert_eq!(short_time(185.0), "3m05s");
     }
