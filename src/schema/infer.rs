@@ -296,8 +296,9 @@ impl Inferrer {
             *j = value.starts_with(['{', '['])
                 && serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok();
         }
-        if self.zoneless[i] {
-            // Timestamps, some (when the column ends as text) without an offset.
+        // Timestamps, some (when the column ends as text) without an offset. While
+        // every value has one, the type set says so already: nothing parsed twice.
+        if self.zoneless[i] && !set.contains(DataType::Timestamp) {
             self.zoneless[i] = super::parse::is_zoneless_timestamp(value)
                 || (value.len() >= 20 && parse_timestamp(value, false).is_some());
         }

@@ -72,6 +72,14 @@ fn cargo_install_gives_a_working_binary() {
     assert_eq!(j["rows_written"], 2);
 }
 
+/// `r` failed as bad input does (exit 2), saying each of `says` on stderr.
+fn refused(r: &crate::harness::Run, says: &[&str]) {
+    assert_eq!(r.code, 2, "{r:?}");
+    for s in says {
+        assert!(r.stderr.contains(s), "should say {s:?}: {}", r.stderr);
+    }
+}
+
 fn sqlite_rows(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut st = c.prepare(sql).unwrap();
@@ -148,13 +156,9 @@ fn load_flags_cover_the_common_cases() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("total"), "{}", r.stderr);
     // A malformed pair names the flag and shows the form.
-    let r = load(&["--compute", "total"]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.stderr
-            .contains("--compute \"total\": expected COLUMN=VALUE"),
-        "{}",
-        r.stderr
+    refused(
+        &load(&["--compute", "total"]),
+        &["--compute \"total\": expected COLUMN=VALUE"],
     );
     // --no-headers (sqlite-utils) and --no-header-row (csvkit) are --no-header; --quote.
     std::fs::write(dir.path().join("bare.csv"), "'a,b',1\n'c',2\n").unwrap();
@@ -295,14 +299,7 @@ fn messages_say_what_to_do() {
     let run = |args: &[&str]| rowflow(dir.path(), args);
     let expect = |args: &[&str], says: &[&str]| {
         let r = run(args);
-        assert_eq!(r.code, 2, "{args:?}: {r:?}");
-        for s in says {
-            assert!(
-                r.stderr.contains(s),
-                "{args:?} should say {s:?}: {}",
-                r.stderr
-            );
-        }
+        refused(&r, says);
         assert!(
             !r.stderr.contains("DriverError") && !r.stderr.contains(" { "),
             "a Rust Debug dump: {}",
