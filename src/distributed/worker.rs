@@ -374,15 +374,23 @@ async fn record(kv: &kv::Store, n: u32, state: ChunkState) {
 }
 
 /// Whether `new` may replace `old` as a chunk's record: not a state of an earlier
-/// delivery or retry, and nothing but `done` over a `done` of the same retry. A worker
-/// that lost the chunk may report it running after its new owner finished it, and
-/// JetStream may count the redelivery after a restart of its server as delivery 1
-/// again: a finished chunk reported running again would never be waited out.
+/// delivery or retry, and within one retry an ended chunk stays ended: only `done`
+/// over `done`, and only `done` or `failed` over `failed`. A worker that lost the chunk
+/// may report it running after its new owner ended it, and JetStream may count the
+/// redelivery after a restart of its server as delivery 1 again: an ended chunk
+/// reported running again would never be waited out.
 pub(crate) fn supersedes(old: &ChunkState, new: &ChunkState) -> bool {
     if (old.epoch, old.delivery) > (new.epoch, new.delivery) {
         return false;
     }
-    !(old.state == "done" && new.state != "done" && old.epoch >= new.epoch)
+    if old.epoch < new.epoch {
+        return true;
+    }
+    match old.state.as_str() {
+        "done" => new.state == "done",
+        "failed" => matches!(new.state.as_str(), "done" | "failed"),
+        _ => true,
+    }
 }
 
 /// Whether a failure will happen again however often the chunk is tried.
@@ -756,6 +764,9 @@ mod tests {
         // A later delivery's progress replaces an earlier one's; never the reverse.
         assert!(supersedes(&st("running", 0, 1), &st("running", 0, 2)));
         assert!(!supersedes(&st("running", 0, 2), &st("done", 0, 1)));
+        // A failed chunk stays failed within its retry, too.
+        assert!(!supersedes(&st("failed", 0, 2), &st("running", 0, 2)));
+        assert!(supersedes(&st("failed", 0, 2), &st("done", 0, 2)));
         // `rowflow retry` (a new epoch) requeues a failed chunk.
         assert!(supersedes(&st("failed", 0, 3), &st("pending", 1, 1)));
     }
