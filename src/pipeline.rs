@@ -344,15 +344,15 @@ impl Pipeline {
     /// Run the pipeline over the first `rows` rows of its input and keep what comes out
     /// (and the rows that fail, with their reasons), writing nothing: no table is
     /// prepared, no checkpoint recorded, no lock taken. HTTP stages are called for those
-    /// rows only.
-    pub async fn preview(self, rows: u64) -> Result<crate::preview::Preview> {
+    /// rows only, or, without `call_http`, not at all (their columns are NULL).
+    pub async fn preview(self, rows: u64, call_http: bool) -> Result<crate::preview::Preview> {
         let plan = tokio::task::spawn_blocking(move || self.plan(&ExprContext::from_clock()))
             .await
             .map_err(|e| Error::Stage {
                 stage: "plan".into(),
                 message: e.to_string(),
             })??;
-        crate::preview::run(plan, rows).await
+        crate::preview::run(plan, rows, call_http).await
     }
 
     /// Plan and run to the end, silently.

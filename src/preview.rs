@@ -63,8 +63,40 @@ impl Sink for Keep {
     }
 }
 
-/// Run `plan` over its first `n` rows, writing nothing (see the module).
-pub(crate) async fn run(plan: crate::plan::Plan, n: u64) -> Result<Preview> {
+/// Stands in for an `http` stage that is not called: its columns, NULL.
+struct NoHttp {
+    name: String,
+    columns: usize,
+}
+
+impl crate::transform::Transform for NoHttp {
+    fn describe(&self) -> String {
+        format!("http {} (not called)", self.name)
+    }
+
+    fn apply(&self, batch: &mut Batch) {
+        for row in &mut batch.rows {
+            row.values
+                .extend(std::iter::repeat_n(Value::Null, self.columns));
+        }
+    }
+}
+
+/// Run `plan` over its first `n` rows, writing nothing (see the module). Without
+/// `call_http`, the `http` stages are not called and their columns are NULL.
+pub(crate) async fn run(mut plan: crate::plan::Plan, n: u64, call_http: bool) -> Result<Preview> {
+    let mut skipped = Vec::new();
+    if !call_http {
+        for stage in &mut plan.stages {
+            if let crate::runtime::Stage::Async(a) = stage
+                && let Some(columns) = a.http_columns
+            {
+                skipped.push(a.name.clone());
+                let name = a.name.clone();
+                *stage = crate::runtime::Stage::Cpu(vec![Arc::new(NoHttp { name, columns })]);
+            }
+        }
+    }
     let kept = Arc::new(Mutex::new(Vec::new()));
     let scratch =
         tempfile::tempdir().map_err(|e| crate::error::Error::io("a temporary directory", e))?;
@@ -141,6 +173,9 @@ pub(crate) async fn run(plan: crate::plan::Plan, n: u64) -> Result<Preview> {
             .notes
             .into_iter()
             .filter(|n| !n.starts_with("stopped after "))
+            .chain(skipped.iter().map(|s| {
+                format!("the http stage {s:?} was not called (--no-http): its columns are NULL")
+            }))
             .collect(),
         http_requests: http.iter().map(|h| h.snapshot().requests).sum(),
     })

@@ -241,6 +241,8 @@ pub struct HttpSnapshot {
     pub name: String,
     /// Requests in flight now.
     pub in_flight: u64,
+    /// Requests waiting for the stage's rate limit now.
+    pub rate_waiting: u64,
     /// Attempts sent, retries included.
     pub requests: u64,
     /// Retries (attempts after the first of a request).

@@ -36,7 +36,7 @@ pub struct LoadArgs {
     /// Keep the rows where the SQL condition is true (repeatable): --where "total > 0".
     #[arg(long = "where", value_name = "EXPR")]
     filter: Vec<String>,
-    /// Parallel writers (PostgreSQL, MySQL).
+    /// Parallel writers (PostgreSQL, MySQL; default 2 for PostgreSQL, 1 with upsert and for MySQL).
     #[arg(long, value_name = "N")]
     writers: Option<usize>,
     /// Skip the first N data rows of each file (after its header).
@@ -284,9 +284,7 @@ pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
     sink.truncate = a.mode.truncate;
     sink.key = a.key.clone();
     sink.alter = a.alter;
-    if let Some(w) = a.writers {
-        sink.writers = w;
-    }
+    sink.writers = a.writers;
     let spec = PipelineSpec {
         // No name: the checkpoint identity is a hash of the spec (the same command is
         // the same load; another mode or table is another).
@@ -331,6 +329,8 @@ pub fn run(a: LoadArgs, matches: Option<&clap::ArgMatches>) -> i32 {
         let how = super::preview::ShowArgs {
             rows: a.preview_rows,
             format: a.preview_format.clone(),
+            // `load` has no http stage.
+            no_http: false,
         };
         return super::preview::show(pipeline, &how);
     }

@@ -30,6 +30,9 @@ pub struct ShowArgs {
     /// table (aligned, fits the terminal), csv or json.
     #[arg(long = "format", default_value = "table", value_parser = ["table", "csv", "json"])]
     pub format: String,
+    /// Do not call the http stages: their columns are NULL.
+    #[arg(long = "no-http")]
+    pub no_http: bool,
 }
 
 pub fn run(a: PreviewArgs) -> i32 {
@@ -48,7 +51,7 @@ pub fn show(pipeline: Pipeline, how: &ShowArgs) -> i32 {
         Ok(rt) => rt,
         Err(e) => return fail(format!("starting the runtime: {e}")),
     };
-    let p = match rt.block_on(pipeline.preview(how.rows.max(1))) {
+    let p = match rt.block_on(pipeline.preview(how.rows.max(1), !how.no_http)) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };

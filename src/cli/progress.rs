@@ -66,8 +66,12 @@ fn rows_done(s: &Snapshot) -> u64 {
 /// What the run is doing now, from what the counters say.
 fn phase(s: &Snapshot) -> String {
     let in_flight: u64 = s.http.iter().map(|h| h.in_flight).sum();
+    let rate_waiting: u64 = s.http.iter().map(|h| h.rate_waiting).sum();
     let all_read = s.bytes_total.is_some_and(|t| t > 0 && s.bytes_read >= t);
-    if in_flight > 0 {
+    if rate_waiting > in_flight {
+        // More requests held back by the rate limit than sent: the limit sets the pace.
+        "waiting for API rate limit".into()
+    } else if in_flight > 0 {
         format!("enriching, {in_flight} in flight")
     } else if all_read && s.rows_uncommitted > 0 {
         "committing".into()
@@ -486,7 +490,15 @@ mod tests {
             progress_line(&enriching, 3_200.0, 100),
             "enriching, 64 in flight: 36k/100k rows, 3.2k/s, 12 rejected, ETA 20s"
         );
-        for s in [&loading, &committing, &enriching] {
+        // More requests waiting for the rate limit than in flight: the limit sets the pace.
+        let mut limited = enriching.clone();
+        limited.http[0].in_flight = 3;
+        limited.http[0].rate_waiting = 61;
+        assert_eq!(
+            at80(&limited, 50.0),
+            "waiting for API rate limit: 36k/100k rows, 50/s, 12 rejected"
+        );
+        for s in [&loading, &committing, &enriching, &limited] {
             assert!(at80(s, 123_456.0).chars().count() <= 67);
             // A narrow terminal leaves out the least important parts, never the phase.
             let narrow = progress_line(s, 123_456.0, 45);

@@ -192,7 +192,7 @@ pub(crate) fn build_for(
         notes: planned.notes,
         steps: staged.steps,
         sink: sink::options(&spec.sink, &staged.output),
-        writers: spec.sink.writers,
+        writers: sink::writers(&spec.sink, &target),
         dialect,
         detected,
         inferred_formats: planned.inferred_formats.clone(),

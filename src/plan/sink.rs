@@ -63,7 +63,7 @@ pub(crate) fn check(
         errors
             .push("sink.mode = \"upsert\" needs sink.key (the columns that identify a row)".into());
     }
-    if sk.writers > 1 && upsert {
+    if sk.writers.is_some_and(|w| w > 1) && upsert {
         errors.push(
             "sink.mode = \"upsert\" needs writers = 1: the rows of a key must reach the table in input \
              order for the last one to win, and parallel writers commit in any order"
@@ -77,7 +77,7 @@ pub(crate) fn check(
                 .into(),
         );
     }
-    if sk.writers > 1 && target.is_some_and(|t| t.backend().single_writer()) {
+    if sk.writers.is_some_and(|w| w > 1) && target.is_some_and(|t| t.backend().single_writer()) {
         errors.push(
             "sink.writers > 1 needs a server database (PostgreSQL or MySQL); SQLite has one writer"
                 .into(),
@@ -118,7 +118,7 @@ fn check_settings(sk: &SinkSpec, errors: &mut Vec<String>) {
     if sk.sort_run_rows == Some(0) {
         errors.push("sink.sort_run_rows must be at least 1".into());
     }
-    if sk.writers == 0 {
+    if sk.writers == Some(0) {
         errors.push("sink.writers must be at least 1".into());
     }
 }
@@ -136,6 +136,12 @@ pub(crate) fn check_runtime(rt: &RuntimeSpec, errors: &mut Vec<String>) {
                 .into(),
         );
     }
+}
+
+/// The sink's writers: as set, or the backend's default for the mode.
+pub(crate) fn writers(sk: &SinkSpec, target: &SinkTarget) -> usize {
+    sk.writers
+        .unwrap_or_else(|| crate::sink::default_writers(target, sk.mode))
 }
 
 /// Rows per transaction: as set, or the destination's default; with at most
@@ -242,7 +248,7 @@ mod tests {
     fn upsert_needs_a_key_one_writer_and_ordered_stages() {
         let mut sk = SinkSpec::new("postgres://u@h/db", "users");
         sk.mode = WriteMode::Upsert;
-        sk.writers = 2;
+        sk.writers = Some(2);
         let p = problems(&spec(sk), &output(), true);
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p[0].contains("needs sink.key"), "{p:?}");
@@ -254,7 +260,7 @@ mod tests {
     fn keys_and_settings_are_checked() {
         let mut sk = SinkSpec::new("sqlite://x.db", "");
         sk.key = vec!["emial".into()];
-        sk.writers = 2;
+        sk.writers = Some(2);
         sk.commit_rows = Some(0);
         sk.truncate = true;
         sk.mode = WriteMode::Replace;

@@ -67,6 +67,7 @@ impl Planner {
             concurrency: h.concurrency,
             ordered: h.ordered,
             work: hp.work,
+            http_columns: Some(hp.output.len() - self.schema.len()),
         };
         self.staged.http.push(hp.stats);
         self.push_async(stage, hp.describe, hp.output);
@@ -128,6 +129,7 @@ impl Planner {
             concurrency: a.concurrency,
             ordered: a.ordered,
             work: AsyncWork::Each((a.make)(Arc::new(out.clone()))),
+            http_columns: None,
         };
         self.push_async(stage, describe, out);
         Ok(())

@@ -356,7 +356,11 @@ fn spawn_writers(
             txs.push(t);
             writer_rx.push(r);
         }
-        tasks.push(tokio::spawn(route(rx, txs)));
+        // A first writer that prepares the table (creates, replaces or empties it) in its
+        // first transaction writes alone until that commits: the others' rows need the
+        // table, and a run that fails before then must leave the table as it was.
+        let hold = sinks[0].prepares_first().then(|| shared.clone());
+        tasks.push(tokio::spawn(route(rx, txs, hold)));
     }
     let mut threads = Vec::with_capacity(writers);
     for (w, (sink, wrx)) in sinks.into_iter().zip(writer_rx).enumerate() {
@@ -518,10 +522,25 @@ fn merge_ends(ends: Vec<std::thread::Result<sink_loop::SinkEnd>>) -> sink_loop::
 
 /// Deal whole batches out to the writers: each to the next one in turn that has room,
 /// else to the first that makes room (a writer busy sending a large statement does not
-/// hold the others up).
-async fn route(mut rx: mpsc::Receiver<Batch>, txs: Vec<mpsc::Sender<Batch>>) -> Result<()> {
+/// hold the others up). With `hold`, every batch goes to writer 0 until a writer has
+/// committed (writer 0 prepares the table in its first transaction).
+async fn route(
+    mut rx: mpsc::Receiver<Batch>,
+    txs: Vec<mpsc::Sender<Batch>>,
+    mut hold: Option<Arc<sink_loop::Shared>>,
+) -> Result<()> {
     let mut next = 0usize;
     while let Some(batch) = rx.recv().await {
+        if let Some(shared) = &hold {
+            if !shared.first_commit.load(Ordering::Acquire) {
+                if txs[0].send(batch).await.is_err() {
+                    return Ok(());
+                }
+                next = 1 % txs.len();
+                continue;
+            }
+            hold = None;
+        }
         let n = txs.len();
         let ready = (0..n)
             .map(|k| (next + k) % n)

@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     /// Failed rows committed by every writer, and by the earlier runs of the load: what
     /// `max_errors` is checked against before a commit.
     pub rejected: AtomicU64,
+    /// Set at the first commit of any writer: a sink that prepares the table in its
+    /// first transaction ([`Sink::prepares_first`]) gets every batch until then.
+    pub first_commit: AtomicBool,
 }
 
 impl Shared {
@@ -75,6 +78,7 @@ impl Shared {
             halt,
             budget,
             rejected: AtomicU64::new(rejected_before),
+            first_commit: AtomicBool::new(false),
         }
     }
 }
@@ -176,6 +180,7 @@ impl Loop {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .committed(&self.pending.batches);
+        shared.first_commit.store(true, Ordering::Release);
         drop(rejects);
         self.txn += 1;
         let p = std::mem::take(&mut self.pending);

@@ -50,6 +50,11 @@ pub(crate) trait Backend {
     }
     /// Rows per transaction when the pipeline does not say.
     fn default_commit_rows(&self, keyed: bool) -> usize;
+    /// Parallel writers when the pipeline does not say: one unless several measured
+    /// faster for `mode` and keep every guarantee of one.
+    fn default_writers(&self, _mode: crate::config::WriteMode) -> usize {
+        1
+    }
     /// Create the tables of a distributed load beside `table`.
     fn prepare_chunks(&self, _table: &str) -> Result<()> {
         Err(not_distributed())

@@ -128,6 +128,12 @@ pub trait Sink: Send {
     fn take_notes(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether this sink prepares the table (creates, replaces or empties it) in its
+    /// first transaction, so that a run failing before that commit leaves the table as
+    /// it was: the other writers of the run get no rows until it has committed.
+    fn prepares_first(&self) -> bool {
+        false
+    }
     /// Take the rows of `batch` into the open transaction (opening one if needed).
     fn write(&mut self, batch: &mut Batch) -> Result<Written>;
     /// Write everything held back.

@@ -49,4 +49,7 @@ pub struct AsyncStage {
     pub ordered: bool,
     /// The function.
     pub work: AsyncWork,
+    /// An `http` stage: the columns it appends (a preview without HTTP calls fills
+    /// them with NULL instead). None for a user function.
+    pub http_columns: Option<usize>,
 }

@@ -448,6 +448,34 @@ fn preview_runs_the_first_rows_and_writes_nothing() {
     assert_eq!(j["rows"][0]["score"], 2);
     assert_eq!(j["rows"][0]["_line"], 2);
     assert_eq!(j["columns"][2]["type"], "int");
+    // --no-http: the API is not called; its columns are NULL, and a note says so.
+    let before = mock
+        .state
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let r = rowflow(
+        dir.path(),
+        &["preview", "p.toml", "-n", "2", "--no-http", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["rows"][0]["qty"], 2);
+    assert!(j["rows"][0]["score"].is_null(), "{j}");
+    assert_eq!(j["columns"][2]["type"], "int", "the column's type stays");
+    assert_eq!(
+        mock.state
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "no request with --no-http"
+    );
+    let r = rowflow(dir.path(), &["preview", "p.toml", "-n", "2", "--no-http"]);
+    assert!(r.stdout.contains("\n2     1   2    NULL\n"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("was not called (--no-http): its columns are NULL"),
+        "{}",
+        r.stderr
+    );
     // A load that then runs for real starts from the first row: the preview left no
     // checkpoint behind.
     let r = rowflow(
@@ -554,5 +582,27 @@ fn verbosity_says_more_and_quiet_says_less() {
         args.push("-v");
         let r = rowflow(dir.path(), &args);
         assert_eq!(r.code, 0, "{args:?}: {r:?}");
+    }
+}
+
+/// `writers` defaults to 2 for PostgreSQL (not with upsert) and 1 for MySQL; `check`
+/// and `-v` say which; `--writers` sets it.
+#[test]
+fn writers_default_to_what_measured_fastest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "id,v\n1,2\n").unwrap();
+    let pg = crate::db::pg_url();
+    let my = crate::db::my_url();
+    for (url, extra, says) in [
+        (&pg, &[][..], "2 writers)"),
+        (&pg, &["--mode", "upsert", "--pk", "id"][..], "1 writer)"),
+        (&pg, &["--writers", "3"][..], "3 writers)"),
+        (&my, &[][..], "1 writer)"),
+    ] {
+        let mut args = vec!["load", "in.csv", "--into", url, "--table", "never_made", "--dry-run"];
+        args.extend_from_slice(extra);
+        let r = rowflow(dir.path(), &args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        assert!(r.stdout.contains(says), "{args:?}: {}", r.stdout);
     }
 }

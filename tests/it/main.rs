@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod csv_edge;
 mod db;
+mod debug_guard;
 mod dialect;
 mod distributed;
 mod first_hour;

@@ -1365,6 +1365,7 @@ mod servers {
     on_servers!(
         passwords_never_appear,
         parallel_writers_load_everything_once,
+        several_writers_prepare_the_table_as_one_does,
         a_server_restarted_mid_load_loses_and_duplicates_nothing,
         a_server_restarted_under_two_writers_loses_and_duplicates_nothing,
         a_server_restarted_loading_a_table_without_key_loses_and_duplicates_nothing,
@@ -1511,6 +1512,73 @@ fn parallel_writers_load_everything_once(kind: Kind) {
     let run = rowflow(dir.path(), &["check", &p]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("writers = 1"), "{}", run.stderr);
+    db.drop_table(&table);
+}
+
+/// With several writers the table is replaced (and, in PostgreSQL, created or emptied)
+/// in the first writer's first transaction, the others waiting for its commit: a run
+/// that fails before then leaves the table as it was, as with one writer; one that
+/// goes on loads every row once into the new table.
+fn several_writers_prepare_the_table_as_one_does(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("prep_writers", kind);
+    db.drop_table(&table);
+    let t = db.ident(&table);
+    let count = |db: &Db| db.query(&format!("SELECT count(*), sum({}) FROM {t}", db.ident("v")));
+    let s = |x: u64| Some(x.to_string());
+    // The table as it was: 5 rows.
+    let old = write(dir.path(), "old.csv", "id,v\n1,1\n2,1\n3,1\n4,1\n5,1\n");
+    let stages = "[[transform]]\ntype = \"compute\"\n[transform.columns]\nq = \"10 / v\"\n";
+    let extra = format!("{stages}[runtime]\nbatch_rows = 100\n[errors]\non_error = \"fail\"\n");
+    let p = pipeline(dir.path(), &old, "", &db.url(), &table, "mode = \"create\"", &extra);
+    let run = rowflow(dir.path(), &["run", &p, "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // 3,000 rows, the 250th failing (division by zero) with on_error = "fail".
+    let mut body = String::from("id,v\n");
+    for i in 1..=3_000 {
+        body.push_str(&format!("{i},{}\n", if i == 250 { 0 } else { 2 }));
+    }
+    let csv = write(dir.path(), "new.csv", &body);
+    for mode in ["mode = \"replace\"", "mode = \"append\"\ntruncate = true"] {
+        if kind == Kind::Mysql && mode.contains("truncate") {
+            // MySQL empties the table at the start with one writer too (its DDL
+            // commits at once; documented).
+            continue;
+        }
+        let sink = format!("{mode}\nwriters = 2\ncommit_rows = 1000");
+        let p = pipeline(dir.path(), &csv, "", &db.url(), &table, &sink, &extra);
+        let run = rowflow(dir.path(), &["run", &p, "-q", "--restart"]);
+        assert_eq!(run.code, 2, "{mode}: {run:?}");
+        assert!(run.stderr.contains("line 251"), "{mode}: {}", run.stderr);
+        assert_eq!(count(&db), vec![vec![s(5), s(5)]], "{mode}: the old rows stay");
+    }
+    // Without the failing row: every row once, in the new table.
+    let body = body.replace("\n250,0\n", "\n250,2\n");
+    let csv = write(dir.path(), "new.csv", &body);
+    let sink = "mode = \"replace\"\nwriters = 2\ncommit_rows = 1000";
+    let p = pipeline(dir.path(), &csv, "", &db.url(), &table, sink, &extra);
+    let run = rowflow(dir.path(), &["run", &p, "-q", "--restart", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows_written"], 3_000);
+    assert_eq!(count(&db), vec![vec![s(3_000), s(6_000)]]);
+    let distinct = db.query(&format!("SELECT count(DISTINCT {}) FROM {t}", db.ident("id")));
+    assert_eq!(distinct, vec![vec![s(3_000)]]);
+    // PostgreSQL creates the table in that transaction too: a failed `create` leaves none.
+    if kind == Kind::Postgres {
+        db.drop_table(&table);
+        let csv = write(dir.path(), "new.csv", &body.replace("\n250,2\n", "\n250,0\n"));
+        let sink = "mode = \"create\"\nwriters = 2\ncommit_rows = 1000";
+        let p = pipeline(dir.path(), &csv, "", &db.url(), &table, sink, &extra);
+        let run = rowflow(dir.path(), &["run", &p, "-q", "--restart"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        let exists = db.query(&format!(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'"
+        ));
+        assert_eq!(exists, vec![vec![s(0)]], "no table left behind");
+    }
     db.drop_table(&table);
 }
 

@@ -410,7 +410,7 @@ pub fn open(
     opts: &SinkOptions,
     checkpoint: crate::checkpoint::Identity,
     writer: u32,
-    writers: u32,
+    _writers: u32,
 ) -> Result<MySink> {
     let connect = MyConnect::parse(url)?;
     let mut conn = connect.connect()?;
@@ -486,10 +486,6 @@ pub fn open(
                 connect: &connect,
                 table: &t,
             }));
-        }
-        (Some(_), WriteMode::Replace) if writers > 1 => {
-            ddl(&mut conn, &format!("DROP TABLE {}", t.sql()))?;
-            ddl(&mut conn, &table::create_sql(&t, opts, collation))?;
         }
         (Some(_), WriteMode::Replace) => {
             into = new_table.clone();
@@ -887,6 +883,12 @@ impl Driver for MyDriver {
 
     fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
+    }
+
+    /// `replace` loads into a new table until the first commit swaps it in: the other
+    /// writers (which write into the table's own name) wait for that.
+    fn prepares_first(&self) -> bool {
+        self.swap_pending
     }
 
     fn key_idx(&self) -> &[usize] {

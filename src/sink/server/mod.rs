@@ -63,6 +63,10 @@ pub(crate) trait Driver: Send + Sized {
     fn take_notes(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// See [`Sink::prepares_first`].
+    fn prepares_first(&self) -> bool {
+        false
+    }
     /// The key columns' indexes in a row.
     fn key_idx(&self) -> &[usize];
     /// A row's encoded form, for rows that did not go through the encoder (none in a
@@ -150,11 +154,6 @@ impl<D: Driver> Tx<D> {
         self.in_tx = true;
         d.prologue()
     }
-
-    /// The transaction is over (by a statement of the driver's own).
-    pub fn ended(&mut self) {
-        self.in_tx = false;
-    }
 }
 
 /// A server sink: a [`Driver`] run by the protocol.
@@ -180,11 +179,6 @@ impl<D: Driver> ServerSink<D> {
             },
             replayed: Written::default(),
         }
-    }
-
-    /// The driver and the transaction, for a driver's own steps at open.
-    pub fn parts(&mut self) -> (&mut D, &mut Tx<D>) {
-        (&mut self.d, &mut self.tx)
     }
 
     /// `out` when `sent` worked; else `out` is kept for the replay that follows a lost
@@ -275,6 +269,10 @@ impl<D: Driver> Sink for ServerSink<D> {
 
     fn take_notes(&mut self) -> Vec<String> {
         self.d.take_notes()
+    }
+
+    fn prepares_first(&self) -> bool {
+        self.d.prepares_first()
     }
 
     fn write(&mut self, batch: &mut Batch) -> Result<Written> {

@@ -318,8 +318,10 @@ impl Caller {
                 return down(msg);
             }
             if let Some(s) = &self.shared {
+                let _waiting = self.stats.rate_wait();
                 s.0.acquire().await;
             } else if let Some(l) = &self.limiter {
+                let _waiting = self.stats.rate_wait();
                 l.until_ready().await;
             }
             let guard = self.stats.attempt(attempt > 0);

@@ -13,6 +13,8 @@ pub struct HttpStats {
     /// The stage's name.
     pub name: String,
     in_flight: AtomicU64,
+    /// Attempts waiting for the rate limiter now.
+    rate_waiting: AtomicU64,
     requests: AtomicU64,
     retries: AtomicU64,
     cache_hits: AtomicU64,
@@ -27,6 +29,7 @@ impl HttpStats {
         HttpStats {
             name: name.to_string(),
             in_flight: AtomicU64::new(0),
+            rate_waiting: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
@@ -51,6 +54,12 @@ impl HttpStats {
             stats: self,
             start: std::time::Instant::now(),
         }
+    }
+
+    /// An attempt waits for the rate limiter; the returned guard ends the wait.
+    pub(crate) fn rate_wait(&self) -> RateWait<'_> {
+        self.rate_waiting.fetch_add(1, Ordering::Relaxed);
+        RateWait(self)
     }
 
     pub(crate) fn cache_hit(&self) {
@@ -89,6 +98,7 @@ impl HttpStats {
         HttpSnapshot {
             name: self.name.clone(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            rate_waiting: self.rate_waiting.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             cache_hits: self.cache_hits.load(Ordering::Relaxed),
@@ -100,6 +110,15 @@ impl HttpStats {
             no_answer: c(4),
             latency_ms: [q(0.5), q(0.95), q(0.99)],
         }
+    }
+}
+
+/// An attempt waiting for the rate limiter.
+pub(crate) struct RateWait<'a>(&'a HttpStats);
+
+impl Drop for RateWait<'_> {
+    fn drop(&mut self) {
+        self.0.rate_waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
