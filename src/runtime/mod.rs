@@ -359,7 +359,9 @@ fn spawn_writers(
         // A first writer that prepares the table (creates, replaces or empties it) in its
         // first transaction writes alone until that commits: the others' rows need the
         // table, and a run that fails before then must leave the table as it was.
-        let hold = sinks[0].prepares_first().then(|| shared.clone());
+        let hold = sinks[0]
+            .prepares_first()
+            .then(|| shared.first_commit.clone());
         tasks.push(tokio::spawn(route(rx, txs, hold)));
     }
     let mut threads = Vec::with_capacity(writers);
@@ -527,12 +529,12 @@ fn merge_ends(ends: Vec<std::thread::Result<sink_loop::SinkEnd>>) -> sink_loop::
 async fn route(
     mut rx: mpsc::Receiver<Batch>,
     txs: Vec<mpsc::Sender<Batch>>,
-    mut hold: Option<Arc<sink_loop::Shared>>,
+    mut hold: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<()> {
     let mut next = 0usize;
     while let Some(batch) = rx.recv().await {
-        if let Some(shared) = &hold {
-            if !shared.first_commit.load(Ordering::Acquire) {
+        if let Some(first_commit) = &hold {
+            if !first_commit.load(Ordering::Acquire) {
                 if txs[0].send(batch).await.is_err() {
                     return Ok(());
                 }
@@ -585,7 +587,7 @@ mod tests {
         let (tx, rx) = mpsc::channel::<Batch>(16);
         let (t0, mut r0) = mpsc::channel::<Batch>(2);
         let (t1, mut r1) = mpsc::channel::<Batch>(2);
-        let router = tokio::spawn(route(rx, vec![t0, t1]));
+        let router = tokio::spawn(route(rx, vec![t0, t1], None));
         for seq in 0..10 {
             tx.send(Batch {
                 seq,
@@ -614,5 +616,45 @@ mod tests {
         let mut all: Vec<u64> = to_0.iter().chain(&to_1).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+
+    /// Held: every batch goes to writer 0 until the first commit, then to both.
+    #[tokio::test]
+    async fn the_other_writers_wait_for_the_first_commit_when_held() {
+        let (tx, rx) = mpsc::channel::<Batch>(16);
+        let (t0, mut r0) = mpsc::channel::<Batch>(2);
+        let (t1, mut r1) = mpsc::channel::<Batch>(2);
+        let first = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let router = tokio::spawn(route(rx, vec![t0, t1], Some(first.clone())));
+        let batch = |seq| Batch {
+            seq,
+            ..Batch::default()
+        };
+        for seq in 0..6 {
+            tx.send(batch(seq)).await.unwrap();
+        }
+        let mut to_0 = Vec::new();
+        for _ in 0..6 {
+            to_0.push(r0.recv().await.unwrap().seq);
+        }
+        assert_eq!(to_0, (0..6).collect::<Vec<_>>());
+        assert!(
+            r1.try_recv().is_err(),
+            "writer 1 got nothing before the commit"
+        );
+        first.store(true, Ordering::Release);
+        for seq in 6..10 {
+            tx.send(batch(seq)).await.unwrap();
+        }
+        drop(tx);
+        let mut to_1 = Vec::new();
+        while let Some(b) = r1.recv().await {
+            to_1.push(b.seq);
+        }
+        router.await.unwrap().unwrap();
+        assert!(
+            !to_1.is_empty(),
+            "writer 1 gets batches after the first commit"
+        );
     }
 }

@@ -60,7 +60,7 @@ pub(crate) struct Shared {
     pub rejected: AtomicU64,
     /// Set at the first commit of any writer: a sink that prepares the table in its
     /// first transaction ([`Sink::prepares_first`]) gets every batch until then.
-    pub first_commit: AtomicBool,
+    pub first_commit: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -78,7 +78,7 @@ impl Shared {
             halt,
             budget,
             rejected: AtomicU64::new(rejected_before),
-            first_commit: AtomicBool::new(false),
+            first_commit: Arc::default(),
         }
     }
 }

@@ -56,7 +56,14 @@ fn literal_end(b: &[u8], i: usize) -> Option<usize> {
         }
         j += 1;
         while j < b.len() {
-            if b[j] == b'"' && b[j + 1..].iter().take(hashes).filter(|&&c| c == b'#').count() == hashes {
+            if b[j] == b'"'
+                && b[j + 1..]
+                    .iter()
+                    .take(hashes)
+                    .filter(|&&c| c == b'#')
+                    .count()
+                    == hashes
+            {
                 return Some(j + 1 + hashes);
             }
             j += 1;
@@ -101,7 +108,10 @@ fn arguments(src: &str, open: usize) -> Vec<String> {
                 continue;
             }
             b'\'' if b.get(i + 1) == Some(&b'\\') => {
-                i += b[i + 2..].iter().position(|c| *c == b'\'').map_or(2, |p| p + 3);
+                i += b[i + 2..]
+                    .iter()
+                    .position(|c| *c == b'\'')
+                    .map_or(2, |p| p + 3);
                 continue;
             }
             b'(' | b'[' | b'{' => depth += 1,
@@ -169,7 +179,10 @@ fn debug_errors(src: &str) -> Vec<String> {
                 continue; // e.g. `eprintln!(` found as `println!(`
             }
             let args = arguments(src, open);
-            let Some(fmt_at) = args.iter().position(|a| a.starts_with('"') || a.starts_with("r#\"") || a.starts_with("r\"")) else {
+            let Some(fmt_at) = args
+                .iter()
+                .position(|a| a.starts_with('"') || a.starts_with("r#\"") || a.starts_with("r\""))
+            else {
                 continue;
             };
             let lit = &args[fmt_at];
@@ -255,7 +268,10 @@ fn f() {
 "#;
     let found = debug_errors(src);
     assert_eq!(found.len(), 5, "{found:#?}");
-    for (f, arg) in found.iter().zip(["e", "err", "io_error", "self.source_error", "cause"]) {
+    for (f, arg) in found
+        .iter()
+        .zip(["e", "err", "io_error", "self.source_error", "cause"])
+    {
         assert!(f.ends_with(&format!("`{arg}`")), "{f}");
     }
 }

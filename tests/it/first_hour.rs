@@ -455,7 +455,15 @@ fn preview_runs_the_first_rows_and_writes_nothing() {
         .load(std::sync::atomic::Ordering::SeqCst);
     let r = rowflow(
         dir.path(),
-        &["preview", "p.toml", "-n", "2", "--no-http", "--format", "json"],
+        &[
+            "preview",
+            "p.toml",
+            "-n",
+            "2",
+            "--no-http",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(r.code, 0, "{r:?}");
     let j = r.json();
@@ -472,7 +480,8 @@ fn preview_runs_the_first_rows_and_writes_nothing() {
     let r = rowflow(dir.path(), &["preview", "p.toml", "-n", "2", "--no-http"]);
     assert!(r.stdout.contains("\n2     1   2    NULL\n"), "{}", r.stdout);
     assert!(
-        r.stderr.contains("was not called (--no-http): its columns are NULL"),
+        r.stderr
+            .contains("was not called (--no-http): its columns are NULL"),
         "{}",
         r.stderr
     );
@@ -599,10 +608,104 @@ fn writers_default_to_what_measured_fastest() {
         (&pg, &["--writers", "3"][..], "3 writers)"),
         (&my, &[][..], "1 writer)"),
     ] {
-        let mut args = vec!["load", "in.csv", "--into", url, "--table", "never_made", "--dry-run"];
+        let mut args = vec![
+            "load",
+            "in.csv",
+            "--into",
+            url,
+            "--table",
+            "never_made",
+            "--dry-run",
+        ];
         args.extend_from_slice(extra);
         let r = rowflow(dir.path(), &args);
         assert_eq!(r.code, 0, "{args:?}: {r:?}");
         assert!(r.stdout.contains(says), "{args:?}: {}", r.stdout);
     }
+}
+
+/// The words of a shell line, with its quotes ('...' and "...") taken off.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_default().push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (None, ' ') => words.extend(word.take()),
+            (None, '#') if word.is_none() => break,
+            (None, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// The README's three one-liners and its pipeline example are valid: each one-liner,
+/// pointed at the test databases, plans, connects and checks its table (`--dry-run`);
+/// the pipeline file passes `check` against PostgreSQL.
+#[test]
+fn the_readme_examples_are_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let block = |after: &str, fence: &str| -> String {
+        let at = readme
+            .find(after)
+            .unwrap_or_else(|| panic!("README has {after:?}"));
+        let start = at + readme[at..].find(fence).unwrap() + fence.len();
+        let end = start + readme[start..].find("```").unwrap();
+        readme[start..end].to_string()
+    };
+    let files = [
+        (
+            "users.csv",
+            "id,first_name,last_name,email,monthly_spend\n1,Ada,Lovelace,ADA@x.org ,12.50\n",
+        ),
+        ("orders.csv", "id,qty,price\n1,2,3.50\n2,0,1.00\n"),
+    ];
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let lines = block("## Three one-liners", "```sh\n");
+    let mut ran = 0;
+    for line in lines.lines().filter(|l| l.starts_with("rowflow ")) {
+        let mut words = shell_words(line);
+        let into = words.iter().position(|w| w == "--into").unwrap() + 1;
+        let url = &words[into];
+        words[into] = if url.starts_with("postgres") {
+            crate::db::pg_url()
+        } else if url.starts_with("mysql") {
+            crate::db::my_url()
+        } else {
+            url.clone()
+        };
+        words.push("--dry-run".into());
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let r = rowflow(dir.path(), &args);
+        assert_eq!(r.code, 0, "{line}: {r:?}");
+        assert!(r.stdout.contains("run: would"), "{line}: {}", r.stdout);
+        ran += 1;
+    }
+    assert_eq!(ran, 3, "three one-liners");
+    let toml = block("## A pipeline file", "```toml\n");
+    std::fs::write(dir.path().join("p.toml"), toml).unwrap();
+    let out = Command::new(crate::harness::bin())
+        .args(["check", "p.toml", "--set"])
+        .arg(format!("sink.url={}", crate::db::pg_url()))
+        .args(["--set", "sink.table=readme_users"])
+        .env("SCORE_API_TOKEN", "t")
+        .env("PGPASSWORD", "p")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("mode upsert, key id"), "{stdout}");
 }

@@ -19,15 +19,19 @@ fn write(dir: &Path, name: &str, body: &str) -> String {
 
 /// Run a pipeline with one http stage (TOML lines `stage`) over `csv`, into out.db.
 fn run_http(dir: &Path, csv: &str, stage: &str, extra: &str) -> crate::harness::Run {
-    let p = write(
+    let p = http_pipeline(dir, csv, stage, extra);
+    rowflow(dir, &["run", &p, "--json", "-q"])
+}
+
+fn http_pipeline(dir: &Path, csv: &str, stage: &str, extra: &str) -> String {
+    write(
         dir,
         "p.toml",
         &format!(
             "[source]\npath = {csv:?}\n[source.schema]\nid = \"int\"\n\n[[transform]]\ntype = \"http\"\n{stage}\n\n\
              [sink]\nurl = \"sqlite://out.db\"\ntable = \"t\"\nmode = \"replace\"\n[errors]\nreject_file = \"rej.csv\"\n{extra}"
         ),
-    );
-    rowflow(dir, &["run", &p, "--json", "-q"])
+    )
 }
 
 fn ids_csv(dir: &Path, n: usize, extra_cols: &str, extra: impl Fn(usize) -> String) -> String {
@@ -102,6 +106,35 @@ fn the_rate_limit_holds_retries_included() {
             .count();
         assert!(in_window <= 21, "{in_window} requests within one second");
     }
+}
+
+/// When the rate limit sets the pace, progress says so (the log line a run writes every
+/// 5 seconds when stderr is not a terminal).
+#[test]
+fn progress_says_when_the_rate_limit_sets_the_pace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = Mock::start(Duration::from_millis(1));
+    // 70 requests at 10 per second: about 7 s, a progress line at 5 s.
+    let csv = ids_csv(dir.path(), 70, "", |_| String::new());
+    let stage = format!(
+        "url = \"{}\"\nconcurrency = 64\nrate_limit = 10\nburst = 1\n[transform.fields]\nscore = \"/score\"\n",
+        mock.url("/api?id={id}")
+    );
+    let p = http_pipeline(dir.path(), &csv, &stage, "");
+    let run = rowflow(dir.path(), &["run", &p]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" rows, "))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("rowflow: waiting for API rate limit: ")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

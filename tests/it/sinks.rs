@@ -1533,7 +1533,15 @@ fn several_writers_prepare_the_table_as_one_does(kind: Kind) {
     let old = write(dir.path(), "old.csv", "id,v\n1,1\n2,1\n3,1\n4,1\n5,1\n");
     let stages = "[[transform]]\ntype = \"compute\"\n[transform.columns]\nq = \"10 / v\"\n";
     let extra = format!("{stages}[runtime]\nbatch_rows = 100\n[errors]\non_error = \"fail\"\n");
-    let p = pipeline(dir.path(), &old, "", &db.url(), &table, "mode = \"create\"", &extra);
+    let p = pipeline(
+        dir.path(),
+        &old,
+        "",
+        &db.url(),
+        &table,
+        "mode = \"create\"",
+        &extra,
+    );
     let run = rowflow(dir.path(), &["run", &p, "-q"]);
     assert_eq!(run.code, 0, "{run:?}");
     // 3,000 rows, the 250th failing (division by zero) with on_error = "fail".
@@ -1553,7 +1561,11 @@ fn several_writers_prepare_the_table_as_one_does(kind: Kind) {
         let run = rowflow(dir.path(), &["run", &p, "-q", "--restart"]);
         assert_eq!(run.code, 2, "{mode}: {run:?}");
         assert!(run.stderr.contains("line 251"), "{mode}: {}", run.stderr);
-        assert_eq!(count(&db), vec![vec![s(5), s(5)]], "{mode}: the old rows stay");
+        assert_eq!(
+            count(&db),
+            vec![vec![s(5), s(5)]],
+            "{mode}: the old rows stay"
+        );
     }
     // Without the failing row: every row once, in the new table.
     let body = body.replace("\n250,0\n", "\n250,2\n");
@@ -1564,12 +1576,19 @@ fn several_writers_prepare_the_table_as_one_does(kind: Kind) {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["rows_written"], 3_000);
     assert_eq!(count(&db), vec![vec![s(3_000), s(6_000)]]);
-    let distinct = db.query(&format!("SELECT count(DISTINCT {}) FROM {t}", db.ident("id")));
+    let distinct = db.query(&format!(
+        "SELECT count(DISTINCT {}) FROM {t}",
+        db.ident("id")
+    ));
     assert_eq!(distinct, vec![vec![s(3_000)]]);
     // PostgreSQL creates the table in that transaction too: a failed `create` leaves none.
     if kind == Kind::Postgres {
         db.drop_table(&table);
-        let csv = write(dir.path(), "new.csv", &body.replace("\n250,2\n", "\n250,0\n"));
+        let csv = write(
+            dir.path(),
+            "new.csv",
+            &body.replace("\n250,2\n", "\n250,0\n"),
+        );
         let sink = "mode = \"create\"\nwriters = 2\ncommit_rows = 1000";
         let p = pipeline(dir.path(), &csv, "", &db.url(), &table, sink, &extra);
         let run = rowflow(dir.path(), &["run", &p, "-q", "--restart"]);
