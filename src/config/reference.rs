@@ -192,7 +192,7 @@ fn the_option_tables_match_the_config_structs() {
         "`[sink]`",
         defaults::<SinkSpec>("table = \"t\""),
         &["table"],
-        &["url", "commit_rows", "sort_run_rows"],
+        &["url", "commit_rows", "sort_run_rows", "writers"],
         &[],
     ));
     problems.extend(check(

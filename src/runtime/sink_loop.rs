@@ -116,6 +116,18 @@ impl Loop {
     fn commit(&mut self) -> Result<()> {
         let flushed = self.retrying(|s| s.flush())?;
         self.take_written(flushed)?;
+        // The checks left to COMMIT run now, before this writer's turn: one that waits
+        // for another writer's transaction must not hold that writer's turn too.
+        loop {
+            match self.sink.settle() {
+                Ok(()) => break,
+                Err(e @ Error::Connection { .. }) => {
+                    let replayed = self.recover(e)?;
+                    self.take_written(replayed)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.pending
             .rejected
             .sort_by_key(|r| (r.pos.file, r.pos.record));

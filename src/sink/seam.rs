@@ -134,10 +134,21 @@ pub trait Sink: Send {
     fn prepares_first(&self) -> bool {
         false
     }
+    /// Prepare the table now, in a transaction of its own, when `prepares_first` (a
+    /// distributed load prepares it once before any chunk loads).
+    fn prepare(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Take the rows of `batch` into the open transaction (opening one if needed).
     fn write(&mut self, batch: &mut Batch) -> Result<Written>;
     /// Write everything held back.
     fn flush(&mut self) -> Result<Written>;
+    /// Before the commit (after `flush`): run the checks the database would leave to
+    /// `COMMIT` (deferred constraints), so that a check that waits for another writer's
+    /// open transaction waits here, not during the commit, which writers take turns at.
+    fn settle(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Commit the open transaction, if any (after `flush`), with `record` written in
     /// the same transaction.
     fn commit(&mut self, record: &CommitRecord) -> Result<()>;

@@ -260,6 +260,10 @@ fn four_workers_match_one_process(kind: Kind) {
     let expected = single(dir.path(), &db, "dist_one", &csv, "");
     assert_eq!(expected.len(), 24_000);
     db.drop_table("dist_four");
+    // A table already there, which `mode = "replace"` replaces once, at submit.
+    let t = db.ident("dist_four");
+    db.exec(&format!("CREATE TABLE {t} (junk INTEGER)"));
+    db.exec(&format!("INSERT INTO {t} VALUES (1), (2)"));
     let p = pipeline(dir.path(), &db, "dist_four", &csv, "");
     let id = submit(
         dir.path(),

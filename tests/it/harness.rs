@@ -45,6 +45,46 @@ pub fn rowflow(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// `rowflow ARGS` in `cwd`, killed (and the test failed) if it has not ended within
+/// `limit`: for runs that a bug could make hang.
+pub fn rowflow_within(cwd: &Path, args: &[&str], limit: std::time::Duration) -> Run {
+    use std::io::Read;
+    let mut child = spawn(cwd, args);
+    drop(child.stdin.take());
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let o = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let e = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "rowflow {args:?} did not end within {limit:?}; stderr: {}",
+                e.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: o.join().unwrap_or_default(),
+        stderr: e.join().unwrap_or_default(),
+    }
+}
+
 /// Start `rowflow ARGS` in `cwd` with piped stdin, stdout and stderr.
 pub fn spawn(cwd: &Path, args: &[&str]) -> std::process::Child {
     use std::process::Stdio;

@@ -377,9 +377,10 @@ fn keys_the_server_calls_equal_keep_input_order(kind: Kind) {
     db.drop_table(&table);
 }
 
-/// The run finished with exactly the rows at lines `bad` rejected, in that order (the
-/// reject file's `_line` is its column `line_col`), and the other rows of `total`
-/// written into `table`. Returns the reject file's rows.
+/// The run finished with exactly the rows at lines `bad` rejected (the reject file's
+/// `_line` is its column `line_col`), and the other rows of `total` written into
+/// `table`. Returns the reject file's rows in input order (with several writers, the
+/// file is in commit order).
 fn only_rejected(
     dir: &Path,
     db: &Db,
@@ -393,7 +394,8 @@ fn only_rejected(
     let j = run.json();
     assert_eq!(j["rows_rejected"], bad.len() as u64, "{j}");
     assert_eq!(j["rows_written"], total - bad.len() as u64, "{j}");
-    let rej = read_csv(&dir.join("rej.csv"));
+    let mut rej = read_csv(&dir.join("rej.csv"));
+    rej[1..].sort_by_key(|r| r[line_col].parse::<u64>().unwrap());
     let lines: Vec<u64> = rej[1..]
         .iter()
         .map(|r| r[line_col].parse().unwrap())
@@ -873,7 +875,8 @@ fn a_resumed_load_does_not_truncate_again(kind: Kind) {
         "[source.schema]\nid = \"int\"\nv = \"int\"\n",
         &db.url(),
         &table,
-        "mode = \"append\"\ntruncate = true\ncommit_rows = 500",
+        // One writer: the counts below follow its transactions.
+        "mode = \"append\"\ntruncate = true\ncommit_rows = 500\nwriters = 1",
         "[runtime]\nbatch_rows = 100\n",
     );
     let run = rowflow(dir.path(), &["run", &p, "-q"]);
@@ -1288,7 +1291,8 @@ fn a_run_waits_for_an_earlier_runs_open_transaction_before_reading_the_checkpoin
     let table = table_name("checkpoint_wait", kind);
     db.drop_table(&table);
     let csv = write(dir.path(), "w.csv", "id\n1\n2\n");
-    let p = pipeline(dir.path(), &csv, "", &db.url(), &table, "", "");
+    // One writer: one checkpoint row.
+    let p = pipeline(dir.path(), &csv, "", &db.url(), &table, "writers = 1", "");
     let ck = "_rowflow_checkpoints";
     // Earlier runs of this test (other temporary paths) left checkpoint rows of their
     // own: only this run's may remain. (No checkpoint table yet is fine.)
@@ -2313,6 +2317,8 @@ fn a_commit_that_fails_takes_its_rejects_back() {
     ));
     // Batches of 2, a commit after each: lines 2-3 commit (line 3 rejected); lines
     // 4-5 fail at COMMIT (line 4 repeats id 1), and line 5 was rejected in that one.
+    // (One writer: with two, either transaction may be the one that commits; see the
+    // next test.)
     let csv = write(dir.path(), "d.csv", "id,x\n1,1\n2,bad\n1,2\n5,bad\n");
     let p = pipeline(
         dir.path(),
@@ -2320,7 +2326,7 @@ fn a_commit_that_fails_takes_its_rejects_back() {
         "[source.schema]\nid = \"int\"\nx = \"int\"\n",
         &db.url(),
         &table,
-        "commit_rows = 2",
+        "commit_rows = 2\nwriters = 1",
         "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 2\n",
     );
     let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
@@ -2338,6 +2344,59 @@ fn a_commit_that_fails_takes_its_rejects_back() {
         ["3"],
         "only the committed transaction's reject: {rej:?}"
     );
+    db.drop_table(&table);
+}
+
+/// Two writers and a deferred unique constraint: each writer's transaction holds one
+/// of two rows with the same key, so the deferred check of one waits for the other's
+/// transaction. That wait happens before the writers' turns at committing (the checks
+/// run early), so the run never hangs: one transaction commits, the other fails the run
+/// with the server's message, and the reject file holds only the committed one's
+/// rejects.
+#[test]
+fn two_writers_and_a_deferred_constraint_do_not_wait_for_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = table_name("deferred2", Kind::Postgres);
+    for _ in 0..3 {
+        db.drop_table(&table);
+        db.exec(&format!(
+            "CREATE TABLE {t} (id INTEGER, x INTEGER, CONSTRAINT {c} UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)",
+            t = db.ident(&table),
+            c = db.ident(&format!("{table}_u")),
+        ));
+        let csv = write(dir.path(), "d.csv", "id,x\n1,1\n2,bad\n1,2\n5,bad\n");
+        let p = pipeline(
+            dir.path(),
+            &csv,
+            "[source.schema]\nid = \"int\"\nx = \"int\"\n",
+            &db.url(),
+            &table,
+            "commit_rows = 2\nwriters = 2",
+            "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 2\n",
+        );
+        let run = crate::harness::rowflow_within(
+            dir.path(),
+            &["run", &p, "--json", "-q", "--restart"],
+            std::time::Duration::from_secs(60),
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        let err = run.json()["error"].as_str().unwrap().to_string();
+        assert!(err.contains("unique") || err.contains("duplicate"), "{err}");
+        let rows = db.query(&format!("SELECT id, x FROM {}", db.ident(&table)));
+        assert_eq!(rows.len(), 1, "one of the two committed: {rows:?}");
+        // The committed transaction's reject: line 3 with (1,1), line 5 with (1,2).
+        let line = if rows[0][1].as_deref() == Some("1") {
+            "3"
+        } else {
+            "5"
+        };
+        let rej = read_csv(&dir.path().join("rej.csv"));
+        let lines: Vec<&str> = rej[1..].iter().map(|r| r[2].as_str()).collect();
+        assert_eq!(lines, [line], "{rows:?} {rej:?}");
+    }
     db.drop_table(&table);
 }
 
@@ -2574,7 +2633,8 @@ fn postgres_reconnects_after_an_idle_session_timeout() {
         "[source.schema]\nid = \"int\"\nv = \"int\"\n",
         &url,
         &table,
-        "commit_rows = 1000",
+        // One writer: the wait below follows its transactions.
+        "commit_rows = 1000\nwriters = 1",
         "[runtime]\nbatch_rows = 100\n",
     );
     // --restart: standard input cannot resume an earlier run's checkpoint.

@@ -761,6 +761,16 @@ impl Driver for PgDriver {
         self.prepares && !self.first_done && !self.first_ddl.is_empty()
     }
 
+    /// Deferred constraints (`DEFERRABLE INITIALLY DEFERRED`) are checked now: a
+    /// deferred unique check waits for another writer's transaction holding the same
+    /// key, which could otherwise wait for this writer's turn at committing. Nothing
+    /// is written in this transaction after it.
+    fn settle(&mut self) -> Result<()> {
+        self.client
+            .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+            .map_err(|e| self.err(&e, "checking the deferred constraints"))
+    }
+
     fn key_idx(&self) -> &[usize] {
         &self.encode.key_idx
     }

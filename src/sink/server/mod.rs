@@ -67,6 +67,10 @@ pub(crate) trait Driver: Send + Sized {
     fn prepares_first(&self) -> bool {
         false
     }
+    /// See [`Sink::settle`]; called in an open transaction.
+    fn settle(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The key columns' indexes in a row.
     fn key_idx(&self) -> &[usize];
     /// A row's encoded form, for rows that did not go through the encoder (none in a
@@ -312,6 +316,25 @@ impl<D: Driver> Sink for ServerSink<D> {
         };
         let sent = self.d.flush(&mut self.tx, &mut out);
         self.keep_on_error(sent, out)
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        if !self.d.prepares_first() {
+            return Ok(());
+        }
+        // The preparation is the first transaction's prologue; nothing else goes in it.
+        self.tx.begin(&mut self.d)?;
+        self.d.execute("COMMIT")?;
+        self.tx.in_tx = false;
+        self.d.committed()
+    }
+
+    fn settle(&mut self) -> Result<()> {
+        if self.tx.in_tx {
+            self.d.settle()
+        } else {
+            Ok(())
+        }
     }
 
     fn commit(&mut self, record: &CommitRecord) -> Result<()> {
