@@ -485,6 +485,16 @@ pub(super) fn run(
     counters: Arc<Counters>,
     shared: Arc<Shared>,
 ) -> SinkEnd {
+    // A writer that panics stops the others (which may be waiting for its commit).
+    struct StopOnPanic(Arc<Shared>);
+    impl Drop for StopOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let _guard = StopOnPanic(shared.clone());
     // Freeing rows (many small allocations made on other threads) is real work: do it
     // on a thread of its own so the sink thread, the bottleneck, only writes. One batch
     // of spent rows may wait while another is freed: memory stays bounded.
@@ -549,6 +559,23 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
                 l.rollback();
             }
             return l.end_with(e);
+        }
+    }
+    if l.writer > 0 && l.txn == 0 && l.pending.records == 0 {
+        // Nothing to write, only its record to commit: not before another writer's first
+        // commit (writer 0, which never waits here, commits or fails), so that a run
+        // failing before any commit leaves no record, as with one writer.
+        while !l.shared.first_commit.load(Ordering::Acquire)
+            && !l.shared.stop.load(Ordering::Relaxed)
+            && !l.shared.halt.is_set()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if l.shared.stop.load(Ordering::Relaxed) {
+            return SinkEnd {
+                totals: std::mem::take(&mut l.totals),
+                error: None,
+            };
         }
     }
     if l.shared.halt.rolls_back() {

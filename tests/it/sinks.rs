@@ -778,7 +778,8 @@ fn an_error_about_the_load_fails_the_run_and_rejects_no_row(kind: Kind) {
         "[source.schema]\nid = \"int\"\nv = \"int\"\n",
         &db.url(),
         &table,
-        "commit_rows = 500",
+        // One writer: the counts below follow its transactions.
+        "commit_rows = 500\nwriters = 1",
         "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 100\n",
     );
     let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
@@ -1370,6 +1371,7 @@ mod servers {
         passwords_never_appear,
         parallel_writers_load_everything_once,
         several_writers_prepare_the_table_as_one_does,
+        two_writers_failing_before_any_commit_leave_no_record,
         a_server_restarted_mid_load_loses_and_duplicates_nothing,
         a_server_restarted_under_two_writers_loses_and_duplicates_nothing,
         a_server_restarted_loading_a_table_without_key_loses_and_duplicates_nothing,
@@ -1602,6 +1604,62 @@ fn several_writers_prepare_the_table_as_one_does(kind: Kind) {
         ));
         assert_eq!(exists, vec![vec![s(0)]], "no table left behind");
     }
+    db.drop_table(&table);
+}
+
+/// Two writers, one row (so writer 1 gets none), and the database refuses the load
+/// ("disk full") before any commit: writer 1 commits no record of its own meanwhile, so,
+/// as with one writer, the failed run leaves nothing behind, and the same command from
+/// standard input runs again without `--restart`.
+fn two_writers_failing_before_any_commit_leave_no_record(kind: Kind) {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(kind, dir.path()) else {
+        return;
+    };
+    let table = table_name("no_record", kind);
+    trigger_table(&db, &table);
+    let p = pipeline(
+        dir.path(),
+        "-",
+        "[source.schema]\nid = \"int\"\nv = \"int\"\n",
+        &db.url(),
+        &table,
+        "writers = 2",
+        "[runtime]\nbatch_rows = 1\n",
+    );
+    let run_with = |input: &str| {
+        let mut child = spawn(dir.path(), &["run", &p, "-q", "--json"]);
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    for _ in 0..3 {
+        let (code, out) = run_with("id,v\n1,-2\n");
+        assert_eq!(code, Some(2), "{out}");
+        assert!(
+            out.to_lowercase().contains("disk full") || out.contains("No space"),
+            "{out}"
+        );
+    }
+    let (code, out) = run_with("id,v\n1,1\n2,2\n");
+    assert_eq!(
+        code,
+        Some(0),
+        "no record of the failed runs stands in the way: {out}"
+    );
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {}", db.ident(&table))),
+        2
+    );
     db.drop_table(&table);
 }
 
