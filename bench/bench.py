@@ -167,6 +167,13 @@ def main():
     # "rowflow" declares nothing about the dialect (it is detected, as a user's first run
     # would); "rowflow-declared" sets it, so the pair gives detection's cost.
     results = {"rowflow": [], "sqlite3": [], "rowflow-declared": []}
+    # The asyncio script rowflow replaces (a task per row, gather, save): SCRIPT=0 leaves
+    # it out (it takes about ten times as long as rowflow).
+    # Off by default past 2M rows: the script holds every row in memory (2 GB per 1M).
+    script = os.environ.get("SCRIPT", "1" if rows <= 2_000_000 else "0") != "0"
+    if script:
+        results["asyncio-script"] = []
+    script_db = os.path.join(WORK, "script.db")
     rf_db = os.path.join(WORK, "rowflow.db")
     base_db = os.path.join(WORK, "baseline.db")
     for i in range(repeat):
@@ -175,10 +182,12 @@ def main():
         # pay for its writeback.
         order = ("sqlite3", "rowflow", "rowflow-declared") if i % 2 == 0 else \
             ("sqlite3", "rowflow-declared", "rowflow")
+        if script:
+            order = order + ("asyncio-script",)
         for name in order:
             os.sync()
             for suffix in ("", "-wal", "-shm", "-journal"):
-                for db in (rf_db, base_db):
+                for db in (rf_db, base_db, script_db):
                     if os.path.exists(db + suffix):
                         os.remove(db + suffix)
             if name.startswith("rowflow"):
@@ -188,6 +197,9 @@ def main():
                                "--set", f"source.path={csv_path}", "--set", f"sink.url=sqlite://{rf_db}",
                                *declared, "--json", "--quiet"])
                 got = checksums("sqlite", rf_db, "users_out")
+            elif name == "asyncio-script":
+                m = run_timed([sys.executable, os.path.join(HERE, "asyncio_script.py"), csv_path, script_db])
+                got = checksums("sqlite", script_db, "users_out")
             else:
                 m = run_timed([sqlite3, base_db], stdin_path=baseline_sql_path)
                 got = checksums("sqlite", base_db, "users_out")
@@ -215,11 +227,19 @@ def main():
     lines.append("|---|---:|---:|---:|---:|---:|---|")
     for name, label in (("sqlite3", "sqlite3 .import + INSERT…SELECT (baseline)"),
                         ("rowflow", "rowflow run (transform in flight, dialect detected)"),
-                        ("rowflow-declared", "rowflow run (dialect declared)")):
+                        ("rowflow-declared", "rowflow run (dialect declared)"),
+                        ("asyncio-script", "the asyncio script (bench/asyncio_script.py: a task per row, gather, save)")):
+        if name not in results:
+            continue
         w = med(name, "wall")
         lines.append(f"| {label} | {w:.2f} | {med(name, 'cpu'):.2f} | {max(r['rss_mb'] for r in results[name]):.0f} "
                      f"| {rows / w:,.0f} | {base_wall / w:.2f}x | {'ok' if all(r['ok'] for r in results[name]) else 'FAIL'} |")
     lines.append("")
+    if script:
+        lines.append(f"rowflow vs the asyncio script: {med('asyncio-script', 'wall') / med('rowflow', 'wall'):.1f}x "
+                     f"faster (goal >= 20), {med('asyncio-script', 'cpu') / med('rowflow', 'cpu'):.1f}x less CPU, "
+                     f"peak RSS {max(r['rss_mb'] for r in results['rowflow']):.0f} MB against "
+                     f"{max(r['rss_mb'] for r in results['asyncio-script']):.0f} MB\n")
     lines.append(f"Dialect detection: detected / declared wall = "
                  f"{med('rowflow', 'wall') / med('rowflow-declared', 'wall'):.3f} (goal <= 1.05)")
     lines.extend(encoding_leg(csv_path, rows, repeat))

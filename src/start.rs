@@ -359,8 +359,8 @@ pub(crate) fn prepare(mut plan: Plan, started: Started) -> Result<Prepared> {
     }
     // The earlier records of the load are not cleared here: this run's first commit
     // replaces them, in the same transaction (a run that fails or is killed before
-    // it leaves them as they were). A table changed before that commit (MySQL's DDL,
-    // a table prepared for several writers) is recognised by the next run: dropped,
+    // it leaves them as they were). A table changed before that commit (MySQL's DDL, a
+    // distributed load's table prepared at submit) is recognised by the next run: dropped,
     // recreated (PostgreSQL's oid) or empty.
     let mut notes = l.notes;
     plan.run.input_states = run_states;

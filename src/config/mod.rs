@@ -644,8 +644,7 @@ pub struct SinkSpec {
     pub sort_run_rows: Option<usize>,
     /// Parallel writers (PostgreSQL and MySQL): connections that each write their own
     /// batches in their own transactions. Default 2 for PostgreSQL (1 with `upsert`),
-    /// 1 for MySQL and SQLite: what measured fastest while keeping every guarantee of
-    /// one writer.
+    /// 1 for MySQL (faster with 2, but past its memory bound) and SQLite (one writer).
     #[serde(default)]
     pub writers: Option<usize>,
     /// Seconds to keep reconnecting (with backoff) to a server that went away before

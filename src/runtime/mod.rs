@@ -120,7 +120,8 @@ pub struct RunParts {
     pub source: Box<dyn Source>,
     /// The stages in order.
     pub stages: Vec<Stage>,
-    /// The opened sink's writers (its table is ready), at least one.
+    /// The opened sink's writers, at least one (writer 0 first: it prepares the table,
+    /// at open or in its first transaction).
     pub sinks: Vec<Box<dyn Sink>>,
     /// Options.
     pub opts: RunOptions,

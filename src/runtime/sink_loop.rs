@@ -118,21 +118,12 @@ impl Loop {
         self.take_written(flushed)?;
         // The checks left to COMMIT run now, before this writer's turn: one that waits
         // for another writer's transaction must not hold that writer's turn too.
-        loop {
-            match self.sink.settle() {
-                Ok(()) => break,
-                Err(e @ Error::Connection { .. }) => {
-                    let replayed = self.recover(e)?;
-                    self.take_written(replayed)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.settle()?;
         self.pending
             .rejected
             .sort_by_key(|r| (r.pos.file, r.pos.record));
         let shared = self.shared.clone();
-        let mut rejects = shared.rejects.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rejects = self.take_turn(&shared)?;
         // A writer whose commit failed set `stop` while holding this lock, before it let
         // go: committing now could record its uncommitted rejects as committed.
         if shared.stop.load(Ordering::Relaxed) {
@@ -319,6 +310,68 @@ impl Loop {
         }
     }
 
+    /// This writer's turn at committing: the reject file's lock. A writer that waits for
+    /// it longer than [`TURN_PATIENCE`] gives up its open transaction in the database
+    /// (its rows are kept) and, once its turn comes, sends them again: the writer whose
+    /// turn it is may be waiting in the database for a lock this one's transaction holds
+    /// (a replay after a lost connection inserting a key this one inserted), a wait the
+    /// database cannot see as a deadlock.
+    fn take_turn<'a>(
+        &mut self,
+        shared: &'a Shared,
+    ) -> Result<std::sync::MutexGuard<'a, Option<RejectWriter>>> {
+        let waiting = Instant::now();
+        let mut released = false;
+        let guard = loop {
+            match shared.rejects.try_lock() {
+                Ok(g) => break g,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            if !released && waiting.elapsed() > TURN_PATIENCE {
+                // A failed ROLLBACK (a lost connection) gives the transaction up too.
+                released = self.sink.release().unwrap_or(true);
+                if released {
+                    tracing::debug!(
+                        "writer {}: gave up its open transaction while waiting to commit; \
+                         it is sent again",
+                        self.writer
+                    );
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if released {
+            // A new connection of its choosing, not a lost one: not counted as a reconnect.
+            let reconnects = self.totals.reconnects;
+            let replayed = self.recover(Error::Connection {
+                target: String::new(),
+                message: "the transaction given up while waiting to commit could not be sent \
+                          again"
+                    .into(),
+            })?;
+            self.totals.reconnects = reconnects;
+            self.take_written(replayed)?;
+            self.settle()?;
+        }
+        Ok(guard)
+    }
+
+    /// The sink's checks left to COMMIT, now (see [`Sink::settle`]), through lost
+    /// connections.
+    fn settle(&mut self) -> Result<()> {
+        loop {
+            match self.sink.settle() {
+                Ok(()) => return Ok(()),
+                Err(e @ Error::Connection { .. }) => {
+                    let replayed = self.recover(e)?;
+                    self.take_written(replayed)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Reconnect with exponential backoff (with jitter) until the sink is back or
     /// `reconnect_timeout` has passed.
     fn recover(&mut self, first: Error) -> Result<Written> {
@@ -467,6 +520,10 @@ impl Loop {
     }
 }
 
+/// How long a writer waits for its turn at committing before it gives up its open
+/// transaction's database locks (see `Loop::take_turn`).
+const TURN_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Rows in the first transaction of writer `writer` of `writers` (see
 /// `Loop::first_commit_rows`): at least 1.
 fn first_commit_rows(commit_rows: usize, writer: u32, writers: u32) -> u64 {
@@ -491,6 +548,7 @@ pub(super) fn run(
         fn drop(&mut self) {
             if std::thread::panicking() {
                 self.0.stop.store(true, Ordering::Relaxed);
+                self.0.halt.quiet();
             }
         }
     }

@@ -154,6 +154,12 @@ pub trait Sink: Send {
     fn commit(&mut self, record: &CommitRecord) -> Result<()>;
     /// Roll back the open transaction, if any.
     fn rollback(&mut self) -> Result<()>;
+    /// Give up the open transaction in the database (releasing its locks) but keep its
+    /// rows, to be replayed by `reconnect`. Returns false when there is nothing to give
+    /// up (no open transaction, a commit in doubt, or a sink that cannot replay).
+    fn release(&mut self) -> Result<bool> {
+        Ok(false)
+    }
     /// After a connection error: connect again, find out whether an interrupted
     /// `commit` took effect, and otherwise replay the open transaction. Returns what
     /// the replay wrote or refused: rows of an interrupted `write` count as written

@@ -2433,6 +2433,65 @@ fn deferred_unique(writers: usize) {
     db.drop_table(&table);
 }
 
+/// A writer whose commit is held up in the database (here another session locks the
+/// checkpoint table) keeps its turn at committing; the other writer, waiting for its
+/// turn with an open transaction, gives that transaction up after 10 seconds (its locks
+/// could be what the first waits for) and sends its rows again once its turn comes:
+/// every row once, and `-vv` says what happened.
+#[test]
+fn a_writer_kept_waiting_to_commit_gives_up_its_locks_and_sends_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Db::get(Kind::Postgres, dir.path()) else {
+        return;
+    };
+    let table = table_name("turn", Kind::Postgres);
+    db.drop_table(&table);
+    let mut body = String::from("id,v\n");
+    for i in 1..=4_000 {
+        body.push_str(&format!("{i},{i}\n"));
+    }
+    let csv = write(dir.path(), "t.csv", &body);
+    let p = pipeline(
+        dir.path(),
+        &csv,
+        "[source.schema]\nid = \"int\"\nv = \"int\"\n",
+        &db.url(),
+        &table,
+        "key = [\"id\"]\nwriters = 2\ncommit_rows = 1000",
+        "[runtime]\nbatch_rows = 500\n",
+    );
+    // A first run creates the table and the checkpoint table.
+    let run = rowflow(dir.path(), &["run", &p, "-q"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    db.exec(&format!("TRUNCATE {}", db.ident(&table)));
+    let mut blocker = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE \"_rowflow_checkpoints\" IN EXCLUSIVE MODE")
+        .unwrap();
+    let child = spawn(dir.path(), &["run", &p, "-vv", "--json", "--restart"]);
+    std::thread::sleep(Duration::from_secs(14));
+    blocker.batch_execute("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("gave up its open transaction while waiting to commit"),
+        "{stderr}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["reconnects"], 0, "not a lost connection: {j}");
+    assert_eq!(j["rows_written"], 4_000, "{j}");
+    let t = db.ident(&table);
+    let got = db.query(&format!(
+        "SELECT count(*), count(DISTINCT {id}), sum({v}) FROM {t}",
+        id = db.ident("id"),
+        v = db.ident("v")
+    ));
+    let s = |x: u64| Some(x.to_string());
+    assert_eq!(got, vec![vec![s(4_000), s(4_000), s(4_000 * 4_001 / 2)]]);
+    db.drop_table(&table);
+}
+
 /// PostgreSQL: an existing table in a schema, with types the pipeline does not create
 /// (int2, int4, real, numeric(5,2), timestamp, jsonb, inet, an enum, varchar(5), uuid):
 /// the good rows arrive exactly, and each bad one (out of range for its column, a NUL

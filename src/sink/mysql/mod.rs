@@ -404,7 +404,8 @@ impl Backend for Mysql<'_> {
 }
 
 /// Connect, check the table against the rows and prepare it. Writers other than 0 find
-/// it prepared.
+/// it prepared (for `replace`, swapped in at writer 0's first commit, which they wait
+/// for).
 pub fn open(
     url: &str,
     opts: &SinkOptions,
@@ -478,7 +479,8 @@ pub fn open(
     let collation = table::exact_collation(&mut conn)
         .map_err(|e| connect.error(&e, "reading the server's collations"))?;
     match (existing, opts.mode) {
-        // Writer 0 prepared the table before this one opened.
+        // Writer 0 prepared the table before this one opened (or, for `replace`, swaps
+        // it in at its first commit, before this one gets rows).
         (_, _) if writer > 0 => {}
         (Some(_), WriteMode::Create) => {
             return Err(compat::already_exists(&MyCatalog {

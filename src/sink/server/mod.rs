@@ -375,6 +375,16 @@ impl<D: Driver> Sink for ServerSink<D> {
         Ok(())
     }
 
+    fn release(&mut self) -> Result<bool> {
+        if !self.tx.in_tx || self.tx.in_doubt.is_some() {
+            return Ok(false);
+        }
+        // The rows stay held: `reconnect` sends them again in a new transaction.
+        self.tx.in_tx = false;
+        self.d.execute("ROLLBACK")?;
+        Ok(true)
+    }
+
     fn reconnect(&mut self) -> Result<Written> {
         self.d.reconnect()?;
         self.tx.session = self.d.session();
