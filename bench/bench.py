@@ -72,6 +72,29 @@ def remove_db(path):
             os.remove(path + suffix)
 
 
+def workload_csv(rows):
+    """The standard workload's CSV of `rows` rows under bench/work, generated once."""
+    os.makedirs(WORK, exist_ok=True)
+    path = os.path.join(WORK, f"users_{rows}.csv")
+    if not os.path.exists(path):
+        print(f"generating {rows:,} rows ...", flush=True)
+        subprocess.run([BIN, "generate", "users", "--rows", str(rows), "--out", path], check=True)
+    return path
+
+
+def write_report(text, name, all_ok):
+    """Print `text`, write it to bench/results/DATE-NAME.md, and exit 1 unless `all_ok`."""
+    print()
+    print(text)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    out = os.path.join(HERE, "results", f"{dt.datetime.now().strftime('%Y-%m-%d')}-{name}.md")
+    with open(out, "w") as f:
+        f.write(text + "\n")
+    print(f"\nwritten to {os.path.relpath(out, ROOT)}")
+    if not all_ok:
+        sys.exit(1)
+
+
 def encoding_leg(csv_path, rows, repeat):
     """A windows-1252 file against the same rows in UTF-8: the cost of `encoding`.
 
@@ -146,11 +169,7 @@ def jsonl_leg(csv_path, rows, repeat, exp):
 def main():
     rows = int(os.environ.get("ROWS", "1000000"))
     repeat = int(os.environ.get("REPEAT", "3"))
-    os.makedirs(WORK, exist_ok=True)
-    csv_path = os.path.join(WORK, f"users_{rows}.csv")
-    if not os.path.exists(csv_path):
-        print(f"generating {rows} rows ...", flush=True)
-        subprocess.run([BIN, "generate", "users", "--rows", str(rows), "--out", csv_path], check=True)
+    csv_path = workload_csv(rows)
     size_mb = os.path.getsize(csv_path) / 1e6
     print(f"input: {csv_path} ({size_mb:.0f} MB)", flush=True)
     exp = checksums("expected", csv_path)
@@ -245,17 +264,8 @@ def main():
     lines.extend(encoding_leg(csv_path, rows, repeat))
     lines.extend(jsonl_leg(csv_path, rows, repeat, exp))
     lines.append(f"Expression evaluation (the workload's 6 computed columns, one core): {expr}")
-    text = "\n".join(lines)
-    print()
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y-%m-%d")
-    out = os.path.join(HERE, "results", f"{stamp}-sqlite-{rows}.md")
-    with open(out, "w") as f:
-        f.write(text + "\n")
-    print(f"\nwritten to {os.path.relpath(out, ROOT)}")
-    if not all(r["ok"] for rs in results.values() for r in rs):
-        sys.exit(1)
+    write_report("\n".join(lines), f"sqlite-{rows}",
+                 all(r["ok"] for rs in results.values() for r in rs))
 
 
 if __name__ == "__main__":

@@ -17,17 +17,8 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BIN, HERE, ROOT, WORK, checksums, remove_db, run_timed  # noqa: E402
-
-import subprocess  # noqa: E402
-
-
-def csv_for(rows):
-    path = os.path.join(WORK, f"users_{rows}.csv")
-    if not os.path.exists(path):
-        print(f"generating {rows:,} rows ...", flush=True)
-        subprocess.run([BIN, "generate", "users", "--rows", str(rows), "--out", path], check=True)
-    return path
+from bench import (BIN, HERE, ROOT, WORK, checksums, remove_db, run_timed,  # noqa: E402
+                   workload_csv, write_report)
 
 
 def main():
@@ -35,11 +26,10 @@ def main():
     large = int(os.environ.get("LARGE", "10000000"))
     repeat = int(os.environ.get("REPEAT", "1"))
     baseline = os.environ.get("BASELINE", "1") != "0"
-    os.makedirs(WORK, exist_ok=True)
     sqlite3 = shutil.which("sqlite3")
     if baseline and not sqlite3:
         raise SystemExit("sqlite3 shell not found (apt-get install sqlite3), or BASELINE=0")
-    sizes = {n: csv_for(n) for n in (small, large)}
+    sizes = {n: workload_csv(n) for n in (small, large)}
     expected = {n: checksums("expected", p) for n, p in sizes.items()}
     with open(os.path.join(HERE, "sql", "sqlite_baseline.sql")) as f:
         baseline_sql = f.read()
@@ -90,18 +80,10 @@ def main():
                      f"({factor:.0f}x the rows; rowflow's goal: <= {factor * 1.1:.0f}x the wall)")
     if baseline:
         for n in sizes:
-            lines.append(f"rowflow vs sqlite3 at {n:,} rows: "
-                         f"{med('sqlite3', n, 'wall') / med('rowflow', n, 'wall'):.2f}x faster (goal >= 3.5x)")
-    text = "\n".join(lines)
-    print()
-    print(text)
-    out = os.path.join(HERE, "results", f"{dt.datetime.now().strftime('%Y-%m-%d')}-scale-{small}-{large}.md")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        f.write(text + "\n")
-    print(f"\nwritten to {os.path.relpath(out, ROOT)}")
-    if not all(r["ok"] for rs in results.values() for r in rs):
-        sys.exit(1)
+            lines.append(f"rowflow's speed-up over sqlite3 at {n:,} rows: "
+                         f"{med('sqlite3', n, 'wall') / med('rowflow', n, 'wall'):.2f}x (goal >= 3.5x)")
+    write_report("\n".join(lines), f"scale-{small}-{large}",
+                 all(r["ok"] for rs in results.values() for r in rs))
 
 
 if __name__ == "__main__":

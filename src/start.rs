@@ -399,7 +399,6 @@ pub(crate) fn prepare(mut plan: Plan, started: Started) -> Result<Prepared> {
             &plan.sink,
             &plan.run.identity,
             w,
-            writers,
         )?);
     }
     for s in &mut sinks {

@@ -190,8 +190,7 @@ pub async fn submit(
         }
         // The table, once, for every chunk: a distributed load's writers only append.
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut sink =
-                crate::sink::open_sink(&plan.target, &plan.sink, &plan.run.identity, 0, 1)?;
+            let mut sink = crate::sink::open_sink(&plan.target, &plan.sink, &plan.run.identity, 0)?;
             sink.prepare()?;
             drop(sink);
             crate::sink::prepare_chunks(&plan.target, &plan.load.table)

@@ -22,14 +22,9 @@ fn not_distributed() -> Error {
 
 /// A database, as rowflow uses it at a destination.
 pub(crate) trait Backend {
-    /// Open writer `writer` (of `writers`); writer 0 prepares the table.
-    fn open(
-        &self,
-        opts: &SinkOptions,
-        checkpoint: &Identity,
-        writer: u32,
-        writers: u32,
-    ) -> Result<Box<dyn Sink>>;
+    /// Open writer `writer`; writer 0 prepares the table.
+    fn open(&self, opts: &SinkOptions, checkpoint: &Identity, writer: u32)
+    -> Result<Box<dyn Sink>>;
     /// Check the destination without changing it.
     fn check(&self, opts: &SinkOptions) -> Result<TableStatus>;
     /// The checkpoint rows of `id` (none when there are none yet).

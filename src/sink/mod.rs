@@ -33,17 +33,16 @@ pub use url::SinkTarget;
 
 use crate::error::Result;
 
-/// Open writer `writer` (of `writers`) for `target`. Writer 0 prepares the table
-/// (create, replace, truncate, compatibility checks) before any row is written; open it
-/// first.
+/// Open writer `writer` for `target`. Writer 0 prepares the table (create, replace,
+/// truncate, compatibility checks) before any row is written, at open or in its first
+/// transaction ([`Sink::prepares_first`]); open it first.
 pub fn open_sink(
     target: &SinkTarget,
     opts: &SinkOptions,
     checkpoint: &crate::checkpoint::Identity,
     writer: u32,
-    writers: u32,
 ) -> Result<Box<dyn Sink>> {
-    target.backend().open(opts, checkpoint, writer, writers)
+    target.backend().open(opts, checkpoint, writer)
 }
 
 /// The checkpoint rows of `identity` at `target` (none when there are none yet).

@@ -371,15 +371,8 @@ impl Backend for Mysql<'_> {
         opts: &SinkOptions,
         checkpoint: &Identity,
         writer: u32,
-        writers: u32,
     ) -> Result<Box<dyn Sink>> {
-        Ok(Box::new(open(
-            self.url,
-            opts,
-            checkpoint.clone(),
-            writer,
-            writers,
-        )?))
+        Ok(Box::new(open(self.url, opts, checkpoint.clone(), writer)?))
     }
 
     /// A keyed table's rows go in key order through sorted runs spilled to temporary
@@ -411,7 +404,6 @@ pub fn open(
     opts: &SinkOptions,
     checkpoint: crate::checkpoint::Identity,
     writer: u32,
-    _writers: u32,
 ) -> Result<MySink> {
     let connect = MyConnect::parse(url)?;
     let mut conn = connect.connect()?;

@@ -335,15 +335,8 @@ impl Backend for Postgres<'_> {
         opts: &SinkOptions,
         checkpoint: &Identity,
         writer: u32,
-        writers: u32,
     ) -> Result<Box<dyn Sink>> {
-        Ok(Box::new(open(
-            self.url,
-            opts,
-            checkpoint.clone(),
-            writer,
-            writers,
-        )?))
+        Ok(Box::new(open(self.url, opts, checkpoint.clone(), writer)?))
     }
 
     /// PostgreSQL's index inserts gain little from large transactions while the sink
@@ -382,7 +375,6 @@ pub fn open(
     opts: &SinkOptions,
     checkpoint: crate::checkpoint::Identity,
     writer: u32,
-    _writers: u32,
 ) -> Result<PgSink> {
     let connect = PgConnect::parse(url)?;
     let mut client = connect.connect()?;

@@ -232,7 +232,6 @@ impl Backend for Sqlite<'_> {
         opts: &SinkOptions,
         _checkpoint: &Identity,
         _writer: u32,
-        _writers: u32,
     ) -> Result<Box<dyn Sink>> {
         Ok(Box::new(SqliteSink::open(self.path, opts)?))
     }
