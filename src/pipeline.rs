@@ -483,12 +483,12 @@ fn log_plan(plan: &crate::plan::Plan, decision: &crate::checkpoint::Decision) {
         tracing::info!("stage {}: {}", i + 1, s.describe);
     }
     tracing::info!(
-        "batches of up to {} rows or {} bytes, {} worker threads, up to {} rows per \
-         transaction (or 30 s), {} writer(s)",
+        "batches of up to {} rows or {} bytes, {} worker threads, transactions of {} \
+         (or 30 s), {} writer(s)",
         plan.run.batch_rows,
         plan.run.batch_bytes,
         plan.run.workers,
-        plan.run.commit_rows,
+        plan.run.transaction_size(),
         plan.writers
     );
 }

@@ -68,7 +68,7 @@ pub fn check_pipeline(pipeline: Pipeline) -> i32 {
         print_schema(&s.output);
     }
     println!(
-        "  sink: {} table {:?} (mode {}{}{}, {} rows per transaction, {} writer{})",
+        "  sink: {} table {:?} (mode {}{}{}, transactions of {}, {} writer{})",
         plan.target.display(),
         plan.sink.table,
         format!("{:?}", plan.sink.mode).to_lowercase(),
@@ -78,7 +78,7 @@ pub fn check_pipeline(pipeline: Pipeline) -> i32 {
             format!(", key {}", plan.sink.key.join(", "))
         },
         if plan.sink.truncate { ", truncate" } else { "" },
-        plan.run.commit_rows,
+        plan.run.transaction_size(),
         plan.writers,
         if plan.writers == 1 { "" } else { "s" }
     );

@@ -186,7 +186,7 @@ pub(crate) fn build_for(
     let inputs: Vec<String> = inputs.iter().map(Input::display).collect();
     Ok(Plan {
         name: spec.name.clone().unwrap_or_else(|| "pipeline".into()),
-        run: run_options(spec, &load, commit_rows, rejects, inputs.clone()),
+        run: run_options(spec, &load, &target, commit_rows, rejects, inputs.clone()),
         inputs,
         input_schema: planned.schema,
         notes: planned.notes,
@@ -212,6 +212,7 @@ pub(crate) fn build_for(
 fn run_options(
     spec: &PipelineSpec,
     load: &LoadSpec,
+    target: &SinkTarget,
     commit_rows: usize,
     rejects: Option<RejectTarget>,
     inputs: Vec<String>,
@@ -226,6 +227,8 @@ fn run_options(
         channel_batches: rt.channel_batches,
         workers,
         commit_rows,
+        grow_commits: spec.sink.commit_rows.is_none()
+            && crate::sink::grows_commits(target, !spec.sink.key.is_empty()),
         commit_interval: std::time::Duration::from_secs(30),
         identity: load.identity.clone(),
         run_id: crate::checkpoint::new_run_id(),

@@ -66,6 +66,10 @@ pub struct RunOptions {
     pub workers: usize,
     /// Rows per transaction.
     pub commit_rows: usize,
+    /// Each transaction after the first takes at least three times the rows this run has
+    /// written before it (`commit_rows` is then the least): the total rewritten by a
+    /// destination whose transactions cost the size of its table stays linear.
+    pub grow_commits: bool,
     /// Commit at least this often.
     pub commit_interval: Duration,
     /// Row error policy.
@@ -99,6 +103,22 @@ pub struct RunOptions {
     pub started: String,
     /// The load's generation this run belongs to.
     pub generation: u64,
+}
+
+impl RunOptions {
+    /// How large transactions are, in words: "1000 rows", or "1000000 rows at first, then
+    /// 3 times the rows written before each".
+    pub fn transaction_size(&self) -> String {
+        if self.grow_commits {
+            format!(
+                "{} rows at first, then {} times the rows written before each",
+                self.commit_rows,
+                sink_loop::COMMIT_GROWTH
+            )
+        } else {
+            format!("{} rows", self.commit_rows)
+        }
+    }
 }
 
 /// Shared counters, read by the progress ticker.

@@ -83,6 +83,13 @@ impl Shared {
     }
 }
 
+/// With [`RunOptions::grow_commits`], a transaction takes at least this many times the
+/// rows the run has written before it. Measured into SQLite, 10M workload rows with keys
+/// in random order: 78 s in transactions of 1M rows; 50 s growing 2x, 45 s 3x, 44 s 4x,
+/// 42 s in one transaction. A crash redoes at most the open transaction: up to three
+/// quarters of the rows, and at most 30 seconds of reading (`commit_interval`).
+pub(crate) const COMMIT_GROWTH: u64 = 3;
+
 struct Loop {
     sink: Box<dyn Sink>,
     writer: u32,
@@ -468,11 +475,13 @@ impl Loop {
             self.commit()?;
             return self.max_errors_reached();
         }
-        let commit_rows = if self.txn == 0 {
-            self.first_commit_rows
-        } else {
-            self.opts.commit_rows as u64
-        };
+        let commit_rows = txn_rows(
+            self.opts.commit_rows,
+            self.opts.grow_commits,
+            self.txn,
+            self.first_commit_rows,
+            self.totals.written,
+        );
         if self.pending.records >= commit_rows
             || self.last_commit.elapsed() >= self.opts.commit_interval
         {
@@ -523,6 +532,19 @@ impl Loop {
 /// How long a writer waits for its turn at committing before it gives up its open
 /// transaction's database locks (see `Loop::take_turn`).
 const TURN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Rows that end transaction `txn` (0: this run's first) of a writer that has written
+/// `written` rows in this run, the first ending after `first`: `commit_rows`, or with
+/// `grow` at least [`COMMIT_GROWTH`] times `written`.
+fn txn_rows(commit_rows: usize, grow: bool, txn: u64, first: u64, written: u64) -> u64 {
+    if txn == 0 {
+        first
+    } else if grow {
+        (commit_rows as u64).max(written.saturating_mul(COMMIT_GROWTH))
+    } else {
+        commit_rows as u64
+    }
+}
 
 /// Rows in the first transaction of writer `writer` of `writers` (see
 /// `Loop::first_commit_rows`): at least 1.
@@ -665,7 +687,20 @@ fn run_loop(l: &mut Loop, rx: &mut mpsc::Receiver<Batch>) -> SinkEnd {
 
 #[cfg(test)]
 mod tests {
-    use super::first_commit_rows;
+    use super::{first_commit_rows, txn_rows};
+
+    #[test]
+    fn growing_transactions_take_three_times_what_was_written() {
+        // commit_rows 1000: 1000, then 3000 (1000 written), 12000 (4000 written), ...
+        assert_eq!(txn_rows(1000, true, 0, 1000, 0), 1000);
+        assert_eq!(txn_rows(1000, true, 1, 1000, 1000), 3000);
+        assert_eq!(txn_rows(1000, true, 2, 1000, 4000), 12000);
+        // Rejected or filtered rows are not in the table: fewer written, smaller growth.
+        assert_eq!(txn_rows(1000, true, 1, 1000, 100), 1000);
+        // Without growth (another destination, or commit_rows set), always the same.
+        assert_eq!(txn_rows(1000, false, 5, 1000, 1_000_000), 1000);
+        assert_eq!(txn_rows(1000, true, 1, 1000, u64::MAX), u64::MAX);
+    }
 
     #[test]
     fn writers_take_turns_from_the_first_transaction() {

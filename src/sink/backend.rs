@@ -45,6 +45,13 @@ pub(crate) trait Backend {
     }
     /// Rows per transaction when the pipeline does not say.
     fn default_commit_rows(&self, keyed: bool) -> usize;
+    /// Whether each transaction, when the pipeline does not set `commit_rows`, grows to
+    /// as many rows as the run has written before it: true where a transaction's cost
+    /// grows with the rows already in the table (SQLite's keyed tables, whose keys in
+    /// random order touch every page of the table in every transaction).
+    fn grows_commits(&self, _keyed: bool) -> bool {
+        false
+    }
     /// Parallel writers when the pipeline does not say: one unless several measured
     /// faster for `mode` and keep every guarantee of one.
     fn default_writers(&self, _mode: crate::config::WriteMode) -> usize {

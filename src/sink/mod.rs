@@ -124,6 +124,12 @@ pub fn default_commit_rows(target: &SinkTarget, keyed: bool) -> usize {
     target.backend().default_commit_rows(keyed)
 }
 
+/// Whether transactions grow with the rows written when the pipeline does not set
+/// `commit_rows` (see [`backend::Backend::grows_commits`]).
+pub fn grows_commits(target: &SinkTarget, keyed: bool) -> bool {
+    target.backend().grows_commits(keyed)
+}
+
 /// Parallel writers when the pipeline does not say: 2 for PostgreSQL (1 with `upsert`),
 /// 1 for MySQL (2 measured 0.88 times the time there but with 238 MB against 140 MB,
 /// past its memory bound) and SQLite.

@@ -291,6 +291,13 @@ pub(crate) fn blob_values<'a>(blob: &'a [u8], out: &mut Vec<BindVal<'a>>) -> io:
     Ok(())
 }
 
+/// Bytes read ahead from each run while they are merged (the page cache does the rest).
+const MERGE_BUFFER: usize = 64 * 1024;
+
+/// Runs a sink lets a transaction make before it merges them into one
+/// ([`Runs::compact`]); with [`MERGE_BUFFER`], 16 MiB of read buffers at most.
+pub(super) const MAX_OPEN_RUNS: usize = 256;
+
 /// Sorted runs waiting to be merged.
 #[derive(Default)]
 pub(super) struct Runs {
@@ -319,6 +326,27 @@ impl Runs {
         Ok(())
     }
 
+    /// How many runs there are.
+    pub(super) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Merge every run into one, in key order and stably (see [`Runs::merge`]): a
+    /// transaction that grows past [`MAX_OPEN_RUNS`] runs keeps few files open and few
+    /// read buffers for its final merge.
+    pub(super) fn compact<K: Ord>(&mut self, key: impl Fn(&[u8]) -> K) -> io::Result<()> {
+        let rows = self.files.iter().map(|(_, n)| n).sum();
+        let mut w = BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+        let mut merge = self.merge(key)?;
+        while let Some(b) = merge.next_blob()? {
+            put_bytes(&mut w, &b)?;
+        }
+        drop(merge);
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        self.files = vec![(file, rows)];
+        Ok(())
+    }
+
     /// Drop every run (rollback).
     pub(super) fn clear(&mut self) {
         self.files.clear();
@@ -336,7 +364,7 @@ impl Runs {
         for (f, n) in &self.files {
             let mut f = f;
             f.seek(SeekFrom::Start(0))?;
-            readers.push((BufReader::with_capacity(256 * 1024, f), *n));
+            readers.push((BufReader::with_capacity(MERGE_BUFFER, f), *n));
         }
         let mut m = Merge {
             heads: (0..readers.len()).map(|_| None).collect(),

@@ -531,7 +531,7 @@ fn verbosity_says_more_and_quiet_says_less() {
     for said in [
         "input column \"id\": int",
         "load from the beginning",
-        "rows per transaction",
+        "transactions of 1000000 rows (or 30 s)",
     ] {
         assert!(
             r.stderr.contains(said),
