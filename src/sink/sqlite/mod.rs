@@ -79,6 +79,9 @@ pub(crate) struct SqliteSink {
 /// filled once instead of being revisited at random); memory holds one run.
 const SORT_RUN_ROWS: usize = 32768;
 
+/// Merged rows handed from the merge thread to the inserts at a time.
+const MERGE_PIECE: usize = 4096;
+
 /// Rows per multi-row INSERT: fewer statement executions per row, while staying far
 /// below SQLite's limit on bound parameters (32766).
 const CHUNK_ROWS: usize = 64;
@@ -440,29 +443,55 @@ impl SqliteSink {
         }
         let (k, by_key) = (self.key_idx.clone(), self.order_by_key);
         let runs = std::mem::take(&mut self.runs);
-        let io = |e: std::io::Error| format!("reading a sort run back: {e}");
-        let mut merge = runs
-            .merge(|b| run_key(&k, by_key, b))
-            .map_err(|e| sink_err(&self.target, io(e)))?;
-        let mut piece = Vec::with_capacity(4096);
-        loop {
-            let next = merge
-                .next_blob()
-                .map_err(|e| sink_err(&self.target, io(e)))?;
-            let done = next.is_none();
-            if let Some(b) = next {
-                piece.push(b);
+        // The merge (reading the runs back, comparing keys) runs on a thread of its own,
+        // a few pieces ahead of the inserts: the other threads are idle while a
+        // transaction's rows go into SQLite, and the inserts are the sink's bottleneck.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(2);
+        let merged = std::thread::scope(|scope| {
+            let merger = std::thread::Builder::new()
+                .name("rowflow-merge".into())
+                .spawn_scoped(scope, move || -> std::io::Result<()> {
+                    let mut merge = runs.merge(|b| run_key(&k, by_key, b))?;
+                    let mut piece = Vec::with_capacity(MERGE_PIECE);
+                    while let Some(b) = merge.next_blob()? {
+                        piece.push(b);
+                        if piece.len() == MERGE_PIECE {
+                            let full =
+                                std::mem::replace(&mut piece, Vec::with_capacity(MERGE_PIECE));
+                            if tx.send(full).is_err() {
+                                // The inserts failed and stopped: they say why.
+                                return Ok(());
+                            }
+                        }
+                    }
+                    if !piece.is_empty() {
+                        let _ = tx.send(piece);
+                    }
+                    Ok(())
+                })
+                .map_err(|e| sink_err(&self.target, format!("starting the merge thread: {e}")))?;
+            let mut inserted = Ok(());
+            for piece in rx.iter() {
+                match self.insert_blobs(piece) {
+                    Ok(w) => {
+                        out.rows += w.rows;
+                        out.rejected.extend(w.rejected);
+                    }
+                    Err(e) => {
+                        inserted = Err(e);
+                        break;
+                    }
+                }
             }
-            if piece.len() == 4096 || (done && !piece.is_empty()) {
-                let w =
-                    self.insert_blobs(std::mem::replace(&mut piece, Vec::with_capacity(4096)))?;
-                out.rows += w.rows;
-                out.rejected.extend(w.rejected);
-            }
-            if done {
-                return Ok(out);
-            }
-        }
+            // Hanging up ends the merge if the inserts stopped early.
+            drop(rx);
+            let merged = merger
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the merge thread panicked")));
+            inserted?;
+            merged.map_err(|e| sink_err(&self.target, format!("reading a sort run back: {e}")))
+        });
+        merged.map(|()| out)
     }
 
     /// Insert rows given as their bind parameters, in order: full chunks as one
