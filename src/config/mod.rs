@@ -633,8 +633,8 @@ pub struct SinkSpec {
     /// commit, so few large transactions load much faster) and for MySQL into a keyed
     /// table (InnoDB fills a table much faster from one sorted pass), 50000 otherwise
     /// (PostgreSQL, MySQL without a key: the sink keeps an open transaction's rows in
-    /// memory to replay them after a lost connection). Not set, SQLite's transactions
-    /// into a keyed table grow: each after the first takes at least three times the
+    /// memory to replay them after a lost connection). Not set, SQLite's and MySQL's
+    /// transactions into a keyed table grow: each after the first takes at least three times the
     /// rows written before it, so that keys in random order cost linear time.
     #[serde(default)]
     pub commit_rows: Option<usize>,
