@@ -335,7 +335,7 @@ impl Runs {
     /// transaction that grows past [`MAX_OPEN_RUNS`] runs keeps few files open and few
     /// read buffers for its final merge.
     pub(super) fn compact<K: Ord>(&mut self, key: impl Fn(&[u8]) -> K) -> io::Result<()> {
-        let rows = self.files.iter().map(|(_, n)| n).sum();
+        let rows: usize = self.files.iter().map(|(_, n)| n).sum();
         let mut w = BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
         let mut merge = self.merge(key)?;
         while let Some(b) = merge.next_blob()? {

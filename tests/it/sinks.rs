@@ -449,7 +449,7 @@ fn upsert_refusals_are_isolated_to_their_rows(kind: Kind) {
 }
 
 fn constraint_violations_are_isolated_to_their_rows(kind: Kind) {
-    constraint_violations(kind, "constraints", "commit_rows = 700");
+    constraint_violations(kind, "constraints", "commit_rows = 700", 256);
 }
 
 /// The same in one transaction whose rows are sorted in runs of 500 spilled to
@@ -470,11 +470,34 @@ fn constraint_violations_in_spilled_runs(kind: Kind) {
     constraint_violations(
         kind,
         "constraints_spilled",
-        "commit_rows = 5000\nsort_run_rows = 500",
+        "key = [\"id\"]\ncommit_rows = 5000\nsort_run_rows = 500",
+        256,
     );
 }
 
-fn constraint_violations(kind: Kind, name: &str, sink_extra: &str) {
+/// The same with a run per batch of 8 rows: past 256 runs a transaction merges its runs
+/// into one (as growing transactions do), and the refused rows are still the right ones.
+mod constraint_violations_in_compacted_runs_are_isolated_to_their_rows {
+    #[test]
+    fn sqlite() {
+        super::constraint_violations_in_compacted_runs(crate::db::Kind::Sqlite)
+    }
+    #[test]
+    fn mysql() {
+        super::constraint_violations_in_compacted_runs(crate::db::Kind::Mysql)
+    }
+}
+
+fn constraint_violations_in_compacted_runs(kind: Kind) {
+    constraint_violations(
+        kind,
+        "constraints_compacted",
+        "key = [\"id\"]\ncommit_rows = 4000\nsort_run_rows = 8",
+        8,
+    );
+}
+
+fn constraint_violations(kind: Kind, name: &str, sink_extra: &str, batch_rows: usize) {
     let dir = tempfile::tempdir().unwrap();
     let Some(db) = Db::get(kind, dir.path()) else {
         return;
@@ -526,7 +549,7 @@ fn constraint_violations(kind: Kind, name: &str, sink_extra: &str) {
         &db.url(),
         &table,
         sink_extra,
-        "[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = 256\n",
+        &format!("[errors]\nreject_file = \"rej.csv\"\n[runtime]\nbatch_rows = {batch_rows}\n"),
     );
     let run = rowflow(dir.path(), &["run", &p, "--json", "-q"]);
     let rej = only_rejected(dir.path(), &db, &table, &run, &expected_bad, 3000, 3);
