@@ -21,19 +21,16 @@ $ROWFLOW_NATS (default nats://127.0.0.1:4222) and PostgreSQL at $ROWFLOW_TEST_PG
 (default postgres://postgres@127.0.0.1:5432/test). Writes bench/results/. Not a test.
 """
 import datetime as dt
-import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BIN, ROOT, WORK  # noqa: E402
+from bench import BIN, ROOT, WORK, write_report  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(ROOT, "target", "release", "examples", "mock_api")
 NATS = os.environ.get("ROWFLOW_NATS", "nats://127.0.0.1:4222")
 PG = os.environ.get("ROWFLOW_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
@@ -165,13 +162,7 @@ mode = "replace"
               f"| submit + 2 workers | {statistics.median(d2):.2f} s | {run_s / statistics.median(d2):.2f}x |",
               f"| `submit` alone (plan, boundary pass, publish) | {sub_s:.2f} s | "
               f"{100 * sub_s / run_s:.1f}% of the run |", ""]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    out = os.path.join(HERE, "results", f"{dt.date.today()}-distributed.md")
-    with open(out, "w") as f:
-        f.write(text + "\n")
-    print(f"wrote {out}")
+    write_report("\n".join(lines), "distributed", True)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,10 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BIN, ROOT, WORK, run_timed  # noqa: E402
+from bench import BIN, ROOT, WORK, run_timed, write_report  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(ROOT, "target", "release", "examples", "mock_api")
 PORT = int(os.environ.get("PORT", "18080"))
 
@@ -191,15 +189,8 @@ def main():
     lines.append("")
     lines.append("Goal: rowflow reaches ≥ 90% of min(physical limit, server ceiling) and uses ≤ 1/5 "
                  "(aim 1/10) of Python's CPU per request.")
-    text = "\n".join(lines)
-    print()
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     suffix = "" if SERVER_THREADS == 1 else f"-server-{SERVER_THREADS}-threads"
-    out = os.path.join(HERE, "results", f"{dt.datetime.now().strftime('%Y-%m-%d')}-http-{rows}{suffix}.md")
-    with open(out, "w") as f:
-        f.write(text + "\n")
-    print(f"\nwritten to {os.path.relpath(out, ROOT)}")
+    write_report("\n".join(lines), f"http-{rows}{suffix}", True)
 
 
 if __name__ == "__main__":

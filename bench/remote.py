@@ -25,9 +25,7 @@ sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 import http.client  # noqa: E402,F401  (the standard library's, cached before bench/ is on the path)
 
 sys.path.insert(0, _HERE)
-from bench import BIN, ROOT, WORK, checksums, run_timed  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from bench import BIN, ROOT, WORK, checksums, run_timed, write_report  # noqa: E402
 
 
 def free_port():
@@ -121,13 +119,7 @@ def main():
                  f"speed permitting: its raw GET takes {raw / local:.0%} of the local load's time); "
                  f"peak RSS {max(r['rss_mb'] for r in results['s3']):.0f} MB vs "
                  f"{max(r['rss_mb'] for r in results['local']):.0f} MB local (goal: ≤ local + 50 MB)")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    out = os.path.join(HERE, "results", f"{dt.date.today()}-remote-{rows}.md")
-    with open(out, "w") as f:
-        f.write(text)
-    print(f"written to {os.path.relpath(out, ROOT)}")
+    write_report("\n".join(lines), f"remote-{rows}", True)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BIN, ROOT, WORK, checksums, run_timed  # noqa: E402
+from bench import BIN, ROOT, WORK, checksums, run_timed, write_report  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SQL = os.path.join(HERE, "sql")
@@ -222,15 +222,11 @@ def main():
                     f"rowflow-2 vs copy-logged-pk: "
                     f"{med(('pg', 'copy-logged-pk'), 'wall') / med(('pg', 'rowflow-2'), 'wall'):.2f}x\n")
     text = "\n".join(lines)
-    print()
-    print(text)
     if any(r["ok"] is False for rs in results.values() for r in rs):
+        print()
+        print(text)
         sys.exit("checksum mismatch: results not written")
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    out = os.path.join(HERE, "results", f"{dt.datetime.now().strftime('%Y-%m-%d')}-servers-{rows}.md")
-    with open(out, "w") as f:
-        f.write(text + "\n")
-    print(f"written to {os.path.relpath(out, ROOT)}")
+    write_report(text, f"servers-{rows}", True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,18 @@ macro_rules! on_every_db {
 }
 pub(crate) use on_every_db;
 
+/// As [`on_every_db`], for SQLite and MySQL only: the sinks that sort keyed rows in runs
+/// spilled to temporary files.
+macro_rules! on_spilling_dbs {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[test] fn sqlite() { super::$name(crate::db::Kind::Sqlite) }
+            #[test] fn mysql() { super::$name(crate::db::Kind::Mysql) }
+        }
+    )* };
+}
+pub(crate) use on_spilling_dbs;
+
 /// Tests that restart a server take this for writing; every other server test holds it
 /// for reading, so no test sees a server go away under it.
 static SERVERS: RwLock<()> = RwLock::new(());

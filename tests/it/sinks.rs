@@ -452,21 +452,16 @@ fn constraint_violations_are_isolated_to_their_rows(kind: Kind) {
     constraint_violations(kind, "constraints", "commit_rows = 700", 256);
 }
 
+// PostgreSQL does not spill runs.
+crate::db::on_spilling_dbs!(
+    constraint_violations_in_spilled_runs_are_isolated_to_their_rows,
+    constraint_violations_in_compacted_runs_are_isolated_to_their_rows,
+);
+
 /// The same in one transaction whose rows are sorted in runs of 500 spilled to
 /// temporary files and merged: the refused rows are found in the merged stream, with
-/// their own lines. (PostgreSQL does not spill runs.)
-mod constraint_violations_in_spilled_runs_are_isolated_to_their_rows {
-    #[test]
-    fn sqlite() {
-        super::constraint_violations_in_spilled_runs(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn mysql() {
-        super::constraint_violations_in_spilled_runs(crate::db::Kind::Mysql)
-    }
-}
-
-fn constraint_violations_in_spilled_runs(kind: Kind) {
+/// their own lines.
+fn constraint_violations_in_spilled_runs_are_isolated_to_their_rows(kind: Kind) {
     constraint_violations(
         kind,
         "constraints_spilled",
@@ -477,18 +472,7 @@ fn constraint_violations_in_spilled_runs(kind: Kind) {
 
 /// The same with a run per batch of 8 rows: past 256 runs a transaction merges its runs
 /// into one (as growing transactions do), and the refused rows are still the right ones.
-mod constraint_violations_in_compacted_runs_are_isolated_to_their_rows {
-    #[test]
-    fn sqlite() {
-        super::constraint_violations_in_compacted_runs(crate::db::Kind::Sqlite)
-    }
-    #[test]
-    fn mysql() {
-        super::constraint_violations_in_compacted_runs(crate::db::Kind::Mysql)
-    }
-}
-
-fn constraint_violations_in_compacted_runs(kind: Kind) {
+fn constraint_violations_in_compacted_runs_are_isolated_to_their_rows(kind: Kind) {
     constraint_violations(
         kind,
         "constraints_compacted",
