@@ -107,6 +107,15 @@ struct Spilled {
     refused: std::collections::BTreeSet<u64>,
 }
 
+impl Spilled {
+    /// Done with the transaction's runs; their files stay, to be written over.
+    fn reset(&mut self) {
+        self.runs.clear();
+        self.reported = 0;
+        self.refused.clear();
+    }
+}
+
 /// Rows refused, as (index in their chunk, reason).
 type Refused = Vec<(usize, String)>;
 
@@ -1044,12 +1053,12 @@ impl Driver for MyDriver {
 
     /// The spilled runs are done with; `replace` swaps the new table in.
     fn committed(&mut self) -> Result<()> {
-        self.spilled = Spilled::default();
+        self.spilled.reset();
         self.swap()
     }
 
     fn discard(&mut self) {
-        self.spilled = Spilled::default();
+        self.spilled.reset();
     }
 
     fn rolled_back(&mut self) {

@@ -2,7 +2,7 @@
 
 use crate::row::{Batch, Row, Value};
 use crate::sink::seam::SinkOptions;
-use crate::sink::spill::encode_row;
+use crate::sink::spill::encode_rows;
 
 /// Prepares rows for SQLite on the worker threads, so that the sink thread only binds:
 /// dates, timestamps and decimals become text, bools 0/1; rows SQLite cannot store as
@@ -51,7 +51,7 @@ impl crate::sink::seam::Encode for SqliteEncode {
         }
         batch.reject_indexes(failed);
         if !self.key_idx.is_empty() {
-            let blobs: Vec<Vec<u8>> = batch.rows.iter().map(encode_row).collect();
+            let blobs = encode_rows(&batch.rows);
             batch.encoded = Some(crate::row::Encoded::new(blobs));
             batch.rows.clear();
         }

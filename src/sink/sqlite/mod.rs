@@ -29,7 +29,7 @@ use super::dialect::quote_ident;
 use super::lock::check::LockCheck;
 use super::seam::{Sink, SinkOptions, TableStatus, Written};
 use super::spill::{
-    BindVal, MAX_OPEN_RUNS, Runs, SortKey, blob_key, blob_values, decode_row, encode_row,
+    BindVal, MAX_OPEN_RUNS, Runs, Slot, SortKey, blob_key, blob_slots, decode_row, encode_row,
 };
 use std::sync::atomic::AtomicBool;
 
@@ -442,29 +442,30 @@ impl SqliteSink {
             self.spill_held()?;
         }
         let (k, by_key) = (self.key_idx.clone(), self.order_by_key);
-        let runs = std::mem::take(&mut self.runs);
+        let mut runs = std::mem::take(&mut self.runs);
+        let spilled = &runs;
         // The merge (reading the runs back, comparing keys) runs on a thread of its own,
         // a few pieces ahead of the inserts: the other threads are idle while a
         // transaction's rows go into SQLite, and the inserts are the sink's bottleneck.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(2);
+        let width = self.names.len();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
         let merged = std::thread::scope(|scope| {
             let merger = std::thread::Builder::new()
                 .name("rowflow-merge".into())
                 .spawn_scoped(scope, move || -> std::io::Result<()> {
-                    let mut merge = runs.merge(|b| run_key(&k, by_key, b))?;
-                    let mut piece = Vec::with_capacity(MERGE_PIECE);
+                    let mut merge = spilled.merge(|b| run_key(&k, by_key, b))?;
+                    let mut piece = Piece::new(width);
                     while let Some(b) = merge.next_blob()? {
-                        piece.push(b);
-                        if piece.len() == MERGE_PIECE {
-                            let full =
-                                std::mem::replace(&mut piece, Vec::with_capacity(MERGE_PIECE));
+                        piece.push(b)?;
+                        if piece.blobs.len() == MERGE_PIECE {
+                            let full = std::mem::replace(&mut piece, Piece::new(width));
                             if tx.send(full).is_err() {
                                 // The inserts failed and stopped: they say why.
                                 return Ok(());
                             }
                         }
                     }
-                    if !piece.is_empty() {
+                    if !piece.blobs.is_empty() {
                         let _ = tx.send(piece);
                     }
                     Ok(())
@@ -472,7 +473,7 @@ impl SqliteSink {
                 .map_err(|e| sink_err(&self.target, format!("starting the merge thread: {e}")))?;
             let mut inserted = Ok(());
             for piece in rx.iter() {
-                match self.insert_blobs(piece) {
+                match self.insert_piece(piece) {
                     Ok(w) => {
                         out.rows += w.rows;
                         out.rejected.extend(w.rejected);
@@ -491,34 +492,42 @@ impl SqliteSink {
             inserted?;
             merged.map_err(|e| sink_err(&self.target, format!("reading a sort run back: {e}")))
         });
+        // The run files stay, to be written over by the next transaction.
+        runs.clear();
+        self.runs = runs;
         merged.map(|()| out)
     }
 
     /// Insert rows given as their bind parameters, in order: full chunks as one
     /// multi-row INSERT; a chunk SQLite refuses changes nothing (statements are atomic)
     /// and is retried row by row. Returns the indexes of refused rows with the reason.
-    fn insert_params(&mut self, rows: &[Vec<BindVal<'_>>]) -> Result<(u64, Vec<(usize, String)>)> {
+    fn insert_params(
+        &mut self,
+        params: &[BindVal<'_>],
+        width: usize,
+    ) -> Result<(u64, Vec<(usize, String)>)> {
+        let row = |k: usize| &params[k * width..(k + 1) * width];
+        let rows = params.len().checked_div(width).unwrap_or(0);
         let mut written = 0u64;
         let mut failed: Vec<usize> = Vec::new();
-        let mut params: Vec<BindVal<'_>> = Vec::new();
         let mut offset = 0usize;
-        for chunk in rows.chunks(self.chunk) {
-            if chunk.len() < self.chunk {
-                failed.extend(offset..offset + chunk.len());
+        while offset < rows {
+            let n = self.chunk.min(rows - offset);
+            if n < self.chunk {
+                failed.extend(offset..rows);
                 break;
             }
-            params.clear();
-            chunk.iter().for_each(|r| params.extend_from_slice(r));
-            match self.insert_many.execute(&params) {
-                Ok(()) => written += chunk.len() as u64,
-                Err(e) if is_row_error(&e) => failed.extend(offset..offset + chunk.len()),
+            let chunk = &params[offset * width..(offset + n) * width];
+            match self.insert_many.execute(chunk) {
+                Ok(()) => written += n as u64,
+                Err(e) if is_row_error(&e) => failed.extend(offset..offset + n),
                 Err(e) => return Err(sink_err(&self.target, e)),
             }
-            offset += chunk.len();
+            offset += n;
         }
         let mut errors = Vec::new();
         for k in failed {
-            match self.insert_one.execute(&rows[k]) {
+            match self.insert_one.execute(row(k)) {
                 Ok(()) => written += 1,
                 Err(e) if is_row_error(&e) => {
                     errors.push((k, format!("sink: {}", e.to_string().trim())))
@@ -531,14 +540,14 @@ impl SqliteSink {
 
     /// Insert rows in the given order.
     fn insert_rows(&mut self, rows: Vec<Row>) -> Result<Written> {
+        let width = self.names.len();
         let mut owned: Vec<Vec<String>> = rows.iter().map(|_| Vec::new()).collect();
-        let mut params: Vec<Vec<BindVal<'_>>> = Vec::with_capacity(rows.len());
+        let mut params: Vec<BindVal<'_>> = Vec::with_capacity(rows.len() * width);
         for (row, own) in rows.iter().zip(owned.iter_mut()) {
-            let mut p = Vec::with_capacity(row.values.len());
-            bind_values(&row.values, own, &mut p);
-            params.push(p);
+            self.check_width(row.values.len())?;
+            bind_values(&row.values, own, &mut params);
         }
-        let (written, errors) = self.insert_params(&params)?;
+        let (written, errors) = self.insert_params(&params, width)?;
         drop(params);
         let mut out = Written {
             rows: written,
@@ -557,15 +566,38 @@ impl SqliteSink {
         Ok(out)
     }
 
+    /// Rows are bound by position, `width` values each: one of another width would
+    /// shift every value after it.
+    fn check_width(&self, n: usize) -> Result<()> {
+        if n == self.names.len() {
+            return Ok(());
+        }
+        Err(sink_err(
+            &self.target,
+            format!(
+                "internal error: a row with {n} values for {} columns",
+                self.names.len()
+            ),
+        ))
+    }
+
     /// Insert encoded rows in the given order, binding straight from their bytes.
     fn insert_blobs(&mut self, blobs: Vec<Vec<u8>>) -> Result<Written> {
-        let mut params: Vec<Vec<BindVal<'_>>> = Vec::with_capacity(blobs.len());
-        for b in &blobs {
-            let mut p = Vec::with_capacity(self.chunk);
-            blob_values(b, &mut p).map_err(|e| sink_err(&self.target, e))?;
-            params.push(p);
+        let mut piece = Piece::new(self.names.len());
+        for b in blobs {
+            piece.push(b).map_err(|e| sink_err(&self.target, e))?;
         }
-        let (rows, errors) = self.insert_params(&params)?;
+        self.insert_piece(piece)
+    }
+
+    /// Insert a piece of encoded rows, decoded already.
+    fn insert_piece(&mut self, piece: Piece) -> Result<Written> {
+        for &n in &piece.widths {
+            self.check_width(n)?;
+        }
+        let blobs = piece.blobs;
+        let params: Vec<BindVal<'_>> = piece.slots.iter().map(|s| s.get(&blobs)).collect();
+        let (rows, errors) = self.insert_params(&params, self.names.len())?;
         let mut out = Written {
             rows,
             ..Written::default()
@@ -575,6 +607,31 @@ impl SqliteSink {
             out.rejected.push(reject(row, reason));
         }
         Ok(out)
+    }
+}
+
+/// Encoded rows with their values found (on the merge thread, ready for the sink's).
+struct Piece {
+    blobs: Vec<Vec<u8>>,
+    slots: Vec<Slot>,
+    /// Values of each row (all `width`, unless something is wrong).
+    widths: Vec<usize>,
+}
+
+impl Piece {
+    fn new(width: usize) -> Self {
+        Piece {
+            blobs: Vec::with_capacity(MERGE_PIECE),
+            slots: Vec::with_capacity(MERGE_PIECE * width),
+            widths: Vec::with_capacity(MERGE_PIECE),
+        }
+    }
+
+    fn push(&mut self, blob: Vec<u8>) -> std::io::Result<()> {
+        let n = blob_slots(self.blobs.len() as u32, &blob, &mut self.slots)?;
+        self.widths.push(n);
+        self.blobs.push(blob);
+        Ok(())
     }
 }
 
