@@ -9,6 +9,12 @@ speed-up over sqlite3 at each size; checks every table against checksums compute
 CSV; writes a Markdown table to bench/results/. Needs a release build
 (`cargo build --release --bin rowflow`) and about 5 GB of free disk for 10M rows.
 Not a test: the figures depend on the machine; ratios in one run matter.
+
+On a virtual machine whose host takes back the guest's free memory (this one: writing a
+new 2 GB file cost 4.6 s of system time the first time, 0.4 s once the memory had been
+used, and 0.16 s writing over a file's cached pages), a 10M-row load that needs several
+GB of fresh page cache pays for it in system time, and the more so the longer the
+machine was idle before: use REPEAT >= 2 and read the medians (and the CPU columns).
 """
 import datetime as dt
 import os

@@ -11,6 +11,30 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// mimalloc's own options (C API; `mi_option_t` is a C enum).
+unsafe extern "C" {
+    fn mi_version() -> std::ffi::c_int;
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// mimalloc 3 holds memory freed by the program for a second (`purge_delay`, 1000 ms)
+/// before it gives it back to the OS. Rows are freed by the tens of thousands every few
+/// milliseconds, so a second's worth stays resident. 50 ms measured (1M workload rows
+/// into SQLite, farm-bench, 7 pairs): peak RSS 73 MB instead of 87 at 1.015x the wall;
+/// 10 ms cost 7%.
+fn return_freed_memory_sooner() {
+    // `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (include/mimalloc.h).
+    const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+    // SAFETY: both functions take plain integers; mimalloc reads its options on every
+    // use, so setting one at any time is allowed. The option's number is checked
+    // against the major version it was read from.
+    unsafe {
+        if mi_version() / 10000 == 3 {
+            mi_option_set(MI_OPTION_PURGE_DELAY, 50);
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // No transparent huge pages: mimalloc returns freed pages to the OS in small pieces,
     // and with huge pages every reuse faults in (and the kernel zeroes) a whole 2 MiB
@@ -21,6 +45,7 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
+    return_freed_memory_sooner();
     // `rowflow ... | head` ends quietly when the reader goes away, as command-line tools
     // do, instead of panicking on a write to a closed pipe.
     #[cfg(unix)]

@@ -382,12 +382,15 @@ pub(crate) fn encode_row(row: &Row) -> Vec<u8> {
 /// [`encode_row`] for each row of a batch.
 pub(crate) fn encode_rows(rows: &[Row]) -> Vec<Vec<u8>> {
     let mut hints = Vec::new();
+    // Encoded in one buffer, then copied to a row of its own of just its size (the
+    // sink holds tens of thousands of them, where over-allocation would add up).
+    let mut scratch = Vec::with_capacity(1024);
     rows.iter()
         .map(|row| {
             hints.resize(row.values.len(), Hint::Unknown);
-            let mut v = Vec::with_capacity(64 + row.raw.heap_size() + 16 * row.values.len());
-            write_parts(&mut v, &row.pos, &row.values, &row.raw, &mut hints);
-            v
+            scratch.clear();
+            write_parts(&mut scratch, &row.pos, &row.values, &row.raw, &mut hints);
+            scratch.to_vec()
         })
         .collect()
 }
