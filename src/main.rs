@@ -28,6 +28,10 @@ fn return_freed_memory_sooner() {
     // SAFETY: both functions take plain integers; mimalloc reads its options on every
     // use, so setting one at any time is allowed. The option's number is checked
     // against the major version it was read from.
+    // MIMALLOC_PURGE_DELAY, when set, is the user's choice and mimalloc's to read.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     unsafe {
         if mi_version() / 10000 == 3 {
             mi_option_set(MI_OPTION_PURGE_DELAY, 50);
