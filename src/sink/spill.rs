@@ -850,6 +850,20 @@ mod tests {
         }
     }
 
+    /// The rows of the runs in merged order, each with its key and tag ("4b").
+    fn merged(runs: &Runs) -> Vec<(String, Row)> {
+        let mut m = runs.merge(key).unwrap();
+        let mut got = Vec::new();
+        while let Some(b) = m.next_blob().unwrap() {
+            let r = decode_row(&b).unwrap();
+            let Value::Text(t) = &r.values[1] else {
+                panic!("test rows have a text tag")
+            };
+            got.push((format!("{}{t}", key(&b)), r));
+        }
+        got
+    }
+
     #[test]
     fn encoding_round_trips() {
         let r = row(5, "x");
@@ -971,18 +985,7 @@ mod tests {
                 .map(|&k| encode_row(&row(k, tag)))
                 .collect::<Vec<_>>()
         };
-        let drain = |runs: &Runs| {
-            let mut m = runs.merge(key).unwrap();
-            let mut got = Vec::new();
-            while let Some(b) = m.next_blob().unwrap() {
-                let r = decode_row(&b).unwrap();
-                let Value::Text(t) = &r.values[1] else {
-                    panic!()
-                };
-                got.push(format!("{}{t}", key(&b)));
-            }
-            got
-        };
+        let drain = |runs: &Runs| merged(runs).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
         // A long first transaction, then a short one over the same file: the second
         // must not read the first's bytes.
         let long: Vec<i64> = (0..2000).collect();
@@ -1023,14 +1026,9 @@ mod tests {
         ] {
             runs.spill(run.iter().map(Vec::as_slice)).unwrap();
         }
-        let mut m = runs.merge(key).unwrap();
         let mut got = Vec::new();
-        while let Some(b) = m.next_blob().unwrap() {
-            let r = decode_row(&b).unwrap();
-            let Value::Text(t) = &r.values[1] else {
-                panic!()
-            };
-            got.push(format!("{}{t}", key(&b)));
+        for (k, r) in merged(&runs) {
+            got.push(k);
             assert_eq!(r.pos.line, 7);
             assert_eq!(r.raw.get(1), Some(&b"b"[..]));
         }
