@@ -25,13 +25,13 @@ unsafe extern "C" {
 fn return_freed_memory_sooner() {
     // `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (include/mimalloc.h).
     const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-    // SAFETY: both functions take plain integers; mimalloc reads its options on every
-    // use, so setting one at any time is allowed. The option's number is checked
-    // against the major version it was read from.
     // MIMALLOC_PURGE_DELAY, when set, is the user's choice and mimalloc's to read.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
     }
+    // SAFETY: both functions take plain integers; mimalloc reads its options on every
+    // use, so setting one at any time is allowed. The option's number is checked
+    // against the major version it was read from.
     unsafe {
         if mi_version() / 10000 == 3 {
             mi_option_set(MI_OPTION_PURGE_DELAY, 50);

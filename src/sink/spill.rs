@@ -521,6 +521,17 @@ pub(crate) fn blob_key(key_idx: &[usize], blob: &[u8]) -> SortKey {
     }
 }
 
+/// The key runs are sorted and merged by: the row's key (the values at `key_idx`), or
+/// with `by_key` false none (every row equal: runs and their merge keep the input
+/// order).
+pub(crate) fn run_key(key_idx: &[usize], by_key: bool, blob: &[u8]) -> SortKey {
+    if by_key {
+        blob_key(key_idx, blob)
+    } else {
+        SortKey::Int(0)
+    }
+}
+
 /// A value borrowed from an encoded row, ready to bind.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum BindVal<'a> {

@@ -41,9 +41,7 @@ use super::dialect::{column_list, on_duplicate_key};
 use super::lock::check::LockCheck;
 use super::seam::{Sink, SinkOptions, TableStatus, Written};
 use super::server::{Chunk, Driver, Held, Hold, ServerSink, Tx, held_key_order};
-use super::spill::{
-    MAX_OPEN_RUNS, Runs, SortKey, blob_key, decode_keyed, encode_keyed, keyed_payload,
-};
+use super::spill::{MAX_OPEN_RUNS, Runs, decode_keyed, encode_keyed, keyed_payload, run_key};
 use std::sync::atomic::AtomicBool;
 
 use super::backend::Backend;
@@ -59,16 +57,6 @@ use crate::sink::seam::sink_err;
 /// Rows per `INSERT` at most. Measured on MariaDB 10.11 (200,000 workload rows): 50
 /// rows 3.7 s, 200 rows 2.3 s, 1,000 rows 3.1 s; huge statements are slower.
 const ROWS_PER_STATEMENT: usize = 250;
-
-/// The key sorted runs are merged by: the row's key when the order is safe (see
-/// [`exact_keys`]), else none (runs merge one after the other, in input order).
-fn merge_key(k: &[usize], by_key: bool, blob: &[u8]) -> SortKey {
-    if by_key {
-        blob_key(k, blob)
-    } else {
-        SortKey::Int(0)
-    }
-}
 
 /// Do rowflow and the server agree on which key values are equal? Only then may rows be
 /// reordered by key (the sort keeps the input order among keys rowflow calls equal, and
@@ -792,7 +780,7 @@ impl MyDriver {
         // Growing transactions (see `Backend::grows_commits`) have no bound on their runs.
         if spilled.is_ok() && self.spilled.runs.len() >= MAX_OPEN_RUNS {
             let (k, by_key) = ((0..nkeys).collect::<Vec<_>>(), exact_keys(&self.opts));
-            spilled = self.spilled.runs.compact(|b| merge_key(&k, by_key, b));
+            spilled = self.spilled.runs.compact(|b| run_key(&k, by_key, b));
         }
         spilled.map_err(|e| {
             sink_err(
@@ -822,7 +810,7 @@ impl MyDriver {
         // Runs are in key order when that is safe, else in input order (and then
         // merged run after run).
         let by_key = exact_keys(&self.opts);
-        let mut merge = runs.merge(|b| merge_key(&k, by_key, b)).map_err(io)?;
+        let mut merge = runs.merge(|b| run_key(&k, by_key, b)).map_err(io)?;
         let mut at = 0u64;
         loop {
             // A piece: the merged rows as they were spilled (decoded only if refused),

@@ -29,7 +29,7 @@ use super::dialect::quote_ident;
 use super::lock::check::LockCheck;
 use super::seam::{Sink, SinkOptions, TableStatus, Written};
 use super::spill::{
-    BindVal, MAX_OPEN_RUNS, Runs, Slot, SortKey, blob_key, blob_slots, decode_row, encode_row,
+    BindVal, MAX_OPEN_RUNS, Runs, Slot, SortKey, blob_slots, decode_row, encode_row, run_key,
 };
 use std::sync::atomic::AtomicBool;
 
@@ -593,9 +593,6 @@ impl SqliteSink {
 
     /// Insert a piece of encoded rows, decoded already.
     fn insert_piece(&mut self, piece: Piece) -> Result<Written> {
-        for &n in &piece.widths {
-            self.check_width(n)?;
-        }
         let blobs = piece.blobs;
         let params: Vec<BindVal<'_>> = piece.slots.iter().map(|s| s.get(&blobs)).collect();
         let (rows, errors) = self.insert_params(&params, self.names.len())?;
@@ -611,12 +608,12 @@ impl SqliteSink {
     }
 }
 
-/// Encoded rows with their values found (on the merge thread, ready for the sink's).
+/// Encoded rows with their values found (on the merge thread, ready for the sink's),
+/// `width` values each.
 struct Piece {
     blobs: Vec<Vec<u8>>,
     slots: Vec<Slot>,
-    /// Values of each row (all `width`, unless something is wrong).
-    widths: Vec<usize>,
+    width: usize,
 }
 
 impl Piece {
@@ -624,25 +621,25 @@ impl Piece {
         Piece {
             blobs: Vec::with_capacity(MERGE_PIECE),
             slots: Vec::with_capacity(MERGE_PIECE * width),
-            widths: Vec::with_capacity(MERGE_PIECE),
+            width,
         }
     }
 
+    /// Add a row. Rows are bound by position: one of another width would shift every
+    /// value after it, so it is an error.
     fn push(&mut self, blob: Vec<u8>) -> std::io::Result<()> {
         let n = blob_slots(self.blobs.len() as u32, &blob, &mut self.slots)?;
-        self.widths.push(n);
+        if n != self.width {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "internal error: a row with {n} values for {} columns",
+                    self.width
+                ),
+            ));
+        }
         self.blobs.push(blob);
         Ok(())
-    }
-}
-
-/// The key runs are sorted and merged by: the row's key, or with `by_key` false none
-/// (every row equal: runs and their merge keep the input order).
-fn run_key(key_idx: &[usize], by_key: bool, blob: &[u8]) -> SortKey {
-    if by_key {
-        blob_key(key_idx, blob)
-    } else {
-        SortKey::Parts(Vec::new())
     }
 }
 
