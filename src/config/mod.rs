@@ -631,9 +631,9 @@ pub struct SinkSpec {
     /// Rows per transaction (a transaction also ends every 30 seconds). Default
     /// 1000000 for SQLite (which rewrites the pages a transaction touched at each
     /// commit, so few large transactions load much faster) and for MySQL into a keyed
-    /// table (InnoDB fills a table much faster from one sorted pass), 50000 otherwise
-    /// (PostgreSQL, MySQL without a key: the sink keeps an open transaction's rows in
-    /// memory to replay them after a lost connection). Not set, SQLite's and MySQL's
+    /// table (InnoDB fills a table much faster from one sorted pass), 12500 for
+    /// PostgreSQL and 50000 for MySQL without a key (the sink keeps an open
+    /// transaction's rows in memory to replay them after a lost connection). Not set, SQLite's and MySQL's
     /// transactions into a keyed table grow: each after the first takes at least three times the
     /// rows written before it, so that keys in random order cost linear time.
     #[serde(default)]

@@ -1569,8 +1569,19 @@ fn a_run_that_lost_its_lock_stops_before_it_commits() {
     let table = "rf_trust_lost_lock";
     pg.drop_table(table);
     let url = pg.url();
+    // One transaction for the whole input, so that the first run's commit comes after
+    // its lock session was ended (and, below, after the second run has finished).
     let args = [
-        "load", "-", "--into", &url, "--table", table, "--json", "-q",
+        "load",
+        "-",
+        "--into",
+        &url,
+        "--table",
+        table,
+        "--json",
+        "-q",
+        "--set",
+        "sink.commit_rows=100000",
     ];
     let end_lock_session = |pid: u32| {
         pg.exec(&format!(
