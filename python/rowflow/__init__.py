@@ -1,0 +1,432 @@
+"""rowflow: stream CSV files of any size into SQLite, PostgreSQL or MySQL.
+
+The same engine as the ``rowflow`` command, from Python::
+
+    import rowflow
+
+    report = rowflow.load("users.csv", into="sqlite:///tmp/users.db", key=["id"])
+    print(report.rows_written, report.rows_rejected, report.reject_file)
+
+    report = rowflow.run("pipeline.toml", set={"source.path": "big.csv"})
+
+    report = (
+        rowflow.Pipeline("users.csv", "postgres://me@localhost/db", table="users")
+        .compute("full_name", "first_name || ' ' || last_name")
+        .filter("country = 'FR'")
+        .run()
+    )
+
+Every input row ends up written, filtered out or in the reject file (with its line and
+reason); a run that crashed or was interrupted resumes where its last commit ended.
+The GIL is released while a load runs. Ctrl-C stops reading, commits the rows in
+flight, and raises ``KeyboardInterrupt`` again after the summary (its ``report``
+attribute holds it). See docs/python.md for every entry point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+from ._rowflow import RowflowError, __version__
+from ._rowflow import run_pipeline as _run_pipeline
+
+__all__ = [
+    "Error",
+    "RunFailed",
+    "Report",
+    "Pipeline",
+    "run",
+    "load",
+    "__version__",
+]
+
+#: The base of rowflow's exceptions: a pipeline that could not start (bad settings, an
+#: unreadable file, a database that cannot be reached). Messages never hold passwords.
+Error = RowflowError
+
+Progress = Callable[[Dict[str, Any]], None]
+"""A progress callback: called a few times a second with a dict of ``rows_read``,
+``rows_written``, ``rows_filtered``, ``rows_rejected``, ``rows_uncommitted``,
+``bytes_read``, ``bytes_total`` (``None`` when unknown) and ``elapsed_s``."""
+
+
+class Report:
+    """The end-of-run summary: the same fields as the CLI's ``--json``.
+
+    ``status`` is ``"completed"``, ``"limited"``, ``"skipped"`` (already loaded),
+    ``"interrupted"`` or ``"failed"``; ``exit_code`` is the CLI's (0 everything written
+    or filtered, 1 finished with rejected rows, 2 failed or interrupted). For a completed
+    run, ``rows_read == rows_written + rows_filtered + rows_rejected``.
+    """
+
+    status: str
+    error: Optional[str]
+    rows_read: int
+    rows_written: int
+    rows_filtered: int
+    rows_rejected: int
+    rows_rolled_back: int
+    rows_not_processed: int
+    reconnects: int
+    already_committed: int
+    note: Optional[str]
+    notes: List[str]
+    reason: Optional[str]
+    rejected_before: int
+    bytes_read: int
+    elapsed_s: float
+    rows_per_s: float
+    inputs: List[str]
+    target: str
+    table: str
+    reject_file: Optional[str]
+    first_rejects: List[str]
+    http: List[Dict[str, Any]]
+    exit_code: int
+
+    def __init__(self, fields: Mapping[str, Any]):
+        self._fields = dict(fields)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_fields"][name]
+        except KeyError:
+            raise AttributeError(f"Report has no field {name!r}") from None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The summary as a dict (a copy): what ``rowflow ... --json`` prints."""
+        return json.loads(json.dumps(self._fields))
+
+    @property
+    def ok(self) -> bool:
+        """True when the run completed (or had nothing to do) with no rejected row."""
+        return self.exit_code == 0
+
+    def __repr__(self) -> str:
+        # The target is redacted by the engine: no password reaches this text.
+        return (
+            f"Report(status={self.status!r}, rows_read={self.rows_read}, "
+            f"rows_written={self.rows_written}, rows_filtered={self.rows_filtered}, "
+            f"rows_rejected={self.rows_rejected}, target={self.target!r}, "
+            f"table={self.table!r}, elapsed_s={self.elapsed_s})"
+        )
+
+
+class RunFailed(RowflowError):
+    """A run that started and failed (a lost database, too many rejects, ...). Rows
+    committed before the failure stay committed and the next run resumes after them.
+    ``report`` holds the summary."""
+
+    def __init__(self, message: str, report: Report):
+        super().__init__(message)
+        self.report = report
+
+
+def _set_value(value: Any) -> str:
+    """A Python value as the text of a ``--set key=value`` override."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value))
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _overrides(set: Optional[Mapping[str, Any]]) -> List[str]:
+    return [f"{k}={_set_value(v)}" for k, v in (set or {}).items()]
+
+
+def _finish(report_json: str, interrupted: bool, check: bool) -> Report:
+    report = Report(json.loads(report_json))
+    if interrupted:
+        e = KeyboardInterrupt(
+            f"interrupted: {report.rows_written} rows committed; run again to resume"
+        )
+        e.report = report  # type: ignore[attr-defined]
+        raise e
+    if check and report.status == "failed":
+        raise RunFailed(report.error or "the run failed", report)
+    return report
+
+
+def _drop_none(value: Any) -> Any:
+    """Settings without their ``None`` values (TOML has no null: unset means default)."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def run(
+    path: Union[str, "os.PathLike[str]"],
+    set: Optional[Mapping[str, Any]] = None,
+    *,
+    restart: bool = False,
+    wait: bool = False,
+    limit: Optional[int] = None,
+    progress: Optional[Progress] = None,
+    check: bool = True,
+) -> Report:
+    """Run a pipeline file, as ``rowflow run PATH --set key=value ...`` does.
+
+    Args:
+        path: the pipeline file (TOML). Relative paths in it are relative to its
+            directory.
+        set: overrides of the file's settings, ``{"source.path": "big.csv"}`` (paths
+            given here are relative to the current directory).
+        restart: load from the beginning, not resuming an interrupted run.
+        wait: wait for another run of the same load to finish instead of failing.
+        limit: stop after this many rows (the next run goes on after them).
+        progress: called a few times a second with a progress dict (see ``Progress``).
+        check: raise ``RunFailed`` when the run fails (else return its report, with
+            ``status == "failed"``).
+
+    Returns the run's ``Report``. Raises ``rowflow.Error`` when the pipeline cannot
+    start, and ``KeyboardInterrupt`` (with ``.report``) after Ctrl-C, once the rows in
+    flight are committed.
+    """
+    out, interrupted = _run_pipeline(
+        path=os.fspath(path),
+        set=_overrides(set),
+        restart=restart,
+        wait=wait,
+        limit=limit,
+        progress=progress,
+    )
+    return _finish(out, interrupted, check)
+
+
+def _default_table(first: str) -> str:
+    if first == "-":
+        return "stdin"
+    stem = os.path.basename(first).split(".")[0]
+    t = "".join(c if c.isalnum() or c == "_" else "_" for c in stem)
+    return t or "data"
+
+
+def load(
+    files: Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]],
+    into: Optional[str] = None,
+    *,
+    table: Optional[str] = None,
+    mode: str = "append",
+    key: Optional[Sequence[str]] = None,
+    types: Optional[Mapping[str, str]] = None,
+    compute: Optional[Mapping[str, str]] = None,
+    where: Union[str, Sequence[str], None] = None,
+    writers: Optional[int] = None,
+    skip: Optional[int] = None,
+    reject: Union[str, "os.PathLike[str]", None] = None,
+    delimiter: Optional[str] = None,
+    header: Optional[bool] = None,
+    quote: Optional[str] = None,
+    escape: Optional[str] = None,
+    null: Optional[Sequence[str]] = None,
+    encoding: Optional[str] = None,
+    timezone: Optional[str] = None,
+    snake_case: bool = False,
+    format: Optional[str] = None,
+    union_by_name: bool = False,
+    alter: bool = False,
+    set: Optional[Mapping[str, Any]] = None,
+    restart: bool = False,
+    wait: bool = False,
+    limit: Optional[int] = None,
+    progress: Optional[Progress] = None,
+    check: bool = True,
+) -> Report:
+    """Load files into a table, as ``rowflow load FILES --into URL ...`` does.
+
+    Args:
+        files: a path, a glob, ``"-"`` for standard input, or a list of them.
+        into: the destination URL (``sqlite://out.db``, ``postgres://user@host/db``,
+            ``mysql://user@host/db``); default: the ``DATABASE_URL`` environment
+            variable.
+        table: the table (default: the first file's name without extensions).
+        mode: ``append``, ``create``, ``replace``, ``upsert`` or ``truncate`` (empty
+            the table, then append).
+        key: key columns: the primary key of a created table, upsert's conflict target.
+        types: column types instead of the inferred ones, ``{"zip": "text"}``.
+        compute: computed columns, ``{"total": "price * qty"}``, in order (a later
+            one may use an earlier one). They run before ``where``.
+        where: SQL condition(s) rows must meet to be kept.
+        writers: parallel writers (PostgreSQL, MySQL).
+        skip: data rows to skip at the start of each file.
+        reject: the reject file (default: ``TABLE.rejects.csv``).
+        delimiter, header, quote, escape, null, encoding, timezone, snake_case,
+        format, union_by_name, alter: as the CLI's flags of the same names
+            (``header=None`` detects it).
+        set: any pipeline setting, ``{"runtime.batch_rows": 2000}``.
+        restart, wait, limit, progress, check: as for ``run``.
+    """
+    if isinstance(files, (str, os.PathLike)):
+        paths = [os.fspath(files)]
+    else:
+        paths = [os.fspath(f) for f in files]
+    if not paths:
+        raise Error("no input files")
+    url = into if into is not None else os.environ.get("DATABASE_URL", "")
+    if not url.strip():
+        raise Error(
+            "no destination: give into=URL (sqlite://out.db, postgres://user@host/db, "
+            "mysql://user@host/db) or set DATABASE_URL"
+        )
+    truncate = mode == "truncate"
+    transforms: List[Dict[str, Any]] = []
+    if compute:
+        transforms.append({"type": "compute", "columns": dict(compute)})
+    for condition in [where] if isinstance(where, str) else list(where or []):
+        transforms.append({"type": "filter", "where": condition})
+    spec = {
+        "source": {
+            "paths": paths,
+            "delimiter": delimiter,
+            "has_header": header,
+            "quote": quote,
+            "escape": escape,
+            "null_values": list(null or []),
+            "encoding": encoding,
+            "timezone": timezone,
+            "normalize_names": "snake_case" if snake_case else None,
+            "format": format,
+            "union_by_name": union_by_name,
+            "skip_rows": skip or 0,
+            "schema": dict(types or {}),
+        },
+        "transform": transforms,
+        "sink": {
+            "url": url,
+            "table": table or _default_table(paths[0]),
+            "mode": "append" if truncate else mode,
+            "truncate": truncate,
+            "key": list(key or []),
+            "alter": alter,
+            "writers": writers,
+        },
+        "errors": {"reject_file": reject},
+    }
+    out, interrupted = _run_pipeline(
+        spec_json=json.dumps(_drop_none(spec)),
+        set=_overrides(set),
+        restart=restart,
+        wait=wait,
+        limit=limit,
+        progress=progress,
+    )
+    return _finish(out, interrupted, check)
+
+
+class Pipeline:
+    """A pipeline built in code: a source, stages, a destination.
+
+    ``source`` is a path, a glob, a list of them, or a dict of ``[source]`` settings
+    (docs/pipeline.md); ``sink`` is a destination URL or a dict of ``[sink]``
+    settings. Stage methods return the pipeline, so calls chain.
+    """
+
+    def __init__(
+        self,
+        source: Union[str, "os.PathLike[str]", Sequence[str], Mapping[str, Any]],
+        sink: Union[str, Mapping[str, Any]],
+        *,
+        table: Optional[str] = None,
+        mode: Optional[str] = None,
+        key: Optional[Sequence[str]] = None,
+        name: Optional[str] = None,
+        errors: Optional[Mapping[str, Any]] = None,
+        runtime: Optional[Mapping[str, Any]] = None,
+    ):
+        if isinstance(source, Mapping):
+            src = dict(source)
+        elif isinstance(source, (str, os.PathLike)):
+            src = {"paths": [os.fspath(source)]}
+        else:
+            src = {"paths": [os.fspath(s) for s in source]}
+        snk = dict(sink) if isinstance(sink, Mapping) else {"url": sink}
+        if table is not None:
+            snk["table"] = table
+        if "table" not in snk:
+            first = (src.get("paths") or [src.get("path") or "data"])[0]
+            snk["table"] = _default_table(os.fspath(first))
+        if mode is not None:
+            snk["mode"] = mode
+        if key is not None:
+            snk["key"] = list(key)
+        self._spec: Dict[str, Any] = {
+            "name": name,
+            "source": src,
+            "transform": [],
+            "sink": snk,
+            "errors": dict(errors or {}),
+            "runtime": dict(runtime or {}),
+        }
+
+    def compute(self, name: str, expr: str) -> "Pipeline":
+        """Add a computed column (an SQL expression; a column that exists is replaced)."""
+        stages = self._spec["transform"]
+        last = stages[-1] if stages else None
+        if last and last["type"] == "compute" and name not in last["columns"]:
+            last["columns"][name] = expr
+        else:
+            stages.append({"type": "compute", "columns": {name: expr}})
+        return self
+
+    def filter(self, condition: str) -> "Pipeline":
+        """Keep the rows for which the SQL condition is true (NULL drops the row)."""
+        self._spec["transform"].append({"type": "filter", "where": condition})
+        return self
+
+    def select(self, *columns: str) -> "Pipeline":
+        """Keep only these columns, in this order."""
+        self._spec["transform"].append({"type": "select", "columns": list(columns)})
+        return self
+
+    def stage(self, settings: Mapping[str, Any]) -> "Pipeline":
+        """Add any stage as its ``[[transform]]`` settings, ``{"type": "rename", ...}``."""
+        self._spec["transform"].append(dict(settings))
+        return self
+
+    def http(self, url: str, **settings: Any) -> "Pipeline":
+        """Call an HTTP API for every row (the ``http`` stage of docs/pipeline.md):
+        ``.http("https://api.example.com/users/{id}", fields={"score": "$.score"},
+        concurrency=64)``."""
+        self._spec["transform"].append({"type": "http", "url": url, **settings})
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The pipeline's settings, as a pipeline file would hold them."""
+        return _drop_none(json.loads(json.dumps(self._spec, default=os.fspath)))
+
+    def run(
+        self,
+        *,
+        restart: bool = False,
+        wait: bool = False,
+        limit: Optional[int] = None,
+        progress: Optional[Progress] = None,
+        check: bool = True,
+    ) -> Report:
+        """Run to the end (blocking; the GIL is released meanwhile). See ``run``."""
+        out, interrupted = _run_pipeline(
+            spec_json=json.dumps(self.to_dict()),
+            restart=restart,
+            wait=wait,
+            limit=limit,
+            progress=progress,
+        )
+        return _finish(out, interrupted, check)
+
+    async def run_async(self, **kwargs: Any) -> Report:
+        """``run`` for callers inside asyncio: the load runs on a worker thread and the
+        event loop stays free."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: self.run(**kwargs))

@@ -1,0 +1,20 @@
+"""The compiled core of the rowflow package (use the functions of ``rowflow``)."""
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+__version__: str
+
+class RowflowError(Exception):
+    """A pipeline that could not start; its message names what and where."""
+
+def run_pipeline(
+    path: Optional[str] = None,
+    spec_json: Optional[str] = None,
+    set: List[str] = ...,
+    restart: bool = False,
+    wait: bool = False,
+    limit: Optional[int] = None,
+    progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+) -> Tuple[str, bool]:
+    """Run a pipeline file (``path``) or settings (``spec_json``); returns the report as
+    JSON and whether Ctrl-C stopped it."""

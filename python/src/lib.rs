@@ -1,0 +1,167 @@
+//! The `rowflow._rowflow` extension module: the Python package's thin layer over the
+//! rowflow library. Python builds a pipeline (a TOML file, or the same settings as a
+//! dict) and this module runs it on a thread of its own with the GIL released, watching
+//! for Ctrl-C: a `KeyboardInterrupt` stops reading, the rows in flight are committed,
+//! and the interrupt is raised again after the summary (by `rowflow/__init__.py`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::time::Duration;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+use rowflow::{Observer, Pipeline, PipelineSpec, Snapshot};
+
+create_exception!(
+    _rowflow,
+    RowflowError,
+    PyException,
+    "A pipeline that could not start (bad settings, a file that cannot be read, a database that cannot be reached). Its message names what and where; passwords are never in it."
+);
+
+/// How often the waiting thread takes the GIL to let Python see Ctrl-C.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+/// Passes progress snapshots to a Python callable (and keeps the run's notes).
+struct PyObserver {
+    progress: Option<Py<PyAny>>,
+}
+
+impl Observer for PyObserver {
+    fn progress(&self, s: &Snapshot) {
+        let Some(cb) = &self.progress else { return };
+        Python::attach(|py| {
+            let d = pyo3::types::PyDict::new(py);
+            let _ = d.set_item("rows_read", s.rows_read);
+            let _ = d.set_item("rows_written", s.rows_written);
+            let _ = d.set_item("rows_filtered", s.rows_filtered);
+            let _ = d.set_item("rows_rejected", s.rows_rejected);
+            let _ = d.set_item("rows_uncommitted", s.rows_uncommitted);
+            let _ = d.set_item("bytes_read", s.bytes_read);
+            let _ = d.set_item("bytes_total", s.bytes_total);
+            let _ = d.set_item("elapsed_s", s.elapsed.as_secs_f64());
+            // A failing callback must not stop the load: Python prints it as an
+            // unraisable exception, once per failure.
+            if let Err(e) = cb.call1(py, (d,)) {
+                e.write_unraisable(py, Some(cb.bind(py)));
+            }
+        });
+    }
+}
+
+/// The pipeline a call describes: a TOML file, or settings as JSON (the same keys as
+/// the file), each with `--set`-style overrides.
+fn pipeline(
+    path: Option<PathBuf>,
+    spec_json: Option<String>,
+    set: &[String],
+) -> PyResult<Pipeline> {
+    let err =
+        |e: rowflow::Error| RowflowError::new_err(rowflow::redact::redact_text(&e.to_string()));
+    let spec = match (path, spec_json) {
+        (Some(p), _) => PipelineSpec::from_file(&p, set).map_err(err)?,
+        (None, Some(json)) => {
+            let value: serde_json::Value = serde_json::from_str(&json)
+                .map_err(|e| RowflowError::new_err(format!("invalid pipeline settings: {e}")))?;
+            let value = toml::Value::try_from(value)
+                .map_err(|e| RowflowError::new_err(format!("invalid pipeline settings: {e}")))?;
+            let text = toml::to_string(&value)
+                .map_err(|e| RowflowError::new_err(format!("invalid pipeline settings: {e}")))?;
+            PipelineSpec::from_toml(&text, set).map_err(err)?
+        }
+        (None, None) => return Err(RowflowError::new_err("no pipeline given")),
+    };
+    Ok(Pipeline::from_spec(spec))
+}
+
+/// Run a pipeline; returns `(report_json, interrupted)`. The GIL is released while the
+/// load runs; Ctrl-C (checked every 100 ms) stops it as the CLI's does.
+#[pyfunction]
+#[pyo3(signature = (path=None, spec_json=None, set=Vec::new(), restart=false, wait=false, limit=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn run_pipeline(
+    py: Python<'_>,
+    path: Option<PathBuf>,
+    spec_json: Option<String>,
+    set: Vec<String>,
+    restart: bool,
+    wait: bool,
+    limit: Option<u64>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(String, bool)> {
+    let p = pipeline(path, spec_json, &set)?
+        .restart(restart)
+        .wait(wait)
+        .limit(limit);
+    let observer: Arc<dyn Observer> = Arc::new(PyObserver { progress });
+    let (done_tx, done_rx) = channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("rowflow-python".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| {
+                    rt.block_on(async move {
+                        let stop = Box::pin(async move {
+                            // A dropped sender (the caller went away) is no stop.
+                            if stop_rx.await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                        });
+                        p.run_with(observer, stop).await
+                    })
+                    .map_err(|e| e.to_string())
+                });
+            let _ = done_tx.send(result);
+        })
+        .map_err(|e| RowflowError::new_err(format!("cannot start the run's thread: {e}")))?;
+    let mut stop_tx = Some(stop_tx);
+    let mut interrupted = false;
+    let mut done_rx = done_rx;
+    let result = loop {
+        // The receiver is `Send`, not `Sync`: it goes into the GIL-free closure and back.
+        let (got, rx) = py.detach(move || (done_rx.recv_timeout(SIGNAL_POLL), done_rx));
+        done_rx = rx;
+        match got {
+            Ok(r) => break r,
+            Err(RecvTimeoutError::Timeout) => {
+                if py.check_signals().is_err() {
+                    // Ctrl-C: stop reading and commit what is done; the caller raises
+                    // KeyboardInterrupt again after the summary.
+                    interrupted = true;
+                    if let Some(s) = stop_tx.take() {
+                        let _ = s.send(());
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                break Err("the run's thread ended without a report".into());
+            }
+        }
+    };
+    match result {
+        Ok(report) => Ok((report.to_json().to_string(), interrupted)),
+        // Stopped before loading started: nothing was written.
+        Err(message) if interrupted => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(
+            rowflow::redact::redact_text(&message),
+        )),
+        Err(message) => Err(RowflowError::new_err(rowflow::redact::redact_text(
+            &message,
+        ))),
+    }
+}
+
+/// The Python module `rowflow._rowflow`.
+#[pymodule]
+fn _rowflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run_pipeline, m)?)?;
+    m.add("RowflowError", m.py().get_type::<RowflowError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
