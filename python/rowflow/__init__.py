@@ -325,6 +325,92 @@ def load(
     return _finish(out, interrupted, check)
 
 
+class _PyStage:
+    """A Python function stage, as ``Pipeline.map_async`` declared it."""
+
+    def __init__(self, fn, name, concurrency, ordered, columns):
+        self.fn = fn
+        self.name = name
+        self.concurrency = concurrency
+        self.ordered = ordered
+        self.columns = columns
+
+
+class _StageLoop:
+    """The event loop Python stages run on, in a thread of its own, for one run; with
+    a thread pool for plain functions. Yields the stages as the engine takes them."""
+
+    def __init__(self, stages):
+        self._stages = stages
+        self._loop = None
+        self._thread = None
+        self._pool = None
+
+    def __enter__(self):
+        out = []
+        for s in self._stages:
+            if isinstance(s, dict):
+                out.append(json.dumps(_drop_none(s), default=os.fspath))
+                continue
+            if self._loop is None:
+                self._start()
+            out.append(
+                (
+                    self._coroutine_fn(s),
+                    self._loop,
+                    asyncio.run_coroutine_threadsafe,
+                    s.name,
+                    s.concurrency,
+                    s.ordered,
+                    list(s.columns.items()),
+                )
+            )
+        return out
+
+    def _start(self):
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="rowflow-stages", daemon=True
+        )
+        self._thread.start()
+
+    def _coroutine_fn(self, s):
+        import inspect
+
+        fn = s.fn
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)
+        ):
+            return fn
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(
+                max_workers=min(32, max(s.concurrency for s in self._stages if not isinstance(s, dict))),
+                thread_name_prefix="rowflow-fn",
+            )
+        pool, loop = self._pool, self._loop
+
+        async def call(row):
+            result = await loop.run_in_executor(pool, fn, row)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return call
+
+    def __exit__(self, *exc):
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        return False
+
+
 class Pipeline:
     """A pipeline built in code: a source, stages, a destination.
 
@@ -364,47 +450,91 @@ class Pipeline:
         self._spec: Dict[str, Any] = {
             "name": name,
             "source": src,
-            "transform": [],
             "sink": snk,
             "errors": dict(errors or {}),
             "runtime": dict(runtime or {}),
         }
+        # In order: a transform's settings (a dict) or a Python function (_PyStage).
+        self._stages: List[Any] = []
 
     def compute(self, name: str, expr: str) -> "Pipeline":
         """Add a computed column (an SQL expression; a column that exists is replaced)."""
-        stages = self._spec["transform"]
-        last = stages[-1] if stages else None
-        if last and last["type"] == "compute" and name not in last["columns"]:
+        last = self._stages[-1] if self._stages else None
+        if isinstance(last, dict) and last["type"] == "compute" and name not in last["columns"]:
             last["columns"][name] = expr
         else:
-            stages.append({"type": "compute", "columns": {name: expr}})
+            self._stages.append({"type": "compute", "columns": {name: expr}})
         return self
 
     def filter(self, condition: str) -> "Pipeline":
         """Keep the rows for which the SQL condition is true (NULL drops the row)."""
-        self._spec["transform"].append({"type": "filter", "where": condition})
+        self._stages.append({"type": "filter", "where": condition})
         return self
 
     def select(self, *columns: str) -> "Pipeline":
         """Keep only these columns, in this order."""
-        self._spec["transform"].append({"type": "select", "columns": list(columns)})
+        self._stages.append({"type": "select", "columns": list(columns)})
         return self
 
     def stage(self, settings: Mapping[str, Any]) -> "Pipeline":
         """Add any stage as its ``[[transform]]`` settings, ``{"type": "rename", ...}``."""
-        self._spec["transform"].append(dict(settings))
+        self._stages.append(dict(settings))
         return self
 
     def http(self, url: str, **settings: Any) -> "Pipeline":
         """Call an HTTP API for every row (the ``http`` stage of docs/pipeline.md):
         ``.http("https://api.example.com/users/{id}", fields={"score": "$.score"},
         concurrency=64)``."""
-        self._spec["transform"].append({"type": "http", "url": url, **settings})
+        self._stages.append({"type": "http", "url": url, **settings})
+        return self
+
+    def map_async(
+        self,
+        fn: Callable[[Dict[str, Any]], Any],
+        *,
+        concurrency: int = 64,
+        columns: Optional[Mapping[str, str]] = None,
+        ordered: bool = True,
+        name: Optional[str] = None,
+    ) -> "Pipeline":
+        """Run your function on every row: ``async def fn(row: dict) -> dict | None``
+        (a plain ``def`` works too; it runs on a thread pool of ``concurrency``
+        threads, at most 32).
+
+        - At most ``concurrency`` calls are in flight for the whole stage, on an asyncio
+          event loop rowflow runs in a thread of its own: never a task per row.
+        - The returned dict's keys set those columns; columns it leaves out keep their
+          values. Return ``None`` to drop the row (counted as filtered).
+        - An exception rejects the row: the reject file gets its line and
+          ``Type: message``.
+        - ``columns`` declares the columns the function adds, with their types
+          (``{"score": "float"}``: int, float, decimal, bool, date, timestamp, text).
+          A value of the wrong type for its column rejects the row, naming the column.
+        - Values arrive as ``int``, ``float``, ``decimal.Decimal``, ``bool``,
+          ``datetime.date``, timezone-aware ``datetime.datetime``, ``str`` or ``None``.
+        - Rows keep their input order unless ``ordered=False``.
+        """
+        if not callable(fn):
+            raise TypeError(f"map_async needs a function, not {type(fn).__name__}")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._stages.append(
+            _PyStage(
+                fn=fn,
+                name=name or getattr(fn, "__name__", "python"),
+                concurrency=concurrency,
+                ordered=ordered,
+                columns=dict(columns or {}),
+            )
+        )
         return self
 
     def to_dict(self) -> Dict[str, Any]:
-        """The pipeline's settings, as a pipeline file would hold them."""
-        return _drop_none(json.loads(json.dumps(self._spec, default=os.fspath)))
+        """The pipeline's settings, as a pipeline file would hold them (Python
+        functions are not settings: they are left out)."""
+        spec = dict(self._spec)
+        spec["transform"] = [s for s in self._stages if isinstance(s, dict)]
+        return _drop_none(json.loads(json.dumps(spec, default=os.fspath)))
 
     def run(
         self,
@@ -416,13 +546,17 @@ class Pipeline:
         check: bool = True,
     ) -> Report:
         """Run to the end (blocking; the GIL is released meanwhile). See ``run``."""
-        out, interrupted = _run_pipeline(
-            spec_json=json.dumps(self.to_dict()),
-            restart=restart,
-            wait=wait,
-            limit=limit,
-            progress=progress,
-        )
+        spec = self.to_dict()
+        spec["transform"] = []
+        with _StageLoop(self._stages) as stages:
+            out, interrupted = _run_pipeline(
+                spec_json=json.dumps(spec),
+                restart=restart,
+                wait=wait,
+                limit=limit,
+                progress=progress,
+                stages=stages,
+            )
         return _finish(out, interrupted, check)
 
     async def run_async(self, **kwargs: Any) -> Report:

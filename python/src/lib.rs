@@ -13,7 +13,10 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-use rowflow::{Observer, Pipeline, PipelineSpec, Snapshot};
+use rowflow::{Observer, Pipeline, PipelineSpec, Snapshot, TransformSpec};
+
+mod stage;
+mod values;
 
 create_exception!(
     _rowflow,
@@ -80,7 +83,7 @@ fn pipeline(
 /// Run a pipeline; returns `(report_json, interrupted)`. The GIL is released while the
 /// load runs; Ctrl-C (checked every 100 ms) stops it as the CLI's does.
 #[pyfunction]
-#[pyo3(signature = (path=None, spec_json=None, set=Vec::new(), restart=false, wait=false, limit=None, progress=None))]
+#[pyo3(signature = (path=None, spec_json=None, set=Vec::new(), restart=false, wait=false, limit=None, progress=None, stages=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn run_pipeline(
     py: Python<'_>,
@@ -91,11 +94,23 @@ fn run_pipeline(
     wait: bool,
     limit: Option<u64>,
     progress: Option<Py<PyAny>>,
+    stages: Vec<Bound<'_, PyAny>>,
 ) -> PyResult<(String, bool)> {
-    let p = pipeline(path, spec_json, &set)?
-        .restart(restart)
-        .wait(wait)
-        .limit(limit);
+    let mut p = pipeline(path, spec_json, &set)?;
+    // Stages after the settings' own, in order: a transform's settings (JSON), or a
+    // Python function.
+    for (i, s) in stages.iter().enumerate() {
+        p = match s.extract::<String>() {
+            Ok(json) => {
+                let t: TransformSpec = serde_json::from_str(&json).map_err(|e| {
+                    RowflowError::new_err(format!("stage {}: invalid settings: {e}", i + 1))
+                })?;
+                p.transform(t)
+            }
+            Err(_) => stage::add(p, s)?,
+        };
+    }
+    let p = p.restart(restart).wait(wait).limit(limit);
     let observer: Arc<dyn Observer> = Arc::new(PyObserver { progress });
     let (done_tx, done_rx) = channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,253 @@
+"""Python functions as stages (`Pipeline.map_async`): the calls in flight, rejects,
+filters, order, types, and an `async def` calling the project's mock API."""
+
+import asyncio
+import datetime as dt
+import decimal
+import os
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+import csv as csvlib
+
+import rowflow
+from conftest import sqlite_query, write_csv
+
+
+def _rejects(path):
+    with open(path, newline="") as f:
+        return list(csvlib.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def mock_api():
+    """The project's mock API (examples/mock_api.rs, built by python/test.sh), 5 ms
+    per answer: `GET /api?id=N` answers `{"id": N, "score": 2N, ...}`."""
+    exe = os.environ.get("ROWFLOW_MOCK_API")
+    if not exe or not os.path.exists(exe):
+        pytest.fail("ROWFLOW_MOCK_API must name the mock API (python/test.sh builds it)")
+    proc = subprocess.Popen([exe, "127.0.0.1:0", "5", "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("listening on "), line
+        yield "http://" + line.split()[2]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_an_async_def_enriches_every_row_from_the_mock_api(tmp_path, target, mock_api):
+    import aiohttp
+
+    url, query, table = target
+    csv = write_csv(tmp_path / "in.csv", 2000)
+    session = {}
+    in_flight = {"now": 0, "max": 0}
+
+    async def score(row):
+        # One session for the run, made on rowflow's event loop (where calls run).
+        s = session.get("s") or session.setdefault("s", aiohttp.ClientSession())
+        in_flight["now"] += 1
+        in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        try:
+            async with s.get(f"{mock_api}/api", params={"id": row["id"]}) as r:
+                body = await r.json()
+        finally:
+            in_flight["now"] -= 1
+        row["score"] = body["score"]
+        return row
+
+    r = (
+        rowflow.Pipeline(csv, url, table=table, key=["id"])
+        .map_async(score, concurrency=32, columns={"score": "int"})
+        .run()
+    )
+    assert (r.rows_written, r.rows_rejected, r.exit_code) == (2000, 0, 0), r.to_dict()
+    assert query(f"SELECT count(*) FROM {table} WHERE score = 2 * id")[0][0] == 2000
+    # Never more than `concurrency` calls at once, and more than one.
+    assert 1 < in_flight["max"] <= 32, in_flight
+
+
+def test_exceptions_reject_none_filters_and_wrong_types_name_the_column(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 100)
+    db = str(tmp_path / "x.db")
+    reject = tmp_path / "rejects.csv"
+
+    async def f(row):
+        i = row["id"]
+        if i % 10 == 3:
+            raise ValueError(f"no score for {i}")
+        if i % 10 == 5:
+            return None
+        if i == 7:
+            return {"score": "seven"}  # a str for an int column
+        if i == 9:
+            return {"nope": 1}  # a column the stage does not declare
+        if i == 11:
+            return [i]  # not a dict
+        return {"score": i * 10}
+
+    r = (
+        rowflow.Pipeline(csv, f"sqlite://{db}", table="t", errors={"reject_file": str(reject)})
+        .map_async(f, columns={"score": "int"})
+        .run()
+    )
+    # 10 exceptions, 10 filtered, 3 bad returns.
+    assert (r.rows_read, r.rows_written, r.rows_filtered, r.rows_rejected) == (100, 77, 10, 13)
+    assert r.exit_code == 1
+    rejects = {int(x["id"]): x for x in _rejects(reject)}
+    assert len(rejects) == 13
+    # Each with its line (the header is line 1) and the stage's name and reason.
+    assert rejects[13]["_line"] == "14"
+    assert rejects[13]["_error"] == "f: ValueError: no score for 13"
+    assert 'column "score" is int but the function returned a str' in rejects[7]["_error"]
+    assert '"nope"' in rejects[9]["_error"] and "columns=" in rejects[9]["_error"]
+    assert "returned a list" in rejects[11]["_error"]
+    assert sqlite_query(db, "SELECT count(*) FROM t WHERE score = id * 10")[0][0] == 77
+
+
+def test_rows_keep_input_order_unless_told_otherwise(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 300)
+
+    async def jitter(row):
+        await asyncio.sleep(random.random() * 0.01)
+        return row
+
+    for ordered in (True, False):
+        db = str(tmp_path / f"o{ordered}.db")
+        r = (
+            rowflow.Pipeline(csv, f"sqlite://{db}", table="t", runtime={"batch_rows": 300})
+            .map_async(jitter, concurrency=50, ordered=ordered)
+            .run()
+        )
+        assert r.rows_written == 300
+        ids = [x[0] for x in sqlite_query(db, "SELECT id FROM t ORDER BY rowid")]
+        assert sorted(ids) == list(range(1, 301))
+        if ordered:
+            assert ids == list(range(1, 301))
+        else:
+            assert ids != list(range(1, 301)), "300 rows with random delays came out in order"
+
+
+def test_plain_functions_run_on_a_thread_pool(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 200)
+    threads = set()
+    main = threading.get_ident()
+
+    def slow(row):
+        threads.add(threading.get_ident())
+        time.sleep(0.002)
+        return {"name": row["name"].upper()}
+
+    db = str(tmp_path / "x.db")
+    r = rowflow.Pipeline(csv, f"sqlite://{db}", table="t").map_async(slow, concurrency=8).run()
+    assert r.rows_written == 200
+    assert main not in threads and 1 < len(threads) <= 8, len(threads)
+    assert sqlite_query(db, "SELECT count(*) FROM t WHERE name = upper(name)")[0][0] == 200
+
+
+TYPES = {
+    "i": "int",
+    "f": "float",
+    "d": "decimal",
+    "b": "bool",
+    "day": "date",
+    "ts": "timestamp",
+    "s": "text",
+}
+
+
+def test_every_type_crosses_both_ways(tmp_path, target):
+    url, query, table = target
+    csv = tmp_path / "types.csv"
+    csv.write_text(
+        "i,f,d,b,day,ts,s\n"
+        "7,2.5,12.34,true,2024-02-29,2024-03-01T12:30:00+02:00,héllo\n"
+        ",,,,,,\n"
+    )
+    seen = []
+
+    async def f(row):
+        seen.append(dict(row))
+        if row["i"] is None:
+            return {"s2": None}
+        assert type(row["i"]) is int and type(row["f"]) is float
+        assert isinstance(row["d"], decimal.Decimal) and type(row["b"]) is bool
+        assert type(row["day"]) is dt.date and isinstance(row["ts"], dt.datetime)
+        return {
+            "i": row["i"] + 1,
+            "f": row["f"] * 2,
+            "d": row["d"] + decimal.Decimal("0.01"),
+            "b": not row["b"],
+            "day": row["day"] + dt.timedelta(days=1),
+            "ts": row["ts"] + dt.timedelta(hours=1),
+            "s": row["s"] + "!",
+            "s2": "new",
+        }
+
+    r = (
+        rowflow.Pipeline(str(csv), url, table=table)
+        .stage({"type": "cast", "columns": TYPES})
+        .map_async(f, columns={"s2": "text"})
+        .run()
+    )
+    assert (r.rows_written, r.rows_rejected) == (2, 0), r.to_dict()
+    first, empty = seen
+    assert first["d"] == decimal.Decimal("12.34") and first["s"] == "héllo"
+    assert first["day"] == dt.date(2024, 2, 29)
+    assert first["ts"] == dt.datetime(2024, 3, 1, 10, 30, tzinfo=dt.timezone.utc)
+    assert first["ts"].utcoffset() == dt.timedelta(hours=2)
+    assert all(v is None for v in empty.values())
+    rows = query(f"SELECT i, f, d, s, s2 FROM {table} ORDER BY i")
+    got = [tuple(x) for x in rows]
+    non_null = [x for x in got if x[0] is not None][0]
+    assert non_null[0] == 8 and non_null[1] == 5.0
+    assert decimal.Decimal(str(non_null[2])) == decimal.Decimal("12.35")
+    assert (non_null[3], non_null[4]) == ("héllo!", "new")
+    assert sum(1 for x in got if x[0] is None and x[4] is None) == 1
+
+
+def test_a_naive_datetime_or_a_bool_for_an_int_is_a_row_error(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("id,ts\n1,2024-01-01T00:00:00Z\n2,2024-01-01T00:00:00Z\n")
+    reject = tmp_path / "rej.csv"
+
+    async def f(row):
+        if row["id"] == 1:
+            return {"ts": dt.datetime(2024, 1, 2)}
+        return {"id": True}
+
+    r = (
+        rowflow.Pipeline(str(csv), f"sqlite://{tmp_path}/x.db", table="t",
+                         errors={"reject_file": str(reject)})
+        .map_async(f)
+        .run()
+    )
+    assert (r.rows_written, r.rows_rejected) == (0, 2)
+    errors = {x["id"]: x["_error"] for x in _rejects(reject)}
+    assert "naive datetime" in errors["1"] and '"ts"' in errors["1"]
+    assert 'column "id" is int but the function returned a bool' in errors["2"]
+
+
+def test_python_stages_and_sql_stages_run_in_the_order_written(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 20)
+    db = str(tmp_path / "x.db")
+
+    async def add_bonus(row):
+        # `double` exists already: computed by the stage before this one.
+        return {"bonus": row["double"] + 1}
+
+    r = (
+        rowflow.Pipeline(csv, f"sqlite://{db}", table="t")
+        .compute("double", "amount * 2")
+        .map_async(add_bonus, columns={"bonus": "int"})
+        .filter("bonus % 4 = 1")
+        .select("id", "bonus")
+        .run()
+    )
+    # amount = 3i, bonus = 6i + 1: bonus % 4 == 1 when i is even.
+    assert (r.rows_written, r.rows_filtered) == (10, 10)
+    assert sqlite_query(db, "SELECT sum(bonus) FROM t")[0][0] == sum(6 * i + 1 for i in range(2, 21, 2))
