@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from ._rowflow import Feeder as _Feeder
 from ._rowflow import RowflowError, __version__
 from ._rowflow import run_pipeline as _run_pipeline
 
@@ -125,6 +126,71 @@ class RunFailed(RowflowError):
         self.report = report
 
 
+class _TerminalProgress:
+    """The default progress display on a terminal: one line on stderr, rewritten in
+    place a few times a second, ended when the run ends."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._shown = False
+
+    def __call__(self, s: Dict[str, Any]) -> None:
+        total = s.get("bytes_total")
+        pct = f" {100 * s['bytes_read'] / total:5.1f}% |" if total else ""
+        rate = s["rows_read"] / s["elapsed_s"] if s["elapsed_s"] > 0 else 0.0
+        line = (
+            f"\rrowflow:{pct} {s['rows_read']:,} rows read, {s['rows_written']:,} written, "
+            f"{s['rows_filtered']:,} filtered, {s['rows_rejected']:,} rejected "
+            f"({rate:,.0f} rows/s)"
+        )
+        self._stream.write(line + "\x1b[K")
+        self._stream.flush()
+        self._shown = True
+
+    def close(self, report_json: Optional[str] = None) -> None:
+        """End the line; with the report, end it with the run's final counts."""
+        if report_json is not None:
+            r = json.loads(report_json)
+            self._stream.write(
+                f"\rrowflow: {r['status']}: {r['rows_read']:,} rows read, "
+                f"{r['rows_written']:,} written, {r['rows_filtered']:,} filtered, "
+                f"{r['rows_rejected']:,} rejected in {r['elapsed_s']:.1f} s\x1b[K"
+            )
+            self._shown = True
+        if self._shown:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _progress_for(progress: Union[bool, Progress, None]) -> Optional[Progress]:
+    """``None``: a progress line when stderr is a terminal (not in a notebook);
+    ``False``: nothing; ``True``: the line wherever stderr goes; a function: it."""
+    import sys
+
+    if progress is False:
+        return None
+    if progress is True:
+        return _TerminalProgress(sys.stderr)
+    if progress is not None:
+        return progress
+    interactive = getattr(sys.stderr, "isatty", lambda: False)()
+    if interactive and "ipykernel" not in sys.modules:
+        return _TerminalProgress(sys.stderr)
+    return None
+
+
+def _run(progress: Union[bool, Progress, None], **kwargs: Any) -> Any:
+    cb = _progress_for(progress)
+    if not isinstance(cb, _TerminalProgress):
+        return _run_pipeline(progress=cb, **kwargs)
+    result = None
+    try:
+        result = _run_pipeline(progress=cb, **kwargs)
+        return result
+    finally:
+        cb.close(result[0] if result else None)
+
+
 def _set_value(value: Any) -> str:
     """A Python value as the text of a ``--set key=value`` override."""
     if isinstance(value, bool):
@@ -173,7 +239,7 @@ def run(
     restart: bool = False,
     wait: bool = False,
     limit: Optional[int] = None,
-    progress: Optional[Progress] = None,
+    progress: Union[bool, Progress, None] = None,
     check: bool = True,
 ) -> Report:
     """Run a pipeline file, as ``rowflow run PATH --set key=value ...`` does.
@@ -186,7 +252,10 @@ def run(
         restart: load from the beginning, not resuming an interrupted run.
         wait: wait for another run of the same load to finish instead of failing.
         limit: stop after this many rows (the next run goes on after them).
-        progress: called a few times a second with a progress dict (see ``Progress``).
+        progress: ``None`` (default): a progress line on stderr when it is a
+            terminal, nothing in a notebook or a pipe; ``False``: never; ``True``:
+            always; a function: called a few times a second with a progress dict (see
+            ``Progress``).
         check: raise ``RunFailed`` when the run fails (else return its report, with
             ``status == "failed"``).
 
@@ -194,7 +263,7 @@ def run(
     start, and ``KeyboardInterrupt`` (with ``.report``) after Ctrl-C, once the rows in
     flight are committed.
     """
-    out, interrupted = _run_pipeline(
+    out, interrupted = _run(
         path=os.fspath(path),
         set=_overrides(set),
         restart=restart,
@@ -241,7 +310,7 @@ def load(
     restart: bool = False,
     wait: bool = False,
     limit: Optional[int] = None,
-    progress: Optional[Progress] = None,
+    progress: Union[bool, Progress, None] = None,
     check: bool = True,
 ) -> Report:
     """Load files into a table, as ``rowflow load FILES --into URL ...`` does.
@@ -314,7 +383,7 @@ def load(
         },
         "errors": {"reject_file": reject},
     }
-    out, interrupted = _run_pipeline(
+    out, interrupted = _run(
         spec_json=json.dumps(_drop_none(spec)),
         set=_overrides(set),
         restart=restart,
@@ -328,23 +397,102 @@ def load(
 class _PyStage:
     """A Python function stage, as ``Pipeline.map_async`` declared it."""
 
-    def __init__(self, fn, name, concurrency, ordered, columns):
+    def __init__(self, fn, name, concurrency, ordered, columns, batch_size=None):
         self.fn = fn
         self.name = name
         self.concurrency = concurrency
         self.ordered = ordered
         self.columns = columns
+        #: None: one row a call (map_async); else rows a call (map_batches).
+        self.batch_size = batch_size
+
+    def rows_in_flight(self):
+        return self.concurrency * (self.batch_size or 1)
+
+
+class _Batcher:
+    """A ``map_batches`` function as the per-row coroutine function the engine calls:
+    rows wait (5 ms at most) until ``size`` are there, then go to ``fn`` together; at
+    most ``concurrency`` calls of ``fn`` at once."""
+
+    WAIT = 0.005
+
+    def __init__(self, fn, size, concurrency, loop):
+        self._fn = fn
+        self._size = size
+        self._loop = loop
+        self._pending = []
+        self._timer = None
+        self._slots = None
+        self._concurrency = concurrency
+
+    async def __call__(self, row):
+        if self._slots is None:  # made on the loop that uses it
+            self._slots = asyncio.Semaphore(self._concurrency)
+        fut = self._loop.create_future()
+        self._pending.append((row, fut))
+        if len(self._pending) >= self._size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(self.WAIT, self._flush)
+        return await fut
+
+    def _flush(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            self._loop.create_task(self._run(batch))
+
+    async def _call(self, rows):
+        out = await self._fn(rows)
+        if not isinstance(out, list) or len(out) != len(rows):
+            got = f"a list of {len(out)}" if isinstance(out, list) else f"a {type(out).__name__}"
+            raise ValueError(f"map_batches function returned {got} for {len(rows)} rows")
+        return out
+
+    async def _run(self, batch):
+        async with self._slots:
+            try:
+                out = await self._call([r for r, _ in batch])
+            except Exception as e:  # noqa: BLE001 - retried row by row below
+                if len(batch) == 1:
+                    _settle(batch[0][1], error=e)
+                    return
+            else:
+                for (_, fut), o in zip(batch, out):
+                    _settle(fut, o)
+                return
+            # Row by row: each failing row is rejected with its own exception.
+            for row, fut in batch:
+                try:
+                    (o,) = await self._call([row])
+                except Exception as e:  # noqa: BLE001 - the row's reject reason
+                    _settle(fut, error=e)
+                else:
+                    _settle(fut, o)
+
+
+def _settle(fut, result=None, error=None):
+    if fut.done():  # the engine stopped waiting (a cancelled run)
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
 
 
 class _StageLoop:
-    """The event loop Python stages run on, in a thread of its own, for one run; with
-    a thread pool for plain functions. Yields the stages as the engine takes them."""
+    """The event loop Python stages run on, in a thread of its own, for one run (with a
+    thread pool for plain functions). Yields the stages as the engine takes them."""
 
     def __init__(self, stages):
         self._stages = stages
         self._loop = None
         self._thread = None
         self._pool = None
+        self._feeders = []
 
     def __enter__(self):
         out = []
@@ -354,17 +502,14 @@ class _StageLoop:
                 continue
             if self._loop is None:
                 self._start()
-            out.append(
-                (
-                    self._coroutine_fn(s),
-                    self._loop,
-                    asyncio.run_coroutine_threadsafe,
-                    s.name,
-                    s.concurrency,
-                    s.ordered,
-                    list(s.columns.items()),
-                )
-            )
+            fn = self._coroutine_fn(s)
+            if s.batch_size is not None:
+                fn = _Batcher(fn, s.batch_size, s.concurrency, self._loop)
+            feeder = _Feeder()
+            self._feeders.append(feeder)
+            # Registered before the run starts: rows that come first wait in the queue.
+            asyncio.run_coroutine_threadsafe(_serve(feeder, fn), self._loop).result()
+            out.append((feeder, s.name, s.rows_in_flight(), s.ordered, list(s.columns.items())))
         return out
 
     def _start(self):
@@ -387,9 +532,9 @@ class _StageLoop:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
+            most = max(x.concurrency for x in self._stages if isinstance(x, _PyStage))
             self._pool = ThreadPoolExecutor(
-                max_workers=min(32, max(s.concurrency for s in self._stages if not isinstance(s, dict))),
-                thread_name_prefix="rowflow-fn",
+                max_workers=min(32, most), thread_name_prefix="rowflow-fn"
             )
         pool, loop = self._pool, self._loop
 
@@ -402,13 +547,59 @@ class _StageLoop:
         return call
 
     def __exit__(self, *exc):
+        for f in self._feeders:
+            f.close()
         if self._loop is not None:
+            # Calls still running (a run stopped early) are cancelled, not abandoned.
+            try:
+                asyncio.run_coroutine_threadsafe(
+                    _stop_serving(self._feeders), self._loop
+                ).result(10)
+            except Exception:  # noqa: BLE001 - the loop is closed below all the same
+                pass
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
             self._loop.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         return False
+
+
+async def _serve(feeder, fn):
+    """Start serving ``feeder``'s rows with ``fn`` on the running loop."""
+    loop = asyncio.get_running_loop()
+    running = set()  # strong references: the loop keeps only weak ones to tasks
+
+    def ready():
+        for job, row in feeder.take():
+            t = loop.create_task(_one(feeder, fn, job, row))
+            running.add(t)
+            t.add_done_callback(running.discard)
+
+    loop.add_reader(feeder.fileno(), ready)
+
+
+async def _one(feeder, fn, job, row):
+    try:
+        out = await fn(row)
+    except BaseException as e:  # noqa: BLE001 - the row's reject reason
+        text = str(e)
+        feeder.fail(job, f"{type(e).__name__}: {text}" if text else type(e).__name__)
+        if not isinstance(e, Exception):
+            raise
+    else:
+        feeder.finish(job, out)
+
+
+async def _stop_serving(feeders):
+    loop = asyncio.get_running_loop()
+    for f in feeders:
+        loop.remove_reader(f.fileno())
+    me = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not me]
+    for t in others:
+        t.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 class Pipeline:
@@ -529,6 +720,46 @@ class Pipeline:
         )
         return self
 
+    def map_batches(
+        self,
+        fn: Callable[[List[Dict[str, Any]]], Any],
+        *,
+        batch_size: int = 500,
+        concurrency: int = 4,
+        columns: Optional[Mapping[str, str]] = None,
+        ordered: bool = True,
+        name: Optional[str] = None,
+    ) -> "Pipeline":
+        """Run your function on rows in batches: ``async def fn(rows: list[dict]) ->
+        list[dict | None]`` (or a plain ``def``), for APIs that take many rows a call.
+
+        - Rows are gathered into lists of up to ``batch_size`` (a list goes out
+          smaller after 5 ms without new rows); at most ``concurrency`` calls are in
+          flight.
+        - The returned list must have one entry per row, in order: a dict (its keys set
+          those columns) or ``None`` (drop the row).
+        - When the call raises, or returns a list of another length, the batch is
+          retried row by row (``fn([row])``) to find the bad rows: each of those is
+          rejected with its own exception, the others go on. So ``fn`` must be safe to
+          call again on the same rows.
+        - ``columns`` and ``ordered`` as for ``map_async``.
+        """
+        if not callable(fn):
+            raise TypeError(f"map_batches needs a function, not {type(fn).__name__}")
+        if batch_size < 1 or concurrency < 1:
+            raise ValueError("batch_size and concurrency must be at least 1")
+        self._stages.append(
+            _PyStage(
+                fn=fn,
+                name=name or getattr(fn, "__name__", "python"),
+                concurrency=concurrency,
+                ordered=ordered,
+                columns=dict(columns or {}),
+                batch_size=batch_size,
+            )
+        )
+        return self
+
     def to_dict(self) -> Dict[str, Any]:
         """The pipeline's settings, as a pipeline file would hold them (Python
         functions are not settings: they are left out)."""
@@ -542,14 +773,14 @@ class Pipeline:
         restart: bool = False,
         wait: bool = False,
         limit: Optional[int] = None,
-        progress: Optional[Progress] = None,
+        progress: Union[bool, Progress, None] = None,
         check: bool = True,
     ) -> Report:
         """Run to the end (blocking; the GIL is released meanwhile). See ``run``."""
         spec = self.to_dict()
         spec["transform"] = []
         with _StageLoop(self._stages) as stages:
-            out, interrupted = _run_pipeline(
+            out, interrupted = _run(
                 spec_json=json.dumps(spec),
                 restart=restart,
                 wait=wait,

@@ -176,6 +176,7 @@ fn run_pipeline(
 #[pymodule]
 fn _rowflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_pipeline, m)?)?;
+    m.add_class::<stage::Feeder>()?;
     m.add("RowflowError", m.py().get_type::<RowflowError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

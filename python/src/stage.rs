@@ -1,100 +1,175 @@
-//! Python functions as async stages: each row's call runs as a coroutine on an asyncio
-//! event loop that the package owns in a thread of its own (`rowflow/_stages.py`
-//! starts it), never a task per row: the engine keeps at most `concurrency` calls in
-//! flight. The GIL is held only to build the row's dict, submit the call and read its
-//! result.
+//! Python functions as async stages.
+//!
+//! The engine's tasks never take the GIL: each row goes into a [`Feeder`]'s queue with
+//! a channel for its answer, and one byte on a socket wakes the asyncio event loop that
+//! the package runs in a thread of its own (`rowflow/__init__.py`, `_StageLoop`). On
+//! that loop, one callback takes every waiting row at once, turns each into a dict and
+//! starts the user's coroutine on it; the coroutine's result goes back through
+//! [`Feeder::finish`] (or [`Feeder::fail`]). The engine keeps at most `concurrency`
+//! rows in flight, so there is never a task per row of the file, and the GIL changes
+//! hands once per wake-up rather than twice per row.
 
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyTuple};
+use pyo3::types::PyList;
 
 use rowflow::{AsyncOptions, DataType, Pipeline, Record};
 
 use crate::values::{record_to_dict, update_record};
 
-/// One Python stage: the (async) function and the loop that runs it.
-pub struct PyStage {
-    /// `async def f(row: dict) -> dict | None` (plain functions are wrapped in Python).
-    func: Py<PyAny>,
-    /// The event loop the calls run on.
-    event_loop: Py<PyAny>,
-    /// `asyncio.run_coroutine_threadsafe`.
-    submit: Py<PyAny>,
+type Answer = Result<Option<Record>, String>;
+
+/// A row waiting for, or in, the user's function, with where its answer goes.
+struct Job {
+    rec: Record,
+    reply: tokio::sync::oneshot::Sender<Answer>,
 }
 
-/// `Type: message` of a Python exception (the row's reject reason).
-fn describe(py: Python<'_>, e: &PyErr) -> String {
-    let ty = e
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
-    let msg = e.value(py).to_string();
-    if msg.is_empty() {
-        ty
-    } else {
-        format!("{ty}: {msg}")
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<(u64, Job)>,
+    running: HashMap<u64, Job>,
+    next: u64,
+    /// A wake-up byte was sent and not yet taken.
+    notified: bool,
+    /// The stage ended (the run is over): new rows are refused.
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake_tx: UnixStream,
+    wake_rx: UnixStream,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The engine's side: queue `rec` and wait for the function's answer.
+    async fn call(self: Arc<Self>, rec: Record) -> Answer {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        {
+            let mut q = self.queue();
+            if q.closed {
+                return Err("the Python stage has stopped".into());
+            }
+            let id = q.next;
+            q.next += 1;
+            q.waiting.push_back((id, Job { rec, reply }));
+            if !q.notified {
+                q.notified = true;
+                // Non-blocking: a full socket means a wake-up is pending anyway.
+                let _ = (&self.wake_tx).write(&[1]);
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the Python stage stopped before answering".into()))
     }
 }
 
-impl PyStage {
-    /// Call the function on `rec` and wait for its coroutine (without the GIL).
-    async fn call(self: Arc<Self>, mut rec: Record) -> Result<Option<Record>, String> {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let fut = Python::attach(|py| -> PyResult<Py<PyAny>> {
-            let row = record_to_dict(py, &rec)?;
-            let coro = self.func.call1(py, (row,))?;
-            let fut = self
-                .submit
-                .call1(py, (coro, self.event_loop.clone_ref(py)))?;
-            let tx = Mutex::new(Some(tx));
-            let done = PyCFunction::new_closure(
-                py,
-                None,
-                None,
-                move |_args: &Bound<'_, PyTuple>, _kw| -> PyResult<()> {
-                    if let Some(t) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                        let _ = t.send(());
-                    }
-                    Ok(())
-                },
-            )?;
-            fut.call_method1(py, "add_done_callback", (done,))?;
-            Ok(fut)
+/// The queue between the engine and one Python stage (made by the package for each
+/// run; not for direct use).
+#[pyclass(module = "rowflow._rowflow")]
+pub struct Feeder {
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl Feeder {
+    #[new]
+    fn new() -> PyResult<Self> {
+        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        Ok(Feeder {
+            shared: Arc::new(Shared {
+                queue: Mutex::default(),
+                wake_tx,
+                wake_rx,
+            }),
         })
-        .map_err(|e| Python::attach(|py| describe(py, &e)))?;
-        // The callback always runs (result, exception or cancellation); a dropped
-        // sender (the loop closed) reads the future's state all the same.
-        let _ = rx.await;
-        Python::attach(|py| {
-            let out = fut.call_method0(py, "result");
-            drop(fut);
-            match out {
-                Err(e) => Err(describe(py, &e)),
-                Ok(v) if v.is_none(py) => Ok(None),
-                Ok(v) => {
-                    update_record(&mut rec, v.bind(py))?;
-                    Ok(Some(rec))
+    }
+
+    /// The descriptor that becomes readable when rows wait (for `loop.add_reader`).
+    fn fileno(&self) -> i32 {
+        self.shared.wake_rx.as_raw_fd()
+    }
+
+    /// Every waiting row, as `(id, dict)` pairs.
+    fn take<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut buf = [0u8; 256];
+        while matches!((&self.shared.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
+        let out = PyList::empty(py);
+        let mut q = self.shared.queue();
+        q.notified = false;
+        while let Some((id, job)) = q.waiting.pop_front() {
+            match record_to_dict(py, &job.rec) {
+                Ok(d) => {
+                    out.append((id, d))?;
+                    q.running.insert(id, job);
+                }
+                Err(e) => {
+                    let _ = job.reply.send(Err(e.to_string()));
                 }
             }
-        })
+        }
+        Ok(out)
+    }
+
+    /// The function's answer for row `id`: a dict (its keys set those columns) or
+    /// `None` (drop the row).
+    fn finish(&self, id: u64, result: &Bound<'_, PyAny>) {
+        let Some(mut job) = self.shared.queue().running.remove(&id) else {
+            return;
+        };
+        let answer = if result.is_none() {
+            Ok(None)
+        } else {
+            update_record(&mut job.rec, result).map(|()| Some(job.rec))
+        };
+        let _ = job.reply.send(answer);
+    }
+
+    /// Row `id` failed: it is rejected with `reason`.
+    fn fail(&self, id: u64, reason: String) {
+        if let Some(job) = self.shared.queue().running.remove(&id) {
+            let _ = job.reply.send(Err(reason));
+        }
+    }
+
+    /// The run is over: rows still queued or running are answered with an error (the
+    /// engine has stopped waiting for them by then).
+    fn close(&self) {
+        let mut q = self.shared.queue();
+        q.closed = true;
+        let q = &mut *q;
+        let mut jobs: Vec<Job> = q.waiting.drain(..).map(|(_, j)| j).collect();
+        jobs.extend(q.running.drain().map(|(_, j)| j));
+        for j in jobs {
+            let _ = j.reply.send(Err("the Python stage stopped".into()));
+        }
     }
 }
 
-/// Add Python stage `spec` (`(func, loop, submit, name, concurrency, ordered,
-/// [(column, type)])`) to the pipeline.
+/// Add Python stage `spec` (`(feeder, name, concurrency, ordered, [(column, type)])`)
+/// to the pipeline.
 pub fn add(p: Pipeline, spec: &Bound<'_, PyAny>) -> PyResult<Pipeline> {
-    type Spec = (
-        Py<PyAny>,
-        Py<PyAny>,
-        Py<PyAny>,
+    type Spec<'py> = (
+        PyRef<'py, Feeder>,
         String,
         usize,
         bool,
         Vec<(String, String)>,
     );
-    let (func, event_loop, submit, name, concurrency, ordered, columns): Spec = spec.extract()?;
+    let (feeder, name, concurrency, ordered, columns): Spec = spec.extract()?;
     let mut opts = AsyncOptions::new(name.clone())
         .concurrency(concurrency)
         .ordered(ordered);
@@ -106,10 +181,6 @@ pub fn add(p: Pipeline, spec: &Bound<'_, PyAny>) -> PyResult<Pipeline> {
         })?;
         opts = opts.add_column(col, t);
     }
-    let stage = Arc::new(PyStage {
-        func,
-        event_loop,
-        submit,
-    });
-    Ok(p.map_async(opts, move |rec| stage.clone().call(rec)))
+    let shared = feeder.shared.clone();
+    Ok(p.map_async(opts, move |rec| shared.clone().call(rec)))
 }

@@ -202,19 +202,27 @@ def test_run_async_leaves_the_event_loop_free(tmp_path):
 
 
 CHILD = """
-import json, sys
+import asyncio, json, sys
 import rowflow
 
 def progress(s):
     print("PROGRESS", s["rows_written"], flush=True)
 
-try:
-    r = rowflow.load({csv!r}, into={url!r}, table="t", key=["id"],
-                     set={{"sink.commit_rows": 2000}}, progress=progress)
-    print("REPORT", json.dumps(r.to_dict()), flush=True)
-except KeyboardInterrupt as e:
-    print("INTERRUPTED", json.dumps(e.report.to_dict()), flush=True)
-    sys.exit(130)
+async def touch(row):
+    await asyncio.sleep(0)
+    return {{"name": row["name"] + "!"}}
+
+def pipeline():
+    sink = {{"url": {url!r}, "table": "t", "key": ["id"], "commit_rows": 2000}}
+    return rowflow.Pipeline({csv!r}, sink).map_async(touch, concurrency=16)
+
+if __name__ == "__main__":
+    try:
+        r = pipeline().run(progress=progress)
+        print("REPORT", json.dumps(r.to_dict()), flush=True)
+    except KeyboardInterrupt as e:
+        print("INTERRUPTED", json.dumps(e.report.to_dict()), flush=True)
+        sys.exit(130)
 """
 
 
@@ -238,7 +246,7 @@ def _wait_for_commits(proc, rows=4000, timeout=120):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl_c", "kill_9"])
 def test_an_interrupted_or_killed_load_resumes_exactly_once(tmp_path, sig):
-    n = 400_000
+    n = 200_000
     csv = write_csv(tmp_path / "in.csv", n)
     db = str(tmp_path / "x.db")
     url = f"sqlite://{db}"
@@ -263,8 +271,50 @@ def test_an_interrupted_or_killed_load_resumes_exactly_once(tmp_path, sig):
         committed = sqlite_query(db, "SELECT count(*) FROM t")[0][0]
         assert committed > 0
     assert committed < n, "the load finished before it was stopped"
-    # Resumed: every row exactly once.
-    r = rowflow.load(csv, into=url, table="t", key=["id"], set={"sink.commit_rows": 2000})
+    # Resumed (the same pipeline, its Python stage included): every row exactly once.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"child_{sig.name}", tmp_path / "child.py")
+    child = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(child)
+    r = child.pipeline().run()
     assert r.already_committed == committed, r.to_dict()
     assert r.already_committed + r.rows_written == n
     assert sqlite_query(db, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t")[0] == (n, n, 1, n)
+    assert sqlite_query(db, "SELECT count(*) FROM t WHERE name LIKE '%!'")[0][0] == n
+
+
+PROGRESS_CHILD = """
+import rowflow
+rowflow.load({csv!r}, into={url!r}, table="t")
+"""
+
+
+def test_a_terminal_gets_a_progress_line_and_a_pipe_gets_nothing(tmp_path):
+    import pty
+
+    csv = write_csv(tmp_path / "in.csv", 300_000)
+    script = tmp_path / "p.py"
+    script.write_text(PROGRESS_CHILD.format(csv=csv, url=f"sqlite://{tmp_path}/x.db"))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(script)], stderr=slave, cwd=tmp_path)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    text = out.decode()
+    assert "completed: 300,000 rows read, 300,000 written" in text, text[-500:]
+    assert "rows/s" in text, "no progress line before the summary"
+    assert text.endswith("\r\n") or text.endswith("\n"), repr(text[-80:])
+    # Not a terminal: silent.
+    script.write_text(PROGRESS_CHILD.format(csv=csv, url=f"sqlite://{tmp_path}/y.db"))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr

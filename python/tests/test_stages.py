@@ -251,3 +251,58 @@ def test_python_stages_and_sql_stages_run_in_the_order_written(tmp_path):
     # amount = 3i, bonus = 6i + 1: bonus % 4 == 1 when i is even.
     assert (r.rows_written, r.rows_filtered) == (10, 10)
     assert sqlite_query(db, "SELECT sum(bonus) FROM t")[0][0] == sum(6 * i + 1 for i in range(2, 21, 2))
+
+
+def test_map_batches_gathers_rows_and_retries_a_failed_batch_row_by_row(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 1000)
+    db = str(tmp_path / "x.db")
+    reject = tmp_path / "rej.csv"
+    sizes = []
+    in_flight = {"now": 0, "max": 0}
+
+    async def score(rows):
+        sizes.append([r["id"] for r in rows])
+        in_flight["now"] += 1
+        in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        try:
+            await asyncio.sleep(0.002)
+            bad = [r["id"] for r in rows if r["id"] % 50 == 7]
+            if bad:
+                raise ValueError(f"bad {bad[0]}")
+            return [{"score": r["id"] * 2} for r in rows]
+        finally:
+            in_flight["now"] -= 1
+
+    r = (
+        rowflow.Pipeline(csv, f"sqlite://{db}", table="t", errors={"reject_file": str(reject)})
+        .map_batches(score, batch_size=100, concurrency=2, columns={"score": "int"})
+        .run()
+    )
+    assert (r.rows_written, r.rows_rejected) == (980, 20), r.to_dict()
+    errors = {int(x["id"]): x["_error"] for x in _rejects(reject)}
+    assert errors == {i: f"score: ValueError: bad {i}" for i in range(7, 1001, 50)}
+    assert sqlite_query(db, "SELECT count(*) FROM t WHERE score = id * 2")[0][0] == 980
+    # Batches of up to 100 rows; the rows of each failed batch (and only those) again
+    # one at a time; 2 calls at most at once.
+    batches = [ids for ids in sizes if len(ids) > 1]
+    assert max(len(ids) for ids in batches) == 100
+    failed = {i for ids in batches if any(i % 50 == 7 for i in ids) for i in ids}
+    singles = [ids[0] for ids in sizes if len(ids) == 1]
+    assert set(singles) >= failed and len(singles) == len(set(singles))
+    assert sum(len(ids) for ids in batches) + len(singles) - len(failed) == 1000
+    assert in_flight["max"] <= 2
+
+
+def test_map_batches_with_a_wrong_length_retries_row_by_row(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 50)
+    db = str(tmp_path / "x.db")
+    calls = []
+
+    def drop_last(rows):  # a plain function: on the thread pool
+        calls.append(len(rows))
+        out = [None if r["id"] == 10 else {} for r in rows]
+        return out[:-1] if len(rows) > 1 else out
+
+    r = rowflow.Pipeline(csv, f"sqlite://{db}", table="t").map_batches(drop_last, batch_size=25).run()
+    assert (r.rows_written, r.rows_filtered, r.rows_rejected) == (49, 1, 0), r.to_dict()
+    assert calls.count(1) == 50 and max(calls) > 1
