@@ -318,3 +318,21 @@ def test_a_terminal_gets_a_progress_line_and_a_pipe_gets_nothing(tmp_path):
     script.write_text(PROGRESS_CHILD.format(csv=csv, url=f"sqlite://{tmp_path}/y.db"))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0 and done.stderr == b"", done.stderr
+
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    section = readme[readme.index("## From Python") :]
+    code = section[section.index("```python\n") + 10 :]
+    code = code[: code.index("```")]
+    assert "async def process_row" in code and len(code.strip().splitlines()) <= 12
+    (tmp_path / "users.csv").write_text(
+        "id,email\n1, Ann@Example.COM\n2,bob@test.org\n3,no-at-sign\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    rows = sqlite_query(str(tmp_path / "users.db"), "SELECT id, email, email_domain FROM users ORDER BY id")
+    assert rows == [(1, "ann@example.com", "example.com"), (2, "bob@test.org", "test.org")]
+    # The row without a domain raised IndexError: rejected with its line, not lost.
+    rejects = (tmp_path / "users.rejects.csv").read_text()
+    assert "no-at-sign" in rejects and "IndexError" in rejects

@@ -306,3 +306,63 @@ def test_map_batches_with_a_wrong_length_retries_row_by_row(tmp_path):
     r = rowflow.Pipeline(csv, f"sqlite://{db}", table="t").map_batches(drop_last, batch_size=25).run()
     assert (r.rows_written, r.rows_filtered, r.rows_rejected) == (49, 1, 0), r.to_dict()
     assert calls.count(1) == 50 and max(calls) > 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_hostile_settings_and_callbacks(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 2000)
+
+    async def same(row):
+        return row
+
+    # A huge concurrency is a bound, not an allocation.
+    r = rowflow.Pipeline(csv, f"sqlite://{tmp_path}/a.db", table="t").map_async(
+        same, concurrency=10**9
+    ).run()
+    assert r.rows_written == 2000
+    # A progress callback that raises does not stop the load.
+    def bad_progress(s):
+        raise RuntimeError("progress display broke")
+
+    r = rowflow.load(csv, into=f"sqlite://{tmp_path}/b.db", progress=bad_progress)
+    assert r.rows_written == 2000
+    # An undeclared type name is an error before anything is read.
+    with pytest.raises(rowflow.Error) as e:
+        rowflow.Pipeline(csv, f"sqlite://{tmp_path}/c.db").map_async(
+            same, columns={"x": "money"}
+        ).run()
+    assert '"x"' in str(e.value) and "money" in str(e.value)
+    with pytest.raises(TypeError):
+        rowflow.Pipeline(csv, f"sqlite://{tmp_path}/c.db").map_async("not a function")
+
+
+def test_two_runs_of_one_load_at_once_do_not_both_write(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 100_000)
+    url = f"sqlite://{tmp_path}/x.db"
+    results, errors = [], []
+    started = threading.Barrier(2)
+
+    async def slow(row):
+        if row["id"] % 10_000 == 0:
+            await asyncio.sleep(0.05)
+        return row
+
+    def one():
+        started.wait()
+        try:
+            results.append(rowflow.Pipeline(csv, url, table="t").map_async(slow).run())
+        except rowflow.Error as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # One loads; the other either found it running (an error naming the other run) or
+    # found it complete (skipped). Never both writing.
+    assert len(results) + len(errors) == 2
+    written = sum(r.rows_written for r in results)
+    assert written == 100_000, (results, errors)
+    assert all("another" in e or "lock" in e for e in errors), errors
+    assert sqlite_query(f"{tmp_path}/x.db", "SELECT count(*), count(DISTINCT id) FROM t")[0] == (100_000, 100_000)
