@@ -336,3 +336,26 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
     # The row without a domain raised IndexError: rejected with its line, not lost.
     rejects = (tmp_path / "users.rejects.csv").read_text()
     assert "no-at-sign" in rejects and "IndexError" in rejects
+
+
+def test_run_and_run_async_on_every_database(tmp_path, target):
+    url, query, table = target
+    csv = write_csv(tmp_path / "in.csv", 300)
+    (tmp_path / "p.toml").write_text(
+        f'[source]\npath = "in.csv"\n[sink]\nurl = "{url}"\ntable = "{table}"\nkey = ["id"]\n'
+    )
+    r = rowflow.run(tmp_path / "p.toml", set={"source.path": csv}, limit=100)
+    assert (r.status, r.rows_written) == ("limited", 100)
+
+    async def main():
+        async def plus(row):
+            return {"amount": row["amount"] + 1}
+
+        p = rowflow.Pipeline(csv, url, table=table, key=["id"]).map_async(plus)
+        return await p.run_async()
+
+    # Another load (a Python stage): its own checkpoint; `append` adds its rows to the
+    # table, and the key refuses the 100 already there (rejected, named).
+    r = asyncio.run(main())
+    assert (r.rows_written, r.rows_rejected) == (200, 100), r.to_dict()
+    assert query(f"SELECT count(*) FROM {table}")[0][0] == 300
