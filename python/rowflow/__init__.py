@@ -32,12 +32,14 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._rowflow import Feeder as _Feeder
 from ._rowflow import RowflowError, __version__
+from ._rowflow import preview_pipeline as _preview_pipeline
 from ._rowflow import run_pipeline as _run_pipeline
 
 __all__ = [
     "Error",
     "RunFailed",
     "Report",
+    "Preview",
     "Pipeline",
     "run",
     "load",
@@ -116,6 +118,32 @@ class Report:
         )
 
 
+class Preview:
+    """The first rows of a pipeline's output, as ``Pipeline.preview`` found them
+    (nothing written)."""
+
+    columns: List[str]
+    types: List[str]
+    rows: List[Dict[str, Any]]
+    rejected: List[Any]
+    filtered: int
+    read: int
+    notes: List[str]
+    http_requests: int
+
+    def __init__(self, fields: Mapping[str, Any]):
+        self.__dict__.update(fields)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __repr__(self) -> str:
+        return (
+            f"Preview(read={self.read}, rows={len(self.rows)}, rejected={len(self.rejected)}, "
+            f"filtered={self.filtered}, columns={self.columns!r})"
+        )
+
+
 class RunFailed(RowflowError):
     """A run that started and failed (a lost database, too many rejects, ...). Rows
     committed before the failure stay committed and the next run resumes after them.
@@ -191,6 +219,12 @@ def _run(progress: Union[bool, Progress, None], **kwargs: Any) -> Any:
         cb.close(result[0] if result else None)
 
 
+def _execute(check: bool, progress: Union[bool, Progress, None], **kwargs: Any) -> Report:
+    """Run with the engine and turn its answer into a ``Report`` (or an exception)."""
+    out, interrupted = _run(progress, **kwargs)
+    return _finish(out, interrupted, check)
+
+
 def _set_value(value: Any) -> str:
     """A Python value as the text of a ``--set key=value`` override."""
     if isinstance(value, bool):
@@ -263,15 +297,10 @@ def run(
     start, and ``KeyboardInterrupt`` (with ``.report``) after Ctrl-C, once the rows in
     flight are committed.
     """
-    out, interrupted = _run(
-        path=os.fspath(path),
-        set=_overrides(set),
-        restart=restart,
-        wait=wait,
-        limit=limit,
-        progress=progress,
+    return _execute(
+        check, progress, path=os.fspath(path), set=_overrides(set),
+        restart=restart, wait=wait, limit=limit,
     )
-    return _finish(out, interrupted, check)
 
 
 def _default_table(first: str) -> str:
@@ -383,15 +412,10 @@ def load(
         },
         "errors": {"reject_file": reject},
     }
-    out, interrupted = _run(
-        spec_json=json.dumps(_drop_none(spec)),
-        set=_overrides(set),
-        restart=restart,
-        wait=wait,
-        limit=limit,
-        progress=progress,
+    return _execute(
+        check, progress, spec_json=json.dumps(_drop_none(spec)), set=_overrides(set),
+        restart=restart, wait=wait, limit=limit,
     )
-    return _finish(out, interrupted, check)
 
 
 class _PyStage:
@@ -780,15 +804,23 @@ class Pipeline:
         spec = self.to_dict()
         spec["transform"] = []
         with _StageLoop(self._stages) as stages:
-            out, interrupted = _run(
-                spec_json=json.dumps(spec),
-                restart=restart,
-                wait=wait,
-                limit=limit,
-                progress=progress,
-                stages=stages,
+            return _execute(
+                check, progress, spec_json=json.dumps(spec), stages=stages,
+                restart=restart, wait=wait, limit=limit,
             )
-        return _finish(out, interrupted, check)
+
+    def preview(self, rows: int = 20, *, call_http: bool = True) -> Preview:
+        """Run the first ``rows`` rows through every stage (Python functions and HTTP
+        calls included, unless ``call_http=False``) and write nothing: the output rows
+        as dicts with their input ``_line``, and the rows rejected (``(line, reason)``)
+        or filtered. A database is not needed (``rowflow preview``'s Python form)."""
+        spec = self.to_dict()
+        spec["transform"] = []
+        with _StageLoop(self._stages) as stages:
+            out = _preview_pipeline(
+                spec_json=json.dumps(spec), stages=stages, rows=rows, call_http=call_http
+            )
+        return Preview(out)
 
     async def run_async(self, **kwargs: Any) -> Report:
         """``run`` for callers inside asyncio: the load runs on a worker thread and the

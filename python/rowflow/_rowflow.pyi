@@ -15,6 +15,7 @@ def run_pipeline(
     wait: bool = False,
     limit: Optional[int] = None,
     progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+    stages: List[Any] = ...,
 ) -> Tuple[str, bool]:
     """Run a pipeline file (``path``) or settings (``spec_json``); returns the report as
     JSON and whether Ctrl-C stopped it."""
@@ -28,3 +29,13 @@ class Feeder:
     def finish(self, id: int, result: Optional[Dict[str, Any]]) -> None: ...
     def fail(self, id: int, reason: str) -> None: ...
     def close(self) -> None: ...
+
+def preview_pipeline(
+    path: Optional[str] = None,
+    spec_json: Optional[str] = None,
+    set: List[str] = ...,
+    stages: List[Any] = ...,
+    rows: int = 20,
+    call_http: bool = True,
+) -> Dict[str, Any]:
+    """Run the first rows through the pipeline, writing nothing."""

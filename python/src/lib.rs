@@ -13,7 +13,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-use rowflow::{Observer, Pipeline, PipelineSpec, Snapshot, TransformSpec};
+use rowflow::{Observer, Pipeline, PipelineSpec, Snapshot, StopSignal, TransformSpec};
 
 mod stage;
 mod values;
@@ -80,25 +80,15 @@ fn pipeline(
     Ok(Pipeline::from_spec(spec))
 }
 
-/// Run a pipeline; returns `(report_json, interrupted)`. The GIL is released while the
-/// load runs; Ctrl-C (checked every 100 ms) stops it as the CLI's does.
-#[pyfunction]
-#[pyo3(signature = (path=None, spec_json=None, set=Vec::new(), restart=false, wait=false, limit=None, progress=None, stages=Vec::new()))]
-#[allow(clippy::too_many_arguments)]
-fn run_pipeline(
-    py: Python<'_>,
+/// The pipeline a call describes, with its stages after the settings' own, in order: a
+/// transform's settings (JSON), or a Python function.
+fn build(
     path: Option<PathBuf>,
     spec_json: Option<String>,
-    set: Vec<String>,
-    restart: bool,
-    wait: bool,
-    limit: Option<u64>,
-    progress: Option<Py<PyAny>>,
-    stages: Vec<Bound<'_, PyAny>>,
-) -> PyResult<(String, bool)> {
-    let mut p = pipeline(path, spec_json, &set)?;
-    // Stages after the settings' own, in order: a transform's settings (JSON), or a
-    // Python function.
+    set: &[String],
+    stages: &[Bound<'_, PyAny>],
+) -> PyResult<Pipeline> {
+    let mut p = pipeline(path, spec_json, set)?;
     for (i, s) in stages.iter().enumerate() {
         p = match s.extract::<String>() {
             Ok(json) => {
@@ -110,8 +100,19 @@ fn run_pipeline(
             Err(_) => stage::add(p, s)?,
         };
     }
-    let p = p.restart(restart).wait(wait).limit(limit);
-    let observer: Arc<dyn Observer> = Arc::new(PyObserver { progress });
+    Ok(p)
+}
+
+/// Run `work` on a thread of its own (with a tokio runtime), the GIL released, and wait
+/// for it, checking for Ctrl-C every 100 ms: the first one completes the stop signal
+/// `work` was given. Returns what `work` returned (or why it did not run) and whether
+/// Ctrl-C was pressed.
+fn on_own_thread<T, F, Fut>(py: Python<'_>, work: F) -> PyResult<(Result<T, String>, bool)>
+where
+    T: Send + 'static,
+    F: FnOnce(StopSignal) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let (done_tx, done_rx) = channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
@@ -123,15 +124,14 @@ fn run_pipeline(
                 .map_err(|e| e.to_string())
                 .and_then(|rt| {
                     rt.block_on(async move {
-                        let stop = Box::pin(async move {
+                        let stop: StopSignal = Box::pin(async move {
                             // A dropped sender (the caller went away) is no stop.
                             if stop_rx.await.is_err() {
                                 std::future::pending::<()>().await;
                             }
                         });
-                        p.run_with(observer, stop).await
+                        work(stop).await
                     })
-                    .map_err(|e| e.to_string())
                 });
             let _ = done_tx.send(result);
         })
@@ -160,22 +160,100 @@ fn run_pipeline(
             }
         }
     };
+    Ok((result, interrupted))
+}
+
+/// An error of the engine as a Python exception: `KeyboardInterrupt` after Ctrl-C (the
+/// run stopped before loading started: nothing was written), else `RowflowError`.
+fn engine_error(message: &str, interrupted: bool) -> PyErr {
+    let message = rowflow::redact::redact_text(message);
+    if interrupted {
+        pyo3::exceptions::PyKeyboardInterrupt::new_err(message)
+    } else {
+        RowflowError::new_err(message)
+    }
+}
+
+/// Run a pipeline; returns `(report_json, interrupted)`. The GIL is released while the
+/// load runs; Ctrl-C (checked every 100 ms) stops it as the CLI's does.
+#[pyfunction]
+#[pyo3(signature = (path=None, spec_json=None, set=Vec::new(), restart=false, wait=false, limit=None, progress=None, stages=Vec::new()))]
+#[allow(clippy::too_many_arguments)]
+fn run_pipeline(
+    py: Python<'_>,
+    path: Option<PathBuf>,
+    spec_json: Option<String>,
+    set: Vec<String>,
+    restart: bool,
+    wait: bool,
+    limit: Option<u64>,
+    progress: Option<Py<PyAny>>,
+    stages: Vec<Bound<'_, PyAny>>,
+) -> PyResult<(String, bool)> {
+    let p = build(path, spec_json, &set, &stages)?
+        .restart(restart)
+        .wait(wait)
+        .limit(limit);
+    let observer: Arc<dyn Observer> = Arc::new(PyObserver { progress });
+    let (result, interrupted) = on_own_thread(py, move |stop| async move {
+        p.run_with(observer, stop).await.map_err(|e| e.to_string())
+    })?;
     match result {
         Ok(report) => Ok((report.to_json().to_string(), interrupted)),
-        // Stopped before loading started: nothing was written.
-        Err(message) if interrupted => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(
-            rowflow::redact::redact_text(&message),
-        )),
-        Err(message) => Err(RowflowError::new_err(rowflow::redact::redact_text(
-            &message,
-        ))),
+        Err(message) => Err(engine_error(&message, interrupted)),
     }
+}
+
+/// Run the first `rows` rows through the pipeline and write nothing; returns a dict of
+/// `columns`, `types`, `rows` (dicts with their `_line`), `rejected` (`(line, reason)`
+/// pairs), `filtered`, `read`, `notes` and `http_requests`.
+#[pyfunction]
+#[pyo3(signature = (path=None, spec_json=None, set=Vec::new(), stages=Vec::new(), rows=20, call_http=true))]
+fn preview_pipeline<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    spec_json: Option<String>,
+    set: Vec<String>,
+    stages: Vec<Bound<'py, PyAny>>,
+    rows: u64,
+    call_http: bool,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let p = build(path, spec_json, &set, &stages)?;
+    let (result, interrupted) = on_own_thread(py, move |_stop| async move {
+        p.preview(rows, call_http).await.map_err(|e| e.to_string())
+    })?;
+    if interrupted {
+        return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(
+            "preview stopped; nothing was written",
+        ));
+    }
+    let pv = result.map_err(|m| engine_error(&m, false))?;
+    let out = pyo3::types::PyDict::new(py);
+    let list = pyo3::types::PyList::empty(py);
+    for (line, values) in &pv.rows {
+        let d = pyo3::types::PyDict::new(py);
+        for (name, v) in pv.columns.iter().zip(values) {
+            d.set_item(name, values::to_py(py, v)?)?;
+        }
+        d.set_item("_line", line)?;
+        list.append(d)?;
+    }
+    out.set_item("columns", &pv.columns)?;
+    out.set_item("types", &pv.types)?;
+    out.set_item("rows", list)?;
+    out.set_item("rejected", &pv.rejected)?;
+    out.set_item("filtered", pv.filtered)?;
+    out.set_item("read", pv.read)?;
+    out.set_item("notes", &pv.notes)?;
+    out.set_item("http_requests", pv.http_requests)?;
+    Ok(out)
 }
 
 /// The Python module `rowflow._rowflow`.
 #[pymodule]
 fn _rowflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_pipeline, m)?)?;
+    m.add_function(wrap_pyfunction!(preview_pipeline, m)?)?;
     m.add_class::<stage::Feeder>()?;
     m.add("RowflowError", m.py().get_type::<RowflowError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

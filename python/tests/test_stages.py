@@ -366,3 +366,30 @@ def test_two_runs_of_one_load_at_once_do_not_both_write(tmp_path):
     assert written == 100_000, (results, errors)
     assert all("another" in e or "lock" in e for e in errors), errors
     assert sqlite_query(f"{tmp_path}/x.db", "SELECT count(*), count(DISTINCT id) FROM t")[0] == (100_000, 100_000)
+
+
+def test_preview_runs_the_first_rows_through_every_stage_and_writes_nothing(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 100, bad_lines={2})
+    db = tmp_path / "never.db"
+
+    async def label(row):
+        if row["id"] == 4:
+            raise KeyError("no label")
+        return {"label": f"#{row['id']}"}
+
+    pv = (
+        rowflow.Pipeline(csv, f"sqlite://{db}", table="t")
+        .stage({"type": "cast", "columns": {"amount": "int"}})
+        .filter("id <> 3")
+        .map_async(label, columns={"label": "text"})
+        .preview(5)
+    )
+    assert pv.read == 5 and pv.filtered == 1
+    assert pv.columns == ["id", "name", "amount", "label"]
+    assert pv.types[-1] == "text"
+    assert [r["id"] for r in pv.rows] == [1, 5]
+    assert pv.rows[0] == {"id": 1, "name": "name 1", "amount": 3, "label": "#1", "_line": 2}
+    reasons = dict(pv.rejected)
+    assert set(reasons) == {3, 5}, pv.rejected  # lines of ids 2 and 4
+    assert "oops" in reasons[3] and "KeyError" in reasons[5]
+    assert not db.exists()
