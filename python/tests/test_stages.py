@@ -393,3 +393,47 @@ def test_preview_runs_the_first_rows_through_every_stage_and_writes_nothing(tmp_
     assert set(reasons) == {3, 5}, pv.rejected  # lines of ids 2 and 4
     assert "oops" in reasons[3] and "KeyError" in reasons[5]
     assert not db.exists()
+
+
+HANG_CHILD = """
+import asyncio, json, sys
+import rowflow
+
+async def f(row):
+    if row["id"] == 3000:
+        print("HANGING", flush=True)
+        await asyncio.sleep(3600)  # a call that never answers
+    return row
+
+try:
+    rowflow.Pipeline({csv!r}, {{"url": {url!r}, "table": "t", "commit_rows": 500}},
+                     runtime={{"batch_rows": 500}}).map_async(f).run()
+except KeyboardInterrupt as e:
+    print("INTERRUPTED", json.dumps(e.report.to_dict()), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_run_whose_function_never_answers(tmp_path):
+    import json
+    import signal
+    import sys
+
+    csv = write_csv(tmp_path / "in.csv", 10_000)
+    db = tmp_path / "x.db"
+    script = tmp_path / "hang.py"
+    script.write_text(HANG_CHILD.format(csv=csv, url=f"sqlite://{db}"))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "HANGING"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    line = next(x for x in out.splitlines() if x.startswith("INTERRUPTED"))
+    rep = json.loads(line.split(" ", 1)[1])
+    # The rows before the one that hangs are committed; it and those after are not.
+    assert rep["status"] == "interrupted" and 0 < rep["rows_written"] < 3000, rep
+    assert sqlite_query(str(db), "SELECT count(*), max(id) FROM t")[0] == (rep["rows_written"], rep["rows_written"])
