@@ -15,6 +15,7 @@
 //! | [`config`] | the pipeline spec: serde types a TOML file parses into ([`PipelineSpec`], [`SourceSpec`], [`SinkSpec`], ...) |
 //! | [`report`] | what a run says while it runs ([`Observer`], [`Snapshot`]) and at its end ([`Report`]) |
 //! | [`loads`] | the loads a database holds: checkpoints listed, summarized and cleared under the load's lock; what a run would do |
+//! | [`check`](mod@check) | a pipeline checked without writing: its plan, destination, what a run would do and what would become of the table |
 //! | [`expr`] | SQL expressions compiled once into a typed evaluator ([`expr::CompiledExpr`]) |
 //! | [`error`] | [`Error`] (variants to match, [`ErrorKind`] to branch on) |
 //! | [`value`], [`row`], [`schema`] | values and their types, rows and their positions, schemas and type inference |
@@ -65,6 +66,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod check;
 mod checkpoint;
 pub mod config;
 pub mod distributed;

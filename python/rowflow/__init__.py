@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._rowflow import Feeder as _Feeder
 from ._rowflow import RowflowError, __version__
+from ._rowflow import check_pipeline as _check_pipeline
 from ._rowflow import preview_pipeline as _preview_pipeline
 from ._rowflow import run_pipeline as _run_pipeline
 
@@ -43,6 +44,8 @@ __all__ = [
     "Pipeline",
     "run",
     "load",
+    "check_load",
+    "preview_load",
     "__version__",
 ]
 
@@ -311,6 +314,106 @@ def _default_table(first: str) -> str:
     return t or "data"
 
 
+def _load_spec(
+    files: Any,
+    into: Optional[str] = None,
+    *,
+    table: Optional[str] = None,
+    mode: str = "append",
+    key: Optional[Sequence[str]] = None,
+    types: Optional[Mapping[str, str]] = None,
+    compute: Optional[Mapping[str, str]] = None,
+    where: Union[str, Sequence[str], None] = None,
+    writers: Optional[int] = None,
+    skip: Optional[int] = None,
+    reject: Any = None,
+    delimiter: Optional[str] = None,
+    header: Optional[bool] = None,
+    quote: Optional[str] = None,
+    escape: Optional[str] = None,
+    null: Optional[Sequence[str]] = None,
+    encoding: Optional[str] = None,
+    timezone: Optional[str] = None,
+    snake_case: bool = False,
+    format: Optional[str] = None,
+    union_by_name: bool = False,
+    alter: bool = False,
+    _need_into: bool = True,
+) -> Dict[str, Any]:
+    """The pipeline settings ``load``'s arguments describe (as the CLI's flags do)."""
+    if isinstance(files, (str, os.PathLike)):
+        paths = [os.fspath(files)]
+    else:
+        paths = [os.fspath(f) for f in files]
+    if not paths:
+        raise Error("no input files")
+    url = into if into is not None else os.environ.get("DATABASE_URL", "")
+    if not url.strip() and not _need_into:
+        url = "sqlite://preview.db"  # a preview writes nothing: any destination will do
+    if not url.strip():
+        raise Error(
+            "no destination: give into=URL (sqlite://out.db, postgres://user@host/db, "
+            "mysql://user@host/db) or set DATABASE_URL"
+        )
+    truncate = mode == "truncate"
+    transforms: List[Dict[str, Any]] = []
+    if compute:
+        transforms.append({"type": "compute", "columns": dict(compute)})
+    for condition in [where] if isinstance(where, str) else list(where or []):
+        transforms.append({"type": "filter", "where": condition})
+    spec = {
+        "source": {
+            "paths": paths,
+            "delimiter": delimiter,
+            "has_header": header,
+            "quote": quote,
+            "escape": escape,
+            "null_values": list(null or []),
+            "encoding": encoding,
+            "timezone": timezone,
+            "normalize_names": "snake_case" if snake_case else None,
+            "format": format,
+            "union_by_name": union_by_name,
+            "skip_rows": skip or 0,
+            "schema": dict(types or {}),
+        },
+        "transform": transforms,
+        "sink": {
+            "url": url,
+            "table": table or _default_table(paths[0]),
+            "mode": "append" if truncate else mode,
+            "truncate": truncate,
+            "key": list(key or []),
+            "alter": alter,
+            "writers": writers,
+        },
+        "errors": {"reject_file": reject},
+    }
+    return _drop_none(spec)
+
+
+def check_load(files: Any, into: Optional[str] = None, *, set: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Dict[str, Any]:
+    """``rowflow load ... --dry-run``: the same arguments as ``load``; checks the load
+    and writes nothing. Returns the dict ``Pipeline.check`` returns."""
+    spec = _load_spec(files, into, **kwargs)
+    return _check_pipeline(spec_json=json.dumps(spec), set=_overrides(set))
+
+
+def preview_load(
+    files: Any,
+    into: Optional[str] = None,
+    *,
+    rows: int = 20,
+    set: Optional[Mapping[str, Any]] = None,
+    **kwargs: Any,
+) -> "Preview":
+    """``rowflow load ... --preview -n ROWS``: the same arguments as ``load``; runs the
+    first ``rows`` rows and writes nothing (no destination needed). Returns a
+    ``Preview``."""
+    spec = _load_spec(files, into, _need_into=False, **kwargs)
+    return Preview(_preview_pipeline(spec_json=json.dumps(spec), set=_overrides(set), rows=rows))
+
+
 def load(
     files: Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]],
     into: Optional[str] = None,
@@ -366,54 +469,15 @@ def load(
         set: any pipeline setting, ``{"runtime.batch_rows": 2000}``.
         restart, wait, limit, progress, check: as for ``run``.
     """
-    if isinstance(files, (str, os.PathLike)):
-        paths = [os.fspath(files)]
-    else:
-        paths = [os.fspath(f) for f in files]
-    if not paths:
-        raise Error("no input files")
-    url = into if into is not None else os.environ.get("DATABASE_URL", "")
-    if not url.strip():
-        raise Error(
-            "no destination: give into=URL (sqlite://out.db, postgres://user@host/db, "
-            "mysql://user@host/db) or set DATABASE_URL"
-        )
-    truncate = mode == "truncate"
-    transforms: List[Dict[str, Any]] = []
-    if compute:
-        transforms.append({"type": "compute", "columns": dict(compute)})
-    for condition in [where] if isinstance(where, str) else list(where or []):
-        transforms.append({"type": "filter", "where": condition})
-    spec = {
-        "source": {
-            "paths": paths,
-            "delimiter": delimiter,
-            "has_header": header,
-            "quote": quote,
-            "escape": escape,
-            "null_values": list(null or []),
-            "encoding": encoding,
-            "timezone": timezone,
-            "normalize_names": "snake_case" if snake_case else None,
-            "format": format,
-            "union_by_name": union_by_name,
-            "skip_rows": skip or 0,
-            "schema": dict(types or {}),
-        },
-        "transform": transforms,
-        "sink": {
-            "url": url,
-            "table": table or _default_table(paths[0]),
-            "mode": "append" if truncate else mode,
-            "truncate": truncate,
-            "key": list(key or []),
-            "alter": alter,
-            "writers": writers,
-        },
-        "errors": {"reject_file": reject},
-    }
+    spec = _load_spec(
+        files, into, table=table, mode=mode, key=key, types=types, compute=compute,
+        where=where, writers=writers, skip=skip, reject=reject, delimiter=delimiter,
+        header=header, quote=quote, escape=escape, null=null, encoding=encoding,
+        timezone=timezone, snake_case=snake_case, format=format,
+        union_by_name=union_by_name, alter=alter,
+    )
     return _execute(
-        check, progress, spec_json=json.dumps(_drop_none(spec)), set=_overrides(set),
+        check, progress, spec_json=json.dumps(spec), set=_overrides(set),
         restart=restart, wait=wait, limit=limit,
     )
 
@@ -821,6 +885,20 @@ class Pipeline:
                 spec_json=json.dumps(spec), stages=stages, rows=rows, call_http=call_http
             )
         return Preview(out)
+
+    def check(self) -> Dict[str, Any]:
+        """Check the pipeline and write nothing (``rowflow check`` / ``load
+        --dry-run``): the database is contacted, the inputs' header read, every stage
+        planned. Returns a dict: ``ok``, ``inputs``, ``notes``, ``columns`` and each
+        stage's (``stages``), ``sink`` (the destination in one line), ``run`` (``{"would":
+        "load", "inputs": [...], "notes": [...]}``, ``{"would": "skip", "reason": ...}``
+        or ``{"would": "refuse", "error": ...}``), ``table`` (what would become of it)
+        and ``table_error``. Raises ``rowflow.Error`` when the check itself cannot be
+        made (a bad setting, a database that cannot be reached)."""
+        spec = self.to_dict()
+        spec["transform"] = []
+        with _StageLoop(self._stages) as stages:
+            return _check_pipeline(spec_json=json.dumps(spec), stages=stages)
 
     async def run_async(self, **kwargs: Any) -> Report:
         """``run`` for callers inside asyncio: the load runs on a worker thread and the

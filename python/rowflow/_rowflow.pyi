@@ -39,3 +39,11 @@ def preview_pipeline(
     call_http: bool = True,
 ) -> Dict[str, Any]:
     """Run the first rows through the pipeline, writing nothing."""
+
+def check_pipeline(
+    path: Optional[str] = None,
+    spec_json: Optional[str] = None,
+    set: List[str] = ...,
+    stages: List[Any] = ...,
+) -> Dict[str, Any]:
+    """Check the pipeline, writing nothing."""

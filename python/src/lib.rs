@@ -249,11 +249,78 @@ fn preview_pipeline<'py>(
     Ok(out)
 }
 
+/// Check the pipeline without writing anything (`rowflow check`): a dict of `name`,
+/// `inputs`, `notes`, `columns` (`(name, type)` pairs), `stages` (dicts of `describe`
+/// and `columns`), `sink`, `run` (a dict: `would` is `load`, `skip` or `refuse`),
+/// `table` (what would become of it, or `None`), `table_error` and `ok`.
+#[pyfunction]
+#[pyo3(signature = (path=None, spec_json=None, set=Vec::new(), stages=Vec::new()))]
+fn check_pipeline<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    spec_json: Option<String>,
+    set: Vec<String>,
+    stages: Vec<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    use rowflow::check::WouldRun;
+    let p = build(path, spec_json, &set, &stages)?;
+    let c = py
+        .detach(move || rowflow::check::check(p))
+        .map_err(|e| engine_error(&e.to_string(), false))?;
+    let schema = |s: &rowflow::Schema| -> Vec<(String, String)> {
+        s.columns
+            .iter()
+            .map(|c| (c.name.clone(), c.data_type.to_string()))
+            .collect()
+    };
+    let out = pyo3::types::PyDict::new(py);
+    out.set_item("ok", c.ok())?;
+    out.set_item("name", &c.name)?;
+    out.set_item("inputs", &c.inputs)?;
+    out.set_item("notes", &c.notes)?;
+    out.set_item("columns", schema(&c.columns))?;
+    let stages = pyo3::types::PyList::empty(py);
+    for (describe, output) in &c.stages {
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("describe", describe)?;
+        d.set_item("columns", schema(output))?;
+        stages.append(d)?;
+    }
+    out.set_item("stages", stages)?;
+    out.set_item("sink", &c.sink)?;
+    let run = pyo3::types::PyDict::new(py);
+    match &c.run {
+        Ok(WouldRun::Skip(reason)) => {
+            run.set_item("would", "skip")?;
+            run.set_item("reason", reason)?;
+        }
+        Ok(WouldRun::Load { inputs, notes }) => {
+            run.set_item("would", "load")?;
+            run.set_item("inputs", inputs)?;
+            run.set_item("notes", notes)?;
+        }
+        Err(e) => {
+            run.set_item("would", "refuse")?;
+            run.set_item("error", rowflow::redact::redact_text(&e.to_string()))?;
+        }
+    }
+    out.set_item("run", run)?;
+    let (table, table_error) = match &c.table {
+        Some(Ok(what)) => (Some(what.clone()), None),
+        Some(Err(e)) => (None, Some(rowflow::redact::redact_text(&e.to_string()))),
+        None => (None, None),
+    };
+    out.set_item("table", table)?;
+    out.set_item("table_error", table_error)?;
+    Ok(out)
+}
+
 /// The Python module `rowflow._rowflow`.
 #[pymodule]
 fn _rowflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_pipeline, m)?)?;
     m.add_function(wrap_pyfunction!(preview_pipeline, m)?)?;
+    m.add_function(wrap_pyfunction!(check_pipeline, m)?)?;
     m.add_class::<stage::Feeder>()?;
     m.add("RowflowError", m.py().get_type::<RowflowError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -359,3 +359,45 @@ def test_run_and_run_async_on_every_database(tmp_path, target):
     r = asyncio.run(main())
     assert (r.rows_written, r.rows_rejected) == (200, 100), r.to_dict()
     assert query(f"SELECT count(*) FROM {table}")[0][0] == 300
+
+
+def test_check_says_what_a_run_would_do_and_writes_nothing(tmp_path):
+    csv = write_csv(tmp_path / "in.csv", 50)
+    db = tmp_path / "x.db"
+    c = rowflow.check_load(csv, into=f"sqlite://{db}", table="t", key=["id"],
+                           compute={"twice": "amount * 2"})
+    assert c["ok"] and c["name"] is None
+    assert c["columns"] == [("id", "int"), ("name", "text"), ("amount", "int")]
+    assert ("twice", "int") in c["stages"][-1]["columns"]
+    assert c["run"]["would"] == "load" and c["run"]["inputs"] == [csv]
+    assert c["table"] == "does not exist; it will be created"
+    assert 'table "t"' in c["sink"] and "key id" in c["sink"]
+    assert not db.exists() or sqlite_query(str(db), "SELECT count(*) FROM sqlite_master WHERE name = 't'")[0][0] == 0
+    # After the load: a run would do nothing, and says why.
+    rowflow.load(csv, into=f"sqlite://{db}", table="t", key=["id"], compute={"twice": "amount * 2"})
+    c = rowflow.check_load(csv, into=f"sqlite://{db}", table="t", key=["id"],
+                           compute={"twice": "amount * 2"})
+    assert c["run"]["would"] == "skip" and c["run"]["reason"], c["run"]
+    assert c["table"] == "exists and is compatible"
+    # A Python stage is planned too (its declared column is in the output).
+    async def f(row):
+        return row
+
+    c = rowflow.Pipeline(csv, f"sqlite://{tmp_path}/y.db", table="t").map_async(
+        f, columns={"extra": "float"}
+    ).check()
+    assert c["ok"] and ("extra", "float") in c["stages"][-1]["columns"]
+    # A table that cannot take the rows: not ok, and why.
+    sqlite_query(str(tmp_path / "z.db"), "CREATE TABLE t (id INTEGER, other TEXT NOT NULL)")
+    c = rowflow.check_load(csv, into=f"sqlite://{tmp_path}/z.db", table="t")
+    assert not c["ok"] and c["table"] is None and "name" in c["table_error"], c
+
+
+def test_preview_load_needs_no_destination(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    csv = write_csv(tmp_path / "in.csv", 50, bad_lines={3})
+    pv = rowflow.preview_load(csv, rows=5, types={"amount": "int"}, where="id > 1")
+    assert (pv.read, pv.filtered, len(pv.rows), len(pv.rejected)) == (5, 1, 3, 1)
+    assert pv.rows[0]["id"] == 2 and pv.rejected[0][0] == 4
+    assert not (tmp_path / "preview.db").exists()

@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use rowflow::ExprContext;
-use rowflow::loads::{Decision, TableStatus, check_sink};
+use rowflow::check::WouldRun;
 use rowflow::{Pipeline, Schema};
 
 use super::fail;
@@ -35,99 +34,45 @@ pub fn run(a: CheckArgs) -> i32 {
 
 /// Validate `pipeline`, print its plan and what a run would do; write nothing.
 pub fn check_pipeline(pipeline: Pipeline) -> i32 {
-    let named = pipeline.spec().name.is_some();
-    // The database first: a wrong URL or a server that is down is said before the
-    // inputs are scanned.
-    // A refusal by the checkpoint (a changed input or pipeline) is said after the plan's
-    // own problems.
-    let started = match pipeline
-        .load()
-        .and_then(|l| rowflow::loads::preview(l, false))
-    {
-        Ok(s) => Ok(s),
-        Err(e @ rowflow::Error::Config(_)) => Err(e),
+    let c = match rowflow::check::check(pipeline) {
+        Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let plan = match pipeline.plan(&ExprContext::from_clock()) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    if named {
-        println!("pipeline {}", plan.name);
-    } else {
-        println!("rowflow load (a dry run)");
+    match &c.name {
+        Some(name) => println!("pipeline {name}"),
+        None => println!("rowflow load (a dry run)"),
     }
-    println!("  source: {}", plan.inputs.join(", "));
-    for n in &plan.notes {
+    println!("  source: {}", c.inputs.join(", "));
+    for n in &c.notes {
         println!("    note: {n}");
     }
     println!("    columns:");
-    print_schema(&plan.input_schema);
-    for (i, s) in plan.steps.iter().enumerate() {
-        println!("  stage {}: {}", i + 1, s.describe);
-        print_schema(&s.output);
+    print_schema(&c.columns);
+    for (i, (describe, output)) in c.stages.iter().enumerate() {
+        println!("  stage {}: {describe}", i + 1);
+        print_schema(output);
     }
-    println!(
-        "  sink: {} table {:?} (mode {}{}{}, transactions of {}, {} writer{})",
-        plan.target.display(),
-        plan.sink.table,
-        format!("{:?}", plan.sink.mode).to_lowercase(),
-        if plan.sink.key.is_empty() {
-            String::new()
-        } else {
-            format!(", key {}", plan.sink.key.join(", "))
-        },
-        if plan.sink.truncate { ", truncate" } else { "" },
-        plan.run.transaction_size(),
-        plan.writers,
-        if plan.writers == 1 { "" } else { "s" }
-    );
-    let started = match started {
-        Ok(s) => s,
+    println!("  sink: {}", c.sink);
+    match c.run {
         Err(e) => {
             println!("  run: would be refused");
             return fail(e);
         }
-    };
-    match &started.decision {
-        Decision::Skip(s) => println!("  run: would do nothing: {}", s.reason),
-        Decision::Load(l) => {
-            let names: Vec<String> = l
-                .inputs
-                .iter()
-                .map(|&i| started.load.inputs[i].display())
-                .collect();
-            println!("  run: would load {}", names.join(", "));
-            for n in &l.notes {
+        Ok(WouldRun::Skip(reason)) => println!("  run: would do nothing: {reason}"),
+        Ok(WouldRun::Load { inputs, notes }) => {
+            println!("  run: would load {}", inputs.join(", "));
+            for n in &notes {
                 println!("    note: {n}");
             }
         }
     }
-    match check_sink(&plan.target, &plan.sink) {
-        Ok(status) => {
-            let what = match status {
-                TableStatus::Missing => "does not exist; it will be created".to_string(),
-                TableStatus::Compatible => "exists and is compatible".to_string(),
-                TableStatus::WillReplace => {
-                    "exists and will be dropped and recreated (mode replace)".to_string()
-                }
-                TableStatus::WillAddColumns(cols) => format!(
-                    "exists; sink.alter will add {} before loading: {}",
-                    if cols.len() == 1 {
-                        "a column"
-                    } else {
-                        "columns"
-                    },
-                    cols.iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
+    match c.table {
+        Some(Ok(what)) => {
             println!("    table {what}");
             println!("ok: the pipeline is valid (nothing was written)");
             0
         }
-        Err(e) => fail(e),
+        Some(Err(e)) => fail(e),
+        None => fail("internal error: the table was not checked"),
     }
 }
