@@ -513,6 +513,7 @@ class _Batcher:
         self._timer = None
         self._slots = None
         self._concurrency = concurrency
+        self._running = set()  # strong references: the loop keeps only weak ones
 
     async def __call__(self, row):
         if self._slots is None:  # made on the loop that uses it
@@ -531,7 +532,9 @@ class _Batcher:
             self._timer = None
         batch, self._pending = self._pending, []
         if batch:
-            self._loop.create_task(self._run(batch))
+            t = self._loop.create_task(self._run(batch))
+            self._running.add(t)
+            t.add_done_callback(self._running.discard)
 
     async def _call(self, rows):
         out = await self._fn(rows)
