@@ -314,33 +314,25 @@ def _default_table(first: str) -> str:
     return t or "data"
 
 
-def _load_spec(
-    files: Any,
-    into: Optional[str] = None,
-    *,
-    table: Optional[str] = None,
-    mode: str = "append",
-    key: Optional[Sequence[str]] = None,
-    types: Optional[Mapping[str, str]] = None,
-    compute: Optional[Mapping[str, str]] = None,
-    where: Union[str, Sequence[str], None] = None,
-    writers: Optional[int] = None,
-    skip: Optional[int] = None,
-    reject: Any = None,
-    delimiter: Optional[str] = None,
-    header: Optional[bool] = None,
-    quote: Optional[str] = None,
-    escape: Optional[str] = None,
-    null: Optional[Sequence[str]] = None,
-    encoding: Optional[str] = None,
-    timezone: Optional[str] = None,
-    snake_case: bool = False,
-    format: Optional[str] = None,
-    union_by_name: bool = False,
-    alter: bool = False,
-    _need_into: bool = True,
-) -> Dict[str, Any]:
-    """The pipeline settings ``load``'s arguments describe (as the CLI's flags do)."""
+_LOAD_OPTIONS = {
+    "table": None, "mode": "append", "key": None, "types": None, "compute": None,
+    "where": None, "writers": None, "skip": None, "reject": None, "delimiter": None,
+    "header": None, "quote": None, "escape": None, "null": None, "encoding": None,
+    "timezone": None, "snake_case": False, "format": None, "union_by_name": False,
+    "alter": False,
+}
+
+
+def _load_spec(files: Any, into: Optional[str], _need_into: bool = True, **given: Any) -> Dict[str, Any]:
+    """The pipeline settings ``load``'s arguments (``_LOAD_OPTIONS``) describe, as the
+    CLI's flags do."""
+    unknown = sorted(set(given) - set(_LOAD_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown load argument(s): {', '.join(unknown)}")
+    o = {**_LOAD_OPTIONS, **given}
+    table, mode, key, types, compute, where = (
+        o["table"], o["mode"], o["key"], o["types"], o["compute"], o["where"]
+    )
     if isinstance(files, (str, os.PathLike)):
         paths = [os.fspath(files)]
     else:
@@ -364,17 +356,17 @@ def _load_spec(
     spec = {
         "source": {
             "paths": paths,
-            "delimiter": delimiter,
-            "has_header": header,
-            "quote": quote,
-            "escape": escape,
-            "null_values": list(null or []),
-            "encoding": encoding,
-            "timezone": timezone,
-            "normalize_names": "snake_case" if snake_case else None,
-            "format": format,
-            "union_by_name": union_by_name,
-            "skip_rows": skip or 0,
+            "delimiter": o["delimiter"],
+            "has_header": o["header"],
+            "quote": o["quote"],
+            "escape": o["escape"],
+            "null_values": list(o["null"] or []),
+            "encoding": o["encoding"],
+            "timezone": o["timezone"],
+            "normalize_names": "snake_case" if o["snake_case"] else None,
+            "format": o["format"],
+            "union_by_name": o["union_by_name"],
+            "skip_rows": o["skip"] or 0,
             "schema": dict(types or {}),
         },
         "transform": transforms,
@@ -384,10 +376,10 @@ def _load_spec(
             "mode": "append" if truncate else mode,
             "truncate": truncate,
             "key": list(key or []),
-            "alter": alter,
-            "writers": writers,
+            "alter": o["alter"],
+            "writers": o["writers"],
         },
-        "errors": {"reject_file": reject},
+        "errors": {"reject_file": o["reject"]},
     }
     return _drop_none(spec)
 

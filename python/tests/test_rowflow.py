@@ -387,6 +387,9 @@ def test_check_says_what_a_run_would_do_and_writes_nothing(tmp_path):
         f, columns={"extra": "float"}
     ).check()
     assert c["ok"] and ("extra", "float") in c["stages"][-1]["columns"]
+    # A misspelt argument is an error, not ignored.
+    with pytest.raises(TypeError, match="tabel"):
+        rowflow.check_load(csv, into=f"sqlite://{db}", tabel="t")
     # A table that cannot take the rows: not ok, and why.
     sqlite_query(str(tmp_path / "z.db"), "CREATE TABLE t (id INTEGER, other TEXT NOT NULL)")
     c = rowflow.check_load(csv, into=f"sqlite://{tmp_path}/z.db", table="t")
