@@ -578,6 +578,13 @@ class _StageLoop:
         self._feeders = []
 
     def __enter__(self):
+        try:
+            return self._prepare()
+        except BaseException:
+            self.__exit__(None, None, None)  # the loop thread does not outlive a failure
+            raise
+
+    def _prepare(self):
         out = []
         for s in self._stages:
             if isinstance(s, dict):

@@ -28,7 +28,7 @@ create_exception!(
 /// How often the waiting thread takes the GIL to let Python see Ctrl-C.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
-/// Passes progress snapshots to a Python callable (and keeps the run's notes).
+/// Passes progress snapshots to a Python callable (the run's notes are in its report).
 struct PyObserver {
     progress: Option<Py<PyAny>>,
 }
@@ -56,7 +56,9 @@ impl Observer for PyObserver {
 }
 
 /// The pipeline a call describes: a TOML file, or settings as JSON (the same keys as
-/// the file), each with `--set`-style overrides.
+/// the file), each with `--set`-style overrides. Settings given as values are taken as
+/// they are: a `${VAR}` in them is text, not an environment variable (a file's are
+/// expanded, as the CLI does).
 fn pipeline(
     path: Option<PathBuf>,
     spec_json: Option<String>,
@@ -64,16 +66,17 @@ fn pipeline(
 ) -> PyResult<Pipeline> {
     let err =
         |e: rowflow::Error| RowflowError::new_err(rowflow::redact::redact_text(&e.to_string()));
+    let invalid = |e: &dyn std::fmt::Display| {
+        RowflowError::new_err(rowflow::redact::redact_text(&format!(
+            "invalid pipeline settings: {e}"
+        )))
+    };
     let spec = match (path, spec_json) {
         (Some(p), _) => PipelineSpec::from_file(&p, set).map_err(err)?,
         (None, Some(json)) => {
-            let value: serde_json::Value = serde_json::from_str(&json)
-                .map_err(|e| RowflowError::new_err(format!("invalid pipeline settings: {e}")))?;
-            let value = toml::Value::try_from(value)
-                .map_err(|e| RowflowError::new_err(format!("invalid pipeline settings: {e}")))?;
-            let text = toml::to_string(&value)
-                .map_err(|e| RowflowError::new_err(format!("invalid pipeline settings: {e}")))?;
-            PipelineSpec::from_toml(&text, set).map_err(err)?
+            let spec: PipelineSpec = serde_json::from_str(&json).map_err(|e| invalid(&e))?;
+            // As `rowflow load --set` applies its overrides to the spec it built.
+            spec.with_overrides(set).map_err(err)?
         }
         (None, None) => return Err(RowflowError::new_err("no pipeline given")),
     };
@@ -118,22 +121,28 @@ where
     std::thread::Builder::new()
         .name("rowflow-python".into())
         .spawn(move || {
-            let result = tokio::runtime::Builder::new_multi_thread()
+            let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| {
-                    rt.block_on(async move {
-                        let stop: StopSignal = Box::pin(async move {
-                            // A dropped sender (the caller went away) is no stop.
-                            if stop_rx.await.is_err() {
-                                std::future::pending::<()>().await;
-                            }
-                        });
-                        work(stop).await
-                    })
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = done_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let result = rt.block_on(async move {
+                let stop: StopSignal = Box::pin(async move {
+                    // A dropped sender (the caller went away) is no stop.
+                    if stop_rx.await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
                 });
+                work(stop).await
+            });
+            // The answer first: a task the run left behind must not hold the caller.
             let _ = done_tx.send(result);
+            rt.shutdown_background();
         })
         .map_err(|e| RowflowError::new_err(format!("cannot start the run's thread: {e}")))?;
     let mut stop_tx = Some(stop_tx);

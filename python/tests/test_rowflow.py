@@ -87,6 +87,23 @@ def test_run_reads_a_pipeline_file_with_overrides(tmp_path):
     assert sqlite_query(db, "SELECT count(*), sum(total) FROM t2")[0] == (20, sum(4 * i for i in range(1, 21)))
 
 
+def test_settings_given_as_values_are_not_expanded_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROWFLOW_PY_SECRET", "s3cr3t")
+    csv = write_csv(tmp_path / "in.csv", 3)
+    db = str(tmp_path / "x.db")
+    compute = {"a": "'${ROWFLOW_PY_SECRET}'", "b": "'${NOT_SET_ANYWHERE}'"}
+    # `load`'s settings and a Pipeline's stages: text, as given.
+    r = rowflow.load(csv, into=f"sqlite://{db}", table="t", compute=compute)
+    assert r.rows_written == 3
+    p = rowflow.Pipeline(csv, f"sqlite://{db}", table="u")
+    for name, expr in compute.items():
+        p.compute(name, expr)
+    assert p.run().rows_written == 3
+    want = [("${ROWFLOW_PY_SECRET}", "${NOT_SET_ANYWHERE}")]
+    assert sqlite_query(db, "SELECT DISTINCT a, b FROM t") == want
+    assert sqlite_query(db, "SELECT DISTINCT a, b FROM u") == want
+
+
 def test_bad_settings_name_the_setting(tmp_path):
     csv = write_csv(tmp_path / "in.csv", 3)
     with pytest.raises(rowflow.Error) as e:
